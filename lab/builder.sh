@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Start, stop or inspect one lab builder (a or b): an sshd on 127.0.0.1 plus a
+# nix-daemon, both in a private mount namespace where /nix and /etc/nix are the
+# builder's own directories, so each builder has a store separate from the
+# host's and from the other builder's.
+#
+#   lab/builder.sh start|stop|restart|status NAME
+#
+# The builder's files are created by lab/up.sh; this script only runs them.
+set -euo pipefail
+# shellcheck source=lab/lib.sh
+source "$(dirname "$(readlink -f "$0")")/lib.sh"
+
+usage() { echo "usage: $0 start|stop|restart|status NAME" >&2; exit 2; }
+
+# Prints one line and returns 0 only if every part of the builder is up.
+builder_status() {
+  local name=$1 dir=$LAB_DIR/builders/$1 port ok=0 holder sshd daemon pids
+  port=$(builder_port "$name")
+  holder=$(read_pidfile "$dir/holder.pid")
+  sshd=$(read_pidfile "$dir/sshd.pid")
+  daemon=$(read_pidfile "$dir/nix-daemon.pid")
+  pids=" $(builder_pids "$name" | tr '\n' ' ') "
+  local parts=()
+  # Each pid must also be inside this builder's namespace: a pid reused by an
+  # unrelated process would otherwise look like a live builder.
+  if pid_alive_as "$holder" "nix-offload-lab-builder-$name" && [[ $pids == *" $holder "* ]]; then
+    parts+=("holder=$holder")
+  else parts+=("holder=down"); ok=1; fi
+  if pid_alive_as "$sshd" sshd && [[ $pids == *" $sshd "* ]]; then
+    parts+=("sshd=$sshd")
+  else parts+=("sshd=down"); ok=1; fi
+  if pid_alive_as "$daemon" nix-daemon && [[ $pids == *" $daemon "* ]]; then
+    parts+=("nix-daemon=$daemon")
+  else parts+=("nix-daemon=down"); ok=1; fi
+  if port_open "$port"; then parts+=("port $port open"); else parts+=("port $port closed"); ok=1; fi
+  if ((ok == 0)); then
+    echo "builder $name: running (${parts[*]})"
+  else
+    echo "builder $name: not running (${parts[*]})"
+  fi
+  return $ok
+}
+
+builder_stop() {
+  local name=$1 dir=$LAB_DIR/builders/$1 pids n
+  mapfile -t pids < <(builder_pids "$name")
+  if ((${#pids[@]})); then
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    # nix-daemon and sshd exit promptly on TERM; KILL is for a wedged build.
+    for ((n = 0; n < 50; n++)); do
+      mapfile -t pids < <(builder_pids "$name")
+      ((${#pids[@]} == 0)) && break
+      sleep 0.1
+    done
+    if ((${#pids[@]})); then
+      kill -KILL "${pids[@]}" 2>/dev/null || true
+      wait_until 30 test -z "$(builder_pids "$name")" || die "builder $name: processes survive SIGKILL: $(builder_pids "$name" | tr '\n' ' ')"
+    fi
+  fi
+  rm -f "$dir/holder.pid" "$dir/sshd.pid" "$dir/nix-daemon.pid"
+  echo "builder $name: stopped"
+}
+
+builder_start() {
+  local name=$1 dir=$LAB_DIR/builders/$1 port
+  port=$(builder_port "$name")
+  [[ -f $dir/sshd_config && -f $dir/etc-nix/nix.conf && -d $dir/nix ]] ||
+    die "builder $name is not set up: run lab/up.sh first"
+  if builder_status "$name" >/dev/null; then
+    builder_status "$name"
+    return 0
+  fi
+  # Half-dead (e.g. sshd crashed): start from a clean slate.
+  [[ -n $(builder_pids "$name") ]] && builder_stop "$name" >/dev/null
+  port_open "$port" && die "port $port is taken by a process outside builder $name"
+
+  mkdir -p /run/sshd # sshd's privilege-separation directory; /run may be a fresh tmpfs
+  chmod 0755 /run/sshd
+  # A socket file left by the last run would make the readiness wait below
+  # succeed before the new daemon listens.
+  rm -f "$dir/nix/var/nix/daemon-socket/socket"
+
+  local nix_daemon
+  nix_daemon=$(command -v nix-daemon) || die "nix-daemon not found"
+  # The holder is a bash in the new namespace that stays as the parent of both
+  # daemons; its argv[0] marks it for the pidfile check. setsid + nohup detach
+  # it from the caller's session so it outlives the calling shell or test.
+  # shellcheck disable=SC2016
+  setsid nohup unshare -m --propagation private /bin/bash -c '
+    set -eu
+    dir=$1 nix_daemon=$2
+    mount --bind "$dir/nix" /nix
+    mount --bind "$dir/etc-nix" /etc/nix
+    echo $$ >"$dir/holder.pid"
+    "$nix_daemon" --daemon >>"$dir/nix-daemon.log" 2>&1 </dev/null &
+    echo $! >"$dir/nix-daemon.pid"
+    /usr/sbin/sshd -D -f "$dir/sshd_config" -E "$dir/sshd.log" </dev/null &
+    wait
+  ' "nix-offload-lab-builder-$name" "$dir" "$nix_daemon" >>"$dir/holder.log" 2>&1 </dev/null &
+
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  if ! wait_until 100 bash -c '[[ -S $1 ]] && (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null && [[ -s $3 ]]' _ \
+    "$dir/nix/var/nix/daemon-socket/socket" "$port" "$dir/sshd.pid"; then
+    builder_status "$name" || true
+    tail -n 5 "$dir/holder.log" "$dir/sshd.log" "$dir/nix-daemon.log" >&2 2>/dev/null || true
+    die "builder $name did not come up"
+  fi
+  builder_status "$name"
+}
+
+[[ $# -eq 2 ]] || usage
+cmd=$1 name=$2
+builder_port "$name" >/dev/null
+case $cmd in
+  start) require_root; builder_start "$name" ;;
+  stop) require_root; builder_stop "$name" ;;
+  restart) require_root; builder_stop "$name" >/dev/null; builder_start "$name" ;;
+  status) builder_status "$name" ;;
+  *) usage ;;
+esac

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Bring up the nix-offload test lab (as root). Safe to re-run: it only fixes
+# what is missing or different, and restarts daemons that died.
+#
+# What it sets up (all state under /var/lib/nix-offload-lab):
+#   - user `runner` (passwordless sudo, group nix-users), like a GitHub runner;
+#   - /etc/nix/nix.conf for the host and a host nix-daemon (lab/local-daemon.sh);
+#   - builders a (127.0.0.1:2201) and b (127.0.0.1:2202), each an sshd plus a
+#     nix-daemon with its own store, in its own mount namespace (lab/builder.sh);
+#   - client_key (authorised on both builders) and other_key (authorised nowhere);
+#   - lab.json describing all of the above for the tests; known_hosts pinning
+#     both builders' host keys.
+set -euo pipefail
+HERE=$(dirname "$(readlink -f "$0")")
+# shellcheck source=lab/lib.sh
+source "$HERE/lib.sh"
+
+require_root
+ensure_packages
+
+# write_if_changed FILE MODE < content: returns 0 if the file was (re)written.
+write_if_changed() {
+  local file=$1 mode=$2 tmp
+  tmp=$(mktemp)
+  cat >"$tmp"
+  if [[ -f $file ]] && cmp -s "$tmp" "$file"; then
+    rm -f "$tmp"
+    chmod "$mode" "$file"
+    return 1
+  fi
+  install -m "$mode" -o root -g root "$tmp" "$file"
+  rm -f "$tmp"
+  return 0
+}
+
+ensure_key() { # ensure_key PATH COMMENT
+  [[ -f $1 && -f $1.pub ]] || { rm -f "$1" "$1.pub"; ssh-keygen -q -t ed25519 -N '' -C "$2" -f "$1"; }
+  chown root:root "$1" "$1.pub"
+  chmod 0600 "$1"
+  chmod 0644 "$1.pub"
+}
+
+install -d -m 0755 "$LAB_DIR" "$LAB_DIR/builders"
+
+# --- users -------------------------------------------------------------------
+getent group nix-users >/dev/null || groupadd -r nix-users
+if ! id "$LAB_RUNNER_USER" >/dev/null 2>&1; then
+  useradd -m -d /home/"$LAB_RUNNER_USER" -s /bin/bash -G nix-users "$LAB_RUNNER_USER"
+elif ! id -nG "$LAB_RUNNER_USER" | tr ' ' '\n' | grep -qx nix-users; then
+  usermod -aG nix-users "$LAB_RUNNER_USER"
+fi
+sudoers=/etc/sudoers.d/nix-offload-lab-runner
+if write_if_changed "$sudoers" 0440 <<<"$LAB_RUNNER_USER ALL=(ALL) NOPASSWD:ALL"; then
+  visudo -cqf "$sudoers" || { rm -f "$sudoers"; die "generated $sudoers is invalid"; }
+fi
+
+if ! id "$LAB_BUILDER_USER" >/dev/null 2>&1; then
+  # bash (not nologin): Nix runs `nix-daemon --stdio` through the login shell.
+  useradd -r -m -d /home/"$LAB_BUILDER_USER" -s /bin/bash "$LAB_BUILDER_USER"
+fi
+# useradd -r leaves the password field '!' and sshd then refuses even key
+# logins ("account is locked"); '*' means "no password" without the lock.
+if [[ $(getent shadow "$LAB_BUILDER_USER" | cut -d: -f2) != '*' ]]; then
+  usermod -p '*' "$LAB_BUILDER_USER"
+fi
+
+# --- keys --------------------------------------------------------------------
+ensure_key "$LAB_DIR/client_key" nix-offload-lab-client
+ensure_key "$LAB_DIR/other_key" nix-offload-lab-other-unauthorised
+
+# --- local side ----------------------------------------------------------------
+# Debian's file holds only a comment and `sandbox = false`, both kept. Empty
+# substituters: there is no internet and every cache lookup costs retries.
+if [[ -f /etc/nix/nix.conf && ! -f $LAB_DIR/nix.conf.orig ]]; then
+  cp -p /etc/nix/nix.conf "$LAB_DIR/nix.conf.orig"
+fi
+mkdir -p /etc/nix
+local_conf_changed=0
+write_if_changed /etc/nix/nix.conf 0644 <<'EOF' && local_conf_changed=1
+# nix-offload test lab (written by lab/up.sh; Debian's original is in
+# /var/lib/nix-offload-lab/nix.conf.orig).
+# The sandbox does not work with Debian's nix-bin.
+sandbox = false
+substituters =
+trusted-users = root runner
+EOF
+if ((local_conf_changed)) && "$HERE/local-daemon.sh" status >/dev/null; then
+  "$HERE/local-daemon.sh" restart >/dev/null # the daemon reads nix.conf only at start
+fi
+"$HERE/local-daemon.sh" start >/dev/null
+
+# --- builders ------------------------------------------------------------------
+known_hosts_lines=()
+builders_json=()
+for name in "${LAB_BUILDERS[@]}"; do
+  dir=$LAB_DIR/builders/$name
+  port=$(builder_port "$name")
+  features=$(builder_features "$name")
+  install -d -m 0755 "$dir" "$dir/etc-nix" "$dir/nix"
+  # nix-daemon creates the rest; the socket directory must be reachable by
+  # nixbuilder, whose `nix-daemon --stdio` forwards to the builder's daemon.
+  install -d -m 0755 "$dir/nix/var" "$dir/nix/var/nix" "$dir/nix/var/nix/daemon-socket"
+  ensure_key "$dir/ssh_host_ed25519_key" "nix-offload-lab-builder-$name"
+  changed=0
+  write_if_changed "$dir/authorized_keys" 0644 <"$LAB_DIR/client_key.pub" && changed=1
+  write_if_changed "$dir/sshd_config" 0644 <<EOF && changed=1
+# Builder $name of the nix-offload test lab (written by lab/up.sh).
+ListenAddress 127.0.0.1
+Port $port
+HostKey $dir/ssh_host_ed25519_key
+PidFile $dir/sshd.pid
+# Root-owned and outside nixbuilder's home, so a build cannot add keys.
+AuthorizedKeysFile $dir/authorized_keys
+AllowUsers $LAB_BUILDER_USER
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+# No PAM without systemd-logind; with it off, sshd checks the shadow entry itself.
+UsePAM no
+# Every path above is root-owned and not group/world writable.
+StrictModes yes
+PermitRootLogin no
+X11Forwarding no
+AllowAgentForwarding no
+PrintMotd no
+# VERBOSE logs the key fingerprint of each accepted or refused key.
+LogLevel VERBOSE
+EOF
+  write_if_changed "$dir/etc-nix/nix.conf" 0644 <<EOF && changed=1
+# Builder $name of the nix-offload test lab (written by lab/up.sh).
+sandbox = false
+substituters =
+# ssh-ng before Nix 2.16 needs the remote user trusted to build input-addressed derivations.
+trusted-users = root $LAB_BUILDER_USER
+max-jobs = 4
+system-features = $features
+EOF
+  touch "$dir/sshd.log"
+  if ((changed)) && "$HERE/builder.sh" status "$name" >/dev/null; then
+    "$HERE/builder.sh" restart "$name" >/dev/null
+  fi
+  "$HERE/builder.sh" start "$name" >/dev/null
+
+  hostkey=$(cut -d' ' -f1,2 "$dir/ssh_host_ed25519_key.pub")
+  known_hosts_lines+=("[127.0.0.1]:$port $hostkey")
+  # shellcheck disable=SC2086 # split the space-separated feature list on purpose
+  feats_json=$(printf '"%s",' $features)
+  builders_json+=("$(printf '{"name":"%s","host":"127.0.0.1","port":%d,"user":"%s","hostPublicKey":"%s","hostPublicKeyFile":"%s","storeDir":"%s","sshdLog":"%s","sshdConfig":"%s","nixConf":"%s","systemFeatures":[%s],"maxJobs":4}' \
+    "$name" "$port" "$LAB_BUILDER_USER" "$hostkey" "$dir/ssh_host_ed25519_key.pub" "$dir/nix/store" "$dir/sshd.log" \
+    "$dir/sshd_config" "$dir/etc-nix/nix.conf" "${feats_json%,}")")
+done
+
+# Ready-made pins for both builders, in the `[host]:port` form ssh looks up.
+printf '%s\n' "${known_hosts_lines[@]}" | write_if_changed "$LAB_DIR/known_hosts" 0644 || true
+
+local_system=$(nix --extra-experimental-features nix-command show-config --json 2>/dev/null |
+  sed -n 's/.*"system":{[^}]*"value":"\([^"]*\)".*/\1/p')
+[[ -n $local_system ]] || local_system="$(uname -m)-linux"
+
+joined=$(IFS=,; echo "${builders_json[*]}")
+printf '{"runnerUser":"%s","clientKey":"%s","clientPublicKey":"%s","otherKey":"%s","knownHosts":"%s","localSystem":"%s","nixConf":"/etc/nix/nix.conf","localDaemonLog":"%s","localDaemonCtl":"%s","builderCtl":"%s","builders":[%s]}\n' \
+  "$LAB_RUNNER_USER" "$LAB_DIR/client_key" "$(cut -d' ' -f1,2 "$LAB_DIR/client_key.pub")" "$LAB_DIR/other_key" \
+  "$LAB_DIR/known_hosts" "$local_system" "$LAB_DIR/local-daemon.log" "$HERE/local-daemon.sh" "$HERE/builder.sh" "$joined" |
+  write_if_changed "$LAB_DIR/lab.json" 0644 || true
+
+# --- checks the tests rely on --------------------------------------------------
+sudo -u "$LAB_RUNNER_USER" sudo -n true || die "runner has no passwordless sudo"
+sudo -u "$LAB_RUNNER_USER" nix --extra-experimental-features nix-command store ping >/dev/null 2>&1 ||
+  die "runner cannot reach the local nix-daemon"
+
+echo "nix-offload lab is up ($LAB_DIR/lab.json):"
+"$HERE/local-daemon.sh" status | sed 's/^/  /'
+for name in "${LAB_BUILDERS[@]}"; do "$HERE/builder.sh" status "$name" | sed 's/^/  /'; done
+echo "  runner: $(id "$LAB_RUNNER_USER")"
+echo "  client key: $LAB_DIR/client_key (other_key: not authorised); pins: $LAB_DIR/known_hosts"

@@ -1,0 +1,39 @@
+/** Input names, exactly as action.yml spells them: other tools depend on them. */
+export enum Input {
+  Host = 'host',
+  Port = 'port',
+  User = 'user',
+  SshPrivateKey = 'ssh-private-key',
+  HostPublicKey = 'host-public-key',
+  Protocol = 'protocol',
+  Systems = 'systems',
+  MaxJobs = 'max-jobs',
+  SpeedFactor = 'speed-factor',
+  SupportedFeatures = 'supported-features',
+  MandatoryFeatures = 'mandatory-features',
+  Builders = 'builders',
+  KnownHosts = 'known-hosts',
+  BuildersUseSubstitutes = 'builders-use-substitutes',
+  Installables = 'installables',
+  Args = 'args',
+  LocalJobs = 'local-jobs',
+  RequireRemote = 'require-remote',
+  Rebuild = 'rebuild',
+  Summary = 'summary'
+}
+
+export enum Output {
+  OutPaths = 'out-paths',
+  RemoteBuilds = 'remote-builds',
+  LocalBuilds = 'local-builds',
+  Confirmed = 'confirmed',
+  Report = 'report'
+}
+
+export enum StateKey {
+  /** The undo journal: every change main made to the runner, in order. */
+  Journal = 'journal'
+}
+
+/** Marks the lines the action adds to files it shares with the user (ssh config, nix.conf). */
+export const MARKER = 'nix-offload'

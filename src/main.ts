@@ -1,0 +1,4 @@
+import './cjs-globals.js'
+import { run } from './offload.js'
+
+await run()

@@ -1,0 +1,114 @@
+import * as core from '@actions/core'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { applyPlan } from './apply.js'
+import { runBuild } from './build.js'
+import { Input, Output } from './constants.js'
+import { makePlan, type Plan } from './plan.js'
+import { probeRunner, type RunnerFacts } from './probe.js'
+import { type BuildReport, hostPort, makeReport, renderSummary } from './report.js'
+import { parseSettings, type Settings, wantsBuild } from './settings.js'
+
+/** The main step: validate, configure the runner, build, prove, report. Any error fails the step with its message. */
+export async function run(): Promise<void> {
+  try {
+    await offload()
+  } catch (error) {
+    core.setFailed(error instanceof Error ? error.message : String(error))
+  }
+}
+
+async function offload(): Promise<void> {
+  maskPrivateKey(core.getInput(Input.SshPrivateKey))
+  const facts = await probeRunner()
+  const settings = parseSettings(name => core.getInput(name), { system: facts.system })
+  const plan = makePlan(settings, facts, randomBytes(3).toString('hex'))
+  describe(plan, facts, settings)
+  for (const warning of plan.warnings) core.warning(warning, { title: 'nix-offload' })
+
+  await applyPlan(plan)
+  if (plan.nixConfig !== '') {
+    const existing = process.env.NIX_CONFIG ?? ''
+    core.exportVariable('NIX_CONFIG', existing === '' ? plan.nixConfig : `${existing}\n${plan.nixConfig}`)
+  }
+
+  if (!wantsBuild(settings)) {
+    await publish(makeReport(plan, [], []), settings, false)
+    core.info(
+      'No installables or args: the runner is configured, and later steps that run `nix build` offload.'
+    )
+    return
+  }
+
+  const outcome = await runBuild(settings, process.env)
+  const report = makeReport(plan, outcome.builds, outcome.outPaths)
+  await publish(report, settings, true)
+
+  if (outcome.exitCode !== 0) {
+    const cause =
+      outcome.errors
+        .at(-1)
+        ?.replace(/^error:\s*/, '')
+        .split('\n')[0] ?? 'see the log above'
+    throw new Error(`nix build failed (exit code ${outcome.exitCode}): ${cause}`)
+  }
+  if (report.derivations.length === 0) {
+    core.warning(
+      'Nothing was built: every output was already valid, so this run does not prove that builds run on the builder. ' +
+        `Set '${Input.Rebuild}: true' or build something new for a proof.`,
+      { title: 'nix-offload: nothing built' }
+    )
+  }
+  const local = report.derivations.filter(derivation => derivation.machine === 'local')
+  if (settings.requireRemote && local.length > 0) {
+    for (const derivation of local) {
+      core.error(`${derivation.drvPath} was built on the runner, not on a builder.`, {
+        title: 'nix-offload: local build'
+      })
+    }
+    throw new Error(
+      `${local.length} derivation(s) were built on the runner although '${Input.RequireRemote}' is true: ` +
+        `${local.map(derivation => derivation.name).join(', ')}. Check that a builder offers their system and ` +
+        `features, or set '${Input.LocalJobs}: 0' so nothing can build locally.`
+    )
+  }
+}
+
+/**
+ * The runner masks a multi-line secret line by line, so each line of the key body is registered (the BEGIN/END
+ * armour is not secret, and masking it would hide it from error messages that explain the expected format).
+ */
+function maskPrivateKey(key: string): void {
+  for (const line of key.split(/\r?\n/)) {
+    const text = line.trim()
+    if (text.length >= 8 && !text.startsWith('-----')) core.setSecret(text)
+  }
+}
+
+function describe(plan: Plan, facts: RunnerFacts, settings: Settings): void {
+  const who = facts.store === 'daemon' ? 'root (the nix-daemon opens the SSH connections)' : facts.userName
+  core.info(`Nix ${facts.nixVersion} on ${facts.system}; configuring for ${who} (${plan.path}).`)
+  for (const builder of plan.builders) {
+    core.info(
+      `Builder ${builder.storeUri} → ${builder.user}@${hostPort(builder)} (${builder.systems.join(', ')})`
+    )
+  }
+  core.info(`Client key: ${settings.privateKey.type} (public part: ${settings.privateKey.publicLine})`)
+}
+
+async function publish(report: BuildReport, settings: Settings, built: boolean): Promise<void> {
+  const directory = join(process.env.RUNNER_TEMP || tmpdir(), `nix-offload-${randomBytes(4).toString('hex')}`)
+  mkdirSync(directory, { recursive: true })
+  const reportFile = join(directory, 'report.json')
+  writeFileSync(reportFile, JSON.stringify(report, null, 2) + '\n')
+  core.setOutput(Output.OutPaths, report.outPaths.join('\n'))
+  core.setOutput(Output.RemoteBuilds, String(report.remoteBuilds))
+  core.setOutput(Output.LocalBuilds, String(report.localBuilds))
+  core.setOutput(Output.Confirmed, String(report.confirmed))
+  core.setOutput(Output.Report, reportFile)
+  if (settings.summary && process.env.GITHUB_STEP_SUMMARY) {
+    await core.summary.addRaw(renderSummary(report, built)).write()
+  }
+}

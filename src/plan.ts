@@ -1,0 +1,142 @@
+import { SetupError } from './errors.js'
+import { Input } from './constants.js'
+import type { RunnerFacts, ServiceManager } from './probe.js'
+import {
+  type ConfiguredBuilder,
+  renderKnownHosts,
+  renderMachines,
+  renderNixConfBlock,
+  renderNixSettings,
+  renderSshConfig
+} from './render.js'
+import type { Settings } from './settings.js'
+
+/**
+ * How the builders reach the process that offloads:
+ * - `trusted-client`: the daemon trusts the runner user, so NIX_CONFIG carries `builders` (nothing in /etc/nix changes);
+ * - `machines-file`: the daemon ignores an untrusted client's `builders`, but re-reads the machines file its own
+ *   `builders = @file` names at every build, so writing that file needs no restart;
+ * - `daemon-config`: the daemon's nix.conf must change, which it reads only at start: edit and restart it;
+ * - `single-user`: no daemon; `nix` itself offloads as the runner user, NIX_CONFIG carries everything.
+ */
+export type ConfigPath = 'trusted-client' | 'machines-file' | 'daemon-config' | 'single-user'
+
+export type Step =
+  /** Create a directory (mode 0700) if missing; `owned` ones are removed whole by the post step. */
+  | { kind: 'mkdir'; path: string; owned: boolean }
+  /** Write a whole file; an existing one is backed up and restored byte-for-byte. */
+  | { kind: 'write'; path: string; mode: number; content: string }
+  /** Put a block at the top of a file (created with `mode` if missing). */
+  | { kind: 'prepend'; path: string; mode: number; content: string }
+  /** Add a block at the end of a file (created with `mode` if missing). */
+  | { kind: 'append'; path: string; mode: number; content: string }
+  | { kind: 'restart-daemon'; manager: ServiceManager }
+
+export interface Plan {
+  token: string
+  path: ConfigPath
+  /** Whether the steps touch root's files (done through sudo unless the action runs as root). */
+  asRoot: boolean
+  workDir: string
+  builders: ConfiguredBuilder[]
+  steps: Step[]
+  /** Lines for NIX_CONFIG, for this build and later steps; empty when the daemon's own config carries them. */
+  nixConfig: string
+  warnings: string[]
+}
+
+const NIX_CONF = '/etc/nix/nix.conf'
+
+export function makePlan(settings: Settings, facts: RunnerFacts, token: string): Plan {
+  const sshDir = `${facts.sshHome.replace(/\/$/, '')}/.ssh`
+  const workDir = `${sshDir}/nix-offload-${token}`
+  const machinesFile = `${workDir}/machines`
+  const builders = settings.builders.map((builder, index): ConfiguredBuilder => {
+    const alias = `nix-offload-${token}-${index + 1}`
+    return { ...builder, alias, storeUri: `${builder.protocol}://${builder.user}@${alias}` }
+  })
+  const files = { identityFile: `${workDir}/key`, knownHostsFile: `${workDir}/known_hosts` }
+  const machines = renderMachines(builders)
+  const steps: Step[] = [
+    { kind: 'mkdir', path: sshDir, owned: false },
+    { kind: 'mkdir', path: workDir, owned: true },
+    { kind: 'write', path: files.identityFile, mode: 0o600, content: settings.privateKey.text },
+    {
+      kind: 'write',
+      path: files.knownHostsFile,
+      mode: 0o644,
+      content: renderKnownHosts(settings.knownHosts)
+    },
+    {
+      kind: 'prepend',
+      path: `${sshDir}/config`,
+      mode: 0o600,
+      content: renderSshConfig(token, builders, files)
+    }
+  ]
+  const warnings: string[] = []
+  const wantsSubstitutes = settings.buildersUseSubstitutes
+  let path: ConfigPath
+  let nixConfig = ''
+
+  if (facts.store === 'local' || facts.trusted) {
+    path = facts.store === 'local' ? 'single-user' : 'trusted-client'
+    steps.push({ kind: 'write', path: machinesFile, mode: 0o644, content: machines })
+    nixConfig = renderNixSettings(machinesFile, wantsSubstitutes)
+  } else {
+    const daemonMachinesFile = /^@(\/\S+)$/.exec(facts.daemonBuilders.trim())?.[1]
+    const substitutesMissing = wantsSubstitutes && !facts.daemonBuildersUseSubstitutes
+    if (daemonMachinesFile !== undefined) {
+      steps.push({ kind: 'write', path: daemonMachinesFile, mode: 0o644, content: machines })
+    }
+    if (daemonMachinesFile === undefined || (substitutesMissing && facts.serviceManager !== 'none')) {
+      if (facts.serviceManager === 'none') {
+        throw new SetupError(untrustedWithoutRestartMessage(facts))
+      }
+      path = 'daemon-config'
+      if (daemonMachinesFile === undefined) {
+        steps.push({ kind: 'write', path: machinesFile, mode: 0o644, content: machines })
+      }
+      const settingsText = renderNixSettings(
+        daemonMachinesFile === undefined ? machinesFile : undefined,
+        substitutesMissing
+      )
+      steps.push(
+        { kind: 'append', path: NIX_CONF, mode: 0o644, content: renderNixConfBlock(token, settingsText) },
+        { kind: 'restart-daemon', manager: facts.serviceManager }
+      )
+    } else {
+      path = 'machines-file'
+      if (substitutesMissing) {
+        warnings.push(
+          `'${Input.BuildersUseSubstitutes}' is not applied: the nix-daemon does not trust ${facts.userName}, so only its ` +
+            `own nix.conf counts, and it reads that only at start, but neither systemd nor launchd runs here to restart ` +
+            `it. Builds still offload; the builders get their inputs from the runner. To apply it, add ` +
+            `"builders-use-substitutes = true" to ${NIX_CONF} and restart the nix-daemon before this step, or add ` +
+            `${facts.userName} to trusted-users.`
+        )
+      }
+    }
+  }
+
+  return {
+    token,
+    path,
+    asRoot: facts.store === 'daemon',
+    workDir,
+    builders,
+    steps,
+    nixConfig,
+    warnings
+  }
+}
+
+function untrustedWithoutRestartMessage(facts: RunnerFacts): string {
+  return (
+    `Cannot configure the builders: the nix-daemon does not trust the runner user ${facts.userName} (so it ignores ` +
+    `builders passed by the client) and ${NIX_CONF} sets "builders = ${facts.daemonBuilders}" instead of a machines ` +
+    `file, so the daemon's own configuration must change, which takes a restart, but neither systemd nor launchd runs ` +
+    `here. Fix: add "trusted-users = root ${facts.userName}" to ${NIX_CONF} (or remove its "builders" line) and ` +
+    `restart the nix-daemon before this step.`
+  )
+}

@@ -1,0 +1,171 @@
+import type { BuildRecord, BuildStatus } from './ledger.js'
+import type { ConfigPath, Plan } from './plan.js'
+import type { ConfiguredBuilder } from './render.js'
+
+/** The `report` output's JSON file: what was configured and, per derivation, where it ran. No secret is in it. */
+export interface BuildReport {
+  configPath: ConfigPath
+  builders: BuilderEntry[]
+  derivations: DerivationEntry[]
+  outPaths: string[]
+  remoteBuilds: number
+  localBuilds: number
+  /** At least one derivation was built, and every one on a builder. */
+  confirmed: boolean
+}
+
+export interface BuilderEntry {
+  /** The store URI Nix uses, and prints in its log. */
+  storeUri: string
+  host: string
+  port: number
+  user: string
+  protocol: string
+  systems: string[]
+  maxJobs: number
+  speedFactor: number
+  supportedFeatures: string[]
+  mandatoryFeatures: string[]
+}
+
+export interface DerivationEntry {
+  drvPath: string
+  name: string
+  /** The builder's store URI, or "local" for the runner. */
+  machine: string
+  /** `host:port` of the builder, absent for local builds. */
+  builder?: string
+  start: string
+  end?: string
+  durationMs?: number
+  status: BuildStatus
+  attempts: number
+}
+
+export function makeReport(plan: Plan, builds: BuildRecord[], outPaths: string[]): BuildReport {
+  const byUri = new Map(plan.builders.map(builder => [builder.storeUri, builder]))
+  const derivations = builds.map(build => derivationEntry(build, byUri.get(build.machine)))
+  const localBuilds = builds.filter(build => build.machine === '').length
+  return {
+    configPath: plan.path,
+    builders: plan.builders.map(builderEntry),
+    derivations,
+    outPaths,
+    remoteBuilds: builds.length - localBuilds,
+    localBuilds,
+    confirmed: builds.length > 0 && localBuilds === 0
+  }
+}
+
+function builderEntry(builder: ConfiguredBuilder): BuilderEntry {
+  return {
+    storeUri: builder.storeUri,
+    host: builder.host,
+    port: builder.port,
+    user: builder.user,
+    protocol: builder.protocol,
+    systems: builder.systems,
+    maxJobs: builder.maxJobs,
+    speedFactor: builder.speedFactor,
+    supportedFeatures: builder.supportedFeatures,
+    mandatoryFeatures: builder.mandatoryFeatures
+  }
+}
+
+function derivationEntry(build: BuildRecord, builder: ConfiguredBuilder | undefined): DerivationEntry {
+  const entry: DerivationEntry = {
+    drvPath: build.drvPath,
+    name: build.name,
+    machine: build.machine === '' ? 'local' : build.machine,
+    start: new Date(build.start).toISOString(),
+    status: build.status,
+    attempts: build.attempts
+  }
+  if (builder !== undefined) entry.builder = hostPort(builder)
+  if (build.end !== undefined) {
+    entry.end = new Date(build.end).toISOString()
+    entry.durationMs = build.end - build.start
+  }
+  return entry
+}
+
+export function hostPort(builder: { host: string; port: number }): string {
+  return builder.host.includes(':') ? `[${builder.host}]:${builder.port}` : `${builder.host}:${builder.port}`
+}
+
+const PATH_TEXT: Record<ConfigPath, string> = {
+  'trusted-client': 'the runner user is trusted by the nix-daemon: builders passed through NIX_CONFIG',
+  'machines-file': "the runner user is not trusted: builders written to the daemon's machines file",
+  'daemon-config': "builders written to the daemon's nix.conf, daemon restarted",
+  'single-user': 'no nix-daemon: nix offloads as the runner user, builders passed through NIX_CONFIG'
+}
+
+/** The job summary, as Markdown. */
+export function renderSummary(report: BuildReport, built: boolean): string {
+  const lines = ['## nix-offload', '']
+  if (!built) {
+    lines.push(
+      "Configured the runner only (no `installables` or `args`): later steps' `nix build` offload to:",
+      ''
+    )
+  } else if (report.derivations.length === 0) {
+    lines.push(
+      '**Nothing was built**: every output was already valid, so this run proves nothing about where builds run. ' +
+        'Set `rebuild: true` (or build something new) for a proof.',
+      ''
+    )
+  } else if (report.confirmed) {
+    lines.push(
+      `✅ **Confirmed**: all ${report.remoteBuilds} derivation(s) were built on a builder, as Nix's log shows.`,
+      ''
+    )
+  } else {
+    lines.push(
+      `⚠️ **${report.localBuilds} of ${report.derivations.length} derivation(s) were built on the runner**, ` +
+        `${report.remoteBuilds} on a builder.`,
+      ''
+    )
+  }
+  lines.push(
+    '| builder | store URI | systems | max jobs | speed | features |',
+    '| --- | --- | --- | --- | --- | --- |'
+  )
+  for (const builder of report.builders) {
+    const features = [...builder.supportedFeatures, ...builder.mandatoryFeatures.map(f => `${f} (mandatory)`)]
+    lines.push(
+      `| ${cell(`${builder.user}@${hostPort(builder)}`)} | \`${builder.storeUri}\` | ${builder.systems.join(', ')} | ` +
+        `${builder.maxJobs} | ${builder.speedFactor} | ${features.join(', ') || '–'} |`
+    )
+  }
+  lines.push('', `How: ${PATH_TEXT[report.configPath]}.`)
+  if (report.derivations.length > 0) {
+    lines.push('', '| derivation | built on | duration | status |', '| --- | --- | --- | --- |')
+    for (const derivation of report.derivations) {
+      const where =
+        derivation.builder ?? (derivation.machine === 'local' ? '**the runner**' : derivation.machine)
+      const duration = derivation.durationMs === undefined ? '–' : formatDuration(derivation.durationMs)
+      lines.push(`| \`${cell(derivation.name)}\` | ${cell(where)} | ${duration} | ${derivation.status} |`)
+    }
+  }
+  if (report.outPaths.length > 0) {
+    lines.push(
+      '',
+      '<details><summary>Out paths</summary>',
+      '',
+      ...report.outPaths.map(p => `- \`${p}\``),
+      '',
+      '</details>'
+    )
+  }
+  return lines.join('\n') + '\n'
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${ms} ms`
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`
+  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`
+}
+
+function cell(text: string): string {
+  return text.replace(/\|/g, '\\|')
+}

@@ -1,0 +1,341 @@
+import { isIP } from 'node:net'
+import { Input } from './constants.js'
+import { InputError } from './errors.js'
+import {
+  type HostKey,
+  type KnownHostsLine,
+  type PrivateKey,
+  knownHostsLineMatches,
+  knownHostsName,
+  parseHostKey,
+  parseKnownHostsLine,
+  parsePrivateKey
+} from './keys.js'
+import { splitShellWords } from './shell-words.js'
+
+export type Protocol = 'ssh-ng' | 'ssh'
+
+/** One remote machine, as the user described it; every field is safe to put in its file. */
+export interface Builder {
+  protocol: Protocol
+  /** DNS name or IP address (IPv6 without brackets) */
+  host: string
+  port: number
+  /** SSH user on the builder */
+  user: string
+  /** Nix systems it builds for, e.g. x86_64-linux */
+  systems: string[]
+  maxJobs: number
+  speedFactor: number
+  supportedFeatures: string[]
+  mandatoryFeatures: string[]
+  /** Which input described it, for error messages: `host` or `builders` line N. */
+  origin: string
+}
+
+/** Everything the action was asked to do, validated before anything is written. */
+export interface Settings {
+  builders: Builder[]
+  /** The key every builder accepts; masked in the log, written only to a file only its user can read. */
+  privateKey: PrivateKey
+  /** Lines of the known_hosts file the builders are pinned with. */
+  knownHosts: KnownHostsLine[]
+  buildersUseSubstitutes: boolean
+  /** What `nix build` builds; with `args` also empty, the action only configures the runner. */
+  installables: string[]
+  /** Extra `nix build` arguments, already split into words. */
+  args: string[]
+  /** `--max-jobs` for the runner during the build. */
+  localJobs: number
+  requireRemote: boolean
+  rebuild: boolean
+  summary: boolean
+}
+
+/** Raw input values by name, as the runner passes them (empty string when unset). */
+export type InputReader = (name: Input) => string
+
+/** Facts about the runner that defaults depend on. */
+export interface SettingsDefaults {
+  /** The runner's own Nix `system`, the default for `systems`. */
+  system: string
+}
+
+const USER = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
+const SYSTEM = /^[A-Za-z0-9_.]+(?:-[A-Za-z0-9_.]+)+$/
+const FEATURE = /^[A-Za-z0-9_.+-]+$/
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f]/
+
+export function parseSettings(read: InputReader, defaults: SettingsDefaults): Settings {
+  const builders: Builder[] = []
+  const knownHosts: KnownHostsLine[] = []
+
+  const host = read(Input.Host).trim()
+  if (host !== '') {
+    const port = parsePort(Input.Port, read(Input.Port).trim() || '22')
+    const builder: Builder = {
+      protocol: parseProtocol(Input.Protocol, read(Input.Protocol).trim() || 'ssh-ng'),
+      host: parseHost(Input.Host, host),
+      port,
+      user: parseUser(Input.User, read(Input.User).trim()),
+      systems: parseList(Input.Systems, read(Input.Systems), SYSTEM, 'a Nix system name like x86_64-linux'),
+      maxJobs: parseCount(Input.MaxJobs, read(Input.MaxJobs).trim() || '1', 1),
+      speedFactor: parseCount(Input.SpeedFactor, read(Input.SpeedFactor).trim() || '1', 1),
+      supportedFeatures: parseList(
+        Input.SupportedFeatures,
+        read(Input.SupportedFeatures),
+        FEATURE,
+        'a feature name'
+      ),
+      mandatoryFeatures: parseList(
+        Input.MandatoryFeatures,
+        read(Input.MandatoryFeatures),
+        FEATURE,
+        'a feature name'
+      ),
+      origin: `input '${Input.Host}'`
+    }
+    if (builder.systems.length === 0) builder.systems = [defaults.system]
+    builders.push(builder)
+    const hostKey = parseHostPublicKey(read(Input.HostPublicKey), builder)
+    knownHosts.push({ hosts: knownHostsName(builder.host, builder.port), key: hostKey })
+  } else {
+    for (const input of [Input.User, Input.HostPublicKey]) {
+      if (read(input).trim() !== '') {
+        throw new InputError(
+          input,
+          `is set but '${Input.Host}' is not; set '${Input.Host}' to the builder's address`
+        )
+      }
+    }
+  }
+
+  for (const [index, line] of read(Input.KnownHosts).split('\n').entries()) {
+    if (line.trim() === '' || line.trim().startsWith('#')) continue
+    if (CONTROL.test(line.replace(/\r$/, '').replace(/\t/g, ' '))) {
+      throw new InputError(Input.KnownHosts, `line ${index + 1} contains a control character`)
+    }
+    const parsed = parseKnownHostsLine(line)
+    if (typeof parsed === 'string') throw new InputError(Input.KnownHosts, `line ${index + 1}: ${parsed}`)
+    knownHosts.push(parsed)
+  }
+
+  for (const [index, line] of read(Input.Builders).split('\n').entries()) {
+    if (line.trim() === '' || line.trim().startsWith('#')) continue
+    const builder = parseBuilderLine(line, index + 1, defaults)
+    if (!knownHosts.some(known => knownHostsLineMatches(known, builder.host, builder.port))) {
+      throw new InputError(
+        Input.Builders,
+        `line ${index + 1}: no host key for ${knownHostsName(builder.host, builder.port)} in '${Input.KnownHosts}'. ` +
+          `Add its line, e.g. "${knownHostsName(builder.host, builder.port)} ssh-ed25519 AAAA…" ` +
+          `(from the builder's /etc/ssh/ssh_host_ed25519_key.pub, checked out of band)`
+      )
+    }
+    builders.push(builder)
+  }
+
+  if (builders.length === 0) {
+    throw new InputError(
+      Input.Host,
+      `no builder is configured. Set '${Input.Host}', '${Input.User}', '${Input.SshPrivateKey}' and ` +
+        `'${Input.HostPublicKey}', or list builders in '${Input.Builders}'`
+    )
+  }
+
+  const rawKey = read(Input.SshPrivateKey)
+  if (rawKey.trim() === '') {
+    throw new InputError(
+      Input.SshPrivateKey,
+      'is required: give the private key (no passphrase) that the builder accepts, from a secret, e.g. ' +
+        '`ssh-private-key: ${{ secrets.NIX_BUILDER_SSH_KEY }}`'
+    )
+  }
+  const privateKey = parsePrivateKey(rawKey)
+  if (typeof privateKey === 'string') throw new InputError(Input.SshPrivateKey, privateKey)
+
+  const installables = parseInstallables(read(Input.Installables))
+  let args: string[]
+  try {
+    args = splitShellWords(read(Input.Args))
+  } catch (error) {
+    throw new InputError(Input.Args, `cannot be split into words: ${(error as Error).message}`)
+  }
+
+  return {
+    builders,
+    privateKey,
+    knownHosts,
+    buildersUseSubstitutes: parseBoolean(
+      Input.BuildersUseSubstitutes,
+      read(Input.BuildersUseSubstitutes),
+      true
+    ),
+    installables,
+    args,
+    localJobs: parseCount(Input.LocalJobs, read(Input.LocalJobs).trim() || '0', 0),
+    requireRemote: parseBoolean(Input.RequireRemote, read(Input.RequireRemote), true),
+    rebuild: parseBoolean(Input.Rebuild, read(Input.Rebuild), false),
+    summary: parseBoolean(Input.Summary, read(Input.Summary), true)
+  }
+}
+
+/** Whether the action runs `nix build` at all, or only configures the runner for later steps. */
+export function wantsBuild(settings: Settings): boolean {
+  return settings.installables.length > 0 || settings.args.length > 0
+}
+
+function parseHostPublicKey(raw: string, builder: Builder): HostKey {
+  const line = raw.trim()
+  if (line === '') {
+    throw new InputError(
+      Input.HostPublicKey,
+      `is required: strict host-key checking is always on. On the builder, run ` +
+        `\`cat /etc/ssh/ssh_host_ed25519_key.pub\` and paste the line; or run ` +
+        `\`ssh-keyscan -p ${builder.port} -t ed25519 ${builder.host}\` and check its fingerprint ` +
+        `(\`ssh-keygen -lf\`) against the builder's before you trust it`
+    )
+  }
+  if (line.includes('\n') || CONTROL.test(line.replace(/\t/g, ' '))) {
+    throw new InputError(
+      Input.HostPublicKey,
+      'must be one line: the builder\'s host key, "ssh-ed25519 AAAA… comment"'
+    )
+  }
+  const tokens = line.split(/[ \t]+/)
+  // A known_hosts line ("host type key") is accepted too: people copy whichever they have.
+  const start = parseHostKey(tokens[0] ?? '', tokens[1] ?? '')
+  const key =
+    typeof start === 'string' && tokens.length >= 3 ? parseHostKey(tokens[1] ?? '', tokens[2] ?? '') : start
+  if (typeof key === 'string') {
+    throw new InputError(
+      Input.HostPublicKey,
+      `${typeof start === 'string' ? start : key}; expected the builder's host key line, "ssh-ed25519 AAAA… comment"`
+    )
+  }
+  return key
+}
+
+function parseBuilderLine(line: string, lineNumber: number, defaults: SettingsDefaults): Builder {
+  const where = `line ${lineNumber}`
+  if (CONTROL.test(line.replace(/\r$/, '').replace(/\t/g, ' '))) {
+    throw new InputError(Input.Builders, `${where} contains a control character`)
+  }
+  const columns = line.trim().split(/[ \t]+/)
+  if (columns.length > 6) {
+    throw new InputError(
+      Input.Builders,
+      `${where} has ${columns.length} columns; expected at most 6: "ssh-ng://user@host[:port] systems max-jobs ` +
+        `speed-factor supported-features mandatory-features" (the key comes from '${Input.SshPrivateKey}', host keys from ` +
+        `'${Input.KnownHosts}')`
+    )
+  }
+  const [uri = '', systems = '-', maxJobs = '-', speedFactor = '-', supported = '-', mandatory = '-'] =
+    columns
+  const match = /^(ssh-ng|ssh):\/\/([^@/]+)@(\[[^\]]+\]|[^:/]+)(?::([^/]*))?$/.exec(uri)
+  if (match === null) {
+    throw new InputError(
+      Input.Builders,
+      `${where}: "${uri.slice(0, 80)}" is not a builder address; expected ssh-ng://user@host or ssh-ng://user@host:port`
+    )
+  }
+  const [, protocol = '', user = '', rawHost = '', port] = match
+  const at = (name: string): string => `${where}, column ${name}: `
+  const input = Input.Builders
+  return {
+    protocol: parseProtocol(input, protocol, at('1')),
+    user: parseUser(input, user, at('1')),
+    host: parseHost(input, rawHost.replace(/^\[(.*)\]$/, '$1'), at('1')),
+    port: port === undefined ? 22 : parsePort(input, port, at('1')),
+    systems:
+      systems === '-' ? [defaults.system] : parseList(input, systems, SYSTEM, 'a Nix system', at('systems')),
+    maxJobs: maxJobs === '-' ? 1 : parseCount(input, maxJobs, 1, at('max-jobs')),
+    speedFactor: speedFactor === '-' ? 1 : parseCount(input, speedFactor, 1, at('speed-factor')),
+    supportedFeatures:
+      supported === '-' ? [] : parseList(input, supported, FEATURE, 'a feature', at('supported-features')),
+    mandatoryFeatures:
+      mandatory === '-' ? [] : parseList(input, mandatory, FEATURE, 'a feature', at('mandatory-features')),
+    origin: `input '${Input.Builders}' ${where}`
+  }
+}
+
+function parseHost(input: string, value: string, where = ''): string {
+  if (HOSTNAME.test(value) || isIP(value) !== 0) return value
+  throw new InputError(input, `${where}"${printable(value)}" is not a DNS name or an IP address`)
+}
+
+function parseUser(input: string, value: string, where = ''): string {
+  if (value === '') throw new InputError(input, `${where}the SSH user on the builder is required`)
+  if (USER.test(value)) return value
+  throw new InputError(
+    input,
+    `${where}"${printable(value)}" is not a valid user name (letters, digits, "_", "." and "-", starting with a letter or "_")`
+  )
+}
+
+function parsePort(input: string, value: string, where = ''): number {
+  const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN
+  if (port >= 1 && port <= 65535) return port
+  throw new InputError(input, `${where}"${printable(value)}" is not a TCP port (1-65535)`)
+}
+
+function parseProtocol(input: string, value: string, where = ''): Protocol {
+  if (value === 'ssh-ng' || value === 'ssh') return value
+  throw new InputError(
+    input,
+    `${where}"${printable(value)}" is not a protocol; use ssh-ng (recommended) or ssh`
+  )
+}
+
+function parseCount(input: string, value: string, minimum: number, where = ''): number {
+  const count = /^\d{1,6}$/.test(value) ? Number(value) : NaN
+  if (count >= minimum) return count
+  throw new InputError(input, `${where}"${printable(value)}" is not a whole number of at least ${minimum}`)
+}
+
+function parseList(input: string, value: string, pattern: RegExp, what: string, where = ''): string[] {
+  const items = value.split(/[\s,]+/).filter(item => item !== '')
+  for (const item of items) {
+    if (!pattern.test(item)) throw new InputError(input, `${where}"${printable(item)}" is not ${what}`)
+  }
+  return [...new Set(items)]
+}
+
+function parseBoolean(input: string, value: string, fallback: boolean): boolean {
+  const normalised = value.trim().toLowerCase()
+  if (normalised === '') return fallback
+  if (normalised === 'true') return true
+  if (normalised === 'false') return false
+  throw new InputError(input, `"${printable(value)}" is not true or false`)
+}
+
+function parseInstallables(value: string): string[] {
+  const installables: string[] = []
+  for (const [index, raw] of value.split('\n').entries()) {
+    const line = raw.trim()
+    if (line === '' || line.startsWith('#')) continue
+    if (CONTROL.test(line) || /\s/.test(line)) {
+      throw new InputError(
+        Input.Installables,
+        `line ${index + 1} must be one installable per line, without spaces`
+      )
+    }
+    if (line.startsWith('-')) {
+      throw new InputError(
+        Input.Installables,
+        `line ${index + 1} "${printable(line)}" is an option; put options in '${Input.Args}'`
+      )
+    }
+    installables.push(line)
+  }
+  return installables
+}
+
+/** Shows a refused value without letting it forge log lines or workflow commands. */
+function printable(value: string): string {
+  const shown = value.length > 60 ? `${value.slice(0, 60)}…` : value
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  return shown.replace(/[\u0000-\u001f\u007f]/g, ch => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`)
+}
