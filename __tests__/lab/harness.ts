@@ -1,0 +1,331 @@
+/**
+ * Runs the bundled action the way the Actions runner does: inputs as INPUT_* variables, the GITHUB_OUTPUT, GITHUB_STATE,
+ * GITHUB_ENV and GITHUB_STEP_SUMMARY files, `dist/main` as the non-root runner user, then `dist/post` with the saved
+ * state as STATE_* variables. Everything here talks to the real lab (lab/up.sh): nix-daemon, sshd, builders.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { createHash, randomBytes } from 'node:crypto'
+import {
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync
+} from 'node:fs'
+import { basename, join, resolve } from 'node:path'
+
+export const ROOT = resolve(import.meta.dirname, '../..')
+const LAB_JSON = '/var/lib/nix-offload-lab/lab.json'
+
+export interface LabBuilder {
+  name: string
+  host: string
+  port: number
+  user: string
+  hostPublicKey: string
+  storeDir: string
+  sshdLog: string
+}
+
+export interface Lab {
+  runnerUser: string
+  clientKey: string
+  otherKey: string
+  localSystem: string
+  localDaemonCtl: string
+  builderCtl: string
+  builders: LabBuilder[]
+}
+
+export function loadLab(): Lab {
+  if (!existsSync(LAB_JSON))
+    throw new Error(`The lab is not set up (${LAB_JSON} is missing): run lab/up.sh as root.`)
+  const lab = JSON.parse(readFileSync(LAB_JSON, 'utf8')) as Lab
+  // lab.json names the scripts of the checkout that wrote it; use this checkout's.
+  return {
+    ...lab,
+    localDaemonCtl: join(ROOT, 'lab/local-daemon.sh'),
+    builderCtl: join(ROOT, 'lab/builder.sh')
+  }
+}
+
+export function builder(lab: Lab, name: string): LabBuilder {
+  const found = lab.builders.find(b => b.name === name)
+  if (found === undefined) throw new Error(`no lab builder ${name}`)
+  return found
+}
+
+/** The inputs that point the action at one lab builder. */
+export function builderInputs(lab: Lab, name = 'a'): Record<string, string> {
+  const b = builder(lab, name)
+  return {
+    host: b.host,
+    port: String(b.port),
+    user: b.user,
+    'ssh-private-key': readFileSync(lab.clientKey, 'utf8'),
+    'host-public-key': b.hostPublicKey
+  }
+}
+
+export type RunAs = 'runner' | 'root'
+
+export interface StepResult {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+  /** The step's working directory, holding the GITHUB_* files. */
+  dir: string
+  outputs: Record<string, string>
+  state: Record<string, string>
+  env: Record<string, string>
+  summary: string
+  /** Raw text of every file the step could leave a secret in. */
+  files: string
+  runAs: RunAs
+}
+
+export interface StepOptions {
+  runAs?: RunAs
+  env?: Record<string, string>
+}
+
+export function newStepDir(lab: Lab, runAs: RunAs): string {
+  const dir = mkdtempSync('/tmp/nix-offload-step-')
+  for (const name of ['output', 'state', 'env', 'summary']) writeFileSync(join(dir, name), '')
+  if (runAs === 'runner') chownTree(dir, lab.runnerUser)
+  return dir
+}
+
+/** Starts `dist/main` (or `dist/post`) and returns the child and its result, so a test can kill it half-way. */
+export function startStep(
+  lab: Lab,
+  entry: 'main' | 'post',
+  variables: Record<string, string>,
+  options: StepOptions & { dir?: string } = {}
+): { child: ChildProcess; done: Promise<StepResult> } {
+  const runAs = options.runAs ?? 'runner'
+  const dir = options.dir ?? newStepDir(lab, runAs)
+  const home = runAs === 'runner' ? `/home/${lab.runnerUser}` : '/root'
+  const env: Record<string, string> = {
+    PATH: '/usr/local/bin:/usr/bin:/bin',
+    HOME: home,
+    USER: runAs === 'runner' ? lab.runnerUser : 'root',
+    GITHUB_OUTPUT: join(dir, 'output'),
+    GITHUB_STATE: join(dir, 'state'),
+    GITHUB_ENV: join(dir, 'env'),
+    GITHUB_STEP_SUMMARY: join(dir, 'summary'),
+    RUNNER_TEMP: dir,
+    ...options.env,
+    ...variables
+  }
+  const script = join(ROOT, 'dist', entry, 'index.js')
+  const [command, args] =
+    runAs === 'runner'
+      ? [
+          'setpriv',
+          ['--reuid', lab.runnerUser, '--regid', lab.runnerUser, '--init-groups', process.execPath, script]
+        ]
+      : [process.execPath, [script]]
+  const child = spawn(command as string, args as string[], {
+    cwd: dir,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout?.on('data', chunk => (stdout += String(chunk)))
+  child.stderr?.on('data', chunk => (stderr += String(chunk)))
+  const done = new Promise<StepResult>((resolvePromise, reject) => {
+    child.on('error', reject)
+    child.on('close', (code, signal) => resolvePromise(collect(dir, runAs, code, signal, stdout, stderr)))
+  })
+  return { child, done }
+}
+
+export async function runMain(
+  lab: Lab,
+  inputs: Record<string, string>,
+  options: StepOptions = {}
+): Promise<StepResult> {
+  const variables: Record<string, string> = {}
+  for (const [name, value] of Object.entries(inputs)) variables[`INPUT_${name.toUpperCase()}`] = value
+  return startStep(lab, 'main', variables, options).done
+}
+
+/** Runs the post step with the state main saved, in main's working directory, as the same user. */
+export async function runPost(lab: Lab, main: StepResult, options: StepOptions = {}): Promise<StepResult> {
+  const variables: Record<string, string> = {}
+  for (const [name, value] of Object.entries(main.state)) variables[`STATE_${name}`] = value
+  const dir = newStepDir(lab, main.runAs)
+  return startStep(lab, 'post', variables, { runAs: main.runAs, ...options, dir }).done
+}
+
+function collect(
+  dir: string,
+  runAs: RunAs,
+  code: number | null,
+  signal: NodeJS.Signals | null,
+  stdout: string,
+  stderr: string
+): StepResult {
+  const read = (name: string): string => readFileSync(join(dir, name), 'utf8')
+  const report = parseFileCommands(read('output')).report
+  const files = [read('output'), read('state'), read('env'), read('summary')]
+  if (report !== undefined && existsSync(report)) files.push(readFileSync(report, 'utf8'))
+  return {
+    code,
+    signal,
+    stdout,
+    stderr,
+    dir,
+    outputs: parseFileCommands(read('output')),
+    state: parseFileCommands(read('state')),
+    env: parseFileCommands(read('env')),
+    summary: read('summary'),
+    files: files.join('\n'),
+    runAs
+  }
+}
+
+/** `name<<delimiter\nvalue\ndelimiter` records, as @actions/core writes them; a later value wins, as on the runner. */
+export function parseFileCommands(text: string): Record<string, string> {
+  const values: Record<string, string> = {}
+  const lines = text.split('\n')
+  for (let i = 0; i < lines.length; i++) {
+    const match = /^([^<=]+)<<(.+)$/.exec(lines[i] ?? '')
+    if (match === null) continue
+    const [, name = '', delimiter = ''] = match
+    const end = lines.indexOf(delimiter, i + 1)
+    values[name] = lines.slice(i + 1, end).join('\n')
+    i = end
+  }
+  return values
+}
+
+/** What the log shows: the runner consumes `::add-mask::` lines and never prints them. */
+export function visibleLog(result: StepResult): string {
+  return (result.stdout + result.stderr)
+    .split('\n')
+    .filter(line => !line.startsWith('::add-mask::'))
+    .join('\n')
+}
+
+/** The secret lines of a private key file (the base64 body; the BEGIN/END armour is not secret). */
+export function secretLines(keyFile: string): string[] {
+  return readFileSync(keyFile, 'utf8')
+    .split('\n')
+    .filter(line => line.length >= 8 && !line.startsWith('-----'))
+}
+
+/** Every file (and directory) under the given roots, with mode, owner and content hash: compare before and after. */
+export function snapshot(roots: string[]): Record<string, string> {
+  const entries: Record<string, string> = {}
+  const visit = (path: string): void => {
+    if (!existsSync(path)) return
+    const stat = lstatSync(path)
+    const head = `${(stat.mode & 0o7777).toString(8)} ${stat.uid}:${stat.gid}`
+    if (stat.isDirectory()) {
+      entries[path] = `${head} dir`
+      for (const name of readdirSync(path).sort()) visit(join(path, name))
+    } else if (stat.isFile()) {
+      entries[path] = `${head} ${createHash('sha256').update(readFileSync(path)).digest('hex')}`
+    } else {
+      entries[path] = `${head} other`
+    }
+  }
+  for (const root of roots) visit(root)
+  return entries
+}
+
+export const WATCHED = ['/etc/nix', '/root/.ssh', '/home/runner/.ssh']
+
+/**
+ * A derivation no store can hold yet (a nonce), needing no nixpkgs: `-f <file> --argstr nonce … --argstr system …`.
+ * `seconds` slows it down; `fail` makes the builder exit 3.
+ */
+export function freshDerivation(
+  lab: Lab,
+  options: { system?: string; seconds?: number; fail?: boolean; features?: string[] } = {}
+): { args: string; nonce: string; name: string; file: string } {
+  const nonce = randomBytes(6).toString('hex')
+  const dir = mkdtempSync('/tmp/nix-offload-expr-')
+  const file = join(dir, 'default.nix')
+  const features = (options.features ?? []).map(f => `"${f}"`).join(' ')
+  writeFileSync(
+    file,
+    `{ nonce, system }: {
+  drv = builtins.derivation {
+    name = "nix-offload-test-\${nonce}";
+    inherit system;
+    requiredSystemFeatures = [ ${features} ];
+    builder = "/bin/sh";
+    args = [ "-c" "echo building \${nonce}; ${options.seconds ? `/bin/sleep ${options.seconds}; ` : ''}${options.fail ? 'exit 3; ' : ''}echo \${nonce} > $out" ];
+  };
+}
+`
+  )
+  chownTree(dir, lab.runnerUser)
+  const system = options.system ?? lab.localSystem
+  return {
+    args: `-f ${file} --argstr nonce ${nonce} --argstr system ${system}`,
+    nonce,
+    name: `nix-offload-test-${nonce}`,
+    file
+  }
+}
+
+export function inStore(storeDir: string, outPath: string): boolean {
+  return existsSync(join(storeDir, basename(outPath)))
+}
+
+/** Runs a command as root or the runner user and collects its output. */
+export function runCommandAs(
+  lab: Lab,
+  runAs: RunAs,
+  argv: string[],
+  env: Record<string, string> = {}
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const [command, ...args] =
+    runAs === 'runner'
+      ? ['setpriv', '--reuid', lab.runnerUser, '--regid', lab.runnerUser, '--init-groups', ...argv]
+      : argv
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(command ?? '', args, {
+      env: {
+        PATH: '/usr/local/bin:/usr/bin:/bin',
+        HOME: runAs === 'runner' ? `/home/${lab.runnerUser}` : '/root',
+        ...env
+      },
+      stdio: ['ignore', 'pipe', 'pipe']
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', chunk => (stdout += String(chunk)))
+    child.stderr.on('data', chunk => (stderr += String(chunk)))
+    child.on('error', reject)
+    child.on('close', code => resolvePromise({ code, stdout, stderr }))
+  })
+}
+
+function chownTree(path: string, user: string): void {
+  const uid = Number(
+    readFileSync('/etc/passwd', 'utf8')
+      .split('\n')
+      .find(l => l.startsWith(`${user}:`))
+      ?.split(':')[2]
+  )
+  const gid = Number(
+    readFileSync('/etc/passwd', 'utf8')
+      .split('\n')
+      .find(l => l.startsWith(`${user}:`))
+      ?.split(':')[3]
+  )
+  const visit = (p: string): void => {
+    chownSync(p, uid, gid)
+    if (lstatSync(p).isDirectory()) for (const name of readdirSync(p)) visit(join(p, name))
+  }
+  visit(path)
+}

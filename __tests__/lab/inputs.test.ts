@@ -1,0 +1,91 @@
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import {
+  builderInputs,
+  type Lab,
+  loadLab,
+  runMain,
+  secretLines,
+  snapshot,
+  visibleLog,
+  WATCHED
+} from './harness.js'
+
+const lab: Lab = loadLab()
+const good = builderInputs(lab, 'a')
+const knownB = `[127.0.0.1]:2202 ${lab.builders[1]?.hostPublicKey ?? ''}`
+
+function passphraseKey(): string {
+  const dir = mkdtempSync('/tmp/nix-offload-key-')
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'a passphrase', '-f', join(dir, 'key')])
+  return readFileSync(join(dir, 'key'), 'utf8')
+}
+
+const cases: [string, Record<string, string>, string][] = [
+  ['a newline in user', { user: 'nixbuilder\nHost *' }, 'user'],
+  [
+    'a nix.conf line smuggled into systems',
+    { systems: 'x86_64-linux\nbuilders = ssh://evil x86_64-linux' },
+    'systems'
+  ],
+  ['port 99999', { port: '99999' }, 'port'],
+  ['port 0', { port: '0' }, 'port'],
+  ['a comment in host', { host: '127.0.0.1 #evil' }, 'host'],
+  ['a semicolon in host', { host: '127.0.0.1;evil' }, 'host'],
+  ['no host-public-key', { 'host-public-key': '' }, 'host-public-key'],
+  [
+    'an ssh config line smuggled into host-public-key',
+    { 'host-public-key': 'ssh-ed25519 AAAA\nHost *' },
+    'host-public-key'
+  ],
+  ['no ssh-private-key', { 'ssh-private-key': '' }, 'ssh-private-key'],
+  [
+    'a public key as the private key',
+    { 'ssh-private-key': good['host-public-key'] ?? '' },
+    'ssh-private-key'
+  ],
+  ['a key with a passphrase', { 'ssh-private-key': passphraseKey() }, 'ssh-private-key'],
+  ['a machines separator in supported-features', { 'supported-features': 'kvm;evil' }, 'supported-features'],
+  ['max-jobs 0', { 'max-jobs': '0' }, 'max-jobs'],
+  ['a bad protocol', { protocol: 'http' }, 'protocol'],
+  ['a bad boolean', { 'require-remote': 'yes' }, 'require-remote'],
+  ['an option as installable', { installables: '--impure' }, 'installables'],
+  ['an unclosed quote in args', { args: "--expr 'unclosed" }, 'args'],
+  [
+    'a builders line with seven columns',
+    { builders: 'ssh-ng://u@127.0.0.1:2202 x86_64-linux 1 1 - - /key', 'known-hosts': knownB },
+    'builders'
+  ],
+  ['a builder without a pinned host key', { builders: 'ssh-ng://nixbuilder@127.0.0.1:2202' }, 'builders'],
+  [
+    'a broken known-hosts line',
+    { builders: 'ssh-ng://nixbuilder@127.0.0.1:2202', 'known-hosts': '[127.0.0.1]:2202 ssh-ed25519' },
+    'known-hosts'
+  ]
+]
+
+describe('bad inputs', () => {
+  it.each(cases)('refuses %s, naming the input, before writing anything', async (_, inputs, input) => {
+    const before = snapshot(WATCHED)
+    const main = await runMain(lab, { ...good, installables: 'drv', ...inputs })
+    expect(main.code).toBe(1)
+    const errors = visibleLog(main)
+      .split('\n')
+      .filter(line => line.startsWith('::error'))
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toMatch(new RegExp(`^::error::Input '${input}'`))
+    expect(main.state).toEqual({})
+    expect(main.outputs).toEqual({})
+    expect(main.env).toEqual({})
+    expect(snapshot(WATCHED)).toEqual(before)
+    for (const line of secretLines(lab.clientKey)) expect(visibleLog(main) + main.files).not.toContain(line)
+  })
+
+  it('tells how to obtain the host key when host-public-key is missing', async () => {
+    const main = await runMain(lab, { ...good, 'host-public-key': '' })
+    expect(visibleLog(main)).toContain('ssh-keyscan -p 2201 -t ed25519 127.0.0.1')
+    expect(visibleLog(main)).toContain('cat /etc/ssh/ssh_host_ed25519_key.pub')
+  })
+})

@@ -1,0 +1,301 @@
+import { readFileSync, writeFileSync } from 'node:fs'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  builder,
+  builderInputs,
+  freshDerivation,
+  inStore,
+  type Lab,
+  loadLab,
+  runCommandAs,
+  runMain,
+  runPost,
+  secretLines,
+  snapshot,
+  type StepResult,
+  visibleLog,
+  WATCHED
+} from './harness.js'
+
+const lab: Lab = loadLab()
+const NIX_CONF = '/etc/nix/nix.conf'
+
+interface Report {
+  configPath: string
+  builders: { storeUri: string; host: string; port: number }[]
+  derivations: {
+    drvPath: string
+    name: string
+    machine: string
+    builder?: string
+    durationMs?: number
+    status: string
+  }[]
+  outPaths: string[]
+  confirmed: boolean
+}
+
+function reportOf(result: StepResult): Report {
+  return JSON.parse(readFileSync(result.outputs.report ?? '', 'utf8')) as Report
+}
+
+function expectNoSecret(result: StepResult): void {
+  const everything = visibleLog(result) + result.files
+  for (const line of secretLines(lab.clientKey)) expect(everything).not.toContain(line)
+}
+
+/** Runs main then post, and checks the post step put every watched file back. */
+async function offloadAndUndo(
+  inputs: Record<string, string>,
+  options: Parameters<typeof runMain>[2] = {}
+): Promise<StepResult> {
+  const before = snapshot(WATCHED)
+  const main = await runMain(lab, inputs, options)
+  const post = await runPost(lab, main)
+  expect(post.code, post.stdout + post.stderr).toBe(0)
+  expect(post.stdout).not.toContain('::warning')
+  expect(snapshot(WATCHED)).toEqual(before)
+  expectNoSecret(main)
+  return main
+}
+
+/** Runs `fn` with the local daemon started on another nix.conf, then puts the lab's back. */
+async function withDaemonConfig(config: string, fn: () => Promise<void>): Promise<void> {
+  const original = readFileSync(NIX_CONF)
+  writeFileSync(NIX_CONF, config)
+  await restartDaemon()
+  try {
+    await fn()
+  } finally {
+    writeFileSync(NIX_CONF, original)
+    await restartDaemon()
+  }
+}
+
+async function restartDaemon(): Promise<void> {
+  const result = await runCommandAs(lab, 'root', [lab.localDaemonCtl, 'restart'])
+  expect(result.code, result.stderr).toBe(0)
+}
+
+describe('offloading a fresh derivation', () => {
+  it('builds it on the builder when the runner user is trusted, proves it, and undoes everything', async () => {
+    const drv = freshDerivation(lab)
+    const main = await offloadAndUndo({ ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' })
+    expect(main.code, visibleLog(main)).toBe(0)
+    expect(main.outputs).toMatchObject({ confirmed: 'true', 'remote-builds': '1', 'local-builds': '0' })
+    const [outPath] = main.outputs['out-paths']?.split('\n') ?? []
+    expect(outPath).toMatch(new RegExp(`^/nix/store/[a-z0-9]{32}-${drv.name}$`))
+    expect(inStore('/nix/store', outPath ?? '')).toBe(true)
+    expect(inStore(builder(lab, 'a').storeDir, outPath ?? '')).toBe(true)
+    expect(inStore(builder(lab, 'b').storeDir, outPath ?? '')).toBe(false)
+
+    const report = reportOf(main)
+    expect(report.configPath).toBe('trusted-client')
+    expect(report.derivations).toHaveLength(1)
+    expect(report.derivations[0]).toMatchObject({
+      name: drv.name,
+      builder: '127.0.0.1:2201',
+      status: 'built'
+    })
+    expect(report.derivations[0]?.machine).toBe(report.builders[0]?.storeUri)
+    expect(report.outPaths).toEqual([outPath])
+
+    const log = visibleLog(main)
+    expect(log).toContain(`building '${report.derivations[0]?.drvPath}' on '${report.builders[0]?.storeUri}'`)
+    expect(log).toContain(`${drv.name}> building ${drv.nonce}`)
+    expect(main.summary).toContain('Confirmed')
+    expect(main.summary).toContain(`| \`${drv.name}\` | 127.0.0.1:2201 |`)
+  })
+
+  it('builds on the builder when the runner user is not trusted, through the daemon machines file', async () => {
+    const config = readFileSync(NIX_CONF, 'utf8').replace(/^trusted-users = .*$/m, 'trusted-users = root')
+    await withDaemonConfig(config, async () => {
+      const drv = freshDerivation(lab)
+      const main = await offloadAndUndo({ ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' })
+      expect(main.code, visibleLog(main)).toBe(0)
+      expect(main.outputs.confirmed).toBe('true')
+      expect(reportOf(main).configPath).toBe('machines-file')
+      expect(main.env.NIX_CONFIG ?? '').toBe('')
+      // No systemd here to restart the daemon: the optimisation is skipped with a warning, the build still offloads.
+      expect(visibleLog(main)).toMatch(
+        /::warning title=nix-offload::'builders-use-substitutes' is not applied/
+      )
+      expect(inStore(builder(lab, 'a').storeDir, main.outputs['out-paths'] ?? '')).toBe(true)
+    })
+  })
+
+  it('restores an /etc/nix/machines that existed before, byte for byte', async () => {
+    const config = readFileSync(NIX_CONF, 'utf8').replace(/^trusted-users = .*$/m, 'trusted-users = root')
+    await withDaemonConfig(config, async () => {
+      const original = "# the runner owner's own builders\nssh://someone@elsewhere x86_64-linux\n"
+      writeFileSync('/etc/nix/machines', original, { mode: 0o640 })
+      try {
+        const drv = freshDerivation(lab)
+        const main = await offloadAndUndo({ ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' })
+        expect(main.code, visibleLog(main)).toBe(0)
+        expect(readFileSync('/etc/nix/machines', 'utf8')).toBe(original)
+      } finally {
+        await runCommandAs(lab, 'root', ['rm', '-f', '/etc/nix/machines'])
+      }
+    })
+  })
+
+  it('fails with the fix, before writing anything, when an untrusted user meets a daemon that needs a restart', async () => {
+    const config =
+      readFileSync(NIX_CONF, 'utf8').replace(/^trusted-users = .*$/m, 'trusted-users = root') + 'builders =\n'
+    await withDaemonConfig(config, async () => {
+      const before = snapshot(WATCHED)
+      const main = await runMain(lab, { ...builderInputs(lab, 'a'), installables: 'drv' })
+      expect(main.code).toBe(1)
+      const error =
+        visibleLog(main)
+          .split('\n')
+          .find(line => line.startsWith('::error::')) ?? ''
+      expect(error).toContain('does not trust the runner user runner')
+      expect(error).toContain('neither systemd nor launchd')
+      expect(error).toContain('trusted-users = root runner')
+      expect(main.state).toEqual({})
+      expect(snapshot(WATCHED)).toEqual(before)
+    })
+  })
+
+  it('builds on the builder with no daemon (single-user, as root), configuring root itself', async () => {
+    const drv = freshDerivation(lab)
+    const main = await offloadAndUndo(
+      { ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' },
+      { runAs: 'root', env: { NIX_REMOTE: 'local' } }
+    )
+    expect(main.code, visibleLog(main)).toBe(0)
+    expect(main.outputs.confirmed).toBe('true')
+    expect(reportOf(main).configPath).toBe('single-user')
+    expect(inStore(builder(lab, 'a').storeDir, main.outputs['out-paths'] ?? '')).toBe(true)
+  })
+})
+
+describe('builders', () => {
+  it('sends a derivation to the extra builder from `builders` whose features it needs', async () => {
+    const drv = freshDerivation(lab, { features: ['lab-b'] })
+    const b = builder(lab, 'b')
+    const main = await offloadAndUndo({
+      ...builderInputs(lab, 'a'),
+      'supported-features': 'benchmark, big-parallel lab-a',
+      builders: `ssh-ng://${b.user}@${b.host}:${b.port} ${lab.localSystem} 2 1 benchmark,lab-b -`,
+      'known-hosts': `[${b.host}]:${b.port} ${b.hostPublicKey}`,
+      args: drv.args,
+      installables: 'drv'
+    })
+    expect(main.code, visibleLog(main)).toBe(0)
+    const report = reportOf(main)
+    expect(report.builders.map(entry => `${entry.host}:${entry.port}`)).toEqual([
+      '127.0.0.1:2201',
+      '127.0.0.1:2202'
+    ])
+    expect(report.derivations[0]).toMatchObject({ name: drv.name, builder: '127.0.0.1:2202' })
+    expect(report.derivations[0]?.machine).toBe(report.builders[1]?.storeUri)
+    expect(inStore(b.storeDir, main.outputs['out-paths'] ?? '')).toBe(true)
+    expect(inStore(builder(lab, 'a').storeDir, main.outputs['out-paths'] ?? '')).toBe(false)
+  })
+
+  it('offloads over the legacy ssh protocol (nix-store --serve) too', async () => {
+    const drv = freshDerivation(lab)
+    const main = await offloadAndUndo({
+      ...builderInputs(lab, 'a'),
+      protocol: 'ssh',
+      args: drv.args,
+      installables: 'drv'
+    })
+    expect(main.code, visibleLog(main)).toBe(0)
+    expect(main.outputs.confirmed).toBe('true')
+    expect(reportOf(main).derivations[0]?.machine).toMatch(/^ssh:\/\/nixbuilder@nix-offload-[0-9a-f]+-1$/)
+    expect(inStore(builder(lab, 'a').storeDir, main.outputs['out-paths'] ?? '')).toBe(true)
+  })
+})
+
+describe('configure only', () => {
+  it('lets a later step’s plain nix build offload, with the NIX_CONFIG main exported', async () => {
+    const before = snapshot(WATCHED)
+    const main = await runMain(lab, builderInputs(lab, 'a'))
+    expect(main.code, visibleLog(main)).toBe(0)
+    expect(main.outputs).toMatchObject({ confirmed: 'false', 'remote-builds': '0', 'local-builds': '0' })
+    expect(main.env.NIX_CONFIG).toMatch(/^builders = @\/root\/\.ssh\/nix-offload-[0-9a-f]+\/machines$/m)
+
+    const drv = freshDerivation(lab)
+    const later = await runCommandAs(
+      lab,
+      'runner',
+      [
+        'nix',
+        '--extra-experimental-features',
+        'nix-command',
+        'build',
+        '--no-link',
+        '--json',
+        ...drv.args.split(' '),
+        'drv'
+      ],
+      { NIX_CONFIG: main.env.NIX_CONFIG ?? '' }
+    )
+    expect(later.code, later.stderr).toBe(0)
+    expect(later.stderr).toMatch(/building '\/nix\/store\/[^']+\.drv' on 'ssh-ng:\/\/nixbuilder@nix-offload-/)
+    const outPath = (JSON.parse(later.stdout) as { outputs: { out: string } }[])[0]?.outputs.out ?? ''
+    expect(inStore(builder(lab, 'a').storeDir, outPath)).toBe(true)
+
+    const post = await runPost(lab, main)
+    expect(post.code).toBe(0)
+    expect(snapshot(WATCHED)).toEqual(before)
+    expectNoSecret(main)
+  })
+})
+
+describe('require-remote', () => {
+  it('fails a build that ran on the runner, naming the derivation', async () => {
+    const drv = freshDerivation(lab)
+    // The only builder offers another system, so Nix declines to offload and, with a local slot, builds here.
+    const main = await offloadAndUndo({
+      ...builderInputs(lab, 'a'),
+      systems: 'aarch64-linux',
+      'local-jobs': '1',
+      args: drv.args,
+      installables: 'drv'
+    })
+    expect(main.code).toBe(1)
+    expect(main.outputs).toMatchObject({ confirmed: 'false', 'remote-builds': '0', 'local-builds': '1' })
+    expect(reportOf(main).derivations[0]).toMatchObject({ name: drv.name, machine: 'local', status: 'built' })
+    const log = visibleLog(main)
+    expect(log).toMatch(
+      /::error title=nix-offload%3A local build::\/nix\/store\/\S+\.drv was built on the runner/
+    )
+    expect(log).toContain(
+      `::error::1 derivation(s) were built on the runner although 'require-remote' is true: ${drv.name}`
+    )
+    expect(main.summary).toContain('**the runner**')
+  })
+
+  it('lets the same local build pass when require-remote is false', async () => {
+    const drv = freshDerivation(lab)
+    const main = await offloadAndUndo({
+      ...builderInputs(lab, 'a'),
+      systems: 'aarch64-linux',
+      'local-jobs': '1',
+      'require-remote': 'false',
+      args: drv.args,
+      installables: 'drv'
+    })
+    expect(main.code, visibleLog(main)).toBe(0)
+    expect(main.outputs).toMatchObject({ confirmed: 'false', 'local-builds': '1' })
+  })
+
+  it('says plainly that nothing was built when the outputs are already valid', async () => {
+    const drv = freshDerivation(lab)
+    const inputs = { ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' }
+    expect((await offloadAndUndo(inputs)).outputs.confirmed).toBe('true')
+    const again = await offloadAndUndo(inputs)
+    expect(again.code).toBe(0)
+    expect(again.outputs).toMatchObject({ confirmed: 'false', 'remote-builds': '0', 'local-builds': '0' })
+    expect(visibleLog(again)).toContain('Nothing was built')
+    expect(again.summary).toContain('**Nothing was built**')
+    const rebuilt = await offloadAndUndo({ ...inputs, rebuild: 'true' })
+    expect(rebuilt.code, visibleLog(rebuilt)).toBe(0)
+    expect(rebuilt.outputs.confirmed).toBe('true')
+  })
+})

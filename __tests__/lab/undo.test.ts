@@ -1,0 +1,128 @@
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { afterEach, describe, expect, it } from 'vitest'
+import {
+  builderInputs,
+  freshDerivation,
+  type Lab,
+  loadLab,
+  runCommandAs,
+  runPost,
+  secretLines,
+  snapshot,
+  startStep,
+  type StepResult,
+  visibleLog,
+  WATCHED
+} from './harness.js'
+import { runMain } from './harness.js'
+
+const lab: Lab = loadLab()
+const ROOT_CONFIG = '/root/.ssh/config'
+// No final newline, global options before any Host line, and a Host * of the user's own: the hard cases for a prepend.
+const USER_CONFIG =
+  'ServerAliveInterval 5\nHost myhost\n  HostName 192.0.2.1\nHost *\n  StrictHostKeyChecking no'
+
+async function seedUserFiles(): Promise<void> {
+  mkdirSync('/root/.ssh', { recursive: true, mode: 0o700 })
+  writeFileSync(ROOT_CONFIG, USER_CONFIG, { mode: 0o644 })
+  writeFileSync(
+    '/root/.ssh/known_hosts',
+    'example.org ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL6YugzZkPtpsXcQt\n',
+    {
+      mode: 0o600
+    }
+  )
+  await runCommandAs(lab, 'runner', ['mkdir', '-p', '-m', '700', '/home/runner/.ssh'])
+  await runCommandAs(lab, 'runner', ['sh', '-c', 'printf "Host x\\n  User y\\n" > /home/runner/.ssh/config'])
+}
+
+afterEach(() => {
+  rmSync('/root/.ssh', { recursive: true, force: true })
+  rmSync('/home/runner/.ssh', { recursive: true, force: true })
+})
+
+function expectClean(main: StepResult): void {
+  for (const line of secretLines(lab.clientKey)) expect(visibleLog(main) + main.files).not.toContain(line)
+}
+
+describe('the post step', () => {
+  it('puts back ssh files that existed before, byte for byte, and keeps the user’s config working meanwhile', async () => {
+    await seedUserFiles()
+    const before = snapshot(WATCHED)
+    const drv = freshDerivation(lab)
+    const main = await runMain(lab, { ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' })
+    expect(main.code, visibleLog(main)).toBe(0)
+    expect(main.outputs.confirmed).toBe('true')
+    // Our block goes first, so its pinned settings win over the user's `Host *  StrictHostKeyChecking no`.
+    const during = readFileSync(ROOT_CONFIG, 'utf8')
+    expect(during.startsWith('# nix-offload ')).toBe(true)
+    expect(
+      during.endsWith(
+        `Host *\n# nix-offload ${/nix-offload ([0-9a-f]+):/.exec(during)?.[1]}: end\n${USER_CONFIG}`
+      )
+    ).toBe(true)
+
+    const post = await runPost(lab, main)
+    expect(post.code).toBe(0)
+    expect(snapshot(WATCHED)).toEqual(before)
+    expect(readFileSync(ROOT_CONFIG, 'utf8')).toBe(USER_CONFIG)
+    expectClean(main)
+  })
+
+  it('restores the runner after a main step whose build failed on the builder', async () => {
+    await seedUserFiles()
+    const before = snapshot(WATCHED)
+    const drv = freshDerivation(lab, { fail: true })
+    const main = await runMain(lab, { ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' })
+    expect(main.code).toBe(1)
+    expect(visibleLog(main)).toMatch(/::error::nix build failed \(exit code 1\)/)
+    const report = JSON.parse(readFileSync(main.outputs.report ?? '', 'utf8')) as {
+      derivations: { status: string }[]
+    }
+    expect(report.derivations[0]?.status).toBe('failed')
+    const post = await runPost(lab, main)
+    expect(post.code).toBe(0)
+    expect(snapshot(WATCHED)).toEqual(before)
+    expectClean(main)
+  })
+
+  it('restores the runner after a main step killed half-way through a build', async () => {
+    const before = snapshot(WATCHED)
+    const drv = freshDerivation(lab, { seconds: 30 })
+    const variables: Record<string, string> = {}
+    for (const [name, value] of Object.entries({
+      ...builderInputs(lab, 'a'),
+      args: drv.args,
+      installables: 'drv'
+    })) {
+      variables[`INPUT_${name.toUpperCase()}`] = value
+    }
+    const { child, done } = startStep(lab, 'main', variables)
+    let seen = ''
+    await new Promise<void>(resolve => {
+      child.stdout?.on('data', chunk => {
+        seen += String(chunk)
+        if (seen.includes(`${drv.name}> building`)) resolve()
+      })
+    })
+    // As the runner does on cancellation: kill the step and everything it started.
+    await runCommandAs(lab, 'root', ['pkill', '-KILL', '-f', drv.nonce])
+    child.kill('SIGKILL')
+    const main = await done
+    expect(main.signal).toBe('SIGKILL')
+    expect(readFileSync('/root/.ssh/config', 'utf8')).toContain('# nix-offload')
+    const post = await runPost(lab, main)
+    expect(post.code).toBe(0)
+    expect(snapshot(WATCHED)).toEqual(before)
+  })
+
+  it('does nothing, and says so, after a main step that refused its inputs', async () => {
+    const before = snapshot(WATCHED)
+    const main = await runMain(lab, { ...builderInputs(lab, 'a'), port: 'x' })
+    expect(main.code).toBe(1)
+    const post = await runPost(lab, main)
+    expect(post.code).toBe(0)
+    expect(post.stdout).toContain('nothing to undo')
+    expect(snapshot(WATCHED)).toEqual(before)
+  })
+})
