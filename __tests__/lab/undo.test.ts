@@ -12,9 +12,9 @@ import {
   startStep,
   type StepResult,
   visibleLog,
-  WATCHED
+  WATCHED,
+  runMain
 } from './harness.js'
-import { runMain } from './harness.js'
 
 const lab: Lab = loadLab()
 const ROOT_CONFIG = '/root/.ssh/config'
