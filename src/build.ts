@@ -24,7 +24,8 @@ export interface BuildOutcome {
 
 /** The `nix build` command line: internal-json for the proof, `--json` for the out paths (2.8 lacks --print-out-paths). */
 export function buildArguments(settings: Settings): string[] {
-  const args = [...NIX_FEATURES, 'build', '--log-format', 'internal-json', '--json']
+  // The action's options come after the user's `args`, so a later duplicate cannot switch off the proof.
+  const args = [...NIX_FEATURES, 'build', ...settings.args, '--log-format', 'internal-json', '--json']
   args.push('--max-jobs', String(settings.localJobs))
   if (settings.rebuild) args.push('--rebuild')
   // A `result` link is a GC root left in the workspace; only make one when the user asks for it.
@@ -32,7 +33,7 @@ export function buildArguments(settings: Settings): string[] {
     arg => /^(-o|--out-link|--no-link)$/.test(arg) || arg.startsWith('--out-link=')
   )
   if (!linkOption) args.push('--no-link')
-  return [...args, ...settings.args, ...settings.installables]
+  return [...args, ...settings.installables]
 }
 
 /** Runs the build, streaming each derivation's log lines live as `name> line`, and keeps the ledger. */
@@ -100,10 +101,15 @@ export async function runBuild(settings: Settings, env: NodeJS.ProcessEnv): Prom
   }
 }
 
-/** Derivations an error message says failed: "builder for '…' failed", "build of '…' on '…' failed". */
+/**
+ * Derivations an error message says failed: "builder for '…' failed", "build of '…' on '…' failed" (Nix ≤ 2.29),
+ * "Cannot build '…'." followed by a "Reason:" line (2.30+).
+ */
 export function failedDerivations(message: string): string[] {
-  const pattern = /(?:builder for|build of) '(\/[^']+\.drv)'(?: on '[^']*')? failed/g
-  return [...message.matchAll(pattern)].map(match => match[1] ?? '')
+  const pattern =
+    /(?:builder for '(\/[^']+\.drv)'|build of '(\/[^']+\.drv)'(?: on '[^']*')?) failed|Cannot build '(\/[^']+\.drv)'/g
+  const paths = [...message.matchAll(pattern)].map(match => match[1] ?? match[2] ?? match[3] ?? '')
+  return [...new Set(paths)]
 }
 
 /** `nix build --json` stdout: `[{"drvPath": …, "outputs": {"out": "/nix/store/…"}}]`. */

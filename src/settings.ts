@@ -65,7 +65,8 @@ const USER = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/
 const HOSTNAME =
   /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
 const SYSTEM = /^[A-Za-z0-9_.]+(?:-[A-Za-z0-9_.]+)+$/
-const FEATURE = /^[A-Za-z0-9_.+-]+$/
+// Starts like a word: a lone `-` means "none" in the machines file, and `-----BEGIN …` is a pasted key.
+const FEATURE = /^[A-Za-z0-9_][A-Za-z0-9_.+-]*$/
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f]/
 

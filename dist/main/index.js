@@ -55434,7 +55434,8 @@ function lastLine(text) {
 
 /** The `nix build` command line: internal-json for the proof, `--json` for the out paths (2.8 lacks --print-out-paths). */
 function buildArguments(settings) {
-    const args = [...NIX_FEATURES, 'build', '--log-format', 'internal-json', '--json'];
+    // The action's options come after the user's `args`, so a later duplicate cannot switch off the proof.
+    const args = [...NIX_FEATURES, 'build', ...settings.args, '--log-format', 'internal-json', '--json'];
     args.push('--max-jobs', String(settings.localJobs));
     if (settings.rebuild)
         args.push('--rebuild');
@@ -55442,7 +55443,7 @@ function buildArguments(settings) {
     const linkOption = settings.args.some(arg => /^(-o|--out-link|--no-link)$/.test(arg) || arg.startsWith('--out-link='));
     if (!linkOption)
         args.push('--no-link');
-    return [...args, ...settings.args, ...settings.installables];
+    return [...args, ...settings.installables];
 }
 /** Runs the build, streaming each derivation's log lines live as `name> line`, and keeps the ledger. */
 async function runBuild(settings, env) {
@@ -55512,10 +55513,14 @@ async function runBuild(settings, env) {
         }
     }
 }
-/** Derivations an error message says failed: "builder for '…' failed", "build of '…' on '…' failed". */
+/**
+ * Derivations an error message says failed: "builder for '…' failed", "build of '…' on '…' failed" (Nix ≤ 2.29),
+ * "Cannot build '…'." followed by a "Reason:" line (2.30+).
+ */
 function failedDerivations(message) {
-    const pattern = /(?:builder for|build of) '(\/[^']+\.drv)'(?: on '[^']*')? failed/g;
-    return [...message.matchAll(pattern)].map(match => match[1] ?? '');
+    const pattern = /(?:builder for '(\/[^']+\.drv)'|build of '(\/[^']+\.drv)'(?: on '[^']*')?) failed|Cannot build '(\/[^']+\.drv)'/g;
+    const paths = [...message.matchAll(pattern)].map(match => match[1] ?? match[2] ?? match[3] ?? '');
+    return [...new Set(paths)];
 }
 /** `nix build --json` stdout: `[{"drvPath": …, "outputs": {"out": "/nix/store/…"}}]`. */
 function parseOutPaths(stdout) {
@@ -55891,9 +55896,10 @@ function renderSummary(report, built) {
 function formatDuration(ms) {
     if (ms < 1000)
         return `${ms} ms`;
-    if (ms < 60_000)
+    if (ms < 59_950)
         return `${(ms / 1000).toFixed(1)} s`;
-    return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+    const seconds = Math.round(ms / 1000);
+    return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
 }
 function cell(text) {
     return text.replace(/\|/g, '\\|');
@@ -55982,7 +55988,8 @@ function splitShellWords(line) {
 const USER = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
 const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const SYSTEM = /^[A-Za-z0-9_.]+(?:-[A-Za-z0-9_.]+)+$/;
-const FEATURE = /^[A-Za-z0-9_.+-]+$/;
+// Starts like a word: a lone `-` means "none" in the machines file, and `-----BEGIN …` is a pasted key.
+const FEATURE = /^[A-Za-z0-9_][A-Za-z0-9_.+-]*$/;
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f]/;
 function parseSettings(read, defaults) {
