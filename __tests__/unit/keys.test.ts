@@ -41,7 +41,11 @@ describe('parsePrivateKey', () => {
   it('accepts an unencrypted OpenSSH ed25519 key and derives its public line', () => {
     const key = parsePrivateKey(plainKey.private)
     const [type, blob] = plainKey.public.split(' ')
-    expect(key).toEqual({ text: plainKey.private.trim() + '\n', type: 'ssh-ed25519', publicLine: `${type} ${blob}` })
+    expect(key).toEqual({
+      text: plainKey.private.trim() + '\n',
+      type: 'ssh-ed25519',
+      publicLine: `${type} ${blob}`
+    })
   })
 
   it('accepts an ECDSA key', () => {
@@ -110,7 +114,9 @@ describe('parseHostKey', () => {
   })
 
   it('refuses an unknown key type, naming it', () => {
-    expect(parseHostKey('ssh-dss', ED25519_BLOB)).toMatch(/^"ssh-dss" is not an SSH host key type \(expected one of ssh-ed25519, /)
+    expect(parseHostKey('ssh-dss', ED25519_BLOB)).toMatch(
+      /^"ssh-dss" is not an SSH host key type \(expected one of ssh-ed25519, /
+    )
   })
 
   it('refuses a blob that is not base64', () => {
@@ -148,7 +154,9 @@ describe('parseKnownHostsLine', () => {
   const key = { type: 'ssh-ed25519', blob: ED25519_BLOB }
 
   it('reads hosts, type and key, and drops the comment', () => {
-    expect(parseKnownHostsLine(`  [b.example.com]:2222,10.0.0.5 ssh-ed25519 ${ED25519_BLOB} root@b  `)).toEqual({
+    expect(
+      parseKnownHostsLine(`  [b.example.com]:2222,10.0.0.5 ssh-ed25519 ${ED25519_BLOB} root@b  `)
+    ).toEqual({
       hosts: '[b.example.com]:2222,10.0.0.5',
       key
     })

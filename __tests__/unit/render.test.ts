@@ -37,7 +37,9 @@ const FILES = {
 
 describe('renderMachineLine', () => {
   it('writes - for the key path, empty feature lists and the host key', () => {
-    expect(renderMachineLine(configured())).toBe('ssh-ng://nixbuilder@nix-offload-a1b2c3-1 x86_64-linux - 1 1 - - -')
+    expect(renderMachineLine(configured())).toBe(
+      'ssh-ng://nixbuilder@nix-offload-a1b2c3-1 x86_64-linux - 1 1 - - -'
+    )
   })
 
   it('joins lists with commas and writes the counts', () => {
@@ -50,7 +52,9 @@ describe('renderMachineLine', () => {
         mandatoryFeatures: ['benchmark']
       })
     )
-    expect(line).toBe('ssh-ng://nixbuilder@nix-offload-a1b2c3-1 x86_64-linux,i686-linux - 8 3 kvm,big-parallel benchmark -')
+    expect(line).toBe(
+      'ssh-ng://nixbuilder@nix-offload-a1b2c3-1 x86_64-linux,i686-linux - 8 3 kvm,big-parallel benchmark -'
+    )
   })
 
   it('never names the real host or port: those live in the ssh Host alias', () => {
@@ -127,7 +131,9 @@ describe('renderSshConfig', () => {
   })
 
   it('is wrapped in begin and end marker lines carrying the token, and ends with a newline', () => {
-    expect(lines[0]).toBe('# nix-offload a1b2c3: begin (added by the nix-offload action; its post step removes it)')
+    expect(lines[0]).toBe(
+      '# nix-offload a1b2c3: begin (added by the nix-offload action; its post step removes it)'
+    )
     expect(lines.slice(-3)).toEqual(['Host *', '# nix-offload a1b2c3: end', ''])
   })
 
@@ -154,7 +160,9 @@ describe('renderKnownHosts', () => {
         { hosts: '[builder.example.com]:2222', key },
         { marker: '@revoked', hosts: 'old.example.com', key }
       ])
-    ).toBe(`[builder.example.com]:2222 ssh-ed25519 ${KEY_BLOB}\n@revoked old.example.com ssh-ed25519 ${KEY_BLOB}\n`)
+    ).toBe(
+      `[builder.example.com]:2222 ssh-ed25519 ${KEY_BLOB}\n@revoked old.example.com ssh-ed25519 ${KEY_BLOB}\n`
+    )
   })
 })
 

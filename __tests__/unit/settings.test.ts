@@ -130,7 +130,9 @@ describe('parseSettings with one builder from host', () => {
   })
 
   it('pins the host key under [host]:port when the port is not 22', () => {
-    expect(parse({ port: '2222' }).knownHosts).toEqual([{ hosts: '[builder.example.com]:2222', key: HOST_KEY }])
+    expect(parse({ port: '2222' }).knownHosts).toEqual([
+      { hosts: '[builder.example.com]:2222', key: HOST_KEY }
+    ])
   })
 
   it('accepts IPv4 and IPv6 addresses', () => {
@@ -158,12 +160,12 @@ describe('parseSettings with one builder from host', () => {
       rebuild: 'TRUE',
       summary: 'false'
     })
-    expect([settings.buildersUseSubstitutes, settings.requireRemote, settings.rebuild, settings.summary]).toEqual([
-      false,
-      false,
-      true,
-      false
-    ])
+    expect([
+      settings.buildersUseSubstitutes,
+      settings.requireRemote,
+      settings.rebuild,
+      settings.summary
+    ]).toEqual([false, false, true, false])
   })
 
   it('reads local-jobs, 0 included', () => {
@@ -172,14 +174,26 @@ describe('parseSettings with one builder from host', () => {
   })
 
   it('reads one installable per line, skipping blank and # lines', () => {
-    const settings = parse({ installables: 'nixpkgs#hello\r\n\n  .#packages.x86_64-linux.default  \n# later\n' })
+    const settings = parse({
+      installables: 'nixpkgs#hello\r\n\n  .#packages.x86_64-linux.default  \n# later\n'
+    })
     expect(settings.installables).toEqual(['nixpkgs#hello', '.#packages.x86_64-linux.default'])
     expect(wantsBuild(settings)).toBe(true)
   })
 
   it('splits args like a shell, keeping quoted words whole', () => {
-    const settings = parse({ args: `--impure --expr 'with import <nixpkgs> {}; hello' -L "--option" cores 2` })
-    expect(settings.args).toEqual(['--impure', '--expr', 'with import <nixpkgs> {}; hello', '-L', '--option', 'cores', '2'])
+    const settings = parse({
+      args: `--impure --expr 'with import <nixpkgs> {}; hello' -L "--option" cores 2`
+    })
+    expect(settings.args).toEqual([
+      '--impure',
+      '--expr',
+      'with import <nixpkgs> {}; hello',
+      '-L',
+      '--option',
+      'cores',
+      '2'
+    ])
     expect(wantsBuild(settings)).toBe(true)
   })
 })
@@ -190,7 +204,8 @@ describe('parseSettings with builders lines', () => {
   it('reads every column, with the port from the URI pinned through known-hosts', () => {
     const settings = parse(
       {
-        builders: 'ssh-ng://nix@b1.example.com:2222 aarch64-linux,armv7l-linux 4 2 kvm,big-parallel benchmark',
+        builders:
+          'ssh-ng://nix@b1.example.com:2222 aarch64-linux,armv7l-linux 4 2 kvm,big-parallel benchmark',
         'known-hosts': `[b1.example.com]:2222 ${HOST_KEY_LINE}`
       },
       ONLY_BUILDERS
@@ -242,7 +257,8 @@ describe('parseSettings with builders lines', () => {
   it('counts lines, skipping blank and # lines, and accepts CRLF line ends', () => {
     const settings = parse(
       {
-        builders: '# fleet\r\n\r\nssh-ng://nix@b1.example.com\r\nssh-ng://nix@b2.example.com x86_64-linux 2\r\n',
+        builders:
+          '# fleet\r\n\r\nssh-ng://nix@b1.example.com\r\nssh-ng://nix@b2.example.com x86_64-linux 2\r\n',
         'known-hosts': `# pinned\r\n*.example.com ${HOST_KEY_LINE}\r\n`
       },
       ONLY_BUILDERS
@@ -315,66 +331,347 @@ const KNOWN_B1 = `b1.example.com ${HOST_KEY_LINE}`
 
 const REFUSALS: Refusal[] = [
   // host and its companions
-  { what: 'host with a space', inputs: { host: 'b1 example.com' }, input: 'host', detail: '"b1 example.com" is not a DNS name or an IP address' },
-  { what: 'host with #', inputs: { host: 'b1#x' }, input: 'host', detail: '"b1#x" is not a DNS name or an IP address' },
-  { what: 'host with ;', inputs: { host: 'b1;builders=x' }, input: 'host', detail: '"b1;builders=x" is not a DNS name or an IP address' },
-  { what: 'host that is an ssh option', inputs: { host: '-oProxyCommand=id' }, input: 'host', detail: /is not a DNS name or an IP address$/ },
-  { what: 'host with a newline', inputs: { host: 'b1\nb2' }, input: 'host', detail: '"b1\\x0ab2" is not a DNS name or an IP address' },
-  { what: 'bracketed IPv6 host', inputs: { host: '[::1]' }, input: 'host', detail: /"\[::1\]" is not a DNS name/ },
-  { what: 'port 99999', inputs: { port: '99999' }, input: 'port', detail: '"99999" is not a TCP port (1-65535)' },
+  {
+    what: 'host with a space',
+    inputs: { host: 'b1 example.com' },
+    input: 'host',
+    detail: '"b1 example.com" is not a DNS name or an IP address'
+  },
+  {
+    what: 'host with #',
+    inputs: { host: 'b1#x' },
+    input: 'host',
+    detail: '"b1#x" is not a DNS name or an IP address'
+  },
+  {
+    what: 'host with ;',
+    inputs: { host: 'b1;builders=x' },
+    input: 'host',
+    detail: '"b1;builders=x" is not a DNS name or an IP address'
+  },
+  {
+    what: 'host that is an ssh option',
+    inputs: { host: '-oProxyCommand=id' },
+    input: 'host',
+    detail: /is not a DNS name or an IP address$/
+  },
+  {
+    what: 'host with a newline',
+    inputs: { host: 'b1\nb2' },
+    input: 'host',
+    detail: '"b1\\x0ab2" is not a DNS name or an IP address'
+  },
+  {
+    what: 'bracketed IPv6 host',
+    inputs: { host: '[::1]' },
+    input: 'host',
+    detail: /"\[::1\]" is not a DNS name/
+  },
+  {
+    what: 'port 99999',
+    inputs: { port: '99999' },
+    input: 'port',
+    detail: '"99999" is not a TCP port (1-65535)'
+  },
   { what: 'port 0', inputs: { port: '0' }, input: 'port', detail: '"0" is not a TCP port (1-65535)' },
-  { what: 'port with letters', inputs: { port: '22a' }, input: 'port', detail: '"22a" is not a TCP port (1-65535)' },
-  { what: 'unknown protocol', inputs: { protocol: 'https' }, input: 'protocol', detail: '"https" is not a protocol; use ssh-ng (recommended) or ssh' },
-  { what: 'missing user', inputs: { user: '' }, input: 'user', detail: 'the SSH user on the builder is required' },
-  { what: 'user with a newline', inputs: { user: 'nix\nbuilder' }, input: 'user', detail: /^"nix\\x0abuilder" is not a valid user name/ },
-  { what: 'user that is an ssh option', inputs: { user: '-oProxyCommand=id' }, input: 'user', detail: /is not a valid user name/ },
-  { what: 'user with @', inputs: { user: 'nix@evil' }, input: 'user', detail: /^"nix@evil" is not a valid user name/ },
-  { what: 'systems smuggling a builders line', inputs: { systems: 'x86_64-linux\nbuilders = ssh://evil' }, input: 'systems', detail: '"builders" is not a Nix system name like x86_64-linux' },
-  { what: 'systems with ;', inputs: { systems: 'x86_64-linux;ssh://evil' }, input: 'systems', detail: /^"x86_64-linux;ssh:\/\/evil" is not a Nix system name/ },
-  { what: 'supported-features with #', inputs: { 'supported-features': 'kvm,#big' }, input: 'supported-features', detail: '"#big" is not a feature name' },
-  { what: 'mandatory-features with ;', inputs: { 'mandatory-features': 'a;b' }, input: 'mandatory-features', detail: '"a;b" is not a feature name' },
-  { what: 'max-jobs 0', inputs: { 'max-jobs': '0' }, input: 'max-jobs', detail: '"0" is not a whole number of at least 1' },
-  { what: 'max-jobs negative', inputs: { 'max-jobs': '-1' }, input: 'max-jobs', detail: '"-1" is not a whole number of at least 1' },
-  { what: 'speed-factor 0', inputs: { 'speed-factor': '0' }, input: 'speed-factor', detail: '"0" is not a whole number of at least 1' },
-  { what: 'local-jobs not a number', inputs: { 'local-jobs': 'auto' }, input: 'local-jobs', detail: '"auto" is not a whole number of at least 0' },
-  { what: 'missing host-public-key', inputs: { 'host-public-key': '', port: '2222' }, input: 'host-public-key', detail: /^is required: strict host-key checking is always on\. .*`cat \/etc\/ssh\/ssh_host_ed25519_key\.pub`.*`ssh-keyscan -p 2222 -t ed25519 builder\.example\.com`/ },
-  { what: 'two host-public-key lines', inputs: { 'host-public-key': `${HOST_KEY_LINE}\n${HOST_KEY_LINE}` }, input: 'host-public-key', detail: 'must be one line: the builder\'s host key, "ssh-ed25519 AAAA… comment"' },
-  { what: 'host-public-key of an unknown type', inputs: { 'host-public-key': `ssh-foo ${HOST_KEY_BLOB}` }, input: 'host-public-key', detail: /^"ssh-foo" is not an SSH host key type .*; expected the builder's host key line/ },
-  { what: 'host-public-key with a broken blob', inputs: { 'host-public-key': `ssh-ed25519 ${HOST_KEY_BLOB.slice(0, 30)}` }, input: 'host-public-key', detail: /^the base64 part is not a valid ssh-ed25519 key; expected/ },
-  { what: 'user without host', inputs: { host: '' }, input: 'user', detail: "is set but 'host' is not; set 'host' to the builder's address" },
-  { what: 'host-public-key without host', inputs: { host: '', user: '' }, input: 'host-public-key', detail: "is set but 'host' is not; set 'host' to the builder's address" },
-  { what: 'no builder at all', inputs: { host: '', user: '', 'host-public-key': '' }, input: 'host', detail: /^no builder is configured\. Set 'host', 'user', 'ssh-private-key' and 'host-public-key', or list builders in 'builders'$/ },
+  {
+    what: 'port with letters',
+    inputs: { port: '22a' },
+    input: 'port',
+    detail: '"22a" is not a TCP port (1-65535)'
+  },
+  {
+    what: 'unknown protocol',
+    inputs: { protocol: 'https' },
+    input: 'protocol',
+    detail: '"https" is not a protocol; use ssh-ng (recommended) or ssh'
+  },
+  {
+    what: 'missing user',
+    inputs: { user: '' },
+    input: 'user',
+    detail: 'the SSH user on the builder is required'
+  },
+  {
+    what: 'user with a newline',
+    inputs: { user: 'nix\nbuilder' },
+    input: 'user',
+    detail: /^"nix\\x0abuilder" is not a valid user name/
+  },
+  {
+    what: 'user that is an ssh option',
+    inputs: { user: '-oProxyCommand=id' },
+    input: 'user',
+    detail: /is not a valid user name/
+  },
+  {
+    what: 'user with @',
+    inputs: { user: 'nix@evil' },
+    input: 'user',
+    detail: /^"nix@evil" is not a valid user name/
+  },
+  {
+    what: 'systems smuggling a builders line',
+    inputs: { systems: 'x86_64-linux\nbuilders = ssh://evil' },
+    input: 'systems',
+    detail: '"builders" is not a Nix system name like x86_64-linux'
+  },
+  {
+    what: 'systems with ;',
+    inputs: { systems: 'x86_64-linux;ssh://evil' },
+    input: 'systems',
+    detail: /^"x86_64-linux;ssh:\/\/evil" is not a Nix system name/
+  },
+  {
+    what: 'supported-features with #',
+    inputs: { 'supported-features': 'kvm,#big' },
+    input: 'supported-features',
+    detail: '"#big" is not a feature name'
+  },
+  {
+    what: 'mandatory-features with ;',
+    inputs: { 'mandatory-features': 'a;b' },
+    input: 'mandatory-features',
+    detail: '"a;b" is not a feature name'
+  },
+  {
+    what: 'max-jobs 0',
+    inputs: { 'max-jobs': '0' },
+    input: 'max-jobs',
+    detail: '"0" is not a whole number of at least 1'
+  },
+  {
+    what: 'max-jobs negative',
+    inputs: { 'max-jobs': '-1' },
+    input: 'max-jobs',
+    detail: '"-1" is not a whole number of at least 1'
+  },
+  {
+    what: 'speed-factor 0',
+    inputs: { 'speed-factor': '0' },
+    input: 'speed-factor',
+    detail: '"0" is not a whole number of at least 1'
+  },
+  {
+    what: 'local-jobs not a number',
+    inputs: { 'local-jobs': 'auto' },
+    input: 'local-jobs',
+    detail: '"auto" is not a whole number of at least 0'
+  },
+  {
+    what: 'missing host-public-key',
+    inputs: { 'host-public-key': '', port: '2222' },
+    input: 'host-public-key',
+    detail:
+      /^is required: strict host-key checking is always on\. .*`cat \/etc\/ssh\/ssh_host_ed25519_key\.pub`.*`ssh-keyscan -p 2222 -t ed25519 builder\.example\.com`/
+  },
+  {
+    what: 'two host-public-key lines',
+    inputs: { 'host-public-key': `${HOST_KEY_LINE}\n${HOST_KEY_LINE}` },
+    input: 'host-public-key',
+    detail: 'must be one line: the builder\'s host key, "ssh-ed25519 AAAA… comment"'
+  },
+  {
+    what: 'host-public-key of an unknown type',
+    inputs: { 'host-public-key': `ssh-foo ${HOST_KEY_BLOB}` },
+    input: 'host-public-key',
+    detail: /^"ssh-foo" is not an SSH host key type .*; expected the builder's host key line/
+  },
+  {
+    what: 'host-public-key with a broken blob',
+    inputs: { 'host-public-key': `ssh-ed25519 ${HOST_KEY_BLOB.slice(0, 30)}` },
+    input: 'host-public-key',
+    detail: /^the base64 part is not a valid ssh-ed25519 key; expected/
+  },
+  {
+    what: 'user without host',
+    inputs: { host: '' },
+    input: 'user',
+    detail: "is set but 'host' is not; set 'host' to the builder's address"
+  },
+  {
+    what: 'host-public-key without host',
+    inputs: { host: '', user: '' },
+    input: 'host-public-key',
+    detail: "is set but 'host' is not; set 'host' to the builder's address"
+  },
+  {
+    what: 'no builder at all',
+    inputs: { host: '', user: '', 'host-public-key': '' },
+    input: 'host',
+    detail:
+      /^no builder is configured\. Set 'host', 'user', 'ssh-private-key' and 'host-public-key', or list builders in 'builders'$/
+  },
   // the key
-  { what: 'missing ssh-private-key', inputs: { 'ssh-private-key': ' \n' }, input: 'ssh-private-key', detail: /^is required: give the private key \(no passphrase\)/ },
-  { what: 'passphrase-protected ssh-private-key', inputs: { 'ssh-private-key': encryptedKey.private }, input: 'ssh-private-key', detail: /^is protected by a passphrase/ },
-  { what: 'public key as ssh-private-key', inputs: { 'ssh-private-key': clientKey.public }, input: 'ssh-private-key', detail: /^is not a private key/ },
-  { what: 'ssh-private-key cut short', inputs: { 'ssh-private-key': clientKey.private.split('\n').slice(0, 3).join('\n') }, input: 'ssh-private-key', detail: /^could not be read as an SSH private key/ },
+  {
+    what: 'missing ssh-private-key',
+    inputs: { 'ssh-private-key': ' \n' },
+    input: 'ssh-private-key',
+    detail: /^is required: give the private key \(no passphrase\)/
+  },
+  {
+    what: 'passphrase-protected ssh-private-key',
+    inputs: { 'ssh-private-key': encryptedKey.private },
+    input: 'ssh-private-key',
+    detail: /^is protected by a passphrase/
+  },
+  {
+    what: 'public key as ssh-private-key',
+    inputs: { 'ssh-private-key': clientKey.public },
+    input: 'ssh-private-key',
+    detail: /^is not a private key/
+  },
+  {
+    what: 'ssh-private-key cut short',
+    inputs: { 'ssh-private-key': clientKey.private.split('\n').slice(0, 3).join('\n') },
+    input: 'ssh-private-key',
+    detail: /^could not be read as an SSH private key/
+  },
   // builders and known-hosts
-  { what: 'builders line with 7 columns', inputs: { builders: 'ssh-ng://nix@b1.example.com x86_64-linux - 1 1 - -', 'known-hosts': KNOWN_B1 }, input: 'builders', detail: /^line 1 has 7 columns; expected at most 6/ },
-  { what: 'builders line in machines-file form with a key path', inputs: { builders: 'ssh-ng://nix@b1.example.com x86_64-linux /root/.ssh/id 1 1 - - -', 'known-hosts': KNOWN_B1 }, input: 'builders', detail: /^line 1 has 8 columns/ },
-  { what: 'builders URI without a scheme', inputs: { builders: 'nix@b1.example.com' }, input: 'builders', detail: 'line 1: "nix@b1.example.com" is not a builder address; expected ssh-ng://user@host or ssh-ng://user@host:port' },
-  { what: 'builders URI without a user', inputs: { builders: 'ssh-ng://b1.example.com' }, input: 'builders', detail: /^line 1: "ssh-ng:\/\/b1\.example\.com" is not a builder address/ },
-  { what: 'builders URI with port 99999', inputs: { builders: 'ssh-ng://nix@b1.example.com:99999' }, input: 'builders', detail: 'line 1, column 1: "99999" is not a TCP port (1-65535)' },
-  { what: 'builders URI with an empty port', inputs: { builders: 'ssh-ng://nix@b1.example.com:' }, input: 'builders', detail: 'line 1, column 1: "" is not a TCP port (1-65535)' },
-  { what: 'builders URI whose user is an ssh option', inputs: { builders: 'ssh-ng://-oProxyCommand=id@b1.example.com' }, input: 'builders', detail: /^line 1, column 1: "-oProxyCommand=id" is not a valid user name/ },
-  { what: 'builders URI whose host is an ssh option', inputs: { builders: 'ssh-ng://nix@-oProxyCommand=id' }, input: 'builders', detail: 'line 1, column 1: "-oProxyCommand=id" is not a DNS name or an IP address' },
-  { what: 'builders systems with ;', inputs: { builders: 'ssh-ng://nix@b1.example.com x86_64-linux;x' }, input: 'builders', detail: 'line 1, column systems: "x86_64-linux;x" is not a Nix system' },
-  { what: 'builders max-jobs 0', inputs: { builders: 'ssh-ng://nix@b1.example.com - 0' }, input: 'builders', detail: 'line 1, column max-jobs: "0" is not a whole number of at least 1' },
-  { what: 'builders speed-factor not a number', inputs: { builders: 'ssh-ng://nix@b1.example.com - - fast' }, input: 'builders', detail: 'line 1, column speed-factor: "fast" is not a whole number of at least 1' },
-  { what: 'builders feature with #', inputs: { builders: 'ssh-ng://nix@b1.example.com - - - kvm,#x' }, input: 'builders', detail: 'line 1, column supported-features: "#x" is not a feature' },
-  { what: 'builders mandatory feature with a quote', inputs: { builders: "ssh-ng://nix@b1.example.com - - - - a'b" }, input: 'builders', detail: 'line 1, column mandatory-features: "a\'b" is not a feature' },
-  { what: 'builders line with a control character', inputs: { builders: 'ssh-ng://nix@b1.example.com\u001b[2J' }, input: 'builders', detail: 'line 1 contains a control character' },
-  { what: 'builders line without its known-hosts line', inputs: { builders: '\n# x\nssh-ng://nix@b9.example.com' }, input: 'builders', detail: /^line 3: no host key for b9\.example\.com in 'known-hosts'/ },
-  { what: 'known-hosts line with a control character', inputs: { 'known-hosts': `b1.example.com ${HOST_KEY_BLOB}\u0007` }, input: 'known-hosts', detail: 'line 1 contains a control character' },
-  { what: 'known-hosts line with two fields', inputs: { 'known-hosts': `# c\nssh-ed25519 ${HOST_KEY_BLOB}` }, input: 'known-hosts', detail: /^line 2: expected "host key-type base64-key"/ },
-  { what: 'known-hosts host with ;', inputs: { 'known-hosts': `b1;x ${HOST_KEY_LINE}` }, input: 'known-hosts', detail: 'line 1: "b1;x" is not a known_hosts host pattern' },
+  {
+    what: 'builders line with 7 columns',
+    inputs: { builders: 'ssh-ng://nix@b1.example.com x86_64-linux - 1 1 - -', 'known-hosts': KNOWN_B1 },
+    input: 'builders',
+    detail: /^line 1 has 7 columns; expected at most 6/
+  },
+  {
+    what: 'builders line in machines-file form with a key path',
+    inputs: {
+      builders: 'ssh-ng://nix@b1.example.com x86_64-linux /root/.ssh/id 1 1 - - -',
+      'known-hosts': KNOWN_B1
+    },
+    input: 'builders',
+    detail: /^line 1 has 8 columns/
+  },
+  {
+    what: 'builders URI without a scheme',
+    inputs: { builders: 'nix@b1.example.com' },
+    input: 'builders',
+    detail:
+      'line 1: "nix@b1.example.com" is not a builder address; expected ssh-ng://user@host or ssh-ng://user@host:port'
+  },
+  {
+    what: 'builders URI without a user',
+    inputs: { builders: 'ssh-ng://b1.example.com' },
+    input: 'builders',
+    detail: /^line 1: "ssh-ng:\/\/b1\.example\.com" is not a builder address/
+  },
+  {
+    what: 'builders URI with port 99999',
+    inputs: { builders: 'ssh-ng://nix@b1.example.com:99999' },
+    input: 'builders',
+    detail: 'line 1, column 1: "99999" is not a TCP port (1-65535)'
+  },
+  {
+    what: 'builders URI with an empty port',
+    inputs: { builders: 'ssh-ng://nix@b1.example.com:' },
+    input: 'builders',
+    detail: 'line 1, column 1: "" is not a TCP port (1-65535)'
+  },
+  {
+    what: 'builders URI whose user is an ssh option',
+    inputs: { builders: 'ssh-ng://-oProxyCommand=id@b1.example.com' },
+    input: 'builders',
+    detail: /^line 1, column 1: "-oProxyCommand=id" is not a valid user name/
+  },
+  {
+    what: 'builders URI whose host is an ssh option',
+    inputs: { builders: 'ssh-ng://nix@-oProxyCommand=id' },
+    input: 'builders',
+    detail: 'line 1, column 1: "-oProxyCommand=id" is not a DNS name or an IP address'
+  },
+  {
+    what: 'builders systems with ;',
+    inputs: { builders: 'ssh-ng://nix@b1.example.com x86_64-linux;x' },
+    input: 'builders',
+    detail: 'line 1, column systems: "x86_64-linux;x" is not a Nix system'
+  },
+  {
+    what: 'builders max-jobs 0',
+    inputs: { builders: 'ssh-ng://nix@b1.example.com - 0' },
+    input: 'builders',
+    detail: 'line 1, column max-jobs: "0" is not a whole number of at least 1'
+  },
+  {
+    what: 'builders speed-factor not a number',
+    inputs: { builders: 'ssh-ng://nix@b1.example.com - - fast' },
+    input: 'builders',
+    detail: 'line 1, column speed-factor: "fast" is not a whole number of at least 1'
+  },
+  {
+    what: 'builders feature with #',
+    inputs: { builders: 'ssh-ng://nix@b1.example.com - - - kvm,#x' },
+    input: 'builders',
+    detail: 'line 1, column supported-features: "#x" is not a feature'
+  },
+  {
+    what: 'builders mandatory feature with a quote',
+    inputs: { builders: "ssh-ng://nix@b1.example.com - - - - a'b" },
+    input: 'builders',
+    detail: 'line 1, column mandatory-features: "a\'b" is not a feature'
+  },
+  {
+    what: 'builders line with a control character',
+    inputs: { builders: 'ssh-ng://nix@b1.example.com\u001b[2J' },
+    input: 'builders',
+    detail: 'line 1 contains a control character'
+  },
+  {
+    what: 'builders line without its known-hosts line',
+    inputs: { builders: '\n# x\nssh-ng://nix@b9.example.com' },
+    input: 'builders',
+    detail: /^line 3: no host key for b9\.example\.com in 'known-hosts'/
+  },
+  {
+    what: 'known-hosts line with a control character',
+    inputs: { 'known-hosts': `b1.example.com ${HOST_KEY_BLOB}\u0007` },
+    input: 'known-hosts',
+    detail: 'line 1 contains a control character'
+  },
+  {
+    what: 'known-hosts line with two fields',
+    inputs: { 'known-hosts': `# c\nssh-ed25519 ${HOST_KEY_BLOB}` },
+    input: 'known-hosts',
+    detail: /^line 2: expected "host key-type base64-key"/
+  },
+  {
+    what: 'known-hosts host with ;',
+    inputs: { 'known-hosts': `b1;x ${HOST_KEY_LINE}` },
+    input: 'known-hosts',
+    detail: 'line 1: "b1;x" is not a known_hosts host pattern'
+  },
   // what to build
-  { what: 'installable that is an option', inputs: { installables: 'nixpkgs#hello\n--impure' }, input: 'installables', detail: `line 2 "--impure" is an option; put options in 'args'` },
-  { what: 'installable with a space', inputs: { installables: 'nixpkgs#hello nixpkgs#jq' }, input: 'installables', detail: 'line 1 must be one installable per line, without spaces' },
-  { what: 'args with an unclosed quote', inputs: { args: `--expr 'hello` }, input: 'args', detail: 'cannot be split into words: a single quote is not closed' },
+  {
+    what: 'installable that is an option',
+    inputs: { installables: 'nixpkgs#hello\n--impure' },
+    input: 'installables',
+    detail: `line 2 "--impure" is an option; put options in 'args'`
+  },
+  {
+    what: 'installable with a space',
+    inputs: { installables: 'nixpkgs#hello nixpkgs#jq' },
+    input: 'installables',
+    detail: 'line 1 must be one installable per line, without spaces'
+  },
+  {
+    what: 'args with an unclosed quote',
+    inputs: { args: `--expr 'hello` },
+    input: 'args',
+    detail: 'cannot be split into words: a single quote is not closed'
+  },
   // booleans
-  { what: 'builders-use-substitutes yes', inputs: { 'builders-use-substitutes': 'yes' }, input: 'builders-use-substitutes', detail: '"yes" is not true or false' },
-  { what: 'require-remote 1', inputs: { 'require-remote': '1' }, input: 'require-remote', detail: '"1" is not true or false' },
+  {
+    what: 'builders-use-substitutes yes',
+    inputs: { 'builders-use-substitutes': 'yes' },
+    input: 'builders-use-substitutes',
+    detail: '"yes" is not true or false'
+  },
+  {
+    what: 'require-remote 1',
+    inputs: { 'require-remote': '1' },
+    input: 'require-remote',
+    detail: '"1" is not true or false'
+  },
   { what: 'rebuild on', inputs: { rebuild: 'on' }, input: 'rebuild', detail: '"on" is not true or false' },
   { what: 'summary no', inputs: { summary: 'no' }, input: 'summary', detail: '"no" is not true or false' }
 ]

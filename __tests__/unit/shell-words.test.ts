@@ -33,7 +33,7 @@ describe('splitShellWords', () => {
   })
 
   it('escapes the next character with a backslash outside quotes', () => {
-    expect(splitShellWords('a\\ b c\\\'d')).toEqual(['a b', "c'd"])
+    expect(splitShellWords("a\\ b c\\'d")).toEqual(['a b', "c'd"])
   })
 
   it('treats a backslash-newline outside quotes as a line continuation', () => {
@@ -71,7 +71,7 @@ describe('splitShellWords', () => {
         const line = words.map(singleQuote).join(' ')
         expect(splitShellWords(line)).toEqual(words)
       }),
-      { numRuns: 500 }
+      { numRuns: 200 }
     )
   })
 
