@@ -31,4 +31,10 @@ echo "== lab"
 bash lab/up.sh
 
 echo "== tests"
-npx vitest run
+results=$(mktemp)
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json="$results" || status=$?
+# The plain closing line CI reads, from vitest's own JSON results.
+node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`)' "$results"
+exit "$status"
