@@ -19,7 +19,8 @@ export enum Input {
   LocalJobs = 'local-jobs',
   RequireRemote = 'require-remote',
   Rebuild = 'rebuild',
-  Summary = 'summary'
+  Summary = 'summary',
+  SkipUnhealthy = 'skip-unhealthy'
 }
 
 export enum Output {
@@ -27,7 +28,8 @@ export enum Output {
   RemoteBuilds = 'remote-builds',
   LocalBuilds = 'local-builds',
   Confirmed = 'confirmed',
-  Report = 'report'
+  Report = 'report',
+  BuildersHealthy = 'builders-healthy'
 }
 
 export enum StateKey {

@@ -4,14 +4,17 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { applyPlan } from './apply.js'
-import { runBuild } from './build.js'
+import { type BuildOutcome, runBuild } from './build.js'
 import { Input, Output } from './constants.js'
+import { SetupError } from './errors.js'
 import { makePlan, type Plan } from './plan.js'
+import { admitBuilders, preflight } from './preflight-run.js'
 import { probeRunner, type RunnerFacts } from './probe.js'
-import { type BuildReport, hostPort, makeReport, renderSummary } from './report.js'
+import { type BuildReport, type Checks, hostPort, makeReport, renderSummary } from './report.js'
 import { parseSettings, type Settings, wantsBuild } from './settings.js'
+import { pingStores } from './store-ping.js'
 
-/** The main step: validate, configure the runner, build, prove, report. Any error fails the step with its message. */
+/** The main step: validate, preflight, configure the runner, build, prove, report. Errors fail the step. */
 export async function run(): Promise<void> {
   try {
     await offload()
@@ -24,18 +27,44 @@ async function offload(): Promise<void> {
   maskPrivateKey(core.getInput(Input.SshPrivateKey))
   const facts = await probeRunner()
   const settings = parseSettings(name => core.getInput(name), { system: facts.system })
-  const plan = makePlan(settings, facts, randomBytes(3).toString('hex'))
-  describe(plan, facts, settings)
-  for (const warning of plan.warnings) core.warning(warning, { title: 'nix-offload' })
+  describeRunner(facts, settings)
 
+  const checked = await preflight(settings)
+  const checks: Checks = { preflight: checked.results, stores: [] }
+  try {
+    admitBuilders(checked, settings)
+  } catch (error) {
+    await publish(makeReport(undefined, [], [], checks), settings, false)
+    throw error
+  }
+
+  const plan = makePlan(settings, checked.builders, facts, randomBytes(3).toString('hex'))
+  describePlan(plan, facts)
+  for (const warning of plan.warnings) core.warning(warning, { title: 'nix-offload' })
   await applyPlan(plan)
   if (plan.nixConfig !== '') {
     const existing = process.env.NIX_CONFIG ?? ''
     core.exportVariable('NIX_CONFIG', existing === '' ? plan.nixConfig : `${existing}\n${plan.nixConfig}`)
   }
 
+  checks.stores = await pingStores(plan, facts)
+  const unreachable = checks.stores.filter(store => !store.ok)
+  if (unreachable.length > 0) {
+    await publish(makeReport(plan, [], [], checks), settings, false)
+    const who = plan.asRoot ? 'root (the account the nix-daemon connects as)' : facts.userName
+    throw new SetupError(
+      unreachable
+        .map(
+          store =>
+            `Builder ${store.builder} passed the preflight, but \`nix store ping --store ${store.storeUri}\` as ${who} ` +
+            `failed: ${store.error ?? 'no output'}`
+        )
+        .join('\n')
+    )
+  }
+
   if (!wantsBuild(settings)) {
-    await publish(makeReport(plan, [], []), settings, false)
+    await publish(makeReport(plan, [], [], checks), settings, false)
     core.info(
       'No installables or args: the runner is configured, and later steps that run `nix build` offload.'
     )
@@ -43,9 +72,12 @@ async function offload(): Promise<void> {
   }
 
   const outcome = await runBuild(settings, process.env)
-  const report = makeReport(plan, outcome.builds, outcome.outPaths)
+  const report = makeReport(plan, outcome.builds, outcome.outPaths, checks)
   await publish(report, settings, true)
+  judgeBuild(outcome, report, settings)
+}
 
+function judgeBuild(outcome: BuildOutcome, report: BuildReport, settings: Settings): void {
   if (outcome.exitCode !== 0) {
     const cause =
       outcome.errors
@@ -87,15 +119,23 @@ function maskPrivateKey(key: string): void {
   }
 }
 
-function describe(plan: Plan, facts: RunnerFacts, settings: Settings): void {
+function describeRunner(facts: RunnerFacts, settings: Settings): void {
+  const daemon =
+    facts.store === 'daemon'
+      ? `nix-daemon, which ${facts.trusted ? 'trusts' : 'does not trust'} ${facts.userName}`
+      : `no daemon (single-user, as ${facts.userName})`
+  core.info(`Runner: Nix ${facts.nixVersion} on ${facts.system}, ${daemon}.`)
+  core.info(`Client key: ${settings.privateKey.type}, public half: ${settings.privateKey.publicLine}`)
+}
+
+function describePlan(plan: Plan, facts: RunnerFacts): void {
   const who = facts.store === 'daemon' ? 'root (the nix-daemon opens the SSH connections)' : facts.userName
-  core.info(`Nix ${facts.nixVersion} on ${facts.system}; configuring for ${who} (${plan.path}).`)
+  core.info(`Configuring for ${who} (${plan.path}).`)
   for (const builder of plan.builders) {
     core.info(
       `Builder ${builder.storeUri} → ${builder.user}@${hostPort(builder)} (${builder.systems.join(', ')})`
     )
   }
-  core.info(`Client key: ${settings.privateKey.type} (public part: ${settings.privateKey.publicLine})`)
 }
 
 async function publish(report: BuildReport, settings: Settings, built: boolean): Promise<void> {
@@ -107,6 +147,7 @@ async function publish(report: BuildReport, settings: Settings, built: boolean):
   core.setOutput(Output.RemoteBuilds, String(report.remoteBuilds))
   core.setOutput(Output.LocalBuilds, String(report.localBuilds))
   core.setOutput(Output.Confirmed, String(report.confirmed))
+  core.setOutput(Output.BuildersHealthy, String(report.buildersHealthy))
   core.setOutput(Output.Report, reportFile)
   if (settings.summary && process.env.GITHUB_STEP_SUMMARY) {
     await core.summary.addRaw(renderSummary(report, built)).write()

@@ -9,7 +9,7 @@ import {
   renderNixSettings,
   renderSshConfig
 } from './render.js'
-import type { Settings } from './settings.js'
+import type { Builder, Settings } from './settings.js'
 
 /**
  * How the builders reach the process that offloads:
@@ -47,16 +47,17 @@ export interface Plan {
 
 const NIX_CONF = '/etc/nix/nix.conf'
 
-export function makePlan(settings: Settings, facts: RunnerFacts, token: string): Plan {
+/** `builders` are the healthy ones from the preflight, with every `auto` value resolved. */
+export function makePlan(settings: Settings, builders: Builder[], facts: RunnerFacts, token: string): Plan {
   const sshDir = `${facts.sshHome.replace(/\/$/, '')}/.ssh`
   const workDir = `${sshDir}/nix-offload-${token}`
   const machinesFile = `${workDir}/machines`
-  const builders = settings.builders.map((builder, index): ConfiguredBuilder => {
+  const configured = builders.map((builder, index): ConfiguredBuilder => {
     const alias = `nix-offload-${token}-${index + 1}`
     return { ...builder, alias, storeUri: `${builder.protocol}://${builder.user}@${alias}` }
   })
   const files = { identityFile: `${workDir}/key`, knownHostsFile: `${workDir}/known_hosts` }
-  const machines = renderMachines(builders)
+  const machines = renderMachines(configured)
   const steps: Step[] = [
     { kind: 'mkdir', path: sshDir, owned: false },
     { kind: 'mkdir', path: workDir, owned: true },
@@ -71,7 +72,7 @@ export function makePlan(settings: Settings, facts: RunnerFacts, token: string):
       kind: 'prepend',
       path: `${sshDir}/config`,
       mode: 0o600,
-      content: renderSshConfig(token, builders, files)
+      content: renderSshConfig(token, configured, files)
     }
   ]
   const warnings: string[] = []
@@ -124,7 +125,7 @@ export function makePlan(settings: Settings, facts: RunnerFacts, token: string):
     path,
     asRoot: facts.store === 'daemon',
     workDir,
-    builders,
+    builders: configured,
     steps,
     nixConfig,
     warnings

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs'
+import { accessSync, constants, existsSync } from 'node:fs'
 import { userInfo } from 'node:os'
 import { SetupError } from './errors.js'
 import { runCommand } from './process.js'
@@ -23,6 +23,8 @@ export interface RunnerFacts {
   serviceManager: ServiceManager
   /** Home directory of the account that opens the SSH connections (root's for a daemon). */
   sshHome: string
+  /** Absolute path of `nix`: sudo's secure_path often lacks the runner's Nix (NIX-FACTS.md). */
+  nixPath: string
 }
 
 /** Runs `nix` with the features the action needs, whatever the runner's config enables. */
@@ -70,7 +72,8 @@ export async function probeRunner(env: NodeJS.ProcessEnv = process.env): Promise
     daemonBuilders: settingString(config, 'builders'),
     daemonBuildersUseSubstitutes: config['builders-use-substitutes'] === true,
     serviceManager: detectServiceManager(),
-    sshHome: store === 'daemon' ? await homeOf('root') : user.homedir
+    sshHome: store === 'daemon' ? await homeOf('root') : user.homedir,
+    nixPath: findOnPath('nix', env.PATH ?? '') ?? 'nix'
   }
 }
 
@@ -103,6 +106,20 @@ function settingList(config: ShowConfig, name: string): string[] {
   const value = config[name]
   if (Array.isArray(value)) return value.map(String)
   return typeof value === 'string' ? value.split(/\s+/).filter(Boolean) : []
+}
+
+function findOnPath(program: string, path: string): string | undefined {
+  for (const directory of path.split(':')) {
+    if (directory === '') continue
+    const candidate = `${directory}/${program}`
+    try {
+      accessSync(candidate, constants.X_OK)
+      return candidate
+    } catch {
+      // not here; try the next directory
+    }
+  }
+  return undefined
 }
 
 function detectServiceManager(): ServiceManager {

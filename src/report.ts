@@ -1,11 +1,19 @@
 import type { BuildRecord, BuildStatus } from './ledger.js'
 import type { ConfigPath, Plan } from './plan.js'
+import type { PreflightResult } from './preflight-verdict.js'
 import type { ConfiguredBuilder } from './render.js'
+import type { StoreReach } from './store-ping.js'
 
 /** The `report` output's JSON file: what was configured and, per derivation, where it ran. No secret is in it. */
 export interface BuildReport {
-  configPath: ConfigPath
+  /** Absent when the action stopped before configuring anything. */
+  configPath?: ConfigPath
   builders: BuilderEntry[]
+  /** Each builder's preflight from the action's own SSH client. */
+  preflight: PreflightResult[]
+  /** Each configured builder's store, pinged as the account that offloads. */
+  stores: StoreReach[]
+  buildersHealthy: number
   derivations: DerivationEntry[]
   outPaths: string[]
   remoteBuilds: number
@@ -42,19 +50,34 @@ export interface DerivationEntry {
   attempts: number
 }
 
-export function makeReport(plan: Plan, builds: BuildRecord[], outPaths: string[]): BuildReport {
-  const byUri = new Map(plan.builders.map(builder => [builder.storeUri, builder]))
+export interface Checks {
+  preflight: PreflightResult[]
+  stores: StoreReach[]
+}
+
+export function makeReport(
+  plan: Plan | undefined,
+  builds: BuildRecord[],
+  outPaths: string[],
+  checks: Checks = { preflight: [], stores: [] }
+): BuildReport {
+  const configured = plan?.builders ?? []
+  const byUri = new Map(configured.map(builder => [builder.storeUri, builder]))
   const derivations = builds.map(build => derivationEntry(build, byUri.get(build.machine)))
   const localBuilds = builds.filter(build => build.machine === '').length
-  return {
-    configPath: plan.path,
-    builders: plan.builders.map(builderEntry),
+  const report: BuildReport = {
+    builders: configured.map(builderEntry),
+    preflight: checks.preflight,
+    stores: checks.stores,
+    buildersHealthy: checks.preflight.filter(result => result.healthy).length,
     derivations,
     outPaths,
     remoteBuilds: builds.length - localBuilds,
     localBuilds,
     confirmed: builds.length > 0 && localBuilds === 0
   }
+  if (plan !== undefined) report.configPath = plan.path
+  return report
 }
 
 function builderEntry(builder: ConfiguredBuilder): BuilderEntry {
@@ -103,7 +126,9 @@ const PATH_TEXT: Record<ConfigPath, string> = {
 /** The job summary, as Markdown. */
 export function renderSummary(report: BuildReport, built: boolean): string {
   const lines = ['## nix-offload', '']
-  if (!built) {
+  if (report.configPath === undefined) {
+    lines.push('❌ **Stopped before configuring the runner**: a builder failed the preflight.', '')
+  } else if (!built) {
     lines.push(
       "Configured the runner only (no `installables` or `args`): later steps' `nix build` offload to:",
       ''
@@ -137,7 +162,7 @@ export function renderSummary(report: BuildReport, built: boolean): string {
         `${builder.maxJobs} | ${builder.speedFactor} | ${features.join(', ') || '–'} |`
     )
   }
-  lines.push('', `How: ${PATH_TEXT[report.configPath]}.`)
+  if (report.configPath !== undefined) lines.push('', `How: ${PATH_TEXT[report.configPath]}.`)
   if (report.derivations.length > 0) {
     lines.push('', '| derivation | built on | duration | status |', '| --- | --- | --- | --- |')
     for (const derivation of report.derivations) {
@@ -158,6 +183,38 @@ export function renderSummary(report: BuildReport, built: boolean): string {
     )
   }
   return lines.join('\n') + '\n'
+}
+
+function renderPreflight(results: PreflightResult[]): string[] {
+  const lines = [
+    '| preflight | TCP | host key | key | Nix | builder user | verdict |',
+    '| --- | --- | --- | --- | --- | --- | --- |'
+  ]
+  for (const result of results) {
+    const trust =
+      result.builderUserTrusted === undefined ? '–' : result.builderUserTrusted ? 'trusted' : 'not trusted'
+    const detected = result.detected === undefined ? '' : ` (detected: ${detectedText(result.detected)})`
+    const verdict = result.healthy ? `✅ healthy${detected}` : `❌ ${result.cause ?? 'unhealthy'}`
+    lines.push(
+      `| ${cell(result.builder)} | ${result.connectMs === undefined ? '–' : `${result.connectMs} ms`} | ` +
+        `${result.hostKey === undefined ? '–' : `\`${result.hostKey.presented}\`${result.hostKey.matches ? ' ✓' : ' ✗'}`} | ` +
+        `${result.authenticated === undefined ? '–' : result.authenticated ? `${result.keyType} ✓` : `${result.keyType} ✗`} | ` +
+        `${result.nixVersion ? `${result.remoteProgram} ${result.nixVersion}` : '–'} | ${trust} | ${cell(verdict)} |`
+    )
+  }
+  const problems = results.filter(result => !result.healthy && result.message !== undefined)
+  for (const result of problems)
+    lines.push('', `> **${cell(result.builder)}**: ${(result.message ?? '').split('\n')[0]}`)
+  return lines
+}
+
+function detectedText(detected: NonNullable<PreflightResult['detected']>): string {
+  const parts: string[] = []
+  if (detected.systems !== undefined) parts.push(`systems ${detected.systems.join(', ')}`)
+  if (detected.supportedFeatures !== undefined)
+    parts.push(`features ${detected.supportedFeatures.join(', ') || 'none'}`)
+  if (detected.maxJobs !== undefined) parts.push(`max-jobs ${detected.maxJobs}`)
+  return parts.join('; ')
 }
 
 export function formatDuration(ms: number): string {

@@ -5,7 +5,6 @@ import {
   type HostKey,
   type KnownHostsLine,
   type PrivateKey,
-  knownHostsLineMatches,
   knownHostsName,
   parseHostKey,
   parseKnownHostsLine,
@@ -15,7 +14,11 @@ import { splitShellWords } from './shell-words.js'
 
 export type Protocol = 'ssh-ng' | 'ssh'
 
-/** One remote machine, as the user described it; every field is safe to put in its file. */
+/** What `systems`, `max-jobs` and `supported-features` may say instead of a value: ask the builder. */
+export const AUTO = 'auto'
+export type Auto = typeof AUTO
+
+/** One remote machine, with every value known; every field is safe to put in its file. */
 export interface Builder {
   protocol: Protocol
   /** DNS name or IP address (IPv6 without brackets) */
@@ -31,11 +34,20 @@ export interface Builder {
   mandatoryFeatures: string[]
   /** Which input described it, for error messages: `host` or `builders` line N. */
   origin: string
+  /** The input that pins its host key: `host-public-key` or `known-hosts`. */
+  pinInput: Input
+}
+
+/** A builder as the inputs describe it: some values may be `auto`, detected by the preflight. */
+export interface BuilderRequest extends Omit<Builder, 'systems' | 'maxJobs' | 'supportedFeatures'> {
+  systems: string[] | Auto
+  maxJobs: number | Auto
+  supportedFeatures: string[] | Auto
 }
 
 /** Everything the action was asked to do, validated before anything is written. */
 export interface Settings {
-  builders: Builder[]
+  builders: BuilderRequest[]
   /** The key every builder accepts; masked in the log, written only to a file only its user can read. */
   privateKey: PrivateKey
   /** Lines of the known_hosts file the builders are pinned with. */
@@ -50,6 +62,8 @@ export interface Settings {
   requireRemote: boolean
   rebuild: boolean
   summary: boolean
+  /** With several builders, build on the healthy ones when some fail the preflight. */
+  skipUnhealthy: boolean
 }
 
 /** Raw input values by name, as the runner passes them (empty string when unset). */
@@ -71,25 +85,24 @@ const FEATURE = /^[A-Za-z0-9_][A-Za-z0-9_.+-]*$/
 const CONTROL = /[\u0000-\u001f\u007f]/
 
 export function parseSettings(read: InputReader, defaults: SettingsDefaults): Settings {
-  const builders: Builder[] = []
+  const builders: BuilderRequest[] = []
   const knownHosts: KnownHostsLine[] = []
 
   const host = read(Input.Host).trim()
   if (host !== '') {
     const port = parsePort(Input.Port, read(Input.Port).trim() || '22')
-    const builder: Builder = {
+    const builder: BuilderRequest = {
       protocol: parseProtocol(Input.Protocol, read(Input.Protocol).trim() || 'ssh-ng'),
       host: parseHost(Input.Host, host),
       port,
       user: parseUser(Input.User, read(Input.User).trim()),
-      systems: parseList(Input.Systems, read(Input.Systems), SYSTEM, 'a Nix system name like x86_64-linux'),
-      maxJobs: parseCount(Input.MaxJobs, read(Input.MaxJobs).trim() || '1', 1),
+      systems: orAuto(read(Input.Systems), value =>
+        parseList(Input.Systems, value, SYSTEM, 'a Nix system name like x86_64-linux')
+      ),
+      maxJobs: orAuto(read(Input.MaxJobs), value => parseCount(Input.MaxJobs, value.trim() || '1', 1)),
       speedFactor: parseCount(Input.SpeedFactor, read(Input.SpeedFactor).trim() || '1', 1),
-      supportedFeatures: parseList(
-        Input.SupportedFeatures,
-        read(Input.SupportedFeatures),
-        FEATURE,
-        'a feature name'
+      supportedFeatures: orAuto(read(Input.SupportedFeatures), value =>
+        parseList(Input.SupportedFeatures, value, FEATURE, 'a feature name')
       ),
       mandatoryFeatures: parseList(
         Input.MandatoryFeatures,
@@ -97,12 +110,15 @@ export function parseSettings(read: InputReader, defaults: SettingsDefaults): Se
         FEATURE,
         'a feature name'
       ),
-      origin: `input '${Input.Host}'`
+      origin: `input '${Input.Host}'`,
+      pinInput: Input.HostPublicKey
     }
     if (builder.systems.length === 0) builder.systems = [defaults.system]
     builders.push(builder)
-    const hostKey = parseHostPublicKey(read(Input.HostPublicKey), builder)
-    knownHosts.push({ hosts: knownHostsName(builder.host, builder.port), key: hostKey })
+    // Without a pinned key the preflight fails and prints the builder's, so the user can check it and pin it.
+    const hostKey = parseHostPublicKey(read(Input.HostPublicKey))
+    if (hostKey !== undefined)
+      knownHosts.push({ hosts: knownHostsName(builder.host, builder.port), key: hostKey })
   } else {
     for (const input of [Input.User, Input.HostPublicKey]) {
       if (read(input).trim() !== '') {
@@ -126,16 +142,7 @@ export function parseSettings(read: InputReader, defaults: SettingsDefaults): Se
 
   for (const [index, line] of read(Input.Builders).split('\n').entries()) {
     if (line.trim() === '' || line.trim().startsWith('#')) continue
-    const builder = parseBuilderLine(line, index + 1, defaults)
-    if (!knownHosts.some(known => knownHostsLineMatches(known, builder.host, builder.port))) {
-      throw new InputError(
-        Input.Builders,
-        `line ${index + 1}: no host key for ${knownHostsName(builder.host, builder.port)} in '${Input.KnownHosts}'. ` +
-          `Add its line, e.g. "${knownHostsName(builder.host, builder.port)} ssh-ed25519 AAAA…" ` +
-          `(from the builder's /etc/ssh/ssh_host_ed25519_key.pub, checked out of band)`
-      )
-    }
-    builders.push(builder)
+    builders.push(parseBuilderLine(line, index + 1, defaults))
   }
 
   if (builders.length === 0) {
@@ -179,7 +186,8 @@ export function parseSettings(read: InputReader, defaults: SettingsDefaults): Se
     localJobs: parseCount(Input.LocalJobs, read(Input.LocalJobs).trim() || '0', 0),
     requireRemote: parseBoolean(Input.RequireRemote, read(Input.RequireRemote), true),
     rebuild: parseBoolean(Input.Rebuild, read(Input.Rebuild), false),
-    summary: parseBoolean(Input.Summary, read(Input.Summary), true)
+    summary: parseBoolean(Input.Summary, read(Input.Summary), true),
+    skipUnhealthy: parseBoolean(Input.SkipUnhealthy, read(Input.SkipUnhealthy), false)
   }
 }
 
@@ -188,17 +196,9 @@ export function wantsBuild(settings: Settings): boolean {
   return settings.installables.length > 0 || settings.args.length > 0
 }
 
-function parseHostPublicKey(raw: string, builder: Builder): HostKey {
+function parseHostPublicKey(raw: string): HostKey | undefined {
   const line = raw.trim()
-  if (line === '') {
-    throw new InputError(
-      Input.HostPublicKey,
-      `is required: strict host-key checking is always on. On the builder, run ` +
-        `\`cat /etc/ssh/ssh_host_ed25519_key.pub\` and paste the line; or run ` +
-        `\`ssh-keyscan -p ${builder.port} -t ed25519 ${builder.host}\` and check its fingerprint ` +
-        `(\`ssh-keygen -lf\`) against the builder's before you trust it`
-    )
-  }
+  if (line === '') return undefined
   if (line.includes('\n') || CONTROL.test(line.replace(/\t/g, ' '))) {
     throw new InputError(
       Input.HostPublicKey,
@@ -219,7 +219,7 @@ function parseHostPublicKey(raw: string, builder: Builder): HostKey {
   return key
 }
 
-function parseBuilderLine(line: string, lineNumber: number, defaults: SettingsDefaults): Builder {
+function parseBuilderLine(line: string, lineNumber: number, defaults: SettingsDefaults): BuilderRequest {
   const where = `line ${lineNumber}`
   if (CONTROL.test(line.replace(/\r$/, '').replace(/\t/g, ' '))) {
     throw new InputError(Input.Builders, `${where} contains a control character`)
@@ -255,11 +255,18 @@ function parseBuilderLine(line: string, lineNumber: number, defaults: SettingsDe
     maxJobs: maxJobs === '-' ? 1 : parseCount(input, maxJobs, 1, at('max-jobs')),
     speedFactor: speedFactor === '-' ? 1 : parseCount(input, speedFactor, 1, at('speed-factor')),
     supportedFeatures:
-      supported === '-' ? [] : parseList(input, supported, FEATURE, 'a feature', at('supported-features')),
+      supported === '-'
+        ? []
+        : orAuto(supported, value => parseList(input, value, FEATURE, 'a feature', at('supported-features'))),
     mandatoryFeatures:
       mandatory === '-' ? [] : parseList(input, mandatory, FEATURE, 'a feature', at('mandatory-features')),
-    origin: `input '${Input.Builders}' ${where}`
+    origin: `input '${Input.Builders}' ${where}`,
+    pinInput: Input.KnownHosts
   }
+}
+
+function orAuto<T>(value: string, parse: (value: string) => T): T | Auto {
+  return value.trim() === AUTO ? AUTO : parse(value)
 }
 
 function parseHost(input: string, value: string, where = ''): string {

@@ -99,11 +99,12 @@ describe('the post step', () => {
     }
     const { child, done } = startStep(lab, 'main', variables)
     let seen = ''
-    await new Promise<void>(resolve => {
+    await new Promise<void>((resolve, reject) => {
       child.stdout?.on('data', chunk => {
         seen += String(chunk)
         if (seen.includes(`${drv.name}> building`)) resolve()
       })
+      child.on('close', () => reject(new Error(`main ended before the build started:\n${seen}`)))
     })
     // As the runner does on cancellation: kill the step and everything it started.
     await runCommandAs(lab, 'root', ['pkill', '-KILL', '-f', drv.nonce])

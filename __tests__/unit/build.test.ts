@@ -21,6 +21,7 @@ function settings(overrides: Partial<Settings> = {}): Settings {
     requireRemote: true,
     rebuild: false,
     summary: true,
+    skipUnhealthy: false,
     ...overrides
   }
 }

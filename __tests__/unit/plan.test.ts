@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { SetupError } from '../../src/errors.js'
 import { type Plan, type Step, makePlan } from '../../src/plan.js'
 import type { RunnerFacts } from '../../src/probe.js'
+import { Input } from '../../src/constants.js'
 import type { Builder, Settings } from '../../src/settings.js'
 
 const TOKEN = 'a1b2c3'
@@ -21,7 +22,8 @@ const BUILDER: Builder = {
   speedFactor: 1,
   supportedFeatures: ['kvm'],
   mandatoryFeatures: [],
-  origin: "input 'host'"
+  origin: "input 'host'",
+  pinInput: Input.HostPublicKey
 }
 
 function settings(overrides: Partial<Settings> = {}): Settings {
@@ -36,6 +38,7 @@ function settings(overrides: Partial<Settings> = {}): Settings {
     requireRemote: true,
     rebuild: false,
     summary: true,
+    skipUnhealthy: false,
     ...overrides
   }
 }
@@ -50,7 +53,14 @@ const TRUSTED_DAEMON: RunnerFacts = {
   daemonBuilders: '',
   daemonBuildersUseSubstitutes: false,
   serviceManager: 'systemd',
-  sshHome: '/root'
+  sshHome: '/root',
+  nixPath: '/usr/bin/nix'
+}
+
+/** The plan for settings whose builders are all concrete, as the preflight hands them on. */
+function planOf(chosen: Settings, runner: RunnerFacts, token: string): Plan {
+  const builders = chosen.builders.map(builder => ({ ...BUILDER, ...builder }) as Builder)
+  return makePlan(chosen, builders, runner, token)
 }
 
 function facts(overrides: Partial<RunnerFacts>): RunnerFacts {
@@ -74,7 +84,7 @@ function paths(plan: Plan): string[] {
 }
 
 describe('makePlan, common to every path', () => {
-  const plan = makePlan(settings(), TRUSTED_DAEMON, TOKEN)
+  const plan = planOf(settings(), TRUSTED_DAEMON, TOKEN)
 
   it('works in a token-named directory under the ssh home, created and owned by the action', () => {
     expect(plan.workDir).toBe(WORK_DIR)
@@ -118,7 +128,7 @@ describe('makePlan, common to every path', () => {
   })
 
   it('names each builder by a numbered alias in its store URI', () => {
-    const two = makePlan(
+    const two = planOf(
       settings({
         builders: [BUILDER, { ...BUILDER, protocol: 'ssh', user: 'root', origin: "input 'builders' line 1" }]
       }),
@@ -137,14 +147,14 @@ describe('makePlan, common to every path', () => {
   })
 
   it('copes with a trailing slash on the ssh home', () => {
-    expect(makePlan(settings(), facts({ sshHome: '/var/root/' }), TOKEN).workDir).toBe(
+    expect(planOf(settings(), facts({ sshHome: '/var/root/' }), TOKEN).workDir).toBe(
       `/var/root/.ssh/nix-offload-${TOKEN}`
     )
   })
 })
 
 describe('makePlan for a daemon that trusts the runner user', () => {
-  const plan = makePlan(settings(), TRUSTED_DAEMON, TOKEN)
+  const plan = planOf(settings(), TRUSTED_DAEMON, TOKEN)
 
   it('passes the builders through NIX_CONFIG and touches nothing under /etc/nix', () => {
     expect(plan.path).toBe('trusted-client')
@@ -165,7 +175,7 @@ describe('makePlan for a daemon that trusts the runner user', () => {
   })
 
   it('leaves builders-use-substitutes out of NIX_CONFIG when it is false', () => {
-    const off = makePlan(settings({ buildersUseSubstitutes: false }), TRUSTED_DAEMON, TOKEN)
+    const off = planOf(settings({ buildersUseSubstitutes: false }), TRUSTED_DAEMON, TOKEN)
     expect(off.nixConfig).toBe(`builders = @${WORK_DIR}/machines`)
   })
 })
@@ -174,7 +184,7 @@ describe('makePlan for an untrusted runner user whose daemon reads a machines fi
   const untrusted = facts({ trusted: false, daemonBuilders: '@/etc/nix/machines', serviceManager: 'none' })
 
   it('writes the daemon machines file, needs no restart and sets no NIX_CONFIG', () => {
-    const plan = makePlan(settings(), untrusted, TOKEN)
+    const plan = planOf(settings(), untrusted, TOKEN)
     expect(plan.path).toBe('machines-file')
     expect(plan.asRoot).toBe(true)
     expect(plan.nixConfig).toBe('')
@@ -189,7 +199,7 @@ describe('makePlan for an untrusted runner user whose daemon reads a machines fi
   })
 
   it('warns that builders-use-substitutes cannot be applied without a restart', () => {
-    const plan = makePlan(settings(), untrusted, TOKEN)
+    const plan = planOf(settings(), untrusted, TOKEN)
     expect(plan.warnings).toHaveLength(1)
     expect(plan.warnings[0]).toMatch(
       /^'builders-use-substitutes' is not applied: the nix-daemon does not trust runner/
@@ -198,14 +208,14 @@ describe('makePlan for an untrusted runner user whose daemon reads a machines fi
   })
 
   it('does not warn when the daemon already uses substitutes, or none are wanted', () => {
-    expect(
-      makePlan(settings(), { ...untrusted, daemonBuildersUseSubstitutes: true }, TOKEN).warnings
-    ).toEqual([])
-    expect(makePlan(settings({ buildersUseSubstitutes: false }), untrusted, TOKEN).warnings).toEqual([])
+    expect(planOf(settings(), { ...untrusted, daemonBuildersUseSubstitutes: true }, TOKEN).warnings).toEqual(
+      []
+    )
+    expect(planOf(settings({ buildersUseSubstitutes: false }), untrusted, TOKEN).warnings).toEqual([])
   })
 
   it('needs no restart under systemd either when substitutes are not missing', () => {
-    const plan = makePlan(
+    const plan = planOf(
       settings({ buildersUseSubstitutes: false }),
       { ...untrusted, serviceManager: 'systemd' },
       TOKEN
@@ -217,7 +227,7 @@ describe('makePlan for an untrusted runner user whose daemon reads a machines fi
 
 describe('makePlan for an untrusted runner user whose daemon config must change', () => {
   it('appends builders-use-substitutes to nix.conf and restarts the daemon when substitutes are wanted', () => {
-    const plan = makePlan(
+    const plan = planOf(
       settings(),
       facts({ trusted: false, daemonBuilders: '@/etc/nix/machines', serviceManager: 'systemd' }),
       TOKEN
@@ -239,7 +249,7 @@ describe('makePlan for an untrusted runner user whose daemon config must change'
   })
 
   it('points the daemon at its own machines file when its builders are not a machines file', () => {
-    const plan = makePlan(
+    const plan = planOf(
       settings(),
       facts({
         trusted: false,
@@ -260,10 +270,10 @@ describe('makePlan for an untrusted runner user whose daemon config must change'
 
   it('refuses when nothing can be changed without a restart and no service manager runs', () => {
     const untrusted = facts({ trusted: false, daemonBuilders: '', serviceManager: 'none' })
-    expect(() => makePlan(settings(), untrusted, TOKEN)).toThrow(SetupError)
+    expect(() => planOf(settings(), untrusted, TOKEN)).toThrow(SetupError)
     let message = ''
     try {
-      makePlan(settings(), untrusted, TOKEN)
+      planOf(settings(), untrusted, TOKEN)
     } catch (error) {
       if (error instanceof Error) message = error.message
     }
@@ -276,7 +286,7 @@ describe('makePlan for an untrusted runner user whose daemon config must change'
 })
 
 describe('makePlan for a single-user install', () => {
-  const plan = makePlan(
+  const plan = planOf(
     settings(),
     facts({ store: 'local', trusted: true, serviceManager: 'none', sshHome: '/home/runner' }),
     TOKEN

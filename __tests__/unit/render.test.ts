@@ -1,3 +1,4 @@
+import { Input } from '../../src/constants.js'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
@@ -23,6 +24,7 @@ function configured(overrides: Partial<ConfiguredBuilder> = {}): ConfiguredBuild
     speedFactor: 1,
     supportedFeatures: [],
     mandatoryFeatures: [],
+    pinInput: Input.HostPublicKey,
     origin: "input 'host'",
     alias: 'nix-offload-a1b2c3-1',
     storeUri: 'ssh-ng://nixbuilder@nix-offload-a1b2c3-1',

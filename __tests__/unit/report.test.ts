@@ -1,3 +1,4 @@
+import { Input } from '../../src/constants.js'
 import { describe, expect, it } from 'vitest'
 import type { BuildRecord } from '../../src/ledger.js'
 import type { Plan } from '../../src/plan.js'
@@ -22,6 +23,7 @@ function builder(overrides: Partial<ConfiguredBuilder>): ConfiguredBuilder {
     supportedFeatures: ['kvm'],
     mandatoryFeatures: ['benchmark'],
     origin: "input 'host'",
+    pinInput: Input.HostPublicKey,
     alias: 'nix-offload-a1b2c3-1',
     storeUri: URI_1,
     ...overrides
@@ -96,6 +98,9 @@ describe('makeReport', () => {
           mandatoryFeatures: []
         }
       ],
+      preflight: [],
+      stores: [],
+      buildersHealthy: 0,
       derivations: [
         {
           drvPath: A,

@@ -1,3 +1,4 @@
+import { knownHostsLineMatches } from '../../src/keys.js'
 import { createHmac, randomBytes } from 'node:crypto'
 import ssh2 from 'ssh2'
 import { describe, expect, it } from 'vitest'
@@ -83,7 +84,8 @@ describe('parseSettings with one builder from host', () => {
           speedFactor: 1,
           supportedFeatures: [],
           mandatoryFeatures: [],
-          origin: "input 'host'"
+          origin: "input 'host'",
+          pinInput: 'host-public-key'
         }
       ],
       privateKey: {
@@ -98,7 +100,8 @@ describe('parseSettings with one builder from host', () => {
       localJobs: 0,
       requireRemote: true,
       rebuild: false,
-      summary: true
+      summary: true,
+      skipUnhealthy: false
     })
     expect(wantsBuild(settings)).toBe(false)
   })
@@ -124,7 +127,8 @@ describe('parseSettings with one builder from host', () => {
         speedFactor: 2,
         supportedFeatures: ['kvm', 'big-parallel', 'nixos-test'],
         mandatoryFeatures: ['benchmark'],
-        origin: "input 'host'"
+        origin: "input 'host'",
+        pinInput: 'host-public-key'
       }
     ])
   })
@@ -221,7 +225,8 @@ describe('parseSettings with builders lines', () => {
         speedFactor: 2,
         supportedFeatures: ['kvm', 'big-parallel'],
         mandatoryFeatures: ['benchmark'],
-        origin: "input 'builders' line 1"
+        origin: "input 'builders' line 1",
+        pinInput: 'known-hosts'
       }
     ])
     expect(settings.knownHosts).toEqual([{ hosts: '[b1.example.com]:2222', key: HOST_KEY }])
@@ -247,7 +252,8 @@ describe('parseSettings with builders lines', () => {
       speedFactor: 1,
       supportedFeatures: [],
       mandatoryFeatures: [],
-      origin: "input 'builders' line 1"
+      origin: "input 'builders' line 1",
+      pinInput: 'known-hosts'
     }
     for (const line of ['ssh-ng://nix@b.example.com - - - - -', 'ssh-ng://nix@b.example.com']) {
       expect(parse({ builders: line, 'known-hosts': knownHosts }, ONLY_BUILDERS).builders).toEqual([expected])
@@ -287,35 +293,31 @@ describe('parseSettings with builders lines', () => {
     expect(settings.knownHosts).toEqual([{ hosts: hashed, key: HOST_KEY }])
   })
 
-  it('refuses a hashed entry made for another port', () => {
-    const error = refusal(
-      {
-        builders: 'ssh-ng://nix@b1.example.com:2222',
-        'known-hosts': `${hashedHost('b1.example.com')} ${HOST_KEY_LINE}`
-      },
-      ONLY_BUILDERS
-    )
-    expect(error.input).toBe('builders')
-  })
+  // Whether a builder is pinned is the preflight's question (it prints the key to pin); settings only parse.
+  it.each([
+    [
+      'a hashed entry made for another port',
+      'ssh-ng://nix@b1.example.com:2222',
+      `${hashedHost('b1.example.com')} ${HOST_KEY_LINE}`
+    ],
+    ['a line for another port', 'ssh-ng://nix@b1.example.com:2222', `b1.example.com ${HOST_KEY_LINE}`],
+    ['a @revoked line', 'ssh-ng://nix@b1.example.com', `@revoked b1.example.com ${HOST_KEY_LINE}`]
+  ])(
+    'accepts a builder whose only known-hosts line is %s, leaving it unpinned',
+    (_, builders, knownHosts) => {
+      const settings = parse({ builders, 'known-hosts': knownHosts }, ONLY_BUILDERS)
+      const builder = settings.builders[0]
+      expect(builder?.pinInput).toBe('known-hosts')
+      expect(
+        settings.knownHosts.some(line => knownHostsLineMatches(line, builder?.host ?? '', builder?.port ?? 0))
+      ).toBe(false)
+    }
+  )
 
-  it('refuses a builder whose known-hosts line is missing, saying which line to add', () => {
-    const error = refusal(
-      { builders: 'ssh-ng://nix@b1.example.com:2222', 'known-hosts': `b1.example.com ${HOST_KEY_LINE}` },
-      ONLY_BUILDERS
-    )
-    expect(error.message).toBe(
-      "Input 'builders': line 1: no host key for [b1.example.com]:2222 in 'known-hosts'. " +
-        'Add its line, e.g. "[b1.example.com]:2222 ssh-ed25519 AAAA…" ' +
-        "(from the builder's /etc/ssh/ssh_host_ed25519_key.pub, checked out of band)"
-    )
-  })
-
-  it('does not take a @revoked line as the host key', () => {
-    const error = refusal(
-      { builders: 'ssh-ng://nix@b1.example.com', 'known-hosts': `@revoked b1.example.com ${HOST_KEY_LINE}` },
-      ONLY_BUILDERS
-    )
-    expect(error.message).toMatch(/^Input 'builders': line 1: no host key for b1\.example\.com /)
+  it('accepts a missing host-public-key, pinning nothing (the preflight prints the key to pin)', () => {
+    const settings = parse({ 'host-public-key': '' })
+    expect(settings.knownHosts).toEqual([])
+    expect(settings.builders[0]?.pinInput).toBe('host-public-key')
   })
 })
 
@@ -457,13 +459,6 @@ const REFUSALS: Refusal[] = [
     inputs: { 'local-jobs': 'auto' },
     input: 'local-jobs',
     detail: '"auto" is not a whole number of at least 0'
-  },
-  {
-    what: 'missing host-public-key',
-    inputs: { 'host-public-key': '', port: '2222' },
-    input: 'host-public-key',
-    detail:
-      /^is required: strict host-key checking is always on\. .*`cat \/etc\/ssh\/ssh_host_ed25519_key\.pub`.*`ssh-keyscan -p 2222 -t ed25519 builder\.example\.com`/
   },
   {
     what: 'two host-public-key lines',
@@ -615,12 +610,6 @@ const REFUSALS: Refusal[] = [
     inputs: { builders: 'ssh-ng://nix@b1.example.com\u001b[2J' },
     input: 'builders',
     detail: 'line 1 contains a control character'
-  },
-  {
-    what: 'builders line without its known-hosts line',
-    inputs: { builders: '\n# x\nssh-ng://nix@b9.example.com' },
-    input: 'builders',
-    detail: /^line 3: no host key for b9\.example\.com in 'known-hosts'/
   },
   {
     what: 'known-hosts line with a control character',

@@ -51927,7 +51927,7 @@ globals.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_0__.dirname)((0,node
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _cjs_globals_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7628);
-/* harmony import */ var _offload_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9903);
+/* harmony import */ var _offload_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5877);
 
 
 await (0,_offload_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -51937,7 +51937,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9903:
+/***/ 5877:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -55015,6 +55015,7 @@ var Input;
     Input["RequireRemote"] = "require-remote";
     Input["Rebuild"] = "rebuild";
     Input["Summary"] = "summary";
+    Input["SkipUnhealthy"] = "skip-unhealthy";
 })(Input || (Input = {}));
 var Output;
 (function (Output) {
@@ -55023,6 +55024,7 @@ var Output;
     Output["LocalBuilds"] = "local-builds";
     Output["Confirmed"] = "confirmed";
     Output["Report"] = "report";
+    Output["BuildersHealthy"] = "builders-healthy";
 })(Output || (Output = {}));
 var constants_StateKey;
 (function (StateKey) {
@@ -55364,7 +55366,8 @@ async function probeRunner(env = process.env) {
         daemonBuilders: settingString(config, 'builders'),
         daemonBuildersUseSubstitutes: config['builders-use-substitutes'] === true,
         serviceManager: detectServiceManager(),
-        sshHome: store === 'daemon' ? await homeOf('root') : user.homedir
+        sshHome: store === 'daemon' ? await homeOf('root') : user.homedir,
+        nixPath: findOnPath('nix', env.PATH ?? '') ?? 'nix'
     };
 }
 /** Nix's rule in `nix-daemon`: a user is trusted if named, if in a named @group, or if `*` is listed. */
@@ -55391,6 +55394,21 @@ function settingList(config, name) {
     if (Array.isArray(value))
         return value.map(String);
     return typeof value === 'string' ? value.split(/\s+/).filter(Boolean) : [];
+}
+function findOnPath(program, path) {
+    for (const directory of path.split(':')) {
+        if (directory === '')
+            continue;
+        const candidate = `${directory}/${program}`;
+        try {
+            (0,external_node_fs_namespaceObject.accessSync)(candidate, external_node_fs_namespaceObject.constants.X_OK);
+            return candidate;
+        }
+        catch {
+            // not here; try the next directory
+        }
+    }
+    return undefined;
 }
 function detectServiceManager() {
     if (process.platform === 'darwin')
@@ -55598,7 +55616,7 @@ function parseHostKey(typeToken, blobToken) {
 }
 /** `SHA256:…` as `ssh-keygen -lf` prints it. */
 function fingerprint(key) {
-    const digest = createHash('sha256').update(Buffer.from(key.blob, 'base64')).digest('base64');
+    const digest = (0,external_node_crypto_.createHash)('sha256').update(Buffer.from(key.blob, 'base64')).digest('base64');
     return `SHA256:${digest.replace(/=+$/, '')}`;
 }
 /** The host field of a known_hosts line for this address, as ssh looks it up. */
@@ -55718,16 +55736,17 @@ function renderNixConfBlock(token, settings) {
 
 
 const NIX_CONF = '/etc/nix/nix.conf';
-function makePlan(settings, facts, token) {
+/** `builders` are the healthy ones from the preflight, with every `auto` value resolved. */
+function makePlan(settings, builders, facts, token) {
     const sshDir = `${facts.sshHome.replace(/\/$/, '')}/.ssh`;
     const workDir = `${sshDir}/nix-offload-${token}`;
     const machinesFile = `${workDir}/machines`;
-    const builders = settings.builders.map((builder, index) => {
+    const configured = builders.map((builder, index) => {
         const alias = `nix-offload-${token}-${index + 1}`;
         return { ...builder, alias, storeUri: `${builder.protocol}://${builder.user}@${alias}` };
     });
     const files = { identityFile: `${workDir}/key`, knownHostsFile: `${workDir}/known_hosts` };
-    const machines = renderMachines(builders);
+    const machines = renderMachines(configured);
     const steps = [
         { kind: 'mkdir', path: sshDir, owned: false },
         { kind: 'mkdir', path: workDir, owned: true },
@@ -55742,7 +55761,7 @@ function makePlan(settings, facts, token) {
             kind: 'prepend',
             path: `${sshDir}/config`,
             mode: 0o600,
-            content: renderSshConfig(token, builders, files)
+            content: renderSshConfig(token, configured, files)
         }
     ];
     const warnings = [];
@@ -55787,7 +55806,7 @@ function makePlan(settings, facts, token) {
         path,
         asRoot: facts.store === 'daemon',
         workDir,
-        builders,
+        builders: configured,
         steps,
         nixConfig,
         warnings
@@ -55801,112 +55820,217 @@ function untrustedWithoutRestartMessage(facts) {
         `restart the nix-daemon before this step.`);
 }
 
-;// CONCATENATED MODULE: ./src/report.ts
-function makeReport(plan, builds, outPaths) {
-    const byUri = new Map(plan.builders.map(builder => [builder.storeUri, builder]));
-    const derivations = builds.map(build => derivationEntry(build, byUri.get(build.machine)));
-    const localBuilds = builds.filter(build => build.machine === '').length;
-    return {
-        configPath: plan.path,
-        builders: plan.builders.map(builderEntry),
-        derivations,
-        outPaths,
-        remoteBuilds: builds.length - localBuilds,
-        localBuilds,
-        confirmed: builds.length > 0 && localBuilds === 0
-    };
-}
-function builderEntry(builder) {
-    return {
-        storeUri: builder.storeUri,
-        host: builder.host,
-        port: builder.port,
-        user: builder.user,
-        protocol: builder.protocol,
-        systems: builder.systems,
-        maxJobs: builder.maxJobs,
-        speedFactor: builder.speedFactor,
-        supportedFeatures: builder.supportedFeatures,
-        mandatoryFeatures: builder.mandatoryFeatures
-    };
-}
-function derivationEntry(build, builder) {
-    const entry = {
-        drvPath: build.drvPath,
-        name: build.name,
-        machine: build.machine === '' ? 'local' : build.machine,
-        start: new Date(build.start).toISOString(),
-        status: build.status,
-        attempts: build.attempts
-    };
-    if (builder !== undefined)
-        entry.builder = hostPort(builder);
-    if (build.end !== undefined) {
-        entry.end = new Date(build.end).toISOString();
-        entry.durationMs = build.end - build.start;
-    }
-    return entry;
-}
-function hostPort(builder) {
-    return builder.host.includes(':') ? `[${builder.host}]:${builder.port}` : `${builder.host}:${builder.port}`;
-}
-const PATH_TEXT = {
-    'trusted-client': 'the runner user is trusted by the nix-daemon: builders passed through NIX_CONFIG',
-    'machines-file': "the runner user is not trusted: builders written to the daemon's machines file",
-    'daemon-config': "builders written to the daemon's nix.conf, daemon restarted",
-    'single-user': 'no nix-daemon: nix offloads as the runner user, builders passed through NIX_CONFIG'
-};
-/** The job summary, as Markdown. */
-function renderSummary(report, built) {
-    const lines = ['## nix-offload', ''];
-    if (!built) {
-        lines.push("Configured the runner only (no `installables` or `args`): later steps' `nix build` offload to:", '');
-    }
-    else if (report.derivations.length === 0) {
-        lines.push('**Nothing was built**: every output was already valid, so this run proves nothing about where builds run. ' +
-            'Set `rebuild: true` (or build something new) for a proof.', '');
-    }
-    else if (report.confirmed) {
-        lines.push(`✅ **Confirmed**: all ${report.remoteBuilds} derivation(s) were built on a builder, as Nix's log shows.`, '');
-    }
-    else {
-        lines.push(`⚠️ **${report.localBuilds} of ${report.derivations.length} derivation(s) were built on the runner**, ` +
-            `${report.remoteBuilds} on a builder.`, '');
-    }
-    lines.push('| builder | store URI | systems | max jobs | speed | features |', '| --- | --- | --- | --- | --- | --- |');
-    for (const builder of report.builders) {
-        const features = [...builder.supportedFeatures, ...builder.mandatoryFeatures.map(f => `${f} (mandatory)`)];
-        lines.push(`| ${cell(`${builder.user}@${hostPort(builder)}`)} | \`${builder.storeUri}\` | ${builder.systems.join(', ')} | ` +
-            `${builder.maxJobs} | ${builder.speedFactor} | ${features.join(', ') || '–'} |`);
-    }
-    lines.push('', `How: ${PATH_TEXT[report.configPath]}.`);
-    if (report.derivations.length > 0) {
-        lines.push('', '| derivation | built on | duration | status |', '| --- | --- | --- | --- |');
-        for (const derivation of report.derivations) {
-            const where = derivation.builder ?? (derivation.machine === 'local' ? '**the runner**' : derivation.machine);
-            const duration = derivation.durationMs === undefined ? '–' : formatDuration(derivation.durationMs);
-            lines.push(`| \`${cell(derivation.name)}\` | ${cell(where)} | ${duration} | ${derivation.status} |`);
-        }
-    }
-    if (report.outPaths.length > 0) {
-        lines.push('', '<details><summary>Out paths</summary>', '', ...report.outPaths.map(p => `- \`${p}\``), '', '</details>');
-    }
-    return lines.join('\n') + '\n';
-}
-function formatDuration(ms) {
-    if (ms < 1000)
-        return `${ms} ms`;
-    if (ms < 59_950)
-        return `${(ms / 1000).toFixed(1)} s`;
-    const seconds = Math.round(ms / 1000);
-    return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
-}
-function cell(text) {
-    return text.replace(/\|/g, '\\|');
-}
-
 // EXTERNAL MODULE: external "node:net"
 var external_node_net_ = __nccwpck_require__(7030);
+;// CONCATENATED MODULE: ./src/builder-facts.ts
+
+const MARK = '@@nix-offload';
+/**
+ * One command, one round trip: run by the builder user's login shell exactly as Nix's own `nix-daemon --stdio` or
+ * `nix-store --serve` will be, so `command -v` sees the same non-interactive PATH.
+ */
+function factsCommand(protocol) {
+    const program = remoteProgram(protocol);
+    const script = [
+        `p=${program}`,
+        `if command -v "$p" >/dev/null 2>&1; then echo "${MARK} found yes"; else echo "${MARK} found no"; fi`,
+        `echo "${MARK} version $("$p" --version 2>/dev/null | head -n 1)"`,
+        `echo "${MARK} user $(id -un)"`,
+        `echo "${MARK} groups $(id -Gn)"`,
+        `echo "${MARK} cores $(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null)"`,
+        `echo "${MARK} config"`,
+        // `nix show-config` up to Nix 2.19, `nix config show` after (and in Lix).
+        'nix --extra-experimental-features nix-command show-config --json 2>/dev/null || nix config show --json 2>/dev/null',
+        'true'
+    ].join('\n');
+    return `sh -c '${script.replace(/'/g, `'\\''`)}'`;
+}
+function remoteProgram(protocol) {
+    return protocol === 'ssh-ng' ? 'nix-daemon' : 'nix-store';
+}
+function parseFacts(protocol, output) {
+    const facts = {
+        program: remoteProgram(protocol),
+        programFound: false,
+        nixVersion: '',
+        user: '',
+        groups: [],
+        extraPlatforms: [],
+        systemFeatures: []
+    };
+    const [head = '', config = ''] = output.split(`${MARK} config\n`);
+    for (const line of head.split('\n')) {
+        if (!line.startsWith(`${MARK} `))
+            continue;
+        const [key = '', ...rest] = line.slice(MARK.length + 1).split(' ');
+        const value = rest.join(' ').trim();
+        if (key === 'found')
+            facts.programFound = value === 'yes';
+        if (key === 'version')
+            facts.nixVersion = /(\d+\.\d+(?:\.\d+)?)/.exec(value)?.[1] ?? '';
+        if (key === 'user')
+            facts.user = value;
+        if (key === 'groups')
+            facts.groups = value.split(/\s+/).filter(Boolean);
+        if (key === 'cores' && /^\d+$/.test(value))
+            facts.cores = Number(value);
+    }
+    const jsonStart = config.indexOf('{');
+    if (jsonStart >= 0) {
+        try {
+            const settings = parseShowConfig(config.slice(jsonStart));
+            const list = (name) => {
+                const value = settings[name];
+                if (Array.isArray(value))
+                    return value.map(String);
+                return typeof value === 'string' ? value.split(/\s+/).filter(Boolean) : [];
+            };
+            if (typeof settings.system === 'string')
+                facts.system = settings.system;
+            facts.extraPlatforms = list('extra-platforms');
+            facts.systemFeatures = list('system-features');
+            facts.trustedUsers = list('trusted-users');
+        }
+        catch {
+            // A builder whose Nix cannot print its config as JSON: `auto` and the trust check have nothing to go on.
+        }
+    }
+    return facts;
+}
+/** -1, 0 or 1, comparing dotted versions numerically; an unknown version sorts first. */
+function compareVersions(a, b) {
+    const parts = (version) => version.split('.').map(part => Number(part) || 0);
+    const [x, y] = [parts(a), parts(b)];
+    for (let i = 0; i < Math.max(x.length, y.length); i++) {
+        const difference = (x[i] ?? 0) - (y[i] ?? 0);
+        if (difference !== 0)
+            return Math.sign(difference);
+    }
+    return 0;
+}
+
+;// CONCATENATED MODULE: ./src/preflight.ts
+
+
+
+
+const KEY_ALGORITHMS = {
+    'ssh-ed25519': ['ssh-ed25519'],
+    'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
+    'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
+    'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
+    'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521']
+};
+const DEFAULT_ORDER = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'ssh-rsa'];
+/**
+ * Inspects one builder with a real SSH handshake from the action's own process (ssh2): TCP reachability, the host key
+ * it presents, whether it accepts the key, and what its Nix says about itself. Changes nothing anywhere.
+ */
+async function inspectBuilder(builder, knownHosts, key, options) {
+    const started = Date.now();
+    const pinned = knownHosts.filter(line => knownHostsLineMatches(line, builder.host, builder.port)).map(line => line.key);
+    const { reach, socket } = await openTcp(builder.host, builder.port, options.connectTimeoutMs);
+    const observation = { reach, pinned, totalMs: 0 };
+    if (socket !== undefined)
+        await handshake(builder, socket, key, observation, options.timeoutMs - (Date.now() - started));
+    observation.totalMs = Date.now() - started;
+    return observation;
+}
+function openTcp(host, port, timeoutMs) {
+    return new Promise(resolve => {
+        const started = process.hrtime.bigint();
+        const socket = (0,external_node_net_.connect)({ host, port });
+        socket.setTimeout(timeoutMs);
+        socket.once('connect', () => {
+            socket.setTimeout(0);
+            const connectMs = Number(process.hrtime.bigint() - started) / 1e6;
+            resolve({ reach: { ok: true, connectMs: Math.round(connectMs * 10) / 10 }, socket });
+        });
+        socket.once('timeout', () => {
+            socket.destroy();
+            resolve({ reach: { ok: false, failure: 'timeout', detail: `no answer within ${timeoutMs / 1000} s` } });
+        });
+        socket.once('error', (error) => {
+            const failure = error.code === 'ECONNREFUSED'
+                ? 'refused'
+                : error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN'
+                    ? 'dns'
+                    : error.code === 'ETIMEDOUT'
+                        ? 'timeout'
+                        : 'unreachable';
+            resolve({ reach: { ok: false, failure, detail: `${error.code ?? 'error'}: ${error.message}` } });
+        });
+    });
+}
+function handshake(builder, socket, key, observation, timeoutMs) {
+    return new Promise(resolve => {
+        const client = new (lib_default()).Client();
+        let settled = false;
+        const finish = () => {
+            if (settled)
+                return;
+            settled = true;
+            clearTimeout(timer);
+            client.end();
+            socket.destroy();
+            resolve();
+        };
+        const timer = setTimeout(() => {
+            observation.error ??= `no SSH handshake within ${Math.round(timeoutMs / 1000)} s`;
+            finish();
+        }, Math.max(timeoutMs, 1000));
+        // Ask for the pinned key's type first, as OpenSSH does when known_hosts has one, so a builder with several host
+        // keys presents the pinned one.
+        const pinnedTypes = observation.pinned.map(pin => pin.type);
+        const order = [...new Set([...pinnedTypes, ...DEFAULT_ORDER])].flatMap(type => KEY_ALGORITHMS[type] ?? []);
+        client.on('ready', () => {
+            observation.authenticated = true;
+            client.exec(factsCommand(builder.protocol), (error, stream) => {
+                if (error) {
+                    observation.error = `cannot run a command on the builder: ${error.message}`;
+                    finish();
+                    return;
+                }
+                let output = '';
+                stream.on('data', (chunk) => (output += chunk.toString()));
+                stream.stderr.on('data', () => undefined);
+                stream.on('close', () => {
+                    observation.facts = parseFacts(builder.protocol, output);
+                    finish();
+                });
+            });
+        });
+        client.on('error', (error) => {
+            if (error.level === 'client-authentication')
+                observation.authenticated = false;
+            else if (observation.presented === undefined || isPinned(observation))
+                observation.error = error.message;
+            finish();
+        });
+        client.on('close', finish);
+        client.connect({
+            sock: socket,
+            username: builder.user,
+            privateKey: key.text,
+            algorithms: { serverHostKey: order },
+            readyTimeout: Math.max(timeoutMs, 1000),
+            hostVerifier: (blob) => {
+                observation.presented = hostKeyOf(blob);
+                return isPinned(observation);
+            }
+        });
+    });
+}
+function isPinned(observation) {
+    const presented = observation.presented;
+    return presented !== undefined && observation.pinned.some(pin => pin.blob === presented.blob);
+}
+/** The key type is the first string of the SSH wire-format key blob. */
+function hostKeyOf(blob) {
+    const length = blob.readUInt32BE(0);
+    return { type: blob.subarray(4, 4 + length).toString(), blob: blob.toString('base64') };
+}
+
 ;// CONCATENATED MODULE: ./src/shell-words.ts
 /**
  * Splits a command line the way a POSIX shell splits words: whitespace separates, single quotes keep everything,
@@ -55985,6 +56109,8 @@ function splitShellWords(line) {
 
 
 
+/** What `systems`, `max-jobs` and `supported-features` may say instead of a value: ask the builder. */
+const AUTO = 'auto';
 const USER = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
 const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const SYSTEM = /^[A-Za-z0-9_.]+(?:-[A-Za-z0-9_.]+)+$/;
@@ -56003,18 +56129,21 @@ function parseSettings(read, defaults) {
             host: parseHost(Input.Host, host),
             port,
             user: parseUser(Input.User, read(Input.User).trim()),
-            systems: parseList(Input.Systems, read(Input.Systems), SYSTEM, 'a Nix system name like x86_64-linux'),
-            maxJobs: parseCount(Input.MaxJobs, read(Input.MaxJobs).trim() || '1', 1),
+            systems: orAuto(read(Input.Systems), value => parseList(Input.Systems, value, SYSTEM, 'a Nix system name like x86_64-linux')),
+            maxJobs: orAuto(read(Input.MaxJobs), value => parseCount(Input.MaxJobs, value.trim() || '1', 1)),
             speedFactor: parseCount(Input.SpeedFactor, read(Input.SpeedFactor).trim() || '1', 1),
-            supportedFeatures: parseList(Input.SupportedFeatures, read(Input.SupportedFeatures), FEATURE, 'a feature name'),
+            supportedFeatures: orAuto(read(Input.SupportedFeatures), value => parseList(Input.SupportedFeatures, value, FEATURE, 'a feature name')),
             mandatoryFeatures: parseList(Input.MandatoryFeatures, read(Input.MandatoryFeatures), FEATURE, 'a feature name'),
-            origin: `input '${Input.Host}'`
+            origin: `input '${Input.Host}'`,
+            pinInput: Input.HostPublicKey
         };
         if (builder.systems.length === 0)
             builder.systems = [defaults.system];
         builders.push(builder);
-        const hostKey = parseHostPublicKey(read(Input.HostPublicKey), builder);
-        knownHosts.push({ hosts: knownHostsName(builder.host, builder.port), key: hostKey });
+        // Without a pinned key the preflight fails and prints the builder's, so the user can check it and pin it.
+        const hostKey = parseHostPublicKey(read(Input.HostPublicKey));
+        if (hostKey !== undefined)
+            knownHosts.push({ hosts: knownHostsName(builder.host, builder.port), key: hostKey });
     }
     else {
         for (const input of [Input.User, Input.HostPublicKey]) {
@@ -56037,13 +56166,7 @@ function parseSettings(read, defaults) {
     for (const [index, line] of read(Input.Builders).split('\n').entries()) {
         if (line.trim() === '' || line.trim().startsWith('#'))
             continue;
-        const builder = parseBuilderLine(line, index + 1, defaults);
-        if (!knownHosts.some(known => knownHostsLineMatches(known, builder.host, builder.port))) {
-            throw new InputError(Input.Builders, `line ${index + 1}: no host key for ${knownHostsName(builder.host, builder.port)} in '${Input.KnownHosts}'. ` +
-                `Add its line, e.g. "${knownHostsName(builder.host, builder.port)} ssh-ed25519 AAAA…" ` +
-                `(from the builder's /etc/ssh/ssh_host_ed25519_key.pub, checked out of band)`);
-        }
-        builders.push(builder);
+        builders.push(parseBuilderLine(line, index + 1, defaults));
     }
     if (builders.length === 0) {
         throw new InputError(Input.Host, `no builder is configured. Set '${Input.Host}', '${Input.User}', '${Input.SshPrivateKey}' and ` +
@@ -56075,21 +56198,18 @@ function parseSettings(read, defaults) {
         localJobs: parseCount(Input.LocalJobs, read(Input.LocalJobs).trim() || '0', 0),
         requireRemote: parseBoolean(Input.RequireRemote, read(Input.RequireRemote), true),
         rebuild: parseBoolean(Input.Rebuild, read(Input.Rebuild), false),
-        summary: parseBoolean(Input.Summary, read(Input.Summary), true)
+        summary: parseBoolean(Input.Summary, read(Input.Summary), true),
+        skipUnhealthy: parseBoolean(Input.SkipUnhealthy, read(Input.SkipUnhealthy), false)
     };
 }
 /** Whether the action runs `nix build` at all, or only configures the runner for later steps. */
 function wantsBuild(settings) {
     return settings.installables.length > 0 || settings.args.length > 0;
 }
-function parseHostPublicKey(raw, builder) {
+function parseHostPublicKey(raw) {
     const line = raw.trim();
-    if (line === '') {
-        throw new InputError(Input.HostPublicKey, `is required: strict host-key checking is always on. On the builder, run ` +
-            `\`cat /etc/ssh/ssh_host_ed25519_key.pub\` and paste the line; or run ` +
-            `\`ssh-keyscan -p ${builder.port} -t ed25519 ${builder.host}\` and check its fingerprint ` +
-            `(\`ssh-keygen -lf\`) against the builder's before you trust it`);
-    }
+    if (line === '')
+        return undefined;
     if (line.includes('\n') || CONTROL.test(line.replace(/\t/g, ' '))) {
         throw new InputError(Input.HostPublicKey, 'must be one line: the builder\'s host key, "ssh-ed25519 AAAA… comment"');
     }
@@ -56129,10 +56249,16 @@ function parseBuilderLine(line, lineNumber, defaults) {
         systems: systems === '-' ? [defaults.system] : parseList(input, systems, SYSTEM, 'a Nix system', at('systems')),
         maxJobs: maxJobs === '-' ? 1 : parseCount(input, maxJobs, 1, at('max-jobs')),
         speedFactor: speedFactor === '-' ? 1 : parseCount(input, speedFactor, 1, at('speed-factor')),
-        supportedFeatures: supported === '-' ? [] : parseList(input, supported, FEATURE, 'a feature', at('supported-features')),
+        supportedFeatures: supported === '-'
+            ? []
+            : orAuto(supported, value => parseList(input, value, FEATURE, 'a feature', at('supported-features'))),
         mandatoryFeatures: mandatory === '-' ? [] : parseList(input, mandatory, FEATURE, 'a feature', at('mandatory-features')),
-        origin: `input '${Input.Builders}' ${where}`
+        origin: `input '${Input.Builders}' ${where}`,
+        pinInput: Input.KnownHosts
     };
+}
+function orAuto(value, parse) {
+    return value.trim() === AUTO ? AUTO : parse(value);
 }
 function parseHost(input, value, where = '') {
     if (HOSTNAME.test(value) || (0,external_node_net_.isIP)(value) !== 0)
@@ -56204,6 +56330,371 @@ function printable(value) {
     return shown.replace(/[\u0000-\u001f\u007f]/g, ch => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
+;// CONCATENATED MODULE: ./src/preflight-verdict.ts
+
+
+
+
+
+/** ssh-ng before Nix 2.16 refuses input-addressed builds from an untrusted user (NIX-FACTS.md). */
+const TRUST_NOT_NEEDED_FROM = '2.16';
+function label(builder) {
+    return `${builder.user}@${builder.host.includes(':') ? `[${builder.host}]` : builder.host}:${builder.port}`;
+}
+/** Judges one builder's observation; on success also returns the builder with every `auto` value resolved. */
+function judge(request, observation, key) {
+    const name = label(request);
+    const result = {
+        builder: name,
+        origin: request.origin,
+        healthy: false,
+        keyType: key.type,
+        durationMs: observation.totalMs
+    };
+    const fail = (cause, message) => {
+        result.cause = cause;
+        result.message = message;
+        return { result };
+    };
+    const { reach } = observation;
+    if (!reach.ok) {
+        const where = `${request.host} port ${request.port}`;
+        const why = {
+            refused: `connection refused on ${where}: nothing listens there. Is sshd running on the builder, and is '${Input.Port}' right?`,
+            timeout: `no answer from ${where} (${reach.detail}): the builder is down, or a firewall drops the connection.`,
+            dns: `the name ${request.host} does not resolve (${reach.detail}). Check '${Input.Host}'.`,
+            unreachable: `cannot connect to ${where} (${reach.detail}).`
+        }[reach.failure];
+        return fail('unreachable', `Builder ${name} is unreachable: ${why}`);
+    }
+    result.connectMs = reach.connectMs;
+    const presented = observation.presented;
+    if (presented !== undefined) {
+        result.hostKey = {
+            presented: fingerprint(presented),
+            pinned: observation.pinned.map(fingerprint),
+            matches: observation.pinned.some(pin => pin.blob === presented.blob)
+        };
+    }
+    if (presented !== undefined && observation.pinned.length === 0) {
+        return fail('host-key-not-pinned', unpinnedMessage(request, name, presented));
+    }
+    if (presented !== undefined && result.hostKey?.matches === false) {
+        return fail('host-key-mismatch', `Builder ${name} presented a host key that is not the pinned one: it presented ${presented.type} ` +
+            `${fingerprint(presented)}, '${request.pinInput}' pins ${result.hostKey.pinned.join(', ')}. If the builder ` +
+            `was reinstalled or its keys rotated, check the new key on the builder (ssh-keygen -lf ` +
+            `/etc/ssh/ssh_host_ed25519_key.pub) and update '${request.pinInput}'; otherwise something is in the middle.`);
+    }
+    if (observation.authenticated === false) {
+        result.authenticated = false;
+        return fail('key-refused', `Builder ${name} refused the client key (${key.type}) for user ${request.user}: the key in ` +
+            `'${Input.SshPrivateKey}' is not authorised there. Add its public half to ~${request.user}/.ssh/authorized_keys ` +
+            `on the builder: ${key.publicLine}`);
+    }
+    if (observation.error !== undefined || observation.facts === undefined) {
+        return fail('ssh-failed', `Builder ${name}: the SSH session failed: ${observation.error ?? 'no answer'}.`);
+    }
+    result.authenticated = true;
+    const facts = observation.facts;
+    result.remoteProgram = facts.program;
+    if (!facts.programFound) {
+        return fail('nix-missing', nixMissingMessage(request, name, facts));
+    }
+    result.nixVersion = facts.nixVersion;
+    if (facts.trustedUsers !== undefined) {
+        result.builderUserTrusted = isTrustedUser(facts.user || request.user, facts.groups, facts.trustedUsers);
+    }
+    const versionNeedsTrust = facts.nixVersion === '' || compareVersions(facts.nixVersion, TRUST_NOT_NEEDED_FROM) < 0;
+    if (request.protocol === 'ssh-ng' && versionNeedsTrust && result.builderUserTrusted === false) {
+        return fail('builder-user-untrusted', `Builder ${name}: its Nix ${facts.nixVersion || '(version unknown)'} does not trust user ${request.user}, and ` +
+            `ssh-ng before Nix ${TRUST_NOT_NEEDED_FROM} refuses to build for an untrusted user ("you are not privileged ` +
+            `to build input-addressed derivations"). Fix: on the builder add "trusted-users = ${request.user}" to ` +
+            `/etc/nix/nix.conf (NixOS: nix.settings.trusted-users) and restart its nix-daemon.`);
+    }
+    const resolved = resolve(request, facts);
+    if (typeof resolved === 'string')
+        return fail('auto-undetectable', `Builder ${name}: ${resolved}`);
+    if (request.systems === AUTO || request.supportedFeatures === AUTO || request.maxJobs === AUTO) {
+        result.detected = {};
+        if (request.systems === AUTO)
+            result.detected.systems = resolved.systems;
+        if (request.supportedFeatures === AUTO)
+            result.detected.supportedFeatures = resolved.supportedFeatures;
+        if (request.maxJobs === AUTO)
+            result.detected.maxJobs = resolved.maxJobs;
+    }
+    result.healthy = true;
+    return { result, builder: resolved };
+}
+/** Replaces `auto` with what the builder's Nix reports: system + extra-platforms, system-features, cores. */
+function resolve(request, facts) {
+    const systems = request.systems === AUTO ? [facts.system ?? '', ...facts.extraPlatforms].filter(Boolean) : request.systems;
+    if (systems.length === 0) {
+        return `'systems: auto' needs the builder's Nix to print its config ("nix show-config --json"), which it did not.`;
+    }
+    const maxJobs = request.maxJobs === AUTO ? facts.cores : request.maxJobs;
+    if (maxJobs === undefined)
+        return `'max-jobs: auto' needs the builder's core count (getconf, nproc or sysctl).`;
+    const supportedFeatures = request.supportedFeatures === AUTO ? facts.systemFeatures : request.supportedFeatures;
+    return { ...request, systems: [...new Set(systems)], maxJobs, supportedFeatures };
+}
+function unpinnedMessage(request, name, presented) {
+    const line = request.pinInput === Input.HostPublicKey
+        ? `${presented.type} ${presented.blob}`
+        : `${knownHostsName(request.host, request.port)} ${presented.type} ${presented.blob}`;
+    return (`Input '${request.pinInput}': builder ${name} has no pinned host key, and strict host-key checking is always ` +
+        `on. It presents ${presented.type} ${fingerprint(presented)}. Check that fingerprint on the builder ` +
+        `(ssh-keygen -lf /etc/ssh/ssh_host_${presented.type.replace(/^ssh-/, '').replace(/-sha2-.*/, '')}_key.pub), ` +
+        `then add this line to '${request.pinInput}':\n${line}`);
+}
+function nixMissingMessage(request, name, facts) {
+    const store = request.protocol === 'ssh-ng' ? `${facts.program} --stdio` : `${facts.program} --serve --write`;
+    return (`Builder ${name}: ${facts.program} is not on the non-interactive PATH of ${request.user}, and Nix runs ` +
+        `\`${store}\` there over SSH. Fix on the builder: install Nix for that user, or make it reachable without a login ` +
+        `shell (multi-user installs put it in /nix/var/nix/profiles/default/bin, which only interactive shells add: ` +
+        `e.g. add that directory to PATH in ~${request.user}/.bashrc above its interactive check, or set ` +
+        `"SetEnv PATH=…" for that user in sshd_config).`);
+}
+
+;// CONCATENATED MODULE: ./src/preflight-run.ts
+
+
+
+
+
+const OPTIONS = { connectTimeoutMs: 10_000, timeoutMs: 30_000 };
+/** Inspects every builder at once, prints what it found, and decides which builders the action goes on with. */
+async function preflight(settings) {
+    const observations = await Promise.all(settings.builders.map(builder => inspectBuilder(builder, settings.knownHosts, settings.privateKey, OPTIONS)));
+    const judged = settings.builders.map((builder, index) => {
+        const observation = observations[index];
+        if (observation === undefined)
+            throw new Error('preflight lost a builder');
+        return judge(builder, observation, settings.privateKey);
+    });
+    const results = judged.map(entry => entry.result);
+    for (const result of results)
+        info(describe(result));
+    const builders = judged.flatMap(entry => (entry.builder === undefined ? [] : [entry.builder]));
+    return { results, builders };
+}
+/** Fails on an unhealthy builder, unless `skip-unhealthy` lets the healthy ones carry on. */
+function admitBuilders(outcome, settings) {
+    const unhealthy = outcome.results.filter(result => !result.healthy);
+    if (unhealthy.length === 0)
+        return;
+    const skip = settings.skipUnhealthy && outcome.builders.length > 0;
+    for (const result of unhealthy) {
+        const title = `nix-offload: ${result.builder} ${result.cause ?? 'unhealthy'}`;
+        if (skip)
+            core_warning(`${result.message ?? ''}\nSkipped ('${Input.SkipUnhealthy}' is true).`, { title });
+        else
+            error(result.message ?? '', { title });
+    }
+    if (skip)
+        return;
+    const first = unhealthy[0]?.message ?? 'a builder failed the preflight';
+    const more = unhealthy.length > 1 ? `\n(${unhealthy.length} of ${outcome.results.length} builders failed the preflight.)` : '';
+    const hint = outcome.builders.length > 0 && !settings.skipUnhealthy
+        ? `\nSet '${Input.SkipUnhealthy}: true' to build on the ${outcome.builders.length} healthy builder(s) anyway.`
+        : '';
+    throw new SetupError(`${first}${more}${hint}`);
+}
+function describe(result) {
+    if (!result.healthy)
+        return `✗ ${result.builder}: ${result.cause}`;
+    const parts = [
+        `✓ ${result.builder}`,
+        `TCP ${result.connectMs} ms`,
+        `host key ${result.hostKey?.presented ?? '?'} pinned`,
+        `${result.keyType} key accepted`,
+        `${result.remoteProgram} (Nix ${result.nixVersion || '?'})`
+    ];
+    if (result.builderUserTrusted !== undefined)
+        parts.push(result.builderUserTrusted ? 'user trusted' : 'user not trusted');
+    if (result.detected !== undefined)
+        parts.push(`detected ${JSON.stringify(result.detected)}`);
+    return parts.join(', ');
+}
+
+;// CONCATENATED MODULE: ./src/report.ts
+function makeReport(plan, builds, outPaths, checks = { preflight: [], stores: [] }) {
+    const configured = plan?.builders ?? [];
+    const byUri = new Map(configured.map(builder => [builder.storeUri, builder]));
+    const derivations = builds.map(build => derivationEntry(build, byUri.get(build.machine)));
+    const localBuilds = builds.filter(build => build.machine === '').length;
+    const report = {
+        builders: configured.map(builderEntry),
+        preflight: checks.preflight,
+        stores: checks.stores,
+        buildersHealthy: checks.preflight.filter(result => result.healthy).length,
+        derivations,
+        outPaths,
+        remoteBuilds: builds.length - localBuilds,
+        localBuilds,
+        confirmed: builds.length > 0 && localBuilds === 0
+    };
+    if (plan !== undefined)
+        report.configPath = plan.path;
+    return report;
+}
+function builderEntry(builder) {
+    return {
+        storeUri: builder.storeUri,
+        host: builder.host,
+        port: builder.port,
+        user: builder.user,
+        protocol: builder.protocol,
+        systems: builder.systems,
+        maxJobs: builder.maxJobs,
+        speedFactor: builder.speedFactor,
+        supportedFeatures: builder.supportedFeatures,
+        mandatoryFeatures: builder.mandatoryFeatures
+    };
+}
+function derivationEntry(build, builder) {
+    const entry = {
+        drvPath: build.drvPath,
+        name: build.name,
+        machine: build.machine === '' ? 'local' : build.machine,
+        start: new Date(build.start).toISOString(),
+        status: build.status,
+        attempts: build.attempts
+    };
+    if (builder !== undefined)
+        entry.builder = hostPort(builder);
+    if (build.end !== undefined) {
+        entry.end = new Date(build.end).toISOString();
+        entry.durationMs = build.end - build.start;
+    }
+    return entry;
+}
+function hostPort(builder) {
+    return builder.host.includes(':') ? `[${builder.host}]:${builder.port}` : `${builder.host}:${builder.port}`;
+}
+const PATH_TEXT = {
+    'trusted-client': 'the runner user is trusted by the nix-daemon: builders passed through NIX_CONFIG',
+    'machines-file': "the runner user is not trusted: builders written to the daemon's machines file",
+    'daemon-config': "builders written to the daemon's nix.conf, daemon restarted",
+    'single-user': 'no nix-daemon: nix offloads as the runner user, builders passed through NIX_CONFIG'
+};
+/** The job summary, as Markdown. */
+function renderSummary(report, built) {
+    const lines = ['## nix-offload', ''];
+    if (report.configPath === undefined) {
+        lines.push('❌ **Stopped before configuring the runner**: a builder failed the preflight.', '');
+    }
+    else if (!built) {
+        lines.push("Configured the runner only (no `installables` or `args`): later steps' `nix build` offload to:", '');
+    }
+    else if (report.derivations.length === 0) {
+        lines.push('**Nothing was built**: every output was already valid, so this run proves nothing about where builds run. ' +
+            'Set `rebuild: true` (or build something new) for a proof.', '');
+    }
+    else if (report.confirmed) {
+        lines.push(`✅ **Confirmed**: all ${report.remoteBuilds} derivation(s) were built on a builder, as Nix's log shows.`, '');
+    }
+    else {
+        lines.push(`⚠️ **${report.localBuilds} of ${report.derivations.length} derivation(s) were built on the runner**, ` +
+            `${report.remoteBuilds} on a builder.`, '');
+    }
+    lines.push('| builder | store URI | systems | max jobs | speed | features |', '| --- | --- | --- | --- | --- | --- |');
+    for (const builder of report.builders) {
+        const features = [...builder.supportedFeatures, ...builder.mandatoryFeatures.map(f => `${f} (mandatory)`)];
+        lines.push(`| ${cell(`${builder.user}@${hostPort(builder)}`)} | \`${builder.storeUri}\` | ${builder.systems.join(', ')} | ` +
+            `${builder.maxJobs} | ${builder.speedFactor} | ${features.join(', ') || '–'} |`);
+    }
+    if (report.configPath !== undefined)
+        lines.push('', `How: ${PATH_TEXT[report.configPath]}.`);
+    if (report.derivations.length > 0) {
+        lines.push('', '| derivation | built on | duration | status |', '| --- | --- | --- | --- |');
+        for (const derivation of report.derivations) {
+            const where = derivation.builder ?? (derivation.machine === 'local' ? '**the runner**' : derivation.machine);
+            const duration = derivation.durationMs === undefined ? '–' : formatDuration(derivation.durationMs);
+            lines.push(`| \`${cell(derivation.name)}\` | ${cell(where)} | ${duration} | ${derivation.status} |`);
+        }
+    }
+    if (report.outPaths.length > 0) {
+        lines.push('', '<details><summary>Out paths</summary>', '', ...report.outPaths.map(p => `- \`${p}\``), '', '</details>');
+    }
+    return lines.join('\n') + '\n';
+}
+function renderPreflight(results) {
+    const lines = [
+        '| preflight | TCP | host key | key | Nix | builder user | verdict |',
+        '| --- | --- | --- | --- | --- | --- | --- |'
+    ];
+    for (const result of results) {
+        const trust = result.builderUserTrusted === undefined ? '–' : result.builderUserTrusted ? 'trusted' : 'not trusted';
+        const detected = result.detected === undefined ? '' : ` (detected: ${detectedText(result.detected)})`;
+        const verdict = result.healthy ? `✅ healthy${detected}` : `❌ ${result.cause ?? 'unhealthy'}`;
+        lines.push(`| ${cell(result.builder)} | ${result.connectMs === undefined ? '–' : `${result.connectMs} ms`} | ` +
+            `${result.hostKey === undefined ? '–' : `\`${result.hostKey.presented}\`${result.hostKey.matches ? ' ✓' : ' ✗'}`} | ` +
+            `${result.authenticated === undefined ? '–' : result.authenticated ? `${result.keyType} ✓` : `${result.keyType} ✗`} | ` +
+            `${result.nixVersion ? `${result.remoteProgram} ${result.nixVersion}` : '–'} | ${trust} | ${cell(verdict)} |`);
+    }
+    const problems = results.filter(result => !result.healthy && result.message !== undefined);
+    for (const result of problems)
+        lines.push('', `> **${cell(result.builder)}**: ${(result.message ?? '').split('\n')[0]}`);
+    return lines;
+}
+function detectedText(detected) {
+    const parts = [];
+    if (detected.systems !== undefined)
+        parts.push(`systems ${detected.systems.join(', ')}`);
+    if (detected.supportedFeatures !== undefined)
+        parts.push(`features ${detected.supportedFeatures.join(', ') || 'none'}`);
+    if (detected.maxJobs !== undefined)
+        parts.push(`max-jobs ${detected.maxJobs}`);
+    return parts.join('; ');
+}
+function formatDuration(ms) {
+    if (ms < 1000)
+        return `${ms} ms`;
+    if (ms < 59_950)
+        return `${(ms / 1000).toFixed(1)} s`;
+    const seconds = Math.round(ms / 1000);
+    return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
+}
+function cell(text) {
+    return text.replace(/\|/g, '\\|');
+}
+
+;// CONCATENATED MODULE: ./src/store-ping.ts
+
+
+/**
+ * The seed's `sudo nix store ping --store ssh-ng://user@alias` check, for every builder at once. It goes through the
+ * same ssh config, key file and known_hosts the daemon will use, as the same account, so it catches what the action's
+ * own SSH client cannot: permissions, an ssh config of root's that overrides ours, a sudo that does not work.
+ */
+async function pingStores(plan, facts) {
+    const viaSudo = plan.asRoot && !facts.isRoot;
+    return Promise.all(plan.builders.map(async (builder) => {
+        const args = ['--extra-experimental-features', 'nix-command', 'store', 'ping', '--store', builder.storeUri];
+        const started = Date.now();
+        const result = viaSudo
+            ? await runCommand('sudo', ['-n', facts.nixPath, ...args])
+            : await runCommand(facts.nixPath, args);
+        const text = `${result.stderr}\n${result.stdout.toString()}`;
+        const reach = {
+            storeUri: builder.storeUri,
+            builder: label(builder),
+            ok: result.code === 0,
+            ms: Date.now() - started
+        };
+        const version = /Version:\s*(\S+)/.exec(text)?.[1];
+        const trusted = /Trusted:\s*(\d)/.exec(text)?.[1];
+        if (version !== undefined)
+            reach.version = version;
+        if (trusted !== undefined)
+            reach.trusted = trusted === '1';
+        if (!reach.ok)
+            reach.error = result.stderr.trim().split('\n').slice(-3).join(' / ');
+        return reach;
+    }));
+}
+
 ;// CONCATENATED MODULE: ./src/offload.ts
 
 
@@ -56217,7 +56708,10 @@ function printable(value) {
 
 
 
-/** The main step: validate, configure the runner, build, prove, report. Any error fails the step with its message. */
+
+
+
+/** The main step: validate, preflight, configure the runner, build, prove, report. Errors fail the step. */
 async function run() {
     try {
         await offload();
@@ -56230,8 +56724,18 @@ async function offload() {
     maskPrivateKey(getInput(Input.SshPrivateKey));
     const facts = await probeRunner();
     const settings = parseSettings(name => getInput(name), { system: facts.system });
-    const plan = makePlan(settings, facts, (0,external_node_crypto_.randomBytes)(3).toString('hex'));
-    describe(plan, facts, settings);
+    describeRunner(facts, settings);
+    const checked = await preflight(settings);
+    const checks = { preflight: checked.results, stores: [] };
+    try {
+        admitBuilders(checked, settings);
+    }
+    catch (error) {
+        await publish(makeReport(undefined, [], [], checks), settings, false);
+        throw error;
+    }
+    const plan = makePlan(settings, checked.builders, facts, (0,external_node_crypto_.randomBytes)(3).toString('hex'));
+    describePlan(plan, facts);
     for (const warning of plan.warnings)
         core_warning(warning, { title: 'nix-offload' });
     await applyPlan(plan);
@@ -56239,19 +56743,29 @@ async function offload() {
         const existing = process.env.NIX_CONFIG ?? '';
         exportVariable('NIX_CONFIG', existing === '' ? plan.nixConfig : `${existing}\n${plan.nixConfig}`);
     }
+    checks.stores = await pingStores(plan, facts);
+    const unreachable = checks.stores.filter(store => !store.ok);
+    if (unreachable.length > 0) {
+        await publish(makeReport(plan, [], [], checks), settings, false);
+        const who = plan.asRoot ? 'root (the account the nix-daemon connects as)' : facts.userName;
+        throw new SetupError(unreachable
+            .map(store => `Builder ${store.builder} passed the preflight, but \`nix store ping --store ${store.storeUri}\` as ${who} ` +
+            `failed: ${store.error ?? 'no output'}`)
+            .join('\n'));
+    }
     if (!wantsBuild(settings)) {
-        await publish(makeReport(plan, [], []), settings, false);
+        await publish(makeReport(plan, [], [], checks), settings, false);
         info('No installables or args: the runner is configured, and later steps that run `nix build` offload.');
         return;
     }
     const outcome = await runBuild(settings, process.env);
-    const report = makeReport(plan, outcome.builds, outcome.outPaths);
+    const report = makeReport(plan, outcome.builds, outcome.outPaths, checks);
     await publish(report, settings, true);
+    judgeBuild(outcome, report, settings);
+}
+function judgeBuild(outcome, report, settings) {
     if (outcome.exitCode !== 0) {
-        const cause = outcome.errors
-            .at(-1)
-            ?.replace(/^error:\s*/, '')
-            .split('\n')[0] ?? 'see the log above';
+        const cause = outcome.errors.at(-1)?.replace(/^error:\s*/, '').split('\n')[0] ?? 'see the log above';
         throw new Error(`nix build failed (exit code ${outcome.exitCode}): ${cause}`);
     }
     if (report.derivations.length === 0) {
@@ -56261,9 +56775,7 @@ async function offload() {
     const local = report.derivations.filter(derivation => derivation.machine === 'local');
     if (settings.requireRemote && local.length > 0) {
         for (const derivation of local) {
-            error(`${derivation.drvPath} was built on the runner, not on a builder.`, {
-                title: 'nix-offload: local build'
-            });
+            error(`${derivation.drvPath} was built on the runner, not on a builder.`, { title: 'nix-offload: local build' });
         }
         throw new Error(`${local.length} derivation(s) were built on the runner although '${Input.RequireRemote}' is true: ` +
             `${local.map(derivation => derivation.name).join(', ')}. Check that a builder offers their system and ` +
@@ -56281,13 +56793,19 @@ function maskPrivateKey(key) {
             core_setSecret(text);
     }
 }
-function describe(plan, facts, settings) {
+function describeRunner(facts, settings) {
+    const daemon = facts.store === 'daemon'
+        ? `nix-daemon, which ${facts.trusted ? 'trusts' : 'does not trust'} ${facts.userName}`
+        : `no daemon (single-user, as ${facts.userName})`;
+    info(`Runner: Nix ${facts.nixVersion} on ${facts.system}, ${daemon}.`);
+    info(`Client key: ${settings.privateKey.type}, public half: ${settings.privateKey.publicLine}`);
+}
+function describePlan(plan, facts) {
     const who = facts.store === 'daemon' ? 'root (the nix-daemon opens the SSH connections)' : facts.userName;
-    info(`Nix ${facts.nixVersion} on ${facts.system}; configuring for ${who} (${plan.path}).`);
+    info(`Configuring for ${who} (${plan.path}).`);
     for (const builder of plan.builders) {
         info(`Builder ${builder.storeUri} → ${builder.user}@${hostPort(builder)} (${builder.systems.join(', ')})`);
     }
-    info(`Client key: ${settings.privateKey.type} (public part: ${settings.privateKey.publicLine})`);
 }
 async function publish(report, settings, built) {
     const directory = (0,external_node_path_.join)(process.env.RUNNER_TEMP || (0,external_node_os_namespaceObject.tmpdir)(), `nix-offload-${(0,external_node_crypto_.randomBytes)(4).toString('hex')}`);
@@ -56298,6 +56816,7 @@ async function publish(report, settings, built) {
     setOutput(Output.RemoteBuilds, String(report.remoteBuilds));
     setOutput(Output.LocalBuilds, String(report.localBuilds));
     setOutput(Output.Confirmed, String(report.confirmed));
+    setOutput(Output.BuildersHealthy, String(report.buildersHealthy));
     setOutput(Output.Report, reportFile);
     if (settings.summary && process.env.GITHUB_STEP_SUMMARY) {
         await summary.addRaw(renderSummary(report, built)).write();

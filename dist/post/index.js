@@ -31440,6 +31440,7 @@ var Input;
     Input["RequireRemote"] = "require-remote";
     Input["Rebuild"] = "rebuild";
     Input["Summary"] = "summary";
+    Input["SkipUnhealthy"] = "skip-unhealthy";
 })(Input || (Input = {}));
 var Output;
 (function (Output) {
@@ -31448,6 +31449,7 @@ var Output;
     Output["LocalBuilds"] = "local-builds";
     Output["Confirmed"] = "confirmed";
     Output["Report"] = "report";
+    Output["BuildersHealthy"] = "builders-healthy";
 })(Output || (Output = {}));
 var constants_StateKey;
 (function (StateKey) {

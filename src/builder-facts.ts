@@ -1,0 +1,97 @@
+import { parseShowConfig } from './probe.js'
+import type { Protocol } from './settings.js'
+
+/** What a builder's own Nix says about itself, read over SSH as the builder user. */
+export interface BuilderFacts {
+  /** The program Nix runs on the builder (`nix-daemon` for ssh-ng, `nix-store` for ssh) and whether PATH has it. */
+  program: string
+  programFound: boolean
+  /** e.g. "2.8.0"; empty when unknown */
+  nixVersion: string
+  user: string
+  groups: string[]
+  cores?: number
+  system?: string
+  extraPlatforms: string[]
+  systemFeatures: string[]
+  trustedUsers?: string[]
+}
+
+const MARK = '@@nix-offload'
+
+/**
+ * One command, one round trip: run by the builder user's login shell exactly as Nix's own `nix-daemon --stdio` or
+ * `nix-store --serve` will be, so `command -v` sees the same non-interactive PATH.
+ */
+export function factsCommand(protocol: Protocol): string {
+  const program = remoteProgram(protocol)
+  const script = [
+    `p=${program}`,
+    `if command -v "$p" >/dev/null 2>&1; then echo "${MARK} found yes"; else echo "${MARK} found no"; fi`,
+    `echo "${MARK} version $("$p" --version 2>/dev/null | head -n 1)"`,
+    `echo "${MARK} user $(id -un)"`,
+    `echo "${MARK} groups $(id -Gn)"`,
+    `echo "${MARK} cores $(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null)"`,
+    `echo "${MARK} config"`,
+    // `nix show-config` up to Nix 2.19, `nix config show` after (and in Lix).
+    'nix --extra-experimental-features nix-command show-config --json 2>/dev/null || nix config show --json 2>/dev/null',
+    'true'
+  ].join('\n')
+  return `sh -c '${script.replace(/'/g, `'\\''`)}'`
+}
+
+export function remoteProgram(protocol: Protocol): string {
+  return protocol === 'ssh-ng' ? 'nix-daemon' : 'nix-store'
+}
+
+export function parseFacts(protocol: Protocol, output: string): BuilderFacts {
+  const facts: BuilderFacts = {
+    program: remoteProgram(protocol),
+    programFound: false,
+    nixVersion: '',
+    user: '',
+    groups: [],
+    extraPlatforms: [],
+    systemFeatures: []
+  }
+  const [head = '', config = ''] = output.split(`${MARK} config\n`)
+  for (const line of head.split('\n')) {
+    if (!line.startsWith(`${MARK} `)) continue
+    const [key = '', ...rest] = line.slice(MARK.length + 1).split(' ')
+    const value = rest.join(' ').trim()
+    if (key === 'found') facts.programFound = value === 'yes'
+    if (key === 'version') facts.nixVersion = /(\d+\.\d+(?:\.\d+)?)/.exec(value)?.[1] ?? ''
+    if (key === 'user') facts.user = value
+    if (key === 'groups') facts.groups = value.split(/\s+/).filter(Boolean)
+    if (key === 'cores' && /^\d+$/.test(value)) facts.cores = Number(value)
+  }
+  const jsonStart = config.indexOf('{')
+  if (jsonStart >= 0) {
+    try {
+      const settings = parseShowConfig(config.slice(jsonStart))
+      const list = (name: string): string[] => {
+        const value = settings[name]
+        if (Array.isArray(value)) return value.map(String)
+        return typeof value === 'string' ? value.split(/\s+/).filter(Boolean) : []
+      }
+      if (typeof settings.system === 'string') facts.system = settings.system
+      facts.extraPlatforms = list('extra-platforms')
+      facts.systemFeatures = list('system-features')
+      facts.trustedUsers = list('trusted-users')
+    } catch {
+      // A builder whose Nix cannot print its config as JSON: `auto` and the trust check have nothing to go on.
+    }
+  }
+  return facts
+}
+
+/** -1, 0 or 1, comparing dotted versions numerically; an unknown version sorts first. */
+export function compareVersions(a: string, b: string): number {
+  const parts = (version: string): number[] => version.split('.').map(part => Number(part) || 0)
+  const [x, y] = [parts(a), parts(b)]
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    const difference = (x[i] ?? 0) - (y[i] ?? 0)
+    if (difference !== 0) return Math.sign(difference)
+  }
+  return 0
+}
