@@ -151,10 +151,13 @@ export function renderSummary(report: BuildReport, built: boolean): string {
       ''
     )
   }
-  lines.push(
-    '| builder | store URI | systems | max jobs | speed | features |',
-    '| --- | --- | --- | --- | --- | --- |'
-  )
+  if (report.preflight.length > 0) lines.push(...renderPreflight(report.preflight), '')
+  if (report.builders.length > 0) {
+    lines.push(
+      '| builder | store URI | systems | max jobs | speed | features |',
+      '| --- | --- | --- | --- | --- | --- |'
+    )
+  }
   for (const builder of report.builders) {
     const features = [...builder.supportedFeatures, ...builder.mandatoryFeatures.map(f => `${f} (mandatory)`)]
     lines.push(

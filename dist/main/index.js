@@ -55921,14 +55921,22 @@ const KEY_ALGORITHMS = {
     'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
     'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521']
 };
-const DEFAULT_ORDER = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'ssh-rsa'];
+const DEFAULT_ORDER = [
+    'ssh-ed25519',
+    'ecdsa-sha2-nistp256',
+    'ecdsa-sha2-nistp384',
+    'ecdsa-sha2-nistp521',
+    'ssh-rsa'
+];
 /**
  * Inspects one builder with a real SSH handshake from the action's own process (ssh2): TCP reachability, the host key
  * it presents, whether it accepts the key, and what its Nix says about itself. Changes nothing anywhere.
  */
 async function inspectBuilder(builder, knownHosts, key, options) {
     const started = Date.now();
-    const pinned = knownHosts.filter(line => knownHostsLineMatches(line, builder.host, builder.port)).map(line => line.key);
+    const pinned = knownHosts
+        .filter(line => knownHostsLineMatches(line, builder.host, builder.port))
+        .map(line => line.key);
     const { reach, socket } = await openTcp(builder.host, builder.port, options.connectTimeoutMs);
     const observation = { reach, pinned, totalMs: 0 };
     if (socket !== undefined)
@@ -56494,7 +56502,9 @@ function admitBuilders(outcome, settings) {
     if (skip)
         return;
     const first = unhealthy[0]?.message ?? 'a builder failed the preflight';
-    const more = unhealthy.length > 1 ? `\n(${unhealthy.length} of ${outcome.results.length} builders failed the preflight.)` : '';
+    const more = unhealthy.length > 1
+        ? `\n(${unhealthy.length} of ${outcome.results.length} builders failed the preflight.)`
+        : '';
     const hint = outcome.builders.length > 0 && !settings.skipUnhealthy
         ? `\nSet '${Input.SkipUnhealthy}: true' to build on the ${outcome.builders.length} healthy builder(s) anyway.`
         : '';
@@ -56598,7 +56608,11 @@ function renderSummary(report, built) {
         lines.push(`⚠️ **${report.localBuilds} of ${report.derivations.length} derivation(s) were built on the runner**, ` +
             `${report.remoteBuilds} on a builder.`, '');
     }
-    lines.push('| builder | store URI | systems | max jobs | speed | features |', '| --- | --- | --- | --- | --- | --- |');
+    if (report.preflight.length > 0)
+        lines.push(...renderPreflight(report.preflight), '');
+    if (report.builders.length > 0) {
+        lines.push('| builder | store URI | systems | max jobs | speed | features |', '| --- | --- | --- | --- | --- | --- |');
+    }
     for (const builder of report.builders) {
         const features = [...builder.supportedFeatures, ...builder.mandatoryFeatures.map(f => `${f} (mandatory)`)];
         lines.push(`| ${cell(`${builder.user}@${hostPort(builder)}`)} | \`${builder.storeUri}\` | ${builder.systems.join(', ')} | ` +
@@ -56671,7 +56685,14 @@ function cell(text) {
 async function pingStores(plan, facts) {
     const viaSudo = plan.asRoot && !facts.isRoot;
     return Promise.all(plan.builders.map(async (builder) => {
-        const args = ['--extra-experimental-features', 'nix-command', 'store', 'ping', '--store', builder.storeUri];
+        const args = [
+            '--extra-experimental-features',
+            'nix-command',
+            'store',
+            'ping',
+            '--store',
+            builder.storeUri
+        ];
         const started = Date.now();
         const result = viaSudo
             ? await runCommand('sudo', ['-n', facts.nixPath, ...args])
@@ -56765,7 +56786,10 @@ async function offload() {
 }
 function judgeBuild(outcome, report, settings) {
     if (outcome.exitCode !== 0) {
-        const cause = outcome.errors.at(-1)?.replace(/^error:\s*/, '').split('\n')[0] ?? 'see the log above';
+        const cause = outcome.errors
+            .at(-1)
+            ?.replace(/^error:\s*/, '')
+            .split('\n')[0] ?? 'see the log above';
         throw new Error(`nix build failed (exit code ${outcome.exitCode}): ${cause}`);
     }
     if (report.derivations.length === 0) {
@@ -56775,7 +56799,9 @@ function judgeBuild(outcome, report, settings) {
     const local = report.derivations.filter(derivation => derivation.machine === 'local');
     if (settings.requireRemote && local.length > 0) {
         for (const derivation of local) {
-            error(`${derivation.drvPath} was built on the runner, not on a builder.`, { title: 'nix-offload: local build' });
+            error(`${derivation.drvPath} was built on the runner, not on a builder.`, {
+                title: 'nix-offload: local build'
+            });
         }
         throw new Error(`${local.length} derivation(s) were built on the runner although '${Input.RequireRemote}' is true: ` +
             `${local.map(derivation => derivation.name).join(', ')}. Check that a builder offers their system and ` +
