@@ -5,6 +5,7 @@ import {
   ActivityType,
   derivationName,
   LEVEL_INFO,
+  LEVEL_WARN,
   LineSplitter,
   parseNixLine,
   ResultType,
@@ -18,9 +19,13 @@ export interface BuildOutcome {
   exitCode: number
   builds: BuildRecord[]
   outPaths: string[]
-  /** Nix's error messages, without colours. */
-  errors: string[]
+  /** Nix's error and warning messages, without colours: what the diagnosis reads. */
+  messages: string[]
+  /** The last log lines of each derivation, to show with a failure. */
+  lastLines: Map<string, string[]>
 }
+
+const KEPT_LOG_LINES = 10
 
 /** The `nix build` command line: internal-json for the proof, `--json` for the out paths (2.8 lacks --print-out-paths). */
 export function buildArguments(settings: Settings): string[] {
@@ -39,7 +44,8 @@ export function buildArguments(settings: Settings): string[] {
 /** Runs the build, streaming each derivation's log lines live as `name> line`, and keeps the ledger. */
 export async function runBuild(settings: Settings, env: NodeJS.ProcessEnv): Promise<BuildOutcome> {
   const ledger = new BuildLedger()
-  const errors: string[] = []
+  const messages: string[] = []
+  const lastLines = new Map<string, string[]>()
   const splitter = new LineSplitter(line => readLine(line))
   // Build logs come from the builder: keep a line like "::add-mask::" or "::error::" in them from acting on the runner.
   const resumeToken = randomBytes(16).toString('hex')
@@ -58,7 +64,8 @@ export async function runBuild(settings: Settings, env: NodeJS.ProcessEnv): Prom
     exitCode: result.code,
     builds: ledger.records(),
     outPaths: parseOutPaths(result.stdout.toString()),
-    errors
+    messages,
+    lastLines
   }
 
   function readLine(line: string): void {
@@ -87,17 +94,26 @@ export async function runBuild(settings: Settings, env: NodeJS.ProcessEnv): Prom
           const drvPath = ledger.derivationOf(event.id)
           const text = String(event.fields[0] ?? '')
           core.info(drvPath === undefined ? text : `${derivationName(drvPath)}> ${text}`)
+          if (drvPath !== undefined) keepLine(drvPath, text)
         }
         return
       case 'msg':
         if (event.level <= LEVEL_INFO) core.info(event.msg)
-        if (event.level === 0) {
+        // Warnings too: without a daemon, the build hook reports "Failed to find a machine" as one.
+        if (event.level <= LEVEL_WARN) {
           const plain = stripAnsi(event.msg)
-          errors.push(plain)
-          for (const drvPath of failedDerivations(plain)) ledger.markFailed(drvPath)
+          messages.push(plain)
+          if (event.level === 0) for (const drvPath of failedDerivations(plain)) ledger.markFailed(drvPath)
         }
         return
     }
+  }
+
+  function keepLine(drvPath: string, line: string): void {
+    const lines = lastLines.get(drvPath) ?? []
+    lines.push(line)
+    if (lines.length > KEPT_LOG_LINES) lines.shift()
+    lastLines.set(drvPath, lines)
   }
 }
 

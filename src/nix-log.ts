@@ -31,7 +31,8 @@ export enum ResultType {
   PostBuildLogLine = 107
 }
 
-/** Verbosity levels (libutil/logging.hh): 0 error … 3 info … 7 vomit. */
+/** Verbosity levels (libutil/logging.hh): 0 error, 1 warn, 2 notice, 3 info … 7 vomit. */
+export const LEVEL_WARN = 1
 export const LEVEL_INFO = 3
 
 export type Field = string | number

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { applyPlan } from './apply.js'
 import { type BuildOutcome, runBuild } from './build.js'
 import { Input, Output } from './constants.js'
+import { builderOffer, diagnose, orderDiagnoses } from './diagnosis.js'
 import { SetupError } from './errors.js'
 import { makePlan, type Plan } from './plan.js'
 import { admitBuilders, preflight } from './preflight-run.js'
@@ -74,17 +75,40 @@ async function offload(): Promise<void> {
   const outcome = await runBuild(settings, process.env)
   const report = makeReport(plan, outcome.builds, outcome.outPaths, checks)
   await publish(report, settings, true)
-  judgeBuild(outcome, report, settings)
+  judgeBuild(outcome, report, plan, facts, settings)
 }
 
-function judgeBuild(outcome: BuildOutcome, report: BuildReport, settings: Settings): void {
+function judgeBuild(
+  outcome: BuildOutcome,
+  report: BuildReport,
+  plan: Plan,
+  facts: RunnerFacts,
+  settings: Settings
+): void {
+  const machines = new Map(outcome.builds.map(build => [build.drvPath, build.machine]))
+  const diagnoses = orderDiagnoses(
+    diagnose(outcome.messages, {
+      builders: plan.builders.map(builderOffer),
+      lastLogLines: drvPath => outcome.lastLines.get(drvPath) ?? [],
+      runnerUser: facts.userName,
+      machineOf: drvPath => machines.get(drvPath)
+    })
+  )
+  // The cause that fails the step is its own error line; every other finding becomes an annotation.
+  const first =
+    outcome.exitCode === 0 ? undefined : diagnoses.find(diagnosis => diagnosis.severity === 'error')
+  for (const diagnosis of diagnoses) {
+    if (diagnosis === first) continue
+    const annotate = diagnosis.severity === 'error' ? core.error : core.warning
+    annotate(diagnosis.message, { title: `nix-offload: ${diagnosis.title}` })
+  }
   if (outcome.exitCode !== 0) {
-    const cause =
-      outcome.errors
+    const last =
+      outcome.messages
         .at(-1)
         ?.replace(/^error:\s*/, '')
         .split('\n')[0] ?? 'see the log above'
-    throw new Error(`nix build failed (exit code ${outcome.exitCode}): ${cause}`)
+    throw new Error(first?.message ?? `nix build failed (exit code ${outcome.exitCode}): ${last}`)
   }
   if (report.derivations.length === 0) {
     core.warning(

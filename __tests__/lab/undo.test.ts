@@ -75,7 +75,11 @@ describe('the post step', () => {
     const drv = freshDerivation(lab, { fail: true })
     const main = await runMain(lab, { ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' })
     expect(main.code).toBe(1)
-    expect(visibleLog(main)).toMatch(/::error::nix build failed \(exit code 1\)/)
+    expect(visibleLog(main)).toMatch(
+      new RegExp(
+        `::error::Derivation ${drv.name} failed with exit code 3 on builder nixbuilder@127\\.0\\.0\\.1:2201\\.`
+      )
+    )
     const report = JSON.parse(readFileSync(main.outputs.report ?? '', 'utf8')) as {
       derivations: { status: string }[]
     }

@@ -51927,7 +51927,7 @@ globals.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_0__.dirname)((0,node
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _cjs_globals_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7628);
-/* harmony import */ var _offload_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5877);
+/* harmony import */ var _offload_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7051);
 
 
 await (0,_offload_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -51937,7 +51937,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 5877:
+/***/ 7051:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -55160,7 +55160,8 @@ var ResultType;
     ResultType[ResultType["SetExpected"] = 106] = "SetExpected";
     ResultType[ResultType["PostBuildLogLine"] = 107] = "PostBuildLogLine";
 })(ResultType || (ResultType = {}));
-/** Verbosity levels (libutil/logging.hh): 0 error … 3 info … 7 vomit. */
+/** Verbosity levels (libutil/logging.hh): 0 error, 1 warn, 2 notice, 3 info … 7 vomit. */
+const LEVEL_WARN = 1;
 const LEVEL_INFO = 3;
 const PREFIX = '@nix ';
 /** Parses one stderr line; `undefined` for lines that are not internal-json events (Nix prints a few plain ones). */
@@ -55450,6 +55451,7 @@ function lastLine(text) {
 
 
 
+const KEPT_LOG_LINES = 10;
 /** The `nix build` command line: internal-json for the proof, `--json` for the out paths (2.8 lacks --print-out-paths). */
 function buildArguments(settings) {
     // The action's options come after the user's `args`, so a later duplicate cannot switch off the proof.
@@ -55466,7 +55468,8 @@ function buildArguments(settings) {
 /** Runs the build, streaming each derivation's log lines live as `name> line`, and keeps the ledger. */
 async function runBuild(settings, env) {
     const ledger = new BuildLedger();
-    const errors = [];
+    const messages = [];
+    const lastLines = new Map();
     const splitter = new LineSplitter(line => readLine(line));
     // Build logs come from the builder: keep a line like "::add-mask::" or "::error::" in them from acting on the runner.
     const resumeToken = (0,external_node_crypto_.randomBytes)(16).toString('hex');
@@ -55486,7 +55489,8 @@ async function runBuild(settings, env) {
         exitCode: result.code,
         builds: ledger.records(),
         outPaths: parseOutPaths(result.stdout.toString()),
-        errors
+        messages,
+        lastLines
     };
     function readLine(line) {
         const event = parseNixLine(line);
@@ -55516,19 +55520,30 @@ async function runBuild(settings, env) {
                     const drvPath = ledger.derivationOf(event.id);
                     const text = String(event.fields[0] ?? '');
                     info(drvPath === undefined ? text : `${derivationName(drvPath)}> ${text}`);
+                    if (drvPath !== undefined)
+                        keepLine(drvPath, text);
                 }
                 return;
             case 'msg':
                 if (event.level <= LEVEL_INFO)
                     info(event.msg);
-                if (event.level === 0) {
+                // Warnings too: without a daemon, the build hook reports "Failed to find a machine" as one.
+                if (event.level <= LEVEL_WARN) {
                     const plain = stripAnsi(event.msg);
-                    errors.push(plain);
-                    for (const drvPath of failedDerivations(plain))
-                        ledger.markFailed(drvPath);
+                    messages.push(plain);
+                    if (event.level === 0)
+                        for (const drvPath of failedDerivations(plain))
+                            ledger.markFailed(drvPath);
                 }
                 return;
         }
+    }
+    function keepLine(drvPath, line) {
+        const lines = lastLines.get(drvPath) ?? [];
+        lines.push(line);
+        if (lines.length > KEPT_LOG_LINES)
+            lines.shift();
+        lastLines.set(drvPath, lines);
     }
 }
 /**
@@ -55563,6 +55578,644 @@ function parseOutPaths(stdout) {
                 paths.push(path);
     }
     return paths;
+}
+
+;// CONCATENATED MODULE: ./src/report.ts
+function makeReport(plan, builds, outPaths, checks = { preflight: [], stores: [] }) {
+    const configured = plan?.builders ?? [];
+    const byUri = new Map(configured.map(builder => [builder.storeUri, builder]));
+    const derivations = builds.map(build => derivationEntry(build, byUri.get(build.machine)));
+    const localBuilds = builds.filter(build => build.machine === '').length;
+    const report = {
+        builders: configured.map(builderEntry),
+        preflight: checks.preflight,
+        stores: checks.stores,
+        buildersHealthy: checks.preflight.filter(result => result.healthy).length,
+        derivations,
+        outPaths,
+        remoteBuilds: builds.length - localBuilds,
+        localBuilds,
+        confirmed: builds.length > 0 && localBuilds === 0
+    };
+    if (plan !== undefined)
+        report.configPath = plan.path;
+    return report;
+}
+function builderEntry(builder) {
+    return {
+        storeUri: builder.storeUri,
+        host: builder.host,
+        port: builder.port,
+        user: builder.user,
+        protocol: builder.protocol,
+        systems: builder.systems,
+        maxJobs: builder.maxJobs,
+        speedFactor: builder.speedFactor,
+        supportedFeatures: builder.supportedFeatures,
+        mandatoryFeatures: builder.mandatoryFeatures
+    };
+}
+function derivationEntry(build, builder) {
+    const entry = {
+        drvPath: build.drvPath,
+        name: build.name,
+        machine: build.machine === '' ? 'local' : build.machine,
+        start: new Date(build.start).toISOString(),
+        status: build.status,
+        attempts: build.attempts
+    };
+    if (builder !== undefined)
+        entry.builder = hostPort(builder);
+    if (build.end !== undefined) {
+        entry.end = new Date(build.end).toISOString();
+        entry.durationMs = build.end - build.start;
+    }
+    return entry;
+}
+function hostPort(builder) {
+    return builder.host.includes(':') ? `[${builder.host}]:${builder.port}` : `${builder.host}:${builder.port}`;
+}
+const PATH_TEXT = {
+    'trusted-client': 'the runner user is trusted by the nix-daemon: builders passed through NIX_CONFIG',
+    'machines-file': "the runner user is not trusted: builders written to the daemon's machines file",
+    'daemon-config': "builders written to the daemon's nix.conf, daemon restarted",
+    'single-user': 'no nix-daemon: nix offloads as the runner user, builders passed through NIX_CONFIG'
+};
+/** The job summary, as Markdown. */
+function renderSummary(report, built) {
+    const lines = ['## nix-offload', ''];
+    if (report.configPath === undefined) {
+        lines.push('❌ **Stopped before configuring the runner**: a builder failed the preflight.', '');
+    }
+    else if (!built) {
+        lines.push("Configured the runner only (no `installables` or `args`): later steps' `nix build` offload to:", '');
+    }
+    else if (report.derivations.length === 0) {
+        lines.push('**Nothing was built**: every output was already valid, so this run proves nothing about where builds run. ' +
+            'Set `rebuild: true` (or build something new) for a proof.', '');
+    }
+    else if (report.confirmed) {
+        lines.push(`✅ **Confirmed**: all ${report.remoteBuilds} derivation(s) were built on a builder, as Nix's log shows.`, '');
+    }
+    else {
+        lines.push(`⚠️ **${report.localBuilds} of ${report.derivations.length} derivation(s) were built on the runner**, ` +
+            `${report.remoteBuilds} on a builder.`, '');
+    }
+    if (report.preflight.length > 0)
+        lines.push(...renderPreflight(report.preflight), '');
+    if (report.builders.length > 0) {
+        lines.push('| builder | store URI | systems | max jobs | speed | features |', '| --- | --- | --- | --- | --- | --- |');
+    }
+    for (const builder of report.builders) {
+        const features = [...builder.supportedFeatures, ...builder.mandatoryFeatures.map(f => `${f} (mandatory)`)];
+        lines.push(`| ${cell(`${builder.user}@${hostPort(builder)}`)} | \`${builder.storeUri}\` | ${builder.systems.join(', ')} | ` +
+            `${builder.maxJobs} | ${builder.speedFactor} | ${features.join(', ') || '–'} |`);
+    }
+    if (report.configPath !== undefined)
+        lines.push('', `How: ${PATH_TEXT[report.configPath]}.`);
+    if (report.derivations.length > 0) {
+        lines.push('', '| derivation | built on | duration | status |', '| --- | --- | --- | --- |');
+        for (const derivation of report.derivations) {
+            const where = derivation.builder ?? (derivation.machine === 'local' ? '**the runner**' : derivation.machine);
+            const duration = derivation.durationMs === undefined ? '–' : formatDuration(derivation.durationMs);
+            lines.push(`| \`${cell(derivation.name)}\` | ${cell(where)} | ${duration} | ${derivation.status} |`);
+        }
+    }
+    if (report.outPaths.length > 0) {
+        lines.push('', '<details><summary>Out paths</summary>', '', ...report.outPaths.map(p => `- \`${p}\``), '', '</details>');
+    }
+    return lines.join('\n') + '\n';
+}
+function renderPreflight(results) {
+    const lines = [
+        '| preflight | TCP | host key | key | Nix | builder user | verdict |',
+        '| --- | --- | --- | --- | --- | --- | --- |'
+    ];
+    for (const result of results) {
+        const trust = result.builderUserTrusted === undefined ? '–' : result.builderUserTrusted ? 'trusted' : 'not trusted';
+        const detected = result.detected === undefined ? '' : ` (detected: ${detectedText(result.detected)})`;
+        const verdict = result.healthy ? `✅ healthy${detected}` : `❌ ${result.cause ?? 'unhealthy'}`;
+        lines.push(`| ${cell(result.builder)} | ${result.connectMs === undefined ? '–' : `${result.connectMs} ms`} | ` +
+            `${result.hostKey === undefined ? '–' : `\`${result.hostKey.presented}\`${result.hostKey.matches ? ' ✓' : ' ✗'}`} | ` +
+            `${result.authenticated === undefined ? '–' : result.authenticated ? `${result.keyType} ✓` : `${result.keyType} ✗`} | ` +
+            `${result.nixVersion ? `${result.remoteProgram} ${result.nixVersion}` : '–'} | ${trust} | ${cell(verdict)} |`);
+    }
+    const problems = results.filter(result => !result.healthy && result.message !== undefined);
+    for (const result of problems)
+        lines.push('', `> **${cell(result.builder)}**: ${(result.message ?? '').split('\n')[0]}`);
+    return lines;
+}
+function detectedText(detected) {
+    const parts = [];
+    if (detected.systems !== undefined)
+        parts.push(`systems ${detected.systems.join(', ')}`);
+    if (detected.supportedFeatures !== undefined)
+        parts.push(`features ${detected.supportedFeatures.join(', ') || 'none'}`);
+    if (detected.maxJobs !== undefined)
+        parts.push(`max-jobs ${detected.maxJobs}`);
+    return parts.join('; ');
+}
+function formatDuration(ms) {
+    if (ms < 1000)
+        return `${ms} ms`;
+    if (ms < 59_950)
+        return `${(ms / 1000).toFixed(1)} s`;
+    const seconds = Math.round(ms / 1000);
+    return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
+}
+function cell(text) {
+    return text.replace(/\|/g, '\\|');
+}
+
+;// CONCATENATED MODULE: ./src/diagnosis.ts
+
+
+function builderOffer(builder) {
+    return {
+        storeUri: builder.storeUri,
+        label: `${builder.user}@${hostPort(builder)}`,
+        systems: builder.systems,
+        supportedFeatures: builder.supportedFeatures,
+        mandatoryFeatures: builder.mandatoryFeatures,
+        origin: builder.origin,
+        pinInput: builder.pinInput
+    };
+}
+/** Errors a connection lost mid-way shows; the ssh error itself goes to the nix-daemon's log (NIX-FACTS.md). */
+const DROPPED = /unexpected end-of-file|disconnected unexpectedly|Broken pipe|Connection reset|Connection closed/i;
+/** Store URIs of the runner's own daemon or store: losing those is not offloading's fault. */
+const LOCAL_STORE = /remote store '(?:daemon|auto|local|unix:[^']*)'/;
+const RULES = [
+    // src/build-remote/build-remote.cc (Nix 2.8+, Lix); libstore/build/derivation-building-goal.cc once newest Nix moved
+    // the hook in-process: `build of '%s' on '%s' failed: %s`. A lost connection is not the derivation's fault.
+    {
+        cause: 'connection-dropped',
+        versions: 'Nix 2.8+, Lix 2.90+',
+        pattern: /build of '(?<drv>[^']+)' on '(?<uri>[^']+)' failed: (?<reason>[\s\S]*)/,
+        explain: (m, c) => {
+            const reason = diagnosis_group(m, 'reason');
+            return DROPPED.test(reason) ? [dropped(reason, diagnosis_group(m, 'drv'), diagnosis_group(m, 'uri'), c)] : [];
+        }
+    },
+    // Same source; the reason is the builder's own error: `builder for '%s' failed with exit code %d` (Nix ≤ 2.29, Lix),
+    // `Cannot build '%s'.` + `Reason: builder failed with exit code %d.` (newer Nix).
+    {
+        cause: 'build-failed-on-builder',
+        versions: 'Nix 2.8+, Lix 2.90+',
+        pattern: /build of '(?<drv>[^']+)' on '(?<uri>[^']+)' failed: (?<reason>[\s\S]*)/,
+        explain: (m, c) => [buildFailed(diagnosis_group(m, 'drv'), diagnosis_group(m, 'uri'), diagnosis_group(m, 'reason'), c)]
+    },
+    // build-remote.cc / derivation-building-goal.cc, Lix build-remote.cc: `cannot build on '%s': %s%s`, printed when
+    // connecting fails; the builder is then skipped for the rest of the session (seen on 2.8).
+    {
+        cause: 'builder-unreachable',
+        versions: 'Nix 2.8+, Lix 2.90+',
+        pattern: /cannot build on '(?<uri>[^']+)': (?<reason>[\s\S]*)/,
+        explain: (m, c) => [unreachable(diagnosis_group(m, 'uri'), diagnosis_group(m, 'reason'), c)]
+    },
+    // libstore/ssh.cc SSHMaster::startCommand: `failed to start SSH connection to '%s'` (NIX-FACTS: 2.16+; Lix too), when
+    // not already wrapped in `cannot build on`.
+    {
+        cause: 'builder-unreachable',
+        versions: 'Nix 2.16+, Lix 2.90+',
+        pattern: /failed to start SSH connection to '(?<host>[^']+)'(?<reason>[\s\S]*)/,
+        explain: (m, c) => byHost(diagnosis_group(m, 'host'), m[0], c)
+    },
+    // libstore/legacy-ssh-store.cc openConnection (ssh://): `cannot connect to '%1%'`.
+    {
+        cause: 'builder-unreachable',
+        versions: 'Nix 2.8+',
+        pattern: /cannot connect to '(?<host>[^']+)'/,
+        explain: (m, c) => byHost(diagnosis_group(m, 'host'), m.input ?? m[0], c)
+    },
+    // Lix libstore/ssh.cc: warns `SSH to '%s' failed, stdout first line: '%s'` before failing.
+    {
+        cause: 'builder-unreachable',
+        versions: 'Lix 2.91+',
+        pattern: /SSH to '(?<host>[^']+)' failed, stdout first line: '(?<reason>[^']*)'/,
+        explain: (m, c) => byHost(diagnosis_group(m, 'host'), m[0], c)
+    },
+    // libstore/remote-store.cc initConnection (ssh-ng): `cannot open connection to remote store '%s': %s`; seen on 2.8
+    // as `…: error: unexpected end-of-file` for a host-key mismatch, 2.20+ `Nix daemon disconnected unexpectedly`.
+    {
+        cause: 'builder-unreachable',
+        versions: 'Nix 2.8+, Lix 2.90+',
+        pattern: /cannot open connection to remote store '(?<uri>[^']+)'(?::\s*(?<reason>[\s\S]*))?/,
+        explain: (m, c) => isSshUri(diagnosis_group(m, 'uri')) ? [unreachable(diagnosis_group(m, 'uri'), diagnosis_group(m, 'reason'), c)] : []
+    },
+    // libstore/daemon.cc: warning since Nix 2.22 (before: dropped silently, NIX-FACTS.md); Lix capitalises `Ignoring`.
+    {
+        cause: 'untrusted-settings-ignored',
+        versions: 'Nix 2.22+, Lix 2.90+',
+        pattern: /ignoring the client-specified setting '(?<setting>[^']+)', because it is a restricted setting and you are not a trusted user/i,
+        explain: (m, c) => [untrusted(diagnosis_group(m, 'setting'), c)]
+    },
+    // build-remote.cc (derivation-building-goal.cc once in-process), Lix build-remote.cc. Nix 2.8–2.11 print lists bare:
+    // `required (system, features): (x86_64-linux, kvm)`; 2.12+ and Lix bracket them: `(x86_64-linux, [kvm])`. The
+    // derivation is a base name until the hook moved in-process.
+    {
+        cause: 'no-matching-builder',
+        versions: 'Nix 2.8+, Lix 2.90+',
+        pattern: /Failed to find a machine for remote build!\s*\n\s*derivation: (?<drv>\S+)\s*\n\s*required \(system, features\): \((?<system>[^,)]+),\s*\[?(?<features>[^\])]*)\]?\)/,
+        explain: (m, c) => noBuilderFor(diagnosis_group(m, 'drv'), need(m), c, nixMachineTable(m.input ?? ''))
+    },
+    // libstore/build/derivation-building-goal.cc, Nix 2.30–2.33: `Cannot build '%s'.` / `Reason: required system or
+    // feature not available` / `Required system: '%s' with features {%s}`.
+    {
+        cause: 'no-matching-builder',
+        versions: 'Nix 2.30–2.33',
+        pattern: /Cannot build '(?<drv>[^']+)'\.\s*\n\s*Reason: required system or feature not available\s*\n\s*Required system: '(?<system>[^']*)' with features \{(?<features>[^}]*)\}/,
+        explain: (m, c) => noBuilderFor(diagnosis_group(m, 'drv'), need(m), c, [])
+    },
+    // libstore/build/derivation-building-goal.cc reject(), Nix 2.34+: `Reason: platform mismatch` + `Required system:
+    // '%s'` and/or `Reason: missing system features` + `Required features: {%s}`.
+    {
+        cause: 'no-matching-builder',
+        versions: 'Nix 2.34+',
+        pattern: /Cannot build '(?<drv>[^']+)'\.[\s\S]*?Reason: (?:platform mismatch|missing system features)/,
+        explain: (m, c) => {
+            const text = m.input ?? '';
+            const system = /Required system: '([^']*)'/.exec(text)?.[1];
+            const features = /Required features: \{([^}]*)\}/.exec(text)?.[1] ?? '';
+            return noBuilderFor(diagnosis_group(m, 'drv'), { system, features: list(features) }, c, []);
+        }
+    },
+    // libstore/build/local-derivation-goal.cc startBuilder in Nix 2.8 (the check moved with later refactors), until 2.29;
+    // Lix too, which may append a `Hint:`. The runner cannot build it either.
+    {
+        cause: 'no-matching-builder',
+        versions: 'Nix 2.8–2.29, Lix 2.90+',
+        pattern: /a '(?<system>[^']+)' with features \{(?<features>[^}]*)\} is required to build '(?<drv>[^']+)', but I am a '[^']*' with features \{[^}]*\}/,
+        explain: (m, c) => noBuilderFor(diagnosis_group(m, 'drv'), need(m), c, [])
+    },
+    // derivation-building-goal.cc reject(), Nix 2.34+: `Reason: local builds are disabled (max-jobs = 0)` alone.
+    {
+        cause: 'no-local-slot',
+        versions: 'Nix 2.34+',
+        pattern: /Cannot build '(?<drv>[^']+)'\.\s*\n\s*Reason: local builds are disabled \(max-jobs = 0\)/,
+        explain: (m, c) => [noLocalSlot('none-accepted', c, diagnosis_group(m, 'drv'))]
+    },
+    // libstore/build/worker.cc, when no builder is configured at all: `unable to start any build; either increase
+    // '--max-jobs' or enable remote builds.` (Nix 2.8–2.20; `Unable` from 2.21); Lix: `either set '--max-jobs' to a
+    // non-zero value or enable remote builds.`
+    {
+        cause: 'no-local-slot',
+        versions: 'Nix 2.8+, Lix 2.90+',
+        pattern: /unable to start any build; either (?:increase '--max-jobs'|set '--max-jobs' to a non-zero value) or enable remote builds/i,
+        explain: (_m, c) => [noLocalSlot('no-builders', c)]
+    },
+    // worker.cc, builders configured but none took the derivation: `…remote machines may not have all required system
+    // features.` (`Unable` from 2.21; Lix lower case).
+    {
+        cause: 'no-local-slot',
+        versions: 'Nix 2.8+, Lix 2.90+',
+        pattern: /unable to start any build; remote machines may not have all required system features/i,
+        explain: (_m, c) => [noLocalSlot('none-accepted', c)]
+    },
+    // A connection lost outside `build of … failed`: the hook dies with `unexpected end-of-file` (≤ 2.19) or `Nix daemon
+    // disconnected unexpectedly (maybe it crashed?)` (2.20+, Lix) and the goal then reports its own failure.
+    {
+        cause: 'connection-dropped',
+        versions: 'Nix 2.8+, Lix 2.90+',
+        pattern: DROPPED,
+        explain: (m, c, later) => {
+            if (LOCAL_STORE.test(m.input ?? ''))
+                return [];
+            const drv = later.map(text => localFailure(text)).find(path => path !== undefined);
+            const machine = drv === undefined ? undefined : c.machineOf?.(drv);
+            if (machine === '')
+                return [];
+            return [dropped(m.input ?? m[0], drv, machine, c)];
+        }
+    }
+];
+/** Diagnoses for Nix's error messages, most useful first; [] when nothing is recognised. */
+function diagnose(messages, context) {
+    const found = [];
+    messages.forEach((message, index) => {
+        for (const rule of RULES) {
+            const match = rule.pattern.exec(message);
+            if (match === null)
+                continue;
+            const diagnoses = rule.explain(match, context, messages.slice(index + 1));
+            if (diagnoses.length === 0)
+                continue;
+            found.push(...diagnoses);
+            break;
+        }
+    });
+    let reconciled = deduplicate(withFullPaths(found, messages));
+    // Before dropExplained: a `Failed to find a machine` that a skipped builder explains still means no fallback.
+    reconciled = withFallback(reconciled, context);
+    reconciled = mergeSlotIntoMatch(dropExplained(reconciled));
+    return orderDiagnoses(reconciled.map(toDiagnosis));
+}
+const ORDER = [
+    'connection-dropped',
+    'build-failed-on-builder',
+    'builder-unreachable',
+    'no-matching-builder',
+    'no-local-slot',
+    'untrusted-settings-ignored',
+    'local-fallback'
+];
+/** Errors before warnings; then what names a failed derivation, then its builder, then the consequences. */
+function orderDiagnoses(diagnoses) {
+    const rank = (d) => (d.severity === 'error' ? 0 : 100) + ORDER.indexOf(d.cause);
+    return [...diagnoses].sort((a, b) => rank(a) - rank(b));
+}
+function unreachable(uri, reason, context) {
+    const label = labelOf(uri, context);
+    const pinInput = context.builders.find(b => b.storeUri === uri)?.pinInput;
+    const pin = pinInput === undefined ? '`host-public-key` / `known-hosts`' : `\`${pinInput}\``;
+    const said = oneLine(reason);
+    const lines = [
+        `Builder ${label} is unreachable: Nix's SSH connection to ${uri} failed before the build${said === '' ? '' : ` (${said})`}.`
+    ];
+    const hint = sshHint(reason, pin);
+    if (hint !== undefined)
+        lines.push(hint);
+    lines.push("ssh's own error is not in this log: the nix-daemon runs ssh as root and logs it (`journalctl -u nix-daemon`, " +
+        'macOS: /var/log/nix-daemon.log).', `Likely causes: the host is down or unreachable; wrong port; its host key changed (update ${pin}); ` +
+        "the key was refused (the builder user's authorized_keys); nix-daemon (ssh-ng) or nix-store (ssh) " +
+        "not on the builder's non-interactive PATH. The action's preflight normally catches these first, so the builder " +
+        'changed or went away after it.');
+    return {
+        cause: 'builder-unreachable',
+        severity: 'error',
+        title: `Builder unreachable: ${label}`,
+        message: lines.join('\n'),
+        machine: uri
+    };
+}
+/** ssh's own words, when Nix passed them on (ssh:// stores drain ssh's stderr into the message in newer Nix). */
+function sshHint(reason, pin) {
+    const hints = [
+        [
+            /Host key verification failed|HOST IDENTIFICATION HAS CHANGED/i,
+            `ssh rejected the builder's host key: update ${pin}.`
+        ],
+        [
+            /Permission denied/i,
+            "The builder refused the key: add its public key to the builder user's authorized_keys."
+        ],
+        [/Connection refused/i, 'Nothing listens on that port: check `port` and that sshd runs.'],
+        [
+            /Could not resolve hostname|Name or service not known/i,
+            'The host name does not resolve: check `host`.'
+        ],
+        [/timed out|No route to host/i, 'The host did not answer: it is down or a firewall drops the traffic.'],
+        [/command not found|No such file or directory/i, "Nix is not on the builder's non-interactive PATH."]
+    ];
+    return hints.find(([pattern]) => pattern.test(reason))?.[1];
+}
+function byHost(host, text, context) {
+    const bare = (s) => s.replace(/^[a-z-]+:\/\//, '').replace(/^[^@]*@/, '');
+    const offer = context.builders.find(b => bare(b.storeUri) === bare(host) || b.label === host);
+    return [unreachable(offer?.storeUri ?? host, text, context)];
+}
+function dropped(reason, drv, uri, context) {
+    const label = uri === undefined ? 'a builder' : `builder ${labelOf(uri, context)}`;
+    const what = drv === undefined ? 'a build' : derivationName(drv);
+    const diagnosis = {
+        cause: 'connection-dropped',
+        severity: 'error',
+        title: `Connection lost to ${label}`,
+        message: [
+            `Lost the connection to ${label} while building ${what} (${oneLine(reason)}).`,
+            "The SSH connection or the builder's nix-daemon died mid-build: a network drop, the builder rebooting or running " +
+                "out of memory. ssh's own error is in the runner's nix-daemon log (`journalctl -u nix-daemon`); check the " +
+                "builder's memory and its own nix-daemon log, then re-run."
+        ].join('\n')
+    };
+    if (uri !== undefined)
+        diagnosis.machine = uri;
+    if (drv !== undefined)
+        diagnosis.drvPath = drv;
+    return diagnosis;
+}
+function buildFailed(drv, uri, reason, context) {
+    const label = labelOf(uri, context);
+    const status = /failed with exit code \d+|failed due to signal \d+(?: \([^)]*\))?/.exec(reason)?.[0] ?? 'failed';
+    const fromContext = context.lastLogLines(drv);
+    const tail = (fromContext.length > 0 ? fromContext : logTailOf(reason)).slice(-10);
+    const lines = [
+        `Derivation ${derivationName(drv)} ${status} on builder ${label}.`,
+        "The derivation's own build failed there; offloading worked. Fix the derivation (or its inputs), then re-run."
+    ];
+    if (/signal 9\b/.test(status))
+        lines.push('Signal 9 is often the out-of-memory killer: the builder may need more memory.');
+    if (tail.length > 0)
+        lines.push(`Last ${tail.length} log lines:`, ...tail.map(line => `> ${line}`));
+    lines.push(`Full log: nix log ${drv}`);
+    return {
+        cause: 'build-failed-on-builder',
+        severity: 'error',
+        title: `Build failed on ${label}: ${derivationName(drv)}`,
+        message: lines.join('\n'),
+        machine: uri,
+        drvPath: drv
+    };
+}
+/** `> line` entries of Nix's `last N log lines:` block. */
+function logTailOf(text) {
+    return text
+        .split('\n')
+        .map(line => /^\s*> ?(.*)$/.exec(line)?.[1])
+        .filter((line) => line !== undefined);
+}
+function untrusted(setting, context) {
+    return {
+        cause: 'untrusted-settings-ignored',
+        severity: 'warning',
+        title: `Setting '${setting}' ignored: ${context.runnerUser} is not trusted`,
+        message: [
+            `The nix-daemon ignored the setting '${setting}' because ${context.runnerUser} is not a trusted user.`,
+            `Fix: add \`trusted-users = root ${context.runnerUser}\` to /etc/nix/nix.conf and restart the nix-daemon, or set ` +
+                `'${setting}' in the daemon's own configuration.`
+        ].join('\n')
+    };
+}
+/** No builder took the derivation. If a configured builder offers what it needs, that builder was disabled instead. */
+function noBuilderFor(drv, need, context, nixTable) {
+    const wanted = `${need.system ?? "the runner's system"} with features {${need.features.join(', ')}}`;
+    const able = context.builders.filter(b => offers(b, need));
+    const lines = able.length > 0
+        ? [
+            `No builder took ${derivationName(drv)}, although ${able.map(b => b.label).join(', ')} offers what it needs ` +
+                `(${wanted}).`,
+            'After a failed connection Nix stops using a builder for the rest of the build (look for its error); ' +
+                'otherwise the nix-daemon was not given this builder.'
+        ]
+        : [
+            `No builder can build ${derivationName(drv)}: it needs ${wanted}.`,
+            ...context.builders.map(b => `- ${b.label} offers ${describeOffer(b)}: ${whyNot(b, need)}`),
+            ...(context.builders.length === 0 ? ['Nix saw these machines:', ...nixTable] : []),
+            'Fix: add the system or feature to the `systems` / `supported-features` inputs (or the `builders` line) ' +
+                'of a builder that really has it, or add a builder that does.'
+        ];
+    return [
+        {
+            cause: 'no-matching-builder',
+            severity: 'error',
+            title: `No builder for ${wanted}`,
+            message: lines.join('\n'),
+            drvPath: drv,
+            usableBy: able.map(b => b.storeUri)
+        }
+    ];
+}
+/** Machine.allSupported + mandatoryMet in libstore/machines.cc. */
+function offers(b, need) {
+    const has = (f) => b.supportedFeatures.includes(f) || b.mandatoryFeatures.includes(f);
+    return ((need.system === undefined || b.systems.includes(need.system)) &&
+        need.features.every(has) &&
+        b.mandatoryFeatures.every(f => need.features.includes(f)));
+}
+function whyNot(b, need) {
+    const where = b.origin === undefined ? '' : ` (${b.origin})`;
+    if (need.system !== undefined && !b.systems.includes(need.system))
+        return `no ${need.system}${where}`;
+    const missing = need.features.filter(f => !b.supportedFeatures.includes(f) && !b.mandatoryFeatures.includes(f));
+    if (missing.length > 0)
+        return `lacks ${missing.join(', ')}${where}`;
+    const unmet = b.mandatoryFeatures.filter(f => !need.features.includes(f));
+    return `only takes derivations requiring ${unmet.join(', ')} (mandatory features${where})`;
+}
+function describeOffer(b) {
+    const features = [...b.supportedFeatures, ...b.mandatoryFeatures.map(f => `${f} (mandatory)`)];
+    return `${b.systems.join(', ')} with features {${features.join(', ')}}`;
+}
+function noLocalSlot(kind, context, drv) {
+    const what = drv === undefined ? 'the derivations' : derivationName(drv);
+    const user = context.runnerUser;
+    const lines = kind === 'no-builders' && context.builders.length > 0
+        ? [
+            `No build slot for ${what}: Nix saw no builders, and --max-jobs 0 (\`local-jobs\`) forbids building on the runner.`,
+            `The builders never reached the nix-daemon: most likely ${user} is not a trusted user, and the daemon drops a ` +
+                "client's `builders` setting (silently before Nix 2.22).",
+            `Fix: \`trusted-users = root ${user}\` in /etc/nix/nix.conf and restart the daemon, or give the builders to the ` +
+                "daemon's own configuration (its machines file)."
+        ]
+        : kind === 'no-builders'
+            ? [
+                `No build slot for ${what}: no builder is configured and --max-jobs 0 forbids building on the runner.`
+            ]
+            : [
+                `No build slot for ${what}: no builder accepted it, and --max-jobs 0 (\`local-jobs\`) forbids building on the runner.`,
+                'See the other errors for the builders that were unreachable or lack the system or features it needs.'
+            ];
+    const diagnosis = {
+        cause: 'no-local-slot',
+        severity: 'error',
+        title: 'No builder and no local slot',
+        message: lines.join('\n')
+    };
+    if (drv !== undefined)
+        diagnosis.drvPath = drv;
+    return diagnosis;
+}
+/** Nix's own list of machines under `(systems, maxjobs, supportedFeatures, mandatoryFeatures)`. */
+function nixMachineTable(text) {
+    const lines = text.split('\n').map(line => line.trim());
+    const header = lines.indexOf('(systems, maxjobs, supportedFeatures, mandatoryFeatures)');
+    return header < 0 ? [] : lines.slice(header + 1).filter(line => line.startsWith('('));
+}
+function need(match) {
+    return { system: diagnosis_group(match, 'system'), features: list(diagnosis_group(match, 'features')) };
+}
+function list(text) {
+    return text
+        .split(',')
+        .map(item => item.trim())
+        .filter(item => item !== '');
+}
+function diagnosis_group(match, name) {
+    return match.groups?.[name] ?? '';
+}
+function labelOf(uri, context) {
+    return context.builders.find(b => b.storeUri === uri)?.label ?? uri;
+}
+function isSshUri(uri) {
+    return /^ssh(-ng)?:\/\//.test(uri);
+}
+/** The derivation a local failure names: the build hook's exit after a lost connection. */
+function localFailure(text) {
+    return /(?:builder for|Cannot build) '(\/[^']+\.drv)'/.exec(text)?.[1];
+}
+/** Nix ≤ 2.33 names the derivation in `Failed to find a machine` by its base name; prefer the full path. */
+function withFullPaths(found, messages) {
+    const full = new Map();
+    for (const path of messages.join('\n').match(/\/[^\s']+\.drv/g) ?? [])
+        full.set(baseName(path), path);
+    return found.map(d => d.drvPath === undefined ? d : { ...d, drvPath: full.get(baseName(d.drvPath)) ?? d.drvPath });
+}
+function deduplicate(found) {
+    const seen = new Set();
+    return found.filter(d => {
+        const key = [d.cause, baseName(d.drvPath ?? ''), d.machine ?? ''].join('\0');
+        if (seen.has(key))
+            return false;
+        seen.add(key);
+        return true;
+    });
+}
+/** A builder that offers what was needed but was reported unreachable already explains the missing builder. */
+function dropExplained(found) {
+    const unreachable = new Set(found.filter(d => d.cause === 'builder-unreachable').map(d => d.machine));
+    return found.filter(d => d.usableBy === undefined || d.usableBy.length === 0 || !d.usableBy.every(uri => unreachable.has(uri)));
+}
+/** `no-local-slot` only restates a missing builder; keep its one fact on the more specific diagnosis. */
+function mergeSlotIntoMatch(found) {
+    if (!found.some(d => d.cause === 'no-matching-builder'))
+        return found;
+    const slot = found.some(d => d.cause === 'no-local-slot');
+    return found
+        .filter(d => d.cause !== 'no-local-slot')
+        .map(d => d.cause === 'no-matching-builder' && slot
+        ? {
+            ...d,
+            message: `${d.message}\n--max-jobs 0 (\`local-jobs\`) also keeps Nix from building it on the runner.`
+        }
+        : d);
+}
+/** A skipped builder without a fatal "no builder" error means Nix built its work elsewhere, maybe on the runner. */
+function withFallback(found, context) {
+    if (found.some(d => d.cause === 'no-local-slot' || d.cause === 'no-matching-builder'))
+        return found;
+    const fallbacks = found
+        .filter(d => d.cause === 'builder-unreachable')
+        .map((d) => {
+        const label = labelOf(d.machine ?? '', context);
+        return {
+            cause: 'local-fallback',
+            severity: 'warning',
+            title: `Skipped builder ${label}`,
+            message: `Nix skipped builder ${label} and built its derivations on another builder or on the runner.\n` +
+                'Fix the builder (see its error); with `local-jobs: 0` (the default) the build fails instead.',
+            machine: d.machine
+        };
+    });
+    return [...found, ...fallbacks];
+}
+/** Nix's multi-line message as one line, without its nested `error:` prefixes. */
+function oneLine(text) {
+    return text
+        .replace(/\s+/g, ' ')
+        .replace(/(^|: )error: /g, '$1')
+        .trim();
+}
+function toDiagnosis(finding) {
+    const { cause, severity, title, message, machine, drvPath } = finding;
+    const diagnosis = { cause, severity, title, message };
+    if (machine !== undefined)
+        diagnosis.machine = machine;
+    if (drvPath !== undefined)
+        diagnosis.drvPath = drvPath;
+    return diagnosis;
+}
+function baseName(path) {
+    return path.slice(path.lastIndexOf('/') + 1);
 }
 
 // EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
@@ -56527,153 +57180,6 @@ function describe(result) {
     return parts.join(', ');
 }
 
-;// CONCATENATED MODULE: ./src/report.ts
-function makeReport(plan, builds, outPaths, checks = { preflight: [], stores: [] }) {
-    const configured = plan?.builders ?? [];
-    const byUri = new Map(configured.map(builder => [builder.storeUri, builder]));
-    const derivations = builds.map(build => derivationEntry(build, byUri.get(build.machine)));
-    const localBuilds = builds.filter(build => build.machine === '').length;
-    const report = {
-        builders: configured.map(builderEntry),
-        preflight: checks.preflight,
-        stores: checks.stores,
-        buildersHealthy: checks.preflight.filter(result => result.healthy).length,
-        derivations,
-        outPaths,
-        remoteBuilds: builds.length - localBuilds,
-        localBuilds,
-        confirmed: builds.length > 0 && localBuilds === 0
-    };
-    if (plan !== undefined)
-        report.configPath = plan.path;
-    return report;
-}
-function builderEntry(builder) {
-    return {
-        storeUri: builder.storeUri,
-        host: builder.host,
-        port: builder.port,
-        user: builder.user,
-        protocol: builder.protocol,
-        systems: builder.systems,
-        maxJobs: builder.maxJobs,
-        speedFactor: builder.speedFactor,
-        supportedFeatures: builder.supportedFeatures,
-        mandatoryFeatures: builder.mandatoryFeatures
-    };
-}
-function derivationEntry(build, builder) {
-    const entry = {
-        drvPath: build.drvPath,
-        name: build.name,
-        machine: build.machine === '' ? 'local' : build.machine,
-        start: new Date(build.start).toISOString(),
-        status: build.status,
-        attempts: build.attempts
-    };
-    if (builder !== undefined)
-        entry.builder = hostPort(builder);
-    if (build.end !== undefined) {
-        entry.end = new Date(build.end).toISOString();
-        entry.durationMs = build.end - build.start;
-    }
-    return entry;
-}
-function hostPort(builder) {
-    return builder.host.includes(':') ? `[${builder.host}]:${builder.port}` : `${builder.host}:${builder.port}`;
-}
-const PATH_TEXT = {
-    'trusted-client': 'the runner user is trusted by the nix-daemon: builders passed through NIX_CONFIG',
-    'machines-file': "the runner user is not trusted: builders written to the daemon's machines file",
-    'daemon-config': "builders written to the daemon's nix.conf, daemon restarted",
-    'single-user': 'no nix-daemon: nix offloads as the runner user, builders passed through NIX_CONFIG'
-};
-/** The job summary, as Markdown. */
-function renderSummary(report, built) {
-    const lines = ['## nix-offload', ''];
-    if (report.configPath === undefined) {
-        lines.push('❌ **Stopped before configuring the runner**: a builder failed the preflight.', '');
-    }
-    else if (!built) {
-        lines.push("Configured the runner only (no `installables` or `args`): later steps' `nix build` offload to:", '');
-    }
-    else if (report.derivations.length === 0) {
-        lines.push('**Nothing was built**: every output was already valid, so this run proves nothing about where builds run. ' +
-            'Set `rebuild: true` (or build something new) for a proof.', '');
-    }
-    else if (report.confirmed) {
-        lines.push(`✅ **Confirmed**: all ${report.remoteBuilds} derivation(s) were built on a builder, as Nix's log shows.`, '');
-    }
-    else {
-        lines.push(`⚠️ **${report.localBuilds} of ${report.derivations.length} derivation(s) were built on the runner**, ` +
-            `${report.remoteBuilds} on a builder.`, '');
-    }
-    if (report.preflight.length > 0)
-        lines.push(...renderPreflight(report.preflight), '');
-    if (report.builders.length > 0) {
-        lines.push('| builder | store URI | systems | max jobs | speed | features |', '| --- | --- | --- | --- | --- | --- |');
-    }
-    for (const builder of report.builders) {
-        const features = [...builder.supportedFeatures, ...builder.mandatoryFeatures.map(f => `${f} (mandatory)`)];
-        lines.push(`| ${cell(`${builder.user}@${hostPort(builder)}`)} | \`${builder.storeUri}\` | ${builder.systems.join(', ')} | ` +
-            `${builder.maxJobs} | ${builder.speedFactor} | ${features.join(', ') || '–'} |`);
-    }
-    if (report.configPath !== undefined)
-        lines.push('', `How: ${PATH_TEXT[report.configPath]}.`);
-    if (report.derivations.length > 0) {
-        lines.push('', '| derivation | built on | duration | status |', '| --- | --- | --- | --- |');
-        for (const derivation of report.derivations) {
-            const where = derivation.builder ?? (derivation.machine === 'local' ? '**the runner**' : derivation.machine);
-            const duration = derivation.durationMs === undefined ? '–' : formatDuration(derivation.durationMs);
-            lines.push(`| \`${cell(derivation.name)}\` | ${cell(where)} | ${duration} | ${derivation.status} |`);
-        }
-    }
-    if (report.outPaths.length > 0) {
-        lines.push('', '<details><summary>Out paths</summary>', '', ...report.outPaths.map(p => `- \`${p}\``), '', '</details>');
-    }
-    return lines.join('\n') + '\n';
-}
-function renderPreflight(results) {
-    const lines = [
-        '| preflight | TCP | host key | key | Nix | builder user | verdict |',
-        '| --- | --- | --- | --- | --- | --- | --- |'
-    ];
-    for (const result of results) {
-        const trust = result.builderUserTrusted === undefined ? '–' : result.builderUserTrusted ? 'trusted' : 'not trusted';
-        const detected = result.detected === undefined ? '' : ` (detected: ${detectedText(result.detected)})`;
-        const verdict = result.healthy ? `✅ healthy${detected}` : `❌ ${result.cause ?? 'unhealthy'}`;
-        lines.push(`| ${cell(result.builder)} | ${result.connectMs === undefined ? '–' : `${result.connectMs} ms`} | ` +
-            `${result.hostKey === undefined ? '–' : `\`${result.hostKey.presented}\`${result.hostKey.matches ? ' ✓' : ' ✗'}`} | ` +
-            `${result.authenticated === undefined ? '–' : result.authenticated ? `${result.keyType} ✓` : `${result.keyType} ✗`} | ` +
-            `${result.nixVersion ? `${result.remoteProgram} ${result.nixVersion}` : '–'} | ${trust} | ${cell(verdict)} |`);
-    }
-    const problems = results.filter(result => !result.healthy && result.message !== undefined);
-    for (const result of problems)
-        lines.push('', `> **${cell(result.builder)}**: ${(result.message ?? '').split('\n')[0]}`);
-    return lines;
-}
-function detectedText(detected) {
-    const parts = [];
-    if (detected.systems !== undefined)
-        parts.push(`systems ${detected.systems.join(', ')}`);
-    if (detected.supportedFeatures !== undefined)
-        parts.push(`features ${detected.supportedFeatures.join(', ') || 'none'}`);
-    if (detected.maxJobs !== undefined)
-        parts.push(`max-jobs ${detected.maxJobs}`);
-    return parts.join('; ');
-}
-function formatDuration(ms) {
-    if (ms < 1000)
-        return `${ms} ms`;
-    if (ms < 59_950)
-        return `${(ms / 1000).toFixed(1)} s`;
-    const seconds = Math.round(ms / 1000);
-    return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
-}
-function cell(text) {
-    return text.replace(/\|/g, '\\|');
-}
-
 ;// CONCATENATED MODULE: ./src/store-ping.ts
 
 
@@ -56717,6 +57223,7 @@ async function pingStores(plan, facts) {
 }
 
 ;// CONCATENATED MODULE: ./src/offload.ts
+
 
 
 
@@ -56782,15 +57289,30 @@ async function offload() {
     const outcome = await runBuild(settings, process.env);
     const report = makeReport(plan, outcome.builds, outcome.outPaths, checks);
     await publish(report, settings, true);
-    judgeBuild(outcome, report, settings);
+    judgeBuild(outcome, report, plan, facts, settings);
 }
-function judgeBuild(outcome, report, settings) {
+function judgeBuild(outcome, report, plan, facts, settings) {
+    const machines = new Map(outcome.builds.map(build => [build.drvPath, build.machine]));
+    const diagnoses = orderDiagnoses(diagnose(outcome.messages, {
+        builders: plan.builders.map(builderOffer),
+        lastLogLines: drvPath => outcome.lastLines.get(drvPath) ?? [],
+        runnerUser: facts.userName,
+        machineOf: drvPath => machines.get(drvPath)
+    }));
+    // The cause that fails the step is its own error line; every other finding becomes an annotation.
+    const first = outcome.exitCode === 0 ? undefined : diagnoses.find(diagnosis => diagnosis.severity === 'error');
+    for (const diagnosis of diagnoses) {
+        if (diagnosis === first)
+            continue;
+        const annotate = diagnosis.severity === 'error' ? error : core_warning;
+        annotate(diagnosis.message, { title: `nix-offload: ${diagnosis.title}` });
+    }
     if (outcome.exitCode !== 0) {
-        const cause = outcome.errors
+        const last = outcome.messages
             .at(-1)
             ?.replace(/^error:\s*/, '')
             .split('\n')[0] ?? 'see the log above';
-        throw new Error(`nix build failed (exit code ${outcome.exitCode}): ${cause}`);
+        throw new Error(first?.message ?? `nix build failed (exit code ${outcome.exitCode}): ${last}`);
     }
     if (report.derivations.length === 0) {
         core_warning('Nothing was built: every output was already valid, so this run does not prove that builds run on the builder. ' +

@@ -1,0 +1,511 @@
+import fc from 'fast-check'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { Input } from '../../src/constants.js'
+import {
+  type BuilderOffer,
+  builderOffer,
+  type Cause,
+  type Diagnosis,
+  type DiagnosisContext,
+  diagnose,
+  orderDiagnoses
+} from '../../src/diagnosis.js'
+import { parseNixLine, stripAnsi } from '../../src/nix-log.js'
+
+const FIXTURES = join(import.meta.dirname, '..', 'fixtures')
+
+const URI_1 = 'ssh-ng://nixbuilder@nix-offload-a1b2c3-1'
+const LABEL_1 = 'nixbuilder@10.0.0.5:22'
+const URI_2 = 'ssh://root@nix-offload-a1b2c3-2'
+const LABEL_2 = 'root@10.0.0.6:2222'
+const DRV = '/nix/store/0a9hbqzqh3jv1cvpbw3bbj8s7vxlg6yf-kvm-test.drv'
+const DRV_BASE = '0a9hbqzqh3jv1cvpbw3bbj8s7vxlg6yf-kvm-test.drv'
+
+const BUILDER_1: BuilderOffer = {
+  storeUri: URI_1,
+  label: LABEL_1,
+  systems: ['x86_64-linux'],
+  supportedFeatures: ['big-parallel'],
+  mandatoryFeatures: [],
+  origin: "input 'host'",
+  pinInput: 'host-public-key'
+}
+const BUILDER_2: BuilderOffer = {
+  storeUri: URI_2,
+  label: LABEL_2,
+  systems: ['aarch64-linux'],
+  supportedFeatures: [],
+  mandatoryFeatures: ['benchmark'],
+  origin: "input 'builders' line 2",
+  pinInput: 'known-hosts'
+}
+
+function context(overrides: Partial<DiagnosisContext> = {}): DiagnosisContext {
+  return { builders: [BUILDER_1, BUILDER_2], lastLogLines: () => [], runnerUser: 'runner', ...overrides }
+}
+
+function firstLine(diagnosis: Diagnosis | undefined): string {
+  return diagnosis?.message.split('\n')[0] ?? ''
+}
+
+function causes(diagnoses: Diagnosis[]): Cause[] {
+  return diagnoses.map(d => d.cause)
+}
+
+/** Level-0 messages of a captured log, colours stripped, as src/build.ts collects them. */
+function errorMessages(name: string): string[] {
+  return readFileSync(join(FIXTURES, name), 'utf8')
+    .split('\n')
+    .map(parseNixLine)
+    .flatMap(event => (event?.action === 'msg' && event.level === 0 ? [stripAnsi(event.msg)] : []))
+}
+
+describe('builder-unreachable', () => {
+  it.each([
+    [
+      'Nix 2.8 ssh-ng, host key mismatch (seen on the lab)',
+      `cannot build on '${URI_1}': error: cannot open connection to remote store '${URI_1}': error: unexpected end-of-file`
+    ],
+    [
+      'Nix 2.16+ ssh.cc',
+      `cannot build on '${URI_1}': error: failed to start SSH connection to 'nixbuilder@nix-offload-a1b2c3-1'`
+    ],
+    [
+      'Nix 2.20+ remote-store.cc',
+      `cannot build on '${URI_1}': error: cannot open connection to remote store '${URI_1}': error: Nix daemon disconnected unexpectedly (maybe it crashed?)`
+    ],
+    [
+      'Nix 2.16+ ssh.cc, not wrapped',
+      "error: failed to start SSH connection to 'nixbuilder@nix-offload-a1b2c3-1'"
+    ],
+    [
+      'Lix 2.91+ ssh.cc warning',
+      "warning: SSH to 'nixbuilder@nix-offload-a1b2c3-1' failed, stdout first line: ''"
+    ],
+    [
+      'Nix 2.8+ remote-store.cc, not wrapped',
+      `error: cannot open connection to remote store '${URI_1}': error: unexpected end-of-file`
+    ]
+  ])('%s', (_version, message) => {
+    const [first] = diagnose([message], context())
+    expect(first?.cause).toBe('builder-unreachable')
+    expect(first?.machine).toBe(URI_1)
+    expect(first?.severity).toBe('error')
+    expect(firstLine(first)).toContain(`Builder ${LABEL_1} is unreachable`)
+    expect(first?.message).toContain('journalctl -u nix-daemon')
+    expect(first?.title).toBe(`Builder unreachable: ${LABEL_1}`)
+  })
+
+  it("names an ssh:// builder from legacy-ssh-store.cc's `cannot connect to` (Nix 2.8+)", () => {
+    const [first] = diagnose(
+      [`cannot build on '${URI_2}': error: cannot connect to 'root@nix-offload-a1b2c3-2'`],
+      context()
+    )
+    expect(first?.cause).toBe('builder-unreachable')
+    expect(first?.machine).toBe(URI_2)
+    expect(firstLine(first)).toContain(`Builder ${LABEL_2} is unreachable`)
+  })
+
+  it("turns ssh's own words into the likely cause when newer Nix passes them on (ssh:// log fd)", () => {
+    const [first] = diagnose(
+      [
+        `cannot build on '${URI_2}': error: cannot connect to 'root@nix-offload-a1b2c3-2': Host key verification failed.`
+      ],
+      context()
+    )
+    expect(first?.message.split('\n')[1]).toBe("ssh rejected the builder's host key: update `known-hosts`.")
+  })
+
+  it('falls back to the store URI for a builder the action did not configure', () => {
+    const [first] = diagnose(
+      ["cannot build on 'ssh://me@elsewhere': error: cannot connect to 'me@elsewhere'"],
+      context()
+    )
+    expect(firstLine(first)).toContain('Builder ssh://me@elsewhere is unreachable')
+  })
+})
+
+describe('connection-dropped', () => {
+  it.each([
+    ['Nix ≤ 2.19', 'error: unexpected end-of-file'],
+    ['Nix 2.20+ / Lix', 'error: Nix daemon disconnected unexpectedly (maybe it crashed?)']
+  ])(
+    '%s: names the derivation from the hook failure that follows, and its builder from the log',
+    (_v, text) => {
+      const diagnoses = diagnose([text, `error: builder for '${DRV}' failed with exit code 1`], {
+        ...context(),
+        machineOf: () => URI_1
+      })
+      expect(causes(diagnoses)).toEqual(['connection-dropped'])
+      expect(diagnoses[0]?.drvPath).toBe(DRV)
+      expect(diagnoses[0]?.machine).toBe(URI_1)
+      expect(firstLine(diagnoses[0])).toContain(
+        `Lost the connection to builder ${LABEL_1} while building kvm-test`
+      )
+    }
+  )
+
+  it('reads a lost connection inside `build of … on … failed` (build-remote.cc)', () => {
+    const [first] = diagnose(
+      [`error: build of '${DRV}' on '${URI_1}' failed: error: writing to file: Broken pipe`],
+      context()
+    )
+    expect(first?.cause).toBe('connection-dropped')
+    expect(first?.drvPath).toBe(DRV)
+    expect(firstLine(first)).toBe(
+      `Lost the connection to builder ${LABEL_1} while building kvm-test (writing to file: Broken pipe).`
+    )
+  })
+
+  it('does not blame a builder when the runner built the derivation or its own daemon died', () => {
+    const local = { ...context(), machineOf: () => '' }
+    expect(
+      diagnose(
+        ['error: Connection reset by peer', `error: builder for '${DRV}' failed with exit code 1`],
+        local
+      )
+    ).toEqual([])
+    expect(
+      diagnose(
+        [
+          "error: cannot open connection to remote store 'daemon': Nix daemon disconnected unexpectedly (maybe it crashed?)"
+        ],
+        context()
+      )
+    ).toEqual([])
+  })
+})
+
+describe('build-failed-on-builder', () => {
+  it('Nix 2.8 / Lix: `builder for … failed with exit code N` inside `build of … on …`', () => {
+    const message =
+      `error: build of '${DRV}' on '${URI_1}' failed: builder for '${DRV}' failed with exit code 3;\n` +
+      '       last 2 log lines:\n       > checking kvm\n       > no /dev/kvm\n' +
+      `       For full logs, run 'nix log ${DRV}'.`
+    const [first] = diagnose([message, `error: builder for '${DRV}' failed with exit code 1`], context())
+    expect(first?.cause).toBe('build-failed-on-builder')
+    expect(first?.drvPath).toBe(DRV)
+    expect(first?.machine).toBe(URI_1)
+    expect(firstLine(first)).toBe(`Derivation kvm-test failed with exit code 3 on builder ${LABEL_1}.`)
+    expect(first?.message).toContain("The derivation's own build failed there; offloading worked.")
+    expect(first?.message).toContain('Last 2 log lines:\n> checking kvm\n> no /dev/kvm')
+  })
+
+  it('newer Nix (derivation-building-goal.cc): `Cannot build … Reason: builder failed …`, with the log from the ledger', () => {
+    const message =
+      `error: build of '${DRV}' on '${URI_1}' failed: Cannot build '${DRV}'.\n` +
+      '       Reason: builder failed due to signal 9 (Killed).\n' +
+      '       Output paths:\n         /nix/store/7n9x6mbyk8s5gqy0ym2d0s0r9kyaxp2a-kvm-test'
+    const lines = Array.from({ length: 12 }, (_, i) => `line ${i + 1}`)
+    const [first] = diagnose([message], context({ lastLogLines: drv => (drv === DRV ? lines : []) }))
+    expect(firstLine(first)).toBe(
+      `Derivation kvm-test failed due to signal 9 (Killed) on builder ${LABEL_1}.`
+    )
+    expect(first?.message).toContain('out-of-memory')
+    expect(first?.message).toContain('Last 10 log lines:\n> line 3\n')
+    expect(first?.message).not.toContain('> line 2\n')
+  })
+
+  it('leaves a plain local builder failure alone (Nix ≤ 2.29 and 2.30+ wordings)', () => {
+    expect(diagnose([`error: builder for '${DRV}' failed with exit code 2`], context())).toEqual([])
+    expect(
+      diagnose([`error: Cannot build '${DRV}'.\n       Reason: builder failed with exit code 2.`], context())
+    ).toEqual([])
+  })
+})
+
+describe('no-matching-builder', () => {
+  const table28 = '\n2 available machines:\n(systems, maxjobs, supportedFeatures, mandatoryFeatures)\n'
+
+  it('Nix 2.8–2.11: lists without brackets', () => {
+    const message =
+      `Failed to find a machine for remote build!\nderivation: ${DRV_BASE}\n` +
+      `required (system, features): (riscv64-linux, kvm, big-parallel)${table28}` +
+      '(x86_64-linux, 1, big-parallel, )\n(aarch64-linux, 1, , benchmark)'
+    const [first] = diagnose([message], context())
+    expect(first?.cause).toBe('no-matching-builder')
+    expect(first?.drvPath).toBe(DRV_BASE)
+    expect(firstLine(first)).toBe(
+      'No builder can build kvm-test: it needs riscv64-linux with features {kvm, big-parallel}.'
+    )
+    expect(first?.message).toContain(
+      `- ${LABEL_1} offers x86_64-linux with features {big-parallel}: no riscv64-linux (input 'host')`
+    )
+    expect(first?.message).toContain(
+      `- ${LABEL_2} offers aarch64-linux with features {benchmark (mandatory)}: no riscv64-linux (input 'builders' line 2)`
+    )
+    expect(first?.message).toContain('`systems` / `supported-features`')
+  })
+
+  it('Nix 2.12+ and Lix: bracketed lists; says which feature a builder lacks; prefers the full path', () => {
+    const message =
+      `Failed to find a machine for remote build!\nderivation: ${DRV_BASE}\n` +
+      'required (system, features): (x86_64-linux, [kvm])\n1 available machines:\n' +
+      '(systems, maxjobs, supportedFeatures, mandatoryFeatures)\n([x86_64-linux], 1, [big-parallel], [])'
+    const diagnoses = diagnose(
+      [
+        message,
+        'error: Unable to start any build; remote machines may not have all required system features.',
+        `error: builder for '${DRV}' failed with exit code 1`
+      ],
+      context()
+    )
+    expect(causes(diagnoses)).toEqual(['no-matching-builder'])
+    expect(diagnoses[0]?.drvPath).toBe(DRV)
+    expect(diagnoses[0]?.message).toContain(
+      `- ${LABEL_1} offers x86_64-linux with features {big-parallel}: lacks kvm`
+    )
+    expect(diagnoses[0]?.message).toContain(
+      '--max-jobs 0 (`local-jobs`) also keeps Nix from building it on the runner.'
+    )
+  })
+
+  it("shows Nix's own machine table when the action configured no builders", () => {
+    const message =
+      `Failed to find a machine for remote build!\nderivation: ${DRV_BASE}\n` +
+      'required (system, features): (x86_64-linux, [kvm])\n1 available machines:\n' +
+      '(systems, maxjobs, supportedFeatures, mandatoryFeatures)\n([aarch64-linux], 4, [], [])'
+    const [first] = diagnose([message], context({ builders: [] }))
+    expect(first?.message).toContain('Nix saw these machines:\n([aarch64-linux], 4, [], [])')
+  })
+
+  it('Nix 2.30–2.33: `Cannot build … Reason: required system or feature not available`', () => {
+    const message =
+      `error: Cannot build '${DRV}'.\n       Reason: required system or feature not available\n` +
+      "       Required system: 'x86_64-linux' with features {kvm}\n" +
+      "       Current system: 'x86_64-linux' with features {benchmark, big-parallel, nixos-test, uid-range}"
+    const [first] = diagnose([message], context())
+    expect(first?.cause).toBe('no-matching-builder')
+    expect(firstLine(first)).toBe('No builder can build kvm-test: it needs x86_64-linux with features {kvm}.')
+  })
+
+  it('Nix 2.34+: `Reason: platform mismatch` (with local builds disabled)', () => {
+    const message =
+      `error: Cannot build '${DRV}'.\n       Reason: local builds are disabled (max-jobs = 0)\n` +
+      "       Hint: set 'max-jobs' to a non-zero value to enable local builds, or configure remote builders via 'builders'\n" +
+      "       Reason: platform mismatch\n       Required system: 'riscv64-linux'\n       Current system: 'x86_64-linux'"
+    const [first] = diagnose([message], context())
+    expect(first?.cause).toBe('no-matching-builder')
+    expect(firstLine(first)).toBe('No builder can build kvm-test: it needs riscv64-linux with features {}.')
+  })
+
+  it('Nix 2.34+: `Reason: missing system features`', () => {
+    const message =
+      `error: Cannot build '${DRV}'.\n       Reason: missing system features\n` +
+      '       Required features: {benchmark, kvm}\n       Available features: {big-parallel}'
+    const [first] = diagnose([message], context())
+    expect(firstLine(first)).toBe(
+      "No builder can build kvm-test: it needs the runner's system with features {benchmark, kvm}."
+    )
+    expect(first?.message).toContain(
+      `- ${LABEL_1} offers x86_64-linux with features {big-parallel}: lacks benchmark, kvm`
+    )
+  })
+
+  it("Nix ≤ 2.29 and Lix (with its Hint): `a '…' with features {…} is required to build '…', but I am a …`", () => {
+    const nix = `error: a 'aarch64-linux' with features {} is required to build '${DRV}', but I am a 'x86_64-linux' with features {benchmark, big-parallel, kvm, nixos-test}`
+    const lix = `${nix}\n       \n       Hint: the failing derivation has allowSubstitutes set to false, forcing it to be built rather than substituted.`
+    for (const message of [nix, lix]) {
+      const [first] = diagnose([message], context())
+      expect(first?.cause).toBe('no-matching-builder')
+      expect(first?.message).toContain(
+        `- ${LABEL_2} offers aarch64-linux with features {benchmark (mandatory)}: only takes derivations requiring benchmark`
+      )
+    }
+  })
+
+  const offeredByBuilder1 =
+    `Failed to find a machine for remote build!\nderivation: ${DRV_BASE}\n` +
+    'required (system, features): (x86_64-linux, [])\n1 available machines:\n' +
+    '(systems, maxjobs, supportedFeatures, mandatoryFeatures)\n([x86_64-linux], 1, [big-parallel], [])'
+
+  it('says a builder offers what is needed, when one does but Nix did not use it', () => {
+    const [first] = diagnose([offeredByBuilder1], context())
+    expect(first?.cause).toBe('no-matching-builder')
+    expect(firstLine(first)).toBe(
+      `No builder took kvm-test, although ${LABEL_1} offers what it needs (x86_64-linux with features {}).`
+    )
+  })
+
+  it('leaves it to the unreachable builder that explains it', () => {
+    const unreachable = `cannot build on '${URI_1}': error: failed to start SSH connection to 'nixbuilder@nix-offload-a1b2c3-1'`
+    expect(causes(diagnose([unreachable, offeredByBuilder1], context()))).toEqual(['builder-unreachable'])
+  })
+})
+
+describe('no-local-slot', () => {
+  it.each([
+    [
+      'Nix 2.8–2.20',
+      "error: unable to start any build; either increase '--max-jobs' or enable remote builds.\n       https://nixos.org/manual/nix/stable/advanced-topics/distributed-builds.html"
+    ],
+    [
+      'Nix 2.21+',
+      "error: Unable to start any build; either increase '--max-jobs' or enable remote builds.\n       \n       For more information run 'man nix.conf' and search for '/machines'."
+    ],
+    [
+      'Lix',
+      "error: unable to start any build; either set '--max-jobs' to a non-zero value or enable remote builds.\n       https://docs.lix.systems/manual/lix/stable/advanced-topics/distributed-builds.html"
+    ]
+  ])('%s: Nix saw no builders although the action configured some → the trust fix', (_v, message) => {
+    const [first] = diagnose([message], context())
+    expect(first?.cause).toBe('no-local-slot')
+    expect(firstLine(first)).toContain('Nix saw no builders')
+    expect(first?.message).toContain('`trusted-users = root runner`')
+  })
+
+  it.each([
+    [
+      'Nix 2.8–2.20',
+      'error: unable to start any build; remote machines may not have all required system features.\n       https://nixos.org/manual/nix/stable/advanced-topics/distributed-builds.html'
+    ],
+    [
+      'Nix 2.21+',
+      "error: Unable to start any build; remote machines may not have all required system features.\n       \n       For more information run 'man nix.conf' and search for '/machines'."
+    ],
+    [
+      'Nix 2.34+',
+      `error: Cannot build '${DRV}'.\n       Reason: local builds are disabled (max-jobs = 0)\n       Hint: set 'max-jobs' to a non-zero value to enable local builds, or configure remote builders via 'builders'`
+    ]
+  ])('%s: builders seen but none accepted', (_v, message) => {
+    const [first] = diagnose([message], context())
+    expect(first?.cause).toBe('no-local-slot')
+    expect(firstLine(first)).toContain('no builder accepted')
+  })
+})
+
+describe('untrusted-settings-ignored', () => {
+  it.each([
+    [
+      'Nix 2.22+',
+      "warning: ignoring the client-specified setting 'builders', because it is a restricted setting and you are not a trusted user"
+    ],
+    [
+      'Lix',
+      "warning: Ignoring the client-specified setting 'builders', because it is a restricted setting and you are not a trusted user"
+    ]
+  ])('%s', (_v, message) => {
+    const [first] = diagnose([message], context())
+    expect(first?.cause).toBe('untrusted-settings-ignored')
+    expect(first?.severity).toBe('warning')
+    expect(firstLine(first)).toBe(
+      "The nix-daemon ignored the setting 'builders' because runner is not a trusted user."
+    )
+    expect(first?.message).toContain('`trusted-users = root runner`')
+  })
+})
+
+describe('the real Nix 2.8 logs', () => {
+  const labA: BuilderOffer = {
+    ...BUILDER_1,
+    storeUri: 'ssh-ng://nixbuilder@labA',
+    label: 'nixbuilder@127.0.0.1:2201'
+  }
+  const labAbad: BuilderOffer = { ...labA, storeUri: 'ssh-ng://nixbuilder@labAbad' }
+
+  it('host-key-mismatch: the builder is unreachable, then nothing could build', () => {
+    const diagnoses = diagnose(
+      errorMessages('host-key-mismatch-nix-2.8.log'),
+      context({ builders: [labAbad] })
+    )
+    expect(causes(diagnoses)).toEqual(['builder-unreachable', 'no-local-slot'])
+    expect(diagnoses[0]?.machine).toBe('ssh-ng://nixbuilder@labAbad')
+    expect(firstLine(diagnoses[0])).toContain('Builder nixbuilder@127.0.0.1:2201 is unreachable')
+    expect(firstLine(diagnoses[0])).toContain('unexpected end-of-file')
+  })
+
+  it('remote-build-fails: the derivation failed on the builder', () => {
+    const drv = '/nix/store/zsdq1lk5wfch6jy1k3j523lagya65j9y-lab-check-110815869.drv'
+    const diagnoses = diagnose(errorMessages('remote-build-fails-nix-2.8.log'), context({ builders: [labA] }))
+    expect(causes(diagnoses)).toEqual(['build-failed-on-builder'])
+    expect(diagnoses[0]?.drvPath).toBe(drv)
+    expect(diagnoses[0]?.machine).toBe('ssh-ng://nixbuilder@labA')
+    expect(firstLine(diagnoses[0])).toBe(
+      'Derivation lab-check-110815869 failed with exit code 3 on builder nixbuilder@127.0.0.1:2201.'
+    )
+    expect(diagnoses[0]?.message).toContain('> failing 110815869')
+  })
+
+  it('untrusted-user: Nix 2.8 dropped the builders silently', () => {
+    const diagnoses = diagnose(errorMessages('untrusted-user-nix-2.8.log'), context({ builders: [labA] }))
+    expect(causes(diagnoses)).toEqual(['no-local-slot'])
+    expect(diagnoses[0]?.message).toContain('runner is not a trusted user')
+  })
+
+  it('successful builds: nothing to say', () => {
+    expect(diagnose(errorMessages('remote-build-nix-2.8.log'), context())).toEqual([])
+    expect(diagnose(errorMessages('local-build-nix-2.8.log'), context())).toEqual([])
+  })
+})
+
+describe('diagnose as a whole', () => {
+  const unreachable = `cannot build on '${URI_1}': error: failed to start SSH connection to 'nixbuilder@nix-offload-a1b2c3-1'`
+
+  it('gives one diagnosis per cause, derivation and builder', () => {
+    expect(
+      diagnose([unreachable, unreachable], context()).filter(d => d.cause === 'builder-unreachable')
+    ).toHaveLength(1)
+  })
+
+  it('warns that Nix built elsewhere when a builder was skipped but nothing failed for want of one', () => {
+    const diagnoses = diagnose([unreachable], context())
+    expect(causes(diagnoses)).toEqual(['builder-unreachable', 'local-fallback'])
+    expect(diagnoses[1]?.severity).toBe('warning')
+    expect(firstLine(diagnoses[1])).toContain(`Nix skipped builder ${LABEL_1}`)
+  })
+
+  it('puts the derivation that failed first, then the unreachable builder, then warnings', () => {
+    const failed = `error: build of '${DRV}' on '${URI_2}' failed: builder for '${DRV}' failed with exit code 2`
+    const ignored =
+      "warning: ignoring the client-specified setting 'builders-use-substitutes', because it is a restricted setting and you are not a trusted user"
+    expect(causes(diagnose([ignored, unreachable, failed], context()))).toEqual([
+      'build-failed-on-builder',
+      'builder-unreachable',
+      'untrusted-settings-ignored',
+      'local-fallback'
+    ])
+  })
+
+  it('orderDiagnoses keeps the message order within a cause', () => {
+    const d = (cause: Cause, title: string, severity: 'error' | 'warning' = 'error'): Diagnosis => ({
+      cause,
+      severity,
+      title,
+      message: title
+    })
+    const ordered = orderDiagnoses([
+      d('untrusted-settings-ignored', 'u', 'warning'),
+      d('no-local-slot', 's'),
+      d('builder-unreachable', 'b1'),
+      d('builder-unreachable', 'b2'),
+      d('connection-dropped', 'c')
+    ])
+    expect(ordered.map(x => x.title)).toEqual(['c', 'b1', 'b2', 's', 'u'])
+  })
+
+  it('returns [] for unknown text and never throws', () => {
+    expect(diagnose(['error: attribute "hello" missing', ''], context())).toEqual([])
+    fc.assert(
+      fc.property(fc.array(fc.string()), messages => {
+        expect(Array.isArray(diagnose(messages, context()))).toBe(true)
+      })
+    )
+  })
+
+  it('builderOffer labels a configured builder as user@host:port', () => {
+    const offer = builderOffer({
+      host: '10.0.0.5',
+      port: 22,
+      user: 'nixbuilder',
+      systems: ['x86_64-linux'],
+      supportedFeatures: ['big-parallel'],
+      mandatoryFeatures: [],
+      origin: "input 'host'",
+      pinInput: Input.HostPublicKey,
+      storeUri: URI_1
+    })
+    expect(offer).toEqual(BUILDER_1)
+  })
+})
