@@ -4,14 +4,18 @@
 # builder's own directories, so each builder has a store separate from the
 # host's and from the other builder's.
 #
-#   lab/builder.sh start|stop|restart|status NAME
+#   lab/builder.sh start|stop|restart|status|kill-sshd NAME
+#
+# kill-sshd SIGKILLs only the builder's sshd (listener and every session
+# process) and leaves its nix-daemon and namespace holder running, like an SSH
+# server that crashes mid-build; `start` then brings the builder back.
 #
 # The builder's files are created by lab/up.sh; this script only runs them.
 set -euo pipefail
 # shellcheck source=lab/lib.sh
 source "$(dirname "$(readlink -f "$0")")/lib.sh"
 
-usage() { echo "usage: $0 start|stop|restart|status NAME" >&2; exit 2; }
+usage() { echo "usage: $0 start|stop|restart|status|kill-sshd NAME" >&2; exit 2; }
 
 # Prints one line and returns 0 only if every part of the builder is up.
 builder_status() {
@@ -60,6 +64,39 @@ builder_stop() {
   fi
   rm -f "$dir/holder.pid" "$dir/sshd.pid" "$dir/nix-daemon.pid"
   echo "builder $name: stopped"
+}
+
+# The builder's sshd processes: the listener plus the per-connection ones
+# ("sshd: nixbuilder@notty", "sshd: nixbuilder [priv]", ...). sshd rewrites
+# its argv, so match the kernel's comm name, which stays "sshd"; the namespace
+# filter in builder_pids keeps the host's and the other builder's sshd out.
+builder_sshd_pids() {
+  local pid comm
+  while read -r pid; do
+    comm=$(cat "/proc/$pid/comm" 2>/dev/null) || continue # exited meanwhile
+    [[ $comm == sshd ]] && echo "$pid"
+  done < <(builder_pids "$1")
+  return 0
+}
+
+builder_kill_sshd() {
+  local name=$1 pids n
+  mapfile -t pids < <(builder_sshd_pids "$name")
+  if ((${#pids[@]} == 0)); then
+    echo "builder $name: no sshd running"
+    return 0
+  fi
+  # SIGKILL, not TERM: a crash gives sessions no chance to close channels
+  # cleanly, which is the failure the tests want to see. Repeat because a
+  # session's privileged parent may fork a child between scan and kill.
+  for ((n = 0; n < 20; n++)); do
+    ((${#pids[@]})) || break
+    kill -KILL "${pids[@]}" 2>/dev/null || true
+    sleep 0.1
+    mapfile -t pids < <(builder_sshd_pids "$name")
+  done
+  ((${#pids[@]} == 0)) || die "builder $name: sshd survives SIGKILL: ${pids[*]}"
+  echo "builder $name: sshd killed (nix-daemon and holder left running)"
 }
 
 builder_start() {
@@ -117,5 +154,6 @@ case $cmd in
   stop) require_root; builder_stop "$name" ;;
   restart) require_root; builder_stop "$name" >/dev/null; builder_start "$name" ;;
   status) builder_status "$name" ;;
+  kill-sshd) require_root; builder_kill_sshd "$name" ;;
   *) usage ;;
 esac

@@ -8,6 +8,11 @@ LAB_BUILDERS=(a b)
 LAB_RUNNER_USER=runner
 # shellcheck disable=SC2034
 LAB_BUILDER_USER=nixbuilder
+# A second builder account, trusted and authorised like nixbuilder, whose SSH
+# sessions get a PATH without Nix: stands in for a builder where Nix is
+# installed but not on the non-interactive PATH (e.g. only in a login profile).
+# shellcheck disable=SC2034
+LAB_NONIX_USER=nixnopath
 
 die() { echo "lab: $*" >&2; exit 1; }
 log() { echo "lab: $*" >&2; }

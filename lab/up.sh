@@ -7,6 +7,8 @@
 #   - /etc/nix/nix.conf for the host and a host nix-daemon (lab/local-daemon.sh);
 #   - builders a (127.0.0.1:2201) and b (127.0.0.1:2202), each an sshd plus a
 #     nix-daemon with its own store, in its own mount namespace (lab/builder.sh);
+#   - builder accounts nixbuilder and nixnopath (same key, both trusted; the
+#     latter's SSH sessions have no Nix on PATH: lab.json "noNixUser");
 #   - client_key (authorised on both builders) and other_key (authorised nowhere);
 #   - lab.json describing all of the above for the tests; known_hosts pinning
 #     both builders' host keys.
@@ -54,15 +56,19 @@ if write_if_changed "$sudoers" 0440 <<<"$LAB_RUNNER_USER ALL=(ALL) NOPASSWD:ALL"
   visudo -cqf "$sudoers" || { rm -f "$sudoers"; die "generated $sudoers is invalid"; }
 fi
 
-if ! id "$LAB_BUILDER_USER" >/dev/null 2>&1; then
-  # bash (not nologin): Nix runs `nix-daemon --stdio` through the login shell.
-  useradd -r -m -d /home/"$LAB_BUILDER_USER" -s /bin/bash "$LAB_BUILDER_USER"
-fi
-# useradd -r leaves the password field '!' and sshd then refuses even key
-# logins ("account is locked"); '*' means "no password" without the lock.
-if [[ $(getent shadow "$LAB_BUILDER_USER" | cut -d: -f2) != '*' ]]; then
-  usermod -p '*' "$LAB_BUILDER_USER"
-fi
+# $LAB_NONIX_USER is set up exactly like $LAB_BUILDER_USER; only its SSH
+# sessions' PATH differs (see the Match block in sshd_config below).
+for user in "$LAB_BUILDER_USER" "$LAB_NONIX_USER"; do
+  if ! id "$user" >/dev/null 2>&1; then
+    # bash (not nologin): Nix runs `nix-daemon --stdio` through the login shell.
+    useradd -r -m -d /home/"$user" -s /bin/bash "$user"
+  fi
+  # useradd -r leaves the password field '!' and sshd then refuses even key
+  # logins ("account is locked"); '*' means "no password" without the lock.
+  if [[ $(getent shadow "$user" | cut -d: -f2) != '*' ]]; then
+    usermod -p '*' "$user"
+  fi
+done
 
 # --- keys --------------------------------------------------------------------
 ensure_key "$LAB_DIR/client_key" nix-offload-lab-client
@@ -111,7 +117,7 @@ HostKey $dir/ssh_host_ed25519_key
 PidFile $dir/sshd.pid
 # Root-owned and outside nixbuilder's home, so a build cannot add keys.
 AuthorizedKeysFile $dir/authorized_keys
-AllowUsers $LAB_BUILDER_USER
+AllowUsers $LAB_BUILDER_USER $LAB_NONIX_USER
 PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
@@ -125,13 +131,21 @@ AllowAgentForwarding no
 PrintMotd no
 # VERBOSE logs the key fingerprint of each accepted or refused key.
 LogLevel VERBOSE
+# Must stay last: a Match block runs to the end of the file. SetEnv is applied
+# after sshd sets its default PATH, so it replaces it, and the account's bash
+# (non-interactive, skel ~/.bashrc returns early) does not add Nix back: this
+# user's commands find no nix-daemon/nix-store, like a builder whose Nix is
+# only on a login shell's PATH.
+Match User $LAB_NONIX_USER
+  SetEnv PATH=/nonexistent
 EOF
   write_if_changed "$dir/etc-nix/nix.conf" 0644 <<EOF && changed=1
 # Builder $name of the nix-offload test lab (written by lab/up.sh).
 sandbox = false
 substituters =
 # ssh-ng before Nix 2.16 needs the remote user trusted to build input-addressed derivations.
-trusted-users = root $LAB_BUILDER_USER
+# $LAB_NONIX_USER is trusted too, so that only its PATH differs from $LAB_BUILDER_USER.
+trusted-users = root $LAB_BUILDER_USER $LAB_NONIX_USER
 max-jobs = 4
 system-features = $features
 EOF
@@ -158,8 +172,8 @@ local_system=$(nix --extra-experimental-features nix-command show-config --json 
 [[ -n $local_system ]] || local_system="$(uname -m)-linux"
 
 joined=$(IFS=,; echo "${builders_json[*]}")
-printf '{"runnerUser":"%s","clientKey":"%s","clientPublicKey":"%s","otherKey":"%s","knownHosts":"%s","localSystem":"%s","nixConf":"/etc/nix/nix.conf","localDaemonLog":"%s","localDaemonCtl":"%s","builderCtl":"%s","builders":[%s]}\n' \
-  "$LAB_RUNNER_USER" "$LAB_DIR/client_key" "$(cut -d' ' -f1,2 "$LAB_DIR/client_key.pub")" "$LAB_DIR/other_key" \
+printf '{"runnerUser":"%s","noNixUser":"%s","clientKey":"%s","clientPublicKey":"%s","otherKey":"%s","knownHosts":"%s","localSystem":"%s","nixConf":"/etc/nix/nix.conf","localDaemonLog":"%s","localDaemonCtl":"%s","builderCtl":"%s","builders":[%s]}\n' \
+  "$LAB_RUNNER_USER" "$LAB_NONIX_USER" "$LAB_DIR/client_key" "$(cut -d' ' -f1,2 "$LAB_DIR/client_key.pub")" "$LAB_DIR/other_key" \
   "$LAB_DIR/known_hosts" "$local_system" "$LAB_DIR/local-daemon.log" "$HERE/local-daemon.sh" "$HERE/builder.sh" "$joined" |
   write_if_changed "$LAB_DIR/lab.json" 0644 || true
 
@@ -167,6 +181,21 @@ printf '{"runnerUser":"%s","clientKey":"%s","clientPublicKey":"%s","otherKey":"%
 sudo -u "$LAB_RUNNER_USER" sudo -n true || die "runner has no passwordless sudo"
 sudo -u "$LAB_RUNNER_USER" nix --extra-experimental-features nix-command store ping >/dev/null 2>&1 ||
   die "runner cannot reach the local nix-daemon"
+# -F /dev/null: root's own ~/.ssh/config (a test may leave aliases there) must
+# not change what this check sees.
+lab_ssh() { # lab_ssh PORT USER COMMAND
+  ssh -F /dev/null -i "$LAB_DIR/client_key" -o IdentitiesOnly=yes -o BatchMode=yes -o ConnectTimeout=10 \
+    -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$LAB_DIR/known_hosts" -p "$1" "$2@127.0.0.1" "$3"
+}
+for name in "${LAB_BUILDERS[@]}"; do
+  port=$(builder_port "$name")
+  lab_ssh "$port" "$LAB_BUILDER_USER" 'command -v nix-daemon' >/dev/null 2>&1 ||
+    die "builder $name: $LAB_BUILDER_USER cannot log in or finds no nix-daemon on PATH"
+  # Exit 1 = logged in, and nix-daemon not found; 255 would be an ssh failure.
+  rc=0
+  lab_ssh "$port" "$LAB_NONIX_USER" 'command -v nix-daemon' >/dev/null 2>&1 || rc=$?
+  ((rc == 1)) || die "builder $name: $LAB_NONIX_USER should log in and find no nix-daemon (ssh exit $rc, want 1)"
+done
 
 echo "nix-offload lab is up ($LAB_DIR/lab.json):"
 "$HERE/local-daemon.sh" status | sed 's/^/  /'

@@ -16,6 +16,7 @@ export type Cause =
   | 'build-failed-on-builder'
   | 'local-fallback'
   | 'no-local-slot'
+  | 'builder-user-untrusted'
 
 export interface Diagnosis {
   cause: Cause
@@ -51,6 +52,8 @@ export interface DiagnosisContext {
   runnerUser: string
   /** Where the log showed the derivation start: a store URI, '' for the runner, undefined if it never started. */
   machineOf?: (drvPath: string) => string | undefined
+  /** The remote build the log started last: the likely victim of an error that names no derivation. */
+  lastRemoteBuild?: () => { drvPath: string; machine: string } | undefined
 }
 
 /** A diagnosis while rules run, with what the later steps need to reconcile it with the others. */
@@ -245,10 +248,42 @@ export const RULES: readonly Rule[] = [
     pattern: DROPPED,
     explain: (m, c, later) => {
       if (LOCAL_STORE.test(m.input ?? '')) return []
-      const drv = later.map(text => localFailure(text)).find(path => path !== undefined)
+      const named = later.map(text => localFailure(text)).find(path => path !== undefined)
+      // A hung connection cut by ServerAlive names no derivation at all (seen on 2.8): the last remote build it is.
+      const guess = named === undefined ? c.lastRemoteBuild?.() : undefined
+      const drv = named ?? guess?.drvPath
       const machine = drv === undefined ? undefined : c.machineOf?.(drv)
       if (machine === '') return []
       return [dropped(m.input ?? m[0], drv, machine, c)]
+    }
+  },
+  // libstore/daemon.cc (Nix < 2.16) on the builder, relayed over ssh-ng: the builder user is not in its trusted-users.
+  // The preflight catches it first; this is for builders whose config changed between preflight and build.
+  {
+    cause: 'builder-user-untrusted',
+    versions: 'Nix 2.8–2.15',
+    pattern: /you are not privileged to build input-addressed derivations/,
+    explain: (_m, c) => {
+      const last = c.lastRemoteBuild?.()
+      const label = last === undefined ? 'a builder' : `builder ${labelOf(last.machine, c)}`
+      const user = last === undefined ? undefined : /^ssh(?:-ng)?:\/\/([^@]+)@/.exec(last.machine)?.[1]
+      const finding: Finding = {
+        cause: 'builder-user-untrusted',
+        severity: 'error',
+        title: `Not trusted on ${label}`,
+        message: [
+          `${label[0]?.toUpperCase()}${label.slice(1)} refused to build: its Nix (before 2.16) does not trust the SSH ` +
+            `user${user === undefined ? '' : ` ${user}`}, and ssh-ng needs a trusted user to build input-addressed ` +
+            'derivations.',
+          `Fix: on the builder, add "trusted-users = ${user ?? '<user>'}" to /etc/nix/nix.conf (NixOS: ` +
+            'nix.settings.trusted-users) and restart its nix-daemon.'
+        ].join('\n')
+      }
+      if (last !== undefined) {
+        finding.machine = last.machine
+        finding.drvPath = last.drvPath
+      }
+      return [finding]
     }
   }
 ]
@@ -274,6 +309,7 @@ export function diagnose(messages: readonly string[], context: DiagnosisContext)
 }
 
 const ORDER: readonly Cause[] = [
+  'builder-user-untrusted',
   'connection-dropped',
   'build-failed-on-builder',
   'builder-unreachable',

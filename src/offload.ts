@@ -91,7 +91,13 @@ function judgeBuild(
       builders: plan.builders.map(builderOffer),
       lastLogLines: drvPath => outcome.lastLines.get(drvPath) ?? [],
       runnerUser: facts.userName,
-      machineOf: drvPath => machines.get(drvPath)
+      machineOf: drvPath => machines.get(drvPath),
+      lastRemoteBuild: () => {
+        const remote = outcome.builds
+          .filter(build => build.machine !== '')
+          .sort((x, y) => y.start - x.start)[0]
+        return remote === undefined ? undefined : { drvPath: remote.drvPath, machine: remote.machine }
+      }
     })
   )
   // The cause that fails the step is its own error line; every other finding becomes an annotation.

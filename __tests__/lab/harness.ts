@@ -27,6 +27,8 @@ export interface LabBuilder {
   hostPublicKey: string
   storeDir: string
   sshdLog: string
+  /** The builder's own nix.conf (its /etc/nix inside its namespace). */
+  nixConf: string
 }
 
 export interface Lab {

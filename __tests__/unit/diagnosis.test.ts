@@ -434,6 +434,83 @@ describe('the real Nix 2.8 logs', () => {
     expect(diagnoses[0]?.message).toContain('runner is not a trusted user')
   })
 
+  /** Warnings too (level ≤ 1), as src/build.ts keeps them, and the ledger's view of the derivation. */
+  function fixtureContext(
+    fixture: string,
+    builders: BuilderOffer[]
+  ): { messages: string[]; ctx: DiagnosisContext } {
+    const text = readFileSync(join(FIXTURES, fixture), 'utf8')
+    const messages = text
+      .split('\n')
+      .map(parseNixLine)
+      .flatMap(event => (event?.action === 'msg' && event.level <= 1 ? [stripAnsi(event.msg)] : []))
+    const drv = /"fields":\["(\/nix\/store\/[^"]+\.drv)","ssh-ng:\/\/[^"]+"/.exec(text)?.[1]
+    const machine = /"fields":\["\/nix\/store\/[^"]+\.drv","(ssh-ng:\/\/[^"]+)"/.exec(text)?.[1]
+    const ctx = context({
+      builders,
+      machineOf: path => (path === drv ? machine : undefined),
+      lastRemoteBuild: () =>
+        drv === undefined || machine === undefined ? undefined : { drvPath: drv, machine }
+    })
+    return { messages, ctx }
+  }
+
+  it('sshd-killed-mid-build: the connection dropped while that derivation built on that builder', () => {
+    const { messages, ctx } = fixtureContext('sshd-killed-mid-build-nix-2.8.log', [labA])
+    const diagnoses = diagnose(messages, ctx)
+    expect(diagnoses[0]?.cause).toBe('connection-dropped')
+    expect(firstLine(diagnoses[0])).toMatch(
+      /^Lost the connection to builder nixbuilder@127\.0\.0\.1:2201 while building lab-check-kill\d+ \(/
+    )
+  })
+
+  it('sshd-frozen (cut by ServerAlive): no derivation named, so the last remote build is the one', () => {
+    const { messages, ctx } = fixtureContext('sshd-frozen-mid-build-keepalive-nix-2.8.log', [
+      { ...labA, storeUri: 'ssh-ng://nixbuilder@labAka' }
+    ])
+    expect(messages.join('\n')).not.toContain('.drv')
+    const diagnoses = diagnose(messages, ctx)
+    expect(diagnoses[0]?.cause).toBe('connection-dropped')
+    expect(firstLine(diagnoses[0])).toMatch(
+      /^Lost the connection to builder nixbuilder@127\.0\.0\.1:2201 while building \S+/
+    )
+    expect(diagnoses[0]?.drvPath).toMatch(/\.drv$/)
+  })
+
+  it('builder-user-untrusted: the builder refused to build, with the trusted-users fix', () => {
+    const { messages, ctx } = fixtureContext('builder-user-untrusted-nix-2.8.log', [labA])
+    const diagnoses = diagnose(messages, ctx)
+    expect(diagnoses[0]?.cause).toBe('builder-user-untrusted')
+    expect(firstLine(diagnoses[0])).toContain('Builder nixbuilder@127.0.0.1:2201 refused to build')
+    expect(diagnoses[0]?.message).toContain('trusted-users = nixbuilder')
+  })
+
+  it('no-matching-builder: what the derivation needs and what the builder offers', () => {
+    const { messages, ctx } = fixtureContext('no-matching-builder-nix-2.8.log', [
+      { ...labA, supportedFeatures: ['benchmark', 'lab-a'] }
+    ])
+    const diagnoses = diagnose(messages, ctx)
+    expect(diagnoses[0]?.cause).toBe('no-matching-builder')
+    expect(firstLine(diagnoses[0])).toMatch(
+      /^No builder can build lab-check-nm\d+: it needs x86_64-linux with features \{lab-c\}\.$/
+    )
+    expect(diagnoses[0]?.message).toContain(
+      'nixbuilder@127.0.0.1:2201 offers x86_64-linux with features {benchmark, lab-a}'
+    )
+  })
+
+  it.each([
+    ['builder-down-nix-2.8.log', 'ssh-ng://nixbuilder@labA'],
+    ['key-refused-nix-2.8.log', 'ssh-ng://nixbuilder@labAkey'],
+    ['no-nix-on-path-nix-2.8.log', 'ssh-ng://nixnopath@labA']
+  ])('%s: the builder is unreachable (only the daemon log says why)', (fixture, uri) => {
+    const { messages, ctx } = fixtureContext(fixture, [{ ...labA, storeUri: uri }])
+    const diagnoses = diagnose(messages, ctx)
+    expect(diagnoses[0]?.cause).toBe('builder-unreachable')
+    expect(diagnoses[0]?.machine).toBe(uri)
+    expect(firstLine(diagnoses[0])).toContain('Builder nixbuilder@127.0.0.1:2201 is unreachable')
+  })
+
   it('successful builds: nothing to say', () => {
     expect(diagnose(errorMessages('remote-build-nix-2.8.log'), context())).toEqual([])
     expect(diagnose(errorMessages('local-build-nix-2.8.log'), context())).toEqual([])

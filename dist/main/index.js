@@ -55881,11 +55881,43 @@ const RULES = [
         explain: (m, c, later) => {
             if (LOCAL_STORE.test(m.input ?? ''))
                 return [];
-            const drv = later.map(text => localFailure(text)).find(path => path !== undefined);
+            const named = later.map(text => localFailure(text)).find(path => path !== undefined);
+            // A hung connection cut by ServerAlive names no derivation at all (seen on 2.8): the last remote build it is.
+            const guess = named === undefined ? c.lastRemoteBuild?.() : undefined;
+            const drv = named ?? guess?.drvPath;
             const machine = drv === undefined ? undefined : c.machineOf?.(drv);
             if (machine === '')
                 return [];
             return [dropped(m.input ?? m[0], drv, machine, c)];
+        }
+    },
+    // libstore/daemon.cc (Nix < 2.16) on the builder, relayed over ssh-ng: the builder user is not in its trusted-users.
+    // The preflight catches it first; this is for builders whose config changed between preflight and build.
+    {
+        cause: 'builder-user-untrusted',
+        versions: 'Nix 2.8–2.15',
+        pattern: /you are not privileged to build input-addressed derivations/,
+        explain: (_m, c) => {
+            const last = c.lastRemoteBuild?.();
+            const label = last === undefined ? 'a builder' : `builder ${labelOf(last.machine, c)}`;
+            const user = last === undefined ? undefined : /^ssh(?:-ng)?:\/\/([^@]+)@/.exec(last.machine)?.[1];
+            const finding = {
+                cause: 'builder-user-untrusted',
+                severity: 'error',
+                title: `Not trusted on ${label}`,
+                message: [
+                    `${label[0]?.toUpperCase()}${label.slice(1)} refused to build: its Nix (before 2.16) does not trust the SSH ` +
+                        `user${user === undefined ? '' : ` ${user}`}, and ssh-ng needs a trusted user to build input-addressed ` +
+                        'derivations.',
+                    `Fix: on the builder, add "trusted-users = ${user ?? '<user>'}" to /etc/nix/nix.conf (NixOS: ` +
+                        'nix.settings.trusted-users) and restart its nix-daemon.'
+                ].join('\n')
+            };
+            if (last !== undefined) {
+                finding.machine = last.machine;
+                finding.drvPath = last.drvPath;
+            }
+            return [finding];
         }
     }
 ];
@@ -55911,6 +55943,7 @@ function diagnose(messages, context) {
     return orderDiagnoses(reconciled.map(toDiagnosis));
 }
 const ORDER = [
+    'builder-user-untrusted',
     'connection-dropped',
     'build-failed-on-builder',
     'builder-unreachable',
@@ -57297,7 +57330,13 @@ function judgeBuild(outcome, report, plan, facts, settings) {
         builders: plan.builders.map(builderOffer),
         lastLogLines: drvPath => outcome.lastLines.get(drvPath) ?? [],
         runnerUser: facts.userName,
-        machineOf: drvPath => machines.get(drvPath)
+        machineOf: drvPath => machines.get(drvPath),
+        lastRemoteBuild: () => {
+            const remote = outcome.builds
+                .filter(build => build.machine !== '')
+                .sort((x, y) => y.start - x.start)[0];
+            return remote === undefined ? undefined : { drvPath: remote.drvPath, machine: remote.machine };
+        }
     }));
     // The cause that fails the step is its own error line; every other finding becomes an annotation.
     const first = outcome.exitCode === 0 ? undefined : diagnoses.find(diagnosis => diagnosis.severity === 'error');
