@@ -31,7 +31,17 @@ async function offload(): Promise<void> {
   describeRunner(facts, settings)
 
   const checked = await preflight(settings)
-  const checks: Checks = { preflight: checked.results, stores: [] }
+  const checks: Checks = {
+    runner: {
+      nixVersion: facts.nixVersion,
+      system: facts.system,
+      store: facts.store,
+      user: facts.userName,
+      trusted: facts.trusted
+    },
+    preflight: checked.results,
+    stores: []
+  }
   try {
     admitBuilders(checked, settings)
   } catch (error) {
@@ -124,6 +134,13 @@ function judgeBuild(
     )
   }
   const local = report.derivations.filter(derivation => derivation.machine === 'local')
+  if (!settings.requireRemote && local.length > 0) {
+    core.warning(
+      `${local.length} derivation(s) were built on the runner, not on a builder: ` +
+        `${local.map(derivation => derivation.name).join(', ')}.`,
+      { title: 'nix-offload: local fallback' }
+    )
+  }
   if (settings.requireRemote && local.length > 0) {
     for (const derivation of local) {
       core.error(`${derivation.drvPath} was built on the runner, not on a builder.`, {

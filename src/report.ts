@@ -5,7 +5,19 @@ import type { ConfiguredBuilder } from './render.js'
 import type { StoreReach } from './store-ping.js'
 
 /** The `report` output's JSON file: what was configured and, per derivation, where it ran. No secret is in it. */
+/** The runner side of the preflight. */
+export interface RunnerEntry {
+  nixVersion: string
+  system: string
+  /** 'daemon' (multi-user) or 'local' (single-user). */
+  store: string
+  user: string
+  /** Whether the nix-daemon trusts `user` (always true without a daemon). */
+  trusted: boolean
+}
+
 export interface BuildReport {
+  runner?: RunnerEntry
   /** Absent when the action stopped before configuring anything. */
   configPath?: ConfigPath
   builders: BuilderEntry[]
@@ -51,6 +63,7 @@ export interface DerivationEntry {
 }
 
 export interface Checks {
+  runner?: RunnerEntry
   preflight: PreflightResult[]
   stores: StoreReach[]
 }
@@ -77,6 +90,7 @@ export function makeReport(
     confirmed: builds.length > 0 && localBuilds === 0
   }
   if (plan !== undefined) report.configPath = plan.path
+  if (checks.runner !== undefined) report.runner = checks.runner
   return report
 }
 
@@ -150,6 +164,14 @@ export function renderSummary(report: BuildReport, built: boolean): string {
         `${report.remoteBuilds} on a builder.`,
       ''
     )
+  }
+  if (report.runner !== undefined) {
+    const { runner } = report
+    const daemon =
+      runner.store === 'daemon'
+        ? `the nix-daemon ${runner.trusted ? 'trusts' : 'does **not** trust'} ${runner.user}`
+        : `no nix-daemon (single-user, as ${runner.user})`
+    lines.push(`Runner: Nix ${runner.nixVersion} on ${runner.system}; ${daemon}.`, '')
   }
   if (report.preflight.length > 0) lines.push(...renderPreflight(report.preflight), '')
   if (report.builders.length > 0) {

@@ -55599,6 +55599,8 @@ function makeReport(plan, builds, outPaths, checks = { preflight: [], stores: []
     };
     if (plan !== undefined)
         report.configPath = plan.path;
+    if (checks.runner !== undefined)
+        report.runner = checks.runner;
     return report;
 }
 function builderEntry(builder) {
@@ -55660,6 +55662,13 @@ function renderSummary(report, built) {
     else {
         lines.push(`⚠️ **${report.localBuilds} of ${report.derivations.length} derivation(s) were built on the runner**, ` +
             `${report.remoteBuilds} on a builder.`, '');
+    }
+    if (report.runner !== undefined) {
+        const { runner } = report;
+        const daemon = runner.store === 'daemon'
+            ? `the nix-daemon ${runner.trusted ? 'trusts' : 'does **not** trust'} ${runner.user}`
+            : `no nix-daemon (single-user, as ${runner.user})`;
+        lines.push(`Runner: Nix ${runner.nixVersion} on ${runner.system}; ${daemon}.`, '');
     }
     if (report.preflight.length > 0)
         lines.push(...renderPreflight(report.preflight), '');
@@ -57287,7 +57296,17 @@ async function offload() {
     const settings = parseSettings(name => getInput(name), { system: facts.system });
     describeRunner(facts, settings);
     const checked = await preflight(settings);
-    const checks = { preflight: checked.results, stores: [] };
+    const checks = {
+        runner: {
+            nixVersion: facts.nixVersion,
+            system: facts.system,
+            store: facts.store,
+            user: facts.userName,
+            trusted: facts.trusted
+        },
+        preflight: checked.results,
+        stores: []
+    };
     try {
         admitBuilders(checked, settings);
     }
@@ -57358,6 +57377,10 @@ function judgeBuild(outcome, report, plan, facts, settings) {
             `Set '${Input.Rebuild}: true' or build something new for a proof.`, { title: 'nix-offload: nothing built' });
     }
     const local = report.derivations.filter(derivation => derivation.machine === 'local');
+    if (!settings.requireRemote && local.length > 0) {
+        core_warning(`${local.length} derivation(s) were built on the runner, not on a builder: ` +
+            `${local.map(derivation => derivation.name).join(', ')}.`, { title: 'nix-offload: local fallback' });
+    }
     if (settings.requireRemote && local.length > 0) {
         for (const derivation of local) {
             error(`${derivation.drvPath} was built on the runner, not on a builder.`, {
