@@ -1,6 +1,6 @@
 import * as core from '@actions/core'
 import { randomBytes } from 'node:crypto'
-import { BuildLedger, type BuildRecord } from './ledger.js'
+import { BuildLedger, type BuildRecord, CopyLedger, type CopyRecord } from './ledger.js'
 import {
   ActivityType,
   derivationName,
@@ -23,6 +23,8 @@ export interface BuildOutcome {
   messages: string[]
   /** The last log lines of each derivation, to show with a failure. */
   lastLines: Map<string, string[]>
+  /** Store paths copied to or from builders, with their times. */
+  copies: CopyRecord[]
 }
 
 const KEPT_LOG_LINES = 10
@@ -44,6 +46,7 @@ export function buildArguments(settings: Settings): string[] {
 /** Runs the build, streaming each derivation's log lines live as `name> line`, and keeps the ledger. */
 export async function runBuild(settings: Settings, env: NodeJS.ProcessEnv): Promise<BuildOutcome> {
   const ledger = new BuildLedger()
+  const copyLedger = new CopyLedger()
   const messages: string[] = []
   const lastLines = new Map<string, string[]>()
   const splitter = new LineSplitter(line => readLine(line))
@@ -65,7 +68,8 @@ export async function runBuild(settings: Settings, env: NodeJS.ProcessEnv): Prom
     builds: ledger.records(),
     outPaths: parseOutPaths(result.stdout.toString()),
     messages,
-    lastLines
+    lastLines,
+    copies: copyLedger.records()
   }
 
   function readLine(line: string): void {
@@ -80,14 +84,21 @@ export async function runBuild(settings: Settings, env: NodeJS.ProcessEnv): Prom
         let relayed = false
         if (event.type === ActivityType.Build) {
           const [drvPath, machine] = event.fields
-          if (typeof drvPath === 'string')
+          if (typeof drvPath === 'string') {
             relayed = ledger.startBuild(event.id, drvPath, String(machine ?? ''), now)
+          }
+        }
+        if (event.type === ActivityType.CopyPath) {
+          const [path, from, to] = event.fields
+          if (typeof path === 'string')
+            copyLedger.startCopy(event.id, path, String(from ?? ''), String(to ?? ''), now)
         }
         if (!relayed && event.level <= LEVEL_INFO && event.text !== '') core.info(event.text)
         return
       }
       case 'stop':
         ledger.stop(event.id, now)
+        copyLedger.stop(event.id, now)
         return
       case 'result':
         if (event.type === ResultType.BuildLogLine || event.type === ResultType.PostBuildLogLine) {

@@ -15,6 +15,8 @@ export interface BuilderFacts {
   extraPlatforms: string[]
   systemFeatures: string[]
   trustedUsers?: string[]
+  /** Free bytes in the filesystem of the builder's /nix/store, where `df` can tell. */
+  storeFreeBytes?: number
 }
 
 const MARK = '@@nix-offload'
@@ -32,6 +34,8 @@ export function factsCommand(protocol: Protocol): string {
     `echo "${MARK} user $(id -un)"`,
     `echo "${MARK} groups $(id -Gn)"`,
     `echo "${MARK} cores $(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null)"`,
+    // POSIX df: the 4th column of the last line is the space available, in 1024-byte blocks.
+    `echo "${MARK} free $(df -Pk /nix/store 2>/dev/null | tail -n 1 | awk '{print $4}')"`,
     `echo "${MARK} config"`,
     // `nix show-config` up to Nix 2.19, `nix config show` after (and in Lix).
     'nix --extra-experimental-features nix-command show-config --json 2>/dev/null || nix config show --json 2>/dev/null',
@@ -64,6 +68,7 @@ export function parseFacts(protocol: Protocol, output: string): BuilderFacts {
     if (key === 'user') facts.user = value
     if (key === 'groups') facts.groups = value.split(/\s+/).filter(Boolean)
     if (key === 'cores' && /^\d+$/.test(value)) facts.cores = Number(value)
+    if (key === 'free' && /^\d+$/.test(value)) facts.storeFreeBytes = Number(value) * 1024
   }
   const jsonStart = config.indexOf('{')
   if (jsonStart >= 0) {

@@ -20,7 +20,13 @@ export enum Input {
   RequireRemote = 'require-remote',
   Rebuild = 'rebuild',
   Summary = 'summary',
-  SkipUnhealthy = 'skip-unhealthy'
+  SkipUnhealthy = 'skip-unhealthy',
+  Mode = 'mode',
+  CanaryPayloadMb = 'canary-payload-mb',
+  MaxConnectMs = 'max-connect-ms',
+  MaxBuildSeconds = 'max-build-seconds',
+  MinFreeGb = 'min-free-gb',
+  TrendFactor = 'trend-factor'
 }
 
 export enum Output {
@@ -29,7 +35,8 @@ export enum Output {
   LocalBuilds = 'local-builds',
   Confirmed = 'confirmed',
   Report = 'report',
-  BuildersHealthy = 'builders-healthy'
+  BuildersHealthy = 'builders-healthy',
+  Healthy = 'healthy'
 }
 
 export enum StateKey {

@@ -74,3 +74,30 @@ export class BuildLedger {
     return [...this.builds.values()]
   }
 }
+
+/** One store path copied between stores (actCopyPath, 100: fields path, from, to), as the log timed it. */
+export interface CopyRecord {
+  path: string
+  from: string
+  to: string
+  start: number
+  end?: number
+}
+
+/** Copies to and from builders, for the canary's transfer figures. */
+export class CopyLedger {
+  private readonly copies = new Map<number, CopyRecord>()
+
+  startCopy(id: number, path: string, from: string, to: string, time: number): void {
+    this.copies.set(id, { path, from, to, start: time })
+  }
+
+  stop(id: number, time: number): void {
+    const copy = this.copies.get(id)
+    if (copy !== undefined && copy.end === undefined) copy.end = time
+  }
+
+  records(): CopyRecord[] {
+    return [...this.copies.values()]
+  }
+}

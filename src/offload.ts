@@ -1,35 +1,33 @@
 import * as core from '@actions/core'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { applyPlan } from './apply.js'
 import { type BuildOutcome, runBuild } from './build.js'
+import { canary } from './canary.js'
 import { Input, Output } from './constants.js'
 import { builderOffer, diagnose, orderDiagnoses } from './diagnosis.js'
 import { SetupError } from './errors.js'
-import { makePlan, type Plan } from './plan.js'
+import type { Plan } from './plan.js'
 import { admitBuilders, preflight } from './preflight-run.js'
 import { probeRunner, type RunnerFacts } from './probe.js'
-import { type BuildReport, type Checks, hostPort, makeReport, renderSummary } from './report.js'
+import { type BuildReport, type Checks, makeReport, renderSummary, writeReportFile } from './report.js'
+import { configureRunner } from './runner-setup.js'
 import { parseSettings, type Settings, wantsBuild } from './settings.js'
-import { pingStores } from './store-ping.js'
 
-/** The main step: validate, preflight, configure the runner, build, prove, report. Errors fail the step. */
+/** The main step: validate, then build (or run the canary). Errors fail the step. */
 export async function run(): Promise<void> {
   try {
-    await offload()
+    maskPrivateKey(core.getInput(Input.SshPrivateKey))
+    const facts = await probeRunner()
+    const settings = parseSettings(name => core.getInput(name), { system: facts.system })
+    describeRunner(facts, settings)
+    if (settings.mode === 'canary') await canary(facts, settings)
+    else await offload(facts, settings)
   } catch (error) {
     core.setFailed(error instanceof Error ? error.message : String(error))
   }
 }
 
-async function offload(): Promise<void> {
-  maskPrivateKey(core.getInput(Input.SshPrivateKey))
-  const facts = await probeRunner()
-  const settings = parseSettings(name => core.getInput(name), { system: facts.system })
-  describeRunner(facts, settings)
-
+/** Build mode: preflight, configure the runner, build, prove where each derivation ran, report. */
+async function offload(facts: RunnerFacts, settings: Settings): Promise<void> {
   const checked = await preflight(settings)
   const checks: Checks = {
     runner: {
@@ -49,16 +47,13 @@ async function offload(): Promise<void> {
     throw error
   }
 
-  const plan = makePlan(settings, checked.builders, facts, randomBytes(3).toString('hex'))
-  describePlan(plan, facts)
-  for (const warning of plan.warnings) core.warning(warning, { title: 'nix-offload' })
-  await applyPlan(plan)
-  if (plan.nixConfig !== '') {
-    const existing = process.env.NIX_CONFIG ?? ''
-    core.exportVariable('NIX_CONFIG', existing === '' ? plan.nixConfig : `${existing}\n${plan.nixConfig}`)
-  }
-
-  checks.stores = await pingStores(plan, facts)
+  const { plan, stores } = await configureRunner(
+    settings,
+    checked.builders,
+    facts,
+    randomBytes(3).toString('hex')
+  )
+  checks.stores = stores
   const unreachable = checks.stores.filter(store => !store.ok)
   if (unreachable.length > 0) {
     await publish(makeReport(plan, [], [], checks), settings, false)
@@ -175,21 +170,8 @@ function describeRunner(facts: RunnerFacts, settings: Settings): void {
   core.info(`Client key: ${settings.privateKey.type}, public half: ${settings.privateKey.publicLine}`)
 }
 
-function describePlan(plan: Plan, facts: RunnerFacts): void {
-  const who = facts.store === 'daemon' ? 'root (the nix-daemon opens the SSH connections)' : facts.userName
-  core.info(`Configuring for ${who} (${plan.path}).`)
-  for (const builder of plan.builders) {
-    core.info(
-      `Builder ${builder.storeUri} → ${builder.user}@${hostPort(builder)} (${builder.systems.join(', ')})`
-    )
-  }
-}
-
 async function publish(report: BuildReport, settings: Settings, built: boolean): Promise<void> {
-  const directory = join(process.env.RUNNER_TEMP || tmpdir(), `nix-offload-${randomBytes(4).toString('hex')}`)
-  mkdirSync(directory, { recursive: true })
-  const reportFile = join(directory, 'report.json')
-  writeFileSync(reportFile, JSON.stringify(report, null, 2) + '\n')
+  const reportFile = writeReportFile(report)
   core.setOutput(Output.OutPaths, report.outPaths.join('\n'))
   core.setOutput(Output.RemoteBuilds, String(report.remoteBuilds))
   core.setOutput(Output.LocalBuilds, String(report.localBuilds))

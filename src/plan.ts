@@ -38,6 +38,8 @@ export interface Plan {
   /** Whether the steps touch root's files (done through sudo unless the action runs as root). */
   asRoot: boolean
   workDir: string
+  /** The machines file the offloading process reads (rewritten per builder by the canary). */
+  machinesFile: string
   builders: ConfiguredBuilder[]
   steps: Step[]
   /** Lines for NIX_CONFIG, for this build and later steps; empty when the daemon's own config carries them. */
@@ -125,11 +127,19 @@ export function makePlan(settings: Settings, builders: Builder[], facts: RunnerF
     path,
     asRoot: facts.store === 'daemon',
     workDir,
+    machinesFile: written(steps, machines),
     builders: configured,
     steps,
     nixConfig,
     warnings
   }
+}
+
+/** The one machines file the plan writes, whichever path it took. */
+function written(steps: Step[], machines: string): string {
+  const step = steps.find(candidate => candidate.kind === 'write' && candidate.content === machines)
+  if (step === undefined || step.kind !== 'write') throw new Error('the plan writes no machines file')
+  return step.path
 }
 
 function untrustedWithoutRestartMessage(facts: RunnerFacts): string {

@@ -32,6 +32,10 @@ export interface PreflightResult {
   builderUserTrusted?: boolean
   /** What `auto` resolved to, when asked for. */
   detected?: { systems?: string[]; supportedFeatures?: string[]; maxJobs?: number }
+  /** The builder's own Nix system, e.g. x86_64-linux. */
+  system?: string
+  /** Free space in the filesystem of the builder's /nix/store, in GB (10^9 bytes). */
+  storeFreeGb?: number
   durationMs: number
 }
 
@@ -114,6 +118,8 @@ export function judge(
     return fail('nix-missing', nixMissingMessage(request, name, facts))
   }
   result.nixVersion = facts.nixVersion
+  if (facts.system !== undefined) result.system = facts.system
+  if (facts.storeFreeBytes !== undefined) result.storeFreeGb = Math.round(facts.storeFreeBytes / 1e7) / 100
   if (facts.trustedUsers !== undefined) {
     result.builderUserTrusted = isTrustedUser(facts.user || request.user, facts.groups, facts.trustedUsers)
   }

@@ -1,3 +1,7 @@
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { BuildRecord, BuildStatus } from './ledger.js'
 import type { ConfigPath, Plan } from './plan.js'
 import type { PreflightResult } from './preflight-verdict.js'
@@ -251,4 +255,13 @@ export function formatDuration(ms: number): string {
 
 function cell(text: string): string {
   return text.replace(/\|/g, '\\|')
+}
+
+/** Writes the `report` output's JSON file under RUNNER_TEMP and returns its path. */
+export function writeReportFile(report: object): string {
+  const directory = join(process.env.RUNNER_TEMP || tmpdir(), `nix-offload-${randomBytes(4).toString('hex')}`)
+  mkdirSync(directory, { recursive: true })
+  const file = join(directory, 'report.json')
+  writeFileSync(file, JSON.stringify(report, null, 2) + '\n')
+  return file
 }

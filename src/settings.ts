@@ -64,6 +64,20 @@ export interface Settings {
   summary: boolean
   /** With several builders, build on the healthy ones when some fail the preflight. */
   skipUnhealthy: boolean
+  /** `build` (offload the requested build) or `canary` (check every builder's health, with figures). */
+  mode: 'build' | 'canary'
+  canary: CanaryThresholds
+}
+
+/** What the canary measures each builder against. */
+export interface CanaryThresholds {
+  /** Size of the input sent to each builder and of the output it sends back. */
+  payloadMb: number
+  maxConnectMs: number
+  maxBuildSeconds: number
+  minFreeGb: number
+  /** Warn when a build or transfer takes this many times its recent median. */
+  trendFactor: number
 }
 
 /** Raw input values by name, as the runner passes them (empty string when unset). */
@@ -187,7 +201,15 @@ export function parseSettings(read: InputReader, defaults: SettingsDefaults): Se
     requireRemote: parseBoolean(Input.RequireRemote, read(Input.RequireRemote), true),
     rebuild: parseBoolean(Input.Rebuild, read(Input.Rebuild), false),
     summary: parseBoolean(Input.Summary, read(Input.Summary), true),
-    skipUnhealthy: parseBoolean(Input.SkipUnhealthy, read(Input.SkipUnhealthy), false)
+    skipUnhealthy: parseBoolean(Input.SkipUnhealthy, read(Input.SkipUnhealthy), false),
+    mode: parseMode(read(Input.Mode)),
+    canary: {
+      payloadMb: parseNumber(Input.CanaryPayloadMb, read(Input.CanaryPayloadMb), 8, 0, 4096),
+      maxConnectMs: parseNumber(Input.MaxConnectMs, read(Input.MaxConnectMs), 2000, 0, 600_000),
+      maxBuildSeconds: parseNumber(Input.MaxBuildSeconds, read(Input.MaxBuildSeconds), 300, 0, 86_400),
+      minFreeGb: parseNumber(Input.MinFreeGb, read(Input.MinFreeGb), 10, 0, 1_000_000),
+      trendFactor: parseNumber(Input.TrendFactor, read(Input.TrendFactor), 3, 1, 1000)
+    }
   }
 }
 
@@ -309,6 +331,26 @@ function parseList(input: string, value: string, pattern: RegExp, what: string, 
     if (!pattern.test(item)) throw new InputError(input, `${where}"${printable(item)}" is not ${what}`)
   }
   return [...new Set(items)]
+}
+
+function parseMode(value: string): Settings['mode'] {
+  const mode = value.trim() || 'build'
+  if (mode === 'build' || mode === 'canary') return mode
+  throw new InputError(Input.Mode, `"${printable(value)}" is not a mode; use build (the default) or canary`)
+}
+
+function parseNumber(
+  input: string,
+  value: string,
+  fallback: number,
+  minimum: number,
+  maximum: number
+): number {
+  const text = value.trim()
+  if (text === '') return fallback
+  const number = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN
+  if (number >= minimum && number <= maximum) return number
+  throw new InputError(input, `"${printable(text)}" is not a number from ${minimum} to ${maximum}`)
 }
 
 function parseBoolean(input: string, value: string, fallback: boolean): boolean {

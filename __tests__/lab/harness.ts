@@ -92,6 +92,8 @@ export interface StepResult {
 export interface StepOptions {
   runAs?: RunAs
   env?: Record<string, string>
+  /** The step's working directory (and RUNNER_TEMP), made by newStepDir; a fresh one by default. */
+  dir?: string
 }
 
 export function newStepDir(lab: Lab, runAs: RunAs): string {
@@ -312,7 +314,7 @@ export function runCommandAs(
   })
 }
 
-function chownTree(path: string, user: string): void {
+export function chownTree(path: string, user: string): void {
   const uid = Number(
     readFileSync('/etc/passwd', 'utf8')
       .split('\n')

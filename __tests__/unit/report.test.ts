@@ -35,6 +35,7 @@ const PLAN: Plan = {
   path: 'trusted-client',
   asRoot: true,
   workDir: '/root/.ssh/nix-offload-a1b2c3',
+  machinesFile: '/root/.ssh/nix-offload-a1b2c3/machines',
   builders: [
     builder({}),
     builder({

@@ -101,7 +101,9 @@ describe('parseSettings with one builder from host', () => {
       requireRemote: true,
       rebuild: false,
       summary: true,
-      skipUnhealthy: false
+      skipUnhealthy: false,
+      mode: 'build',
+      canary: { payloadMb: 8, maxConnectMs: 2000, maxBuildSeconds: 300, minFreeGb: 10, trendFactor: 3 }
     })
     expect(wantsBuild(settings)).toBe(false)
   })

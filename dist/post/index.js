@@ -31441,6 +31441,12 @@ var Input;
     Input["Rebuild"] = "rebuild";
     Input["Summary"] = "summary";
     Input["SkipUnhealthy"] = "skip-unhealthy";
+    Input["Mode"] = "mode";
+    Input["CanaryPayloadMb"] = "canary-payload-mb";
+    Input["MaxConnectMs"] = "max-connect-ms";
+    Input["MaxBuildSeconds"] = "max-build-seconds";
+    Input["MinFreeGb"] = "min-free-gb";
+    Input["TrendFactor"] = "trend-factor";
 })(Input || (Input = {}));
 var Output;
 (function (Output) {
@@ -31450,6 +31456,7 @@ var Output;
     Output["Confirmed"] = "confirmed";
     Output["Report"] = "report";
     Output["BuildersHealthy"] = "builders-healthy";
+    Output["Healthy"] = "healthy";
 })(Output || (Output = {}));
 var constants_StateKey;
 (function (StateKey) {

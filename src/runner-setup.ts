@@ -1,0 +1,34 @@
+import * as core from '@actions/core'
+import { applyPlan } from './apply.js'
+import { makePlan, type Plan } from './plan.js'
+import type { RunnerFacts } from './probe.js'
+import { hostPort } from './report.js'
+import type { Builder, Settings } from './settings.js'
+import { pingStores, type StoreReach } from './store-ping.js'
+
+/**
+ * Configures the runner for the builders (the plan, applied and journaled), exports NIX_CONFIG for later steps, and
+ * pings every builder's store through the written config as the account that offloads.
+ */
+export async function configureRunner(
+  settings: Settings,
+  builders: Builder[],
+  facts: RunnerFacts,
+  token: string
+): Promise<{ plan: Plan; stores: StoreReach[] }> {
+  const plan = makePlan(settings, builders, facts, token)
+  const who = facts.store === 'daemon' ? 'root (the nix-daemon opens the SSH connections)' : facts.userName
+  core.info(`Configuring for ${who} (${plan.path}).`)
+  for (const builder of plan.builders) {
+    core.info(
+      `Builder ${builder.storeUri} → ${builder.user}@${hostPort(builder)} (${builder.systems.join(', ')})`
+    )
+  }
+  for (const warning of plan.warnings) core.warning(warning, { title: 'nix-offload' })
+  await applyPlan(plan)
+  if (plan.nixConfig !== '') {
+    const existing = process.env.NIX_CONFIG ?? ''
+    core.exportVariable('NIX_CONFIG', existing === '' ? plan.nixConfig : `${existing}\n${plan.nixConfig}`)
+  }
+  return { plan, stores: await pingStores(plan, facts) }
+}
