@@ -50,6 +50,11 @@ export class AccountFiles {
     await this.checked(command, args)
   }
 
+  /** Runs a command whose failure is fine (e.g. nothing to stop); returns whether it succeeded. */
+  async attempt(command: string, args: string[]): Promise<boolean> {
+    return (await this.run(command, args)).code === 0
+  }
+
   private run(command: string, args: string[], input?: Buffer | string) {
     return this.viaSudo
       ? runCommand('sudo', ['-n', command, ...args], { input })

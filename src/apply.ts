@@ -68,6 +68,9 @@ export async function applyPlan(plan: Plan): Promise<Journal> {
         record({ kind: 'restart-daemon', manager: step.manager })
         await restartDaemon(files, step.manager)
         return
+      case 'ssh-masters':
+        record({ kind: 'close-ssh-masters', aliases: step.aliases, path: step.controlDir })
+        return
     }
   }
 }

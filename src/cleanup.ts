@@ -62,6 +62,9 @@ async function undoOne(files: AccountFiles, undo: Exclude<Undo, { kind: 'restart
     case 'remove-tree':
       await files.removeTree(undo.path)
       return
+    case 'close-ssh-masters':
+      await closeMasters(files, undo.aliases, undo.path)
+      return
     case 'remove-empty-dir':
       if (!(await files.removeEmptyDir(undo.path))) {
         core.warning(
@@ -70,4 +73,14 @@ async function undoOne(files: AccountFiles, undo: Exclude<Undo, { kind: 'restart
       }
       return
   }
+}
+
+/**
+ * `ssh -O exit` through each alias (while its config still exists) ends its master; a master that does not answer is
+ * killed by the control path its command line names. Both are allowed to find nothing.
+ */
+async function closeMasters(files: AccountFiles, aliases: string[], controlDir: string): Promise<void> {
+  for (const alias of aliases) await files.attempt('ssh', ['-O', 'exit', alias])
+  // [c]: the pattern must not match the command line of the sudo that runs pkill.
+  await files.attempt('pkill', ['-f', '--', `${controlDir}/[c]m-`])
 }

@@ -26,7 +26,8 @@ export enum Input {
   MaxConnectMs = 'max-connect-ms',
   MaxBuildSeconds = 'max-build-seconds',
   MinFreeGb = 'min-free-gb',
-  TrendFactor = 'trend-factor'
+  TrendFactor = 'trend-factor',
+  Multiplex = 'multiplex'
 }
 
 export enum Output {

@@ -31,6 +31,8 @@ export type Step =
   /** Add a block at the end of a file (created with `mode` if missing). */
   | { kind: 'append'; path: string; mode: number; content: string }
   | { kind: 'restart-daemon'; manager: ServiceManager }
+  /** Nothing to do now; records that the post step must close the SSH masters living in `controlDir`. */
+  | { kind: 'ssh-masters'; aliases: string[]; controlDir: string }
 
 export interface Plan {
   token: string
@@ -58,7 +60,12 @@ export function makePlan(settings: Settings, builders: Builder[], facts: RunnerF
     const alias = `nix-offload-${token}-${index + 1}`
     return { ...builder, alias, storeUri: `${builder.protocol}://${builder.user}@${alias}` }
   })
-  const files = { identityFile: `${workDir}/key`, knownHostsFile: `${workDir}/known_hosts` }
+  const files = {
+    identityFile: `${workDir}/key`,
+    knownHostsFile: `${workDir}/known_hosts`,
+    // Inside the 0700 work directory, so only the connecting user reaches the sockets; %C keeps the path short.
+    controlPath: settings.multiplex ? `${workDir}/cm-%C` : undefined
+  }
   const machines = renderMachines(configured)
   const steps: Step[] = [
     { kind: 'mkdir', path: sshDir, owned: false },
@@ -77,6 +84,13 @@ export function makePlan(settings: Settings, builders: Builder[], facts: RunnerF
       content: renderSshConfig(token, configured, files)
     }
   ]
+  if (settings.multiplex) {
+    steps.push({
+      kind: 'ssh-masters',
+      aliases: configured.map(builder => builder.alias),
+      controlDir: workDir
+    })
+  }
   const warnings: string[] = []
   const wantsSubstitutes = settings.buildersUseSubstitutes
   let path: ConfigPath

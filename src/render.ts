@@ -13,6 +13,8 @@ export interface ConfiguredBuilder extends Builder {
 export interface SshFiles {
   identityFile: string
   knownHostsFile: string
+  /** With multiplexing: where the master connections' sockets live. */
+  controlPath?: string
 }
 
 /**
@@ -59,6 +61,10 @@ export function renderSshConfig(token: string, builders: ConfiguredBuilder[], fi
       '  ServerAliveInterval 15',
       '  ServerAliveCountMax 4'
     )
+    // Nix opens a connection per derivation and never shares one (NIX-FACTS.md): the master does, for every session.
+    if (files.controlPath !== undefined) {
+      lines.push('  ControlMaster auto', `  ControlPath "${files.controlPath}"`, '  ControlPersist 600')
+    }
   }
   lines.push('Host *', `# ${MARKER} ${token}: end`)
   return lines.join('\n') + '\n'

@@ -192,6 +192,12 @@ export function renderSummary(report: BuildReport, built: boolean): string {
     )
   }
   if (report.configPath !== undefined) lines.push('', `How: ${PATH_TEXT[report.configPath]}.`)
+  if (report.derivations.length > 0 && report.builders.length > 0) {
+    lines.push('', '| builder | derivations | build time |', '| --- | --- | --- |')
+    for (const [where, share] of perBuilder(report)) {
+      lines.push(`| ${cell(where)} | ${share.count} | ${formatDuration(share.ms)} |`)
+    }
+  }
   if (report.derivations.length > 0) {
     lines.push('', '| derivation | built on | duration | status |', '| --- | --- | --- | --- |')
     for (const derivation of report.derivations) {
@@ -212,6 +218,22 @@ export function renderSummary(report: BuildReport, built: boolean): string {
     )
   }
   return lines.join('\n') + '\n'
+}
+
+/** How many derivations each builder (or the runner) built, and their summed build time. */
+function perBuilder(report: BuildReport): Map<string, { count: number; ms: number }> {
+  const shares = new Map<string, { count: number; ms: number }>()
+  for (const builder of report.builders)
+    shares.set(`${builder.user}@${hostPort(builder)}`, { count: 0, ms: 0 })
+  for (const derivation of report.derivations) {
+    const builder = report.builders.find(entry => entry.storeUri === derivation.machine)
+    const where = builder === undefined ? 'the runner' : `${builder.user}@${hostPort(builder)}`
+    const share = shares.get(where) ?? { count: 0, ms: 0 }
+    share.count += 1
+    share.ms += derivation.durationMs ?? 0
+    shares.set(where, share)
+  }
+  return shares
 }
 
 function renderPreflight(results: PreflightResult[]): string[] {

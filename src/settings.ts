@@ -67,6 +67,8 @@ export interface Settings {
   /** `build` (offload the requested build) or `canary` (check every builder's health, with figures). */
   mode: 'build' | 'canary'
   canary: CanaryThresholds
+  /** Share one SSH connection per builder between all of Nix's sessions (ControlMaster). */
+  multiplex: boolean
 }
 
 /** What the canary measures each builder against. */
@@ -203,6 +205,7 @@ export function parseSettings(read: InputReader, defaults: SettingsDefaults): Se
     summary: parseBoolean(Input.Summary, read(Input.Summary), true),
     skipUnhealthy: parseBoolean(Input.SkipUnhealthy, read(Input.SkipUnhealthy), false),
     mode: parseMode(read(Input.Mode)),
+    multiplex: parseBoolean(Input.Multiplex, read(Input.Multiplex), true),
     canary: {
       payloadMb: parseNumber(Input.CanaryPayloadMb, read(Input.CanaryPayloadMb), 8, 0, 4096),
       maxConnectMs: parseNumber(Input.MaxConnectMs, read(Input.MaxConnectMs), 2000, 0, 600_000),

@@ -9,6 +9,8 @@ export type Undo =
   | { kind: 'remove-file'; path: string }
   | { kind: 'restore-file'; path: string; backup: string }
   | { kind: 'restart-daemon'; manager: ServiceManager }
+  /** Before the ssh config goes: ask each multiplexing master to exit, then stop any left over. */
+  | { kind: 'close-ssh-masters'; aliases: string[]; path: string }
 
 export interface Journal {
   /** Whether the changes are root's (undone through sudo unless the action runs as root). */

@@ -24,6 +24,7 @@ function settings(overrides: Partial<Settings> = {}): Settings {
     skipUnhealthy: false,
     mode: 'build',
     canary: { payloadMb: 8, maxConnectMs: 2000, maxBuildSeconds: 300, minFreeGb: 10, trendFactor: 3 },
+    multiplex: true,
     ...overrides
   }
 }

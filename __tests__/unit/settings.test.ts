@@ -103,7 +103,8 @@ describe('parseSettings with one builder from host', () => {
       summary: true,
       skipUnhealthy: false,
       mode: 'build',
-      canary: { payloadMb: 8, maxConnectMs: 2000, maxBuildSeconds: 300, minFreeGb: 10, trendFactor: 3 }
+      canary: { payloadMb: 8, maxConnectMs: 2000, maxBuildSeconds: 300, minFreeGb: 10, trendFactor: 3 },
+      multiplex: true
     })
     expect(wantsBuild(settings)).toBe(false)
   })

@@ -1,0 +1,132 @@
+import { readFileSync, writeFileSync } from 'node:fs'
+import { describe, expect, it } from 'vitest'
+import {
+  builder,
+  builderInputs,
+  freshDerivation,
+  type Lab,
+  loadLab,
+  runCommandAs,
+  runMain,
+  runPost,
+  snapshot,
+  visibleLog,
+  WATCHED
+} from './harness.js'
+
+const lab: Lab = loadLab()
+const a = builder(lab, 'a')
+const b = builder(lab, 'b')
+
+/** How many SSH logins the builder's sshd has accepted so far. */
+function acceptedLogins(sshdLog: string): number {
+  return readFileSync(sshdLog, 'utf8')
+    .split('\n')
+    .filter(line => line.includes('Accepted publickey')).length
+}
+
+/** Several fresh derivations in one file: `-f file --argstr nonce … --argstr system …` then attributes d1…dN. */
+function severalDerivations(
+  count: number,
+  features: (index: number) => string[] = () => []
+): {
+  args: string
+  installables: string
+  names: string[]
+} {
+  const first = freshDerivation(lab)
+  const drvs = Array.from({ length: count }, (_, index) => ({ index: index + 1, features: features(index) }))
+  const body = drvs
+    .map(
+      ({ index, features: needed }) =>
+        `  d${index} = builtins.derivation { name = "nix-offload-test-\${nonce}-${index}"; inherit system; ` +
+        `builder = "/bin/sh"; requiredSystemFeatures = [ ${needed.map(f => `"${f}"`).join(' ')} ]; ` +
+        `args = [ "-c" "echo ${index} \${nonce} > $out" ]; };`
+    )
+    .join('\n')
+  // The file was made (and given to the runner) by freshDerivation; rewrite it in place.
+  writeFileSync(first.file, `{ nonce, system }: {\n${body}\n}\n`)
+  return {
+    args: first.args,
+    installables: drvs.map(({ index }) => `d${index}`).join('\n'),
+    names: drvs.map(({ index }) => `nix-offload-test-${first.nonce}-${index}`)
+  }
+}
+
+async function masters(): Promise<string> {
+  return (await runCommandAs(lab, 'root', ['sh', '-c', 'pgrep -af "nix-offload-[0-9a-f]+/cm-" || true']))
+    .stdout
+}
+
+describe('multiplexed SSH', () => {
+  it('opens one SSH connection per builder for a build of several derivations, and the post step closes it', async () => {
+    const drvs = severalDerivations(6)
+    const before = snapshot(WATCHED)
+    const loginsBefore = acceptedLogins(a.sshdLog)
+    const main = await runMain(lab, {
+      ...builderInputs(lab, 'a'),
+      'max-jobs': '4',
+      args: drvs.args,
+      installables: drvs.installables
+    })
+    expect(main.code, visibleLog(main)).toBe(0)
+    expect(main.outputs['remote-builds']).toBe('6')
+    // One login for the action's own preflight (ssh2), one for the master that every Nix session then shares.
+    expect(acceptedLogins(a.sshdLog) - loginsBefore).toBe(2)
+    expect(await masters()).toContain('nix-offload-')
+    const post = await runPost(lab, main)
+    expect(post.code).toBe(0)
+    expect(await masters()).toBe('')
+    expect(snapshot(WATCHED)).toEqual(before)
+  })
+
+  it('without multiplexing, opens a connection per derivation (the baseline the option removes)', async () => {
+    const drvs = severalDerivations(6)
+    const loginsBefore = acceptedLogins(a.sshdLog)
+    const main = await runMain(lab, {
+      ...builderInputs(lab, 'a'),
+      multiplex: 'false',
+      'max-jobs': '4',
+      args: drvs.args,
+      installables: drvs.installables
+    })
+    expect(main.code, visibleLog(main)).toBe(0)
+    expect(acceptedLogins(a.sshdLog) - loginsBefore).toBeGreaterThanOrEqual(6 + 2)
+    await runPost(lab, main)
+    expect(await masters()).toBe('')
+  })
+})
+
+describe('several builders', () => {
+  it('routes each derivation to the builder its features demand, with per-builder counts in the summary', async () => {
+    // d1, d2 need lab-a and d5 big-parallel, which only builder a offers; d3, d4 need lab-b, only on builder b.
+    const drvs = severalDerivations(
+      5,
+      index => [['lab-a'], ['lab-a'], ['lab-b'], ['lab-b'], ['big-parallel']][index] ?? []
+    )
+    const main = await runMain(lab, {
+      ...builderInputs(lab, 'a'),
+      'supported-features': 'benchmark big-parallel lab-a',
+      builders: `ssh-ng://${b.user}@${b.host}:${b.port} ${lab.localSystem} 2 2 benchmark,lab-b -`,
+      'known-hosts': `[${b.host}]:${b.port} ${b.hostPublicKey}`,
+      args: drvs.args,
+      installables: drvs.installables
+    })
+    expect(main.code, visibleLog(main)).toBe(0)
+    const report = JSON.parse(readFileSync(main.outputs.report ?? '', 'utf8')) as {
+      derivations: { name: string; builder?: string }[]
+    }
+    const where = Object.fromEntries(report.derivations.map(d => [d.name, d.builder]))
+    const [d1, d2, d3, d4, d5] = drvs.names
+    expect(where).toEqual({
+      [d1 ?? '']: '127.0.0.1:2201',
+      [d2 ?? '']: '127.0.0.1:2201',
+      [d3 ?? '']: '127.0.0.1:2202',
+      [d4 ?? '']: '127.0.0.1:2202',
+      [d5 ?? '']: '127.0.0.1:2201'
+    })
+    expect(main.summary).toMatch(/\| nixbuilder@127\.0\.0\.1:2201 \| 3 \| /)
+    expect(main.summary).toMatch(/\| nixbuilder@127\.0\.0\.1:2202 \| 2 \| /)
+    await runPost(lab, main)
+  })
+})
