@@ -15,7 +15,11 @@ export async function applyPlan(plan: Plan): Promise<Journal> {
     saveJournal(journal)
   }
   let backups = 0
+  // Files inside a directory this run created need no existence check nor journal entry of their own: the directory
+  // goes whole. Each check is a sudo round trip.
+  const createdDirs: string[] = []
   const backupOf = async (path: string): Promise<Buffer | undefined> => {
+    if (createdDirs.some(dir => path.startsWith(`${dir}/`))) return undefined
     if (!(await files.exists(path))) {
       record({ kind: 'remove-file', path })
       return undefined
@@ -40,6 +44,7 @@ export async function applyPlan(plan: Plan): Promise<Journal> {
             : { kind: 'remove-empty-dir', path: step.path }
         )
         await files.mkdir(step.path)
+        if (step.owned) createdDirs.push(step.path)
         return
       case 'write': {
         const original = await backupOf(step.path)

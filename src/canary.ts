@@ -10,7 +10,7 @@ import { type CanaryEntry, judgeCanary, renderCanarySummary } from './canary-ver
 import { Output } from './constants.js'
 import type { BuildRecord, CopyRecord } from './ledger.js'
 import { restoreHistory, saveHistory } from './history-cache.js'
-import { preflight } from './preflight-run.js'
+import type { PreflightOutcome } from './preflight-run.js'
 import type { RunnerFacts } from './probe.js'
 import { renderMachines } from './render.js'
 import { writeReportFile } from './report.js'
@@ -24,9 +24,12 @@ import { appendHistory, type CanarySample, historyId, trendWarnings } from './tr
  * only, move a payload there and back, read its free space, and judge every figure against the thresholds. One
  * builder's failure never hides another's figures; the step fails if any builder is unhealthy.
  */
-export async function canary(facts: RunnerFacts, settings: Settings): Promise<void> {
+export async function canary(
+  facts: RunnerFacts,
+  settings: Settings,
+  checked: PreflightOutcome
+): Promise<void> {
   const thresholds = settings.canary
-  const checked = await preflight(settings)
   const token = randomBytes(3).toString('hex')
   const healthyIndexes = checked.results.flatMap((result, index) => (result.healthy ? [index] : []))
   const nonce = randomBytes(6).toString('hex')

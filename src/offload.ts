@@ -6,7 +6,7 @@ import { Input, Output } from './constants.js'
 import { builderOffer, diagnose, orderDiagnoses } from './diagnosis.js'
 import { SetupError } from './errors.js'
 import type { Plan } from './plan.js'
-import { admitBuilders, preflight } from './preflight-run.js'
+import { admitBuilders, preflight, type PreflightOutcome } from './preflight-run.js'
 import { probeRunner, type RunnerFacts } from './probe.js'
 import { type BuildReport, type Checks, makeReport, renderSummary, writeReportFile } from './report.js'
 import { configureRunner } from './runner-setup.js'
@@ -16,19 +16,28 @@ import { parseSettings, type Settings, wantsBuild } from './settings.js'
 export async function run(): Promise<void> {
   try {
     maskPrivateKey(core.getInput(Input.SshPrivateKey))
-    const facts = await probeRunner()
-    const settings = parseSettings(name => core.getInput(name), { system: facts.system })
+    const read = (name: Input): string => core.getInput(name)
+    // The runner probe (several `nix` starts) and the builders' SSH handshakes are independent: run them at once.
+    // Inputs are validated first, with the system Node reports standing in for Nix's until the probe says.
+    const probing = probeRunner()
+    probing.catch(() => undefined)
+    const guess = nodeSystem()
+    const early = parseSettings(read, { system: guess })
+    const preflighting = preflight(early)
+    preflighting.catch(() => undefined)
+    const facts = await probing
+    const settings = facts.system === guess ? early : parseSettings(read, { system: facts.system })
     describeRunner(facts, settings)
-    if (settings.mode === 'canary') await canary(facts, settings)
-    else await offload(facts, settings)
+    const checked = settings === early ? await preflighting : await preflight(settings)
+    if (settings.mode === 'canary') await canary(facts, settings, checked)
+    else await offload(facts, settings, checked)
   } catch (error) {
     core.setFailed(error instanceof Error ? error.message : String(error))
   }
 }
 
 /** Build mode: preflight, configure the runner, build, prove where each derivation ran, report. */
-async function offload(facts: RunnerFacts, settings: Settings): Promise<void> {
-  const checked = await preflight(settings)
+async function offload(facts: RunnerFacts, settings: Settings, checked: PreflightOutcome): Promise<void> {
   const checks: Checks = {
     runner: {
       nixVersion: facts.nixVersion,
@@ -148,6 +157,18 @@ function judgeBuild(
         `features, or set '${Input.LocalJobs}: 0' so nothing can build locally.`
     )
   }
+}
+
+/** The Nix system name for the machine Node runs on, e.g. x86_64-linux; the probe has the final word. */
+function nodeSystem(): string {
+  const arch: Record<string, string> = {
+    x64: 'x86_64',
+    arm64: 'aarch64',
+    ia32: 'i686',
+    arm: 'armv7l',
+    riscv64: 'riscv64'
+  }
+  return `${arch[process.arch] ?? process.arch}-${process.platform}`
 }
 
 /**
