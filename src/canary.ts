@@ -3,11 +3,11 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { AccountFiles } from './account-files.js'
 import { runBuild } from './build.js'
 import { type CanaryTarget, renderCanaryExpression } from './canary-plan.js'
 import { type CanaryEntry, judgeCanary, renderCanarySummary } from './canary-verdict.js'
 import { Output } from './constants.js'
+import { checkAll, type FileOp, fileOps } from './file-agent.js'
 import type { BuildRecord, CopyRecord } from './ledger.js'
 import { restoreHistory, saveHistory } from './history-cache.js'
 import type { PreflightOutcome } from './preflight-run.js'
@@ -55,14 +55,24 @@ export async function canary(
     writeFileSync(expression, renderCanaryExpression(targets, payloadFile, thresholds.payloadMb))
     // One builder at a time, with the machines file naming only that builder: its canary can go nowhere else, and
     // its figures are its own. The hook re-reads the machines file for every build (NIX-FACTS.md).
-    const files = new AccountFiles(plan.asRoot && !facts.isRoot)
+    const viaSudo = plan.asRoot && !facts.isRoot
+    const useMachines = async (chosen: typeof plan.builders): Promise<void> => {
+      const ops: FileOp[] = [
+        {
+          op: 'overwrite',
+          path: plan.machinesFile,
+          data: Buffer.from(renderMachines(chosen)).toString('base64')
+        }
+      ]
+      checkAll(ops, await fileOps(ops, { viaSudo, keepGoing: false }))
+    }
     for (const [index, builder] of plan.builders.entries()) {
       const target = targets[index]
       const resultIndex = healthyIndexes[index]
       if (target === undefined || resultIndex === undefined) continue
       runs.set(resultIndex, { storeUri: builder.storeUri, drvName: target.name })
       if (stores.get(builder.storeUri)?.ok !== true) continue
-      await files.overwrite(plan.machinesFile, renderMachines([builder]))
+      await useMachines([builder])
       const outcome = await runBuild(
         {
           ...settings,
@@ -76,7 +86,7 @@ export async function canary(
       builds.push(...outcome.builds)
       copies.push(...outcome.copies)
     }
-    await files.overwrite(plan.machinesFile, renderMachines(plan.builders))
+    await useMachines(plan.builders)
     payloadPath = copies.find(copy => copy.path.endsWith(`-payload-${nonce}`))?.path
   }
 

@@ -1,9 +1,12 @@
 import * as core from '@actions/core'
-import { AccountFiles } from './account-files.js'
 import { restartDaemon } from './apply.js'
+import { type FileOp, fileOps } from './file-agent.js'
 import { loadJournal, type Undo } from './state.js'
 
-/** The post step: undoes, newest first, what main recorded. It warns instead of failing, so it never breaks a job. */
+/**
+ * The post step: undoes, newest first, what main recorded, in one batch of file operations. It warns instead of
+ * failing, so it never breaks a job.
+ */
 export async function cleanup(): Promise<void> {
   let journal
   try {
@@ -18,30 +21,37 @@ export async function cleanup(): Promise<void> {
     core.info('nix-offload: nothing to undo (the main step changed nothing on this runner).')
     return
   }
-  const files = new AccountFiles(journal.asRoot && process.getuid?.() !== 0)
-  let restart: Undo | undefined
+  const viaSudo = journal.asRoot && process.getuid?.() !== 0
+  const undos = [...journal.undo].reverse().filter(undo => undo.kind !== 'restart-daemon')
+  const ops = undos.flatMap(undoOps)
   let failures = 0
-  for (const undo of [...journal.undo].reverse()) {
-    if (undo.kind === 'restart-daemon') {
-      restart = undo
-      continue
-    }
-    try {
-      await undoOne(files, undo)
-    } catch (error) {
+  try {
+    const results = await fileOps(ops, { viaSudo, keepGoing: true })
+    ops.forEach((op, index) => {
+      const result = results[index]
+      if (op.op === 'attempt' || result?.ok === true) return
       failures++
-      core.warning(`nix-offload could not undo its change to ${undo.path}: ${(error as Error).message}`)
-    }
+      const path = 'path' in op ? op.path : op.to
+      core.warning(
+        op.op === 'remove-empty-dir'
+          ? `nix-offload left ${path} in place: it created it, but it now holds files the action did not write.`
+          : `nix-offload could not undo its change to ${path}: ${result?.error ?? 'no answer'}`
+      )
+    })
+  } catch (error) {
+    failures++
+    core.warning(
+      `nix-offload could not undo its changes: ${error instanceof Error ? error.message : String(error)}`
+    )
   }
   // After every file is back, so the daemon starts on the runner's own nix.conf again.
+  const restart = journal.undo.find(undo => undo.kind === 'restart-daemon')
   if (restart?.kind === 'restart-daemon') {
     try {
-      await restartDaemon(files, restart.manager)
+      await restartDaemon(viaSudo, restart.manager)
     } catch (error) {
       failures++
-      core.warning(
-        `nix-offload could not restart the nix-daemon on its old configuration: ${(error as Error).message}`
-      )
+      core.warning(`nix-offload could not restart the nix-daemon on its old configuration: ${String(error)}`)
     }
   }
   core.info(
@@ -51,36 +61,22 @@ export async function cleanup(): Promise<void> {
   )
 }
 
-async function undoOne(files: AccountFiles, undo: Exclude<Undo, { kind: 'restart-daemon' }>): Promise<void> {
+function undoOps(undo: Exclude<Undo, { kind: 'restart-daemon' }>): FileOp[] {
   switch (undo.kind) {
     case 'restore-file':
-      await files.overwrite(undo.path, await files.read(undo.backup))
-      return
+      return [{ op: 'copy', from: undo.backup, to: undo.path }]
     case 'remove-file':
-      await files.remove(undo.path)
-      return
+      return [{ op: 'remove', path: undo.path }]
     case 'remove-tree':
-      await files.removeTree(undo.path)
-      return
-    case 'close-ssh-masters':
-      await closeMasters(files, undo.aliases, undo.path)
-      return
+      return [{ op: 'remove-tree', path: undo.path }]
     case 'remove-empty-dir':
-      if (!(await files.removeEmptyDir(undo.path))) {
-        core.warning(
-          `nix-offload left ${undo.path} in place: it created it, but it now holds files the action did not write.`
-        )
-      }
-      return
+      return [{ op: 'remove-empty-dir', path: undo.path }]
+    case 'close-ssh-masters':
+      // `ssh -O exit` through each alias (its config is still there) ends its master; one that does not answer is
+      // killed by the control path its command line names ([c]: not to match the agent's own command line).
+      return [
+        ...undo.aliases.map((alias): FileOp => ({ op: 'attempt', argv: ['ssh', '-O', 'exit', alias] })),
+        { op: 'attempt', argv: ['pkill', '-f', '--', `${undo.path}/[c]m-`] }
+      ]
   }
-}
-
-/**
- * `ssh -O exit` through each alias (while its config still exists) ends its master; a master that does not answer is
- * killed by the control path its command line names. Both are allowed to find nothing.
- */
-async function closeMasters(files: AccountFiles, aliases: string[], controlDir: string): Promise<void> {
-  for (const alias of aliases) await files.attempt('ssh', ['-O', 'exit', alias])
-  // [c]: the pattern must not match the command line of the sudo that runs pkill.
-  await files.attempt('pkill', ['-f', '--', `${controlDir}/[c]m-`])
 }
