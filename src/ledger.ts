@@ -1,4 +1,13 @@
-import { derivationName } from './nix-log.js'
+import {
+  ActivityType,
+  derivationName,
+  isProgressLine,
+  LEVEL_INFO,
+  LEVEL_WARN,
+  parseNixLine,
+  ResultType,
+  stripAnsi
+} from './nix-log.js'
 
 export type BuildStatus = 'built' | 'failed' | 'unfinished'
 
@@ -16,10 +25,13 @@ export interface BuildRecord {
   attempts: number
 }
 
-interface Activity {
-  drvPath: string
+/** An actBuild activity: the derivation it builds, or whose log lines it relays. */
+export interface BuildActivity {
+  readonly drvPath: string
+  /** The derivation's name, to prefix each of its log lines without working it out again. */
+  readonly name: string
   /** The builder's own build activity relayed back over ssh-ng: it carries the log lines but is not a build. */
-  relayed: boolean
+  readonly relayed: boolean
 }
 
 /**
@@ -29,20 +41,21 @@ interface Activity {
  */
 export class BuildLedger {
   private readonly builds = new Map<string, BuildRecord>()
-  private readonly activities = new Map<number, Activity>()
+  private readonly activities = new Map<number, BuildActivity>()
 
   /** Returns whether the activity is the builder's relayed one rather than a build of its own. */
   startBuild(id: number, drvPath: string, machine: string, time: number): boolean {
     const current = this.builds.get(drvPath)
     const remoteRunning = current !== undefined && current.machine !== '' && current.end === undefined
+    const name = current?.name ?? derivationName(drvPath)
     if (machine === '' && remoteRunning) {
-      this.activities.set(id, { drvPath, relayed: true })
+      this.activities.set(id, { drvPath, name, relayed: true })
       return true
     }
-    this.activities.set(id, { drvPath, relayed: false })
+    this.activities.set(id, { drvPath, name, relayed: false })
     this.builds.set(drvPath, {
       drvPath,
-      name: derivationName(drvPath),
+      name,
       machine,
       start: time,
       status: 'unfinished',
@@ -68,6 +81,11 @@ export class BuildLedger {
   /** The derivation an activity (or a relayed one) belongs to, to name its log lines. */
   derivationOf(id: number): string | undefined {
     return this.activities.get(id)?.drvPath
+  }
+
+  /** The actBuild activity (or relayed one) with this id: what names its log lines. */
+  activityOf(id: number): BuildActivity | undefined {
+    return this.activities.get(id)
   }
 
   records(): BuildRecord[] {
@@ -100,4 +118,105 @@ export class CopyLedger {
   records(): CopyRecord[] {
     return [...this.copies.values()]
   }
+}
+
+/** Where the log reader sends what a user should see: `core.info` in the action, nothing in the benchmark. */
+export type LogPrinter = (line: string) => void
+
+const KEPT_LOG_LINES = 10
+
+/**
+ * Reads `nix build --log-format internal-json` stderr, one line at a time: keeps the build and copy ledgers, Nix's
+ * error and warning messages and each derivation's last log lines, and prints each derivation's log as `name> line`.
+ */
+export class NixLogReader {
+  readonly ledger = new BuildLedger()
+  readonly copyLedger = new CopyLedger()
+  /** Nix's error and warning messages, without colours: what the diagnosis reads. */
+  readonly messages: string[] = []
+  /** The last log lines of each derivation, to show with a failure. */
+  readonly lastLines = new Map<string, string[]>()
+
+  constructor(
+    private readonly print: LogPrinter,
+    private readonly clock: () => number = Date.now
+  ) {}
+
+  readLine(line: string): void {
+    // Most of a big log: skipped before any parsing.
+    if (isProgressLine(line)) return
+    const event = parseNixLine(line)
+    if (event === undefined) {
+      if (line.trim() !== '') this.print(line)
+      return
+    }
+    switch (event.action) {
+      case 'start': {
+        const now = this.clock()
+        let relayed = false
+        if (event.type === ActivityType.Build) {
+          const [drvPath, machine] = event.fields
+          if (typeof drvPath === 'string') {
+            relayed = this.ledger.startBuild(event.id, drvPath, String(machine ?? ''), now)
+          }
+        }
+        if (event.type === ActivityType.CopyPath) {
+          const [path, from, to] = event.fields
+          if (typeof path === 'string')
+            this.copyLedger.startCopy(event.id, path, String(from ?? ''), String(to ?? ''), now)
+        }
+        if (!relayed && event.level <= LEVEL_INFO && event.text !== '') this.print(event.text)
+        return
+      }
+      case 'stop': {
+        const now = this.clock()
+        this.ledger.stop(event.id, now)
+        this.copyLedger.stop(event.id, now)
+        return
+      }
+      case 'result':
+        if (event.type === ResultType.BuildLogLine || event.type === ResultType.PostBuildLogLine) {
+          const activity = this.ledger.activityOf(event.id)
+          const text = String(event.fields[0] ?? '')
+          if (activity === undefined) {
+            this.print(text)
+          } else {
+            this.print(`${activity.name}> ${text}`)
+            this.keepLine(activity.drvPath, text)
+          }
+        }
+        return
+      case 'msg':
+        if (event.level <= LEVEL_INFO) this.print(event.msg)
+        // Warnings too: without a daemon, the build hook reports "Failed to find a machine" as one.
+        if (event.level <= LEVEL_WARN) {
+          const plain = stripAnsi(event.msg)
+          this.messages.push(plain)
+          if (event.level === 0)
+            for (const drvPath of failedDerivations(plain)) this.ledger.markFailed(drvPath)
+        }
+        return
+    }
+  }
+
+  private keepLine(drvPath: string, line: string): void {
+    const lines = this.lastLines.get(drvPath)
+    if (lines === undefined) {
+      this.lastLines.set(drvPath, [line])
+      return
+    }
+    lines.push(line)
+    if (lines.length > KEPT_LOG_LINES) lines.shift()
+  }
+}
+
+/**
+ * Derivations an error message says failed: "builder for '…' failed", "build of '…' on '…' failed" (Nix ≤ 2.29),
+ * "Cannot build '…'." followed by a "Reason:" line (2.30+).
+ */
+export function failedDerivations(message: string): string[] {
+  const pattern =
+    /(?:builder for '(\/[^']+\.drv)'|build of '(\/[^']+\.drv)'(?: on '[^']*')?) failed|Cannot build '(\/[^']+\.drv)'/g
+  const paths = [...message.matchAll(pattern)].map(match => match[1] ?? match[2] ?? match[3] ?? '')
+  return [...new Set(paths)]
 }

@@ -45,9 +45,32 @@ export type NixEvent =
 
 const PREFIX = '@nix '
 
+/*
+ * Fast paths for the lines that make up nearly all of a big build's log, in the one shape Nix writes them
+ * (nlohmann::json, keys sorted: action, fields, id, type). A line in any other shape takes the full JSON.parse.
+ * Regular expressions rather than startsWith: V8 compares a long prefix several times faster with one.
+ */
+/** A progress (105) or set-expected (106) result: numbers only, so no build's output can pose as one. */
+const PROGRESS_LINE =
+  /^@nix \{"action":"result","fields":\[(?:(?:0|[1-9]\d*)(?:,(?:0|[1-9]\d*))*)?\],"id":(?:0|[1-9]\d*),"type":10[56]\}$/
+/** A result whose first field is a string: build log lines (101, 107) and phases (104). */
+const TEXT_RESULT_START = /^@nix \{"action":"result","fields":\["/
+const TEXT_START = '@nix {"action":"result","fields":['.length
+const ID_KEY = '],"id":'
+const TYPE_KEY = ',"type":'
+const CLOSE_BRACE = 0x7d
+const DIGIT_0 = 0x30
+const DIGIT_5 = 0x35
+const DIGIT_6 = 0x36
+const DIGIT_9 = 0x39
+/** Integers of up to 15 digits are exact when summed digit by digit; longer ones go through Number(). */
+const EXACT_DIGITS = 15
+
 /** Parses one stderr line; `undefined` for lines that are not internal-json events (Nix prints a few plain ones). */
 export function parseNixLine(line: string): NixEvent | undefined {
   if (!line.startsWith(PREFIX)) return undefined
+  const result = parseTextResult(line)
+  if (result !== undefined) return result
   let value: unknown
   try {
     value = JSON.parse(line.slice(PREFIX.length))
@@ -86,6 +109,75 @@ export function parseNixLine(line: string): NixEvent | undefined {
   }
 }
 
+/**
+ * Whether the line is a progress (105) or set-expected (106) result, exactly as Nix writes it: about half the lines of
+ * a big build's log, and nothing the action reads, so the log reader skips them before parsing. parseNixLine reads
+ * every line this accepts as a result of type 105 or 106; anything else, however close (a start of type 105, a build
+ * log line quoting `"type":105}`), is left to parseNixLine.
+ */
+export function isProgressLine(line: string): boolean {
+  // Nearly every other line fails on its last two characters, before the regular expression runs.
+  const last = line.length - 1
+  const typeDigit = line.charCodeAt(last - 1)
+  return (
+    line.charCodeAt(last) === CLOSE_BRACE &&
+    (typeDigit === DIGIT_5 || typeDigit === DIGIT_6) &&
+    PROGRESS_LINE.test(line)
+  )
+}
+
+/**
+ * A result whose only field is a string (build log lines, phases), read without parsing the whole object: only the
+ * text needs JSON.parse. `undefined` for any other shape, which the caller parses in full.
+ */
+function parseTextResult(line: string): NixEvent | undefined {
+  if (!TEXT_RESULT_START.test(line)) return undefined
+  // `…],"id":<id>,"type":<type>}`, read from the end: the text is all that comes before.
+  const typeEnd = line.length - 1
+  const typeStart = integerStart(line, typeEnd)
+  const idEnd = typeStart - TYPE_KEY.length
+  const idStart = integerStart(line, idEnd)
+  if (
+    line.charCodeAt(typeEnd) !== CLOSE_BRACE ||
+    typeStart < 0 ||
+    idStart < 0 ||
+    !line.endsWith(TYPE_KEY, typeStart) ||
+    !line.endsWith(ID_KEY, idStart)
+  ) {
+    return undefined
+  }
+  let text: unknown
+  try {
+    text = JSON.parse(line.slice(TEXT_START, idStart - ID_KEY.length))
+  } catch {
+    // Not one string, e.g. two: the full parse decides.
+    return undefined
+  }
+  if (typeof text !== 'string') return undefined
+  return {
+    action: 'result',
+    id: integerAt(line, idStart, idEnd),
+    type: integerAt(line, typeStart, typeEnd),
+    fields: [text]
+  }
+}
+
+/** Where the JSON integer (digits, no sign, no leading zero) ending just before `end` starts; -1 if there is none. */
+function integerStart(line: string, end: number): number {
+  let at = end
+  for (let code = line.charCodeAt(at - 1); code >= DIGIT_0 && code <= DIGIT_9; code = line.charCodeAt(at - 1))
+    at--
+  if (at === end || (line.charCodeAt(at) === DIGIT_0 && end - at > 1)) return -1
+  return at
+}
+
+function integerAt(line: string, start: number, end: number): number {
+  if (end - start > EXACT_DIGITS) return Number(line.slice(start, end))
+  let value = 0
+  for (let at = start; at < end; at++) value = value * 10 + (line.charCodeAt(at) - DIGIT_0)
+  return value
+}
+
 // eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[[0-9;?]*[ -/]*[@-~]/g
 
@@ -110,26 +202,40 @@ function fieldsOf(value: unknown): Field[] {
   return value.filter((item): item is Field => typeof item === 'string' || typeof item === 'number')
 }
 
-/** Cuts a byte stream into lines without ever decoding half a UTF-8 character; keeps only the unfinished line. */
+/**
+ * Cuts a byte stream into lines without ever decoding half a UTF-8 character (a newline byte is never part of one).
+ * Keeps only the unfinished line, as copies: the caller may reuse its chunks.
+ */
 export class LineSplitter {
-  private rest: Buffer = Buffer.alloc(0)
+  private unfinished: Buffer[] = []
 
   constructor(private readonly onLine: (line: string) => void) {}
 
   push(chunk: Buffer): void {
-    const data = this.rest.length === 0 ? chunk : Buffer.concat([this.rest, chunk])
-    let start = 0
-    let newline = data.indexOf(0x0a, start)
-    while (newline >= 0) {
-      this.onLine(data.toString('utf8', start, newline))
-      start = newline + 1
-      newline = data.indexOf(0x0a, start)
+    let newline = chunk.indexOf(0x0a)
+    if (newline < 0) {
+      if (chunk.length > 0) this.unfinished.push(Buffer.from(chunk))
+      return
     }
-    this.rest = start === data.length ? Buffer.alloc(0) : Buffer.from(data.subarray(start))
+    let start = 0
+    if (this.unfinished.length > 0) {
+      this.unfinished.push(chunk.subarray(0, newline))
+      const line = Buffer.concat(this.unfinished).toString('utf8')
+      this.unfinished = []
+      this.onLine(line)
+      start = newline + 1
+      newline = chunk.indexOf(0x0a, start)
+    }
+    while (newline >= 0) {
+      this.onLine(chunk.toString('utf8', start, newline))
+      start = newline + 1
+      newline = chunk.indexOf(0x0a, start)
+    }
+    if (start < chunk.length) this.unfinished.push(Buffer.from(chunk.subarray(start)))
   }
 
   end(): void {
-    if (this.rest.length > 0) this.onLine(this.rest.toString('utf8'))
-    this.rest = Buffer.alloc(0)
+    if (this.unfinished.length > 0) this.onLine(Buffer.concat(this.unfinished).toString('utf8'))
+    this.unfinished = []
   }
 }
