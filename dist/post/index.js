@@ -28370,7 +28370,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9620:
+/***/ 4746:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -31324,6 +31324,10 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 ;// CONCATENATED MODULE: ./src/process.ts
 
 async function runCommand(command, args, options = {}) {
@@ -31359,60 +31363,125 @@ function definedOnly(env) {
     return result;
 }
 
-;// CONCATENATED MODULE: ./src/account-files.ts
+;// CONCATENATED MODULE: ./src/file-agent.ts
+
+
 
 /**
- * File operations as the account that opens the SSH connections: root (through `sudo -n`, since the runner user is
- * not root on hosted runners) or the action's own user. Coreutils do the work so both cases share one code path;
- * contents travel through stdin, never argv, so a key never shows in `ps`.
+ * Carries out the operations in order and says how each went. It stops at the first failure unless `keepGoing`.
+ * Self-contained on purpose: as root it runs as `sudo node -e <its source>`, one process for a whole plan instead of a
+ * sudo round trip per file (each costs tens of milliseconds), with the operations on stdin, never in argv.
  */
-class account_files_AccountFiles {
-    viaSudo;
-    constructor(viaSudo) {
-        this.viaSudo = viaSudo;
+function runFileOps(files, spawn, ops, keepGoing) {
+    const results = [];
+    const write = (path, data, flags, mode) => {
+        const fd = files.openSync(path, flags, mode);
+        try {
+            let offset = 0;
+            while (offset < data.length)
+                offset += files.writeSync(fd, data, offset, data.length - offset);
+        }
+        finally {
+            files.closeSync(fd);
+        }
+    };
+    for (const op of ops) {
+        try {
+            if (op.op === 'read-if-exists') {
+                const exists = files.existsSync(op.path);
+                results.push(exists
+                    ? { ok: true, exists, data: files.readFileSync(op.path).toString('base64') }
+                    : { ok: true, exists });
+            }
+            else if (op.op === 'create') {
+                const fd = files.openSync(op.path, 'wx', 0o600);
+                files.closeSync(fd);
+                write(op.path, Buffer.from(op.data, 'base64'), 'w', 0o600);
+                const handle = files.openSync(op.path, 'r');
+                files.fchmodSync(handle, op.mode);
+                files.closeSync(handle);
+                results.push({ ok: true });
+            }
+            else if (op.op === 'overwrite') {
+                write(op.path, Buffer.from(op.data, 'base64'), 'w', 0o600);
+                results.push({ ok: true });
+            }
+            else if (op.op === 'copy') {
+                write(op.to, files.readFileSync(op.from), 'w', 0o600);
+                results.push({ ok: true });
+            }
+            else if (op.op === 'mkdir') {
+                files.mkdirSync(op.path, { mode: 0o700 });
+                results.push({ ok: true });
+            }
+            else if (op.op === 'remove') {
+                files.rmSync(op.path, { force: true });
+                results.push({ ok: true });
+            }
+            else if (op.op === 'remove-tree') {
+                files.rmSync(op.path, { recursive: true, force: true });
+                results.push({ ok: true });
+            }
+            else if (op.op === 'remove-empty-dir') {
+                if (files.existsSync(op.path) && files.readdirSync(op.path).length > 0)
+                    results.push({ ok: false, error: 'not empty' });
+                else {
+                    if (files.existsSync(op.path))
+                        files.rmdirSync(op.path);
+                    results.push({ ok: true });
+                }
+            }
+            else {
+                const [command = 'true', ...args] = op.argv;
+                results.push({ ok: spawn(command, args, { stdio: 'ignore', timeout: 10_000 }).status === 0 });
+            }
+        }
+        catch (error) {
+            results.push({ ok: false, error: error instanceof Error ? error.message : String(error) });
+            if (!keepGoing)
+                break;
+        }
     }
-    async exists(path) {
-        const result = await this.run('test', ['-e', path]);
-        return result.code === 0;
-    }
-    async read(path) {
-        return this.checked('cat', ['--', path]);
-    }
-    /** Creates a file only its owner can read before the content arrives, then sets `mode`. */
-    async create(path, content, mode) {
-        const octal = mode.toString(8);
-        await this.checked('sh', ['-c', 'umask 077 && cat > "$1" && chmod "$2" "$1"', 'sh', path, octal], content);
-    }
-    /** Rewrites an existing file in place, so its owner, mode and inode stay as they were. */
-    async overwrite(path, content) {
-        await this.checked('sh', ['-c', 'cat > "$1"', 'sh', path], content);
-    }
-    async mkdir(path) {
-        await this.checked('mkdir', ['-m', '700', '--', path]);
-    }
-    async remove(path) {
-        await this.checked('rm', ['-f', '--', path]);
-    }
-    async removeTree(path) {
-        await this.checked('rm', ['-rf', '--', path]);
-    }
-    /** Removes a directory only if it is empty; returns whether it did. */
-    async removeEmptyDir(path) {
-        const result = await this.run('rmdir', ['--', path]);
-        return result.code === 0;
-    }
-    async command(command, args) {
-        await this.checked(command, args);
-    }
-    run(command, args, input) {
-        return this.viaSudo
-            ? runCommand('sudo', ['-n', command, ...args], { input })
-            : runCommand(command, args, { input });
-    }
-    async checked(command, args, input) {
-        return this.viaSudo
-            ? runChecked('sudo', ['-n', command, ...args], { input })
-            : runChecked(command, args, { input });
+    return results;
+}
+/** Runs the operations as root through one `sudo -n node` (or in this process when no sudo is needed). */
+async function file_agent_fileOps(ops, options) {
+    if (ops.length === 0)
+        return [];
+    if (!options.viaSudo)
+        return runFileOps(external_node_fs_namespaceObject, external_node_child_process_namespaceObject.spawnSync, ops, options.keepGoing);
+    const program = "const fs = require('fs'); const input = JSON.parse(fs.readFileSync(0, 'utf8')); " +
+        `process.stdout.write(JSON.stringify((${runFileOps.toString()})(fs, require('child_process').spawnSync, ` +
+        'input.ops, input.keepGoing)))';
+    const output = await runChecked('sudo', ['-n', process.execPath, '-e', program], {
+        input: JSON.stringify({ ops, keepGoing: options.keepGoing })
+    });
+    return parseResults(output.toString());
+}
+function parseResults(text) {
+    const parsed = JSON.parse(text);
+    if (!Array.isArray(parsed))
+        throw new Error('the file agent answered something other than a list');
+    return parsed.map((item) => {
+        if (typeof item !== 'object' || item === null)
+            return { ok: false, error: 'no answer' };
+        const result = { ok: 'ok' in item && item.ok === true };
+        if ('exists' in item && typeof item.exists === 'boolean')
+            result.exists = item.exists;
+        if ('data' in item && typeof item.data === 'string')
+            result.data = item.data;
+        if ('error' in item && typeof item.error === 'string')
+            result.error = item.error;
+        return result;
+    });
+}
+/** Throws the first failure of a batch that had to succeed whole. */
+function file_agent_checkAll(ops, results) {
+    const failed = results.findIndex(result => !result.ok);
+    if (failed >= 0 || results.length < ops.length) {
+        const op = ops[failed >= 0 ? failed : results.length];
+        const where = op === undefined ? '' : 'path' in op ? op.path : 'to' in op ? op.to : op.argv.join(' ');
+        throw new Error(`cannot ${op?.op ?? 'change'} ${where}: ${results[failed]?.error ?? 'not done'}`);
     }
 }
 
@@ -31447,6 +31516,7 @@ var Input;
     Input["MaxBuildSeconds"] = "max-build-seconds";
     Input["MinFreeGb"] = "min-free-gb";
     Input["TrendFactor"] = "trend-factor";
+    Input["Multiplex"] = "multiplex";
 })(Input || (Input = {}));
 var Output;
 (function (Output) {
@@ -31483,80 +31553,102 @@ function loadJournal() {
 ;// CONCATENATED MODULE: ./src/apply.ts
 
 
+
 /**
- * Carries out the plan on the runner. Every change is written to the journal (and the journal to the action's state)
- * the moment before it happens, so the post step can undo exactly what was done even after a failure half-way.
+ * Carries out the plan on the runner in two batches of file operations: one that reads what is there, one that
+ * changes it. The journal of every change is saved to the action's state before the changes start, so the post step
+ * can undo exactly what was done even after a failure half-way: backups are written before the files they save are
+ * changed, and undoing what never happened is harmless.
  */
 async function applyPlan(plan) {
-    const files = new AccountFiles(plan.asRoot && process.getuid?.() !== 0);
+    const viaSudo = plan.asRoot && process.getuid?.() !== 0;
     const journal = { asRoot: plan.asRoot, undo: [] };
+    const found = await survey(plan, viaSudo);
+    const createdDirs = [];
+    let ops = [];
+    let backups = 0;
+    const flush = async () => {
+        saveJournal(journal);
+        const batch = ops;
+        ops = [];
+        checkAll(batch, await fileOps(batch, { viaSudo, keepGoing: false }));
+    };
     const record = (undo) => {
         journal.undo.push(undo);
-        saveJournal(journal);
     };
-    let backups = 0;
-    const backupOf = async (path) => {
-        if (!(await files.exists(path))) {
-            record({ kind: 'remove-file', path });
-            return undefined;
+    for (const step of plan.steps) {
+        if (step.kind === 'restart-daemon') {
+            await flush();
+            record({ kind: 'restart-daemon', manager: step.manager });
+            saveJournal(journal);
+            await restartDaemon(viaSudo, step.manager);
+            continue;
         }
-        const original = await files.read(path);
+        if (step.kind === 'ssh-masters') {
+            record({ kind: 'close-ssh-masters', aliases: step.aliases, path: step.controlDir });
+            continue;
+        }
+        if (step.kind === 'mkdir') {
+            if (found.get(step.path) !== undefined)
+                continue;
+            record(step.owned ? { kind: 'remove-tree', path: step.path } : { kind: 'remove-empty-dir', path: step.path });
+            ops.push({ op: 'mkdir', path: step.path });
+            if (step.owned)
+                createdDirs.push(step.path);
+            continue;
+        }
+        const content = Buffer.from(step.content);
+        // Inside a directory this run created, a file needs no journal entry of its own: the directory goes whole.
+        const fresh = createdDirs.some(dir => step.path.startsWith(`${dir}/`));
+        const original = fresh ? undefined : found.get(step.path);
+        if (original === undefined) {
+            if (!fresh)
+                record({ kind: 'remove-file', path: step.path });
+            ops.push({ op: 'create', path: step.path, data: content.toString('base64'), mode: step.mode });
+            continue;
+        }
         const backup = `${plan.workDir}/backup-${++backups}`;
-        await files.create(backup, original, 0o600);
-        record({ kind: 'restore-file', path, backup });
-        return original;
-    };
-    for (const step of plan.steps)
-        await applyStep(step);
-    return journal;
-    async function applyStep(step) {
-        switch (step.kind) {
-            case 'mkdir':
-                if (await files.exists(step.path))
-                    return;
-                record(step.owned
-                    ? { kind: 'remove-tree', path: step.path }
-                    : { kind: 'remove-empty-dir', path: step.path });
-                await files.mkdir(step.path);
-                return;
-            case 'write': {
-                const original = await backupOf(step.path);
-                if (original === undefined)
-                    await files.create(step.path, step.content, step.mode);
-                else
-                    await files.overwrite(step.path, step.content);
-                return;
-            }
-            case 'prepend':
-            case 'append': {
-                const original = await backupOf(step.path);
-                if (original === undefined) {
-                    await files.create(step.path, step.content, step.mode);
-                    return;
-                }
-                const block = Buffer.from(step.content);
-                const separator = original.length > 0 && original.at(-1) !== 0x0a ? Buffer.from('\n') : Buffer.alloc(0);
-                const content = step.kind === 'prepend'
-                    ? Buffer.concat([block, original])
-                    : Buffer.concat([original, separator, block]);
-                await files.overwrite(step.path, content);
-                return;
-            }
-            case 'restart-daemon':
-                record({ kind: 'restart-daemon', manager: step.manager });
-                await restartDaemon(files, step.manager);
-                return;
-        }
+        record({ kind: 'restore-file', path: step.path, backup });
+        const separator = original.length > 0 && original.at(-1) !== 0x0a ? Buffer.from('\n') : Buffer.alloc(0);
+        const changed = step.kind === 'write'
+            ? content
+            : step.kind === 'prepend'
+                ? Buffer.concat([content, original])
+                : Buffer.concat([original, separator, content]);
+        ops.push({ op: 'create', path: backup, data: original.toString('base64'), mode: 0o600 }, { op: 'overwrite', path: step.path, data: changed.toString('base64') });
     }
+    await flush();
+    return journal;
+}
+/** What each path of the plan holds now: its bytes, an empty buffer for a directory, undefined when missing. */
+async function survey(plan, viaSudo) {
+    const paths = plan.steps.flatMap(step => ('path' in step ? [step.path] : []));
+    const ops = paths.map(path => ({ op: 'read-if-exists', path }));
+    const results = await fileOps(ops, { viaSudo, keepGoing: true });
+    const found = new Map();
+    paths.forEach((path, index) => {
+        const result = results[index];
+        // A directory cannot be read as a file, but exists all the same.
+        if (result?.ok === false && /EISDIR/.test(result.error ?? ''))
+            found.set(path, Buffer.alloc(0));
+        else if (result?.ok !== true)
+            throw new Error(`cannot read ${path}: ${result?.error ?? 'no answer'}`);
+        else
+            found.set(path, result.exists === true ? Buffer.from(result.data ?? '', 'base64') : undefined);
+    });
+    return found;
 }
 /** The daemon reads nix.conf only when it starts (NIX-FACTS.md). */
-async function restartDaemon(files, manager) {
-    if (manager === 'systemd')
-        await files.command('systemctl', ['restart', 'nix-daemon.service']);
-    else if (manager === 'launchd')
-        await files.command('launchctl', ['kickstart', '-k', 'system/org.nixos.nix-daemon']);
-    else
+async function restartDaemon(viaSudo, manager) {
+    const command = manager === 'systemd'
+        ? ['systemctl', 'restart', 'nix-daemon.service']
+        : manager === 'launchd'
+            ? ['launchctl', 'kickstart', '-k', 'system/org.nixos.nix-daemon']
+            : undefined;
+    if (command === undefined)
         throw new Error('no service manager to restart the nix-daemon with');
+    const [program = '', ...args] = viaSudo ? ['sudo', '-n', ...command] : command;
+    await runChecked(program, args);
 }
 
 ;// CONCATENATED MODULE: ./src/cleanup.ts
@@ -31564,7 +31656,10 @@ async function restartDaemon(files, manager) {
 
 
 
-/** The post step: undoes, newest first, what main recorded. It warns instead of failing, so it never breaks a job. */
+/**
+ * The post step: undoes, newest first, what main recorded, in one batch of file operations. It warns instead of
+ * failing, so it never breaks a job.
+ */
 async function cleanup() {
     let journal;
     try {
@@ -31578,52 +31673,59 @@ async function cleanup() {
         info('nix-offload: nothing to undo (the main step changed nothing on this runner).');
         return;
     }
-    const files = new account_files_AccountFiles(journal.asRoot && process.getuid?.() !== 0);
-    let restart;
+    const viaSudo = journal.asRoot && process.getuid?.() !== 0;
+    const undos = [...journal.undo].reverse().filter(undo => undo.kind !== 'restart-daemon');
+    const ops = undos.flatMap(undoOps);
     let failures = 0;
-    for (const undo of [...journal.undo].reverse()) {
-        if (undo.kind === 'restart-daemon') {
-            restart = undo;
-            continue;
-        }
-        try {
-            await undoOne(files, undo);
-        }
-        catch (error) {
+    try {
+        const results = await file_agent_fileOps(ops, { viaSudo, keepGoing: true });
+        ops.forEach((op, index) => {
+            const result = results[index];
+            if (op.op === 'attempt' || result?.ok === true)
+                return;
             failures++;
-            warning(`nix-offload could not undo its change to ${undo.path}: ${error.message}`);
-        }
+            const path = 'path' in op ? op.path : op.to;
+            warning(op.op === 'remove-empty-dir'
+                ? `nix-offload left ${path} in place: it created it, but it now holds files the action did not write.`
+                : `nix-offload could not undo its change to ${path}: ${result?.error ?? 'no answer'}`);
+        });
+    }
+    catch (error) {
+        failures++;
+        warning(`nix-offload could not undo its changes: ${error instanceof Error ? error.message : String(error)}`);
     }
     // After every file is back, so the daemon starts on the runner's own nix.conf again.
+    const restart = journal.undo.find(undo => undo.kind === 'restart-daemon');
     if (restart?.kind === 'restart-daemon') {
         try {
-            await restartDaemon(files, restart.manager);
+            await restartDaemon(viaSudo, restart.manager);
         }
         catch (error) {
             failures++;
-            warning(`nix-offload could not restart the nix-daemon on its old configuration: ${error.message}`);
+            warning(`nix-offload could not restart the nix-daemon on its old configuration: ${String(error)}`);
         }
     }
     info(failures === 0
         ? `nix-offload: undid ${journal.undo.length} change(s); the runner is as it was before the action.`
         : `nix-offload: ${failures} change(s) could not be undone (see the warnings above).`);
 }
-async function undoOne(files, undo) {
+function undoOps(undo) {
     switch (undo.kind) {
         case 'restore-file':
-            await files.overwrite(undo.path, await files.read(undo.backup));
-            return;
+            return [{ op: 'copy', from: undo.backup, to: undo.path }];
         case 'remove-file':
-            await files.remove(undo.path);
-            return;
+            return [{ op: 'remove', path: undo.path }];
         case 'remove-tree':
-            await files.removeTree(undo.path);
-            return;
+            return [{ op: 'remove-tree', path: undo.path }];
         case 'remove-empty-dir':
-            if (!(await files.removeEmptyDir(undo.path))) {
-                warning(`nix-offload left ${undo.path} in place: it created it, but it now holds files the action did not write.`);
-            }
-            return;
+            return [{ op: 'remove-empty-dir', path: undo.path }];
+        case 'close-ssh-masters':
+            // `ssh -O exit` through each alias (its config is still there) ends its master; one that does not answer is
+            // killed by the control path its command line names ([c]: not to match the agent's own command line).
+            return [
+                ...undo.aliases.map((alias) => ({ op: 'attempt', argv: ['ssh', '-O', 'exit', alias] })),
+                { op: 'attempt', argv: ['pkill', '-f', '--', `${undo.path}/[c]m-`] }
+            ];
     }
 }
 
@@ -31634,7 +31736,7 @@ async function undoOne(files, undo) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _cleanup_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9620);
+/* harmony import */ var _cleanup_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4746);
 
 await (0,_cleanup_js__WEBPACK_IMPORTED_MODULE_0__/* .cleanup */ .t)();
 
