@@ -154,9 +154,35 @@ export async function runMain(
   inputs: Record<string, string>,
   options: StepOptions = {}
 ): Promise<StepResult> {
+  return startStep(lab, 'main', inputVariables(inputs), options).done
+}
+
+/** Inputs as the runner passes them: INPUT_<NAME>, with the name's dashes kept. */
+function inputVariables(inputs: Record<string, string>): Record<string, string> {
   const variables: Record<string, string> = {}
   for (const [name, value] of Object.entries(inputs)) variables[`INPUT_${name.toUpperCase()}`] = value
-  return startStep(lab, 'main', variables, options).done
+  return variables
+}
+
+/**
+ * Starts the main step and returns once its log shows `marker` (e.g. a derivation's first build line), so a test can
+ * break something half-way; `done` settles when the step ends.
+ */
+export async function startMainUntil(
+  lab: Lab,
+  inputs: Record<string, string>,
+  marker: string
+): Promise<{ child: ChildProcess; done: Promise<StepResult> }> {
+  const step = startStep(lab, 'main', inputVariables(inputs))
+  let seen = ''
+  await new Promise<void>((resolve, reject) => {
+    step.child.stdout?.on('data', chunk => {
+      seen += String(chunk)
+      if (seen.includes(marker)) resolve()
+    })
+    step.child.on('close', () => reject(new Error(`main ended before "${marker}" appeared:\n${seen}`)))
+  })
+  return step
 }
 
 /** Runs the post step with the state main saved, in main's working directory, as the same user. */

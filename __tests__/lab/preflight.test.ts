@@ -12,7 +12,7 @@ import {
   runMain,
   runPost,
   snapshot,
-  startStep,
+  startMainUntil,
   type StepResult,
   visibleLog,
   WATCHED
@@ -155,23 +155,11 @@ describe('a builder lost in the middle of a build', () => {
     const before = snapshot(WATCHED)
     // Far longer than the test may take: if the action waited for the build, the test would time out.
     const drv = freshDerivation(lab, { seconds: 600 })
-    const variables: Record<string, string> = {}
-    for (const [name, value] of Object.entries({
-      ...builderInputs(lab, 'a'),
-      args: drv.args,
-      installables: 'drv'
-    })) {
-      variables[`INPUT_${name.toUpperCase()}`] = value
-    }
-    const { child, done } = startStep(lab, 'main', variables)
-    let seen = ''
-    await new Promise<void>((resolve, reject) => {
-      child.stdout?.on('data', chunk => {
-        seen += String(chunk)
-        if (seen.includes(`${drv.name}> building`)) resolve()
-      })
-      child.on('close', () => reject(new Error(`main ended before the build started:\n${seen}`)))
-    })
+    const { done } = await startMainUntil(
+      lab,
+      { ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' },
+      `${drv.name}> building`
+    )
     await builderCtl('kill-sshd', 'a')
     const main = await done
     await runCommandAs(lab, 'root', ['pkill', '-KILL', '-f', drv.nonce])

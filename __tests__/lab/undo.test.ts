@@ -9,7 +9,7 @@ import {
   runPost,
   secretLines,
   snapshot,
-  startStep,
+  startMainUntil,
   type StepResult,
   visibleLog,
   WATCHED,
@@ -93,23 +93,11 @@ describe('the post step', () => {
   it('restores the runner after a main step killed half-way through a build', async () => {
     const before = snapshot(WATCHED)
     const drv = freshDerivation(lab, { seconds: 30 })
-    const variables: Record<string, string> = {}
-    for (const [name, value] of Object.entries({
-      ...builderInputs(lab, 'a'),
-      args: drv.args,
-      installables: 'drv'
-    })) {
-      variables[`INPUT_${name.toUpperCase()}`] = value
-    }
-    const { child, done } = startStep(lab, 'main', variables)
-    let seen = ''
-    await new Promise<void>((resolve, reject) => {
-      child.stdout?.on('data', chunk => {
-        seen += String(chunk)
-        if (seen.includes(`${drv.name}> building`)) resolve()
-      })
-      child.on('close', () => reject(new Error(`main ended before the build started:\n${seen}`)))
-    })
+    const { child, done } = await startMainUntil(
+      lab,
+      { ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' },
+      `${drv.name}> building`
+    )
     // As the runner does on cancellation: kill the step and everything it started.
     await runCommandAs(lab, 'root', ['pkill', '-KILL', '-f', drv.nonce])
     child.kill('SIGKILL')
