@@ -1,4 +1,4 @@
-import { parseShowConfig } from './probe.js'
+import { parseShowConfig, settingList } from './probe.js'
 import type { Protocol } from './settings.js'
 
 /** What a builder's own Nix says about itself, read over SSH as the builder user. */
@@ -74,11 +74,7 @@ export function parseFacts(protocol: Protocol, output: string): BuilderFacts {
   if (jsonStart >= 0) {
     try {
       const settings = parseShowConfig(config.slice(jsonStart))
-      const list = (name: string): string[] => {
-        const value = settings[name]
-        if (Array.isArray(value)) return value.map(String)
-        return typeof value === 'string' ? value.split(/\s+/).filter(Boolean) : []
-      }
+      const list = (name: string): string[] => settingList(settings, name)
       if (typeof settings.system === 'string') facts.system = settings.system
       facts.extraPlatforms = list('extra-platforms')
       facts.systemFeatures = list('system-features')

@@ -1,6 +1,6 @@
 import { labelOf, RULES } from './diagnosis-rules.js'
 import type { ConfiguredBuilder } from './render.js'
-import { hostPort } from './report.js'
+import { label } from './report.js'
 
 /**
  * Turns Nix's remote-build failure messages (level-0 `msg` texts, ANSI already stripped, see NIX-FACTS.md "Failure
@@ -92,7 +92,7 @@ export type OfferedBuilder = Pick<
 export function builderOffer(builder: OfferedBuilder): BuilderOffer {
   return {
     storeUri: builder.storeUri,
-    label: `${builder.user}@${hostPort(builder)}`,
+    label: label(builder),
     systems: builder.systems,
     supportedFeatures: builder.supportedFeatures,
     mandatoryFeatures: builder.mandatoryFeatures,

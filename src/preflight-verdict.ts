@@ -3,6 +3,7 @@ import { Input } from './constants.js'
 import { fingerprint, type HostKey, knownHostsName, type PrivateKey } from './keys.js'
 import type { Observation } from './preflight.js'
 import { isTrustedUser } from './probe.js'
+import { label } from './report.js'
 import { AUTO, type Builder, type BuilderRequest } from './settings.js'
 
 export type PreflightCause =
@@ -41,10 +42,6 @@ export interface PreflightResult {
 
 /** ssh-ng before Nix 2.16 refuses input-addressed builds from an untrusted user (NIX-FACTS.md). */
 const TRUST_NOT_NEEDED_FROM = '2.16'
-
-export function label(builder: { user: string; host: string; port: number }): string {
-  return `${builder.user}@${builder.host.includes(':') ? `[${builder.host}]` : builder.host}:${builder.port}`
-}
 
 /** Judges one builder's observation; on success also returns the builder with every `auto` value resolved. */
 export function judge(

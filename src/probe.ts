@@ -106,7 +106,8 @@ function settingString(config: ShowConfig, name: string): string {
   return typeof value === 'string' ? value : Array.isArray(value) ? value.join(' ') : String(value ?? '')
 }
 
-function settingList(config: ShowConfig, name: string): string[] {
+/** A list setting from `nix show-config --json`: an array, or a space-separated string on some versions. */
+export function settingList(config: ShowConfig, name: string): string[] {
   const value = config[name]
   if (Array.isArray(value)) return value.map(String)
   return typeof value === 'string' ? value.split(/\s+/).filter(Boolean) : []

@@ -134,6 +134,11 @@ export function hostPort(builder: { host: string; port: number }): string {
   return builder.host.includes(':') ? `[${builder.host}]:${builder.port}` : `${builder.host}:${builder.port}`
 }
 
+/** How users know a builder: user@host:port. */
+export function label(builder: { user: string; host: string; port: number }): string {
+  return `${builder.user}@${hostPort(builder)}`
+}
+
 const PATH_TEXT: Record<ConfigPath, string> = {
   'trusted-client': 'the runner user is trusted by the nix-daemon: builders passed through NIX_CONFIG',
   'machines-file': "the runner user is not trusted: builders written to the daemon's machines file",
@@ -187,7 +192,7 @@ export function renderSummary(report: BuildReport, built: boolean): string {
   for (const builder of report.builders) {
     const features = [...builder.supportedFeatures, ...builder.mandatoryFeatures.map(f => `${f} (mandatory)`)]
     lines.push(
-      `| ${cell(`${builder.user}@${hostPort(builder)}`)} | \`${builder.storeUri}\` | ${builder.systems.join(', ')} | ` +
+      `| ${cell(label(builder))} | \`${builder.storeUri}\` | ${builder.systems.join(', ')} | ` +
         `${builder.maxJobs} | ${builder.speedFactor} | ${features.join(', ') || '–'} |`
     )
   }
@@ -223,11 +228,10 @@ export function renderSummary(report: BuildReport, built: boolean): string {
 /** How many derivations each builder (or the runner) built, and their summed build time. */
 function perBuilder(report: BuildReport): Map<string, { count: number; ms: number }> {
   const shares = new Map<string, { count: number; ms: number }>()
-  for (const builder of report.builders)
-    shares.set(`${builder.user}@${hostPort(builder)}`, { count: 0, ms: 0 })
+  for (const builder of report.builders) shares.set(label(builder), { count: 0, ms: 0 })
   for (const derivation of report.derivations) {
     const builder = report.builders.find(entry => entry.storeUri === derivation.machine)
-    const where = builder === undefined ? 'the runner' : `${builder.user}@${hostPort(builder)}`
+    const where = builder === undefined ? 'the runner' : label(builder)
     const share = shares.get(where) ?? { count: 0, ms: 0 }
     share.count += 1
     share.ms += derivation.durationMs ?? 0

@@ -2,7 +2,7 @@ import * as core from '@actions/core'
 import { applyPlan } from './apply.js'
 import { makePlan, type Plan } from './plan.js'
 import type { RunnerFacts } from './probe.js'
-import { hostPort } from './report.js'
+import { label } from './report.js'
 import type { Builder, Settings } from './settings.js'
 import { pingStores, type StoreReach } from './store-ping.js'
 
@@ -20,9 +20,7 @@ export async function configureRunner(
   const who = facts.store === 'daemon' ? 'root (the nix-daemon opens the SSH connections)' : facts.userName
   core.info(`Configuring for ${who} (${plan.path}).`)
   for (const builder of plan.builders) {
-    core.info(
-      `Builder ${builder.storeUri} → ${builder.user}@${hostPort(builder)} (${builder.systems.join(', ')})`
-    )
+    core.info(`Builder ${builder.storeUri} → ${label(builder)} (${builder.systems.join(', ')})`)
   }
   for (const warning of plan.warnings) core.warning(warning, { title: 'nix-offload' })
   await applyPlan(plan)

@@ -1,7 +1,7 @@
 import type { Plan } from './plan.js'
 import type { RunnerFacts } from './probe.js'
 import { runCommand } from './process.js'
-import { label } from './preflight-verdict.js'
+import { label } from './report.js'
 
 /** The builder's store as the account that offloads (root for a daemon) reaches it through the written ssh config. */
 export interface StoreReach {
