@@ -4,30 +4,12 @@ import { describe, expect, it } from 'vitest'
 import { buildArguments, failedDerivations, parseOutPaths } from '../../src/build.js'
 import { parseNixLine, stripAnsi } from '../../src/nix-log.js'
 import { NIX_FEATURES } from '../../src/probe.js'
-import type { Settings } from '../../src/settings.js'
+import { settingsWith } from './support/settings.js'
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures')
 const FAILING_DRV = '/nix/store/zsdq1lk5wfch6jy1k3j523lagya65j9y-lab-check-110815869.drv'
 
-function settings(overrides: Partial<Settings> = {}): Settings {
-  return {
-    builders: [],
-    privateKey: { text: '', type: 'ssh-ed25519', publicLine: '' },
-    knownHosts: [],
-    buildersUseSubstitutes: true,
-    installables: ['nixpkgs#hello'],
-    args: [],
-    localJobs: 0,
-    requireRemote: true,
-    rebuild: false,
-    summary: true,
-    skipUnhealthy: false,
-    mode: 'build',
-    canary: { payloadMb: 8, maxConnectMs: 2000, maxBuildSeconds: 300, minFreeGb: 10, trendFactor: 3 },
-    multiplex: true,
-    ...overrides
-  }
-}
+const settings = settingsWith
 
 /** Level-0 messages of a captured log, colours stripped, as src/build.ts collects them. */
 function errorMessages(name: string): string[] {

@@ -4,6 +4,7 @@ import { type Plan, type Step, makePlan } from '../../src/plan.js'
 import type { RunnerFacts } from '../../src/probe.js'
 import { Input } from '../../src/constants.js'
 import type { Builder, Settings } from '../../src/settings.js'
+import { settingsWith } from './support/settings.js'
 
 const TOKEN = 'a1b2c3'
 const KEY_TEXT = '-----BEGIN OPENSSH PRIVATE KEY-----\nnot-parsed-here\n-----END OPENSSH PRIVATE KEY-----\n'
@@ -27,23 +28,12 @@ const BUILDER: Builder = {
 }
 
 function settings(overrides: Partial<Settings> = {}): Settings {
-  return {
+  return settingsWith({
     builders: [BUILDER],
     privateKey: { text: KEY_TEXT, type: 'ssh-ed25519', publicLine: `ssh-ed25519 ${HOST_KEY.blob}` },
     knownHosts: [{ hosts: '[builder.example.com]:2222', key: HOST_KEY }],
-    buildersUseSubstitutes: true,
-    installables: ['nixpkgs#hello'],
-    args: [],
-    localJobs: 0,
-    requireRemote: true,
-    rebuild: false,
-    summary: true,
-    skipUnhealthy: false,
-    mode: 'build',
-    canary: { payloadMb: 8, maxConnectMs: 2000, maxBuildSeconds: 300, minFreeGb: 10, trendFactor: 3 },
-    multiplex: true,
     ...overrides
-  }
+  })
 }
 
 const TRUSTED_DAEMON: RunnerFacts = {
