@@ -1,10 +1,17 @@
-import * as cache from '@actions/cache'
 import * as core from '@actions/core'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type CanarySample, parseHistory } from './trend.js'
 
 const HISTORY_FILE = 'history.json'
+
+/**
+ * @actions/cache (with the Azure storage client under it) is most of the bundle: loading it costs about 0.3 s, so
+ * only the canary's trend pays for it, on first use.
+ */
+async function cacheModule(): Promise<typeof import('@actions/cache')> {
+  return import('@actions/cache')
+}
 
 /**
  * Cache entries are immutable, so each run saves under a key of its own and the next run restores the newest entry
@@ -26,6 +33,7 @@ export async function restoreHistory(
   id: string,
   directory: string
 ): Promise<{ samples: CanarySample[]; key?: string }> {
+  const cache = await cacheModule()
   if (!cache.isFeatureAvailable()) {
     core.warning(
       'trend-factor: the GitHub Actions cache service is not available to this job (ACTIONS_RESULTS_URL is not ' +
@@ -63,6 +71,7 @@ export async function saveHistory(
   samples: CanarySample[],
   runId: string
 ): Promise<string> {
+  const cache = await cacheModule()
   if (!cache.isFeatureAvailable()) {
     core.info('Canary history not saved: the GitHub Actions cache service is not available to this job.')
     return ''
