@@ -14,7 +14,7 @@ import type { PreflightOutcome } from './preflight-run.js'
 import type { RunnerFacts } from './probe.js'
 import { renderMachines } from './render.js'
 import { writeReportFile } from './report.js'
-import { configureRunner } from './runner-setup.js'
+import { configureRunner, exportNixConfig } from './runner-setup.js'
 import type { Settings } from './settings.js'
 import type { StoreReach } from './store-ping.js'
 import { appendHistory, type CanarySample, historyId, trendWarnings } from './trend.js'
@@ -42,6 +42,7 @@ export async function canary(
   if (checked.builders.length > 0) {
     const setup = await configureRunner(settings, checked.builders, facts, token)
     const { plan } = setup
+    exportNixConfig(plan)
     stores = new Map(setup.stores.map(store => [store.storeUri, store]))
     const targets: CanaryTarget[] = plan.builders.map((builder, index) => ({
       attribute: `b${index + 1}`,

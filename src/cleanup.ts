@@ -1,7 +1,7 @@
 import * as core from '@actions/core'
 import { restartDaemon } from './apply.js'
 import { type FileOp, fileOps } from './file-agent.js'
-import { loadJournal, type Undo } from './state.js'
+import { type Journal, loadJournal, type Undo } from './state.js'
 
 /**
  * The post step: undoes, newest first, what main recorded, in one batch of file operations. It warns instead of
@@ -21,6 +21,19 @@ export async function cleanup(): Promise<void> {
     core.info('nix-offload: nothing to undo (the main step changed nothing on this runner).')
     return
   }
+  const failures = await undoJournal(journal)
+  core.info(
+    failures === 0
+      ? `nix-offload: undid ${journal.undo.length} change(s); the runner is as it was before the action.`
+      : `nix-offload: ${failures} change(s) could not be undone (see the warnings above).`
+  )
+}
+
+/**
+ * Undoes a journal, newest change first, in one batch of file operations, then restarts the daemon if main did.
+ * Returns how many changes could not be undone; each is a warning, never an error.
+ */
+export async function undoJournal(journal: Journal): Promise<number> {
   const viaSudo = journal.asRoot && process.getuid?.() !== 0
   const undos = [...journal.undo].reverse().filter(undo => undo.kind !== 'restart-daemon')
   const ops = undos.flatMap(undoOps)
@@ -54,11 +67,7 @@ export async function cleanup(): Promise<void> {
       core.warning(`nix-offload could not restart the nix-daemon on its old configuration: ${String(error)}`)
     }
   }
-  core.info(
-    failures === 0
-      ? `nix-offload: undid ${journal.undo.length} change(s); the runner is as it was before the action.`
-      : `nix-offload: ${failures} change(s) could not be undone (see the warnings above).`
-  )
+  return failures
 }
 
 function undoOps(undo: Exclude<Undo, { kind: 'restart-daemon' }>): FileOp[] {

@@ -2,15 +2,17 @@ import * as core from '@actions/core'
 import { randomBytes } from 'node:crypto'
 import { type BuildOutcome, runBuild } from './build.js'
 import { canary } from './canary.js'
+import { undoJournal } from './cleanup.js'
 import { Input, Output } from './constants.js'
 import { builderOffer, diagnose, orderDiagnoses } from './diagnosis.js'
 import { SetupError } from './errors.js'
-import type { Plan } from './plan.js'
+import { makePlan, type Plan } from './plan.js'
 import { admitBuilders, preflight, type PreflightOutcome } from './preflight-run.js'
 import { probeRunner, type RunnerFacts } from './probe.js'
 import { type BuildReport, type Checks, makeReport, renderSummary, writeReportFile } from './report.js'
-import { configureRunner } from './runner-setup.js'
-import { parseSettings, type Settings, wantsBuild } from './settings.js'
+import { configureRunner, exportNixConfig } from './runner-setup.js'
+import { givenBuilders, parseSettings, type Settings, wantsBuild } from './settings.js'
+import { saveJournal } from './state.js'
 
 /** The main step: validate, then build (or run the canary). Errors fail the step. */
 export async function run(): Promise<void> {
@@ -28,16 +30,33 @@ export async function run(): Promise<void> {
     const facts = await probing
     const settings = facts.system === guess ? early : parseSettings(read, { system: facts.system })
     describeRunner(facts, settings)
-    const checked = settings === early ? await preflighting : await preflight(settings)
-    if (settings.mode === 'canary') await canary(facts, settings, checked)
-    else await offload(facts, settings, checked)
+    const checking = settings === early ? preflighting : preflight(settings)
+    if (settings.mode === 'canary') await canary(facts, settings, await checking)
+    else await offload(facts, settings, checking)
   } catch (error) {
     core.setFailed(error instanceof Error ? error.message : String(error))
   }
 }
 
-/** Build mode: preflight, configure the runner, build, prove where each derivation ran, report. */
-async function offload(facts: RunnerFacts, settings: Settings, checked: PreflightOutcome): Promise<void> {
+/**
+ * Build mode: preflight, configure the runner, build, prove where each derivation ran, report.
+ *
+ * When the configuration does not depend on the preflight (no `auto` value, no `skip-unhealthy`) and needs no
+ * daemon restart, the runner is configured, and the masters opened, while the preflight still runs: the two SSH
+ * handshakes overlap instead of adding up. A builder that then fails its preflight fails the step as before, and the
+ * configuration is undone before the error: the runner is as it was when main ends, and post has nothing to undo.
+ */
+async function offload(
+  facts: RunnerFacts,
+  settings: Settings,
+  checking: Promise<PreflightOutcome>
+): Promise<void> {
+  const token = randomBytes(3).toString('hex')
+  const given = settings.skipUnhealthy ? undefined : givenBuilders(settings.builders)
+  const restarts = given !== undefined && makePlan(settings, given, facts, token).path === 'daemon-config'
+  const early = given === undefined || restarts ? undefined : configureRunner(settings, given, facts, token)
+  early?.catch(() => undefined)
+  const checked = await checking
   const checks: Checks = {
     runner: {
       nixVersion: facts.nixVersion,
@@ -52,16 +71,13 @@ async function offload(facts: RunnerFacts, settings: Settings, checked: Prefligh
   try {
     admitBuilders(checked, settings)
   } catch (error) {
+    if (early !== undefined) await undoEarly(early)
     await publish(makeReport(undefined, [], [], checks), settings, false)
     throw error
   }
 
-  const { plan, stores } = await configureRunner(
-    settings,
-    checked.builders,
-    facts,
-    randomBytes(3).toString('hex')
-  )
+  const { plan, stores } = await (early ?? configureRunner(settings, checked.builders, facts, token))
+  exportNixConfig(plan)
   checks.stores = stores
   const unreachable = checks.stores.filter(store => !store.ok)
   if (unreachable.length > 0) {
@@ -90,6 +106,18 @@ async function offload(facts: RunnerFacts, settings: Settings, checked: Prefligh
   const report = makeReport(plan, outcome.builds, outcome.outPaths, checks)
   await publish(report, settings, true)
   judgeBuild(outcome, report, plan, facts, settings)
+}
+
+/** Takes back a configuration made beside a preflight that then failed, and leaves the post step nothing to do. */
+async function undoEarly(configuring: ReturnType<typeof configureRunner>): Promise<void> {
+  let journal
+  try {
+    journal = (await configuring).journal
+  } catch {
+    // It failed half-way: its journal, saved before each change, is in the state for the post step.
+    return
+  }
+  if ((await undoJournal(journal)) === 0) saveJournal({ asRoot: journal.asRoot, undo: [] })
 }
 
 function judgeBuild(

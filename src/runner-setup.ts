@@ -1,21 +1,23 @@
 import * as core from '@actions/core'
 import { applyPlan } from './apply.js'
 import { makePlan, type Plan } from './plan.js'
+import type { Journal } from './state.js'
 import type { RunnerFacts } from './probe.js'
 import { label } from './report.js'
 import type { Builder, Settings } from './settings.js'
 import { pingStores, type StoreReach } from './store-ping.js'
 
 /**
- * Configures the runner for the builders (the plan, applied and journaled), exports NIX_CONFIG for later steps, and
- * pings every builder's store through the written config as the account that offloads.
+ * Configures the runner for the builders (the plan, applied and journaled) and pings every builder's store through
+ * the written config as the account that offloads (which opens the multiplexing masters). Later steps see the
+ * builders only once `exportNixConfig` runs.
  */
 export async function configureRunner(
   settings: Settings,
   builders: Builder[],
   facts: RunnerFacts,
   token: string
-): Promise<{ plan: Plan; stores: StoreReach[] }> {
+): Promise<{ plan: Plan; stores: StoreReach[]; journal: Journal }> {
   const plan = makePlan(settings, builders, facts, token)
   const who = facts.store === 'daemon' ? 'root (the nix-daemon opens the SSH connections)' : facts.userName
   core.info(`Configuring for ${who} (${plan.path}).`)
@@ -23,10 +25,13 @@ export async function configureRunner(
     core.info(`Builder ${builder.storeUri} → ${label(builder)} (${builder.systems.join(', ')})`)
   }
   for (const warning of plan.warnings) core.warning(warning, { title: 'nix-offload' })
-  await applyPlan(plan)
-  if (plan.nixConfig !== '') {
-    const existing = process.env.NIX_CONFIG ?? ''
-    core.exportVariable('NIX_CONFIG', existing === '' ? plan.nixConfig : `${existing}\n${plan.nixConfig}`)
-  }
-  return { plan, stores: await pingStores(plan, facts) }
+  const journal = await applyPlan(plan)
+  return { plan, stores: await pingStores(plan, facts), journal }
+}
+
+/** Exports NIX_CONFIG with the plan's settings (trusted-client path) to this step's builds and to later steps. */
+export function exportNixConfig(plan: Plan): void {
+  if (plan.nixConfig === '') return
+  const existing = process.env.NIX_CONFIG ?? ''
+  core.exportVariable('NIX_CONFIG', existing === '' ? plan.nixConfig : `${existing}\n${plan.nixConfig}`)
 }

@@ -45,6 +45,16 @@ export interface BuilderRequest extends Omit<Builder, 'systems' | 'maxJobs' | 's
   supportedFeatures: string[] | Auto
 }
 
+/** The builders as given, when none leaves a value for the preflight to detect (`auto`); otherwise undefined. */
+export function givenBuilders(requests: BuilderRequest[]): Builder[] | undefined {
+  const builders: Builder[] = []
+  for (const { systems, maxJobs, supportedFeatures, ...rest } of requests) {
+    if (systems === AUTO || maxJobs === AUTO || supportedFeatures === AUTO) return undefined
+    builders.push({ ...rest, systems: [...new Set(systems)], maxJobs, supportedFeatures })
+  }
+  return builders
+}
+
 /** Everything the action was asked to do, validated before anything is written. */
 export interface Settings {
   builders: BuilderRequest[]

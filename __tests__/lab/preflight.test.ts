@@ -36,13 +36,21 @@ async function builderCtl(command: string, name: string): Promise<void> {
   expect(result.code, result.stderr).toBe(0)
 }
 
-/** Nothing may be left behind by a step that failed its preflight: it fails before the first write. */
+/**
+ * Nothing may be left behind by a step that failed its preflight. Either it failed before the first write, or (no
+ * `auto`, no `skip-unhealthy`) it configured the runner beside the preflight and undid that before it ended: the
+ * runner is as it was when main ends, and the post step has nothing to undo.
+ */
 async function expectUntouched(inputs: Record<string, string>): Promise<StepResult> {
   const before = snapshot(WATCHED)
   const main = await runMain(lab, inputs)
   expect(main.code).toBe(1)
-  expect(main.state).toEqual({})
   expect(snapshot(WATCHED)).toEqual(before)
+  const journal = main.state.journal
+  if (journal !== undefined) expect(JSON.parse(journal)).toMatchObject({ undo: [] })
+  const post = await runPost(lab, main)
+  expect(post.code).toBe(0)
+  expect(post.stdout).toContain('nothing to undo')
   return main
 }
 
@@ -77,6 +85,10 @@ describe('preflight faults, each named in the first error line', () => {
     )
     expect(error).toContain(`it presented ssh-ed25519 ${fingerprintOf(a.hostPublicKey)}`)
     expect(error).toContain(`'host-public-key' pins ${fingerprintOf(b.hostPublicKey)}`)
+    // No `auto`: the runner was configured beside the preflight, then undone (expectUntouched), and later steps
+    // were never told about the builder.
+    expect(main.stdout).toContain('Configuring for root')
+    expect(main.env.NIX_CONFIG).toBeUndefined()
   })
 
   it('3. client key not authorised: the key type and the public half to add', async () => {

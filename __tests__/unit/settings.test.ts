@@ -4,7 +4,14 @@ import ssh2 from 'ssh2'
 import { describe, expect, it } from 'vitest'
 import { Input } from '../../src/constants.js'
 import { InputError } from '../../src/errors.js'
-import { type InputReader, type Settings, parseSettings, wantsBuild } from '../../src/settings.js'
+import {
+  type BuilderRequest,
+  givenBuilders,
+  type InputReader,
+  type Settings,
+  parseSettings,
+  wantsBuild
+} from '../../src/settings.js'
 
 type Inputs = Partial<Record<`${Input}`, string>>
 
@@ -705,4 +712,34 @@ describe('parseSettings refusals', () => {
     expect(error.input).toBe(input)
     expectNoSecret(error.message)
   })
+})
+
+describe('givenBuilders', () => {
+  const request: BuilderRequest = {
+    protocol: 'ssh-ng',
+    host: 'b1.example.com',
+    port: 22,
+    user: 'nix',
+    systems: ['x86_64-linux', 'x86_64-linux', 'i686-linux'],
+    maxJobs: 4,
+    speedFactor: 1,
+    supportedFeatures: ['kvm'],
+    mandatoryFeatures: [],
+    origin: 'host',
+    pinInput: Input.HostPublicKey
+  }
+
+  it('returns every builder as given (systems once each) when nothing is auto', () => {
+    expect(givenBuilders([request, { ...request, host: 'b2.example.com' }])).toEqual([
+      { ...request, systems: ['x86_64-linux', 'i686-linux'] },
+      { ...request, host: 'b2.example.com', systems: ['x86_64-linux', 'i686-linux'] }
+    ])
+  })
+
+  it.each(['systems', 'maxJobs', 'supportedFeatures'] as const)(
+    'returns nothing when one builder leaves %s to the preflight',
+    field => {
+      expect(givenBuilders([request, { ...request, [field]: 'auto' }])).toBeUndefined()
+    }
+  )
 })

@@ -28379,6 +28379,8 @@ __nccwpck_require__.d(__webpack_exports__, {
   t: () => (/* binding */ cleanup)
 });
 
+// UNUSED EXPORTS: undoJournal
+
 ;// CONCATENATED MODULE: external "os"
 const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
 ;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/utils.js
@@ -31673,6 +31675,16 @@ async function cleanup() {
         info('nix-offload: nothing to undo (the main step changed nothing on this runner).');
         return;
     }
+    const failures = await undoJournal(journal);
+    info(failures === 0
+        ? `nix-offload: undid ${journal.undo.length} change(s); the runner is as it was before the action.`
+        : `nix-offload: ${failures} change(s) could not be undone (see the warnings above).`);
+}
+/**
+ * Undoes a journal, newest change first, in one batch of file operations, then restarts the daemon if main did.
+ * Returns how many changes could not be undone; each is a warning, never an error.
+ */
+async function undoJournal(journal) {
     const viaSudo = journal.asRoot && process.getuid?.() !== 0;
     const undos = [...journal.undo].reverse().filter(undo => undo.kind !== 'restart-daemon');
     const ops = undos.flatMap(undoOps);
@@ -31705,9 +31717,7 @@ async function cleanup() {
             warning(`nix-offload could not restart the nix-daemon on its old configuration: ${String(error)}`);
         }
     }
-    info(failures === 0
-        ? `nix-offload: undid ${journal.undo.length} change(s); the runner is as it was before the action.`
-        : `nix-offload: ${failures} change(s) could not be undone (see the warnings above).`);
+    return failures;
 }
 function undoOps(undo) {
     switch (undo.kind) {
