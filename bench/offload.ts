@@ -10,17 +10,8 @@
  * the runner user): set-up, preflight, build, proof and undo, all timed. Each run builds fresh derivations (a nonce),
  * the two variants alternate, and the medians and their ratio are printed. Nothing here asserts a time.
  */
-import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import {
-  builder,
-  builderInputs,
-  chownTree,
-  loadLab,
-  runCommandAs,
-  runMain,
-  runPost
-} from '../__tests__/lab/harness.js'
+import { builder, builderInputs, loadLab, runCommandAs, runMain, runPost } from '../__tests__/lab/harness.js'
+import { expression, median, SEED_ALIAS, seedConfig } from './seed.js'
 
 const lab = loadLab()
 const a = builder(lab, 'a')
@@ -33,52 +24,8 @@ function option(name: string, fallback: string): string {
   return index >= 0 ? (process.argv[index + 1] ?? fallback) : fallback
 }
 
-/** A file of `count` derivations that no store holds yet. */
-function expression(): { args: string[]; attributes: string[] } {
-  const nonce = randomBytes(6).toString('hex')
-  const dir = `/tmp/nix-offload-bench-${nonce}`
-  mkdirSync(dir)
-  const body = Array.from(
-    { length: count },
-    (_, i) =>
-      `  d${i + 1} = builtins.derivation { name = "bench-${nonce}-${i + 1}"; system = "${lab.localSystem}"; ` +
-      `builder = "/bin/sh"; args = [ "-c" "echo ${i + 1} > $out" ]; };`
-  ).join('\n')
-  writeFileSync(`${dir}/default.nix`, `{\n${body}\n}\n`)
-  chownTree(dir, lab.runnerUser)
-  return {
-    args: ['-f', `${dir}/default.nix`],
-    attributes: Array.from({ length: count }, (_, i) => `d${i + 1}`)
-  }
-}
-
-const SEED_ALIAS = 'nix-offload-bench-seed'
-const ROOT_SSH = '/root/.ssh'
-
-/** The seed recipe by hand: a Host alias for root (no ControlMaster), the key, a pinned known_hosts. */
-function seedConfig(): () => void {
-  const config = `${ROOT_SSH}/config`
-  const original = existsSync(config) ? readFileSync(config) : undefined
-  const hadDir = existsSync(ROOT_SSH)
-  mkdirSync(ROOT_SSH, { recursive: true, mode: 0o700 })
-  writeFileSync(`${ROOT_SSH}/bench_known_hosts`, `[${a.host}]:${a.port} ${a.hostPublicKey}\n`)
-  writeFileSync(
-    config,
-    `Host ${SEED_ALIAS}\n  HostName ${a.host}\n  Port ${a.port}\n  User ${a.user}\n  IdentityFile ${lab.clientKey}\n` +
-      `  UserKnownHostsFile ${ROOT_SSH}/bench_known_hosts\n  StrictHostKeyChecking yes\n  BatchMode yes\n` +
-      (original === undefined ? '' : original.toString()),
-    { mode: 0o600 }
-  )
-  return () => {
-    rmSync(`${ROOT_SSH}/bench_known_hosts`, { force: true })
-    if (original === undefined) rmSync(config, { force: true })
-    else writeFileSync(config, original)
-    if (!hadDir) rmSync(ROOT_SSH, { recursive: true, force: true })
-  }
-}
-
 async function plainBuild(): Promise<number> {
-  const { args, attributes } = expression()
+  const { args, attributes } = expression(lab, count)
   const started = performance.now()
   const result = await runCommandAs(lab, 'runner', [
     'nix',
@@ -99,7 +46,7 @@ async function plainBuild(): Promise<number> {
 }
 
 async function actionBuild(): Promise<number> {
-  const { args, attributes } = expression()
+  const { args, attributes } = expression(lab, count)
   const started = performance.now()
   const main = await runMain(lab, {
     ...builderInputs(lab, 'a'),
@@ -115,15 +62,7 @@ async function actionBuild(): Promise<number> {
   return seconds
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((x, y) => x - y)
-  const middle = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1
-    ? (sorted[middle] ?? 0)
-    : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2
-}
-
-const restore = seedConfig()
+const restore = seedConfig(lab, a)
 const plain: number[] = []
 const action: number[] = []
 try {

@@ -1,0 +1,104 @@
+/**
+ * The floors under benchmarks 1 and 2: what the parts that no action can avoid cost on this machine, measured in one
+ * invocation beside the plain seed-style build they are compared with (run as root after `bash lab/up.sh`):
+ *
+ *   npx tsx bench/floors.ts --runs 5
+ *
+ * Benchmark 1 times a whole action: at least one Node start for main and one for post, one new SSH connection to
+ * the builder (the plain build pays it too), and the build through it. Benchmark 2's 50 derivations go through Nix's
+ * build hook one at a time however the connection is made, so a bare `nix build` through an already open master is
+ * the least any action can take. Medians of `--runs`; nothing here asserts a time.
+ */
+import { existsSync } from 'node:fs'
+import { builder, loadLab, ROOT, runCommandAs } from '../__tests__/lab/harness.js'
+import { expression, median, MUX_ALIAS, SEED_ALIAS, seedConfig } from './seed.js'
+
+const lab = loadLab()
+const a = builder(lab, 'a')
+const runs = Number(process.argv[process.argv.indexOf('--runs') + 1] || '5')
+
+async function timed(argv: string[], runAs: 'runner' | 'root', expectCode = 0): Promise<number> {
+  const started = performance.now()
+  const result = await runCommandAs(lab, runAs, argv)
+  const ms = performance.now() - started
+  if (result.code !== expectCode) throw new Error(`${argv.join(' ')} exited ${result.code}: ${result.stderr}`)
+  return ms
+}
+
+async function build(alias: string, count: number, maxJobs: number): Promise<number> {
+  const { args, attributes } = expression(lab, count)
+  return timed(
+    [
+      'nix',
+      '--extra-experimental-features',
+      'nix-command',
+      'build',
+      '--no-link',
+      '--max-jobs',
+      '0',
+      '--builders',
+      `ssh-ng://${a.user}@${alias} ${lab.localSystem} - ${maxJobs} 1 - - -`,
+      ...args,
+      ...attributes
+    ],
+    'runner'
+  )
+}
+
+const main = `${ROOT}/dist/main/index.js`
+const post = `${ROOT}/dist/post/index.js`
+if (!existsSync(main) || !existsSync(post)) throw new Error('run `npm run bundle` first')
+const node = process.execPath
+const ssh = (alias: string): string[] => ['ssh', alias, 'true']
+
+const measures: [string, () => Promise<number>][] = [
+  ['Node start, nothing loaded (runner)', () => timed([node, '-e', ''], 'runner')],
+  // Without inputs main fails on the first one it reads: Node start, the bundle loaded, one input read.
+  ['dist/main: Node start + bundle load', () => timed([node, main], 'runner', 1)],
+  // Without state post has nothing to undo: Node start, the bundle loaded, the state read.
+  ['dist/post: Node start + bundle load', () => timed([node, post], 'runner')],
+  ['sudo -n true', () => timed(['sudo', '-n', 'true'], 'runner')],
+  ['new SSH connection as root (ssh alias true)', () => timed(ssh(SEED_ALIAS), 'root')],
+  ['command through an open master (ssh alias true)', () => timed(ssh(MUX_ALIAS), 'root')],
+  ['plain seed-style build, 1 derivation', () => build(SEED_ALIAS, 1, 1)],
+  ['build through an open master, 1 derivation', () => build(MUX_ALIAS, 1, 1)],
+  ['plain seed-style build, 50 derivations (max-jobs 4)', () => build(SEED_ALIAS, 50, 4)],
+  ['build through an open master, 50 derivations (max-jobs 4)', () => build(MUX_ALIAS, 50, 4)]
+]
+
+const restore = seedConfig(lab, a)
+const results = new Map<string, number[]>()
+try {
+  await timed(ssh(MUX_ALIAS), 'root') // opens the master (ControlPersist keeps it), and warms the caches
+  for (const [, measure] of measures) await measure()
+  for (let run = 0; run < runs; run++) {
+    for (const [name, measure] of measures) results.set(name, [...(results.get(name) ?? []), await measure()])
+    process.stderr.write(`run ${run + 1}/${runs} done\n`)
+  }
+} finally {
+  await runCommandAs(lab, 'root', ['ssh', '-O', 'exit', MUX_ALIAS])
+  restore()
+}
+
+const ms = (name: string): number => median(results.get(name) ?? [])
+console.log(`\nMedians of ${runs} runs (ms):`)
+for (const [name] of measures) console.log(`  ${name.padEnd(60)} ${ms(name).toFixed(0).padStart(7)}`)
+
+const plain1 = ms('plain seed-style build, 1 derivation')
+const floor1 =
+  ms('dist/main: Node start + bundle load') +
+  ms('new SSH connection as root (ssh alias true)') +
+  ms('build through an open master, 1 derivation') +
+  ms('dist/post: Node start + bundle load')
+console.log(
+  `\nBenchmark 1 floor: main's start + one new connection + the build through it + post's start = ` +
+    `${floor1.toFixed(0)} ms, ${(floor1 / plain1).toFixed(2)}× the plain build (${plain1.toFixed(0)} ms); ` +
+    `the target is ≤ 1.5×.`
+)
+const plain50 = ms('plain seed-style build, 50 derivations (max-jobs 4)')
+const floor50 = ms('build through an open master, 50 derivations (max-jobs 4)')
+console.log(
+  `Benchmark 2 floor: the bare build through an open master = ${floor50.toFixed(0)} ms ` +
+    `(${(floor50 / 50).toFixed(0)} ms per derivation), ${(plain50 / floor50).toFixed(2)}× faster than plain ` +
+    `(${plain50.toFixed(0)} ms); the target is ≥ 8× and ≤ 25 ms per derivation.`
+)
