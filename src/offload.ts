@@ -11,6 +11,7 @@ import { admitBuilders, preflight, type PreflightOutcome } from './preflight-run
 import { probeRunner, type RunnerFacts } from './probe.js'
 import { type BuildReport, type Checks, makeReport, renderSummary, writeReportFile } from './report.js'
 import { configureRunner, exportNixConfig } from './runner-setup.js'
+import { phase } from './timing.js'
 import { givenBuilders, parseSettings, type Settings, wantsBuild } from './settings.js'
 import { saveJournal } from './state.js'
 
@@ -21,16 +22,16 @@ export async function run(): Promise<void> {
     const read = (name: Input): string => core.getInput(name)
     // The runner probe (several `nix` starts) and the builders' SSH handshakes are independent: run them at once.
     // Inputs are validated first, with the system Node reports standing in for Nix's until the probe says.
-    const probing = probeRunner()
+    const probing = phase('runner probe', probeRunner())
     probing.catch(() => undefined)
     const guess = nodeSystem()
     const early = parseSettings(read, { system: guess })
-    const preflighting = preflight(early)
+    const preflighting = phase('preflight', preflight(early))
     preflighting.catch(() => undefined)
     const facts = await probing
     const settings = facts.system === guess ? early : parseSettings(read, { system: facts.system })
     describeRunner(facts, settings)
-    const checking = settings === early ? preflighting : preflight(settings)
+    const checking = settings === early ? preflighting : phase('preflight', preflight(settings))
     if (settings.mode === 'canary') await canary(facts, settings, await checking)
     else await offload(facts, settings, checking)
   } catch (error) {
@@ -102,7 +103,7 @@ async function offload(
     return
   }
 
-  const outcome = await runBuild(settings, process.env)
+  const outcome = await phase('build', runBuild(settings, process.env))
   const report = makeReport(plan, outcome.builds, outcome.outPaths, checks)
   await publish(report, settings, true)
   judgeBuild(outcome, report, plan, facts, settings)

@@ -2,6 +2,7 @@ import * as core from '@actions/core'
 import { applyPlan } from './apply.js'
 import { makePlan, type Plan } from './plan.js'
 import type { Journal } from './state.js'
+import { phase } from './timing.js'
 import type { RunnerFacts } from './probe.js'
 import { label } from './report.js'
 import type { Builder, Settings } from './settings.js'
@@ -25,8 +26,8 @@ export async function configureRunner(
     core.info(`Builder ${builder.storeUri} → ${label(builder)} (${builder.systems.join(', ')})`)
   }
   for (const warning of plan.warnings) core.warning(warning, { title: 'nix-offload' })
-  const journal = await applyPlan(plan)
-  return { plan, stores: await pingStores(plan, facts), journal }
+  const journal = await phase('configure', applyPlan(plan))
+  return { plan, stores: await phase('store ping', pingStores(plan, facts)), journal }
 }
 
 /** Exports NIX_CONFIG with the plan's settings (trusted-client path) to this step's builds and to later steps. */
