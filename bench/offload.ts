@@ -3,21 +3,30 @@
  *
  *   npx tsx bench/offload.ts --derivations 1 --runs 5     # the whole action vs a plain seed-style nix build
  *   npx tsx bench/offload.ts --derivations 50 --runs 3    # builder max-jobs 4
+ *   npx tsx bench/offload.ts --derivations 50 --runs 3 --rtt-ms 20   # the builder behind a 20 ms round trip
  *
  * "plain" is the set-up the seed recipe describes, made by hand once before the runs: an ssh config Host alias for
  * root without multiplexing, a pinned known_hosts, and `nix build --builders '…' --max-jobs 0` as the runner user.
  * Only its `nix build` is timed. "action" is the bundled action as the runner runs it (dist/main, then dist/post, as
  * the runner user): set-up, preflight, build, proof and undo, all timed. Each run builds fresh derivations (a nonce),
  * the two variants alternate, and the medians and their ratio are printed. Nothing here asserts a time.
+ *
+ * With `--rtt-ms`, both variants reach the builder through bench/latency.ts, a proxy that delays every chunk by half
+ * the round trip each way (this kernel has no netem).
  */
 import { builder, builderInputs, loadLab, runCommandAs, runMain, runPost } from '../__tests__/lab/harness.js'
+import { startLatencyProxy } from './latency.js'
 import { expression, median, SEED_ALIAS, seedConfig } from './seed.js'
 
 const lab = loadLab()
-const a = builder(lab, 'a')
 const count = Number(option('--derivations', '1'))
 const runs = Number(option('--runs', '5'))
+const rttMs = Number(option('--rtt-ms', '0'))
 const maxJobs = count > 1 ? 4 : 1
+const direct = builder(lab, 'a')
+const proxy = rttMs > 0 ? await startLatencyProxy(direct.host, direct.port, rttMs / 2) : undefined
+/** Builder a, or the proxy in front of it: same host key, so the same pin with the proxy's port. */
+const a = { ...direct, port: proxy?.port ?? direct.port }
 
 function option(name: string, fallback: string): string {
   const index = process.argv.indexOf(name)
@@ -50,6 +59,7 @@ async function actionBuild(): Promise<number> {
   const started = performance.now()
   const main = await runMain(lab, {
     ...builderInputs(lab, 'a'),
+    port: String(a.port),
     'max-jobs': String(maxJobs),
     args: args.join(' '),
     installables: attributes.join('\n')
@@ -77,6 +87,7 @@ try {
   }
 } finally {
   restore()
+  await proxy?.close()
 }
 const [p, x] = [median(plain), median(action)]
 const rows = [
@@ -94,7 +105,10 @@ const rows = [
     action.map(v => v.toFixed(2)).join(' ')
   ]
 ]
-console.log(`\n${count} fresh derivation(s), builder max-jobs ${maxJobs}, ${runs} runs each:`)
+console.log(
+  `\n${count} fresh derivation(s), builder max-jobs ${maxJobs}, ${runs} runs each` +
+    (rttMs > 0 ? `, builder behind a ${rttMs} ms round trip:` : ':')
+)
 for (const row of rows)
   console.log(`  ${row[0]?.padEnd(40)} ${row[1]?.padStart(9)} ${row[2]?.padStart(18)}   ${row[3]}`)
 console.log(`  ratio action / plain: ${(x / p).toFixed(2)}×   (plain / action: ${(p / x).toFixed(2)}×)`)
