@@ -11,9 +11,9 @@ import { admitBuilders, preflight, type PreflightOutcome } from './preflight-run
 import { probeRunner, type RunnerFacts } from './probe.js'
 import { type BuildReport, type Checks, makeReport, renderSummary, writeReportFile } from './report.js'
 import { configureRunner, exportNixConfig } from './runner-setup.js'
-import { phase } from './timing.js'
 import { givenBuilders, parseSettings, type Settings, wantsBuild } from './settings.js'
 import { saveJournal } from './state.js'
+import { phase } from './timing.js'
 
 /** The main step: validate, then build (or run the canary). Errors fail the step. */
 export async function run(): Promise<void> {

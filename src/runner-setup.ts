@@ -1,12 +1,12 @@
 import * as core from '@actions/core'
 import { applyPlan } from './apply.js'
 import { makePlan, type Plan } from './plan.js'
-import type { Journal } from './state.js'
-import { phase } from './timing.js'
 import type { RunnerFacts } from './probe.js'
 import { label } from './report.js'
 import type { Builder, Settings } from './settings.js'
+import type { Journal } from './state.js'
 import { pingStores, type StoreReach } from './store-ping.js'
+import { phase } from './timing.js'
 
 /**
  * Configures the runner for the builders (the plan, applied and journaled) and pings every builder's store through
