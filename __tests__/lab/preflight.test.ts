@@ -249,6 +249,17 @@ describe('auto and several builders', () => {
     expect(main.outputs['builders-healthy']).toBe('1')
   })
 
+  it('writes nothing before the preflight has passed when the configuration waits for it (auto)', async () => {
+    await builderCtl('stop', 'a')
+    const before = snapshot(WATCHED)
+    const main = await runMain(lab, { ...builderInputs(lab, 'a'), systems: 'auto', installables: 'drv' })
+    expect(main.code).toBe(1)
+    expect(firstError(main)).toContain('Builder nixbuilder@127.0.0.1:2201 is unreachable')
+    expect(main.stdout).not.toContain('Configuring for')
+    expect(main.state).toEqual({})
+    expect(snapshot(WATCHED)).toEqual(before)
+  })
+
   it('builds on the healthy builder when the other is down and skip-unhealthy is true', async () => {
     await builderCtl('stop', 'a')
     const drv = freshDerivation(lab)
