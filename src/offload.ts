@@ -11,7 +11,7 @@ import { admitBuilders, preflight, type PreflightOutcome } from './preflight-run
 import { probeRunner, type RunnerFacts } from './probe.js'
 import { type BuildReport, type Checks, makeReport, renderSummary, writeReportFile } from './report.js'
 import { configureRunner, exportNixConfig } from './runner-setup.js'
-import { givenBuilders, parseSettings, type Settings, wantsBuild } from './settings.js'
+import { type Builder, givenBuilders, parseSettings, type Settings, wantsBuild } from './settings.js'
 import { saveJournal } from './state.js'
 import { phase } from './timing.js'
 
@@ -54,8 +54,10 @@ async function offload(
 ): Promise<void> {
   const token = randomBytes(3).toString('hex')
   const given = settings.skipUnhealthy ? undefined : givenBuilders(settings.builders)
-  const restarts = given !== undefined && makePlan(settings, given, facts, token).path === 'daemon-config'
-  const early = given === undefined || restarts ? undefined : configureRunner(settings, given, facts, token)
+  const early =
+    given !== undefined && configuresWithoutRestart(settings, given, facts, token)
+      ? configureRunner(settings, given, facts, token)
+      : undefined
   early?.catch(() => undefined)
   const checked = await checking
   const checks: Checks = {
@@ -109,7 +111,27 @@ async function offload(
   judgeBuild(outcome, report, plan, facts, settings)
 }
 
-/** Takes back a configuration made beside a preflight that then failed, and leaves the post step nothing to do. */
+/**
+ * Whether the runner can be configured before the preflight's verdict: the plan needs no daemon restart. A plan that
+ * cannot be made says so after the preflight, in its usual place.
+ */
+function configuresWithoutRestart(
+  settings: Settings,
+  builders: Builder[],
+  facts: RunnerFacts,
+  token: string
+): boolean {
+  try {
+    return makePlan(settings, builders, facts, token).path !== 'daemon-config'
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Takes back a configuration made beside a preflight that then failed. What could not be undone is a warning here:
+ * its backups went with the work directory, so the post step could not do better, and gets nothing to undo.
+ */
 async function undoEarly(configuring: ReturnType<typeof configureRunner>): Promise<void> {
   let journal
   try {
@@ -118,7 +140,13 @@ async function undoEarly(configuring: ReturnType<typeof configureRunner>): Promi
     // It failed half-way: its journal, saved before each change, is in the state for the post step.
     return
   }
-  if ((await undoJournal(journal)) === 0) saveJournal({ asRoot: journal.asRoot, undo: [] })
+  const failures = await undoJournal(journal)
+  saveJournal({ asRoot: journal.asRoot, undo: [] })
+  core.info(
+    failures === 0
+      ? `Undid the configuration made while the preflight ran (${journal.undo.length} change(s)).`
+      : `Undid the configuration made while the preflight ran, except ${failures} change(s) (see the warnings above).`
+  )
 }
 
 function judgeBuild(

@@ -340,6 +340,12 @@ export function runCommandAs(
   })
 }
 
+/** The command lines of the action's SSH master processes (their control paths name its work directory). */
+export async function sshMasters(lab: Lab): Promise<string> {
+  return (await runCommandAs(lab, 'root', ['sh', '-c', 'pgrep -af "nix-offload-[0-9a-f]+/cm-" || true']))
+    .stdout
+}
+
 export function chownTree(path: string, user: string): void {
   const uid = Number(
     readFileSync('/etc/passwd', 'utf8')

@@ -6,10 +6,10 @@ import {
   freshDerivation,
   type Lab,
   loadLab,
-  runCommandAs,
   runMain,
   runPost,
   snapshot,
+  sshMasters,
   visibleLog,
   WATCHED
 } from './harness.js'
@@ -53,11 +53,6 @@ function severalDerivations(
   }
 }
 
-async function masters(): Promise<string> {
-  return (await runCommandAs(lab, 'root', ['sh', '-c', 'pgrep -af "nix-offload-[0-9a-f]+/cm-" || true']))
-    .stdout
-}
-
 describe('multiplexed SSH', () => {
   it('opens one SSH connection per builder for a build of several derivations, and the post step closes it', async () => {
     const drvs = severalDerivations(6)
@@ -73,10 +68,10 @@ describe('multiplexed SSH', () => {
     expect(main.outputs['remote-builds']).toBe('6')
     // One login for the action's own preflight (ssh2), one for the master that every Nix session then shares.
     expect(acceptedLogins(a.sshdLog) - loginsBefore).toBe(2)
-    expect(await masters()).toContain('nix-offload-')
+    expect(await sshMasters(lab)).toContain('nix-offload-')
     const post = await runPost(lab, main)
     expect(post.code).toBe(0)
-    expect(await masters()).toBe('')
+    expect(await sshMasters(lab)).toBe('')
     expect(snapshot(WATCHED)).toEqual(before)
   })
 
@@ -93,7 +88,7 @@ describe('multiplexed SSH', () => {
     expect(main.code, visibleLog(main)).toBe(0)
     expect(acceptedLogins(a.sshdLog) - loginsBefore).toBeGreaterThanOrEqual(6 + 2)
     await runPost(lab, main)
-    expect(await masters()).toBe('')
+    expect(await sshMasters(lab)).toBe('')
   })
 })
 

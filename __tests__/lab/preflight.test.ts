@@ -12,6 +12,7 @@ import {
   runMain,
   runPost,
   snapshot,
+  sshMasters,
   startMainUntil,
   type StepResult,
   visibleLog,
@@ -46,6 +47,7 @@ async function expectUntouched(inputs: Record<string, string>): Promise<StepResu
   const main = await runMain(lab, inputs)
   expect(main.code).toBe(1)
   expect(snapshot(WATCHED)).toEqual(before)
+  expect(await sshMasters(lab)).toBe('')
   const journal = main.state.journal
   if (journal !== undefined) expect(JSON.parse(journal)).toMatchObject({ undo: [] })
   const post = await runPost(lab, main)
@@ -88,6 +90,7 @@ describe('preflight faults, each named in the first error line', () => {
     // No `auto`: the runner was configured beside the preflight, then undone (expectUntouched), and later steps
     // were never told about the builder.
     expect(main.stdout).toContain('Configuring for root')
+    expect(main.stdout).toContain('Undid the configuration made while the preflight ran')
     expect(main.env.NIX_CONFIG).toBeUndefined()
   })
 
