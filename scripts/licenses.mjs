@@ -13,11 +13,12 @@ if (target === undefined) throw new Error('usage: node scripts/licenses.mjs <out
 const lock = JSON.parse(readFileSync('package-lock.json', 'utf8'))
 const entries = new Map()
 for (const [path, info] of Object.entries(lock.packages)) {
-  if (path === '' || info.dev === true || info.optional === true) continue
+  if (path === '' || info.dev === true || info.devOptional === true || info.optional === true) continue
   const manifest = JSON.parse(readFileSync(join(path, 'package.json'), 'utf8'))
   const licenceFile = readdirSync(path).find(name => /^(licen[cs]e|copying)(\.(md|txt))?$/i.test(name))
   const text = licenceFile === undefined ? '' : readFileSync(join(path, licenceFile), 'utf8').trim()
-  entries.set(manifest.name, `${manifest.name}\n${manifest.license ?? 'UNKNOWN'}\n${text}\n`)
+  const licence = typeof manifest.license === 'object' ? manifest.license?.type : manifest.license
+  entries.set(manifest.name, `${manifest.name}\n${licence ?? 'UNKNOWN'}\n${text}\n`)
 }
 const names = [...entries.keys()].sort()
 writeFileSync(target, names.map(name => entries.get(name)).join('\n'))
