@@ -53,8 +53,22 @@ const ssh = (alias: string): string[] => ['ssh', alias, 'true']
 
 const measures: [string, () => Promise<number>][] = [
   ['Node start, nothing loaded (runner)', () => timed([node, '-e', ''], 'runner')],
-  // Without inputs main fails on the first one it reads: Node start, the bundle loaded, one input read.
-  ['dist/main: Node start + bundle load', () => timed([node, main], 'runner', 1)],
+  // Without inputs main fails on the first one it reads. With no `nix` on PATH its runner probe, which starts
+  // first, fails at once instead of waiting for three `nix` processes: Node start, the bundle loaded, one input read.
+  [
+    'dist/main: Node start + bundle load',
+    () =>
+      timed(
+        [
+          node,
+          '--input-type=module',
+          '-e',
+          `process.env.PATH = '/nonexistent'; await import(${JSON.stringify(main)})`
+        ],
+        'runner',
+        1
+      )
+  ],
   // Without state post has nothing to undo: Node start, the bundle loaded, the state read.
   ['dist/post: Node start + bundle load', () => timed([node, post], 'runner')],
   ['sudo -n true', () => timed(['sudo', '-n', 'true'], 'runner')],
