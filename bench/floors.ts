@@ -11,7 +11,7 @@
  */
 import { existsSync } from 'node:fs'
 import { builder, loadLab, ROOT, runCommandAs } from '../__tests__/lab/harness.js'
-import { expression, median, MUX_ALIAS, SEED_ALIAS, seedConfig } from './seed.js'
+import { median, MUX_ALIAS, SEED_ALIAS, seedBuild, seedConfig } from './seed.js'
 
 const lab = loadLab()
 const a = builder(lab, 'a')
@@ -25,24 +25,8 @@ async function timed(argv: string[], runAs: 'runner' | 'root', expectCode = 0): 
   return ms
 }
 
-async function build(alias: string, count: number, maxJobs: number): Promise<number> {
-  const { args, attributes } = expression(lab, count)
-  return timed(
-    [
-      'nix',
-      '--extra-experimental-features',
-      'nix-command',
-      'build',
-      '--no-link',
-      '--max-jobs',
-      '0',
-      '--builders',
-      `ssh-ng://${a.user}@${alias} ${lab.localSystem} - ${maxJobs} 1 - - -`,
-      ...args,
-      ...attributes
-    ],
-    'runner'
-  )
+function build(alias: string, count: number, maxJobs: number): Promise<number> {
+  return seedBuild(lab, a, alias, count, maxJobs)
 }
 
 const main = `${ROOT}/dist/main/index.js`

@@ -11,12 +11,12 @@
  * the runner user): set-up, preflight, build, proof and undo, all timed. Each run builds fresh derivations (a nonce),
  * the two variants alternate, and the medians and their ratio are printed. Nothing here asserts a time.
  *
- * With `--rtt-ms`, both variants reach the builder through bench/latency.ts, a proxy that delays every chunk by half
- * the round trip each way (this kernel has no netem).
+ * With `--rtt-ms`, both variants reach the builder through bench/latency.ts, a proxy that adds that round trip to the
+ * TCP handshake and half of it to every chunk each way (this kernel has no netem).
  */
-import { builder, builderInputs, loadLab, runCommandAs, runMain, runPost } from '../__tests__/lab/harness.js'
+import { builder, builderInputs, loadLab, runMain, runPost } from '../__tests__/lab/harness.js'
 import { startLatencyProxy } from './latency.js'
-import { expression, median, SEED_ALIAS, seedConfig } from './seed.js'
+import { expression, median, SEED_ALIAS, seedBuild, seedConfig } from './seed.js'
 
 const lab = loadLab()
 const count = Number(option('--derivations', '1'))
@@ -34,24 +34,7 @@ function option(name: string, fallback: string): string {
 }
 
 async function plainBuild(): Promise<number> {
-  const { args, attributes } = expression(lab, count)
-  const started = performance.now()
-  const result = await runCommandAs(lab, 'runner', [
-    'nix',
-    '--extra-experimental-features',
-    'nix-command',
-    'build',
-    '--no-link',
-    '--max-jobs',
-    '0',
-    '--builders',
-    `ssh-ng://${a.user}@${SEED_ALIAS} ${lab.localSystem} - ${maxJobs} 1 - - -`,
-    ...args,
-    ...attributes
-  ])
-  const seconds = (performance.now() - started) / 1000
-  if (result.code !== 0) throw new Error(`plain nix build failed: ${result.stderr}`)
-  return seconds
+  return (await seedBuild(lab, a, SEED_ALIAS, count, maxJobs)) / 1000
 }
 
 async function actionBuild(): Promise<number> {

@@ -1,7 +1,7 @@
 /** What the offload benchmarks share: fresh derivations, and the seed recipe's hand-made ssh config for root. */
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { chownTree, type Lab, type LabBuilder } from '../__tests__/lab/harness.js'
+import { chownTree, type Lab, type LabBuilder, runCommandAs } from '../__tests__/lab/harness.js'
 
 export const SEED_ALIAS = 'nix-offload-bench-seed'
 /** The same alias with a shared connection (ControlMaster), for the floors benchmark. */
@@ -55,6 +55,37 @@ export function seedConfig(lab: Lab, a: LabBuilder): () => void {
     else writeFileSync(config, original)
     if (!hadDir) rmSync(ROOT_SSH, { recursive: true, force: true })
   }
+}
+
+/**
+ * A plain `nix build` of `count` fresh derivations as the runner user, the seed's way: `--max-jobs 0` and a builders
+ * line naming `alias` (an alias of seedConfig's) with `maxJobs`. Returns its time in ms; throws when it fails.
+ */
+export async function seedBuild(
+  lab: Lab,
+  a: LabBuilder,
+  alias: string,
+  count: number,
+  maxJobs: number
+): Promise<number> {
+  const { args, attributes } = expression(lab, count)
+  const started = performance.now()
+  const result = await runCommandAs(lab, 'runner', [
+    'nix',
+    '--extra-experimental-features',
+    'nix-command',
+    'build',
+    '--no-link',
+    '--max-jobs',
+    '0',
+    '--builders',
+    `ssh-ng://${a.user}@${alias} ${lab.localSystem} - ${maxJobs} 1 - - -`,
+    ...args,
+    ...attributes
+  ])
+  const ms = performance.now() - started
+  if (result.code !== 0) throw new Error(`plain nix build through ${alias} failed: ${result.stderr}`)
+  return ms
 }
 
 export function median(values: number[]): number {
