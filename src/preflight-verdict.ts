@@ -4,7 +4,7 @@ import { fingerprint, type HostKey, knownHostsName, type PrivateKey } from './ke
 import type { Observation } from './preflight.js'
 import { isTrustedUser } from './probe.js'
 import { label } from './report.js'
-import { AUTO, type Builder, type BuilderRequest } from './settings.js'
+import { AUTO, type Builder, type BuilderRequest, builderWith } from './settings.js'
 
 export type PreflightCause =
   | 'unreachable'
@@ -156,7 +156,7 @@ export function resolve(request: BuilderRequest, facts: BuilderFacts): Builder |
     return `'max-jobs: auto' needs the builder's core count (getconf, nproc or sysctl).`
   const supportedFeatures =
     request.supportedFeatures === AUTO ? facts.systemFeatures : request.supportedFeatures
-  return { ...request, systems: [...new Set(systems)], maxJobs, supportedFeatures }
+  return builderWith(request, systems, maxJobs, supportedFeatures)
 }
 
 function unpinnedMessage(request: BuilderRequest, name: string, presented: HostKey): string {

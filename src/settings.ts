@@ -48,11 +48,22 @@ export interface BuilderRequest extends Omit<Builder, 'systems' | 'maxJobs' | 's
 /** The builders as given, when none leaves a value for the preflight to detect (`auto`); otherwise undefined. */
 export function givenBuilders(requests: BuilderRequest[]): Builder[] | undefined {
   const builders: Builder[] = []
-  for (const { systems, maxJobs, supportedFeatures, ...rest } of requests) {
+  for (const request of requests) {
+    const { systems, maxJobs, supportedFeatures } = request
     if (systems === AUTO || maxJobs === AUTO || supportedFeatures === AUTO) return undefined
-    builders.push({ ...rest, systems: [...new Set(systems)], maxJobs, supportedFeatures })
+    builders.push(builderWith(request, systems, maxJobs, supportedFeatures))
   }
   return builders
+}
+
+/** The builder a request describes, with these values in place of `auto` (each system once). */
+export function builderWith(
+  request: BuilderRequest,
+  systems: string[],
+  maxJobs: number,
+  supportedFeatures: string[]
+): Builder {
+  return { ...request, systems: [...new Set(systems)], maxJobs, supportedFeatures }
 }
 
 /** Everything the action was asked to do, validated before anything is written. */
