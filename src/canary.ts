@@ -10,6 +10,7 @@ import { Output } from './constants.js'
 import { checkAll, type FileOp, fileOps } from './file-agent.js'
 import type { BuildRecord, CopyRecord } from './ledger.js'
 import { restoreHistory, saveHistory } from './history-cache.js'
+import { makePlan } from './plan.js'
 import type { PreflightOutcome } from './preflight-run.js'
 import type { RunnerFacts } from './probe.js'
 import { renderMachines } from './render.js'
@@ -40,8 +41,8 @@ export async function canary(
   let stores = new Map<string, StoreReach>()
   let payloadPath: string | undefined
   if (checked.builders.length > 0) {
-    const setup = await configureRunner(settings, checked.builders, facts, token)
-    const { plan } = setup
+    const plan = makePlan(settings, checked.builders, facts, token)
+    const setup = await configureRunner(plan, facts)
     exportNixConfig(plan)
     stores = new Map(setup.stores.map(store => [store.storeUri, store]))
     const targets: CanaryTarget[] = plan.builders.map((builder, index) => ({

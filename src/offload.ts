@@ -54,10 +54,8 @@ async function offload(
 ): Promise<void> {
   const token = randomBytes(3).toString('hex')
   const given = settings.skipUnhealthy ? undefined : givenBuilders(settings.builders)
-  const early =
-    given !== undefined && configuresWithoutRestart(settings, given, facts, token)
-      ? configureRunner(settings, given, facts, token)
-      : undefined
+  const earlyPlan = given === undefined ? undefined : planWithoutRestart(settings, given, facts, token)
+  const early = earlyPlan === undefined ? undefined : configureRunner(earlyPlan, facts)
   early?.catch(() => undefined)
   const checked = await checking
   const checks: Checks = {
@@ -79,7 +77,8 @@ async function offload(
     throw error
   }
 
-  const { plan, stores } = await (early ?? configureRunner(settings, checked.builders, facts, token))
+  const plan = earlyPlan ?? makePlan(settings, checked.builders, facts, token)
+  const { stores } = await (early ?? configureRunner(plan, facts))
   exportNixConfig(plan)
   checks.stores = stores
   const unreachable = checks.stores.filter(store => !store.ok)
@@ -112,19 +111,20 @@ async function offload(
 }
 
 /**
- * Whether the runner can be configured before the preflight's verdict: the plan needs no daemon restart. A plan that
+ * The plan, when the runner can be configured before the preflight's verdict: it needs no daemon restart. A plan that
  * cannot be made says so after the preflight, in its usual place.
  */
-function configuresWithoutRestart(
+function planWithoutRestart(
   settings: Settings,
   builders: Builder[],
   facts: RunnerFacts,
   token: string
-): boolean {
+): Plan | undefined {
   try {
-    return makePlan(settings, builders, facts, token).path !== 'daemon-config'
+    const plan = makePlan(settings, builders, facts, token)
+    return plan.path === 'daemon-config' ? undefined : plan
   } catch {
-    return false
+    return undefined
   }
 }
 

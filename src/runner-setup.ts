@@ -1,9 +1,8 @@
 import * as core from '@actions/core'
 import { applyPlan } from './apply.js'
-import { makePlan, type Plan } from './plan.js'
+import type { Plan } from './plan.js'
 import type { RunnerFacts } from './probe.js'
 import { label } from './report.js'
-import type { Builder, Settings } from './settings.js'
 import type { Journal } from './state.js'
 import { pingStores, type StoreReach } from './store-ping.js'
 import { phase } from './timing.js'
@@ -14,12 +13,9 @@ import { phase } from './timing.js'
  * builders only once `exportNixConfig` runs.
  */
 export async function configureRunner(
-  settings: Settings,
-  builders: Builder[],
-  facts: RunnerFacts,
-  token: string
-): Promise<{ plan: Plan; stores: StoreReach[]; journal: Journal }> {
-  const plan = makePlan(settings, builders, facts, token)
+  plan: Plan,
+  facts: RunnerFacts
+): Promise<{ stores: StoreReach[]; journal: Journal }> {
   const who = facts.store === 'daemon' ? 'root (the nix-daemon opens the SSH connections)' : facts.userName
   core.info(`Configuring for ${who} (${plan.path}).`)
   for (const builder of plan.builders) {
@@ -27,7 +23,7 @@ export async function configureRunner(
   }
   for (const warning of plan.warnings) core.warning(warning, { title: 'nix-offload' })
   const journal = await phase('configure', applyPlan(plan))
-  return { plan, stores: await phase('store ping', pingStores(plan, facts)), journal }
+  return { stores: await phase('store ping', pingStores(plan, facts)), journal }
 }
 
 /** Exports NIX_CONFIG with the plan's settings (trusted-client path) to this step's builds and to later steps. */
