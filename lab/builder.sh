@@ -112,29 +112,45 @@ builder_start() {
   [[ -n $(builder_pids "$name") ]] && builder_stop "$name" >/dev/null
   port_open "$port" && die "port $port is taken by a process outside builder $name"
 
-  mkdir -p /run/sshd # sshd's privilege-separation directory; /run may be a fresh tmpfs
-  chmod 0755 /run/sshd
+  # sshd's privilege-separation directory; /run may be a fresh tmpfs.
+  install -d -m 0755 /run/sshd
   # A socket file left by the last run would make the readiness wait below
   # succeed before the new daemon listens.
   rm -f "$dir/nix/var/nix/daemon-socket/socket"
 
-  local nix_daemon
-  nix_daemon=$(command -v nix-daemon) || die "nix-daemon not found"
+  local root
+  root=$(rootfs_of "$(builder_version "$name")")
+  [[ -z $root || -f $root/.lab-ready ]] || die "builder $name: its root filesystem $root is not made: run lab/up.sh"
   # The holder is a bash in the new namespace that stays as the parent of both
   # daemons; its argv[0] marks it for the pidfile check. setsid + nohup detach
   # it from the caller's session so it outlives the calling shell or test.
+  # A builder of a newer Nix runs both daemons chrooted into that release's
+  # root filesystem, with its own /nix and /etc/nix bound over the root
+  # filesystem's, and LAB_DIR at the same path so that every path in its
+  # sshd_config reads the same inside.
   # shellcheck disable=SC2016
   setsid nohup unshare -m --propagation private /bin/bash -c '
     set -eu
-    dir=$1 nix_daemon=$2
-    mount --bind "$dir/nix" /nix
-    mount --bind "$dir/etc-nix" /etc/nix
+    dir=$1 root=$2 lab=$3
+    mount --bind "$dir/nix" "$root/nix"
+    mount --bind "$dir/etc-nix" "$root/etc/nix"
+    if [[ -n $root ]]; then
+      mount -t proc proc "$root/proc"
+      mount --rbind /dev "$root/dev"
+      mkdir -p "$root$lab"
+      mount --bind "$lab" "$root$lab"
+      mkdir -p "$root/run/sshd"
+      in_root=(chroot "$root")
+    else
+      mkdir -p /run/sshd
+      in_root=()
+    fi
     echo $$ >"$dir/holder.pid"
-    "$nix_daemon" --daemon >>"$dir/nix-daemon.log" 2>&1 </dev/null &
+    "${in_root[@]}" nix-daemon --daemon >>"$dir/nix-daemon.log" 2>&1 </dev/null &
     echo $! >"$dir/nix-daemon.pid"
-    /usr/sbin/sshd -D -f "$dir/sshd_config" -E "$dir/sshd.log" </dev/null &
+    "${in_root[@]}" /usr/sbin/sshd -D -f "$dir/sshd_config" -E "$dir/sshd.log" </dev/null &
     wait
-  ' "nix-offload-lab-builder-$name" "$dir" "$nix_daemon" >>"$dir/holder.log" 2>&1 </dev/null &
+  ' "nix-offload-lab-builder-$name" "$dir" "$root" "$LAB_DIR" >>"$dir/holder.log" 2>&1 </dev/null &
 
   # shellcheck disable=SC2016 # expanded by the inner bash
   if ! wait_until 100 bash -c '[[ -S $1 ]] && (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null && [[ -s $3 ]]' _ \

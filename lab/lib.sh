@@ -3,7 +3,18 @@
 # builder.sh and local-daemon.sh; not meant to be run on its own.
 
 LAB_DIR=${LAB_DIR:-/var/lib/nix-offload-lab}
-LAB_BUILDERS=(a b)
+# Root filesystems of newer Debian releases, whose nix-bin is a newer Nix. Kept
+# outside LAB_DIR, which is bind-mounted into them at the same path.
+LAB_ROOTFS_DIR=${LAB_ROOTFS_DIR:-/var/lib/nix-offload-lab-rootfs}
+# The Nix versions of the lab: 2.8 is the host's own (Debian bookworm); the
+# others run inside a root filesystem of the Debian release that ships them.
+LAB_NIX_VERSIONS=(2.8 2.26 2.34)
+# Builders a, b and c for each version: `a`/`b`/`c` on the host's Nix, `a-2.34`
+# etc. The tests use a and b; c is for capturing logs by hand (scripts/) while
+# tests run, since a fault injected into a or b would break a running test.
+LAB_BUILDERS=(a b c a-2.26 b-2.26 c-2.26 a-2.34 b-2.34 c-2.34)
+# Runners other than the host itself (whose runner is the host's own Nix).
+LAB_ROOTFS_RUNNERS=(2.26 2.34)
 # shellcheck disable=SC2034 # used by the scripts that source this file
 LAB_RUNNER_USER=runner
 # shellcheck disable=SC2034
@@ -21,20 +32,83 @@ require_root() {
   [[ $(id -u) -eq 0 ]] || die "must run as root"
 }
 
-builder_port() {
+# The Debian release whose nix-bin is Nix $1 ("host" for the host's own).
+nix_suite() {
   case $1 in
-    a) echo 2201 ;;
-    b) echo 2202 ;;
+    2.8) echo host ;;
+    2.26) echo trixie ;;
+    2.34) echo sid ;;
+    *) die "unknown Nix version '$1' (known: ${LAB_NIX_VERSIONS[*]})" ;;
+  esac
+}
+
+# The root filesystem that runs Nix $1; empty for the host's own Nix.
+rootfs_of() {
+  [[ $(nix_suite "$1") == host ]] && return 0
+  echo "$LAB_ROOTFS_DIR/$(nix_suite "$1")"
+}
+
+# The Nix version of builder $1: `a` and `b` run the host's, `a-2.34` 2.34.
+builder_version() {
+  case $1 in
+    a | b | c) echo 2.8 ;;
+    a-* | b-* | c-*) nix_suite "${1#?-}" >/dev/null && echo "${1#?-}" ;;
     *) die "unknown builder '$1' (known: ${LAB_BUILDERS[*]})" ;;
   esac
 }
 
+builder_port() {
+  local version base
+  version=$(builder_version "$1")
+  case ${1%%-*} in a) base=1 ;; b) base=2 ;; c) base=3 ;; esac
+  case $version in
+    2.8) echo $((2200 + base)) ;;
+    2.26) echo $((2210 + base)) ;;
+    2.34) echo $((2220 + base)) ;;
+  esac
+}
+
 builder_features() {
-  case $1 in
+  case ${1%%-*} in
     a) echo "benchmark big-parallel lab-a" ;;
     b) echo "benchmark lab-b" ;;
+    c) echo "benchmark lab-c" ;;
     *) die "unknown builder '$1'" ;;
   esac
+}
+
+# Every store on the host gets its own build-user group and uid range: a
+# nix-daemon SIGKILLs every process of a build uid before it uses that uid, so
+# two daemons sharing uids kill each other's builds ("signal 9"). The host's
+# own daemon keeps Debian's `nixbld`; these are the others (`STORE` is a
+# builder name or `runner-VERSION`).
+LAB_STORES=(a b a-2.26 b-2.26 a-2.34 b-2.34 runner-2.26 runner-2.34 c c-2.26 c-2.34)
+LAB_BUILD_USERS=8
+build_group() { echo "nixbld-${1//./}"; }
+build_uid_base() {
+  local i
+  for i in "${!LAB_STORES[@]}"; do
+    [[ ${LAB_STORES[$i]} == "$1" ]] && { echo $((30000 + 100 * (i + 1))); return 0; }
+  done
+  die "unknown store '$1'"
+}
+
+# ensure_build_users STORE [ROOT]: the build group of STORE and its users, in
+# the user database of ROOT (a root filesystem) or of the host.
+ensure_build_users() {
+  local store=$1 root=${2:-} group base i names=() chroot_cmd=()
+  group=$(build_group "$store")
+  base=$(build_uid_base "$store")
+  [[ -n $root ]] && chroot_cmd=(chroot "$root")
+  if ! "${chroot_cmd[@]}" getent group "$group" >/dev/null; then
+    "${chroot_cmd[@]}" groupadd -g "$base" "$group"
+  fi
+  for ((i = 1; i <= LAB_BUILD_USERS; i++)); do
+    names+=("$group-$i")
+    "${chroot_cmd[@]}" getent passwd "$group-$i" >/dev/null && continue
+    "${chroot_cmd[@]}" useradd -u $((base + i)) -g "$group" -G "$group" -M -d /var/empty \
+      -s /usr/sbin/nologin -c "Nix build user $i of $store" "$group-$i"
+  done
 }
 
 # /dev/tcp avoids depending on nc/ss being installed.
@@ -81,7 +155,9 @@ builder_pids() {
     [[ -z $ns || $ns == "$self" ]] && continue # kernel threads have no link
     if [[ -z ${verdict[$ns]+x} ]]; then
       # Field 4 is the mount's root inside its filesystem, field 5 its mount point.
-      if awk -v w="$want" '$5 == "/nix" && length($4) >= length(w) && substr($4, length($4) - length(w) + 1) == w { f = 1 } END { exit !f }' \
+      # A builder of a newer Nix has it on its root filesystem's /nix, which
+      # its chrooted processes see as /nix and its holder by the full path.
+      if awk -v w="$want" -v r="$LAB_ROOTFS_DIR/" '($5 == "/nix" || (index($5, r) == 1 && $5 ~ /\/nix$/)) && length($4) >= length(w) && substr($4, length($4) - length(w) + 1) == w { f = 1 } END { exit !f }' \
         "/proc/$pid/mountinfo" 2>/dev/null; then
         verdict[$ns]=1
       elif [[ -r /proc/$pid/mountinfo ]]; then
@@ -97,17 +173,27 @@ builder_pids() {
 
 # True if the mountinfo file $1 shows one of the lab builders' stores on /nix.
 on_builder_nix() {
-  awk '$5 == "/nix" && $4 ~ /nix-offload-lab\/builders\/[^\/]+\/nix$/ { f = 1 } END { exit !f }' "$1" 2>/dev/null
+  awk -v r="$LAB_ROOTFS_DIR/" '($5 == "/nix" || (index($5, r) == 1 && $5 ~ /\/nix$/)) && $4 ~ /nix-offload-lab\/builders\/[^\/]+\/nix$/ { f = 1 } END { exit !f }' "$1" 2>/dev/null
 }
 
 # Debian's nix-bin puts everything in /usr/bin; the runner image may not.
+# mmdebstrap makes the root filesystems of the newer Nix versions.
 ensure_packages() {
   local missing=()
   command -v nix-daemon >/dev/null 2>&1 || missing+=(nix-bin)
   [[ -x /usr/sbin/sshd ]] || missing+=(openssh-server)
   command -v sudo >/dev/null 2>&1 || missing+=(sudo)
+  command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
   ((${#missing[@]} == 0)) && return 0
   log "installing ${missing[*]}"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nix-bin openssh-server sudo >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# The Debian mirror apt already uses (the machine reaches no other).
+debian_mirror() {
+  local uri
+  uri=$(grep -hsoE '^(URIs:|deb)\s+https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null |
+    head -n 1 | awk '{print $2}')
+  echo "${uri:-http://deb.debian.org/debian}"
 }

@@ -7,6 +7,10 @@
 #   - /etc/nix/nix.conf for the host and a host nix-daemon (lab/local-daemon.sh);
 #   - builders a (127.0.0.1:2201) and b (127.0.0.1:2202), each an sshd plus a
 #     nix-daemon with its own store, in its own mount namespace (lab/builder.sh);
+#   - the same two builders on Nix 2.26 (:2211, :2212) and 2.34 (:2221, :2222),
+#     run from root filesystems of Debian trixie and sid (lab/rootfs.sh), and a
+#     runner on each of those versions (lab/runner.sh); every store has its own
+#     build users;
 #   - builder accounts nixbuilder and nixnopath (same key, both trusted; the
 #     latter's SSH sessions have no Nix on PATH: lab.json "noNixUser");
 #   - client_key (authorised on both builders) and other_key (authorised nowhere);
@@ -74,6 +78,14 @@ done
 ensure_key "$LAB_DIR/client_key" nix-offload-lab-client
 ensure_key "$LAB_DIR/other_key" nix-offload-lab-other-unauthorised
 
+# --- root filesystems of the newer Nix versions (made at once) ------------------
+pids=()
+for version in "${LAB_ROOTFS_RUNNERS[@]}"; do
+  "$HERE/rootfs.sh" "$version" >/dev/null &
+  pids+=($!)
+done
+for pid in "${pids[@]}"; do wait "$pid" || die "a root filesystem could not be made (see above)"; done
+
 # --- local side ----------------------------------------------------------------
 # Debian's file holds only a comment and `sandbox = false`, both kept. Empty
 # substituters: there is no internet and every cache lookup costs retries.
@@ -95,6 +107,27 @@ if ((local_conf_changed)) && "$HERE/local-daemon.sh" status >/dev/null; then
 fi
 "$HERE/local-daemon.sh" start >/dev/null
 
+# --- runners of the newer Nix versions --------------------------------------------
+runners_json=('{"nix":"2.8","root":"","daemonLog":"'"$LAB_DIR"'/local-daemon.log"}')
+for version in "${LAB_ROOTFS_RUNNERS[@]}"; do
+  root=$(rootfs_of "$version")
+  changed=0
+  write_if_changed "$root/etc/nix/nix.conf" 0644 <<EOF && changed=1
+# nix-offload test lab: the runner's Nix $version (written by lab/up.sh).
+# No sandbox: builds use the root filesystem's /bin/sh, as on the host.
+sandbox = false
+substituters =
+trusted-users = root $LAB_RUNNER_USER
+build-users-group = $(build_group "runner-$version")
+EOF
+  if ((changed)) && "$HERE/runner.sh" "$version" status >/dev/null; then
+    "$HERE/runner.sh" "$version" restart >/dev/null
+  fi
+  "$HERE/runner.sh" "$version" start >/dev/null
+  runners_json+=("$(printf '{"nix":"%s","root":"%s","daemonLog":"%s"}' \
+    "$version" "$root" "$LAB_DIR/runners/$version/nix-daemon.log")")
+done
+
 # --- builders ------------------------------------------------------------------
 known_hosts_lines=()
 builders_json=()
@@ -102,6 +135,13 @@ for name in "${LAB_BUILDERS[@]}"; do
   dir=$LAB_DIR/builders/$name
   port=$(builder_port "$name")
   features=$(builder_features "$name")
+  version=$(builder_version "$name")
+  root=$(rootfs_of "$version")
+  ensure_build_users "$name" "$root"
+  # OpenSSH 9.8+ (trixie, sid) penalises an address after failed logins; the
+  # fault tests make many from 127.0.0.1 on purpose. 9.2 (bookworm) has no such option.
+  penalties=
+  [[ -n $root ]] && penalties='PerSourcePenalties no'
   install -d -m 0755 "$dir" "$dir/etc-nix" "$dir/nix"
   # nix-daemon creates the rest; the socket directory must be reachable by
   # nixbuilder, whose `nix-daemon --stdio` forwards to the builder's daemon.
@@ -131,6 +171,7 @@ AllowAgentForwarding no
 PrintMotd no
 # VERBOSE logs the key fingerprint of each accepted or refused key.
 LogLevel VERBOSE
+$penalties
 # Must stay last: a Match block runs to the end of the file. SetEnv is applied
 # after sshd sets its default PATH, so it replaces it, and the account's bash
 # (non-interactive, skel ~/.bashrc returns early) does not add Nix back: this
@@ -148,6 +189,8 @@ substituters =
 trusted-users = root $LAB_BUILDER_USER $LAB_NONIX_USER
 max-jobs = 4
 system-features = $features
+# Its own build users: uids no other store on the host uses.
+build-users-group = $(build_group "$name")
 EOF
   touch "$dir/sshd.log"
   if ((changed)) && "$HERE/builder.sh" status "$name" >/dev/null; then
@@ -159,8 +202,8 @@ EOF
   known_hosts_lines+=("[127.0.0.1]:$port $hostkey")
   # shellcheck disable=SC2086 # split the space-separated feature list on purpose
   feats_json=$(printf '"%s",' $features)
-  builders_json+=("$(printf '{"name":"%s","host":"127.0.0.1","port":%d,"user":"%s","hostPublicKey":"%s","hostPublicKeyFile":"%s","storeDir":"%s","sshdLog":"%s","sshdConfig":"%s","nixConf":"%s","systemFeatures":[%s],"maxJobs":4}' \
-    "$name" "$port" "$LAB_BUILDER_USER" "$hostkey" "$dir/ssh_host_ed25519_key.pub" "$dir/nix/store" "$dir/sshd.log" \
+  builders_json+=("$(printf '{"name":"%s","nix":"%s","host":"127.0.0.1","port":%d,"user":"%s","hostPublicKey":"%s","hostPublicKeyFile":"%s","storeDir":"%s","sshdLog":"%s","sshdConfig":"%s","nixConf":"%s","systemFeatures":[%s],"maxJobs":4}' \
+    "$name" "$version" "$port" "$LAB_BUILDER_USER" "$hostkey" "$dir/ssh_host_ed25519_key.pub" "$dir/nix/store" "$dir/sshd.log" \
     "$dir/sshd_config" "$dir/etc-nix/nix.conf" "${feats_json%,}")")
 done
 
@@ -172,8 +215,9 @@ local_system=$(nix --extra-experimental-features nix-command show-config --json 
 [[ -n $local_system ]] || local_system="$(uname -m)-linux"
 
 joined=$(IFS=,; echo "${builders_json[*]}")
-printf '{"runnerUser":"%s","noNixUser":"%s","clientKey":"%s","clientPublicKey":"%s","otherKey":"%s","knownHosts":"%s","localSystem":"%s","nixConf":"/etc/nix/nix.conf","localDaemonLog":"%s","localDaemonCtl":"%s","builderCtl":"%s","builders":[%s]}\n' \
-  "$LAB_RUNNER_USER" "$LAB_NONIX_USER" "$LAB_DIR/client_key" "$(cut -d' ' -f1,2 "$LAB_DIR/client_key.pub")" "$LAB_DIR/other_key" \
+runners=$(IFS=,; echo "${runners_json[*]}")
+printf '{"runners":[%s],"runnerUser":"%s","noNixUser":"%s","clientKey":"%s","clientPublicKey":"%s","otherKey":"%s","knownHosts":"%s","localSystem":"%s","nixConf":"/etc/nix/nix.conf","localDaemonLog":"%s","localDaemonCtl":"%s","builderCtl":"%s","builders":[%s]}\n' \
+  "$runners" "$LAB_RUNNER_USER" "$LAB_NONIX_USER" "$LAB_DIR/client_key" "$(cut -d' ' -f1,2 "$LAB_DIR/client_key.pub")" "$LAB_DIR/other_key" \
   "$LAB_DIR/known_hosts" "$local_system" "$LAB_DIR/local-daemon.log" "$HERE/local-daemon.sh" "$HERE/builder.sh" "$joined" |
   write_if_changed "$LAB_DIR/lab.json" 0644 || true
 
@@ -181,6 +225,11 @@ printf '{"runnerUser":"%s","noNixUser":"%s","clientKey":"%s","clientPublicKey":"
 sudo -u "$LAB_RUNNER_USER" sudo -n true || die "runner has no passwordless sudo"
 sudo -u "$LAB_RUNNER_USER" nix --extra-experimental-features nix-command store ping >/dev/null 2>&1 ||
   die "runner cannot reach the local nix-daemon"
+for version in "${LAB_ROOTFS_RUNNERS[@]}"; do
+  "$HERE/runner.sh" "$version" exec sudo -u "$LAB_RUNNER_USER" sudo -n true || die "runner $version: no passwordless sudo"
+  "$HERE/runner.sh" "$version" exec sudo -u "$LAB_RUNNER_USER" nix --extra-experimental-features nix-command \
+    store info >/dev/null 2>&1 || die "runner $version cannot reach its nix-daemon"
+done
 # -F /dev/null: root's own ~/.ssh/config (a test may leave aliases there) must
 # not change what this check sees.
 lab_ssh() { # lab_ssh PORT USER COMMAND
@@ -199,6 +248,7 @@ done
 
 echo "nix-offload lab is up ($LAB_DIR/lab.json):"
 "$HERE/local-daemon.sh" status | sed 's/^/  /'
+for version in "${LAB_ROOTFS_RUNNERS[@]}"; do "$HERE/runner.sh" "$version" status | sed 's/^/  /'; done
 for name in "${LAB_BUILDERS[@]}"; do "$HERE/builder.sh" status "$name" | sed 's/^/  /'; done
 echo "  runner: $(id "$LAB_RUNNER_USER")"
 echo "  client key: $LAB_DIR/client_key (other_key: not authorised); pins: $LAB_DIR/known_hosts"

@@ -6,18 +6,21 @@ import { type CanarySample, historyId } from '../../src/trend.js'
 import { startCacheServer } from '../support/cache-server.js'
 import {
   builder,
+  builderCtl,
   builderInputs,
   chownTree,
+  hostPath,
   type Lab,
   newStepDir,
   loadLab,
   runCommandAs,
   runMain,
+  runOnHost,
   runPost,
   snapshot,
   type StepResult,
   visibleLog,
-  WATCHED
+  watched
 } from './harness.js'
 
 const lab: Lab = loadLab()
@@ -53,7 +56,7 @@ export const TWO_BUILDERS = {
 }
 
 function reportOf(main: StepResult): CanaryReport {
-  return JSON.parse(readFileSync(main.outputs.report ?? '', 'utf8')) as CanaryReport
+  return JSON.parse(readFileSync(hostPath(lab, main.outputs.report ?? ''), 'utf8')) as CanaryReport
 }
 
 async function canary(
@@ -61,11 +64,11 @@ async function canary(
   env: Record<string, string> = {},
   dir?: string
 ): Promise<StepResult> {
-  const before = snapshot(WATCHED)
+  const before = snapshot(watched(lab))
   const main = await runMain(lab, inputs, dir === undefined ? { env } : { env, dir })
   const post = await runPost(lab, main)
   expect(post.code).toBe(0)
-  expect(snapshot(WATCHED)).toEqual(before)
+  expect(snapshot(watched(lab))).toEqual(before)
   return main
 }
 
@@ -75,7 +78,7 @@ async function gcRoots(): Promise<string> {
 }
 
 afterEach(async () => {
-  for (const name of ['a', 'b']) await runCommandAs(lab, 'root', [lab.builderCtl, 'start', name])
+  for (const name of ['a', 'b']) await builderCtl(lab, 'start', name)
 })
 
 describe('canary', () => {
@@ -114,8 +117,8 @@ describe('canary', () => {
       /\| nixbuilder@127\.0\.0\.1:2201 \| x86_64-linux \| [\d.]+ ms \| [\d.]+ s \| [\d.]+ MB\/s \| [\d.]+ MB\/s \| [\d.]+ GB \| ✅ healthy/
     )
     expect(await gcRoots()).not.toContain('nix-offload-canary')
-    const storeListingA = (await runCommandAs(lab, 'root', ['ls', a.storeDir])).stdout
-    const storeListingB = (await runCommandAs(lab, 'root', ['ls', b.storeDir])).stdout
+    const storeListingA = (await runOnHost(['ls', a.storeDir])).stdout
+    const storeListingB = (await runOnHost(['ls', b.storeDir])).stdout
     const [first, second] = names
     expect(storeListingA).toContain(`${first?.[1]}`)
     expect(storeListingB).toContain(`${second?.[1]}`)
@@ -123,7 +126,7 @@ describe('canary', () => {
   })
 
   it('one builder down, one healthy: healthy=false, the healthy one still complete, the step names the down one', async () => {
-    await runCommandAs(lab, 'root', [lab.builderCtl, 'stop', 'a'])
+    await builderCtl(lab, 'stop', 'a')
     const main = await canary(TWO_BUILDERS)
     expect(main.code).toBe(1)
     expect(main.outputs).toMatchObject({ healthy: 'false', 'builders-healthy': '1' })

@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import {
   chownSync,
+  cpSync,
   existsSync,
   lstatSync,
   mkdtempSync,
@@ -20,7 +21,12 @@ export const ROOT = resolve(import.meta.dirname, '../..')
 const LAB_JSON = '/var/lib/nix-offload-lab/lab.json'
 
 export interface LabBuilder {
+  /** `a` or `b`, the name tests use, whatever the builder's Nix. */
   name: string
+  /** The name lab/builder.sh knows it by (`a`, or `a-2.34` on Nix 2.34). */
+  id: string
+  /** Its Nix version: 2.8 (the host's), 2.26 or 2.34. */
+  nix: string
   host: string
   port: number
   user: string
@@ -31,7 +37,16 @@ export interface LabBuilder {
   nixConf: string
 }
 
+/** The runner the tests drive: the host's own Nix 2.8, or a newer Nix in a root filesystem (lab/runner.sh). */
+export interface LabRunner {
+  nix: string
+  /** The runner's root filesystem on the host; empty for the host itself. */
+  root: string
+  daemonLog: string
+}
+
 export interface Lab {
+  runner: LabRunner
   runnerUser: string
   clientKey: string
   otherKey: string
@@ -41,16 +56,72 @@ export interface Lab {
   builders: LabBuilder[]
 }
 
+/** The Nix versions under test: LAB_RUNNER_NIX and LAB_BUILDER_NIX (2.8, 2.26 or 2.34; 2.8 when unset). */
+export const RUNNER_NIX = process.env.LAB_RUNNER_NIX ?? '2.8'
+export const BUILDER_NIX = process.env.LAB_BUILDER_NIX ?? '2.8'
+
+interface LabFile extends Omit<Lab, 'runner' | 'builders'> {
+  runners: LabRunner[]
+  builders: (Omit<LabBuilder, 'id'> & { name: string })[]
+}
+
 export function loadLab(): Lab {
   if (!existsSync(LAB_JSON))
     throw new Error(`The lab is not set up (${LAB_JSON} is missing): run lab/up.sh as root.`)
-  const lab = JSON.parse(readFileSync(LAB_JSON, 'utf8')) as Lab
+  const file = JSON.parse(readFileSync(LAB_JSON, 'utf8')) as LabFile
+  const runner = file.runners.find(r => r.nix === RUNNER_NIX)
+  if (runner === undefined) throw new Error(`The lab has no runner on Nix ${RUNNER_NIX}: run lab/up.sh.`)
+  const builders = file.builders
+    .filter(b => b.nix === BUILDER_NIX)
+    .map(b => ({ ...b, id: b.name, name: b.name.replace(/-.*/, '') }))
+  if (builders.length === 0) throw new Error(`The lab has no builders on Nix ${BUILDER_NIX}: run lab/up.sh.`)
+  if (runner.root !== '') {
+    // The runner in a root filesystem runs the bundle from there, as the host runner runs it from the checkout.
+    cpSync(join(ROOT, 'dist'), join(runner.root, DIST_IN_ROOT), { recursive: true, force: true })
+  }
+  const { runners: _runners, ...rest } = file
   // lab.json names the scripts of the checkout that wrote it; use this checkout's.
   return {
-    ...lab,
+    ...rest,
+    runner,
+    builders,
     localDaemonCtl: join(ROOT, 'lab/local-daemon.sh'),
     builderCtl: join(ROOT, 'lab/builder.sh')
   }
+}
+
+const DIST_IN_ROOT = '/opt/nix-offload/dist'
+const RUNNER_CTL = join(ROOT, 'lab/runner.sh')
+
+/** Where a path of the runner's (its /etc/nix, /nix/store, /tmp) is on the host. */
+export function hostPath(lab: Lab, path: string): string {
+  return lab.runner.root + path
+}
+
+/** argv that runs `argv` on the runner: in its namespace and root filesystem, for a newer Nix. */
+function onRunner(lab: Lab, argv: string[]): string[] {
+  return lab.runner.root === '' ? argv : [RUNNER_CTL, lab.runner.nix, 'exec', ...argv]
+}
+
+/** The runner's Node: the host's, or the copy inside the root filesystem (lab/rootfs.sh). */
+function runnerNode(lab: Lab): string {
+  return lab.runner.root === '' ? process.execPath : '/usr/local/bin/node'
+}
+
+/** Runs a lab script (builder.sh, runner.sh) on the host as root. */
+export async function labCtl(argv: string[]): Promise<void> {
+  const result = await runOnHost(argv)
+  if (result.code !== 0) throw new Error(`${argv.join(' ')} failed: ${result.stdout}${result.stderr}`)
+}
+
+/** lab/builder.sh COMMAND on the builder the tests call `name`, on the Nix under test. */
+export async function builderCtl(lab: Lab, command: string, name: string): Promise<void> {
+  await labCtl([lab.builderCtl, command, builder(lab, name).id])
+}
+
+/** Restarts the runner's nix-daemon, e.g. after a test edits its nix.conf (the daemon reads it only at start). */
+export async function restartRunnerDaemon(lab: Lab): Promise<void> {
+  await labCtl([RUNNER_CTL, lab.runner.nix, 'restart'])
 }
 
 export function builder(lab: Lab, name: string): LabBuilder {
@@ -96,10 +167,11 @@ export interface StepOptions {
   dir?: string
 }
 
+/** A fresh step directory, as the runner sees it (under its root filesystem's /tmp for a newer Nix). */
 export function newStepDir(lab: Lab, runAs: RunAs): string {
-  const dir = mkdtempSync('/tmp/nix-offload-step-')
-  for (const name of ['output', 'state', 'env', 'summary']) writeFileSync(join(dir, name), '')
-  if (runAs === 'runner') chownTree(dir, lab.runnerUser)
+  const dir = mkdtempSync(hostPath(lab, '/tmp/nix-offload-step-')).slice(lab.runner.root.length)
+  for (const name of ['output', 'state', 'env', 'summary']) writeFileSync(hostPath(lab, join(dir, name)), '')
+  if (runAs === 'runner') chownTree(hostPath(lab, dir), lab.runnerUser)
   return dir
 }
 
@@ -125,16 +197,10 @@ export function startStep(
     ...options.env,
     ...variables
   }
-  const script = join(ROOT, 'dist', entry, 'index.js')
-  const [command, args] =
-    runAs === 'runner'
-      ? [
-          'setpriv',
-          ['--reuid', lab.runnerUser, '--regid', lab.runnerUser, '--init-groups', process.execPath, script]
-        ]
-      : [process.execPath, [script]]
-  const child = spawn(command as string, args as string[], {
-    cwd: dir,
+  const script = join(lab.runner.root === '' ? join(ROOT, 'dist') : DIST_IN_ROOT, entry, 'index.js')
+  const [command = '', ...args] = onRunner(lab, [...asUser(lab, runAs), runnerNode(lab), script])
+  const child = spawn(command, args, {
+    cwd: hostPath(lab, dir),
     env,
     stdio: ['ignore', 'pipe', 'pipe']
   })
@@ -144,7 +210,9 @@ export function startStep(
   child.stderr?.on('data', chunk => (stderr += String(chunk)))
   const done = new Promise<StepResult>((resolvePromise, reject) => {
     child.on('error', reject)
-    child.on('close', (code, signal) => resolvePromise(collect(dir, runAs, code, signal, stdout, stderr)))
+    child.on('close', (code, signal) =>
+      resolvePromise(collect(lab, dir, runAs, code, signal, stdout, stderr))
+    )
   })
   return { child, done }
 }
@@ -194,6 +262,7 @@ export async function runPost(lab: Lab, main: StepResult, options: StepOptions =
 }
 
 function collect(
+  lab: Lab,
   dir: string,
   runAs: RunAs,
   code: number | null,
@@ -201,10 +270,11 @@ function collect(
   stdout: string,
   stderr: string
 ): StepResult {
-  const read = (name: string): string => readFileSync(join(dir, name), 'utf8')
+  const read = (name: string): string => readFileSync(hostPath(lab, join(dir, name)), 'utf8')
   const report = parseFileCommands(read('output')).report
   const files = [read('output'), read('state'), read('env'), read('summary')]
-  if (report !== undefined && existsSync(report)) files.push(readFileSync(report, 'utf8'))
+  if (report !== undefined && existsSync(hostPath(lab, report)))
+    files.push(readFileSync(hostPath(lab, report), 'utf8'))
   return {
     code,
     signal,
@@ -270,7 +340,15 @@ export function snapshot(roots: string[]): Record<string, string> {
   return entries
 }
 
-export const WATCHED = ['/etc/nix', '/root/.ssh', '/home/runner/.ssh']
+/** The report file a step wrote, parsed. */
+export function reportOf<T>(lab: Lab, result: StepResult): T {
+  return JSON.parse(readFileSync(hostPath(lab, result.outputs.report ?? ''), 'utf8')) as T
+}
+
+/** The runner's files the action may touch, as the host sees them. */
+export function watched(lab: Lab): string[] {
+  return ['/etc/nix', '/root/.ssh', '/home/runner/.ssh'].map(path => hostPath(lab, path))
+}
 
 /**
  * A derivation no store can hold yet (a nonce), needing no nixpkgs: `-f <file> --argstr nonce … --argstr system …`.
@@ -281,11 +359,11 @@ export function freshDerivation(
   options: { system?: string; seconds?: number; fail?: boolean; features?: string[] } = {}
 ): { args: string; nonce: string; name: string; file: string } {
   const nonce = randomBytes(6).toString('hex')
-  const dir = mkdtempSync('/tmp/nix-offload-expr-')
+  const dir = mkdtempSync(hostPath(lab, '/tmp/nix-offload-expr-')).slice(lab.runner.root.length)
   const file = join(dir, 'default.nix')
   const features = (options.features ?? []).map(f => `"${f}"`).join(' ')
   writeFileSync(
-    file,
+    hostPath(lab, file),
     `{ nonce, system }: {
   drv = builtins.derivation {
     name = "nix-offload-test-\${nonce}";
@@ -297,7 +375,7 @@ export function freshDerivation(
 }
 `
   )
-  chownTree(dir, lab.runnerUser)
+  chownTree(hostPath(lab, dir), lab.runnerUser)
   const system = options.system ?? lab.localSystem
   return {
     args: `-f ${file} --argstr nonce ${nonce} --argstr system ${system}`,
@@ -311,22 +389,39 @@ export function inStore(storeDir: string, outPath: string): boolean {
   return existsSync(join(storeDir, basename(outPath)))
 }
 
-/** Runs a command as root or the runner user and collects its output. */
+function asUser(lab: Lab, runAs: RunAs): string[] {
+  return runAs === 'runner'
+    ? ['setpriv', '--reuid', lab.runnerUser, '--regid', lab.runnerUser, '--init-groups']
+    : []
+}
+
+export interface CommandResult {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/** Runs a command on the runner, as root or the runner user, and collects its output. */
 export function runCommandAs(
   lab: Lab,
   runAs: RunAs,
   argv: string[],
   env: Record<string, string> = {}
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const [command, ...args] =
-    runAs === 'runner'
-      ? ['setpriv', '--reuid', lab.runnerUser, '--regid', lab.runnerUser, '--init-groups', ...argv]
-      : argv
+): Promise<CommandResult> {
+  return runOnHost(onRunner(lab, [...asUser(lab, runAs), ...argv]), {
+    HOME: runAs === 'runner' ? `/home/${lab.runnerUser}` : '/root',
+    ...env
+  })
+}
+
+/** Runs a command on the host, as root: the lab's scripts, a look into a builder's store. */
+export function runOnHost(argv: string[], env: Record<string, string> = {}): Promise<CommandResult> {
+  const [command = '', ...args] = argv
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(command ?? '', args, {
+    const child = spawn(command, args, {
       env: {
-        PATH: '/usr/local/bin:/usr/bin:/bin',
-        HOME: runAs === 'runner' ? `/home/${lab.runnerUser}` : '/root',
+        PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin',
+        HOME: '/root',
         ...env
       },
       stdio: ['ignore', 'pipe', 'pipe']
@@ -346,6 +441,7 @@ export async function sshMasters(lab: Lab): Promise<string> {
     .stdout
 }
 
+/** Gives `path` to `user`, whose uid and gid are the same on the host and in every runner's root filesystem. */
 export function chownTree(path: string, user: string): void {
   const uid = Number(
     readFileSync('/etc/passwd', 'utf8')

@@ -10,7 +10,7 @@ import {
   secretLines,
   snapshot,
   visibleLog,
-  WATCHED
+  watched
 } from './harness.js'
 
 const lab: Lab = loadLab()
@@ -66,7 +66,7 @@ const cases: [string, Record<string, string>, string][] = [
 
 describe('bad inputs', () => {
   it.each(cases)('refuses %s, naming the input, before writing anything', async (_, inputs, input) => {
-    const before = snapshot(WATCHED)
+    const before = snapshot(watched(lab))
     const main = await runMain(lab, { ...good, installables: 'drv', ...inputs })
     expect(main.code).toBe(1)
     const errors = visibleLog(main)
@@ -77,7 +77,7 @@ describe('bad inputs', () => {
     expect(main.state).toEqual({})
     expect(main.outputs).toEqual({})
     expect(main.env).toEqual({})
-    expect(snapshot(WATCHED)).toEqual(before)
+    expect(snapshot(watched(lab))).toEqual(before)
     for (const line of secretLines(lab.clientKey)) expect(visibleLog(main) + main.files).not.toContain(line)
   })
 })

@@ -4,6 +4,7 @@ import {
   builder,
   builderInputs,
   freshDerivation,
+  hostPath,
   type Lab,
   loadLab,
   runMain,
@@ -11,7 +12,7 @@ import {
   snapshot,
   sshMasters,
   visibleLog,
-  WATCHED
+  watched
 } from './harness.js'
 
 const lab: Lab = loadLab()
@@ -56,7 +57,7 @@ function severalDerivations(
 describe('multiplexed SSH', () => {
   it('opens one SSH connection per builder for a build of several derivations, and the post step closes it', async () => {
     const drvs = severalDerivations(6)
-    const before = snapshot(WATCHED)
+    const before = snapshot(watched(lab))
     const loginsBefore = acceptedLogins(a.sshdLog)
     const main = await runMain(lab, {
       ...builderInputs(lab, 'a'),
@@ -72,7 +73,7 @@ describe('multiplexed SSH', () => {
     const post = await runPost(lab, main)
     expect(post.code).toBe(0)
     expect(await sshMasters(lab)).toBe('')
-    expect(snapshot(WATCHED)).toEqual(before)
+    expect(snapshot(watched(lab))).toEqual(before)
   })
 
   it('without multiplexing, opens a connection per derivation (the baseline the option removes)', async () => {
@@ -108,7 +109,7 @@ describe('several builders', () => {
       installables: drvs.installables
     })
     expect(main.code, visibleLog(main)).toBe(0)
-    const report = JSON.parse(readFileSync(main.outputs.report ?? '', 'utf8')) as {
+    const report = JSON.parse(readFileSync(hostPath(lab, main.outputs.report ?? ''), 'utf8')) as {
       derivations: { name: string; builder?: string }[]
     }
     const where = Object.fromEntries(report.derivations.map(d => [d.name, d.builder]))

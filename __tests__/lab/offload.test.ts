@@ -4,9 +4,11 @@ import {
   builder,
   builderInputs,
   freshDerivation,
+  hostPath,
   inStore,
   type Lab,
   loadLab,
+  restartRunnerDaemon,
   runCommandAs,
   runMain,
   runPost,
@@ -14,11 +16,11 @@ import {
   snapshot,
   type StepResult,
   visibleLog,
-  WATCHED
+  watched
 } from './harness.js'
 
 const lab: Lab = loadLab()
-const NIX_CONF = '/etc/nix/nix.conf'
+const NIX_CONF = hostPath(lab, '/etc/nix/nix.conf')
 
 interface Report {
   configPath: string
@@ -36,7 +38,7 @@ interface Report {
 }
 
 function reportOf(result: StepResult): Report {
-  return JSON.parse(readFileSync(result.outputs.report ?? '', 'utf8')) as Report
+  return JSON.parse(readFileSync(hostPath(lab, result.outputs.report ?? ''), 'utf8')) as Report
 }
 
 function expectNoSecret(result: StepResult): void {
@@ -49,12 +51,12 @@ async function offloadAndUndo(
   inputs: Record<string, string>,
   options: Parameters<typeof runMain>[2] = {}
 ): Promise<StepResult> {
-  const before = snapshot(WATCHED)
+  const before = snapshot(watched(lab))
   const main = await runMain(lab, inputs, options)
   const post = await runPost(lab, main)
   expect(post.code, post.stdout + post.stderr).toBe(0)
   expect(post.stdout).not.toContain('::warning')
-  expect(snapshot(WATCHED)).toEqual(before)
+  expect(snapshot(watched(lab))).toEqual(before)
   expectNoSecret(main)
   return main
 }
@@ -73,8 +75,7 @@ async function withDaemonConfig(config: string, fn: () => Promise<void>): Promis
 }
 
 async function restartDaemon(): Promise<void> {
-  const result = await runCommandAs(lab, 'root', [lab.localDaemonCtl, 'restart'])
-  expect(result.code, result.stderr).toBe(0)
+  await restartRunnerDaemon(lab)
 }
 
 describe('offloading a fresh derivation', () => {
@@ -85,7 +86,7 @@ describe('offloading a fresh derivation', () => {
     expect(main.outputs).toMatchObject({ confirmed: 'true', 'remote-builds': '1', 'local-builds': '0' })
     const [outPath] = main.outputs['out-paths']?.split('\n') ?? []
     expect(outPath).toMatch(new RegExp(`^/nix/store/[a-z0-9]{32}-${drv.name}$`))
-    expect(inStore('/nix/store', outPath ?? '')).toBe(true)
+    expect(inStore(hostPath(lab, '/nix/store'), outPath ?? '')).toBe(true)
     expect(inStore(builder(lab, 'a').storeDir, outPath ?? '')).toBe(true)
     expect(inStore(builder(lab, 'b').storeDir, outPath ?? '')).toBe(false)
 
@@ -128,12 +129,12 @@ describe('offloading a fresh derivation', () => {
     const config = readFileSync(NIX_CONF, 'utf8').replace(/^trusted-users = .*$/m, 'trusted-users = root')
     await withDaemonConfig(config, async () => {
       const original = "# the runner owner's own builders\nssh://someone@elsewhere x86_64-linux\n"
-      writeFileSync('/etc/nix/machines', original, { mode: 0o640 })
+      writeFileSync(hostPath(lab, '/etc/nix/machines'), original, { mode: 0o640 })
       try {
         const drv = freshDerivation(lab)
         const main = await offloadAndUndo({ ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' })
         expect(main.code, visibleLog(main)).toBe(0)
-        expect(readFileSync('/etc/nix/machines', 'utf8')).toBe(original)
+        expect(readFileSync(hostPath(lab, '/etc/nix/machines'), 'utf8')).toBe(original)
       } finally {
         await runCommandAs(lab, 'root', ['rm', '-f', '/etc/nix/machines'])
       }
@@ -144,7 +145,7 @@ describe('offloading a fresh derivation', () => {
     const config =
       readFileSync(NIX_CONF, 'utf8').replace(/^trusted-users = .*$/m, 'trusted-users = root') + 'builders =\n'
     await withDaemonConfig(config, async () => {
-      const before = snapshot(WATCHED)
+      const before = snapshot(watched(lab))
       const main = await runMain(lab, { ...builderInputs(lab, 'a'), installables: 'drv' })
       expect(main.code).toBe(1)
       const error =
@@ -155,7 +156,7 @@ describe('offloading a fresh derivation', () => {
       expect(error).toContain('neither systemd nor launchd')
       expect(error).toContain('trusted-users = root runner')
       expect(main.state).toEqual({})
-      expect(snapshot(WATCHED)).toEqual(before)
+      expect(snapshot(watched(lab))).toEqual(before)
     })
   })
 
@@ -213,7 +214,7 @@ describe('builders', () => {
 
 describe('configure only', () => {
   it('lets a later step’s plain nix build offload, with the NIX_CONFIG main exported', async () => {
-    const before = snapshot(WATCHED)
+    const before = snapshot(watched(lab))
     const main = await runMain(lab, builderInputs(lab, 'a'))
     expect(main.code, visibleLog(main)).toBe(0)
     expect(main.outputs).toMatchObject({ confirmed: 'false', 'remote-builds': '0', 'local-builds': '0' })
@@ -242,7 +243,7 @@ describe('configure only', () => {
 
     const post = await runPost(lab, main)
     expect(post.code).toBe(0)
-    expect(snapshot(WATCHED)).toEqual(before)
+    expect(snapshot(watched(lab))).toEqual(before)
     expectNoSecret(main)
   })
 })

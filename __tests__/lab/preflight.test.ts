@@ -3,8 +3,10 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   builder,
+  builderCtl as ctlBuilder,
   builderInputs,
   freshDerivation,
+  hostPath,
   inStore,
   type Lab,
   loadLab,
@@ -16,7 +18,7 @@ import {
   startMainUntil,
   type StepResult,
   visibleLog,
-  WATCHED
+  watched
 } from './harness.js'
 
 const lab: Lab = loadLab()
@@ -33,8 +35,7 @@ function firstError(result: StepResult): string {
 }
 
 async function builderCtl(command: string, name: string): Promise<void> {
-  const result = await runCommandAs(lab, 'root', [lab.builderCtl, command, name])
-  expect(result.code, result.stderr).toBe(0)
+  await ctlBuilder(lab, command, name)
 }
 
 /**
@@ -43,10 +44,10 @@ async function builderCtl(command: string, name: string): Promise<void> {
  * runner is as it was when main ends, and the post step has nothing to undo.
  */
 async function expectUntouched(inputs: Record<string, string>): Promise<StepResult> {
-  const before = snapshot(WATCHED)
+  const before = snapshot(watched(lab))
   const main = await runMain(lab, inputs)
   expect(main.code).toBe(1)
-  expect(snapshot(WATCHED)).toEqual(before)
+  expect(snapshot(watched(lab))).toEqual(before)
   expect(await sshMasters(lab)).toBe('')
   const journal = main.state.journal
   if (journal !== undefined) expect(JSON.parse(journal)).toMatchObject({ undo: [] })
@@ -72,7 +73,7 @@ describe('preflight faults, each named in the first error line', () => {
       'Builder nixbuilder@127.0.0.1:2201 is unreachable: connection refused on 127.0.0.1 port 2201'
     )
     expect(main.outputs['builders-healthy']).toBe('0')
-    const report = JSON.parse(readFileSync(main.outputs.report ?? '', 'utf8')) as {
+    const report = JSON.parse(readFileSync(hostPath(lab, main.outputs.report ?? ''), 'utf8')) as {
       preflight: { cause: string }[]
     }
     expect(report.preflight[0]?.cause).toBe('unreachable')
@@ -146,7 +147,7 @@ describe('preflight faults, each named in the first error line', () => {
 describe('build faults', () => {
   it('6. a derivation needing a feature no builder offers: what it needs and what each builder offers', async () => {
     const drv = freshDerivation(lab, { features: ['lab-c'] })
-    const before = snapshot(WATCHED)
+    const before = snapshot(watched(lab))
     const main = await runMain(lab, {
       ...builderInputs(lab, 'a'),
       'supported-features': 'benchmark',
@@ -161,13 +162,13 @@ describe('build faults', () => {
     expect(error).toContain('benchmark')
     expect(error).not.toContain('unexpected end-of-file')
     await runPost(lab, main)
-    expect(snapshot(WATCHED)).toEqual(before)
+    expect(snapshot(watched(lab))).toEqual(before)
   })
 })
 
 describe('a builder lost in the middle of a build', () => {
   it('8. sshd killed mid-build: a dropped connection for that derivation, no hang, and the post step restores', async () => {
-    const before = snapshot(WATCHED)
+    const before = snapshot(watched(lab))
     // Far longer than the test may take: if the action waited for the build, the test would time out.
     const drv = freshDerivation(lab, { seconds: 600 })
     const { done } = await startMainUntil(
@@ -185,7 +186,7 @@ describe('a builder lost in the middle of a build', () => {
     expect(error).toContain('nixbuilder@127.0.0.1:2201')
     const post = await runPost(lab, main)
     expect(post.code).toBe(0)
-    expect(snapshot(WATCHED)).toEqual(before)
+    expect(snapshot(watched(lab))).toEqual(before)
   })
 })
 
@@ -209,7 +210,7 @@ describe('auto and several builders', () => {
     const config = JSON.parse(json) as Record<string, { value: unknown } | undefined>
     const cores = Number(coreCount.trim())
     const drv = freshDerivation(lab, { features: ['lab-a'] })
-    const before = snapshot(WATCHED)
+    const before = snapshot(watched(lab))
     const main = await runMain(lab, {
       ...builderInputs(lab, 'a'),
       systems: 'auto',
@@ -219,7 +220,7 @@ describe('auto and several builders', () => {
       installables: 'drv'
     })
     expect(main.code, visibleLog(main)).toBe(0)
-    const report = JSON.parse(readFileSync(main.outputs.report ?? '', 'utf8')) as {
+    const report = JSON.parse(readFileSync(hostPath(lab, main.outputs.report ?? ''), 'utf8')) as {
       preflight: { detected?: { systems: string[]; supportedFeatures: string[]; maxJobs: number } }[]
       builders: { systems: string[]; supportedFeatures: string[]; maxJobs: number }[]
     }
@@ -233,7 +234,7 @@ describe('auto and several builders', () => {
     expect(main.summary).toContain('detected: systems x86_64-linux')
     expect(main.outputs.confirmed).toBe('true')
     await runPost(lab, main)
-    expect(snapshot(WATCHED)).toEqual(before)
+    expect(snapshot(watched(lab))).toEqual(before)
   })
 
   const twoBuilders = {
@@ -254,19 +255,19 @@ describe('auto and several builders', () => {
 
   it('writes nothing before the preflight has passed when the configuration waits for it (auto)', async () => {
     await builderCtl('stop', 'a')
-    const before = snapshot(WATCHED)
+    const before = snapshot(watched(lab))
     const main = await runMain(lab, { ...builderInputs(lab, 'a'), systems: 'auto', installables: 'drv' })
     expect(main.code).toBe(1)
     expect(firstError(main)).toContain('Builder nixbuilder@127.0.0.1:2201 is unreachable')
     expect(main.stdout).not.toContain('Configuring for')
     expect(main.state).toEqual({})
-    expect(snapshot(WATCHED)).toEqual(before)
+    expect(snapshot(watched(lab))).toEqual(before)
   })
 
   it('builds on the healthy builder when the other is down and skip-unhealthy is true', async () => {
     await builderCtl('stop', 'a')
     const drv = freshDerivation(lab)
-    const before = snapshot(WATCHED)
+    const before = snapshot(watched(lab))
     const main = await runMain(lab, {
       ...twoBuilders,
       'skip-unhealthy': 'true',
@@ -278,12 +279,12 @@ describe('auto and several builders', () => {
       /::warning title=nix-offload%3A nixbuilder@127\.0\.0\.1%3A2201 unreachable::/
     )
     expect(main.outputs).toMatchObject({ confirmed: 'true', 'builders-healthy': '1' })
-    const report = JSON.parse(readFileSync(main.outputs.report ?? '', 'utf8')) as {
+    const report = JSON.parse(readFileSync(hostPath(lab, main.outputs.report ?? ''), 'utf8')) as {
       derivations: { builder: string }[]
     }
     expect(report.derivations[0]?.builder).toBe('127.0.0.1:2202')
     expect(inStore(b.storeDir, main.outputs['out-paths'] ?? '')).toBe(true)
     await runPost(lab, main)
-    expect(snapshot(WATCHED)).toEqual(before)
+    expect(snapshot(watched(lab))).toEqual(before)
   })
 })

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import {
   builderInputs,
   freshDerivation,
+  hostPath,
   type Lab,
   loadLab,
   runCommandAs,
@@ -12,21 +13,21 @@ import {
   startMainUntil,
   type StepResult,
   visibleLog,
-  WATCHED,
+  watched,
   runMain
 } from './harness.js'
 
 const lab: Lab = loadLab()
-const ROOT_CONFIG = '/root/.ssh/config'
+const ROOT_CONFIG = hostPath(lab, '/root/.ssh/config')
 // No final newline, global options before any Host line, and a Host * of the user's own: the hard cases for a prepend.
 const USER_CONFIG =
   'ServerAliveInterval 5\nHost myhost\n  HostName 192.0.2.1\nHost *\n  StrictHostKeyChecking no'
 
 async function seedUserFiles(): Promise<void> {
-  mkdirSync('/root/.ssh', { recursive: true, mode: 0o700 })
+  mkdirSync(hostPath(lab, '/root/.ssh'), { recursive: true, mode: 0o700 })
   writeFileSync(ROOT_CONFIG, USER_CONFIG, { mode: 0o644 })
   writeFileSync(
-    '/root/.ssh/known_hosts',
+    hostPath(lab, '/root/.ssh/known_hosts'),
     'example.org ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL6YugzZkPtpsXcQt\n',
     {
       mode: 0o600
@@ -37,8 +38,8 @@ async function seedUserFiles(): Promise<void> {
 }
 
 afterEach(() => {
-  rmSync('/root/.ssh', { recursive: true, force: true })
-  rmSync('/home/runner/.ssh', { recursive: true, force: true })
+  rmSync(hostPath(lab, '/root/.ssh'), { recursive: true, force: true })
+  rmSync(hostPath(lab, '/home/runner/.ssh'), { recursive: true, force: true })
 })
 
 function expectClean(main: StepResult): void {
@@ -48,7 +49,7 @@ function expectClean(main: StepResult): void {
 describe('the post step', () => {
   it('puts back ssh files that existed before, byte for byte, and keeps the user’s config working meanwhile', async () => {
     await seedUserFiles()
-    const before = snapshot(WATCHED)
+    const before = snapshot(watched(lab))
     const drv = freshDerivation(lab)
     const main = await runMain(lab, { ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' })
     expect(main.code, visibleLog(main)).toBe(0)
@@ -64,14 +65,14 @@ describe('the post step', () => {
 
     const post = await runPost(lab, main)
     expect(post.code).toBe(0)
-    expect(snapshot(WATCHED)).toEqual(before)
+    expect(snapshot(watched(lab))).toEqual(before)
     expect(readFileSync(ROOT_CONFIG, 'utf8')).toBe(USER_CONFIG)
     expectClean(main)
   })
 
   it('restores the runner after a main step whose build failed on the builder', async () => {
     await seedUserFiles()
-    const before = snapshot(WATCHED)
+    const before = snapshot(watched(lab))
     const drv = freshDerivation(lab, { fail: true })
     const main = await runMain(lab, { ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' })
     expect(main.code).toBe(1)
@@ -80,18 +81,18 @@ describe('the post step', () => {
         `::error::Derivation ${drv.name} failed with exit code 3 on builder nixbuilder@127\\.0\\.0\\.1:2201\\.`
       )
     )
-    const report = JSON.parse(readFileSync(main.outputs.report ?? '', 'utf8')) as {
+    const report = JSON.parse(readFileSync(hostPath(lab, main.outputs.report ?? ''), 'utf8')) as {
       derivations: { status: string }[]
     }
     expect(report.derivations[0]?.status).toBe('failed')
     const post = await runPost(lab, main)
     expect(post.code).toBe(0)
-    expect(snapshot(WATCHED)).toEqual(before)
+    expect(snapshot(watched(lab))).toEqual(before)
     expectClean(main)
   })
 
   it('restores the runner after a main step killed half-way through a build', async () => {
-    const before = snapshot(WATCHED)
+    const before = snapshot(watched(lab))
     const drv = freshDerivation(lab, { seconds: 30 })
     const { child, done } = await startMainUntil(
       lab,
@@ -103,19 +104,19 @@ describe('the post step', () => {
     child.kill('SIGKILL')
     const main = await done
     expect(main.signal).toBe('SIGKILL')
-    expect(readFileSync('/root/.ssh/config', 'utf8')).toContain('# nix-offload')
+    expect(readFileSync(ROOT_CONFIG, 'utf8')).toContain('# nix-offload')
     const post = await runPost(lab, main)
     expect(post.code).toBe(0)
-    expect(snapshot(WATCHED)).toEqual(before)
+    expect(snapshot(watched(lab))).toEqual(before)
   })
 
   it('does nothing, and says so, after a main step that refused its inputs', async () => {
-    const before = snapshot(WATCHED)
+    const before = snapshot(watched(lab))
     const main = await runMain(lab, { ...builderInputs(lab, 'a'), port: 'x' })
     expect(main.code).toBe(1)
     const post = await runPost(lab, main)
     expect(post.code).toBe(0)
     expect(post.stdout).toContain('nothing to undo')
-    expect(snapshot(WATCHED)).toEqual(before)
+    expect(snapshot(watched(lab))).toEqual(before)
   })
 })
