@@ -2,7 +2,7 @@ import * as core from '@actions/core'
 import { randomBytes } from 'node:crypto'
 import { type BuildRecord, type CopyRecord, NixLogReader } from './ledger.js'
 import { LineSplitter } from './nix-log.js'
-import { NIX_FEATURES } from './probe.js'
+import { NIX_FEATURES } from './nix-cli.js'
 import { runCommand } from './process.js'
 import type { Settings } from './settings.js'
 
@@ -18,7 +18,11 @@ export interface BuildOutcome {
   copies: CopyRecord[]
 }
 
-/** The `nix build` command line: internal-json for the proof, `--json` for the out paths (2.8 lacks --print-out-paths). */
+/**
+ * The `nix build` command line: internal-json for the proof, `--json` for the out paths (2.8 lacks --print-out-paths).
+ * Its `--json` stays valid and silent on 2.34: the "'--json' without '--json-format' is deprecated" warning belongs to
+ * `nix path-info`, the only command with `--json-format` (2.34, 2.35).
+ */
 export function buildArguments(settings: Settings): string[] {
   // The action's options come after the user's `args`, so a later duplicate cannot switch off the proof.
   const args = [...NIX_FEATURES, 'build', ...settings.args, '--log-format', 'internal-json', '--json']

@@ -1,4 +1,4 @@
-import { parseShowConfig, settingList } from './probe.js'
+import { CONFIG_SHOW_SHELL, parseConfigShow, parseNixVersion, settingList } from './nix-cli.js'
 import type { Protocol } from './settings.js'
 
 /** What a builder's own Nix says about itself, read over SSH as the builder user. */
@@ -37,8 +37,7 @@ export function factsCommand(protocol: Protocol): string {
     // POSIX df: the 4th column of the last line is the space available, in 1024-byte blocks.
     `echo "${MARK} free $(df -Pk /nix/store 2>/dev/null | tail -n 1 | awk '{print $4}')"`,
     `echo "${MARK} config"`,
-    // `nix show-config` up to Nix 2.19, `nix config show` after (and in Lix).
-    'nix --extra-experimental-features nix-command show-config --json 2>/dev/null || nix config show --json 2>/dev/null',
+    CONFIG_SHOW_SHELL,
     'true'
   ].join('\n')
   return `sh -c '${script.replace(/'/g, `'\\''`)}'`
@@ -64,7 +63,7 @@ export function parseFacts(protocol: Protocol, output: string): BuilderFacts {
     const [key = '', ...rest] = line.slice(MARK.length + 1).split(' ')
     const value = rest.join(' ').trim()
     if (key === 'found') facts.programFound = value === 'yes'
-    if (key === 'version') facts.nixVersion = /(\d+\.\d+(?:\.\d+)?)/.exec(value)?.[1] ?? ''
+    if (key === 'version') facts.nixVersion = parseNixVersion(value).version
     if (key === 'user') facts.user = value
     if (key === 'groups') facts.groups = value.split(/\s+/).filter(Boolean)
     if (key === 'cores' && /^\d+$/.test(value)) facts.cores = Number(value)
@@ -73,7 +72,7 @@ export function parseFacts(protocol: Protocol, output: string): BuilderFacts {
   const jsonStart = config.indexOf('{')
   if (jsonStart >= 0) {
     try {
-      const settings = parseShowConfig(config.slice(jsonStart))
+      const settings = parseConfigShow(config.slice(jsonStart))
       const list = (name: string): string[] => settingList(settings, name)
       if (typeof settings.system === 'string') facts.system = settings.system
       facts.extraPlatforms = list('extra-platforms')
@@ -86,13 +85,5 @@ export function parseFacts(protocol: Protocol, output: string): BuilderFacts {
   return facts
 }
 
-/** -1, 0 or 1, comparing dotted versions numerically; an unknown version sorts first. */
-export function compareVersions(a: string, b: string): number {
-  const parts = (version: string): number[] => version.split('.').map(part => Number(part) || 0)
-  const [x, y] = [parts(a), parts(b)]
-  for (let i = 0; i < Math.max(x.length, y.length); i++) {
-    const difference = (x[i] ?? 0) - (y[i] ?? 0)
-    if (difference !== 0) return Math.sign(difference)
-  }
-  return 0
-}
+// preflight-verdict.ts imports it from here; the rule itself lives with the other version rules.
+export { compareVersions } from './nix-cli.js'

@@ -67,7 +67,9 @@ export function judgeCanary(
     )
   }
   if (run.store !== undefined && !run.store.ok) {
-    problems.push(`the daemon's route to the store failed: ${run.store.error ?? 'nix store ping failed'}`)
+    problems.push(
+      `the daemon's route to the store failed: ${run.store.error ?? 'the store check failed without a message'}`
+    )
     return entry
   }
 

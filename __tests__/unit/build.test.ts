@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { buildArguments, failedDerivations, parseOutPaths } from '../../src/build.js'
 import { parseNixLine, stripAnsi } from '../../src/nix-log.js'
-import { NIX_FEATURES } from '../../src/probe.js'
+import { NIX_FEATURES } from '../../src/nix-cli.js'
 import { settingsWith } from './support/settings.js'
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures')

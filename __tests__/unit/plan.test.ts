@@ -38,6 +38,7 @@ function settings(overrides: Partial<Settings> = {}): Settings {
 
 const TRUSTED_DAEMON: RunnerFacts = {
   nixVersion: '2.8.0',
+  nixImplementation: 'nix',
   system: 'x86_64-linux',
   store: 'daemon',
   userName: 'runner',
