@@ -98,8 +98,10 @@ export const RULES: readonly Rule[] = [
       /Cannot build '(?<drv>[^']+)'\.\s*\n\s*Reason: required system or feature not available\s*\n\s*Required system: '(?<system>[^']*)' with features \{(?<features>[^}]*)\}/,
     explain: (m, c) => noBuilderFor(group(m, 'drv'), need(m), c, [])
   },
-  // libstore/build/derivation-building-goal.cc reject(), Nix 2.34+: `Reason: platform mismatch` + `Required system:
-  // '%s'` and/or `Reason: missing system features` + `Required features: {%s}`.
+  // libstore/build/derivation-building-goal.cc reject(), new in Nix 2.34.0 ("libstore: structured diagnostics for
+  // local build rejection"): `Reason: platform mismatch` + `Required system: '%s'` + `Current system: '%s'` and/or
+  // `Reason: missing system features` + `Required features: {%s}` + `Available features: {%s}`, after the max-jobs
+  // reason when that applies too. Seen on 2.34.8 (fixtures *-nix-2.34.log).
   {
     cause: 'no-matching-builder',
     versions: 'Nix 2.34+',
@@ -108,7 +110,10 @@ export const RULES: readonly Rule[] = [
       const text = m.input ?? ''
       const system = /Required system: '([^']*)'/.exec(text)?.[1]
       const features = /Required features: \{([^}]*)\}/.exec(text)?.[1] ?? ''
-      return noBuilderFor(group(m, 'drv'), { system, features: list(features) }, c, [])
+      const found = noBuilderFor(group(m, 'drv'), { system, features: list(features) }, c, [])
+      // The max-jobs reason in the same message: the runner was not allowed either (merged into the finding above).
+      const noSlot = /Reason: local builds are disabled/.test(text)
+      return noSlot ? [...found, noLocalSlot('none-accepted', c, group(m, 'drv'))] : found
     }
   },
   // libstore/build/local-derivation-goal.cc startBuilder in Nix 2.8 (the check moved with later refactors), until 2.29;
@@ -120,29 +125,41 @@ export const RULES: readonly Rule[] = [
       /a '(?<system>[^']+)' with features \{(?<features>[^}]*)\} is required to build '(?<drv>[^']+)', but I am a '[^']*' with features \{[^}]*\}/,
     explain: (m, c) => noBuilderFor(group(m, 'drv'), need(m), c, [])
   },
-  // derivation-building-goal.cc reject(), Nix 2.34+: `Reason: local builds are disabled (max-jobs = 0)` alone.
+  // derivation-building-goal.cc reject(), Nix 2.34.0+: `Reason: local builds are disabled (max-jobs = 0)` + `Hint: set
+  // 'max-jobs' to a non-zero value to enable local builds, or configure remote builders via 'builders'`, alone (the
+  // runner could build it but may not). Seen on 2.34.8 where earlier Nix printed worker.cc's `Unable to start any
+  // build`, and alike whether Nix had no builder or none took the derivation: the build hook declines silently when it
+  // has no machines (build-remote.cc `machines.empty()`) and says `Failed to find a machine` or `cannot build on`
+  // first when it has some.
   {
     cause: 'no-local-slot',
     versions: 'Nix 2.34+',
-    pattern: /Cannot build '(?<drv>[^']+)'\.\s*\n\s*Reason: local builds are disabled \(max-jobs = 0\)/,
-    explain: (m, c) => [noLocalSlot('none-accepted', c, group(m, 'drv'))]
+    pattern:
+      /Cannot build '(?<drv>[^']+)'\.\s*\n\s*Reason: local builds are disabled \(max-jobs = 0\)(?:\s*\n\s*Hint: [^\n]*)?/,
+    explain: (m, c, _later, earlier) => {
+      const sawBuilders = earlier.some(text =>
+        /Failed to find a machine for remote build!|cannot build on '/.test(text)
+      )
+      return [noLocalSlot(sawBuilders ? 'none-accepted' : 'no-builders', c, group(m, 'drv'))]
+    }
   },
   // libstore/build/worker.cc, when no builder is configured at all: `unable to start any build; either increase
-  // '--max-jobs' or enable remote builds.` (Nix 2.8–2.20; `Unable` from 2.21); Lix: `either set '--max-jobs' to a
-  // non-zero value or enable remote builds.`
+  // '--max-jobs' or enable remote builds.` (Nix 2.8–2.20; `Unable` from 2.21; 2.21–2.29 write it as an indented raw
+  // string, so a line break follows `build;`: seen on 2.26.3); Lix: `either set '--max-jobs' to a non-zero value or
+  // enable remote builds.`
   {
     cause: 'no-local-slot',
     versions: 'Nix 2.8+, Lix 2.90+',
     pattern:
-      /unable to start any build; either (?:increase '--max-jobs'|set '--max-jobs' to a non-zero value) or enable remote builds/i,
+      /unable to start any build;\s+either (?:increase '--max-jobs'|set '--max-jobs' to a non-zero value) or enable remote builds/i,
     explain: (_m, c) => [noLocalSlot('no-builders', c)]
   },
   // worker.cc, builders configured but none took the derivation: `…remote machines may not have all required system
-  // features.` (`Unable` from 2.21; Lix lower case).
+  // features.` (`Unable` from 2.21, on two lines in 2.21–2.29 as above; Lix lower case).
   {
     cause: 'no-local-slot',
     versions: 'Nix 2.8+, Lix 2.90+',
-    pattern: /unable to start any build; remote machines may not have all required system features/i,
+    pattern: /unable to start any build;\s+remote machines may not have all required system features/i,
     explain: (_m, c) => [noLocalSlot('none-accepted', c)]
   },
   // A connection lost outside `build of … failed`: the hook dies with `unexpected end-of-file` (≤ 2.19) or `Nix daemon
@@ -162,24 +179,26 @@ export const RULES: readonly Rule[] = [
       return [dropped(m.input ?? m[0], drv, machine, c)]
     }
   },
-  // libstore/daemon.cc (Nix < 2.16) on the builder, relayed over ssh-ng: the builder user is not in its trusted-users.
-  // The preflight catches it first; this is for builders whose config changed between preflight and build.
+  // libstore/daemon.cc on the builder, relayed over ssh-ng: the builder user is not in its trusted-users, and the
+  // runner's hook used `buildDerivation` because the runner or the builder is older than 2.16 (build-remote.cc
+  // `trustedOrLegacy`; seen with runner 2.8 → builder 2.34). The preflight catches it first; this is for builders whose
+  // config changed between preflight and build.
   {
     cause: 'builder-user-untrusted',
-    versions: 'Nix 2.8–2.15',
+    versions: 'runner or builder Nix 2.8–2.15',
     pattern: /you are not privileged to build input-addressed derivations/,
     explain: (_m, c) => {
       const last = c.lastRemoteBuild?.()
       const label = last === undefined ? 'a builder' : `builder ${labelOf(last.machine, c)}`
-      const user = last === undefined ? undefined : /^ssh(?:-ng)?:\/\/([^@]+)@/.exec(last.machine)?.[1]
+      const user = last === undefined ? undefined : userOf(last.machine)
       const finding: Finding = {
         cause: 'builder-user-untrusted',
         severity: 'error',
         title: `Not trusted on ${label}`,
         message: [
-          `${label[0]?.toUpperCase()}${label.slice(1)} refused to build: its Nix (before 2.16) does not trust the SSH ` +
-            `user${user === undefined ? '' : ` ${user}`}, and ssh-ng needs a trusted user to build input-addressed ` +
-            'derivations.',
+          `${capitalised(label)} refused to build: its Nix does not trust the SSH ` +
+            `user${user === undefined ? '' : ` ${user}`}, and while the runner or the builder runs Nix older than ` +
+            '2.16, ssh-ng needs a trusted user to build input-addressed derivations.',
           `Fix: on the builder, add "trusted-users = ${user ?? '<user>'}" to /etc/nix/nix.conf (NixOS: ` +
             'nix.settings.trusted-users) and restart its nix-daemon.'
         ].join('\n')
@@ -189,6 +208,28 @@ export const RULES: readonly Rule[] = [
         finding.drvPath = last.drvPath
       }
       return [finding]
+    }
+  },
+  // libstore/local-store.cc LocalStore::addToStore, on the builder, relayed over ssh-ng: from Nix 2.16 an untrusted
+  // builder user gets the inputs copied to its store (build-remote.cc `trustedOrLegacy`), where the builder's daemon
+  // checks signatures, so an unsigned path built on the runner is refused. Then `Cannot build '…'` / `Reason: builder
+  // failed with exit code 1` (2.34.8) or `builder for '…' failed with exit code 1` (2.26.3) names the derivation.
+  {
+    cause: 'builder-user-untrusted',
+    versions: 'Nix 2.16+',
+    pattern: /cannot add path '(?<path>[^']+)' because it lacks a signature by a trusted key/,
+    explain: (m, c, later) => {
+      const path = group(m, 'path')
+      const drv = later.map(text => localFailure(text)).find(found => found !== undefined)
+      // Nix 2.26 names a copy's destination `ssh-ng://` alone (seen): only a store URI with a host names a builder.
+      const copiedTo = c.copiedTo?.(path)
+      const machine =
+        (copiedTo !== undefined && /^ssh(?:-ng)?:\/\/[^/]/.test(copiedTo) ? copiedTo : undefined) ??
+        (drv === undefined ? undefined : c.machineOf?.(drv)) ??
+        c.lastRemoteBuild?.()?.machine
+      // Refused by the runner's own store, not a builder's.
+      if (machine === '') return []
+      return [unsignedInputRefused(path, drv, machine, c)]
     }
   }
 ]
@@ -302,6 +343,40 @@ function buildFailed(drv: string, uri: string, reason: string, context: Diagnosi
   }
 }
 
+function unsignedInputRefused(
+  path: string,
+  drv: string | undefined,
+  uri: string | undefined,
+  context: DiagnosisContext
+): Finding {
+  const label = uri === undefined ? 'a builder' : `builder ${labelOf(uri, context)}`
+  const user = uri === undefined ? undefined : userOf(uri)
+  const finding: Finding = {
+    cause: 'builder-user-untrusted',
+    severity: 'error',
+    title: `Not trusted on ${label}`,
+    message: [
+      `${capitalised(label)} refused ${derivationName(path)}, a path built on the runner: its Nix does not trust the ` +
+        `SSH user${user === undefined ? '' : ` ${user}`}, and takes paths built elsewhere only from a trusted user or ` +
+        'signed by a key it trusts.',
+      `Fix: on the builder, add "trusted-users = ${user ?? '<user>'}" to /etc/nix/nix.conf (NixOS: ` +
+        'nix.settings.trusted-users) and restart its nix-daemon; or have the builder build those inputs too: ' +
+        '`local-jobs: 0`, and no earlier step that builds them on the runner.'
+    ].join('\n')
+  }
+  if (uri !== undefined) finding.machine = uri
+  if (drv !== undefined) finding.drvPath = drv
+  return finding
+}
+
+function userOf(uri: string): string | undefined {
+  return /^ssh(?:-ng)?:\/\/([^@]+)@/.exec(uri)?.[1]
+}
+
+function capitalised(text: string): string {
+  return `${text[0]?.toUpperCase() ?? ''}${text.slice(1)}`
+}
+
 /** `> line` entries of Nix's `last N log lines:` block. */
 function logTailOf(text: string): string[] {
   return text
@@ -401,7 +476,7 @@ function noLocalSlot(
             `No build slot for ${what}: no builder is configured and --max-jobs 0 forbids building on the runner.`
           ]
         : [
-            `No build slot for ${what}: no builder accepted it, and --max-jobs 0 (\`local-jobs\`) forbids building on the runner.`,
+            `No build slot for ${what}: no builder accepted ${drv === undefined ? 'them' : 'it'}, and --max-jobs 0 (\`local-jobs\`) forbids building on the runner.`,
             'See the other errors for the builders that were unreachable or lack the system or features it needs.'
           ]
   const diagnosis: Diagnosis = {

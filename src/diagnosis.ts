@@ -54,6 +54,8 @@ export interface DiagnosisContext {
   machineOf?: (drvPath: string) => string | undefined
   /** The remote build the log started last: the likely victim of an error that names no derivation. */
   lastRemoteBuild?: () => { drvPath: string; machine: string } | undefined
+  /** The builder (store URI) the log last showed a store path being copied to, if any. */
+  copiedTo?: (storePath: string) => string | undefined
 }
 
 /** A diagnosis while rules run, with what the later steps need to reconcile it with the others. */
@@ -70,9 +72,15 @@ export interface Rule {
   pattern: RegExp
   /**
    * Explains a match. `later` holds the messages Nix printed after this one (to find the derivation a bare error was
-   * about). An empty result means the text is not this cause after all, and the next rule is tried.
+   * about), `earlier` those before it (to tell what Nix had tried by then). An empty result means the text is not this
+   * cause after all, and the next rule is tried.
    */
-  explain: (match: RegExpMatchArray, context: DiagnosisContext, later: readonly string[]) => Finding[]
+  explain: (
+    match: RegExpMatchArray,
+    context: DiagnosisContext,
+    later: readonly string[],
+    earlier: readonly string[]
+  ) => Finding[]
 }
 
 /** The fields of a configured builder a diagnosis uses. */
@@ -108,7 +116,7 @@ export function diagnose(messages: readonly string[], context: DiagnosisContext)
     for (const rule of RULES) {
       const match = rule.pattern.exec(message)
       if (match === null) continue
-      const diagnoses = rule.explain(match, context, messages.slice(index + 1))
+      const diagnoses = rule.explain(match, context, messages.slice(index + 1), messages.slice(0, index))
       if (diagnoses.length === 0) continue
       found.push(...diagnoses)
       break

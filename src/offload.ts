@@ -6,11 +6,13 @@ import { undoJournal } from './cleanup.js'
 import { Input, Output } from './constants.js'
 import { builderOffer, diagnose, orderDiagnoses } from './diagnosis.js'
 import { SetupError } from './errors.js'
+import { checksOnlyLocally } from './nix-cli.js'
 import { makePlan, type Plan } from './plan.js'
-import { admitBuilders, preflight, type PreflightOutcome } from './preflight-run.js'
+import { admitBuilders, checkAgain, preflight, type PreflightOutcome } from './preflight-run.js'
 import { probeRunner, type RunnerFacts } from './probe.js'
 import { type BuildReport, type Checks, makeReport, renderSummary, writeReportFile } from './report.js'
 import { configureRunner, exportNixConfig } from './runner-setup.js'
+import { secondLook } from './second-look.js'
 import { type Builder, givenBuilders, parseSettings, type Settings, wantsBuild } from './settings.js'
 import { saveJournal } from './state.js'
 import { phase } from './timing.js'
@@ -26,12 +28,15 @@ export async function run(): Promise<void> {
     probing.catch(() => undefined)
     const guess = nodeSystem()
     const early = parseSettings(read, { system: guess })
-    const preflighting = phase('preflight', preflight(early))
+    const runnerVersion = probing.then(found => found.nixVersion)
+    const preflighting = phase('preflight', preflight(early, runnerVersion))
     preflighting.catch(() => undefined)
     const facts = await probing
     const settings = facts.system === guess ? early : parseSettings(read, { system: facts.system })
     describeRunner(facts, settings)
-    const checking = settings === early ? preflighting : phase('preflight', preflight(settings))
+    checkRebuild(facts, settings)
+    const checking =
+      settings === early ? preflighting : phase('preflight', preflight(settings, runnerVersion))
     if (settings.mode === 'canary') await canary(facts, settings, await checking)
     else await offload(facts, settings, checking)
   } catch (error) {
@@ -107,7 +112,7 @@ async function offload(
   const outcome = await phase('build', runBuild(settings, process.env))
   const report = makeReport(plan, outcome.builds, outcome.outPaths, checks)
   await publish(report, settings, true)
-  judgeBuild(outcome, report, plan, facts, settings)
+  await judgeBuild(outcome, report, plan, facts, settings)
 }
 
 /**
@@ -149,15 +154,15 @@ async function undoEarly(configuring: ReturnType<typeof configureRunner>): Promi
   )
 }
 
-function judgeBuild(
+async function judgeBuild(
   outcome: BuildOutcome,
   report: BuildReport,
   plan: Plan,
   facts: RunnerFacts,
   settings: Settings
-): void {
+): Promise<void> {
   const machines = new Map(outcome.builds.map(build => [build.drvPath, build.machine]))
-  const diagnoses = orderDiagnoses(
+  const found = orderDiagnoses(
     diagnose(outcome.messages, {
       builders: plan.builders.map(builderOffer),
       lastLogLines: drvPath => outcome.lastLines.get(drvPath) ?? [],
@@ -168,7 +173,15 @@ function judgeBuild(
           .filter(build => build.machine !== '')
           .sort((x, y) => y.start - x.start)[0]
         return remote === undefined ? undefined : { drvPath: remote.drvPath, machine: remote.machine }
-      }
+      },
+      copiedTo: path => outcome.copies.filter(copy => copy.path === path && copy.to !== 'local').at(-1)?.to
+    })
+  )
+  const diagnoses = await phase(
+    'second look',
+    secondLook(found, plan.builders, {
+      check: builder => checkAgain(builder, settings, facts.nixVersion),
+      info: core.info
     })
   )
   // The cause that fails the step is its own error line; every other finding becomes an annotation.
@@ -190,7 +203,7 @@ function judgeBuild(
   if (report.derivations.length === 0) {
     core.warning(
       'Nothing was built: every output was already valid, so this run does not prove that builds run on the builder. ' +
-        `Set '${Input.Rebuild}: true' or build something new for a proof.`,
+        'Build a derivation whose outputs exist nowhere yet (e.g. a nonce in an attribute) for a proof.',
       { title: 'nix-offload: nothing built' }
     )
   }
@@ -214,6 +227,31 @@ function judgeBuild(
         `features, or set '${Input.LocalJobs}: 0' so nothing can build locally.`
     )
   }
+}
+
+/**
+ * `rebuild` passes `--rebuild`, a check build. Nix 2.34+ never offloads one, so with `local-jobs: 0` the build could
+ * only fail, and otherwise it would run on the runner: refuse it before anything is written. Before 2.34 the builder
+ * does a normal build of what it is sent, so a builder that still has the outputs returns them without building
+ * (NixOS/nix#8789): the log then shows the check was sent there, not that it built anything.
+ */
+function checkRebuild(facts: RunnerFacts, settings: Settings): void {
+  if (!settings.rebuild || settings.mode !== 'build') return
+  const release = { implementation: facts.nixImplementation, version: facts.nixVersion }
+  if (checksOnlyLocally(release)) {
+    throw new SetupError(
+      `Input '${Input.Rebuild}': the runner's Nix ${facts.nixVersion} never sends a check build (--rebuild) to a ` +
+        'builder: from Nix 2.34 it always checks outputs on the runner itself. For a proof that builds run on the ' +
+        `builder, build a derivation whose outputs exist nowhere yet (e.g. a nonce in an attribute), and set ` +
+        `'${Input.Rebuild}: false'.`
+    )
+  }
+  core.warning(
+    `'${Input.Rebuild}: true' sends Nix's check build (--rebuild) to the builder, but a builder that already has ` +
+      'the outputs returns them without building them again (NixOS/nix#8789), and a runner on Nix 2.34 or later ' +
+      'never sends it at all. For a proof, build a derivation whose outputs exist nowhere yet.',
+    { title: 'nix-offload: rebuild' }
+  )
 }
 
 /** The Nix system name for the machine Node runs on, e.g. x86_64-linux; the probe has the final word. */

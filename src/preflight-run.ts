@@ -2,7 +2,7 @@ import * as core from '@actions/core'
 import { Input } from './constants.js'
 import { SetupError } from './errors.js'
 import { inspectBuilder } from './preflight.js'
-import { judge, type PreflightResult } from './preflight-verdict.js'
+import { judge, type PreflightResult, type PreflightWarning, preflightWarnings } from './preflight-verdict.js'
 import type { Builder, Settings } from './settings.js'
 
 const OPTIONS = { connectTimeoutMs: 10_000, timeoutMs: 30_000 }
@@ -11,28 +11,52 @@ export interface PreflightOutcome {
   results: PreflightResult[]
   /** The healthy builders, `auto` resolved: the ones the action configures. */
   builders: Builder[]
+  /** About healthy builders, for the build: printed when the builders are admitted. */
+  warnings: PreflightWarning[]
 }
 
-/** Inspects every builder at once, prints what it found, and decides which builders the action goes on with. */
-export async function preflight(settings: Settings): Promise<PreflightOutcome> {
+/**
+ * Inspects every builder at once, prints what it found, and decides which builders the action goes on with.
+ * `runnerNixVersion` comes from the runner probe, which runs at the same time: the verdict waits for it.
+ */
+export async function preflight(
+  settings: Settings,
+  runnerNixVersion: Promise<string>
+): Promise<PreflightOutcome> {
   const observations = await Promise.all(
     settings.builders.map(builder =>
       inspectBuilder(builder, settings.knownHosts, settings.privateKey, OPTIONS)
     )
   )
+  // A failed probe has its own error, which the step reports first.
+  const runnerVersion = await runnerNixVersion.catch(() => '')
   const judged = settings.builders.map((builder, index) => {
     const observation = observations[index]
     if (observation === undefined) throw new Error('preflight lost a builder')
-    return judge(builder, observation, settings.privateKey)
+    return judge(builder, observation, settings.privateKey, runnerVersion)
   })
   const results = judged.map(entry => entry.result)
   for (const result of results) core.info(describe(result))
   const builders = judged.flatMap(entry => (entry.builder === undefined ? [] : [entry.builder]))
-  return { results, builders }
+  const warnings = preflightWarnings(settings.builders, results, settings)
+  return { results, builders, warnings }
+}
+
+/** The preflight's check of one builder, run again (after Nix lost it): the same SSH handshake, the same verdict. */
+export async function checkAgain(
+  builder: Builder,
+  settings: Settings,
+  runnerNixVersion: string
+): Promise<PreflightResult> {
+  const observation = await inspectBuilder(builder, settings.knownHosts, settings.privateKey, OPTIONS)
+  return judge(builder, observation, settings.privateKey, runnerNixVersion).result
 }
 
 /** Fails on an unhealthy builder, unless `skip-unhealthy` lets the healthy ones carry on. */
 export function admitBuilders(outcome: PreflightOutcome, settings: Settings): void {
+  for (const warning of outcome.warnings) {
+    core.warning(warning.message, { title: `nix-offload: ${warning.builder} ${warning.title}` })
+  }
   const unhealthy = outcome.results.filter(result => !result.healthy)
   if (unhealthy.length === 0) return
   const skip = settings.skipUnhealthy && outcome.builders.length > 0

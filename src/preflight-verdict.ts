@@ -4,7 +4,14 @@ import { fingerprint, type HostKey, knownHostsName, type PrivateKey } from './ke
 import type { Observation } from './preflight.js'
 import { isTrustedUser } from './probe.js'
 import { label } from './report.js'
-import { AUTO, type Builder, type BuilderRequest, builderWith } from './settings.js'
+import {
+  AUTO,
+  type Builder,
+  type BuilderRequest,
+  builderWith,
+  type Settings,
+  wantsBuild
+} from './settings.js'
 
 export type PreflightCause =
   | 'unreachable'
@@ -40,14 +47,23 @@ export interface PreflightResult {
   durationMs: number
 }
 
-/** ssh-ng before Nix 2.16 refuses input-addressed builds from an untrusted user (NIX-FACTS.md). */
+/**
+ * From Nix 2.16 the build hook sends an untrusted ssh-ng user the inputs and `buildPathsWithResults` instead of
+ * `buildDerivation`, which the builder's daemon refuses from an untrusted user ("you are not privileged to build
+ * input-addressed derivations"; build-remote.cc `trustedOrLegacy`). The choice is the runner's, and it needs the
+ * builder to report trust (2.15+): both ends must be 2.16 or later. Seen in the lab: runner 2.8 → builder 2.34 fails.
+ */
 const TRUST_NOT_NEEDED_FROM = '2.16'
 
-/** Judges one builder's observation; on success also returns the builder with every `auto` value resolved. */
+/**
+ * Judges one builder's observation; on success also returns the builder with every `auto` value resolved.
+ * `runnerNixVersion` is the runner's Nix, which decides with the builder's whether its user must be trusted.
+ */
 export function judge(
   request: BuilderRequest,
   observation: Observation,
-  key: PrivateKey
+  key: PrivateKey,
+  runnerNixVersion = ''
 ): { result: PreflightResult; builder?: Builder } {
   const name = label(request)
   const result: PreflightResult = {
@@ -120,15 +136,24 @@ export function judge(
   if (facts.trustedUsers !== undefined) {
     result.builderUserTrusted = isTrustedUser(facts.user || request.user, facts.groups, facts.trustedUsers)
   }
-  const versionNeedsTrust =
-    facts.nixVersion === '' || compareVersions(facts.nixVersion, TRUST_NOT_NEEDED_FROM) < 0
-  if (request.protocol === 'ssh-ng' && versionNeedsTrust && result.builderUserTrusted === false) {
+  const tooOld = (version: string): boolean =>
+    version === '' || compareVersions(version, TRUST_NOT_NEEDED_FROM) < 0
+  const runnerNeedsTrust = runnerNixVersion !== '' && tooOld(runnerNixVersion)
+  if (
+    request.protocol === 'ssh-ng' &&
+    (tooOld(facts.nixVersion) || runnerNeedsTrust) &&
+    result.builderUserTrusted === false
+  ) {
+    const older = runnerNeedsTrust
+      ? `the runner's Nix ${runnerNixVersion} is older than ${TRUST_NOT_NEEDED_FROM}`
+      : `its Nix is older than ${TRUST_NOT_NEEDED_FROM}`
     return fail(
       'builder-user-untrusted',
       `Builder ${name}: its Nix ${facts.nixVersion || '(version unknown)'} does not trust user ${request.user}, and ` +
-        `ssh-ng before Nix ${TRUST_NOT_NEEDED_FROM} refuses to build for an untrusted user ("you are not privileged ` +
-        `to build input-addressed derivations"). Fix: on the builder add "trusted-users = ${request.user}" to ` +
-        `/etc/nix/nix.conf (NixOS: nix.settings.trusted-users) and restart its nix-daemon.`
+        `as ${older}, ssh-ng builds there only for a trusted user ("you are not privileged to build ` +
+        `input-addressed derivations"; both ends need Nix ${TRUST_NOT_NEEDED_FROM}+ to build as an untrusted user). ` +
+        `Fix: on the builder add "trusted-users = ${request.user}" to /etc/nix/nix.conf (NixOS: ` +
+        `nix.settings.trusted-users) and restart its nix-daemon.`
     )
   }
 
@@ -142,6 +167,53 @@ export function judge(
   }
   result.healthy = true
   return { result, builder: resolved }
+}
+
+/** A warning about a builder that passed the preflight, for the build to come. */
+export interface PreflightWarning {
+  builder: string
+  /** Short, for the annotation title. */
+  title: string
+  /** First line: the builder and the risk; then the fix. */
+  message: string
+}
+
+/** Warnings about healthy builders that depend on what the action builds: one per builder concerned. */
+export function preflightWarnings(
+  requests: readonly BuilderRequest[],
+  results: readonly PreflightResult[],
+  settings: Settings
+): PreflightWarning[] {
+  // `local-jobs` only sets the action's own build: a step that only configures the runner builds nothing itself.
+  const localJobs = wantsBuild(settings) ? settings.localJobs : 0
+  return requests.flatMap((request, index) => {
+    const result = results[index]
+    const message = result === undefined ? undefined : untrustedUploadWarning(request, result, localJobs)
+    return result === undefined || message === undefined
+      ? []
+      : [{ builder: result.builder, title: 'user not trusted', message }]
+  })
+}
+
+/**
+ * A builder whose Nix does not trust its SSH user takes only signed paths from the runner (Nix 2.16+: the inputs are
+ * copied to its store, which checks signatures; seen on 2.26 and 2.34 as "cannot add path '…' because it lacks a
+ * signature by a trusted key"). With `local-jobs` > 0 Nix may build an input on the runner, unsigned, and then send
+ * it: say so before the build fails that way.
+ */
+function untrustedUploadWarning(
+  request: BuilderRequest,
+  result: PreflightResult,
+  localJobs: number
+): string | undefined {
+  if (!result.healthy || result.builderUserTrusted !== false || localJobs === 0) return undefined
+  return (
+    `Builder ${result.builder}: its Nix does not trust user ${request.user}, so it refuses paths built on the runner ` +
+    `unless they are signed by a key it trusts, and with '${Input.LocalJobs}: ${localJobs}' Nix may build inputs on ` +
+    `the runner and send them ("lacks a signature by a trusted key"). Fix: on the builder add "trusted-users = ` +
+    `${request.user}" to /etc/nix/nix.conf (NixOS: nix.settings.trusted-users) and restart its nix-daemon, or set ` +
+    `'${Input.LocalJobs}: 0' so the builders build every derivation.`
+  )
 }
 
 /** Replaces `auto` with what the builder's Nix reports: system + extra-platforms, system-features, cores. */

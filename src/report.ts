@@ -159,7 +159,7 @@ export function renderSummary(report: BuildReport, built: boolean): string {
   } else if (report.derivations.length === 0) {
     lines.push(
       '**Nothing was built**: every output was already valid, so this run proves nothing about where builds run. ' +
-        'Set `rebuild: true` (or build something new) for a proof.',
+        'Build a derivation whose outputs exist nowhere yet (e.g. a nonce in an attribute) for a proof.',
       ''
     )
   } else if (report.confirmed) {

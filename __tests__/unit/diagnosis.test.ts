@@ -12,6 +12,7 @@ import {
   diagnose,
   orderDiagnoses
 } from '../../src/diagnosis.js'
+import { NixLogReader } from '../../src/ledger.js'
 import { parseNixLine, stripAnsi } from '../../src/nix-log.js'
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures')
@@ -346,8 +347,16 @@ describe('no-local-slot', () => {
       "error: Unable to start any build; either increase '--max-jobs' or enable remote builds.\n       \n       For more information run 'man nix.conf' and search for '/machines'."
     ],
     [
+      'Nix 2.21–2.29 (an indented raw string)',
+      "error:\n                           Unable to start any build;\n                           either increase '--max-jobs' or enable remote builds.\n\n                           For more information run 'man nix.conf' and search for '/machines'."
+    ],
+    [
       'Lix',
       "error: unable to start any build; either set '--max-jobs' to a non-zero value or enable remote builds.\n       https://docs.lix.systems/manual/lix/stable/advanced-topics/distributed-builds.html"
+    ],
+    [
+      'Nix 2.34+, with no `Failed to find a machine` or `cannot build on` before it',
+      `error: Cannot build '${DRV}'.\n       Reason: local builds are disabled (max-jobs = 0)\n       Hint: set 'max-jobs' to a non-zero value to enable local builds, or configure remote builders via 'builders'`
     ]
   ])('%s: Nix saw no builders although the action configured some → the trust fix', (_v, message) => {
     const [first] = diagnose([message], context())
@@ -366,13 +375,75 @@ describe('no-local-slot', () => {
       "error: Unable to start any build; remote machines may not have all required system features.\n       \n       For more information run 'man nix.conf' and search for '/machines'."
     ],
     [
-      'Nix 2.34+',
-      `error: Cannot build '${DRV}'.\n       Reason: local builds are disabled (max-jobs = 0)\n       Hint: set 'max-jobs' to a non-zero value to enable local builds, or configure remote builders via 'builders'`
+      'Nix 2.21–2.29 (an indented raw string)',
+      "error:\n                           Unable to start any build;\n                           remote machines may not have all required system features.\n\n                           For more information run 'man nix.conf' and search for '/machines'."
     ]
   ])('%s: builders seen but none accepted', (_v, message) => {
     const [first] = diagnose([message], context())
     expect(first?.cause).toBe('no-local-slot')
     expect(firstLine(first)).toContain('no builder accepted')
+  })
+
+  it('Nix 2.34+: builders seen (a `cannot build on` before it) but none accepted', () => {
+    const diagnoses = diagnose(
+      [
+        `cannot build on '${URI_2}': error: failed to start SSH connection to 'nix-offload-a1b2c3-2'`,
+        `error: Cannot build '${DRV}'.\n       Reason: local builds are disabled (max-jobs = 0)\n       Hint: set 'max-jobs' to a non-zero value to enable local builds, or configure remote builders via 'builders'`
+      ],
+      context()
+    )
+    expect(causes(diagnoses)).toEqual(['builder-unreachable', 'no-local-slot'])
+    expect(firstLine(diagnoses[1])).toBe(
+      'No build slot for kvm-test: no builder accepted it, and --max-jobs 0 (`local-jobs`) forbids building on the runner.'
+    )
+  })
+})
+
+describe('builder-user-untrusted: an unsigned input built on the runner (Nix 2.16+)', () => {
+  const input = '/nix/store/wicp3r54kq51c09sanx7n05d3ifw0bhx-lab-input-1'
+  const refused = `error: cannot add path '${input}' because it lacks a signature by a trusted key`
+  const failed = `error: Cannot build '${DRV}'.\n       Reason: builder failed with exit code 1.`
+
+  it('names the builder the path was copied to, the untrusted user and both fixes', () => {
+    const [first, ...rest] = diagnose(
+      [refused, failed],
+      context({ copiedTo: path => (path === input ? URI_1 : undefined) })
+    )
+    expect(rest).toEqual([])
+    expect(first?.cause).toBe('builder-user-untrusted')
+    expect(first?.machine).toBe(URI_1)
+    expect(first?.drvPath).toBe(DRV)
+    expect(firstLine(first)).toBe(
+      `Builder ${LABEL_1} refused lab-input-1, a path built on the runner: its Nix does not trust the SSH user ` +
+        'nixbuilder, and takes paths built elsewhere only from a trusted user or signed by a key it trusts.'
+    )
+    expect(first?.message.split('\n')[1]).toBe(
+      'Fix: on the builder, add "trusted-users = nixbuilder" to /etc/nix/nix.conf (NixOS: nix.settings.trusted-users) ' +
+        'and restart its nix-daemon; or have the builder build those inputs too: `local-jobs: 0`, and no earlier step ' +
+        'that builds them on the runner.'
+    )
+  })
+
+  it('without a copy naming a host (Nix 2.26 logs `ssh-ng://` alone), takes the builder of the derivation that failed', () => {
+    const [first] = diagnose(
+      [refused, `error: builder for '${DRV}' failed with exit code 1`],
+      context({ copiedTo: () => 'ssh-ng://', machineOf: drv => (drv === DRV ? URI_2 : undefined) })
+    )
+    expect(first?.machine).toBe(URI_2)
+    expect(firstLine(first)).toContain(`Builder ${LABEL_2} refused lab-input-1`)
+    expect(first?.message).toContain('"trusted-users = root"')
+  })
+
+  it('falls back to the last remote build, and says "a builder" when the log shows none', () => {
+    const last = diagnose([refused], context({ lastRemoteBuild: () => ({ drvPath: DRV, machine: URI_1 }) }))
+    expect(firstLine(last[0])).toContain(`Builder ${LABEL_1} refused`)
+    const none = diagnose([refused], context())
+    expect(none[0]?.cause).toBe('builder-user-untrusted')
+    expect(firstLine(none[0])).toMatch(/^A builder refused lab-input-1, .* the SSH user, and/)
+  })
+
+  it("is not a builder's refusal when the derivation was built on the runner", () => {
+    expect(diagnose([refused, failed], context({ machineOf: () => '' }))).toEqual([])
   })
 })
 
@@ -514,6 +585,163 @@ describe('the real Nix 2.8 logs', () => {
   it('successful builds: nothing to say', () => {
     expect(diagnose(errorMessages('remote-build-nix-2.8.log'), context())).toEqual([])
     expect(diagnose(errorMessages('local-build-nix-2.8.log'), context())).toEqual([])
+  })
+})
+
+describe.each([
+  ['2.26', 2213],
+  ['2.34', 2223]
+])('the real Nix %s logs (runner and builder on that version)', (version, port) => {
+  const builderLabel = `nixbuilder@127.0.0.1:${port}`
+  const labC: BuilderOffer = {
+    storeUri: 'ssh-ng://nixbuilder@labC',
+    label: builderLabel,
+    systems: ['x86_64-linux'],
+    supportedFeatures: ['benchmark', 'lab-c'],
+    mandatoryFeatures: [],
+    origin: "input 'host'",
+    pinInput: 'host-public-key'
+  }
+
+  /** The log read as the action reads it (src/ledger.ts), and the context src/offload.ts gives the diagnosis. */
+  function read(
+    name: string,
+    builders: BuilderOffer[] = [labC]
+  ): { messages: string[]; ctx: DiagnosisContext } {
+    let tick = 0
+    const reader = new NixLogReader(
+      () => undefined,
+      () => ++tick
+    )
+    for (const line of readFileSync(join(FIXTURES, `${name}-nix-${version}.log`), 'utf8').split('\n')) {
+      reader.readLine(line)
+    }
+    const builds = reader.ledger.records()
+    const copies = reader.copyLedger.records()
+    const ctx = context({
+      builders,
+      lastLogLines: drv => reader.lastLines.get(drv) ?? [],
+      machineOf: drv => builds.find(build => build.drvPath === drv)?.machine,
+      lastRemoteBuild: () => {
+        const remote = builds.filter(build => build.machine !== '').sort((x, y) => y.start - x.start)[0]
+        return remote === undefined ? undefined : { drvPath: remote.drvPath, machine: remote.machine }
+      },
+      copiedTo: path => copies.filter(copy => copy.path === path && copy.to !== 'local').at(-1)?.to
+    })
+    return { messages: reader.messages, ctx }
+  }
+
+  it('remote-build: nothing to say', () => {
+    const { messages, ctx } = read('remote-build')
+    expect(diagnose(messages, ctx)).toEqual([])
+  })
+
+  it.each([
+    ['host-key-mismatch', 'ssh-ng://nixbuilder@labCbad'],
+    ['key-refused', 'ssh-ng://nixbuilder@labCkey'],
+    ['builder-down', 'ssh-ng://nixbuilder@labC']
+  ])('%s: the builder is unreachable, then nothing could build it', (fixture, uri) => {
+    const { messages, ctx } = read(fixture, [{ ...labC, storeUri: uri }])
+    // Only the daemon's log says which it was (ssh's stderr): Nix's own words are the same for all three.
+    expect(messages[0]).toMatch(/failed to start SSH connection to '(nixbuilder@)?labC\w*'$/)
+    const diagnoses = diagnose(messages, ctx)
+    expect(causes(diagnoses)).toEqual(['builder-unreachable', 'no-local-slot'])
+    expect(diagnoses[0]?.machine).toBe(uri)
+    expect(firstLine(diagnoses[0])).toContain(`Builder ${builderLabel} is unreachable`)
+    expect(firstLine(diagnoses[1])).toMatch(/^No build slot for .*: no builder accepted/)
+  })
+
+  it('remote-build-fails: the derivation failed on the builder, with its log', () => {
+    const { messages, ctx } = read('remote-build-fails')
+    const diagnoses = diagnose(messages, ctx)
+    expect(causes(diagnoses)).toEqual(['build-failed-on-builder'])
+    expect(diagnoses[0]?.machine).toBe('ssh-ng://nixbuilder@labC')
+    expect(firstLine(diagnoses[0])).toMatch(
+      new RegExp(`^Derivation lab-check-rf\\d+ failed with exit code 3 on builder ${builderLabel}\\.$`)
+    )
+    expect(diagnoses[0]?.message).toMatch(/> failing rf\d+/)
+  })
+
+  it('no-matching-builder (--max-jobs 0): what it needs, what the builder offers, and no local slot', () => {
+    const { messages, ctx } = read('no-matching-builder')
+    if (version === '2.34') {
+      expect(messages.join('\n')).toContain('Reason: local builds are disabled (max-jobs = 0)\n       Hint: ')
+      expect(messages.join('\n')).toContain(
+        'Reason: missing system features\n       Required features: {lab-x}'
+      )
+    }
+    const diagnoses = diagnose(messages, ctx)
+    expect(causes(diagnoses)).toEqual(['no-matching-builder'])
+    expect(firstLine(diagnoses[0])).toMatch(
+      /^No builder can build lab-check-nm\d+: it needs x86_64-linux with features \{lab-x\}\.$/
+    )
+    expect(diagnoses[0]?.message).toContain(
+      `- ${builderLabel} offers x86_64-linux with features {benchmark, lab-c}: lacks lab-x (input 'host')`
+    )
+    expect(diagnoses[0]?.message).toContain(
+      '--max-jobs 0 (`local-jobs`) also keeps Nix from building it on the runner.'
+    )
+  })
+
+  it('no-matching-builder-local-jobs (--max-jobs 1): the runner lacks the feature too', () => {
+    const { messages, ctx } = read('no-matching-builder-local-jobs')
+    const reason =
+      version === '2.34' ? 'Reason: missing system features' : "a 'x86_64-linux' with features {lab-x}"
+    expect(messages.join('\n')).toContain(reason)
+    const diagnoses = diagnose(messages, ctx)
+    expect(causes(diagnoses)).toEqual(['no-matching-builder'])
+    expect(firstLine(diagnoses[0])).toMatch(
+      /^No builder can build lab-check-nl\d+: it needs x86_64-linux with features \{lab-x\}\.$/
+    )
+    expect(diagnoses[0]?.message).not.toContain('--max-jobs 0')
+  })
+
+  it('platform-mismatch (--max-jobs 1): nobody builds aarch64-linux', () => {
+    const { messages, ctx } = read('platform-mismatch')
+    const reason =
+      version === '2.34'
+        ? "Reason: platform mismatch\n       Required system: 'aarch64-linux'"
+        : "a 'aarch64-linux'"
+    expect(messages.join('\n')).toContain(reason)
+    const diagnoses = diagnose(messages, ctx)
+    expect(causes(diagnoses)).toEqual(['no-matching-builder'])
+    expect(firstLine(diagnoses[0])).toMatch(
+      /^No builder can build lab-check-pm\d+: it needs aarch64-linux with features \{\}\.$/
+    )
+    expect(diagnoses[0]?.message).toContain(
+      `- ${builderLabel} offers x86_64-linux with features {benchmark, lab-c}: no aarch64-linux`
+    )
+  })
+
+  it('no-builders-max-jobs-0: Nix saw no builder; with builders configured, the daemon dropped them', () => {
+    const { messages, ctx } = read('no-builders-max-jobs-0')
+    const [dropped] = diagnose(messages, ctx)
+    expect(dropped?.cause).toBe('no-local-slot')
+    expect(firstLine(dropped)).toContain('Nix saw no builders')
+    expect(dropped?.message).toContain('`trusted-users = root runner`')
+    const [none] = diagnose(messages, { ...ctx, builders: [] })
+    expect(firstLine(none)).toMatch(
+      /: no builder is configured and --max-jobs 0 forbids building on the runner\.$/
+    )
+  })
+
+  it('builder-user-untrusted-local-input: the builder refused an unsigned input built on the runner', () => {
+    const { messages, ctx } = read('builder-user-untrusted-local-input')
+    expect(messages[0]).toMatch(
+      /^error: cannot add path '\/nix\/store\/\w+-lab-input-bu\d+' because it lacks a signature/
+    )
+    const diagnoses = diagnose(messages, ctx)
+    expect(causes(diagnoses)).toEqual(['builder-user-untrusted'])
+    expect(diagnoses[0]?.machine).toBe('ssh-ng://nixbuilder@labC')
+    expect(diagnoses[0]?.drvPath).toMatch(/-lab-check-bu\d+\.drv$/)
+    expect(firstLine(diagnoses[0])).toMatch(
+      new RegExp(
+        `^Builder ${builderLabel} refused lab-input-bu\\d+, a path built on the runner: its Nix does not trust the SSH ` +
+          'user nixbuilder, and takes paths built elsewhere only from a trusted user or signed by a key it trusts\\.$'
+      )
+    )
+    expect(diagnoses[0]?.message).toContain('"trusted-users = nixbuilder"')
+    expect(diagnoses[0]?.message).toContain('`local-jobs: 0`')
   })
 })
 
