@@ -16,6 +16,11 @@ export interface NixRelease {
   implementation: 'nix' | 'lix'
   /** e.g. "2.34.8"; empty when the line names none */
   version: string
+  /**
+   * Determinate Nix's own release, e.g. "3.19.0"; absent for upstream Nix and Lix. Its SSH code is not upstream's
+   * of the same Nix version (see multiplexHazard), so a rule about SSH needs this number.
+   */
+  determinate?: string
 }
 
 /**
@@ -27,7 +32,19 @@ export function parseNixVersion(text: string): NixRelease {
   const line = text.trim().split('\n')[0] ?? ''
   const close = line.lastIndexOf(')')
   const version = /(\d+\.\d+(?:\.\d+)?)/.exec(close >= 0 ? line.slice(close + 1) : line)?.[1] ?? ''
-  return { implementation: /\(Lix\b/.test(line) ? 'lix' : 'nix', version }
+  const release: NixRelease = { implementation: /\(Lix\b/.test(line) ? 'lix' : 'nix', version }
+  const determinate = /\(Determinate Nix (\d+\.\d+(?:\.\d+)?)/.exec(line)?.[1]
+  if (determinate !== undefined) release.determinate = determinate
+  return release
+}
+
+/** How a log line names the release: "Nix 2.34.8", "Determinate Nix 3.19.0 (Nix 2.34.6)", "Lix 2.93.0". */
+export function describeRelease(release: NixRelease): string {
+  const version =
+    release.version === '' || release.version === 'unknown' ? 'of unknown version' : release.version
+  if (release.implementation === 'lix') return `Lix ${version}`
+  if (release.determinate !== undefined) return `Determinate Nix ${release.determinate} (Nix ${version})`
+  return `Nix ${version}`
 }
 
 /** -1, 0 or 1, comparing dotted versions numerically; an unknown version sorts first. */
@@ -144,4 +161,71 @@ export function settingList(config: NixConfig, name: string): string[] {
  */
 export function checksOnlyLocally(release: NixRelease): boolean {
   return nixFrom(release, '2.34')
+}
+
+/** Why SSH connection sharing set up in the ssh config breaks the runner's Nix, with the bug that says so. */
+export interface MultiplexHazard {
+  /** e.g. "NixOS/nix#8329" */
+  bug: string
+  /** What goes wrong: a clause that follows the release's name. */
+  reason: string
+  /** The first release with the fix, named as `describeRelease` names releases. */
+  fixedIn: string
+}
+
+/**
+ * Whether the runner's Nix breaks on the ssh config the action writes with `multiplex` (`ControlMaster auto`, a
+ * `ControlPath` and `ControlPersist` in each builder's Host alias), through the build hook (ssh:// and ssh-ng://
+ * machines, opened by the daemon, or by `nix` on a single-user install) and the action's own
+ * `nix store info --store ssh-ng://…`, which run the same SSH code. Only releases with a reported bug and the code
+ * that explains it are listed:
+ *
+ * - Nix 2.15.x: 2.15.0 made every ssh run `LocalCommand=echo started` and waits for that line (NixOS/nix 5291a82cd9,
+ *   PR #8018). A session through an existing master never runs LocalCommand, so the second connection to a builder
+ *   hangs for ever (NixOS/nix#8329). 2.16.0 asks `ssh -O check` first (61cdb0b057, PR #8349). Up to 2.14 there is no
+ *   such wait (the lab multiplexes on 2.8).
+ * - Determinate Nix 3.11.0–3.21.x: 3.11.0 raised the default `max-connections` of ssh-ng stores to 64
+ *   (nix-src 9ac871090), and the build hook keeps it (it sets 1 only for ssh://), so each ssh-ng store starts its own
+ *   master. Up to 3.21.1 it asks `ssh -O check` without its own socket and never reads "started" from a session, so
+ *   a master on the ssh config's ControlPath (left by a plain `ssh` through the alias, or by an ssh:// store, which
+ *   connects without a master of its own) makes it skip its master, and the session, becoming a master itself by
+ *   `ControlMaster auto`, prints "started" into the protocol: "protocol mismatch, got 'started'"
+ *   (DeterminateSystems/nix-src#441, reported on 3.19.0). 3.21.2 passes `-S` with its own socket or `none`
+ *   (nix-src 2ff04c464, 46d1d881a), which fixes that, but when its master has died a session re-created by
+ *   `ControlMaster auto` can still leak "started" (a race); 3.22.0 replaces LocalCommand in those sessions
+ *   (nix-src#569, a80eb82de). Since 3.21.2 Nix ignores the config's ControlPath anyway, so turning multiplexing off
+ *   up to 3.21.x costs nothing there.
+ *
+ * Not listed: upstream Nix from 2.16 (the lab multiplexes through the hook on 2.26 and 2.34). NixOS/nix#14132
+ * ("got 'started'", filed as 2.28.5) needs `max-connections` above 1, which upstream's ssh-ng default and the hook
+ * never set: its reporter found it only on Determinate Nix (nix-src#311) and reproduced it upstream with
+ * `?max-connections=2` (NixOS/nix#15351). NixOS/nix#10645 is `ControlMaster yes`, not `auto`. Lix up to 2.92 runs
+ * upstream 2.18's code; from 2.93 it shares no connections itself and tests remote builds through a
+ * `ControlMaster auto` alias (lix 2.93, f92235e1d).
+ */
+export function multiplexHazard(release: NixRelease): MultiplexHazard | undefined {
+  if (release.implementation === 'lix') return undefined
+  const determinate = release.determinate
+  if (determinate !== undefined && between(determinate, '3.11.0', '3.22.0')) {
+    return {
+      bug: 'DeterminateSystems/nix-src#441',
+      reason:
+        'fails with "protocol mismatch, got \'started\'" on ssh-ng builders when an SSH master already runs for the ' +
+        'builder',
+      fixedIn: 'Determinate Nix 3.22.0'
+    }
+  }
+  if (between(release.version, '2.15', '2.16')) {
+    return {
+      bug: 'NixOS/nix#8329',
+      reason: 'waits for ever on every connection that goes through an existing SSH master, so builds hang',
+      fixedIn: 'Nix 2.16.0'
+    }
+  }
+  return undefined
+}
+
+/** from <= version < to; an unknown version is in no range. */
+function between(version: string, from: string, to: string): boolean {
+  return version !== '' && compareVersions(version, from) >= 0 && compareVersions(version, to) < 0
 }

@@ -6,10 +6,10 @@ import { undoJournal } from './cleanup.js'
 import { Input, Output } from './constants.js'
 import { builderOffer, diagnose, orderDiagnoses } from './diagnosis.js'
 import { SetupError } from './errors.js'
-import { checksOnlyLocally } from './nix-cli.js'
-import { makePlan, type Plan } from './plan.js'
+import { checksOnlyLocally, describeRelease } from './nix-cli.js'
+import { makePlan, type Plan, settingsForRunner } from './plan.js'
 import { admitBuilders, checkAgain, preflight, type PreflightOutcome } from './preflight-run.js'
-import { probeRunner, type RunnerFacts } from './probe.js'
+import { probeRunner, type RunnerFacts, runnerRelease } from './probe.js'
 import { type BuildReport, type Checks, makeReport, renderSummary, writeReportFile } from './report.js'
 import { configureRunner, exportNixConfig } from './runner-setup.js'
 import { secondLook } from './second-look.js'
@@ -32,11 +32,12 @@ export async function run(): Promise<void> {
     const preflighting = phase('preflight', preflight(early, runnerVersion))
     preflighting.catch(() => undefined)
     const facts = await probing
-    const settings = facts.system === guess ? early : parseSettings(read, { system: facts.system })
-    describeRunner(facts, settings)
+    const parsed = facts.system === guess ? early : parseSettings(read, { system: facts.system })
+    describeRunner(facts, parsed)
+    const { settings, notice } = settingsForRunner(parsed, facts)
+    if (notice !== undefined) core.notice(notice, { title: 'nix-offload: multiplexing off' })
     checkRebuild(facts, settings)
-    const checking =
-      settings === early ? preflighting : phase('preflight', preflight(settings, runnerVersion))
+    const checking = parsed === early ? preflighting : phase('preflight', preflight(parsed, runnerVersion))
     if (settings.mode === 'canary') await canary(facts, settings, await checking)
     else await offload(facts, settings, checking)
   } catch (error) {
@@ -237,8 +238,7 @@ async function judgeBuild(
  */
 function checkRebuild(facts: RunnerFacts, settings: Settings): void {
   if (!settings.rebuild || settings.mode !== 'build') return
-  const release = { implementation: facts.nixImplementation, version: facts.nixVersion }
-  if (checksOnlyLocally(release)) {
+  if (checksOnlyLocally(runnerRelease(facts))) {
     throw new SetupError(
       `Input '${Input.Rebuild}': the runner's Nix ${facts.nixVersion} never sends a check build (--rebuild) to a ` +
         'builder: from Nix 2.34 it always checks outputs on the runner itself. For a proof that builds run on the ' +
@@ -282,7 +282,7 @@ function describeRunner(facts: RunnerFacts, settings: Settings): void {
     facts.store === 'daemon'
       ? `nix-daemon, which ${facts.trusted ? 'trusts' : 'does not trust'} ${facts.userName}`
       : `no daemon (single-user, as ${facts.userName})`
-  core.info(`Runner: Nix ${facts.nixVersion} on ${facts.system}, ${daemon}.`)
+  core.info(`Runner: ${describeRelease(runnerRelease(facts))} on ${facts.system}, ${daemon}.`)
   core.info(`Client key: ${settings.privateKey.type}, public half: ${settings.privateKey.publicLine}`)
 }
 

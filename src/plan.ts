@@ -1,6 +1,7 @@
 import { SetupError } from './errors.js'
 import { Input } from './constants.js'
-import type { RunnerFacts, ServiceManager } from './probe.js'
+import { describeRelease, multiplexHazard } from './nix-cli.js'
+import { type RunnerFacts, runnerRelease, type ServiceManager } from './probe.js'
 import {
   type ConfiguredBuilder,
   renderKnownHosts,
@@ -50,6 +51,27 @@ export interface Plan {
 }
 
 const NIX_CONF = '/etc/nix/nix.conf'
+
+/**
+ * The settings this runner's Nix can take: `multiplex` turned off, with a notice saying why, when that Nix breaks on
+ * SSH connection sharing (src/nix-cli.ts `multiplexHazard`). Every plan is made from what this returns.
+ */
+export function settingsForRunner(
+  settings: Settings,
+  facts: RunnerFacts
+): { settings: Settings; notice?: string } {
+  if (!settings.multiplex) return { settings }
+  const release = runnerRelease(facts)
+  const hazard = multiplexHazard(release)
+  if (hazard === undefined) return { settings }
+  return {
+    settings: { ...settings, multiplex: false },
+    notice:
+      `'${Input.Multiplex}' is turned off for this run: the runner's ${describeRelease(release)} ${hazard.reason} ` +
+      `(${hazard.bug}, fixed in ${hazard.fixedIn}). Builds still offload, each over its own SSH connection. ` +
+      `Set '${Input.Multiplex}: false' to silence this notice.`
+  }
+}
 
 /** `builders` are the healthy ones from the preflight, with every `auto` value resolved. */
 export function makePlan(settings: Settings, builders: Builder[], facts: RunnerFacts, token: string): Plan {

@@ -23,6 +23,8 @@ export interface RunnerFacts {
   nixVersion: string
   /** Lix numbers its releases apart from Nix and names its commands its own way (src/nix-cli.ts). */
   nixImplementation: NixRelease['implementation']
+  /** Determinate Nix's own release (e.g. "3.19.0"), when the runner's Nix is Determinate Nix. */
+  determinateVersion?: string
   /** The runner's own Nix system, e.g. x86_64-linux */
   system: string
   /** 'daemon': a multi-user install, root's nix-daemon opens the SSH connections; 'local': single-user. */
@@ -58,7 +60,7 @@ export async function probeRunner(env: NodeJS.ProcessEnv = process.env): Promise
     trusted = storeCheck.trusted ?? isTrustedUser(user.username, groups, settingList(config, 'trusted-users'))
   }
 
-  return {
+  const facts: RunnerFacts = {
     nixVersion: release.version || 'unknown',
     nixImplementation: release.implementation,
     system,
@@ -72,6 +74,15 @@ export async function probeRunner(env: NodeJS.ProcessEnv = process.env): Promise
     sshHome: store === 'daemon' ? rootHome : user.homedir,
     nixPath: findOnPath('nix', env.PATH ?? '') ?? 'nix'
   }
+  if (release.determinate !== undefined) facts.determinateVersion = release.determinate
+  return facts
+}
+
+/** The runner's Nix as the version rules in src/nix-cli.ts take it. */
+export function runnerRelease(facts: RunnerFacts): NixRelease {
+  const release: NixRelease = { implementation: facts.nixImplementation, version: facts.nixVersion }
+  if (facts.determinateVersion !== undefined) release.determinate = facts.determinateVersion
+  return release
 }
 
 /**

@@ -21,9 +21,15 @@ describe('parseNixVersion', () => {
     expect(parseNixVersion('nix-daemon (Nix) 2.26.3')).toEqual(nix('2.26.3'))
   })
 
-  it("takes Determinate Nix's Nix version, not its own", () => {
-    expect(parseNixVersion('nix (Determinate Nix 3.19.0) 2.34.6')).toEqual(nix('2.34.6'))
-    expect(parseNixVersion('nix-daemon (Determinate Nix 3.6.2) 2.29.0')).toEqual(nix('2.29.0'))
+  it("takes Determinate Nix's Nix version as the version, and keeps its own apart", () => {
+    expect(parseNixVersion('nix (Determinate Nix 3.19.0) 2.34.6')).toEqual({
+      ...nix('2.34.6'),
+      determinate: '3.19.0'
+    })
+    expect(parseNixVersion('nix-daemon (Determinate Nix 3.6.2) 2.29.0')).toEqual({
+      ...nix('2.29.0'),
+      determinate: '3.6.2'
+    })
   })
 
   it('knows Lix, with its betas and the extra lines of 2.92+', () => {
