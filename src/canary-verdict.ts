@@ -30,6 +30,8 @@ export interface CanaryEntry {
 export interface CanaryRun {
   storeUri: string
   drvName: string
+  /** The copies of this builder's own canary build, the only builder Nix could use for it. */
+  copies: CopyRecord[]
   payloadPath?: string
   store?: StoreReach
 }
@@ -38,7 +40,6 @@ export function judgeCanary(
   preflight: PreflightResult,
   run: CanaryRun | undefined,
   builds: BuildRecord[],
-  copies: CopyRecord[],
   payloadMb: number,
   thresholds: CanaryThresholds
 ): CanaryEntry {
@@ -93,8 +94,10 @@ export function judgeCanary(
   }
 
   const megabytes = (payloadMb * 1024 * 1024) / 1e6
-  const upload = copies.find(copy => copy.path === run.payloadPath && copy.to === run.storeUri)
-  const download = copies.find(copy => copy.from === run.storeUri && copy.path.endsWith(`-${run.drvName}`))
+  // By path, within this builder's run: the copy activity's store names are not always the builder's URI (Nix 2.26
+  // names a bare "ssh-ng://").
+  const upload = run.copies.find(copy => copy.path === run.payloadPath)
+  const download = run.copies.find(copy => copy.path.endsWith(`-${run.drvName}`))
   if (payloadMb > 0 && build?.status === 'built') {
     if (upload?.end === undefined) problems.push('the payload upload to the builder was not seen in the log')
     else Object.assign(entry, rate('upload', upload.end - upload.start, megabytes))

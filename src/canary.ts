@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runBuild } from './build.js'
 import { type CanaryTarget, renderCanaryExpression } from './canary-plan.js'
-import { type CanaryEntry, judgeCanary, renderCanarySummary } from './canary-verdict.js'
+import { type CanaryEntry, type CanaryRun, judgeCanary, renderCanarySummary } from './canary-verdict.js'
 import { Output } from './constants.js'
 import { checkAll, type FileOp, fileOps } from './file-agent.js'
 import type { BuildRecord, CopyRecord } from './ledger.js'
@@ -34,7 +34,7 @@ export async function canary(
   const token = randomBytes(3).toString('hex')
   const healthyIndexes = checked.results.flatMap((result, index) => (result.healthy ? [index] : []))
   const nonce = randomBytes(6).toString('hex')
-  const runs = new Map<number, { storeUri: string; drvName: string }>()
+  const runs = new Map<number, CanaryRun>()
 
   const builds: BuildRecord[] = []
   const copies: CopyRecord[] = []
@@ -72,7 +72,8 @@ export async function canary(
       const target = targets[index]
       const resultIndex = healthyIndexes[index]
       if (target === undefined || resultIndex === undefined) continue
-      runs.set(resultIndex, { storeUri: builder.storeUri, drvName: target.name })
+      const run: CanaryRun = { storeUri: builder.storeUri, drvName: target.name, copies: [] }
+      runs.set(resultIndex, run)
       if (stores.get(builder.storeUri)?.ok !== true) continue
       await useMachines([builder])
       const outcome = await runBuild(
@@ -87,6 +88,9 @@ export async function canary(
       )
       builds.push(...outcome.builds)
       copies.push(...outcome.copies)
+      // Only this builder is in the machines file for this build, so every copy in it is to or from this builder. The
+      // copy activity's own store names cannot say which: Nix 2.26 gives a bare "ssh-ng://" (seen in the lab).
+      run.copies = outcome.copies
     }
     await useMachines(plan.builders)
     payloadPath = copies.find(copy => copy.path.endsWith(`-payload-${nonce}`))?.path
@@ -98,7 +102,6 @@ export async function canary(
       result,
       run === undefined ? undefined : { ...run, payloadPath, store: stores.get(run.storeUri) },
       builds,
-      copies,
       thresholds.payloadMb,
       thresholds
     )
