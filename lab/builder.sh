@@ -4,18 +4,21 @@
 # builder's own directories, so each builder has a store separate from the
 # host's and from the other builder's.
 #
-#   lab/builder.sh start|stop|restart|status|kill-sshd NAME
+#   lab/builder.sh start|stop|restart|status|kill-sshd|kill-listener|reload NAME
 #
 # kill-sshd SIGKILLs only the builder's sshd (listener and every session
 # process) and leaves its nix-daemon and namespace holder running, like an SSH
 # server that crashes mid-build; `start` then brings the builder back.
+# kill-listener SIGKILLs only the listening sshd: sessions already open go on,
+# new connections are refused. reload sends the listener SIGHUP, so that it
+# re-reads its config and host key for new connections only.
 #
 # The builder's files are created by lab/up.sh; this script only runs them.
 set -euo pipefail
 # shellcheck source=lab/lib.sh
 source "$(dirname "$(readlink -f "$0")")/lib.sh"
 
-usage() { echo "usage: $0 start|stop|restart|status|kill-sshd NAME" >&2; exit 2; }
+usage() { echo "usage: $0 start|stop|restart|status|kill-sshd|kill-listener|reload NAME" >&2; exit 2; }
 
 # Prints one line and returns 0 only if every part of the builder is up.
 builder_status() {
@@ -74,7 +77,8 @@ builder_sshd_pids() {
   local pid comm
   while read -r pid; do
     comm=$(cat "/proc/$pid/comm" 2>/dev/null) || continue # exited meanwhile
-    [[ $comm == sshd ]] && echo "$pid"
+    # OpenSSH 9.8+ runs each connection as sshd-session (and sshd-auth): same fate.
+    [[ $comm == sshd || $comm == sshd-session || $comm == sshd-auth ]] && echo "$pid"
   done < <(builder_pids "$1")
   return 0
 }
@@ -171,5 +175,20 @@ case $cmd in
   restart) require_root; builder_stop "$name" >/dev/null; builder_start "$name" ;;
   status) builder_status "$name" ;;
   kill-sshd) require_root; builder_kill_sshd "$name" ;;
+  kill-listener | reload)
+    require_root
+    listener=$(read_pidfile "$LAB_DIR/builders/$name/sshd.pid")
+    pid_alive_as "$listener" sshd || die "builder $name: no sshd listener running"
+    if [[ $cmd == reload ]]; then
+      kill -HUP "$listener"
+      # sshd re-executes itself on SIGHUP; it listens again once the port answers.
+      wait_until 50 port_open "$(builder_port "$name")" || die "builder $name: sshd did not come back after SIGHUP"
+    else
+      kill -KILL "$listener"
+      wait_until 50 bash -c '! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null' _ "$(builder_port "$name")" ||
+        die "builder $name: port still open after killing the listener"
+    fi
+    echo "builder $name: sshd listener $cmd done"
+    ;;
   *) usage ;;
 esac

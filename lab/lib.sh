@@ -79,10 +79,10 @@ builder_features() {
 
 # Every store on the host gets its own build-user group and uid range: a
 # nix-daemon SIGKILLs every process of a build uid before it uses that uid, so
-# two daemons sharing uids kill each other's builds ("signal 9"). The host's
-# own daemon keeps Debian's `nixbld`; these are the others (`STORE` is a
-# builder name or `runner-VERSION`).
-LAB_STORES=(a b a-2.26 b-2.26 a-2.34 b-2.34 runner-2.26 runner-2.34 c c-2.26 c-2.34)
+# two daemons sharing uids kill each other's builds ("signal 9"). Debian's own
+# `nixbld` uids are system uids, which the root filesystems reuse for their own
+# accounts, so no daemon uses them (`STORE` is a builder name or `runner-VERSION`).
+LAB_STORES=(a b a-2.26 b-2.26 a-2.34 b-2.34 runner-2.26 runner-2.34 c c-2.26 c-2.34 runner-2.8)
 LAB_BUILD_USERS=8
 build_group() { echo "nixbld-${1//./}"; }
 build_uid_base() {

@@ -22,10 +22,25 @@ root=$(rootfs_of "$version")
 [[ -n $root ]] || die "Nix $version is the host's own: it needs no root filesystem"
 suite=$(nix_suite "$version")
 
-# The ssh client is the one the runner's nix-daemon opens connections with.
-packages=nix-bin,openssh-server,openssh-client,procps,iproute2,ca-certificates,sudo
-# .lab-ready holds the package list it was made with: a changed list makes it anew.
-if [[ $(cat "$root/.lab-ready" 2>/dev/null) != "$packages" ]]; then
+# The ssh client is the one the runner's nix-daemon opens connections with;
+# zstd is what @actions/cache compresses with on a GitHub runner.
+packages=nix-bin,openssh-server,openssh-client,procps,iproute2,ca-certificates,sudo,zstd
+# .lab-ready holds the package list it was made with. A list that grew is
+# installed in place: the root filesystem may be in use by running daemons.
+if [[ -f $root/.lab-ready && $(cat "$root/.lab-ready") != "$packages" ]]; then
+  log "installing $packages in $root"
+  cp /etc/resolv.conf "$root/etc/resolv.conf"
+  chroot "$root" apt-get -qq -o Acquire::Check-Valid-Until=false update >/dev/null
+  # Only the missing ones: naming an installed package would upgrade it (sid moves).
+  missing=()
+  for package in ${packages//,/ }; do
+    chroot "$root" dpkg-query -W -f '${Status}' "$package" 2>/dev/null | grep -q 'ok installed' || missing+=("$package")
+  done
+  DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get -qq -o Acquire::Check-Valid-Until=false install -y \
+    --no-upgrade "${missing[@]}" >/dev/null 2>&1 || die "apt-get install ${missing[*]} in $root failed"
+  echo "$packages" >"$root/.lab-ready"
+fi
+if [[ ! -f $root/.lab-ready ]]; then
   log "making the $suite root filesystem for Nix $version in $root"
   rm -rf "$root.tmp"
   mkdir -p "$LAB_ROOTFS_DIR"
@@ -61,7 +76,10 @@ fi
 echo "$LAB_RUNNER_USER ALL=(ALL) NOPASSWD:ALL" >"$root/etc/sudoers.d/nix-offload-lab-runner"
 chmod 0440 "$root/etc/sudoers.d/nix-offload-lab-runner"
 for user in "$LAB_BUILDER_USER" "$LAB_NONIX_USER"; do
-  in_root id "$user" >/dev/null 2>&1 || in_root useradd -r -m -d /home/"$user" -s /bin/bash "$user"
+  # The host's uids here too: a system uid picked inside could be one the host uses for something else.
+  uid=$(id -u "$user")
+  in_root id "$user" >/dev/null 2>&1 || in_root useradd -r -m -u "$uid" -d /home/"$user" -s /bin/bash "$user"
+  [[ $(in_root id -u "$user") == "$uid" ]] || in_root usermod -u "$uid" "$user"
   [[ $(in_root getent shadow "$user" | cut -d: -f2) == '*' ]] || in_root usermod -p '*' "$user"
 done
 

@@ -87,6 +87,7 @@ done
 for pid in "${pids[@]}"; do wait "$pid" || die "a root filesystem could not be made (see above)"; done
 
 # --- local side ----------------------------------------------------------------
+ensure_build_users runner-2.8
 # Debian's file holds only a comment and `sandbox = false`, both kept. Empty
 # substituters: there is no internet and every cache lookup costs retries.
 if [[ -f /etc/nix/nix.conf && ! -f $LAB_DIR/nix.conf.orig ]]; then
@@ -101,6 +102,8 @@ write_if_changed /etc/nix/nix.conf 0644 <<'EOF' && local_conf_changed=1
 sandbox = false
 substituters =
 trusted-users = root runner
+# Its own build users (lab/lib.sh, ensure_build_users).
+build-users-group = nixbld-runner-28
 EOF
 if ((local_conf_changed)) && "$HERE/local-daemon.sh" status >/dev/null; then
   "$HERE/local-daemon.sh" restart >/dev/null # the daemon reads nix.conf only at start

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, symlinkSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { saveHistory } from '../../src/history-cache.js'
@@ -89,8 +89,8 @@ describe('canary', () => {
     const report = reportOf(main)
     expect(report.mode).toBe('canary')
     expect(report.builders.map(entry => entry.builder)).toEqual([
-      'nixbuilder@127.0.0.1:2201',
-      'nixbuilder@127.0.0.1:2202'
+      `nixbuilder@127.0.0.1:${a.port}`,
+      `nixbuilder@127.0.0.1:${b.port}`
     ])
     for (const entry of report.builders) {
       expect(entry.healthy, entry.problems.join('; ')).toBe(true)
@@ -112,9 +112,10 @@ describe('canary', () => {
       )
     ]
     expect(names).toHaveLength(2)
+    expect(visibleLog(main)).not.toMatch(/deprecat/i)
     expect(main.summary).toContain('✅ **All 2 builder(s) healthy.**')
     expect(main.summary).toMatch(
-      /\| nixbuilder@127\.0\.0\.1:2201 \| x86_64-linux \| [\d.]+ ms \| [\d.]+ s \| [\d.]+ MB\/s \| [\d.]+ MB\/s \| [\d.]+ GB \| ✅ healthy/
+      /\| nixbuilder@127\.0\.0\.1:22\d1 \| x86_64-linux \| [\d.]+ ms \| [\d.]+ s \| [\d.]+ MB\/s \| [\d.]+ MB\/s \| [\d.]+ GB \| ✅ healthy/
     )
     expect(await gcRoots()).not.toContain('nix-offload-canary')
     const storeListingA = (await runOnHost(['ls', a.storeDir])).stdout
@@ -139,7 +140,7 @@ describe('canary', () => {
       expect(figure).toBeGreaterThan(0)
     }
     expect(visibleLog(main)).toMatch(
-      /::error::Canary: 1 of 2 builder\(s\) unhealthy: nixbuilder@127\.0\.0\.1:2201: preflight: Builder nixbuilder@127\.0\.0\.1:2201 is unreachable/
+      /::error::Canary: 1 of 2 builder\(s\) unhealthy: nixbuilder@127\.0\.0\.1:22\d1: preflight: Builder nixbuilder@127\.0\.0\.1:22\d1 is unreachable/
     )
     expect(main.summary).toContain('❌ **1 of 2 builder(s) unhealthy.**')
   })
@@ -159,7 +160,7 @@ describe('canary', () => {
       expect.stringMatching(/^connect took [\d.]+ ms, over max-connect-ms 0$/)
     ])
     expect(visibleLog(main)).toMatch(
-      /::error::Canary: 1 of 1 builder\(s\) unhealthy: nixbuilder@127\.0\.0\.1:2201: connect took [\d.]+ ms, over max-connect-ms 0/
+      /::error::Canary: 1 of 1 builder\(s\) unhealthy: nixbuilder@127\.0\.0\.1:22\d1: connect took [\d.]+ ms, over max-connect-ms 0/
     )
   })
 
@@ -167,10 +168,13 @@ describe('canary', () => {
     const server = await startCacheServer()
     try {
       const dir = newStepDir(lab, 'runner')
+      // @actions/cache keys an entry to its path's spelling: seed it from the path the runner will use, which for a
+      // runner in a root filesystem is made to exist on the host too.
+      if (lab.runner.root !== '') symlinkSync(hostPath(lab, dir), dir)
       const env = { ...server.env, GITHUB_WORKSPACE: dir, RUNNER_TEMP: dir }
       // Seed five earlier runs through the real @actions/cache client, from the path the action will use.
       for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value)
-      const builderName = 'nixbuilder@127.0.0.1:2201'
+      const builderName = `nixbuilder@127.0.0.1:${a.port}`
       const earlier: CanarySample[] = [1, 2, 3, 4, 5].map(day => ({
         time: `2026-11-0${day}T03:00:00.000Z`,
         builder: builderName,
@@ -183,7 +187,8 @@ describe('canary', () => {
       mkdirSync(historyDir, { recursive: true })
       expect(await saveHistory(historyId([builderName]), historyDir, earlier, 'seed-1')).not.toBe('')
       vi.unstubAllEnvs()
-      chownTree(dir, lab.runnerUser)
+      chownTree(hostPath(lab, dir), lab.runnerUser)
+      if (lab.runner.root !== '') unlinkSync(dir)
 
       const inputs = {
         ...builderInputs(lab, 'a'),
@@ -195,7 +200,7 @@ describe('canary', () => {
       expect(main.code, visibleLog(main)).toBe(0)
       expect(main.outputs.healthy).toBe('true')
       expect(visibleLog(main)).toMatch(
-        /::warning title=nix-offload canary%3A nixbuilder@127\.0\.0\.1%3A2201 slower::nixbuilder@127\.0\.0\.1:2201: build took [\d.]+ m?s, [\d.]+× its median of 1 ms over the last 5 runs \(trend-factor 3\)/
+        /::warning title=nix-offload canary%3A nixbuilder@127\.0\.0\.1%3A22\d1 slower::nixbuilder@127\.0\.0\.1:22\d1: build took [\d.]+ m?s, [\d.]+× its median of 1 ms over the last 5 runs \(trend-factor 3\)/
       )
       expect(reportOf(main).builders[0]?.warnings.length).toBeGreaterThan(0)
       // This run's figures were saved as the newest entry, for the next run.

@@ -13,6 +13,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   writeFileSync
 } from 'node:fs'
 import { basename, join, resolve } from 'node:path'
@@ -79,10 +80,9 @@ export function loadLab(): Lab {
     // The runner in a root filesystem runs the bundle from there, as the host runner runs it from the checkout.
     cpSync(join(ROOT, 'dist'), join(runner.root, DIST_IN_ROOT), { recursive: true, force: true })
   }
-  const { runners: _runners, ...rest } = file
   // lab.json names the scripts of the checkout that wrote it; use this checkout's.
   return {
-    ...rest,
+    ...file,
     runner,
     builders,
     localDaemonCtl: join(ROOT, 'lab/local-daemon.sh'),
@@ -352,11 +352,18 @@ export function watched(lab: Lab): string[] {
 
 /**
  * A derivation no store can hold yet (a nonce), needing no nixpkgs: `-f <file> --argstr nonce … --argstr system …`.
- * `seconds` slows it down; `fail` makes the builder exit 3.
+ * `seconds` slows it down; `fail` makes the builder exit 3; `localInput` gives it an input that Nix builds on the
+ * runner whenever it may build locally.
  */
 export function freshDerivation(
   lab: Lab,
-  options: { system?: string; seconds?: number; fail?: boolean; features?: string[] } = {}
+  options: {
+    system?: string
+    seconds?: number
+    fail?: boolean
+    features?: string[]
+    localInput?: boolean
+  } = {}
 ): { args: string; nonce: string; name: string; file: string } {
   const nonce = randomBytes(6).toString('hex')
   const dir = mkdtempSync(hostPath(lab, '/tmp/nix-offload-expr-')).slice(lab.runner.root.length)
@@ -364,14 +371,22 @@ export function freshDerivation(
   const features = (options.features ?? []).map(f => `"${f}"`).join(' ')
   writeFileSync(
     hostPath(lab, file),
-    `{ nonce, system }: {
-  drv = builtins.derivation {
+    `{ nonce, system }: rec {
+  # With --max-jobs > 0 Nix builds a preferLocalBuild derivation on the runner, never on a builder.
+  input = builtins.derivation {
+    name = "nix-offload-test-input-\${nonce}";
+    inherit system;
+    preferLocalBuild = true;
+    builder = "/bin/sh";
+    args = [ "-c" "echo input \${nonce} > $out" ];
+  };
+  drv = builtins.derivation ({
     name = "nix-offload-test-\${nonce}";
     inherit system;
     requiredSystemFeatures = [ ${features} ];
     builder = "/bin/sh";
     args = [ "-c" "echo building \${nonce}; ${options.seconds ? `/bin/sleep ${options.seconds}; ` : ''}${options.fail ? 'exit 3; ' : ''}echo \${nonce} > $out" ];
-  };
+  }${options.localInput ? ' // { inherit input; }' : ''});
 }
 `
   )
@@ -437,8 +452,20 @@ export function runOnHost(argv: string[], env: Record<string, string> = {}): Pro
 
 /** The command lines of the action's SSH master processes (their control paths name its work directory). */
 export async function sshMasters(lab: Lab): Promise<string> {
-  return (await runCommandAs(lab, 'root', ['sh', '-c', 'pgrep -af "nix-offload-[0-9a-f]+/cm-" || true']))
-    .stdout
+  const found = (await runOnHost(['sh', '-c', 'pgrep -af "nix-offload-[0-9a-f]+/cm-" || true'])).stdout
+  // Only this runner's: every runner of the lab shares the host's processes, and their paths read the same.
+  const root = lab.runner.root === '' ? '/' : lab.runner.root
+  return found
+    .split('\n')
+    .filter(line => {
+      const pid = line.split(' ')[0] ?? ''
+      try {
+        return line !== '' && readlinkSync(`/proc/${pid}/root`) === root
+      } catch {
+        return false // it ended meanwhile
+      }
+    })
+    .join('\n')
 }
 
 /** Gives `path` to `user`, whose uid and gid are the same on the host and in every runner's root filesystem. */

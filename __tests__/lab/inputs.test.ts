@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import {
+  builder,
   builderInputs,
   type Lab,
   loadLab,
@@ -14,8 +15,9 @@ import {
 } from './harness.js'
 
 const lab: Lab = loadLab()
+const b = builder(lab, 'b')
 const good = builderInputs(lab, 'a')
-const knownB = `[127.0.0.1]:2202 ${lab.builders[1]?.hostPublicKey ?? ''}`
+const knownB = `[127.0.0.1]:${b.port} ${lab.builders[1]?.hostPublicKey ?? ''}`
 
 function passphraseKey(): string {
   const dir = mkdtempSync('/tmp/nix-offload-key-')
@@ -54,12 +56,15 @@ const cases: [string, Record<string, string>, string][] = [
   ['an unclosed quote in args', { args: "--expr 'unclosed" }, 'args'],
   [
     'a builders line with seven columns',
-    { builders: 'ssh-ng://u@127.0.0.1:2202 x86_64-linux 1 1 - - /key', 'known-hosts': knownB },
+    { builders: `ssh-ng://u@127.0.0.1:${b.port} x86_64-linux 1 1 - - /key`, 'known-hosts': knownB },
     'builders'
   ],
   [
     'a broken known-hosts line',
-    { builders: 'ssh-ng://nixbuilder@127.0.0.1:2202', 'known-hosts': '[127.0.0.1]:2202 ssh-ed25519' },
+    {
+      builders: `ssh-ng://nixbuilder@127.0.0.1:${b.port}`,
+      'known-hosts': `[127.0.0.1]:${b.port} ssh-ed25519`
+    },
     'known-hosts'
   ]
 ]

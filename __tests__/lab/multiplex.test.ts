@@ -46,7 +46,7 @@ function severalDerivations(
     )
     .join('\n')
   // The file was made (and given to the runner) by freshDerivation; rewrite it in place.
-  writeFileSync(first.file, `{ nonce, system }: {\n${body}\n}\n`)
+  writeFileSync(hostPath(lab, first.file), `{ nonce, system }: {\n${body}\n}\n`)
   return {
     args: first.args,
     installables: drvs.map(({ index }) => `d${index}`).join('\n'),
@@ -115,14 +115,14 @@ describe('several builders', () => {
     const where = Object.fromEntries(report.derivations.map(d => [d.name, d.builder]))
     const [d1, d2, d3, d4, d5] = drvs.names
     expect(where).toEqual({
-      [d1 ?? '']: '127.0.0.1:2201',
-      [d2 ?? '']: '127.0.0.1:2201',
-      [d3 ?? '']: '127.0.0.1:2202',
-      [d4 ?? '']: '127.0.0.1:2202',
-      [d5 ?? '']: '127.0.0.1:2201'
+      [d1 ?? '']: `127.0.0.1:${a.port}`,
+      [d2 ?? '']: `127.0.0.1:${a.port}`,
+      [d3 ?? '']: `127.0.0.1:${b.port}`,
+      [d4 ?? '']: `127.0.0.1:${b.port}`,
+      [d5 ?? '']: `127.0.0.1:${a.port}`
     })
-    expect(main.summary).toMatch(/\| nixbuilder@127\.0\.0\.1:2201 \| 3 \| /)
-    expect(main.summary).toMatch(/\| nixbuilder@127\.0\.0\.1:2202 \| 2 \| /)
+    expect(main.summary).toMatch(/\| nixbuilder@127\.0\.0\.1:22\d1 \| 3 \| /)
+    expect(main.summary).toMatch(/\| nixbuilder@127\.0\.0\.1:22\d2 \| 2 \| /)
     await runPost(lab, main)
   })
 })

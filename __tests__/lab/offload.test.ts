@@ -9,6 +9,7 @@ import {
   type Lab,
   loadLab,
   restartRunnerDaemon,
+  RUNNER_NIX,
   runCommandAs,
   runMain,
   runPost,
@@ -20,6 +21,7 @@ import {
 } from './harness.js'
 
 const lab: Lab = loadLab()
+const a = builder(lab, 'a')
 const NIX_CONF = hostPath(lab, '/etc/nix/nix.conf')
 
 interface Report {
@@ -95,7 +97,7 @@ describe('offloading a fresh derivation', () => {
     expect(report.derivations).toHaveLength(1)
     expect(report.derivations[0]).toMatchObject({
       name: drv.name,
-      builder: '127.0.0.1:2201',
+      builder: `127.0.0.1:${a.port}`,
       status: 'built'
     })
     expect(report.derivations[0]?.machine).toBe(report.builders[0]?.storeUri)
@@ -104,8 +106,10 @@ describe('offloading a fresh derivation', () => {
     const log = visibleLog(main)
     expect(log).toContain(`building '${report.derivations[0]?.drvPath}' on '${report.builders[0]?.storeUri}'`)
     expect(log).toContain(`${drv.name}> building ${drv.nonce}`)
+    // Each Nix command the action runs is the current form on this runner's Nix (e.g. `store info` on 2.34).
+    expect(log).not.toMatch(/deprecat/i)
     expect(main.summary).toContain('Confirmed')
-    expect(main.summary).toContain(`| \`${drv.name}\` | 127.0.0.1:2201 |`)
+    expect(main.summary).toContain(`| \`${drv.name}\` | 127.0.0.1:${a.port} |`)
   })
 
   it('builds on the builder when the runner user is not trusted, through the daemon machines file', async () => {
@@ -188,10 +192,10 @@ describe('builders', () => {
     expect(main.code, visibleLog(main)).toBe(0)
     const report = reportOf(main)
     expect(report.builders.map(entry => `${entry.host}:${entry.port}`)).toEqual([
-      '127.0.0.1:2201',
-      '127.0.0.1:2202'
+      `127.0.0.1:${a.port}`,
+      `127.0.0.1:${b.port}`
     ])
-    expect(report.derivations[0]).toMatchObject({ name: drv.name, builder: '127.0.0.1:2202' })
+    expect(report.derivations[0]).toMatchObject({ name: drv.name, builder: `127.0.0.1:${b.port}` })
     expect(report.derivations[0]?.machine).toBe(report.builders[1]?.storeUri)
     expect(inStore(b.storeDir, main.outputs['out-paths'] ?? '')).toBe(true)
     expect(inStore(builder(lab, 'a').storeDir, main.outputs['out-paths'] ?? '')).toBe(false)
@@ -295,8 +299,32 @@ describe('require-remote', () => {
     expect(again.outputs).toMatchObject({ confirmed: 'false', 'remote-builds': '0', 'local-builds': '0' })
     expect(visibleLog(again)).toContain('Nothing was built')
     expect(again.summary).toContain('**Nothing was built**')
-    const rebuilt = await offloadAndUndo({ ...inputs, rebuild: 'true' })
-    expect(rebuilt.code, visibleLog(rebuilt)).toBe(0)
-    expect(rebuilt.outputs.confirmed).toBe('true')
   })
+
+  it.runIf(RUNNER_NIX === '2.34')(
+    'refuses rebuild before writing anything on a runner whose Nix never offloads a check build',
+    async () => {
+      const before = snapshot(watched(lab))
+      const main = await runMain(lab, { ...builderInputs(lab, 'a'), installables: 'drv', rebuild: 'true' })
+      expect(main.code).toBe(1)
+      expect(visibleLog(main)).toMatch(
+        /::error::Input 'rebuild': the runner's Nix 2\.34\.\d+ never sends a check build \(--rebuild\) to a builder/
+      )
+      expect(snapshot(watched(lab))).toEqual(before)
+      expect((await runPost(lab, main)).code).toBe(0)
+    }
+  )
+
+  it.runIf(RUNNER_NIX !== '2.34')(
+    'sends the check build to the builder with rebuild, and warns what that does not prove',
+    async () => {
+      const drv = freshDerivation(lab)
+      const inputs = { ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' }
+      expect((await offloadAndUndo(inputs)).outputs.confirmed).toBe('true')
+      const rebuilt = await offloadAndUndo({ ...inputs, rebuild: 'true' })
+      expect(rebuilt.code, visibleLog(rebuilt)).toBe(0)
+      expect(visibleLog(rebuilt)).toMatch(/checking outputs of '\/nix\/store\/\S+' on 'ssh-ng:/)
+      expect(visibleLog(rebuilt)).toContain('::warning title=nix-offload%3A rebuild::')
+    }
+  )
 })

@@ -1,7 +1,10 @@
 import { execFileSync } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
+  BUILDER_NIX,
+  RUNNER_NIX,
   builder,
   builderCtl as ctlBuilder,
   builderInputs,
@@ -70,7 +73,7 @@ describe('preflight faults, each named in the first error line', () => {
     await builderCtl('stop', 'a')
     const main = await expectUntouched({ ...builderInputs(lab, 'a'), installables: 'drv' })
     expect(firstError(main)).toContain(
-      'Builder nixbuilder@127.0.0.1:2201 is unreachable: connection refused on 127.0.0.1 port 2201'
+      `Builder nixbuilder@127.0.0.1:${a.port} is unreachable: connection refused on 127.0.0.1 port ${a.port}`
     )
     expect(main.outputs['builders-healthy']).toBe('0')
     const report = JSON.parse(readFileSync(hostPath(lab, main.outputs.report ?? ''), 'utf8')) as {
@@ -84,7 +87,7 @@ describe('preflight faults, each named in the first error line', () => {
     const main = await expectUntouched({ ...builderInputs(lab, 'a'), 'host-public-key': b.hostPublicKey })
     const error = firstError(main)
     expect(error).toContain(
-      'Builder nixbuilder@127.0.0.1:2201 presented a host key that is not the pinned one'
+      `Builder nixbuilder@127.0.0.1:${a.port} presented a host key that is not the pinned one`
     )
     expect(error).toContain(`it presented ssh-ed25519 ${fingerprintOf(a.hostPublicKey)}`)
     expect(error).toContain(`'host-public-key' pins ${fingerprintOf(b.hostPublicKey)}`)
@@ -102,33 +105,88 @@ describe('preflight faults, each named in the first error line', () => {
     })
     const error = firstError(main)
     expect(error).toContain(
-      'Builder nixbuilder@127.0.0.1:2201 refused the client key (ssh-ed25519) for user nixbuilder'
+      `Builder nixbuilder@127.0.0.1:${a.port} refused the client key (ssh-ed25519) for user nixbuilder`
     )
     expect(error).toContain(readFileSync(`${lab.otherKey}.pub`, 'utf8').split(' ').slice(0, 2).join(' '))
   })
 
-  it('5. builder user not trusted by the builder’s Nix 2.8 (ssh-ng < 2.16 needs it): the trusted-users fix', async () => {
+  /** Runs `fn` with builder a's Nix not trusting its ssh user, then trusts it again. */
+  async function withUntrustedBuilderUser(fn: () => Promise<void>): Promise<void> {
     const conf = readFileSync(a.nixConf, 'utf8')
     writeFileSync(a.nixConf, conf.replace(/^trusted-users = .*$/m, 'trusted-users = root'))
     try {
       await builderCtl('restart', 'a')
-      const main = await expectUntouched({ ...builderInputs(lab, 'a'), installables: 'drv' })
-      const error = firstError(main)
-      expect(error).toContain(
-        'Builder nixbuilder@127.0.0.1:2201: its Nix 2.8.0 does not trust user nixbuilder'
-      )
-      expect(error).toContain('trusted-users = nixbuilder')
+      await fn()
     } finally {
       writeFileSync(a.nixConf, conf)
       await builderCtl('restart', 'a')
     }
-  })
+  }
+
+  // From Nix 2.16 on both ends, an untrusted builder user builds what it is sent (build-remote.cc trustedOrLegacy).
+  const untrustedBuilds = RUNNER_NIX !== '2.8' && BUILDER_NIX !== '2.8'
+
+  it.skipIf(untrustedBuilds)(
+    '5. builder user not trusted, and the runner or the builder is older than Nix 2.16: the trusted-users fix',
+    async () => {
+      await withUntrustedBuilderUser(async () => {
+        const main = await expectUntouched({ ...builderInputs(lab, 'a'), installables: 'drv' })
+        const error = firstError(main)
+        expect(error).toMatch(
+          new RegExp(
+            `Builder nixbuilder@127\\.0\\.0\\.1:${a.port}: its Nix [\\d.]+ does not trust user nixbuilder`
+          )
+        )
+        expect(error).toContain(
+          RUNNER_NIX === '2.8' ? "the runner's Nix 2.8.0 is older than 2.16" : 'its Nix is older than 2.16'
+        )
+        expect(error).toContain('trusted-users = nixbuilder')
+      })
+    }
+  )
+
+  it.runIf(untrustedBuilds)(
+    '5. builder user not trusted, both ends on Nix 2.16 or later: a derivation with no runner-built input builds there',
+    async () => {
+      await withUntrustedBuilderUser(async () => {
+        const drv = freshDerivation(lab)
+        const main = await runMain(lab, { ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' })
+        expect(main.code, visibleLog(main)).toBe(0)
+        expect(main.outputs).toMatchObject({ confirmed: 'true', 'remote-builds': '1' })
+        expect(visibleLog(main)).toContain('user not trusted')
+        expect((await runPost(lab, main)).code).toBe(0)
+      })
+    }
+  )
+
+  it.runIf(untrustedBuilds)(
+    '5b. builder user not trusted, an input built on the runner: a preflight warning, then the cause and the fix',
+    async () => {
+      await withUntrustedBuilderUser(async () => {
+        const drv = freshDerivation(lab, { localInput: true })
+        const main = await runMain(lab, {
+          ...builderInputs(lab, 'a'),
+          'local-jobs': '1',
+          args: drv.args,
+          installables: 'drv'
+        })
+        expect(main.code).toBe(1)
+        const log = visibleLog(main)
+        expect(log).toMatch(/::warning title=nix-offload%3A nixbuilder@127\.0\.0\.1%3A\d+ user not trusted::/)
+        const error = firstError(main)
+        expect(error, log).toContain(`Builder nixbuilder@127.0.0.1:${a.port} refused nix-offload-test-input-`)
+        expect(error).toContain('a path built on the runner')
+        expect(log).toContain('trusted-users = nixbuilder')
+        expect((await runPost(lab, main)).code).toBe(0)
+      })
+    }
+  )
 
   it('7. no Nix on the builder user’s non-interactive PATH: how to make it reachable', async () => {
     const main = await expectUntouched({ ...builderInputs(lab, 'a'), user: 'nixnopath', installables: 'drv' })
     const error = firstError(main)
     expect(error).toContain(
-      'Builder nixnopath@127.0.0.1:2201: nix-daemon is not on the non-interactive PATH of nixnopath'
+      `Builder nixnopath@127.0.0.1:${a.port}: nix-daemon is not on the non-interactive PATH of nixnopath`
     )
     expect(error).toContain('/nix/var/nix/profiles/default/bin')
   })
@@ -137,7 +195,7 @@ describe('preflight faults, each named in the first error line', () => {
     const main = await expectUntouched({ ...builderInputs(lab, 'a'), 'host-public-key': '' })
     const log = visibleLog(main)
     expect(firstError(main)).toMatch(
-      /^::error[^:]*::Input 'host-public-key': builder nixbuilder@127\.0\.0\.1:2201 has no pinned host key/
+      /^::error[^:]*::Input 'host-public-key': builder nixbuilder@127\.0\.0\.1:22\d1 has no pinned host key/
     )
     expect(log).toContain(`It presents ssh-ed25519 ${fingerprintOf(a.hostPublicKey)}`)
     expect(log).toContain(`%0A${a.hostPublicKey}`)
@@ -158,7 +216,7 @@ describe('build faults', () => {
     const error = firstError(main)
     expect(error, visibleLog(main)).toMatch(/no builder/i)
     expect(error).toContain('lab-c')
-    expect(error).toContain('nixbuilder@127.0.0.1:2201')
+    expect(error).toContain(`nixbuilder@127.0.0.1:${a.port}`)
     expect(error).toContain('benchmark')
     expect(error).not.toContain('unexpected end-of-file')
     await runPost(lab, main)
@@ -183,11 +241,91 @@ describe('a builder lost in the middle of a build', () => {
     const error = firstError(main)
     expect(error, visibleLog(main)).toMatch(/connection|dropped|lost/i)
     expect(error).toContain(drv.name)
-    expect(error).toContain('nixbuilder@127.0.0.1:2201')
+    expect(error).toContain(`nixbuilder@127.0.0.1:${a.port}`)
     const post = await runPost(lab, main)
     expect(post.code).toBe(0)
     expect(snapshot(watched(lab))).toEqual(before)
   })
+})
+
+describe('a builder that changes after the preflight: a second look names the cause', () => {
+  /** Two derivations of 4 s each; with one job on the builder, Nix opens the second's connection after the first. */
+  function twoInTurn(): { args: string; installables: string; marker: string } {
+    const first = freshDerivation(lab)
+    const body = [1, 2]
+      .map(
+        index =>
+          `  d${index} = builtins.derivation { name = "nix-offload-test-\${nonce}-${index}"; inherit system; ` +
+          `builder = "/bin/sh"; args = [ "-c" "echo building \${nonce}; /bin/sleep 4; echo ${index} > $out" ]; };`
+      )
+      .join('\n')
+    writeFileSync(hostPath(lab, first.file), `{ nonce, system }: {\n${body}\n}\n`)
+    return { args: first.args, installables: 'd1\nd2', marker: `> building ${first.nonce}` }
+  }
+
+  const cases: { cause: string; found: string; firstLine: string; breakIt: () => Promise<void> }[] = [
+    {
+      cause: 'down',
+      found: 'unreachable',
+      firstLine: `Builder nixbuilder@127.0.0.1:${a.port} is unreachable`,
+      breakIt: () => builderCtl('kill-listener', 'a')
+    },
+    {
+      cause: 'host key changed',
+      found: 'host-key-mismatch',
+      firstLine: `Builder nixbuilder@127.0.0.1:${a.port} presented a host key that is not the pinned one`,
+      breakIt: async () => {
+        const keyFile = join(dirname(a.sshdLog), 'ssh_host_ed25519_key')
+        execFileSync('cp', ['-p', keyFile, `${keyFile}.saved`])
+        execFileSync('cp', ['-p', `${keyFile}.pub`, `${keyFile}.pub.saved`])
+        execFileSync('rm', ['-f', keyFile, `${keyFile}.pub`])
+        execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyFile])
+        await builderCtl('reload', 'a')
+      }
+    },
+    {
+      cause: 'key refused',
+      found: 'key-refused',
+      firstLine: `Builder nixbuilder@127.0.0.1:${a.port} refused the client key`,
+      breakIt: async () => {
+        const authorized = join(dirname(a.sshdLog), 'authorized_keys')
+        execFileSync('cp', ['-p', authorized, `${authorized}.saved`])
+        writeFileSync(authorized, '')
+      }
+    }
+  ]
+
+  afterEach(() => {
+    // Put back what a case changed; the file-level afterEach restarts the builder.
+    const dir = dirname(a.sshdLog)
+    for (const file of ['ssh_host_ed25519_key', 'ssh_host_ed25519_key.pub', 'authorized_keys']) {
+      const saved = join(dir, `${file}.saved`)
+      if (existsSync(saved)) renameSync(saved, join(dir, file))
+    }
+  })
+
+  for (const { cause, found, firstLine, breakIt } of cases) {
+    it(`${cause}: Nix only says it could not connect; the action checks again and says why`, async () => {
+      await builderCtl('restart', 'a')
+      const drv = twoInTurn()
+      const { done } = await startMainUntil(
+        lab,
+        { ...builderInputs(lab, 'a'), multiplex: 'false', args: drv.args, installables: drv.installables },
+        drv.marker
+      )
+      await breakIt()
+      const main = await done
+      const log = visibleLog(main)
+      expect(main.code, log).toBe(1)
+      expect(log).toContain(
+        `Second look at builder nixbuilder@127.0.0.1:${a.port}, which Nix could not connect to during the build: ${found}.`
+      )
+      // The step's own error (untitled; the findings before it are annotations) is the second look's.
+      const stepError = log.split('\n').find(line => line.startsWith('::error::')) ?? ''
+      expect(stepError, log).toContain(firstLine)
+      expect((await runPost(lab, main)).code).toBe(0)
+    })
+  }
 })
 
 describe('auto and several builders', () => {
@@ -246,7 +384,7 @@ describe('auto and several builders', () => {
   it('fails when one of two builders is down, naming it, and says skip-unhealthy would go on', async () => {
     await builderCtl('stop', 'a')
     const main = await expectUntouched({ ...twoBuilders, installables: 'drv' })
-    expect(firstError(main)).toContain('Builder nixbuilder@127.0.0.1:2201 is unreachable')
+    expect(firstError(main)).toContain(`Builder nixbuilder@127.0.0.1:${a.port} is unreachable`)
     expect(visibleLog(main)).toContain(
       "Set 'skip-unhealthy: true' to build on the 1 healthy builder(s) anyway."
     )
@@ -258,7 +396,7 @@ describe('auto and several builders', () => {
     const before = snapshot(watched(lab))
     const main = await runMain(lab, { ...builderInputs(lab, 'a'), systems: 'auto', installables: 'drv' })
     expect(main.code).toBe(1)
-    expect(firstError(main)).toContain('Builder nixbuilder@127.0.0.1:2201 is unreachable')
+    expect(firstError(main)).toContain(`Builder nixbuilder@127.0.0.1:${a.port} is unreachable`)
     expect(main.stdout).not.toContain('Configuring for')
     expect(main.state).toEqual({})
     expect(snapshot(watched(lab))).toEqual(before)
@@ -276,13 +414,13 @@ describe('auto and several builders', () => {
     })
     expect(main.code, visibleLog(main)).toBe(0)
     expect(visibleLog(main)).toMatch(
-      /::warning title=nix-offload%3A nixbuilder@127\.0\.0\.1%3A2201 unreachable::/
+      /::warning title=nix-offload%3A nixbuilder@127\.0\.0\.1%3A22\d1 unreachable::/
     )
     expect(main.outputs).toMatchObject({ confirmed: 'true', 'builders-healthy': '1' })
     const report = JSON.parse(readFileSync(hostPath(lab, main.outputs.report ?? ''), 'utf8')) as {
       derivations: { builder: string }[]
     }
-    expect(report.derivations[0]?.builder).toBe('127.0.0.1:2202')
+    expect(report.derivations[0]?.builder).toBe(`127.0.0.1:${b.port}`)
     expect(inStore(b.storeDir, main.outputs['out-paths'] ?? '')).toBe(true)
     await runPost(lab, main)
     expect(snapshot(watched(lab))).toEqual(before)

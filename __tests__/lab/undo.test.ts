@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
+  builder,
   builderInputs,
   freshDerivation,
   hostPath,
@@ -18,6 +19,7 @@ import {
 } from './harness.js'
 
 const lab: Lab = loadLab()
+const a = builder(lab, 'a')
 const ROOT_CONFIG = hostPath(lab, '/root/.ssh/config')
 // No final newline, global options before any Host line, and a Host * of the user's own: the hard cases for a prepend.
 const USER_CONFIG =
@@ -78,7 +80,7 @@ describe('the post step', () => {
     expect(main.code).toBe(1)
     expect(visibleLog(main)).toMatch(
       new RegExp(
-        `::error::Derivation ${drv.name} failed with exit code 3 on builder nixbuilder@127\\.0\\.0\\.1:2201\\.`
+        `::error::Derivation ${drv.name} failed with exit code 3 on builder nixbuilder@127\\.0\\.0\\.1:${a.port}\\.`
       )
     )
     const report = JSON.parse(readFileSync(hostPath(lab, main.outputs.report ?? ''), 'utf8')) as {
