@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every check and every test, on a fresh Debian machine, as root: installs what it needs (npm packages; nix-bin,
-# openssh-server and sudo for the lab), starts the lab (a local nix-daemon, two builders behind sshd on 127.0.0.1),
-# checks types, lint and that dist/ matches src/, then runs the unit and lab tests.
+# openssh-server, sudo and mmdebstrap for the lab), starts the lab (runners and builders on Nix 2.8, 2.26 and 2.34,
+# builders behind sshd on 127.0.0.1), checks types, lint and that dist/ matches src/, then runs the unit tests and
+# the lab tests on every pair of Nix versions in scripts/matrix.sh.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 [[ $(id -u) -eq 0 ]] || { echo "run as root (the lab starts daemons and creates users)" >&2; exit 1; }
@@ -30,11 +31,22 @@ fi
 echo "== lab"
 bash lab/up.sh
 
-echo "== tests"
-results=$(mktemp)
+echo "== unit tests"
+results=$(mktemp -d /tmp/nix-offload-results-XXXX)
 status=0
-npx vitest run --reporter=default --reporter=json --outputFile.json="$results" || status=$?
-# The plain closing line CI reads, from vitest's own JSON results.
-node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`)' "$results"
+npx vitest run --project unit --reporter=default --reporter=json --outputFile.json="$results/unit.json" || status=1
+
+echo "== lab tests, on every pair of Nix versions in the matrix"
+bash scripts/matrix.sh "$results/matrix" || status=1
+node scripts/version-table.mjs "$results/matrix" --check || status=1
+
+# The plain closing line CI reads, from vitest's own JSON results of every run above.
+node -e 'const fs = require("fs"), path = require("path");
+  const files = [process.argv[1], ...fs.readdirSync(process.argv[2]).map(f => path.join(process.argv[2], f))];
+  const t = { passed: 0, failed: 0, skipped: 0 };
+  for (const f of files.filter(f => f.endsWith(".json"))) {
+    const r = JSON.parse(fs.readFileSync(f, "utf8"));
+    t.passed += r.numPassedTests; t.failed += r.numFailedTests; t.skipped += r.numPendingTests + r.numTodoTests;
+  }
+  console.log(`${t.passed} passed, ${t.failed} failed, ${t.skipped} skipped`)' "$results/unit.json" "$results/matrix"
 exit "$status"
