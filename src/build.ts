@@ -63,8 +63,6 @@ export async function runBuild(settings: Settings, env: NodeJS.ProcessEnv): Prom
   }
 }
 
-export { failedDerivations } from './ledger.js'
-
 /** `nix build --json` stdout: `[{"drvPath": …, "outputs": {"out": "/nix/store/…"}}]`. */
 export function parseOutPaths(stdout: string): string[] {
   if (stdout.trim() === '') return []

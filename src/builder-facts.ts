@@ -84,6 +84,3 @@ export function parseFacts(protocol: Protocol, output: string): BuilderFacts {
   }
   return facts
 }
-
-// preflight-verdict.ts imports it from here; the rule itself lives with the other version rules.
-export { compareVersions } from './nix-cli.js'

@@ -1,9 +1,10 @@
-import { type BuilderFacts, compareVersions } from './builder-facts.js'
+import type { BuilderFacts } from './builder-facts.js'
+import { compareVersions } from './nix-cli.js'
 import { Input } from './constants.js'
 import { fingerprint, type HostKey, knownHostsName, type PrivateKey } from './keys.js'
 import type { Observation } from './preflight.js'
 import { isTrustedUser } from './probe.js'
-import { label } from './report.js'
+import { label } from './builder-label.js'
 import {
   AUTO,
   type Builder,

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { hostPort, label } from './builder-label.js'
 import type { BuildRecord, BuildStatus } from './ledger.js'
 import type { ConfigPath, Plan } from './plan.js'
 import type { PreflightResult } from './preflight-verdict.js'
@@ -128,15 +129,6 @@ function derivationEntry(build: BuildRecord, builder: ConfiguredBuilder | undefi
     entry.durationMs = build.end - build.start
   }
   return entry
-}
-
-export function hostPort(builder: { host: string; port: number }): string {
-  return builder.host.includes(':') ? `[${builder.host}]:${builder.port}` : `${builder.host}:${builder.port}`
-}
-
-/** How users know a builder: user@host:port. */
-export function label(builder: { user: string; host: string; port: number }): string {
-  return `${builder.user}@${hostPort(builder)}`
 }
 
 const PATH_TEXT: Record<ConfigPath, string> = {

@@ -2,7 +2,7 @@ import { NIX_FEATURES, parseStoreInfo, storeInfoArgs } from './nix-cli.js'
 import type { Plan } from './plan.js'
 import type { RunnerFacts } from './probe.js'
 import { runCommand } from './process.js'
-import { label } from './report.js'
+import { label } from './builder-label.js'
 
 /** The builder's store as the account that offloads (root for a daemon) reaches it through the written ssh config. */
 export interface StoreReach {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { failedDerivations } from '../../src/build.js'
+import { failedDerivations } from '../../src/ledger.js'
 import { BuildLedger } from '../../src/ledger.js'
 import { ActivityType, parseNixLine, ResultType, stripAnsi } from '../../src/nix-log.js'
 

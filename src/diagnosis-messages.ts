@@ -1,0 +1,307 @@
+import { derivationName } from './nix-log.js'
+import type { BuilderOffer, Diagnosis, DiagnosisContext, Finding } from './diagnosis-types.js'
+
+/** The messages the rules write: each names the cause, the builder where known, and the fix. */
+
+interface Need {
+  system: string | undefined
+  features: string[]
+}
+
+export function unreachable(uri: string, reason: string, context: DiagnosisContext): Diagnosis {
+  const label = labelOf(uri, context)
+  const pinInput = context.builders.find(b => b.storeUri === uri)?.pinInput
+  const pin = pinInput === undefined ? '`host-public-key` / `known-hosts`' : `\`${pinInput}\``
+  const said = oneLine(reason)
+  const lines = [
+    `Builder ${label} is unreachable: Nix's SSH connection to ${uri} failed before the build${said === '' ? '' : ` (${said})`}.`
+  ]
+  const hint = sshHint(reason, pin)
+  if (hint !== undefined) lines.push(hint)
+  lines.push(
+    "ssh's own error is not in this log: the nix-daemon runs ssh as root and logs it (`journalctl -u nix-daemon`, " +
+      'macOS: /var/log/nix-daemon.log).',
+    `Likely causes: the host is down or unreachable; wrong port; its host key changed (update ${pin}); ` +
+      "the key was refused (the builder user's authorized_keys); nix-daemon (ssh-ng) or nix-store (ssh) " +
+      "not on the builder's non-interactive PATH. The action's preflight normally catches these first, so the builder " +
+      'changed or went away after it.'
+  )
+  return {
+    cause: 'builder-unreachable',
+    severity: 'error',
+    title: `Builder unreachable: ${label}`,
+    message: lines.join('\n'),
+    machine: uri
+  }
+}
+
+/** ssh's own words, when Nix passed them on (ssh:// stores drain ssh's stderr into the message in newer Nix). */
+function sshHint(reason: string, pin: string): string | undefined {
+  const hints: [RegExp, string][] = [
+    [
+      /Host key verification failed|HOST IDENTIFICATION HAS CHANGED/i,
+      `ssh rejected the builder's host key: update ${pin}.`
+    ],
+    [
+      /Permission denied/i,
+      "The builder refused the key: add its public key to the builder user's authorized_keys."
+    ],
+    [/Connection refused/i, 'Nothing listens on that port: check `port` and that sshd runs.'],
+    [
+      /Could not resolve hostname|Name or service not known/i,
+      'The host name does not resolve: check `host`.'
+    ],
+    [/timed out|No route to host/i, 'The host did not answer: it is down or a firewall drops the traffic.'],
+    [/command not found|No such file or directory/i, "Nix is not on the builder's non-interactive PATH."]
+  ]
+  return hints.find(([pattern]) => pattern.test(reason))?.[1]
+}
+
+export function byHost(host: string, text: string, context: DiagnosisContext): Finding[] {
+  const bare = (s: string): string => s.replace(/^[a-z-]+:\/\//, '').replace(/^[^@]*@/, '')
+  const offer = context.builders.find(b => bare(b.storeUri) === bare(host) || b.label === host)
+  return [unreachable(offer?.storeUri ?? host, text, context)]
+}
+
+export function dropped(
+  reason: string,
+  drv: string | undefined,
+  uri: string | undefined,
+  context: DiagnosisContext
+): Diagnosis {
+  const label = uri === undefined ? 'a builder' : `builder ${labelOf(uri, context)}`
+  const what = drv === undefined ? 'a build' : derivationName(drv)
+  const diagnosis: Diagnosis = {
+    cause: 'connection-dropped',
+    severity: 'error',
+    title: `Connection lost to ${label}`,
+    message: [
+      `Lost the connection to ${label} while building ${what} (${oneLine(reason)}).`,
+      "The SSH connection or the builder's nix-daemon died mid-build: a network drop, the builder rebooting or running " +
+        "out of memory. ssh's own error is in the runner's nix-daemon log (`journalctl -u nix-daemon`); check the " +
+        "builder's memory and its own nix-daemon log, then re-run."
+    ].join('\n')
+  }
+  if (uri !== undefined) diagnosis.machine = uri
+  if (drv !== undefined) diagnosis.drvPath = drv
+  return diagnosis
+}
+
+export function buildFailed(drv: string, uri: string, reason: string, context: DiagnosisContext): Diagnosis {
+  const label = labelOf(uri, context)
+  const status =
+    /failed with exit code \d+|failed due to signal \d+(?: \([^)]*\))?/.exec(reason)?.[0] ?? 'failed'
+  const fromContext = context.lastLogLines(drv)
+  const tail = (fromContext.length > 0 ? fromContext : logTailOf(reason)).slice(-10)
+  const lines = [
+    `Derivation ${derivationName(drv)} ${status} on builder ${label}.`,
+    "The derivation's own build failed there; offloading worked. Fix the derivation (or its inputs), then re-run."
+  ]
+  if (/signal 9\b/.test(status))
+    lines.push('Signal 9 is often the out-of-memory killer: the builder may need more memory.')
+  if (tail.length > 0) lines.push(`Last ${tail.length} log lines:`, ...tail.map(line => `> ${line}`))
+  lines.push(`Full log: nix log ${drv}`)
+  return {
+    cause: 'build-failed-on-builder',
+    severity: 'error',
+    title: `Build failed on ${label}: ${derivationName(drv)}`,
+    message: lines.join('\n'),
+    machine: uri,
+    drvPath: drv
+  }
+}
+
+export function unsignedInputRefused(
+  path: string,
+  drv: string | undefined,
+  uri: string | undefined,
+  context: DiagnosisContext
+): Finding {
+  const label = uri === undefined ? 'a builder' : `builder ${labelOf(uri, context)}`
+  const user = uri === undefined ? undefined : userOf(uri)
+  const finding: Finding = {
+    cause: 'builder-user-untrusted',
+    severity: 'error',
+    title: `Not trusted on ${label}`,
+    message: [
+      `${capitalised(label)} refused ${derivationName(path)}, a path built on the runner: its Nix does not trust the ` +
+        `SSH user${user === undefined ? '' : ` ${user}`}, and takes paths built elsewhere only from a trusted user or ` +
+        'signed by a key it trusts.',
+      `Fix: on the builder, add "trusted-users = ${user ?? '<user>'}" to /etc/nix/nix.conf (NixOS: ` +
+        'nix.settings.trusted-users) and restart its nix-daemon; or have the builder build those inputs too: ' +
+        '`local-jobs: 0`, and no earlier step that builds them on the runner.'
+    ].join('\n')
+  }
+  if (uri !== undefined) finding.machine = uri
+  if (drv !== undefined) finding.drvPath = drv
+  return finding
+}
+
+export function userOf(uri: string): string | undefined {
+  return /^ssh(?:-ng)?:\/\/([^@]+)@/.exec(uri)?.[1]
+}
+
+export function capitalised(text: string): string {
+  return `${text[0]?.toUpperCase() ?? ''}${text.slice(1)}`
+}
+
+/** `> line` entries of Nix's `last N log lines:` block. */
+function logTailOf(text: string): string[] {
+  return text
+    .split('\n')
+    .map(line => /^\s*> ?(.*)$/.exec(line)?.[1])
+    .filter((line): line is string => line !== undefined)
+}
+
+export function untrusted(setting: string, context: DiagnosisContext): Diagnosis {
+  return {
+    cause: 'untrusted-settings-ignored',
+    severity: 'warning',
+    title: `Setting '${setting}' ignored: ${context.runnerUser} is not trusted`,
+    message: [
+      `The nix-daemon ignored the setting '${setting}' because ${context.runnerUser} is not a trusted user.`,
+      `Fix: add \`trusted-users = root ${context.runnerUser}\` to /etc/nix/nix.conf and restart the nix-daemon, or set ` +
+        `'${setting}' in the daemon's own configuration.`
+    ].join('\n')
+  }
+}
+
+/** No builder took the derivation. If a configured builder offers what it needs, that builder was disabled instead. */
+export function noBuilderFor(
+  drv: string,
+  need: Need,
+  context: DiagnosisContext,
+  nixTable: string[]
+): Finding[] {
+  const wanted = `${need.system ?? "the runner's system"} with features {${need.features.join(', ')}}`
+  const able = context.builders.filter(b => offers(b, need))
+  const lines =
+    able.length > 0
+      ? [
+          `No builder took ${derivationName(drv)}, although ${able.map(b => b.label).join(', ')} offers what it needs ` +
+            `(${wanted}).`,
+          'After a failed connection Nix stops using a builder for the rest of the build (look for its error); ' +
+            'otherwise the nix-daemon was not given this builder.'
+        ]
+      : [
+          `No builder can build ${derivationName(drv)}: it needs ${wanted}.`,
+          ...context.builders.map(b => `- ${b.label} offers ${describeOffer(b)}: ${whyNot(b, need)}`),
+          ...(context.builders.length === 0 ? ['Nix saw these machines:', ...nixTable] : []),
+          'Fix: add the system or feature to the `systems` / `supported-features` inputs (or the `builders` line) ' +
+            'of a builder that really has it, or add a builder that does.'
+        ]
+  return [
+    {
+      cause: 'no-matching-builder',
+      severity: 'error',
+      title: `No builder for ${wanted}`,
+      message: lines.join('\n'),
+      drvPath: drv,
+      usableBy: able.map(b => b.storeUri)
+    }
+  ]
+}
+
+/** Machine.allSupported + mandatoryMet in libstore/machines.cc. */
+function offers(b: BuilderOffer, need: Need): boolean {
+  const has = (f: string): boolean => b.supportedFeatures.includes(f) || b.mandatoryFeatures.includes(f)
+  return (
+    (need.system === undefined || b.systems.includes(need.system)) &&
+    need.features.every(has) &&
+    b.mandatoryFeatures.every(f => need.features.includes(f))
+  )
+}
+
+function whyNot(b: BuilderOffer, need: Need): string {
+  const where = b.origin === undefined ? '' : ` (${b.origin})`
+  if (need.system !== undefined && !b.systems.includes(need.system)) return `no ${need.system}${where}`
+  const missing = need.features.filter(
+    f => !b.supportedFeatures.includes(f) && !b.mandatoryFeatures.includes(f)
+  )
+  if (missing.length > 0) return `lacks ${missing.join(', ')}${where}`
+  const unmet = b.mandatoryFeatures.filter(f => !need.features.includes(f))
+  return `only takes derivations requiring ${unmet.join(', ')} (mandatory features${where})`
+}
+
+function describeOffer(b: BuilderOffer): string {
+  const features = [...b.supportedFeatures, ...b.mandatoryFeatures.map(f => `${f} (mandatory)`)]
+  return `${b.systems.join(', ')} with features {${features.join(', ')}}`
+}
+
+export function noLocalSlot(
+  kind: 'no-builders' | 'none-accepted',
+  context: DiagnosisContext,
+  drv?: string
+): Diagnosis {
+  const what = drv === undefined ? 'the derivations' : derivationName(drv)
+  const user = context.runnerUser
+  const lines =
+    kind === 'no-builders' && context.builders.length > 0
+      ? [
+          `No build slot for ${what}: Nix saw no builders, and --max-jobs 0 (\`local-jobs\`) forbids building on the runner.`,
+          `The builders never reached the nix-daemon: most likely ${user} is not a trusted user, and the daemon drops a ` +
+            "client's `builders` setting (silently before Nix 2.22).",
+          `Fix: \`trusted-users = root ${user}\` in /etc/nix/nix.conf and restart the daemon, or give the builders to the ` +
+            "daemon's own configuration (its machines file)."
+        ]
+      : kind === 'no-builders'
+        ? [
+            `No build slot for ${what}: no builder is configured and --max-jobs 0 forbids building on the runner.`
+          ]
+        : [
+            `No build slot for ${what}: no builder accepted ${drv === undefined ? 'them' : 'it'}, and --max-jobs 0 (\`local-jobs\`) forbids building on the runner.`,
+            'See the other errors for the builders that were unreachable or lack the system or features it needs.'
+          ]
+  const diagnosis: Diagnosis = {
+    cause: 'no-local-slot',
+    severity: 'error',
+    title: 'No builder and no local slot',
+    message: lines.join('\n')
+  }
+  if (drv !== undefined) diagnosis.drvPath = drv
+  return diagnosis
+}
+
+/** Nix's own list of machines under `(systems, maxjobs, supportedFeatures, mandatoryFeatures)`. */
+export function nixMachineTable(text: string): string[] {
+  const lines = text.split('\n').map(line => line.trim())
+  const header = lines.indexOf('(systems, maxjobs, supportedFeatures, mandatoryFeatures)')
+  return header < 0 ? [] : lines.slice(header + 1).filter(line => line.startsWith('('))
+}
+
+export function need(match: RegExpMatchArray): Need {
+  return { system: group(match, 'system'), features: list(group(match, 'features')) }
+}
+
+export function list(text: string): string[] {
+  return text
+    .split(',')
+    .map(item => item.trim())
+    .filter(item => item !== '')
+}
+
+export function group(match: RegExpMatchArray, name: string): string {
+  return match.groups?.[name] ?? ''
+}
+
+export function labelOf(uri: string, context: DiagnosisContext): string {
+  return context.builders.find(b => b.storeUri === uri)?.label ?? uri
+}
+
+export function isSshUri(uri: string): boolean {
+  return /^ssh(-ng)?:\/\//.test(uri)
+}
+
+/** The derivation a local failure names: the build hook's exit after a lost connection. */
+export function localFailure(text: string): string | undefined {
+  return /(?:builder for|Cannot build) '(\/[^']+\.drv)'/.exec(text)?.[1]
+}
+
+/** Nix ≤ 2.33 names the derivation in `Failed to find a machine` by its base name; prefer the full path. */
+
+export function oneLine(text: string): string {
+  return text
+    .replace(/\s+/g, ' ')
+    .replace(/(^|: )error: /g, '$1')
+    .trim()
+}

@@ -1,0 +1,118 @@
+import { isIP } from 'node:net'
+import { Input } from './constants.js'
+import { InputError } from './errors.js'
+
+/**
+ * Parsers for single input values: each returns the typed value or throws an InputError that names the input, shows
+ * the refused value safely, and says what is expected. `where` prefixes the message (e.g. "line 2: ").
+ */
+
+export type Protocol = 'ssh-ng' | 'ssh'
+
+const USER = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
+export const SYSTEM = /^[A-Za-z0-9_.]+(?:-[A-Za-z0-9_.]+)+$/
+// Starts like a word: a lone `-` means "none" in the machines file, and `-----BEGIN …` is a pasted key.
+export const FEATURE = /^[A-Za-z0-9_][A-Za-z0-9_.+-]*$/
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+export const CONTROL = /[\u0000-\u001f\u007f]/
+
+export function parseHost(input: string, value: string, where = ''): string {
+  if (HOSTNAME.test(value) || isIP(value) !== 0) return value
+  throw new InputError(input, `${where}"${printable(value)}" is not a DNS name or an IP address`)
+}
+
+export function parseUser(input: string, value: string, where = ''): string {
+  if (value === '') throw new InputError(input, `${where}the SSH user on the builder is required`)
+  if (USER.test(value)) return value
+  throw new InputError(
+    input,
+    `${where}"${printable(value)}" is not a valid user name (letters, digits, "_", "." and "-", starting with a letter or "_")`
+  )
+}
+
+export function parsePort(input: string, value: string, where = ''): number {
+  const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN
+  if (port >= 1 && port <= 65535) return port
+  throw new InputError(input, `${where}"${printable(value)}" is not a TCP port (1-65535)`)
+}
+
+export function parseProtocol(input: string, value: string, where = ''): Protocol {
+  if (value === 'ssh-ng' || value === 'ssh') return value
+  throw new InputError(
+    input,
+    `${where}"${printable(value)}" is not a protocol; use ssh-ng (recommended) or ssh`
+  )
+}
+
+export function parseCount(input: string, value: string, minimum: number, where = ''): number {
+  const count = /^\d{1,6}$/.test(value) ? Number(value) : NaN
+  if (count >= minimum) return count
+  throw new InputError(input, `${where}"${printable(value)}" is not a whole number of at least ${minimum}`)
+}
+
+export function parseList(input: string, value: string, pattern: RegExp, what: string, where = ''): string[] {
+  const items = value.split(/[\s,]+/).filter(item => item !== '')
+  for (const item of items) {
+    if (!pattern.test(item)) throw new InputError(input, `${where}"${printable(item)}" is not ${what}`)
+  }
+  return [...new Set(items)]
+}
+
+export function parseMode(value: string): 'build' | 'canary' {
+  const mode = value.trim() || 'build'
+  if (mode === 'build' || mode === 'canary') return mode
+  throw new InputError(Input.Mode, `"${printable(value)}" is not a mode; use build (the default) or canary`)
+}
+
+export function parseNumber(
+  input: string,
+  value: string,
+  fallback: number,
+  minimum: number,
+  maximum: number
+): number {
+  const text = value.trim()
+  if (text === '') return fallback
+  const number = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN
+  if (number >= minimum && number <= maximum) return number
+  throw new InputError(input, `"${printable(text)}" is not a number from ${minimum} to ${maximum}`)
+}
+
+export function parseBoolean(input: string, value: string, fallback: boolean): boolean {
+  const normalised = value.trim().toLowerCase()
+  if (normalised === '') return fallback
+  if (normalised === 'true') return true
+  if (normalised === 'false') return false
+  throw new InputError(input, `"${printable(value)}" is not true or false`)
+}
+
+export function parseInstallables(value: string): string[] {
+  const installables: string[] = []
+  for (const [index, raw] of value.split('\n').entries()) {
+    const line = raw.trim()
+    if (line === '' || line.startsWith('#')) continue
+    if (CONTROL.test(line) || /\s/.test(line)) {
+      throw new InputError(
+        Input.Installables,
+        `line ${index + 1} must be one installable per line, without spaces`
+      )
+    }
+    if (line.startsWith('-')) {
+      throw new InputError(
+        Input.Installables,
+        `line ${index + 1} "${printable(line)}" is an option; put options in '${Input.Args}'`
+      )
+    }
+    installables.push(line)
+  }
+  return installables
+}
+
+/** Shows a refused value without letting it forge log lines or workflow commands. */
+export function printable(value: string): string {
+  const shown = value.length > 60 ? `${value.slice(0, 60)}…` : value
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  return shown.replace(/[\u0000-\u001f\u007f]/g, ch => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`)
+}
