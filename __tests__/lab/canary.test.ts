@@ -1,8 +1,8 @@
 import { mkdirSync, readFileSync, symlinkSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { saveHistory } from '../../src/history-cache.js'
-import { type CanarySample, historyId } from '../../src/trend.js'
+import { saveHistory } from '../../src/canary/history-cache.js'
+import { type CanarySample, historyId } from '../../src/canary/trend.js'
 import { startCacheServer } from '../support/cache-server.js'
 import {
   builder,

@@ -28370,7 +28370,20 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4746:
+/***/ 6661:
+/***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
+
+__nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
+/* harmony import */ var _runner_index_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7177);
+
+await (0,_runner_index_js__WEBPACK_IMPORTED_MODULE_0__/* .cleanup */ .t)();
+
+__webpack_async_result__();
+} catch(e) { __webpack_async_result__(e); } }, 1);
+
+/***/ }),
+
+/***/ 7177:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -31326,11 +31339,7 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: ./src/process.ts
+;// CONCATENATED MODULE: ./src/base/process.ts
 
 async function runCommand(command, args, options = {}) {
     const stdout = [];
@@ -31365,7 +31374,112 @@ function definedOnly(env) {
     return result;
 }
 
-;// CONCATENATED MODULE: ./src/file-agent.ts
+;// CONCATENATED MODULE: ./src/runner/apply.ts
+
+
+
+/**
+ * Carries out the plan on the runner in two batches of file operations: one that reads what is there, one that
+ * changes it. The journal of every change is saved to the action's state before the changes start, so the post step
+ * can undo exactly what was done even after a failure half-way: backups are written before the files they save are
+ * changed, and undoing what never happened is harmless.
+ */
+async function applyPlan(plan) {
+    const viaSudo = plan.asRoot && process.getuid?.() !== 0;
+    const journal = { asRoot: plan.asRoot, undo: [] };
+    const found = await survey(plan, viaSudo);
+    const createdDirs = [];
+    let ops = [];
+    let backups = 0;
+    const flush = async () => {
+        saveJournal(journal);
+        const batch = ops;
+        ops = [];
+        checkAll(batch, await fileOps(batch, { viaSudo, keepGoing: false }));
+    };
+    const record = (undo) => {
+        journal.undo.push(undo);
+    };
+    for (const step of plan.steps) {
+        if (step.kind === 'restart-daemon') {
+            await flush();
+            record({ kind: 'restart-daemon', manager: step.manager });
+            saveJournal(journal);
+            await restartDaemon(viaSudo, step.manager);
+            continue;
+        }
+        if (step.kind === 'ssh-masters') {
+            record({ kind: 'close-ssh-masters', aliases: step.aliases, path: step.controlDir });
+            continue;
+        }
+        if (step.kind === 'mkdir') {
+            if (found.get(step.path) !== undefined)
+                continue;
+            record(step.owned ? { kind: 'remove-tree', path: step.path } : { kind: 'remove-empty-dir', path: step.path });
+            ops.push({ op: 'mkdir', path: step.path });
+            if (step.owned)
+                createdDirs.push(step.path);
+            continue;
+        }
+        const content = Buffer.from(step.content);
+        // Inside a directory this run created, a file needs no journal entry of its own: the directory goes whole.
+        const fresh = createdDirs.some(dir => step.path.startsWith(`${dir}/`));
+        const original = fresh ? undefined : found.get(step.path);
+        if (original === undefined) {
+            if (!fresh)
+                record({ kind: 'remove-file', path: step.path });
+            ops.push({ op: 'create', path: step.path, data: content.toString('base64'), mode: step.mode });
+            continue;
+        }
+        const backup = `${plan.workDir}/backup-${++backups}`;
+        record({ kind: 'restore-file', path: step.path, backup });
+        const separator = original.length > 0 && original.at(-1) !== 0x0a ? Buffer.from('\n') : Buffer.alloc(0);
+        const changed = step.kind === 'write'
+            ? content
+            : step.kind === 'prepend'
+                ? Buffer.concat([content, original])
+                : Buffer.concat([original, separator, content]);
+        ops.push({ op: 'create', path: backup, data: original.toString('base64'), mode: 0o600 }, { op: 'overwrite', path: step.path, data: changed.toString('base64') });
+    }
+    await flush();
+    return journal;
+}
+/** What each path of the plan holds now: its bytes, an empty buffer for a directory, undefined when missing. */
+async function survey(plan, viaSudo) {
+    const paths = plan.steps.flatMap(step => ('path' in step ? [step.path] : []));
+    const ops = paths.map(path => ({ op: 'read-if-exists', path }));
+    const results = await fileOps(ops, { viaSudo, keepGoing: true });
+    const found = new Map();
+    paths.forEach((path, index) => {
+        const result = results[index];
+        // A directory cannot be read as a file, but exists all the same.
+        if (result?.ok === false && /EISDIR/.test(result.error ?? ''))
+            found.set(path, Buffer.alloc(0));
+        else if (result?.ok !== true)
+            throw new Error(`cannot read ${path}: ${result?.error ?? 'no answer'}`);
+        else
+            found.set(path, result.exists === true ? Buffer.from(result.data ?? '', 'base64') : undefined);
+    });
+    return found;
+}
+/** The daemon reads nix.conf only when it starts (NIX-FACTS.md). */
+async function restartDaemon(viaSudo, manager) {
+    const command = manager === 'systemd'
+        ? ['systemctl', 'restart', 'nix-daemon.service']
+        : manager === 'launchd'
+            ? ['launchctl', 'kickstart', '-k', 'system/org.nixos.nix-daemon']
+            : undefined;
+    if (command === undefined)
+        throw new Error('no service manager to restart the nix-daemon with');
+    const [program = '', ...args] = viaSudo ? ['sudo', '-n', ...command] : command;
+    await runChecked(program, args);
+}
+
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: ./src/runner/file-agent.ts
 
 
 
@@ -31487,7 +31601,7 @@ function file_agent_checkAll(ops, results) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/constants.ts
+;// CONCATENATED MODULE: ./src/inputs/constants.ts
 /** Input names, exactly as action.yml spells them: other tools depend on them. */
 var Input;
 (function (Input) {
@@ -31538,7 +31652,7 @@ var constants_StateKey;
 /** Marks the lines the action adds to files it shares with the user (ssh config, nix.conf). */
 const MARKER = 'nix-offload';
 
-;// CONCATENATED MODULE: ./src/state.ts
+;// CONCATENATED MODULE: ./src/runner/state.ts
 
 
 /** Saved after every change, so a main step that dies half-way still leaves the post step a complete record. */
@@ -31552,108 +31666,7 @@ function loadJournal() {
     return JSON.parse(text);
 }
 
-;// CONCATENATED MODULE: ./src/apply.ts
-
-
-
-/**
- * Carries out the plan on the runner in two batches of file operations: one that reads what is there, one that
- * changes it. The journal of every change is saved to the action's state before the changes start, so the post step
- * can undo exactly what was done even after a failure half-way: backups are written before the files they save are
- * changed, and undoing what never happened is harmless.
- */
-async function applyPlan(plan) {
-    const viaSudo = plan.asRoot && process.getuid?.() !== 0;
-    const journal = { asRoot: plan.asRoot, undo: [] };
-    const found = await survey(plan, viaSudo);
-    const createdDirs = [];
-    let ops = [];
-    let backups = 0;
-    const flush = async () => {
-        saveJournal(journal);
-        const batch = ops;
-        ops = [];
-        checkAll(batch, await fileOps(batch, { viaSudo, keepGoing: false }));
-    };
-    const record = (undo) => {
-        journal.undo.push(undo);
-    };
-    for (const step of plan.steps) {
-        if (step.kind === 'restart-daemon') {
-            await flush();
-            record({ kind: 'restart-daemon', manager: step.manager });
-            saveJournal(journal);
-            await restartDaemon(viaSudo, step.manager);
-            continue;
-        }
-        if (step.kind === 'ssh-masters') {
-            record({ kind: 'close-ssh-masters', aliases: step.aliases, path: step.controlDir });
-            continue;
-        }
-        if (step.kind === 'mkdir') {
-            if (found.get(step.path) !== undefined)
-                continue;
-            record(step.owned ? { kind: 'remove-tree', path: step.path } : { kind: 'remove-empty-dir', path: step.path });
-            ops.push({ op: 'mkdir', path: step.path });
-            if (step.owned)
-                createdDirs.push(step.path);
-            continue;
-        }
-        const content = Buffer.from(step.content);
-        // Inside a directory this run created, a file needs no journal entry of its own: the directory goes whole.
-        const fresh = createdDirs.some(dir => step.path.startsWith(`${dir}/`));
-        const original = fresh ? undefined : found.get(step.path);
-        if (original === undefined) {
-            if (!fresh)
-                record({ kind: 'remove-file', path: step.path });
-            ops.push({ op: 'create', path: step.path, data: content.toString('base64'), mode: step.mode });
-            continue;
-        }
-        const backup = `${plan.workDir}/backup-${++backups}`;
-        record({ kind: 'restore-file', path: step.path, backup });
-        const separator = original.length > 0 && original.at(-1) !== 0x0a ? Buffer.from('\n') : Buffer.alloc(0);
-        const changed = step.kind === 'write'
-            ? content
-            : step.kind === 'prepend'
-                ? Buffer.concat([content, original])
-                : Buffer.concat([original, separator, content]);
-        ops.push({ op: 'create', path: backup, data: original.toString('base64'), mode: 0o600 }, { op: 'overwrite', path: step.path, data: changed.toString('base64') });
-    }
-    await flush();
-    return journal;
-}
-/** What each path of the plan holds now: its bytes, an empty buffer for a directory, undefined when missing. */
-async function survey(plan, viaSudo) {
-    const paths = plan.steps.flatMap(step => ('path' in step ? [step.path] : []));
-    const ops = paths.map(path => ({ op: 'read-if-exists', path }));
-    const results = await fileOps(ops, { viaSudo, keepGoing: true });
-    const found = new Map();
-    paths.forEach((path, index) => {
-        const result = results[index];
-        // A directory cannot be read as a file, but exists all the same.
-        if (result?.ok === false && /EISDIR/.test(result.error ?? ''))
-            found.set(path, Buffer.alloc(0));
-        else if (result?.ok !== true)
-            throw new Error(`cannot read ${path}: ${result?.error ?? 'no answer'}`);
-        else
-            found.set(path, result.exists === true ? Buffer.from(result.data ?? '', 'base64') : undefined);
-    });
-    return found;
-}
-/** The daemon reads nix.conf only when it starts (NIX-FACTS.md). */
-async function restartDaemon(viaSudo, manager) {
-    const command = manager === 'systemd'
-        ? ['systemctl', 'restart', 'nix-daemon.service']
-        : manager === 'launchd'
-            ? ['launchctl', 'kickstart', '-k', 'system/org.nixos.nix-daemon']
-            : undefined;
-    if (command === undefined)
-        throw new Error('no service manager to restart the nix-daemon with');
-    const [program = '', ...args] = viaSudo ? ['sudo', '-n', ...command] : command;
-    await runChecked(program, args);
-}
-
-;// CONCATENATED MODULE: ./src/cleanup.ts
+;// CONCATENATED MODULE: ./src/runner/cleanup.ts
 
 
 
@@ -31739,19 +31752,6 @@ function undoOps(undo) {
     }
 }
 
-
-/***/ }),
-
-/***/ 6661:
-/***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
-
-__nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _cleanup_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4746);
-
-await (0,_cleanup_js__WEBPACK_IMPORTED_MODULE_0__/* .cleanup */ .t)();
-
-__webpack_async_result__();
-} catch(e) { __webpack_async_result__(e); } }, 1);
 
 /***/ }),
 

@@ -1,4 +1,4 @@
-import type { Settings } from '../../../src/settings.js'
+import type { Settings } from '../../../src/inputs/settings.js'
 
 /** Settings as parseSettings gives them for a minimal configuration, with no builder; tests override what they need. */
 export function settingsWith(overrides: Partial<Settings> = {}): Settings {

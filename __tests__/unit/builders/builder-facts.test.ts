@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest'
+import { factsCommand, parseFacts } from '../../../src/builders/builder-facts.js'
+import { CONFIG_SHOW_SHELL } from '../../../src/nix/nix-cli.js'
+
+/** The lab builders' answers to factsCommand('ssh-ng') (c on Nix 2.8.0, c-2.34 on 2.34.8), config cut to four settings. */
+function answer(versionLine: string, free: string, config: object): string {
+  return [
+    '@@nix-offload found yes',
+    `@@nix-offload version ${versionLine}`,
+    '@@nix-offload user nixbuilder',
+    '@@nix-offload groups nixbuilder',
+    '@@nix-offload cores 2',
+    `@@nix-offload free ${free}`,
+    '@@nix-offload config',
+    JSON.stringify(config)
+  ].join('\n')
+}
+
+const CONFIG = {
+  system: { defaultValue: 'x86_64-linux', value: 'x86_64-linux' },
+  'extra-platforms': { value: ['i686-linux', 'x86_64-v1-linux'] },
+  'system-features': {
+    defaultValue: ['benchmark', 'big-parallel', 'nixos-test'],
+    value: ['benchmark', 'lab-c']
+  },
+  'trusted-users': { defaultValue: ['root'], value: ['root', 'nixbuilder', 'nixnopath'] }
+}
+
+describe('factsCommand', () => {
+  it('asks for the config the way each Nix spells it, `config show` first', () => {
+    expect(factsCommand('ssh-ng')).toContain(CONFIG_SHOW_SHELL)
+    expect(factsCommand('ssh-ng')).not.toContain('show-config --json 2>/dev/null ||')
+  })
+})
+
+describe('parseFacts', () => {
+  it('reads a Nix 2.34 builder (answered by `nix config show`)', () => {
+    const facts = parseFacts(
+      'ssh-ng',
+      answer('nix-daemon (Nix) 2.34.8', '81895484', {
+        ...CONFIG,
+        system: { ...CONFIG.system, experimentalFeature: null }
+      })
+    )
+    expect(facts).toEqual({
+      program: 'nix-daemon',
+      programFound: true,
+      nixVersion: '2.34.8',
+      user: 'nixbuilder',
+      groups: ['nixbuilder'],
+      cores: 2,
+      storeFreeBytes: 81895484 * 1024,
+      system: 'x86_64-linux',
+      extraPlatforms: ['i686-linux', 'x86_64-v1-linux'],
+      systemFeatures: ['benchmark', 'lab-c'],
+      trustedUsers: ['root', 'nixbuilder', 'nixnopath']
+    })
+  })
+
+  it('reads a Nix 2.8 builder (answered by `nix show-config`), where df printed nothing', () => {
+    const facts = parseFacts('ssh-ng', answer('nix-daemon (Nix) 2.8.0', '', CONFIG))
+    expect(facts.nixVersion).toBe('2.8.0')
+    expect(facts.storeFreeBytes).toBeUndefined()
+    expect(facts.trustedUsers).toEqual(['root', 'nixbuilder', 'nixnopath'])
+  })
+
+  it("takes Determinate Nix's Nix version", () => {
+    const facts = parseFacts('ssh-ng', answer('nix-daemon (Determinate Nix 3.19.0) 2.34.6', '1', CONFIG))
+    expect(facts.nixVersion).toBe('2.34.6')
+  })
+
+  it('leaves the config facts empty when neither config command answered', () => {
+    const facts = parseFacts('ssh', answer('', '1', {}).replace('{}', ''))
+    expect(facts).toMatchObject({
+      program: 'nix-store',
+      nixVersion: '',
+      systemFeatures: [],
+      extraPlatforms: []
+    })
+    expect(facts.trustedUsers).toBeUndefined()
+  })
+})

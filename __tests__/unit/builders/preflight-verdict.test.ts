@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest'
+import type { BuilderFacts } from '../../../src/builders/builder-facts.js'
+import { Input } from '../../../src/inputs/constants.js'
+import type { HostKey, PrivateKey } from '../../../src/inputs/keys.js'
+import type { Observation } from '../../../src/builders/preflight.js'
+import { judge, type PreflightResult, preflightWarnings } from '../../../src/builders/preflight-verdict.js'
+import type { BuilderRequest } from '../../../src/inputs/settings.js'
+import { settingsWith } from '../support/settings.js'
+
+const HOST_KEY: HostKey = {
+  type: 'ssh-ed25519',
+  blob: 'AAAAC3NzaC1lZDI1NTE5AAAAIKHJ22Z0hgvTpCIOIJUy6e+x2u4Ier8cNqyx84cSENpe'
+}
+const KEY: PrivateKey = { text: '', type: 'ssh-ed25519', publicLine: 'ssh-ed25519 AAAA runner' }
+
+const REQUEST: BuilderRequest = {
+  protocol: 'ssh-ng',
+  host: '127.0.0.1',
+  port: 2223,
+  user: 'nixbuilder',
+  systems: ['x86_64-linux'],
+  maxJobs: 4,
+  speedFactor: 1,
+  supportedFeatures: [],
+  mandatoryFeatures: [],
+  origin: "input 'host'",
+  pinInput: Input.HostPublicKey
+}
+
+function facts(trustedUsers: string[], nixVersion = '2.34.8'): BuilderFacts {
+  return {
+    program: 'nix-daemon',
+    programFound: true,
+    nixVersion,
+    user: 'nixbuilder',
+    groups: ['nixbuilder'],
+    extraPlatforms: [],
+    systemFeatures: [],
+    trustedUsers
+  }
+}
+
+function preflightOf(trustedUsers: string[]): PreflightResult {
+  const observation: Observation = {
+    reach: { ok: true, connectMs: 1 },
+    presented: HOST_KEY,
+    pinned: [HOST_KEY],
+    authenticated: true,
+    facts: facts(trustedUsers),
+    totalMs: 5
+  }
+  return judge(REQUEST, observation, KEY).result
+}
+
+describe('preflightWarnings: an untrusted builder user with local-jobs > 0', () => {
+  const building = settingsWith({ builders: [REQUEST], localJobs: 2 })
+
+  it('warns, naming the builder, the user, why a build would fail and both fixes', () => {
+    const untrusted = preflightOf(['root'])
+    expect(untrusted.healthy).toBe(true)
+    expect(untrusted.builderUserTrusted).toBe(false)
+    const [warning, ...more] = preflightWarnings([REQUEST], [untrusted], building)
+    expect(more).toEqual([])
+    expect(warning?.builder).toBe('nixbuilder@127.0.0.1:2223')
+    expect(warning?.title).toBe('user not trusted')
+    expect(warning?.message).toBe(
+      'Builder nixbuilder@127.0.0.1:2223: its Nix does not trust user nixbuilder, so it refuses paths built on the ' +
+        "runner unless they are signed by a key it trusts, and with 'local-jobs: 2' Nix may build inputs on the runner " +
+        'and send them ("lacks a signature by a trusted key"). Fix: on the builder add "trusted-users = nixbuilder" ' +
+        'to /etc/nix/nix.conf (NixOS: nix.settings.trusted-users) and restart its nix-daemon, or set ' +
+        "'local-jobs: 0' so the builders build every derivation."
+    )
+  })
+
+  it('says nothing with local-jobs 0, for a trusted user, or when trust is unknown', () => {
+    expect(preflightWarnings([REQUEST], [preflightOf(['root'])], { ...building, localJobs: 0 })).toEqual([])
+    expect(preflightWarnings([REQUEST], [preflightOf(['root', '@nixbuilder'])], building)).toEqual([])
+    const unknown = { ...preflightOf(['root']), builderUserTrusted: undefined }
+    expect(preflightWarnings([REQUEST], [unknown], building)).toEqual([])
+  })
+
+  it('says nothing when the action builds nothing itself (local-jobs only sets its own build)', () => {
+    const configureOnly = { ...building, installables: [], args: [] }
+    expect(preflightWarnings([REQUEST], [preflightOf(['root'])], configureOnly)).toEqual([])
+  })
+
+  it('leaves a builder that failed the preflight to its error', () => {
+    const old = judge(
+      REQUEST,
+      {
+        reach: { ok: true, connectMs: 1 },
+        presented: HOST_KEY,
+        pinned: [HOST_KEY],
+        authenticated: true,
+        facts: facts(['root'], '2.8.0'),
+        totalMs: 5
+      },
+      KEY
+    ).result
+    expect(old.cause).toBe('builder-user-untrusted')
+    expect(preflightWarnings([REQUEST], [old], building)).toEqual([])
+  })
+})

@@ -1,0 +1,269 @@
+import { Input } from '../../../src/inputs/constants.js'
+import { describe, expect, it } from 'vitest'
+import type { BuildRecord } from '../../../src/nix/ledger.js'
+import type { Plan } from '../../../src/runner/plan.js'
+import type { ConfiguredBuilder } from '../../../src/runner/render.js'
+import { hostPort } from '../../../src/inputs/builder-label.js'
+import { formatDuration, makeReport, renderSummary } from '../../../src/report/report.js'
+
+const A = '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-2.12.drv'
+const B = '/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-jq-1.7.drv'
+const URI_1 = 'ssh-ng://nixbuilder@nix-offload-a1b2c3-1'
+const URI_2 = 'ssh://root@nix-offload-a1b2c3-2'
+const START = Date.UTC(2024, 0, 2, 3, 4, 5)
+
+function builder(overrides: Partial<ConfiguredBuilder>): ConfiguredBuilder {
+  return {
+    protocol: 'ssh-ng',
+    host: 'builder.example.com',
+    port: 2222,
+    user: 'nixbuilder',
+    systems: ['x86_64-linux'],
+    maxJobs: 2,
+    speedFactor: 1,
+    supportedFeatures: ['kvm'],
+    mandatoryFeatures: ['benchmark'],
+    origin: "input 'host'",
+    pinInput: Input.HostPublicKey,
+    alias: 'nix-offload-a1b2c3-1',
+    storeUri: URI_1,
+    ...overrides
+  }
+}
+
+const PLAN: Plan = {
+  token: 'a1b2c3',
+  path: 'trusted-client',
+  asRoot: true,
+  workDir: '/root/.ssh/nix-offload-a1b2c3',
+  machinesFile: '/root/.ssh/nix-offload-a1b2c3/machines',
+  builders: [
+    builder({}),
+    builder({
+      protocol: 'ssh',
+      host: '2001:db8::7',
+      port: 22,
+      user: 'root',
+      systems: ['aarch64-linux', 'x86_64-linux'],
+      supportedFeatures: [],
+      mandatoryFeatures: [],
+      alias: 'nix-offload-a1b2c3-2',
+      storeUri: URI_2
+    })
+  ],
+  steps: [],
+  nixConfig: '',
+  warnings: []
+}
+
+function record(overrides: Partial<BuildRecord>): BuildRecord {
+  return {
+    drvPath: A,
+    name: 'hello-2.12',
+    machine: URI_1,
+    start: START,
+    end: START + 1500,
+    status: 'built',
+    attempts: 1,
+    ...overrides
+  }
+}
+
+describe('makeReport', () => {
+  it('describes the builders, and each derivation with the builder it ran on', () => {
+    const report = makeReport(PLAN, [record({})], ['/nix/store/x-hello-2.12'])
+    expect(report).toEqual({
+      configPath: 'trusted-client',
+      builders: [
+        {
+          storeUri: URI_1,
+          host: 'builder.example.com',
+          port: 2222,
+          user: 'nixbuilder',
+          protocol: 'ssh-ng',
+          systems: ['x86_64-linux'],
+          maxJobs: 2,
+          speedFactor: 1,
+          supportedFeatures: ['kvm'],
+          mandatoryFeatures: ['benchmark']
+        },
+        {
+          storeUri: URI_2,
+          host: '2001:db8::7',
+          port: 22,
+          user: 'root',
+          protocol: 'ssh',
+          systems: ['aarch64-linux', 'x86_64-linux'],
+          maxJobs: 2,
+          speedFactor: 1,
+          supportedFeatures: [],
+          mandatoryFeatures: []
+        }
+      ],
+      preflight: [],
+      stores: [],
+      buildersHealthy: 0,
+      derivations: [
+        {
+          drvPath: A,
+          name: 'hello-2.12',
+          machine: URI_1,
+          builder: 'builder.example.com:2222',
+          start: '2024-01-02T03:04:05.000Z',
+          end: '2024-01-02T03:04:06.500Z',
+          durationMs: 1500,
+          status: 'built',
+          attempts: 1
+        }
+      ],
+      outPaths: ['/nix/store/x-hello-2.12'],
+      remoteBuilds: 1,
+      localBuilds: 0,
+      confirmed: true
+    })
+  })
+
+  it('calls a build with an empty machine local and does not confirm the run', () => {
+    const report = makeReport(
+      PLAN,
+      [record({}), record({ drvPath: B, name: 'jq-1.7', machine: '', attempts: 2 })],
+      []
+    )
+    expect(report.derivations[1]).toEqual({
+      drvPath: B,
+      name: 'jq-1.7',
+      machine: 'local',
+      start: '2024-01-02T03:04:05.000Z',
+      end: '2024-01-02T03:04:06.500Z',
+      durationMs: 1500,
+      status: 'built',
+      attempts: 2
+    })
+    expect([report.remoteBuilds, report.localBuilds, report.confirmed]).toEqual([1, 1, false])
+  })
+
+  it('does not confirm a run that built nothing', () => {
+    const report = makeReport(PLAN, [], [])
+    expect([report.derivations, report.remoteBuilds, report.localBuilds, report.confirmed]).toEqual([
+      [],
+      0,
+      0,
+      false
+    ])
+  })
+
+  it('brackets an IPv6 builder and leaves out the end of an unfinished build', () => {
+    const report = makeReport(PLAN, [record({ machine: URI_2, end: undefined, status: 'unfinished' })], [])
+    expect(report.derivations[0]).toEqual({
+      drvPath: A,
+      name: 'hello-2.12',
+      machine: URI_2,
+      builder: '[2001:db8::7]:22',
+      start: '2024-01-02T03:04:05.000Z',
+      status: 'unfinished',
+      attempts: 1
+    })
+  })
+
+  it('names a machine that is not one of the planned builders by its URI, without a builder address', () => {
+    const report = makeReport(PLAN, [record({ machine: 'ssh://someone@elsewhere' })], [])
+    expect(report.derivations[0]?.machine).toBe('ssh://someone@elsewhere')
+    expect(report.derivations[0]?.builder).toBeUndefined()
+    expect(report.remoteBuilds).toBe(1)
+  })
+})
+
+describe('hostPort', () => {
+  it('writes host:port, with brackets around an IPv6 address', () => {
+    expect(hostPort({ host: 'b.example.com', port: 22 })).toBe('b.example.com:22')
+    expect(hostPort({ host: '::1', port: 2222 })).toBe('[::1]:2222')
+  })
+})
+
+describe('formatDuration', () => {
+  it('uses ms under a second, tenths of seconds under a minute, then minutes and seconds', () => {
+    expect(formatDuration(0)).toBe('0 ms')
+    expect(formatDuration(999)).toBe('999 ms')
+    expect(formatDuration(1000)).toBe('1.0 s')
+    expect(formatDuration(12_345)).toBe('12.3 s')
+    expect(formatDuration(60_000)).toBe('1 min 0 s')
+    expect(formatDuration(61_400)).toBe('1 min 1 s')
+    expect(formatDuration(3_723_000)).toBe('62 min 3 s')
+  })
+
+  it('never shows 60 seconds next to minutes', () => {
+    expect(formatDuration(119_600)).toBe('2 min 0 s')
+  })
+})
+
+describe('renderSummary', () => {
+  it('confirms a run where every derivation was built on a builder', () => {
+    const summary = renderSummary(makeReport(PLAN, [record({})], ['/nix/store/x-hello-2.12']), true)
+    expect(summary).toBe(
+      [
+        '## nix-offload',
+        '',
+        "✅ **Confirmed**: all 1 derivation(s) were built on a builder, as Nix's log shows.",
+        '',
+        '| builder | store URI | systems | max jobs | speed | features |',
+        '| --- | --- | --- | --- | --- | --- |',
+        `| nixbuilder@builder.example.com:2222 | \`${URI_1}\` | x86_64-linux | 2 | 1 | kvm, benchmark (mandatory) |`,
+        `| root@[2001:db8::7]:22 | \`${URI_2}\` | aarch64-linux, x86_64-linux | 2 | 1 | – |`,
+        '',
+        'How: the runner user is trusted by the nix-daemon: builders passed through NIX_CONFIG.',
+        '',
+        '| builder | derivations | build time |',
+        '| --- | --- | --- |',
+        '| nixbuilder@builder.example.com:2222 | 1 | 1.5 s |',
+        '| root@[2001:db8::7]:22 | 0 | 0 ms |',
+        '',
+        '| derivation | built on | duration | status |',
+        '| --- | --- | --- | --- |',
+        '| `hello-2.12` | builder.example.com:2222 | 1.5 s | built |',
+        '',
+        '<details><summary>Out paths</summary>',
+        '',
+        '- `/nix/store/x-hello-2.12`',
+        '',
+        '</details>',
+        ''
+      ].join('\n')
+    )
+  })
+
+  it('counts local builds and shows the runner for them', () => {
+    const report = makeReport(
+      { ...PLAN, path: 'machines-file' },
+      [record({}), record({ drvPath: B, name: 'jq-1.7', machine: '', end: undefined, status: 'failed' })],
+      []
+    )
+    const summary = renderSummary(report, true)
+    expect(summary).toContain('⚠️ **1 of 2 derivation(s) were built on the runner**, 1 on a builder.\n')
+    expect(summary).toContain('| `jq-1.7` | **the runner** | – | failed |\n')
+    expect(summary).toContain(
+      "How: the runner user is not trusted: builders written to the daemon's machines file."
+    )
+    expect(summary).not.toContain('Out paths')
+  })
+
+  it('says that nothing built proves nothing', () => {
+    const summary = renderSummary(makeReport(PLAN, [], []), true)
+    expect(summary).toContain('**Nothing was built**: every output was already valid')
+    expect(summary).not.toContain('| derivation |')
+  })
+
+  it('says the runner was only configured when nothing was asked to build', () => {
+    const summary = renderSummary(makeReport({ ...PLAN, path: 'single-user' }, [], []), false)
+    expect(summary).toContain(
+      "Configured the runner only (no `installables` or `args`): later steps' `nix build` offload to:"
+    )
+    expect(summary).toContain(
+      'How: no nix-daemon: nix offloads as the runner user, builders passed through NIX_CONFIG.'
+    )
+  })
+
+  it('escapes | in table cells', () => {
+    const summary = renderSummary(makeReport(PLAN, [record({ name: 'a|b' })], []), true)
+    expect(summary).toContain('| `a\\|b` |')
+  })
+})

@@ -1,0 +1,298 @@
+import { describe, expect, it } from 'vitest'
+import { SetupError } from '../../../src/inputs/errors.js'
+import { type Plan, type Step, makePlan } from '../../../src/runner/plan.js'
+import type { RunnerFacts } from '../../../src/runner/probe.js'
+import { Input } from '../../../src/inputs/constants.js'
+import type { Builder, Settings } from '../../../src/inputs/settings.js'
+import { settingsWith } from '../support/settings.js'
+
+const TOKEN = 'a1b2c3'
+const KEY_TEXT = '-----BEGIN OPENSSH PRIVATE KEY-----\nnot-parsed-here\n-----END OPENSSH PRIVATE KEY-----\n'
+const HOST_KEY = {
+  type: 'ssh-ed25519',
+  blob: 'AAAAC3NzaC1lZDI1NTE5AAAAIK9FOpMsDI5XMSC1L3hqFU0cUvMIhEbq6uCOU+4YkSag'
+}
+
+const BUILDER: Builder = {
+  protocol: 'ssh-ng',
+  host: 'builder.example.com',
+  port: 2222,
+  user: 'nixbuilder',
+  systems: ['x86_64-linux'],
+  maxJobs: 2,
+  speedFactor: 1,
+  supportedFeatures: ['kvm'],
+  mandatoryFeatures: [],
+  origin: "input 'host'",
+  pinInput: Input.HostPublicKey
+}
+
+function settings(overrides: Partial<Settings> = {}): Settings {
+  return settingsWith({
+    builders: [BUILDER],
+    privateKey: { text: KEY_TEXT, type: 'ssh-ed25519', publicLine: `ssh-ed25519 ${HOST_KEY.blob}` },
+    knownHosts: [{ hosts: '[builder.example.com]:2222', key: HOST_KEY }],
+    ...overrides
+  })
+}
+
+const TRUSTED_DAEMON: RunnerFacts = {
+  nixVersion: '2.8.0',
+  nixImplementation: 'nix',
+  system: 'x86_64-linux',
+  store: 'daemon',
+  userName: 'runner',
+  isRoot: false,
+  trusted: true,
+  daemonBuilders: '',
+  daemonBuildersUseSubstitutes: false,
+  serviceManager: 'systemd',
+  sshHome: '/root',
+  nixPath: '/usr/bin/nix'
+}
+
+/** The plan for settings whose builders are all concrete, as the preflight hands them on. */
+function planOf(chosen: Settings, runner: RunnerFacts, token: string): Plan {
+  const builders = chosen.builders.map(builder => ({ ...BUILDER, ...builder }) as Builder)
+  return makePlan(chosen, builders, runner, token)
+}
+
+function facts(overrides: Partial<RunnerFacts>): RunnerFacts {
+  return { ...TRUSTED_DAEMON, ...overrides }
+}
+
+const WORK_DIR = `/root/.ssh/nix-offload-${TOKEN}`
+const MACHINE_LINE = `ssh-ng://nixbuilder@nix-offload-${TOKEN}-1 x86_64-linux - 2 1 kvm - -\n`
+
+function step<K extends Step['kind']>(plan: Plan, kind: K, path?: string): Extract<Step, { kind: K }> {
+  const found = plan.steps.find(
+    (s): s is Extract<Step, { kind: K }> =>
+      s.kind === kind && (path === undefined || ('path' in s && s.path === path))
+  )
+  if (found === undefined) throw new Error(`no ${kind} step${path === undefined ? '' : ` for ${path}`}`)
+  return found
+}
+
+function paths(plan: Plan): string[] {
+  return plan.steps.flatMap(s => ('path' in s ? [s.path] : []))
+}
+
+describe('makePlan, common to every path', () => {
+  const plan = planOf(settings(), TRUSTED_DAEMON, TOKEN)
+
+  it('works in a token-named directory under the ssh home, created and owned by the action', () => {
+    expect(plan.workDir).toBe(WORK_DIR)
+    expect(plan.steps.slice(0, 2)).toEqual([
+      { kind: 'mkdir', path: '/root/.ssh', owned: false },
+      { kind: 'mkdir', path: WORK_DIR, owned: true }
+    ])
+  })
+
+  it('writes the key only its owner can read', () => {
+    expect(step(plan, 'write', `${WORK_DIR}/key`)).toEqual({
+      kind: 'write',
+      path: `${WORK_DIR}/key`,
+      mode: 0o600,
+      content: KEY_TEXT
+    })
+  })
+
+  it('writes the pinned known_hosts file', () => {
+    expect(step(plan, 'write', `${WORK_DIR}/known_hosts`)).toEqual({
+      kind: 'write',
+      path: `${WORK_DIR}/known_hosts`,
+      mode: 0o644,
+      content: `[builder.example.com]:2222 ssh-ed25519 ${HOST_KEY.blob}\n`
+    })
+  })
+
+  it('prepends a Host alias block to ~/.ssh/config that pins the key and host key, ending with Host *', () => {
+    const config = step(plan, 'prepend', '/root/.ssh/config')
+    expect(config.mode).toBe(0o600)
+    const lines = config.content.split('\n')
+    expect(lines).toContain(`Host nix-offload-${TOKEN}-1`)
+    expect(lines).toContain('  HostName builder.example.com')
+    expect(lines).toContain('  Port 2222')
+    expect(lines).toContain(`  IdentityFile "${WORK_DIR}/key"`)
+    expect(lines).toContain(`  UserKnownHostsFile "${WORK_DIR}/known_hosts"`)
+    expect(lines).toContain('  StrictHostKeyChecking yes')
+    expect(lines).toContain('  BatchMode yes')
+    expect(lines).toContain('  IdentitiesOnly yes')
+    expect(lines.filter(line => !line.startsWith('#') && line !== '').at(-1)).toBe('Host *')
+  })
+
+  it('names each builder by a numbered alias in its store URI', () => {
+    const two = planOf(
+      settings({
+        builders: [BUILDER, { ...BUILDER, protocol: 'ssh', user: 'root', origin: "input 'builders' line 1" }]
+      }),
+      TRUSTED_DAEMON,
+      TOKEN
+    )
+    expect(two.builders.map(b => [b.alias, b.storeUri])).toEqual([
+      [`nix-offload-${TOKEN}-1`, `ssh-ng://nixbuilder@nix-offload-${TOKEN}-1`],
+      [`nix-offload-${TOKEN}-2`, `ssh://root@nix-offload-${TOKEN}-2`]
+    ])
+    expect(two.builders[1]).toMatchObject({
+      host: 'builder.example.com',
+      port: 2222,
+      origin: "input 'builders' line 1"
+    })
+  })
+
+  it('copes with a trailing slash on the ssh home', () => {
+    expect(planOf(settings(), facts({ sshHome: '/var/root/' }), TOKEN).workDir).toBe(
+      `/var/root/.ssh/nix-offload-${TOKEN}`
+    )
+  })
+})
+
+describe('makePlan for a daemon that trusts the runner user', () => {
+  const plan = planOf(settings(), TRUSTED_DAEMON, TOKEN)
+
+  it('passes the builders through NIX_CONFIG and touches nothing under /etc/nix', () => {
+    expect(plan.path).toBe('trusted-client')
+    expect(plan.asRoot).toBe(true)
+    expect(plan.nixConfig).toBe(`builders = @${WORK_DIR}/machines\nbuilders-use-substitutes = true`)
+    expect(paths(plan).filter(p => p.startsWith('/etc/'))).toEqual([])
+    expect(plan.steps.some(s => s.kind === 'restart-daemon')).toBe(false)
+    expect(plan.warnings).toEqual([])
+  })
+
+  it('writes the machines file in the work directory', () => {
+    expect(step(plan, 'write', `${WORK_DIR}/machines`)).toEqual({
+      kind: 'write',
+      path: `${WORK_DIR}/machines`,
+      mode: 0o644,
+      content: MACHINE_LINE
+    })
+  })
+
+  it('leaves builders-use-substitutes out of NIX_CONFIG when it is false', () => {
+    const off = planOf(settings({ buildersUseSubstitutes: false }), TRUSTED_DAEMON, TOKEN)
+    expect(off.nixConfig).toBe(`builders = @${WORK_DIR}/machines`)
+  })
+})
+
+describe('makePlan for an untrusted runner user whose daemon reads a machines file', () => {
+  const untrusted = facts({ trusted: false, daemonBuilders: '@/etc/nix/machines', serviceManager: 'none' })
+
+  it('writes the daemon machines file, needs no restart and sets no NIX_CONFIG', () => {
+    const plan = planOf(settings(), untrusted, TOKEN)
+    expect(plan.path).toBe('machines-file')
+    expect(plan.asRoot).toBe(true)
+    expect(plan.nixConfig).toBe('')
+    expect(step(plan, 'write', '/etc/nix/machines')).toEqual({
+      kind: 'write',
+      path: '/etc/nix/machines',
+      mode: 0o644,
+      content: MACHINE_LINE
+    })
+    expect(plan.steps.some(s => s.kind === 'restart-daemon' || s.kind === 'append')).toBe(false)
+    expect(paths(plan)).not.toContain(`${WORK_DIR}/machines`)
+  })
+
+  it('warns that builders-use-substitutes cannot be applied without a restart', () => {
+    const plan = planOf(settings(), untrusted, TOKEN)
+    expect(plan.warnings).toHaveLength(1)
+    expect(plan.warnings[0]).toMatch(
+      /^'builders-use-substitutes' is not applied: the nix-daemon does not trust runner/
+    )
+    expect(plan.warnings[0]).toContain('"builders-use-substitutes = true" to /etc/nix/nix.conf')
+  })
+
+  it('does not warn when the daemon already uses substitutes, or none are wanted', () => {
+    expect(planOf(settings(), { ...untrusted, daemonBuildersUseSubstitutes: true }, TOKEN).warnings).toEqual(
+      []
+    )
+    expect(planOf(settings({ buildersUseSubstitutes: false }), untrusted, TOKEN).warnings).toEqual([])
+  })
+
+  it('needs no restart under systemd either when substitutes are not missing', () => {
+    const plan = planOf(
+      settings({ buildersUseSubstitutes: false }),
+      { ...untrusted, serviceManager: 'systemd' },
+      TOKEN
+    )
+    expect(plan.path).toBe('machines-file')
+    expect(plan.steps.some(s => s.kind === 'restart-daemon')).toBe(false)
+  })
+})
+
+describe('makePlan for an untrusted runner user whose daemon config must change', () => {
+  it('appends builders-use-substitutes to nix.conf and restarts the daemon when substitutes are wanted', () => {
+    const plan = planOf(
+      settings(),
+      facts({ trusted: false, daemonBuilders: '@/etc/nix/machines', serviceManager: 'systemd' }),
+      TOKEN
+    )
+    expect(plan.path).toBe('daemon-config')
+    expect(plan.nixConfig).toBe('')
+    expect(plan.steps.slice(-3)).toEqual([
+      { kind: 'write', path: '/etc/nix/machines', mode: 0o644, content: MACHINE_LINE },
+      {
+        kind: 'append',
+        path: '/etc/nix/nix.conf',
+        mode: 0o644,
+        content:
+          `\n# nix-offload ${TOKEN}: begin (added by the nix-offload action; its post step removes it)\n` +
+          `builders-use-substitutes = true\n# nix-offload ${TOKEN}: end\n`
+      },
+      { kind: 'restart-daemon', manager: 'systemd' }
+    ])
+  })
+
+  it('points the daemon at its own machines file when its builders are not a machines file', () => {
+    const plan = planOf(
+      settings(),
+      facts({
+        trusted: false,
+        daemonBuilders: 'ssh://other x86_64-linux',
+        serviceManager: 'launchd',
+        sshHome: '/var/root'
+      }),
+      TOKEN
+    )
+    const workDir = `/var/root/.ssh/nix-offload-${TOKEN}`
+    expect(plan.path).toBe('daemon-config')
+    expect(step(plan, 'write', `${workDir}/machines`).content).toBe(MACHINE_LINE)
+    expect(step(plan, 'append', '/etc/nix/nix.conf').content).toContain(
+      `\nbuilders = @${workDir}/machines\nbuilders-use-substitutes = true\n`
+    )
+    expect(plan.steps.at(-1)).toEqual({ kind: 'restart-daemon', manager: 'launchd' })
+  })
+
+  it('refuses when nothing can be changed without a restart and no service manager runs', () => {
+    const untrusted = facts({ trusted: false, daemonBuilders: '', serviceManager: 'none' })
+    expect(() => planOf(settings(), untrusted, TOKEN)).toThrow(SetupError)
+    let message = ''
+    try {
+      planOf(settings(), untrusted, TOKEN)
+    } catch (error) {
+      if (error instanceof Error) message = error.message
+    }
+    expect(message).toMatch(
+      /^Cannot configure the builders: the nix-daemon does not trust the runner user runner/
+    )
+    expect(message).toContain('add "trusted-users = root runner" to /etc/nix/nix.conf')
+    expect(message).toContain('restart the nix-daemon before this step')
+  })
+})
+
+describe('makePlan for a single-user install', () => {
+  const plan = planOf(
+    settings(),
+    facts({ store: 'local', trusted: true, serviceManager: 'none', sshHome: '/home/runner' }),
+    TOKEN
+  )
+
+  it("offloads as the runner user from the user's own home, through NIX_CONFIG", () => {
+    const workDir = `/home/runner/.ssh/nix-offload-${TOKEN}`
+    expect(plan.path).toBe('single-user')
+    expect(plan.asRoot).toBe(false)
+    expect(plan.workDir).toBe(workDir)
+    expect(plan.nixConfig).toBe(`builders = @${workDir}/machines\nbuilders-use-substitutes = true`)
+    expect(step(plan, 'prepend', '/home/runner/.ssh/config').mode).toBe(0o600)
+    expect(paths(plan).filter(p => !p.startsWith('/home/runner/.ssh'))).toEqual([])
+  })
+})

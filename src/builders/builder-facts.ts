@@ -1,0 +1,86 @@
+import { CONFIG_SHOW_SHELL, parseConfigShow, parseNixVersion, settingList } from '../nix/index.js'
+import type { Protocol } from '../inputs/index.js'
+
+/** What a builder's own Nix says about itself, read over SSH as the builder user. */
+export interface BuilderFacts {
+  /** The program Nix runs on the builder (`nix-daemon` for ssh-ng, `nix-store` for ssh) and whether PATH has it. */
+  program: string
+  programFound: boolean
+  /** e.g. "2.8.0"; empty when unknown */
+  nixVersion: string
+  user: string
+  groups: string[]
+  cores?: number
+  system?: string
+  extraPlatforms: string[]
+  systemFeatures: string[]
+  trustedUsers?: string[]
+  /** Free bytes in the filesystem of the builder's /nix/store, where `df` can tell. */
+  storeFreeBytes?: number
+}
+
+const MARK = '@@nix-offload'
+
+/**
+ * One command, one round trip: run by the builder user's login shell exactly as Nix's own `nix-daemon --stdio` or
+ * `nix-store --serve` will be, so `command -v` sees the same non-interactive PATH.
+ */
+export function factsCommand(protocol: Protocol): string {
+  const program = remoteProgram(protocol)
+  const script = [
+    `p=${program}`,
+    `if command -v "$p" >/dev/null 2>&1; then echo "${MARK} found yes"; else echo "${MARK} found no"; fi`,
+    `echo "${MARK} version $("$p" --version 2>/dev/null | head -n 1)"`,
+    `echo "${MARK} user $(id -un)"`,
+    `echo "${MARK} groups $(id -Gn)"`,
+    `echo "${MARK} cores $(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null)"`,
+    // POSIX df: the 4th column of the last line is the space available, in 1024-byte blocks.
+    `echo "${MARK} free $(df -Pk /nix/store 2>/dev/null | tail -n 1 | awk '{print $4}')"`,
+    `echo "${MARK} config"`,
+    CONFIG_SHOW_SHELL,
+    'true'
+  ].join('\n')
+  return `sh -c '${script.replace(/'/g, `'\\''`)}'`
+}
+
+export function remoteProgram(protocol: Protocol): string {
+  return protocol === 'ssh-ng' ? 'nix-daemon' : 'nix-store'
+}
+
+export function parseFacts(protocol: Protocol, output: string): BuilderFacts {
+  const facts: BuilderFacts = {
+    program: remoteProgram(protocol),
+    programFound: false,
+    nixVersion: '',
+    user: '',
+    groups: [],
+    extraPlatforms: [],
+    systemFeatures: []
+  }
+  const [head = '', config = ''] = output.split(`${MARK} config\n`)
+  for (const line of head.split('\n')) {
+    if (!line.startsWith(`${MARK} `)) continue
+    const [key = '', ...rest] = line.slice(MARK.length + 1).split(' ')
+    const value = rest.join(' ').trim()
+    if (key === 'found') facts.programFound = value === 'yes'
+    if (key === 'version') facts.nixVersion = parseNixVersion(value).version
+    if (key === 'user') facts.user = value
+    if (key === 'groups') facts.groups = value.split(/\s+/).filter(Boolean)
+    if (key === 'cores' && /^\d+$/.test(value)) facts.cores = Number(value)
+    if (key === 'free' && /^\d+$/.test(value)) facts.storeFreeBytes = Number(value) * 1024
+  }
+  const jsonStart = config.indexOf('{')
+  if (jsonStart >= 0) {
+    try {
+      const settings = parseConfigShow(config.slice(jsonStart))
+      const list = (name: string): string[] => settingList(settings, name)
+      if (typeof settings.system === 'string') facts.system = settings.system
+      facts.extraPlatforms = list('extra-platforms')
+      facts.systemFeatures = list('system-features')
+      facts.trustedUsers = list('trusted-users')
+    } catch {
+      // A builder whose Nix cannot print its config as JSON: `auto` and the trust check have nothing to go on.
+    }
+  }
+  return facts
+}

@@ -1,0 +1,94 @@
+import * as core from '@actions/core'
+import { Input } from '../inputs/index.js'
+import { SetupError } from '../inputs/index.js'
+import { inspectBuilder } from './preflight.js'
+import { judge, type PreflightResult, type PreflightWarning, preflightWarnings } from './preflight-verdict.js'
+import type { Builder, Settings } from '../inputs/index.js'
+
+const OPTIONS = { connectTimeoutMs: 10_000, timeoutMs: 30_000 }
+
+export interface PreflightOutcome {
+  results: PreflightResult[]
+  /** The healthy builders, `auto` resolved: the ones the action configures. */
+  builders: Builder[]
+  /** About healthy builders, for the build: printed when the builders are admitted. */
+  warnings: PreflightWarning[]
+}
+
+/**
+ * Inspects every builder at once, prints what it found, and decides which builders the action goes on with.
+ * `runnerNixVersion` comes from the runner probe, which runs at the same time: the verdict waits for it.
+ */
+export async function preflight(
+  settings: Settings,
+  runnerNixVersion: Promise<string>
+): Promise<PreflightOutcome> {
+  const observations = await Promise.all(
+    settings.builders.map(builder =>
+      inspectBuilder(builder, settings.knownHosts, settings.privateKey, OPTIONS)
+    )
+  )
+  // A failed probe has its own error, which the step reports first.
+  const runnerVersion = await runnerNixVersion.catch(() => '')
+  const judged = settings.builders.map((builder, index) => {
+    const observation = observations[index]
+    if (observation === undefined) throw new Error('preflight lost a builder')
+    return judge(builder, observation, settings.privateKey, runnerVersion)
+  })
+  const results = judged.map(entry => entry.result)
+  for (const result of results) core.info(describe(result))
+  const builders = judged.flatMap(entry => (entry.builder === undefined ? [] : [entry.builder]))
+  const warnings = preflightWarnings(settings.builders, results, settings)
+  return { results, builders, warnings }
+}
+
+/** The preflight's check of one builder, run again (after Nix lost it): the same SSH handshake, the same verdict. */
+export async function checkAgain(
+  builder: Builder,
+  settings: Settings,
+  runnerNixVersion: string
+): Promise<PreflightResult> {
+  const observation = await inspectBuilder(builder, settings.knownHosts, settings.privateKey, OPTIONS)
+  return judge(builder, observation, settings.privateKey, runnerNixVersion).result
+}
+
+/** Fails on an unhealthy builder, unless `skip-unhealthy` lets the healthy ones carry on. */
+export function admitBuilders(outcome: PreflightOutcome, settings: Settings): void {
+  for (const warning of outcome.warnings) {
+    core.warning(warning.message, { title: `nix-offload: ${warning.builder} ${warning.title}` })
+  }
+  const unhealthy = outcome.results.filter(result => !result.healthy)
+  if (unhealthy.length === 0) return
+  const skip = settings.skipUnhealthy && outcome.builders.length > 0
+  for (const result of unhealthy) {
+    const title = `nix-offload: ${result.builder} ${result.cause ?? 'unhealthy'}`
+    if (skip) core.warning(`${result.message ?? ''}\nSkipped ('${Input.SkipUnhealthy}' is true).`, { title })
+    else core.error(result.message ?? '', { title })
+  }
+  if (skip) return
+  const first = unhealthy[0]?.message ?? 'a builder failed the preflight'
+  const more =
+    unhealthy.length > 1
+      ? `\n(${unhealthy.length} of ${outcome.results.length} builders failed the preflight.)`
+      : ''
+  const hint =
+    outcome.builders.length > 0 && !settings.skipUnhealthy
+      ? `\nSet '${Input.SkipUnhealthy}: true' to build on the ${outcome.builders.length} healthy builder(s) anyway.`
+      : ''
+  throw new SetupError(`${first}${more}${hint}`)
+}
+
+function describe(result: PreflightResult): string {
+  if (!result.healthy) return `✗ ${result.builder}: ${result.cause}`
+  const parts = [
+    `✓ ${result.builder}`,
+    `TCP ${result.connectMs} ms`,
+    `host key ${result.hostKey?.presented ?? '?'} pinned`,
+    `${result.keyType} key accepted`,
+    `${result.remoteProgram} (Nix ${result.nixVersion || '?'})`
+  ]
+  if (result.builderUserTrusted !== undefined)
+    parts.push(result.builderUserTrusted ? 'user trusted' : 'user not trusted')
+  if (result.detected !== undefined) parts.push(`detected ${JSON.stringify(result.detected)}`)
+  return parts.join(', ')
+}

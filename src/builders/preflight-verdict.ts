@@ -1,0 +1,258 @@
+import type { BuilderFacts } from './builder-facts.js'
+import { compareVersions } from '../nix/index.js'
+import { Input } from '../inputs/index.js'
+import { fingerprint, type HostKey, knownHostsName, type PrivateKey } from '../inputs/index.js'
+import type { Observation } from './preflight.js'
+import { isTrustedUser } from '../runner/index.js'
+import { label } from '../inputs/index.js'
+import {
+  AUTO,
+  type Builder,
+  type BuilderRequest,
+  builderWith,
+  type Settings,
+  wantsBuild
+} from '../inputs/index.js'
+
+export type PreflightCause =
+  | 'unreachable'
+  | 'host-key-not-pinned'
+  | 'host-key-mismatch'
+  | 'key-refused'
+  | 'ssh-failed'
+  | 'nix-missing'
+  | 'builder-user-untrusted'
+  | 'auto-undetectable'
+
+/** One builder's preflight, as reported (JSON) and judged. */
+export interface PreflightResult {
+  builder: string
+  origin: string
+  healthy: boolean
+  cause?: PreflightCause
+  /** First line: the builder and the cause; then the fix. */
+  message?: string
+  connectMs?: number
+  hostKey?: { presented: string; pinned: string[]; matches: boolean }
+  authenticated?: boolean
+  keyType: string
+  remoteProgram?: string
+  nixVersion?: string
+  builderUserTrusted?: boolean
+  /** What `auto` resolved to, when asked for. */
+  detected?: { systems?: string[]; supportedFeatures?: string[]; maxJobs?: number }
+  /** The builder's own Nix system, e.g. x86_64-linux. */
+  system?: string
+  /** Free space in the filesystem of the builder's /nix/store, in GB (10^9 bytes). */
+  storeFreeGb?: number
+  durationMs: number
+}
+
+/**
+ * From Nix 2.16 the build hook sends an untrusted ssh-ng user the inputs and `buildPathsWithResults` instead of
+ * `buildDerivation`, which the builder's daemon refuses from an untrusted user ("you are not privileged to build
+ * input-addressed derivations"; build-remote.cc `trustedOrLegacy`). The choice is the runner's, and it needs the
+ * builder to report trust (2.15+): both ends must be 2.16 or later. Seen in the lab: runner 2.8 → builder 2.34 fails.
+ */
+const TRUST_NOT_NEEDED_FROM = '2.16'
+
+/**
+ * Judges one builder's observation; on success also returns the builder with every `auto` value resolved.
+ * `runnerNixVersion` is the runner's Nix, which decides with the builder's whether its user must be trusted.
+ */
+export function judge(
+  request: BuilderRequest,
+  observation: Observation,
+  key: PrivateKey,
+  runnerNixVersion = ''
+): { result: PreflightResult; builder?: Builder } {
+  const name = label(request)
+  const result: PreflightResult = {
+    builder: name,
+    origin: request.origin,
+    healthy: false,
+    keyType: key.type,
+    durationMs: observation.totalMs
+  }
+  const fail = (cause: PreflightCause, message: string): { result: PreflightResult } => {
+    result.cause = cause
+    result.message = message
+    return { result }
+  }
+  const { reach } = observation
+  if (!reach.ok) {
+    const where = `${request.host} port ${request.port}`
+    const why = {
+      refused: `connection refused on ${where}: nothing listens there. Is sshd running on the builder, and is '${Input.Port}' right?`,
+      timeout: `no answer from ${where} (${reach.detail}): the builder is down, or a firewall drops the connection.`,
+      dns: `the name ${request.host} does not resolve (${reach.detail}). Check '${Input.Host}'.`,
+      unreachable: `cannot connect to ${where} (${reach.detail}).`
+    }[reach.failure]
+    return fail('unreachable', `Builder ${name} is unreachable: ${why}`)
+  }
+  result.connectMs = reach.connectMs
+
+  const presented = observation.presented
+  if (presented !== undefined) {
+    result.hostKey = {
+      presented: fingerprint(presented),
+      pinned: observation.pinned.map(fingerprint),
+      matches: observation.pinned.some(pin => pin.blob === presented.blob)
+    }
+  }
+  if (presented !== undefined && observation.pinned.length === 0) {
+    return fail('host-key-not-pinned', unpinnedMessage(request, name, presented))
+  }
+  if (presented !== undefined && result.hostKey?.matches === false) {
+    return fail(
+      'host-key-mismatch',
+      `Builder ${name} presented a host key that is not the pinned one: it presented ${presented.type} ` +
+        `${fingerprint(presented)}, '${request.pinInput}' pins ${result.hostKey.pinned.join(', ')}. If the builder ` +
+        `was reinstalled or its keys rotated, check the new key on the builder (ssh-keygen -lf ` +
+        `/etc/ssh/ssh_host_ed25519_key.pub) and update '${request.pinInput}'; otherwise something is in the middle.`
+    )
+  }
+  if (observation.authenticated === false) {
+    result.authenticated = false
+    return fail(
+      'key-refused',
+      `Builder ${name} refused the client key (${key.type}) for user ${request.user}: the key in ` +
+        `'${Input.SshPrivateKey}' is not authorised there. Add its public half to ~${request.user}/.ssh/authorized_keys ` +
+        `on the builder: ${key.publicLine}`
+    )
+  }
+  if (observation.error !== undefined || observation.facts === undefined) {
+    return fail('ssh-failed', `Builder ${name}: the SSH session failed: ${observation.error ?? 'no answer'}.`)
+  }
+  result.authenticated = true
+
+  const facts = observation.facts
+  result.remoteProgram = facts.program
+  if (!facts.programFound) {
+    return fail('nix-missing', nixMissingMessage(request, name, facts))
+  }
+  result.nixVersion = facts.nixVersion
+  if (facts.system !== undefined) result.system = facts.system
+  if (facts.storeFreeBytes !== undefined) result.storeFreeGb = Math.round(facts.storeFreeBytes / 1e7) / 100
+  if (facts.trustedUsers !== undefined) {
+    result.builderUserTrusted = isTrustedUser(facts.user || request.user, facts.groups, facts.trustedUsers)
+  }
+  const tooOld = (version: string): boolean =>
+    version === '' || compareVersions(version, TRUST_NOT_NEEDED_FROM) < 0
+  const runnerNeedsTrust = runnerNixVersion !== '' && tooOld(runnerNixVersion)
+  if (
+    request.protocol === 'ssh-ng' &&
+    (tooOld(facts.nixVersion) || runnerNeedsTrust) &&
+    result.builderUserTrusted === false
+  ) {
+    const older = runnerNeedsTrust
+      ? `the runner's Nix ${runnerNixVersion} is older than ${TRUST_NOT_NEEDED_FROM}`
+      : `its Nix is older than ${TRUST_NOT_NEEDED_FROM}`
+    return fail(
+      'builder-user-untrusted',
+      `Builder ${name}: its Nix ${facts.nixVersion || '(version unknown)'} does not trust user ${request.user}, and ` +
+        `as ${older}, ssh-ng builds there only for a trusted user ("you are not privileged to build ` +
+        `input-addressed derivations"; both ends need Nix ${TRUST_NOT_NEEDED_FROM}+ to build as an untrusted user). ` +
+        `Fix: on the builder add "trusted-users = ${request.user}" to /etc/nix/nix.conf (NixOS: ` +
+        `nix.settings.trusted-users) and restart its nix-daemon.`
+    )
+  }
+
+  const resolved = resolve(request, facts)
+  if (typeof resolved === 'string') return fail('auto-undetectable', `Builder ${name}: ${resolved}`)
+  if (request.systems === AUTO || request.supportedFeatures === AUTO || request.maxJobs === AUTO) {
+    result.detected = {}
+    if (request.systems === AUTO) result.detected.systems = resolved.systems
+    if (request.supportedFeatures === AUTO) result.detected.supportedFeatures = resolved.supportedFeatures
+    if (request.maxJobs === AUTO) result.detected.maxJobs = resolved.maxJobs
+  }
+  result.healthy = true
+  return { result, builder: resolved }
+}
+
+/** A warning about a builder that passed the preflight, for the build to come. */
+export interface PreflightWarning {
+  builder: string
+  /** Short, for the annotation title. */
+  title: string
+  /** First line: the builder and the risk; then the fix. */
+  message: string
+}
+
+/** Warnings about healthy builders that depend on what the action builds: one per builder concerned. */
+export function preflightWarnings(
+  requests: readonly BuilderRequest[],
+  results: readonly PreflightResult[],
+  settings: Settings
+): PreflightWarning[] {
+  // `local-jobs` only sets the action's own build: a step that only configures the runner builds nothing itself.
+  const localJobs = wantsBuild(settings) ? settings.localJobs : 0
+  return requests.flatMap((request, index) => {
+    const result = results[index]
+    const message = result === undefined ? undefined : untrustedUploadWarning(request, result, localJobs)
+    return result === undefined || message === undefined
+      ? []
+      : [{ builder: result.builder, title: 'user not trusted', message }]
+  })
+}
+
+/**
+ * A builder whose Nix does not trust its SSH user takes only signed paths from the runner (Nix 2.16+: the inputs are
+ * copied to its store, which checks signatures; seen on 2.26 and 2.34 as "cannot add path '…' because it lacks a
+ * signature by a trusted key"). With `local-jobs` > 0 Nix may build an input on the runner, unsigned, and then send
+ * it: say so before the build fails that way.
+ */
+function untrustedUploadWarning(
+  request: BuilderRequest,
+  result: PreflightResult,
+  localJobs: number
+): string | undefined {
+  if (!result.healthy || result.builderUserTrusted !== false || localJobs === 0) return undefined
+  return (
+    `Builder ${result.builder}: its Nix does not trust user ${request.user}, so it refuses paths built on the runner ` +
+    `unless they are signed by a key it trusts, and with '${Input.LocalJobs}: ${localJobs}' Nix may build inputs on ` +
+    `the runner and send them ("lacks a signature by a trusted key"). Fix: on the builder add "trusted-users = ` +
+    `${request.user}" to /etc/nix/nix.conf (NixOS: nix.settings.trusted-users) and restart its nix-daemon, or set ` +
+    `'${Input.LocalJobs}: 0' so the builders build every derivation.`
+  )
+}
+
+/** Replaces `auto` with what the builder's Nix reports: system + extra-platforms, system-features, cores. */
+export function resolve(request: BuilderRequest, facts: BuilderFacts): Builder | string {
+  const systems =
+    request.systems === AUTO ? [facts.system ?? '', ...facts.extraPlatforms].filter(Boolean) : request.systems
+  if (systems.length === 0) {
+    return `'systems: auto' needs the builder's Nix to print its config ("nix show-config --json"), which it did not.`
+  }
+  const maxJobs = request.maxJobs === AUTO ? facts.cores : request.maxJobs
+  if (maxJobs === undefined)
+    return `'max-jobs: auto' needs the builder's core count (getconf, nproc or sysctl).`
+  const supportedFeatures =
+    request.supportedFeatures === AUTO ? facts.systemFeatures : request.supportedFeatures
+  return builderWith(request, systems, maxJobs, supportedFeatures)
+}
+
+function unpinnedMessage(request: BuilderRequest, name: string, presented: HostKey): string {
+  const line =
+    request.pinInput === Input.HostPublicKey
+      ? `${presented.type} ${presented.blob}`
+      : `${knownHostsName(request.host, request.port)} ${presented.type} ${presented.blob}`
+  return (
+    `Input '${request.pinInput}': builder ${name} has no pinned host key, and strict host-key checking is always ` +
+    `on. It presents ${presented.type} ${fingerprint(presented)}. Check that fingerprint on the builder ` +
+    `(ssh-keygen -lf /etc/ssh/ssh_host_${presented.type.replace(/^ssh-/, '').replace(/-sha2-.*/, '')}_key.pub), ` +
+    `then add this line to '${request.pinInput}':\n${line}`
+  )
+}
+
+function nixMissingMessage(request: BuilderRequest, name: string, facts: BuilderFacts): string {
+  const store =
+    request.protocol === 'ssh-ng' ? `${facts.program} --stdio` : `${facts.program} --serve --write`
+  return (
+    `Builder ${name}: ${facts.program} is not on the non-interactive PATH of ${request.user}, and Nix runs ` +
+    `\`${store}\` there over SSH. Fix on the builder: install Nix for that user, or make it reachable without a login ` +
+    `shell (multi-user installs put it in /nix/var/nix/profiles/default/bin, which only interactive shells add: ` +
+    `e.g. add that directory to PATH in ~${request.user}/.bashrc above its interactive check, or set ` +
+    `"SetEnv PATH=…" for that user in sshd_config).`
+  )
+}

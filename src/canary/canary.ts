@@ -1,0 +1,159 @@
+import * as core from '@actions/core'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { runBuild } from '../nix/index.js'
+import { type CanaryTarget, renderCanaryExpression } from './canary-plan.js'
+import { type CanaryEntry, type CanaryRun, judgeCanary, renderCanarySummary } from './canary-verdict.js'
+import { Output } from '../inputs/index.js'
+import { checkAll, type FileOp, fileOps } from '../runner/index.js'
+import type { BuildRecord, CopyRecord } from '../nix/index.js'
+import { restoreHistory, saveHistory } from './history-cache.js'
+import { makePlan } from '../runner/index.js'
+import type { PreflightOutcome } from '../builders/index.js'
+import type { RunnerFacts } from '../runner/index.js'
+import { renderMachines } from '../runner/index.js'
+import { writeReportFile } from '../report/index.js'
+import { configureRunner, exportNixConfig } from '../runner/index.js'
+import type { Settings } from '../inputs/index.js'
+import type { StoreReach } from '../runner/index.js'
+import { appendHistory, type CanarySample, historyId, trendWarnings } from './trend.js'
+
+/**
+ * Canary mode: for each builder separately, preflight it, build a derivation no store can hold yet on it and on it
+ * only, move a payload there and back, read its free space, and judge every figure against the thresholds. One
+ * builder's failure never hides another's figures; the step fails if any builder is unhealthy.
+ */
+export async function canary(
+  facts: RunnerFacts,
+  settings: Settings,
+  checked: PreflightOutcome
+): Promise<void> {
+  const thresholds = settings.canary
+  const token = randomBytes(3).toString('hex')
+  const healthyIndexes = checked.results.flatMap((result, index) => (result.healthy ? [index] : []))
+  const nonce = randomBytes(6).toString('hex')
+  const runs = new Map<number, CanaryRun>()
+
+  const builds: BuildRecord[] = []
+  const copies: CopyRecord[] = []
+  let stores = new Map<string, StoreReach>()
+  let payloadPath: string | undefined
+  if (checked.builders.length > 0) {
+    const plan = makePlan(settings, checked.builders, facts, token)
+    const setup = await configureRunner(plan, facts)
+    exportNixConfig(plan)
+    stores = new Map(setup.stores.map(store => [store.storeUri, store]))
+    const targets: CanaryTarget[] = plan.builders.map((builder, index) => ({
+      attribute: `b${index + 1}`,
+      name: `nix-offload-canary-${nonce}-${index + 1}`,
+      system: checked.results[healthyIndexes[index] ?? -1]?.system ?? builder.systems[0] ?? facts.system
+    }))
+    const directory = mkdtempSync(join(process.env.RUNNER_TEMP || tmpdir(), 'nix-offload-canary-'))
+    const payloadFile = join(directory, `payload-${nonce}`)
+    writeFileSync(payloadFile, randomBytes(Math.round(thresholds.payloadMb * 1024 * 1024)))
+    const expression = join(directory, 'canary.nix')
+    writeFileSync(expression, renderCanaryExpression(targets, payloadFile, thresholds.payloadMb))
+    // One builder at a time, with the machines file naming only that builder: its canary can go nowhere else, and
+    // its figures are its own. The hook re-reads the machines file for every build (NIX-FACTS.md).
+    const viaSudo = plan.asRoot && !facts.isRoot
+    const useMachines = async (chosen: typeof plan.builders): Promise<void> => {
+      const ops: FileOp[] = [
+        {
+          op: 'overwrite',
+          path: plan.machinesFile,
+          data: Buffer.from(renderMachines(chosen)).toString('base64')
+        }
+      ]
+      checkAll(ops, await fileOps(ops, { viaSudo, keepGoing: false }))
+    }
+    for (const [index, builder] of plan.builders.entries()) {
+      const target = targets[index]
+      const resultIndex = healthyIndexes[index]
+      if (target === undefined || resultIndex === undefined) continue
+      const run: CanaryRun = { storeUri: builder.storeUri, drvName: target.name, copies: [] }
+      runs.set(resultIndex, run)
+      if (stores.get(builder.storeUri)?.ok !== true) continue
+      await useMachines([builder])
+      const outcome = await runBuild(
+        {
+          ...settings,
+          installables: [target.attribute],
+          args: ['-f', expression],
+          localJobs: 0,
+          rebuild: false
+        },
+        process.env
+      )
+      builds.push(...outcome.builds)
+      copies.push(...outcome.copies)
+      // Only this builder is in the machines file for this build, so every copy in it is to or from this builder. The
+      // copy activity's own store names cannot say which: Nix 2.26 gives a bare "ssh-ng://" (seen in the lab).
+      run.copies = outcome.copies
+    }
+    await useMachines(plan.builders)
+    payloadPath = copies.find(copy => copy.path.endsWith(`-payload-${nonce}`))?.path
+  }
+
+  const entries: CanaryEntry[] = checked.results.map((result, index) => {
+    const run = runs.get(index)
+    return judgeCanary(
+      result,
+      run === undefined ? undefined : { ...run, payloadPath, store: stores.get(run.storeUri) },
+      builds,
+      thresholds.payloadMb,
+      thresholds
+    )
+  })
+
+  await followTrend(entries, settings)
+  await publishCanary(entries, settings)
+  const unhealthy = entries.filter(entry => !entry.healthy)
+  for (const entry of entries) {
+    for (const warning of entry.warnings)
+      core.warning(warning, { title: `nix-offload canary: ${entry.builder} slower` })
+  }
+  if (unhealthy.length > 0) {
+    throw new Error(
+      `Canary: ${unhealthy.length} of ${entries.length} builder(s) unhealthy: ` +
+        unhealthy.map(entry => `${entry.builder}: ${entry.problems.join('; ')}`).join(' | ')
+    )
+  }
+  core.info(`Canary: all ${entries.length} builder(s) healthy.`)
+}
+
+/** Compares this run with the saved recent runs (a warning, never a failure), then saves the history. */
+async function followTrend(entries: CanaryEntry[], settings: Settings): Promise<void> {
+  const id = historyId(entries.map(entry => entry.builder))
+  // A fixed path: @actions/cache ties an entry to the path it was saved from (RUNNER_TEMP is emptied every job).
+  const directory = join(process.env.RUNNER_TEMP || tmpdir(), 'nix-offload-canary-history')
+  mkdirSync(directory, { recursive: true })
+  const { samples: history } = await restoreHistory(id, directory)
+  const current: CanarySample[] = entries.map(entry => {
+    const sample: CanarySample = { time: new Date().toISOString(), builder: entry.builder }
+    if (entry.connectMs !== undefined) sample.connectMs = entry.connectMs
+    if (entry.buildSeconds !== undefined) sample.buildSeconds = entry.buildSeconds
+    if (entry.uploadSeconds !== undefined) sample.uploadSeconds = entry.uploadSeconds
+    if (entry.downloadSeconds !== undefined) sample.downloadSeconds = entry.downloadSeconds
+    return sample
+  })
+  for (const warning of trendWarnings(history, current, settings.canary.trendFactor)) {
+    entries.find(entry => entry.builder === warning.builder)?.warnings.push(warning.message)
+  }
+  const runId = `${process.env.GITHUB_RUN_ID ?? Date.now()}-${process.env.GITHUB_RUN_ATTEMPT ?? '1'}`
+  await saveHistory(id, directory, appendHistory(history, current), runId)
+}
+
+async function publishCanary(entries: CanaryEntry[], settings: Settings): Promise<void> {
+  const healthy = entries.filter(entry => entry.healthy).length
+  core.setOutput(Output.Healthy, String(healthy === entries.length))
+  core.setOutput(Output.BuildersHealthy, String(healthy))
+  core.setOutput(
+    Output.Report,
+    writeReportFile({ mode: 'canary', thresholds: settings.canary, builders: entries })
+  )
+  if (settings.summary && process.env.GITHUB_STEP_SUMMARY) {
+    await core.summary.addRaw(renderCanarySummary(entries, settings.canary)).write()
+  }
+}

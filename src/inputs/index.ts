@@ -1,0 +1,32 @@
+/**
+ * inputs: the step's inputs read once into one typed, validated, immutable Settings object (settings.ts, with the
+ * single-value parsers in fields.ts), the names of inputs, outputs and state keys (constants.ts), SSH key and
+ * known_hosts parsing (keys.ts), shell-like word splitting, the errors a user can act on, and how a builder is named
+ * everywhere (builder-label.ts). A new input starts here.
+ * May import: base.
+ */
+
+export { Input, MARKER, Output, StateKey } from './constants.js'
+export { SetupError } from './errors.js'
+export {
+  fingerprint,
+  type HostKey,
+  type KnownHostsLine,
+  knownHostsLineMatches,
+  knownHostsName,
+  type PrivateKey,
+  renderKnownHostsLine
+} from './keys.js'
+export {
+  AUTO,
+  type Builder,
+  type BuilderRequest,
+  builderWith,
+  type CanaryThresholds,
+  givenBuilders,
+  parseSettings,
+  type Protocol,
+  type Settings,
+  wantsBuild
+} from './settings.js'
+export { hostPort, label } from './builder-label.js'

@@ -1,0 +1,84 @@
+import * as core from '@actions/core'
+import { randomBytes } from 'node:crypto'
+import { type BuildRecord, type CopyRecord, NixLogReader } from './ledger.js'
+import { LineSplitter } from './nix-log.js'
+import { NIX_FEATURES } from './nix-cli.js'
+import { runCommand } from '../base/index.js'
+import type { Settings } from '../inputs/index.js'
+
+export interface BuildOutcome {
+  exitCode: number
+  builds: BuildRecord[]
+  outPaths: string[]
+  /** Nix's error and warning messages, without colours: what the diagnosis reads. */
+  messages: string[]
+  /** The last log lines of each derivation, to show with a failure. */
+  lastLines: Map<string, string[]>
+  /** Store paths copied to or from builders, with their times. */
+  copies: CopyRecord[]
+}
+
+/**
+ * The `nix build` command line: internal-json for the proof, `--json` for the out paths (2.8 lacks --print-out-paths).
+ * Its `--json` stays valid and silent on 2.34: the "'--json' without '--json-format' is deprecated" warning belongs to
+ * `nix path-info`, the only command with `--json-format` (2.34, 2.35).
+ */
+export function buildArguments(settings: Settings): string[] {
+  // The action's options come after the user's `args`, so a later duplicate cannot switch off the proof.
+  const args = [...NIX_FEATURES, 'build', ...settings.args, '--log-format', 'internal-json', '--json']
+  args.push('--max-jobs', String(settings.localJobs))
+  if (settings.rebuild) args.push('--rebuild')
+  // A `result` link is a GC root left in the workspace; only make one when the user asks for it.
+  const linkOption = settings.args.some(
+    arg => /^(-o|--out-link|--no-link)$/.test(arg) || arg.startsWith('--out-link=')
+  )
+  if (!linkOption) args.push('--no-link')
+  return [...args, ...settings.installables]
+}
+
+/** Runs the build, streaming each derivation's log lines live as `name> line`, and keeps the ledger. */
+export async function runBuild(settings: Settings, env: NodeJS.ProcessEnv): Promise<BuildOutcome> {
+  const reader = new NixLogReader(line => core.info(line))
+  const splitter = new LineSplitter(line => reader.readLine(line))
+  // Build logs come from the builder: keep a line like "::add-mask::" or "::error::" in them from acting on the runner.
+  const resumeToken = randomBytes(16).toString('hex')
+  core.info(`::stop-commands::${resumeToken}`)
+  let result
+  try {
+    result = await runCommand('nix', buildArguments(settings), {
+      env,
+      onStderr: chunk => splitter.push(chunk)
+    })
+    splitter.end()
+  } finally {
+    core.info(`::${resumeToken}::`)
+  }
+  return {
+    exitCode: result.code,
+    builds: reader.ledger.records(),
+    outPaths: parseOutPaths(result.stdout.toString()),
+    messages: reader.messages,
+    lastLines: reader.lastLines,
+    copies: reader.copyLedger.records()
+  }
+}
+
+/** `nix build --json` stdout: `[{"drvPath": …, "outputs": {"out": "/nix/store/…"}}]`. */
+export function parseOutPaths(stdout: string): string[] {
+  if (stdout.trim() === '') return []
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(stdout)
+  } catch {
+    return []
+  }
+  if (!Array.isArray(parsed)) return []
+  const paths: string[] = []
+  for (const item of parsed) {
+    const outputs: unknown =
+      typeof item === 'object' && item !== null && 'outputs' in item ? item.outputs : undefined
+    if (typeof outputs !== 'object' || outputs === null) continue
+    for (const path of Object.values(outputs)) if (typeof path === 'string') paths.push(path)
+  }
+  return paths
+}

@@ -1,0 +1,189 @@
+import { SetupError } from '../inputs/index.js'
+import { Input } from '../inputs/index.js'
+import { describeRelease, multiplexHazard } from '../nix/index.js'
+import { type RunnerFacts, runnerRelease, type ServiceManager } from './probe.js'
+import {
+  type ConfiguredBuilder,
+  renderKnownHosts,
+  renderMachines,
+  renderNixConfBlock,
+  renderNixSettings,
+  renderSshConfig
+} from './render.js'
+import type { Builder, Settings } from '../inputs/index.js'
+
+/**
+ * How the builders reach the process that offloads:
+ * - `trusted-client`: the daemon trusts the runner user, so NIX_CONFIG carries `builders` (nothing in /etc/nix changes);
+ * - `machines-file`: the daemon ignores an untrusted client's `builders`, but re-reads the machines file its own
+ *   `builders = @file` names at every build, so writing that file needs no restart;
+ * - `daemon-config`: the daemon's nix.conf must change, which it reads only at start: edit and restart it;
+ * - `single-user`: no daemon; `nix` itself offloads as the runner user, NIX_CONFIG carries everything.
+ */
+export type ConfigPath = 'trusted-client' | 'machines-file' | 'daemon-config' | 'single-user'
+
+export type Step =
+  /** Create a directory (mode 0700) if missing; `owned` ones are removed whole by the post step. */
+  | { kind: 'mkdir'; path: string; owned: boolean }
+  /** Write a whole file; an existing one is backed up and restored byte-for-byte. */
+  | { kind: 'write'; path: string; mode: number; content: string }
+  /** Put a block at the top of a file (created with `mode` if missing). */
+  | { kind: 'prepend'; path: string; mode: number; content: string }
+  /** Add a block at the end of a file (created with `mode` if missing). */
+  | { kind: 'append'; path: string; mode: number; content: string }
+  | { kind: 'restart-daemon'; manager: ServiceManager }
+  /** Nothing to do now; records that the post step must close the SSH masters living in `controlDir`. */
+  | { kind: 'ssh-masters'; aliases: string[]; controlDir: string }
+
+export interface Plan {
+  token: string
+  path: ConfigPath
+  /** Whether the steps touch root's files (done through sudo unless the action runs as root). */
+  asRoot: boolean
+  workDir: string
+  /** The machines file the offloading process reads (rewritten per builder by the canary). */
+  machinesFile: string
+  builders: ConfiguredBuilder[]
+  steps: Step[]
+  /** Lines for NIX_CONFIG, for this build and later steps; empty when the daemon's own config carries them. */
+  nixConfig: string
+  warnings: string[]
+}
+
+const NIX_CONF = '/etc/nix/nix.conf'
+
+/**
+ * The settings this runner's Nix can take: `multiplex` turned off, with a notice saying why, when that Nix breaks on
+ * SSH connection sharing (src/nix-cli.ts `multiplexHazard`). Every plan is made from what this returns.
+ */
+export function settingsForRunner(
+  settings: Settings,
+  facts: RunnerFacts
+): { settings: Settings; notice?: string } {
+  if (!settings.multiplex) return { settings }
+  const release = runnerRelease(facts)
+  const hazard = multiplexHazard(release)
+  if (hazard === undefined) return { settings }
+  return {
+    settings: { ...settings, multiplex: false },
+    notice:
+      `'${Input.Multiplex}' is turned off for this run: the runner's ${describeRelease(release)} ${hazard.reason} ` +
+      `(${hazard.bug}, fixed in ${hazard.fixedIn}). Builds still offload, each over its own SSH connection. ` +
+      `Set '${Input.Multiplex}: false' to silence this notice.`
+  }
+}
+
+/** `builders` are the healthy ones from the preflight, with every `auto` value resolved. */
+export function makePlan(settings: Settings, builders: Builder[], facts: RunnerFacts, token: string): Plan {
+  const sshDir = `${facts.sshHome.replace(/\/$/, '')}/.ssh`
+  const workDir = `${sshDir}/nix-offload-${token}`
+  const machinesFile = `${workDir}/machines`
+  const configured = builders.map((builder, index): ConfiguredBuilder => {
+    const alias = `nix-offload-${token}-${index + 1}`
+    return { ...builder, alias, storeUri: `${builder.protocol}://${builder.user}@${alias}` }
+  })
+  const files = {
+    identityFile: `${workDir}/key`,
+    knownHostsFile: `${workDir}/known_hosts`,
+    // Inside the 0700 work directory, so only the connecting user reaches the sockets; %C keeps the path short.
+    controlPath: settings.multiplex ? `${workDir}/cm-%C` : undefined
+  }
+  const machines = renderMachines(configured)
+  const steps: Step[] = [
+    { kind: 'mkdir', path: sshDir, owned: false },
+    { kind: 'mkdir', path: workDir, owned: true },
+    { kind: 'write', path: files.identityFile, mode: 0o600, content: settings.privateKey.text },
+    {
+      kind: 'write',
+      path: files.knownHostsFile,
+      mode: 0o644,
+      content: renderKnownHosts(settings.knownHosts)
+    },
+    {
+      kind: 'prepend',
+      path: `${sshDir}/config`,
+      mode: 0o600,
+      content: renderSshConfig(token, configured, files)
+    }
+  ]
+  if (settings.multiplex) {
+    steps.push({
+      kind: 'ssh-masters',
+      aliases: configured.map(builder => builder.alias),
+      controlDir: workDir
+    })
+  }
+  const warnings: string[] = []
+  const wantsSubstitutes = settings.buildersUseSubstitutes
+  let path: ConfigPath
+  let nixConfig = ''
+
+  if (facts.store === 'local' || facts.trusted) {
+    path = facts.store === 'local' ? 'single-user' : 'trusted-client'
+    steps.push({ kind: 'write', path: machinesFile, mode: 0o644, content: machines })
+    nixConfig = renderNixSettings(machinesFile, wantsSubstitutes)
+  } else {
+    const daemonMachinesFile = /^@(\/\S+)$/.exec(facts.daemonBuilders.trim())?.[1]
+    const substitutesMissing = wantsSubstitutes && !facts.daemonBuildersUseSubstitutes
+    if (daemonMachinesFile !== undefined) {
+      steps.push({ kind: 'write', path: daemonMachinesFile, mode: 0o644, content: machines })
+    }
+    if (daemonMachinesFile === undefined || (substitutesMissing && facts.serviceManager !== 'none')) {
+      if (facts.serviceManager === 'none') {
+        throw new SetupError(untrustedWithoutRestartMessage(facts))
+      }
+      path = 'daemon-config'
+      if (daemonMachinesFile === undefined) {
+        steps.push({ kind: 'write', path: machinesFile, mode: 0o644, content: machines })
+      }
+      const settingsText = renderNixSettings(
+        daemonMachinesFile === undefined ? machinesFile : undefined,
+        substitutesMissing
+      )
+      steps.push(
+        { kind: 'append', path: NIX_CONF, mode: 0o644, content: renderNixConfBlock(token, settingsText) },
+        { kind: 'restart-daemon', manager: facts.serviceManager }
+      )
+    } else {
+      path = 'machines-file'
+      if (substitutesMissing) {
+        warnings.push(
+          `'${Input.BuildersUseSubstitutes}' is not applied: the nix-daemon does not trust ${facts.userName}, so only its ` +
+            `own nix.conf counts, and it reads that only at start, but neither systemd nor launchd runs here to restart ` +
+            `it. Builds still offload; the builders get their inputs from the runner. To apply it, add ` +
+            `"builders-use-substitutes = true" to ${NIX_CONF} and restart the nix-daemon before this step, or add ` +
+            `${facts.userName} to trusted-users.`
+        )
+      }
+    }
+  }
+
+  return {
+    token,
+    path,
+    asRoot: facts.store === 'daemon',
+    workDir,
+    machinesFile: written(steps, machines),
+    builders: configured,
+    steps,
+    nixConfig,
+    warnings
+  }
+}
+
+/** The one machines file the plan writes, whichever path it took. */
+function written(steps: Step[], machines: string): string {
+  const step = steps.find(candidate => candidate.kind === 'write' && candidate.content === machines)
+  if (step === undefined || step.kind !== 'write') throw new Error('the plan writes no machines file')
+  return step.path
+}
+
+function untrustedWithoutRestartMessage(facts: RunnerFacts): string {
+  return (
+    `Cannot configure the builders: the nix-daemon does not trust the runner user ${facts.userName} (so it ignores ` +
+    `builders passed by the client) and ${NIX_CONF} sets "builders = ${facts.daemonBuilders}" instead of a machines ` +
+    `file, so the daemon's own configuration must change, which takes a restart, but neither systemd nor launchd runs ` +
+    `here. Fix: add "trusted-users = root ${facts.userName}" to ${NIX_CONF} (or remove its "builders" line) and ` +
+    `restart the nix-daemon before this step.`
+  )
+}

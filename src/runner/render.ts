@@ -1,0 +1,88 @@
+import { MARKER } from '../inputs/index.js'
+import { type KnownHostsLine, renderKnownHostsLine } from '../inputs/index.js'
+import type { Builder } from '../inputs/index.js'
+
+/** A builder as configured on the runner: reached through its own ssh Host alias. */
+export interface ConfiguredBuilder extends Builder {
+  /** The ssh config Host alias, also the host part of the store URI Nix prints in its log. */
+  alias: string
+  /** e.g. ssh-ng://nixbuilder@nix-offload-1a2b3c-1: what Nix names the machine in `building … on '…'`. */
+  storeUri: string
+}
+
+export interface SshFiles {
+  identityFile: string
+  knownHostsFile: string
+  /** With multiplexing: where the master connections' sockets live. */
+  controlPath?: string
+}
+
+/**
+ * The Nix machines file. A port in the URI only works from Nix 2.31 and field 8 (base64 host key) is written without
+ * `[host]:port`, so the port and the pinned key live in the ssh Host alias instead (see NIX-FACTS.md).
+ */
+export function renderMachines(builders: ConfiguredBuilder[]): string {
+  return builders.map(renderMachineLine).join('\n') + '\n'
+}
+
+export function renderMachineLine(builder: ConfiguredBuilder): string {
+  const list = (items: string[]): string => (items.length === 0 ? '-' : items.join(','))
+  return [
+    builder.storeUri,
+    list(builder.systems),
+    '-',
+    String(builder.maxJobs),
+    String(builder.speedFactor),
+    list(builder.supportedFeatures),
+    list(builder.mandatoryFeatures),
+    '-'
+  ].join(' ')
+}
+
+/**
+ * The block put at the top of the connecting user's ~/.ssh/config (ssh takes the first value it reads for each
+ * option, so the top is the only place the pinned settings are sure to win). It ends with `Host *` so that options the
+ * user had written before any Host line keep applying to every host.
+ */
+export function renderSshConfig(token: string, builders: ConfiguredBuilder[], files: SshFiles): string {
+  const lines = [`# ${MARKER} ${token}: begin (added by the nix-offload action; its post step removes it)`]
+  for (const builder of builders) {
+    lines.push(
+      `Host ${builder.alias}`,
+      `  HostName ${builder.host}`,
+      `  Port ${builder.port}`,
+      `  User ${builder.user}`,
+      `  IdentityFile "${files.identityFile}"`,
+      '  IdentitiesOnly yes',
+      `  UserKnownHostsFile "${files.knownHostsFile}"`,
+      '  StrictHostKeyChecking yes',
+      '  BatchMode yes',
+      '  ConnectTimeout 10',
+      '  ServerAliveInterval 15',
+      '  ServerAliveCountMax 4'
+    )
+    // Nix opens a connection per derivation and never shares one (NIX-FACTS.md): the master does, for every session.
+    if (files.controlPath !== undefined) {
+      lines.push('  ControlMaster auto', `  ControlPath "${files.controlPath}"`, '  ControlPersist 600')
+    }
+  }
+  lines.push('Host *', `# ${MARKER} ${token}: end`)
+  return lines.join('\n') + '\n'
+}
+
+export function renderKnownHosts(lines: KnownHostsLine[]): string {
+  return lines.map(renderKnownHostsLine).join('\n') + '\n'
+}
+
+/** Settings the action gives Nix, as nix.conf / NIX_CONFIG lines. */
+export function renderNixSettings(machinesFile: string | undefined, buildersUseSubstitutes: boolean): string {
+  const lines: string[] = []
+  if (machinesFile !== undefined) lines.push(`builders = @${machinesFile}`)
+  if (buildersUseSubstitutes) lines.push('builders-use-substitutes = true')
+  return lines.join('\n')
+}
+
+/** Appended to nix.conf: later lines override earlier ones there. */
+export function renderNixConfBlock(token: string, settings: string): string {
+  return `\n# ${MARKER} ${token}: begin (added by the nix-offload action; its post step removes it)\n${settings}\n# ${MARKER} ${token}: end\n`
+}

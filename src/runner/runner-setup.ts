@@ -1,0 +1,34 @@
+import * as core from '@actions/core'
+import { applyPlan } from './apply.js'
+import type { Plan } from './plan.js'
+import type { RunnerFacts } from './probe.js'
+import { label } from '../inputs/index.js'
+import type { Journal } from './state.js'
+import { pingStores, type StoreReach } from './store-ping.js'
+import { phase } from '../base/index.js'
+
+/**
+ * Configures the runner for the builders (the plan, applied and journaled) and pings every builder's store through
+ * the written config as the account that offloads (which opens the multiplexing masters). Later steps see the
+ * builders only once `exportNixConfig` runs.
+ */
+export async function configureRunner(
+  plan: Plan,
+  facts: RunnerFacts
+): Promise<{ stores: StoreReach[]; journal: Journal }> {
+  const who = facts.store === 'daemon' ? 'root (the nix-daemon opens the SSH connections)' : facts.userName
+  core.info(`Configuring for ${who} (${plan.path}).`)
+  for (const builder of plan.builders) {
+    core.info(`Builder ${builder.storeUri} → ${label(builder)} (${builder.systems.join(', ')})`)
+  }
+  for (const warning of plan.warnings) core.warning(warning, { title: 'nix-offload' })
+  const journal = await phase('configure', applyPlan(plan))
+  return { stores: await phase('store ping', pingStores(plan, facts)), journal }
+}
+
+/** Exports NIX_CONFIG with the plan's settings (trusted-client path) to this step's builds and to later steps. */
+export function exportNixConfig(plan: Plan): void {
+  if (plan.nixConfig === '') return
+  const existing = process.env.NIX_CONFIG ?? ''
+  core.exportVariable('NIX_CONFIG', existing === '' ? plan.nixConfig : `${existing}\n${plan.nixConfig}`)
+}

@@ -1,0 +1,30 @@
+import * as core from '@actions/core'
+import { StateKey } from '../inputs/index.js'
+import type { ServiceManager } from './probe.js'
+
+/** One change main made, and how the post step takes it back. */
+export type Undo =
+  | { kind: 'remove-tree'; path: string }
+  | { kind: 'remove-empty-dir'; path: string }
+  | { kind: 'remove-file'; path: string }
+  | { kind: 'restore-file'; path: string; backup: string }
+  | { kind: 'restart-daemon'; manager: ServiceManager }
+  /** Before the ssh config goes: ask each multiplexing master to exit, then stop any left over. */
+  | { kind: 'close-ssh-masters'; aliases: string[]; path: string }
+
+export interface Journal {
+  /** Whether the changes are root's (undone through sudo unless the action runs as root). */
+  asRoot: boolean
+  undo: Undo[]
+}
+
+/** Saved after every change, so a main step that dies half-way still leaves the post step a complete record. */
+export function saveJournal(journal: Journal): void {
+  core.saveState(StateKey.Journal, JSON.stringify(journal))
+}
+
+export function loadJournal(): Journal | undefined {
+  const text = core.getState(StateKey.Journal)
+  if (text === '') return undefined
+  return JSON.parse(text) as Journal
+}

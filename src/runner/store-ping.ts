@@ -1,0 +1,49 @@
+import { NIX_FEATURES, parseStoreInfo, storeInfoArgs } from '../nix/index.js'
+import type { Plan } from './plan.js'
+import type { RunnerFacts } from './probe.js'
+import { runCommand } from '../base/index.js'
+import { label } from '../inputs/index.js'
+
+/** The builder's store as the account that offloads (root for a daemon) reaches it through the written ssh config. */
+export interface StoreReach {
+  storeUri: string
+  builder: string
+  ok: boolean
+  ms: number
+  version?: string
+  /** Reported by the store check from Nix 2.15 only. */
+  trusted?: boolean
+  /** Nix's last lines when it failed. */
+  error?: string
+}
+
+/**
+ * The seed's `sudo nix store ping --store ssh-ng://user@alias` check (spelled `nix store info` from Nix 2.19, see
+ * src/nix-cli.ts), for every builder at once. It goes through the same ssh config, key file and known_hosts the
+ * daemon will use, as the same account, so it catches what the action's own SSH client cannot: permissions, an ssh
+ * config of root's that overrides ours, a sudo that does not work.
+ */
+export async function pingStores(plan: Plan, facts: RunnerFacts): Promise<StoreReach[]> {
+  const viaSudo = plan.asRoot && !facts.isRoot
+  const check = storeInfoArgs({ implementation: facts.nixImplementation, version: facts.nixVersion })
+  return Promise.all(
+    plan.builders.map(async builder => {
+      const args = [...NIX_FEATURES, ...check, '--store', builder.storeUri]
+      const started = Date.now()
+      const result = viaSudo
+        ? await runCommand('sudo', ['-n', facts.nixPath, ...args])
+        : await runCommand(facts.nixPath, args)
+      const reach: StoreReach = {
+        storeUri: builder.storeUri,
+        builder: label(builder),
+        ok: result.code === 0,
+        ms: Date.now() - started
+      }
+      const { version, trusted } = parseStoreInfo(result.stdout.toString(), result.stderr)
+      if (version !== undefined) reach.version = version
+      if (trusted !== undefined) reach.trusted = trusted
+      if (!reach.ok) reach.error = result.stderr.trim().split('\n').slice(-3).join(' / ')
+      return reach
+    })
+  )
+}
