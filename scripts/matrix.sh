@@ -23,7 +23,7 @@ MATRIX=(
   "2.26 2.34 core"
   "2.34 2.26 core"
 )
-CORE=(__tests__/lab/offload.test.ts __tests__/lab/multiplex.test.ts __tests__/lab/preflight.test.ts)
+CORE=(__tests__/lab/offload.test.ts __tests__/lab/multiplex.test.ts __tests__/lab/preflight.test.ts __tests__/lab/store.test.ts)
 
 status=0
 for entry in "${MATRIX[@]}"; do

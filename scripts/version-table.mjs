@@ -16,7 +16,7 @@ if (dir === undefined) {
 
 const SCOPES = {
   full: 'every lab test',
-  core: 'offload, configure-only, multiplex, faults'
+  core: 'offload, configure-only, multiplex, faults, remote-store'
 }
 const SUITES = { 2.8: 'Debian bookworm', 2.26: 'Debian trixie', 2.34: 'Debian sid' }
 

@@ -1,21 +1,47 @@
 import * as core from '@actions/core'
 import { randomBytes } from 'node:crypto'
-import { type BuildOutcome, runBuild } from './nix/index.js'
-import { canary } from './canary/index.js'
-import { undoJournal } from './runner/index.js'
-import { Input, Output } from './inputs/index.js'
-import { builderOffer, diagnose, orderDiagnoses } from './nix/index.js'
-import { SetupError } from './inputs/index.js'
-import { checksOnlyLocally, describeRelease } from './nix/index.js'
-import { makePlan, type Plan, settingsForRunner } from './runner/index.js'
-import { admitBuilders, checkAgain, preflight, type PreflightOutcome } from './builders/index.js'
-import { probeRunner, type RunnerFacts, runnerRelease } from './runner/index.js'
-import { type BuildReport, type Checks, makeReport, renderSummary, writeReportFile } from './report/index.js'
-import { configureRunner, exportNixConfig } from './runner/index.js'
-import { secondLook } from './builders/index.js'
-import { type Builder, givenBuilders, parseSettings, type Settings, wantsBuild } from './inputs/index.js'
-import { saveJournal } from './runner/index.js'
+import { tmpdir } from 'node:os'
 import { phase } from './base/index.js'
+import { admitBuilders, checkAgain, preflight, type PreflightOutcome, secondLook } from './builders/index.js'
+import { canary } from './canary/index.js'
+import {
+  type Builder,
+  givenBuilders,
+  Input,
+  label,
+  Output,
+  parseSettings,
+  type Settings,
+  SetupError,
+  wantsBuild
+} from './inputs/index.js'
+import {
+  type BuildOutcome,
+  buildInStores,
+  checksOnlyLocally,
+  type ChosenStrategy,
+  chooseStrategy,
+  describeRelease,
+  installableNeeds,
+  runBuild,
+  type StoreBuildOutcome
+} from './nix/index.js'
+import { builderOffer, diagnose, orderDiagnoses } from './diagnosis/index.js'
+import { type BuildReport, type Checks, makeReport, renderSummary, writeReportFile } from './report/index.js'
+import {
+  configureRunner,
+  exportNixConfig,
+  makePlan,
+  makeStorePlan,
+  nixEnvironment,
+  type Plan,
+  probeRunner,
+  type RunnerFacts,
+  runnerRelease,
+  saveJournal,
+  settingsForRunner,
+  undoJournal
+} from './runner/index.js'
 
 /** The main step: validate, then build (or run the canary). Errors fail the step. */
 export async function run(): Promise<void> {
@@ -36,7 +62,6 @@ export async function run(): Promise<void> {
     describeRunner(facts, parsed)
     const { settings, notice } = settingsForRunner(parsed, facts)
     if (notice !== undefined) core.notice(notice, { title: 'nix-offload: multiplexing off' })
-    checkRebuild(facts, settings)
     const checking = parsed === early ? preflighting : phase('preflight', preflight(parsed, runnerVersion))
     if (settings.mode === 'canary') await canary(facts, settings, await checking)
     else await offload(facts, settings, checking)
@@ -59,7 +84,19 @@ async function offload(
   checking: Promise<PreflightOutcome>
 ): Promise<void> {
   const token = randomBytes(3).toString('hex')
-  const given = settings.skipUnhealthy ? undefined : givenBuilders(settings.builders)
+  // The strategy waits for the builders and for what the installables need (evaluated now, beside the preflight),
+  // unless it is the hook for sure; only then may the runner be configured before the preflight's verdict.
+  const hookForSure = settings.strategy === 'hook' || !wantsBuild(settings)
+  // Decided now when it needs neither the builders nor the installables: an explicit remote-store that cannot serve
+  // the run fails here, before anything is written.
+  const decided = hookForSure
+    ? chooseStrategy(settings, wantsBuild(settings), trustOf(facts), [], undefined, settings.installables)
+    : undefined
+  const needing = hookForSure
+    ? Promise.resolve(undefined)
+    : installableNeeds(runnerRelease(facts), settings, process.env, settings.builders.length === 1)
+  needing.catch(() => undefined)
+  const given = settings.skipUnhealthy || !hookForSure ? undefined : givenBuilders(settings.builders)
   const earlyPlan = given === undefined ? undefined : planWithoutRestart(settings, given, facts, token)
   const early = earlyPlan === undefined ? undefined : configureRunner(earlyPlan, facts)
   early?.catch(() => undefined)
@@ -83,7 +120,22 @@ async function offload(
     throw error
   }
 
-  const plan = earlyPlan ?? makePlan(settings, checked.builders, facts, token)
+  const choice =
+    decided ??
+    chooseStrategy(
+      settings,
+      true,
+      trustOf(facts),
+      checked.builders.map((builder, index) => ({ index, label: label(builder), ...builder })),
+      await needing,
+      settings.installables
+    )
+  core.info(`Strategy: ${choice.strategy}: ${choice.reason}.`)
+  checkRebuild(facts, settings, choice.strategy)
+  const plan =
+    choice.strategy === 'remote-store'
+      ? makeStorePlan(settings, checked.builders, token, tempDirectory())
+      : (earlyPlan ?? makePlan(settings, checked.builders, facts, token))
   const { stores } = await (early ?? configureRunner(plan, facts))
   exportNixConfig(plan)
   checks.stores = stores
@@ -110,8 +162,30 @@ async function offload(
     return
   }
 
-  const outcome = await phase('build', runBuild(settings, process.env))
-  const report = makeReport(plan, outcome.builds, outcome.outPaths, checks)
+  let proofs: StoreBuildOutcome['proofs'] | undefined
+  const outcome: BuildOutcome =
+    choice.strategy === 'remote-store'
+      ? await phase(
+          'build',
+          buildInStores(
+            runnerRelease(facts),
+            settings,
+            choice.routes.map(route => ({ ...route, storeUri: plan.builders[route.index]?.storeUri ?? '' })),
+            storeUri => plan.builders.find(builder => builder.storeUri === storeUri)?.maxJobs ?? 1,
+            nixEnvironment(plan, process.env)
+          ).then(built => {
+            proofs = built.proofs
+            return built
+          })
+        )
+      : await phase('build', runBuild(settings, process.env))
+  const onBuilder = choice.strategy === 'remote-store' && !settings.copyBack
+  const report = makeReport(plan, outcome.builds, outcome.outPaths, checks, proofs, onBuilder)
+  if (onBuilder && outcome.exitCode === 0) {
+    core.info(
+      `'${Input.CopyBack}: false': the outputs stay in the builder's store: ${outcome.outPaths.join(' ')}`
+    )
+  }
   await publish(report, settings, true)
   await judgeBuild(outcome, report, plan, facts, settings)
 }
@@ -208,6 +282,21 @@ async function judgeBuild(
       { title: 'nix-offload: nothing built' }
     )
   }
+  const unproven = report.derivations.filter(derivation => derivation.proof?.store === false)
+  for (const derivation of unproven) {
+    const annotate = settings.requireRemote ? core.error : core.warning
+    annotate(
+      `${derivation.drvPath}: Nix's log shows it built in the builder's store, but that store disagrees: ` +
+        `${derivation.proof?.problem ?? 'no proof'}.`,
+      { title: 'nix-offload: proof' }
+    )
+  }
+  if (settings.requireRemote && unproven.length > 0) {
+    throw new Error(
+      `${unproven.length} derivation(s) have no proof from the builder's store although '${Input.RequireRemote}' is ` +
+        `true: ${unproven.map(derivation => derivation.name).join(', ')}.`
+    )
+  }
   const local = report.derivations.filter(derivation => derivation.machine === 'local')
   if (!settings.requireRemote && local.length > 0) {
     core.warning(
@@ -236,8 +325,9 @@ async function judgeBuild(
  * does a normal build of what it is sent, so a builder that still has the outputs returns them without building
  * (NixOS/nix#8789): the log then shows the check was sent there, not that it built anything.
  */
-function checkRebuild(facts: RunnerFacts, settings: Settings): void {
-  if (!settings.rebuild || settings.mode !== 'build') return
+function checkRebuild(facts: RunnerFacts, settings: Settings, strategy: ChosenStrategy): void {
+  // In the builder's own store the check build runs there: nothing to refuse or warn about.
+  if (!settings.rebuild || settings.mode !== 'build' || strategy === 'remote-store') return
   if (checksOnlyLocally(runnerRelease(facts))) {
     throw new SetupError(
       `Input '${Input.Rebuild}': the runner's Nix ${facts.nixVersion} never sends a check build (--rebuild) to a ` +
@@ -252,6 +342,22 @@ function checkRebuild(facts: RunnerFacts, settings: Settings): void {
       'never sends it at all. For a proof, build a derivation whose outputs exist nowhere yet.',
     { title: 'nix-offload: rebuild' }
   )
+}
+
+/** Whether the runner's store takes the builder's unsigned outputs back from this user. */
+function trustOf(facts: RunnerFacts): { acceptsUnsignedPaths: boolean } {
+  return { acceptsUnsignedPaths: facts.store === 'local' || facts.trusted || facts.isRoot }
+}
+
+/**
+ * Where the remote-store plan keeps its files: RUNNER_TEMP, the runner user's own, emptied after every job, unless
+ * its path is too long for the SSH control sockets in it (`<dir>/nix-offload-<token>/cm-<40 hex>.<16>`: a Unix
+ * socket path has at most 107 bytes; ssh says "too long for Unix domain socket") or has whitespace (NIX_SSHOPTS).
+ */
+function tempDirectory(): string {
+  const dir = (process.env.RUNNER_TEMP ?? '').replace(/\/$/, '')
+  const socketPath = `${dir}/nix-offload-000000/cm-${'0'.repeat(40)}.${'0'.repeat(16)}`
+  return dir !== '' && !/\s/.test(dir) && socketPath.length < 104 ? dir : tmpdir()
 }
 
 /** The Nix system name for the machine Node runs on, e.g. x86_64-linux; the probe has the final word. */

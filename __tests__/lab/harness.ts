@@ -130,10 +130,14 @@ export function builder(lab: Lab, name: string): LabBuilder {
   return found
 }
 
-/** The inputs that point the action at one lab builder. */
+/**
+ * The inputs that point the action at one lab builder, with Nix's build hook: the tests of the remote-store strategy
+ * (and of `auto`) say so themselves.
+ */
 export function builderInputs(lab: Lab, name = 'a'): Record<string, string> {
   const b = builder(lab, name)
   return {
+    strategy: 'hook',
     host: b.host,
     port: String(b.port),
     user: b.user,

@@ -31409,7 +31409,12 @@ async function applyPlan(plan) {
             continue;
         }
         if (step.kind === 'ssh-masters') {
-            record({ kind: 'close-ssh-masters', aliases: step.aliases, path: step.controlDir });
+            record({
+                kind: 'close-ssh-masters',
+                aliases: step.aliases,
+                path: step.controlDir,
+                ...(step.configFile === undefined ? {} : { configFile: step.configFile })
+            });
             continue;
         }
         if (step.kind === 'mkdir') {
@@ -31633,6 +31638,8 @@ var Input;
     Input["MinFreeGb"] = "min-free-gb";
     Input["TrendFactor"] = "trend-factor";
     Input["Multiplex"] = "multiplex";
+    Input["Strategy"] = "strategy";
+    Input["CopyBack"] = "copy-back";
 })(Input || (Input = {}));
 var Output;
 (function (Output) {
@@ -31746,7 +31753,16 @@ function undoOps(undo) {
             // `ssh -O exit` through each alias (its config is still there) ends its master; one that does not answer is
             // killed by the control path its command line names ([c]: not to match the agent's own command line).
             return [
-                ...undo.aliases.map((alias) => ({ op: 'attempt', argv: ['ssh', '-O', 'exit', alias] })),
+                ...undo.aliases.map((alias) => ({
+                    op: 'attempt',
+                    argv: [
+                        'ssh',
+                        ...(undo.configFile === undefined ? [] : ['-F', undo.configFile]),
+                        '-O',
+                        'exit',
+                        alias
+                    ]
+                })),
                 { op: 'attempt', argv: ['pkill', '-f', '--', `${undo.path}/[c]m-`] }
             ];
     }

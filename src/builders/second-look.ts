@@ -1,4 +1,4 @@
-import type { Diagnosis } from '../nix/index.js'
+import type { Diagnosis } from '../diagnosis/index.js'
 import type { PreflightResult } from './preflight-verdict.js'
 import type { ConfiguredBuilder } from '../runner/index.js'
 

@@ -27,7 +27,9 @@ export enum Input {
   MaxBuildSeconds = 'max-build-seconds',
   MinFreeGb = 'min-free-gb',
   TrendFactor = 'trend-factor',
-  Multiplex = 'multiplex'
+  Multiplex = 'multiplex',
+  Strategy = 'strategy',
+  CopyBack = 'copy-back'
 }
 
 export enum Output {

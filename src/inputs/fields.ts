@@ -60,6 +60,15 @@ export function parseList(input: string, value: string, pattern: RegExp, what: s
   return [...new Set(items)]
 }
 
+export function parseStrategy(value: string): 'hook' | 'remote-store' | 'auto' {
+  const strategy = value.trim() || 'auto'
+  if (strategy === 'hook' || strategy === 'remote-store' || strategy === 'auto') return strategy
+  throw new InputError(
+    Input.Strategy,
+    `"${printable(value)}" is not a strategy; use auto (the default), hook or remote-store`
+  )
+}
+
 export function parseMode(value: string): 'build' | 'canary' {
   const mode = value.trim() || 'build'
   if (mode === 'build' || mode === 'canary') return mode

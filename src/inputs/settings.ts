@@ -18,6 +18,7 @@ import {
   parseInstallables,
   parseList,
   parseMode,
+  parseStrategy,
   parseNumber,
   parsePort,
   parseProtocol,
@@ -105,7 +106,17 @@ export interface Settings {
   canary: CanaryThresholds
   /** Share one SSH connection per builder between all of Nix's sessions (ControlMaster). */
   multiplex: boolean
+  /**
+   * How the build reaches the builders: `hook`, Nix's distributed builds (one SSH session per derivation, every output
+   * comes back); `remote-store`, the whole build in the builder's own store (`nix build --store ssh-ng://…`), only
+   * the requested outputs come back; `auto` picks remote-store where it can serve the run.
+   */
+  strategy: Strategy
+  /** remote-store: copy the requested outputs back to the runner (false: they stay on the builder). */
+  copyBack: boolean
 }
+
+export type Strategy = 'hook' | 'remote-store' | 'auto'
 
 /** What the canary measures each builder against. */
 export interface CanaryThresholds {
@@ -233,6 +244,8 @@ export function parseSettings(read: InputReader, defaults: SettingsDefaults): Se
     skipUnhealthy: parseBoolean(Input.SkipUnhealthy, read(Input.SkipUnhealthy), false),
     mode: parseMode(read(Input.Mode)),
     multiplex: parseBoolean(Input.Multiplex, read(Input.Multiplex), true),
+    strategy: parseStrategy(read(Input.Strategy)),
+    copyBack: parseBoolean(Input.CopyBack, read(Input.CopyBack), true),
     canary: {
       payloadMb: parseNumber(Input.CanaryPayloadMb, read(Input.CanaryPayloadMb), 8, 0, 4096),
       maxConnectMs: parseNumber(Input.MaxConnectMs, read(Input.MaxConnectMs), 2000, 0, 600_000),

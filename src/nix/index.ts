@@ -1,8 +1,8 @@
 /**
  * nix: everything about Nix itself. Its command line and version rules (nix-cli.ts: which command each version has),
  * reading its internal-json log (nix-log.ts) into a ledger of derivation → machine, times and copies (ledger.ts),
- * running `nix build` (build.ts), and classifying its failure messages into causes with fixes (diagnosis*.ts: a new
- * wording is a row in diagnosis-rules.ts).
+ * running `nix build` through the build hook (build.ts) or in a builder's own store (store-build.ts), and which of
+ * the two serves a run (strategy.ts).
  * May import: base, inputs.
  */
 
@@ -25,4 +25,6 @@ export {
 } from './nix-cli.js'
 export type { BuildRecord, BuildStatus, CopyRecord } from './ledger.js'
 export { type BuildOutcome, runBuild } from './build.js'
-export { builderOffer, diagnose, type Diagnosis, orderDiagnoses } from './diagnosis.js'
+export { buildInStores, installableNeeds, type StoreBuildOutcome, type StoreProof } from './store-build.js'
+export { type ChosenStrategy, chooseStrategy, type StoreOffer, type StrategyChoice } from './strategy.js'
+export { derivationName } from './nix-log.js'

@@ -229,3 +229,96 @@ export function multiplexHazard(release: NixRelease): MultiplexHazard | undefine
 function between(version: string, from: string, to: string): boolean {
   return version !== '' && compareVersions(version, from) >= 0 && compareVersions(version, to) < 0
 }
+
+/**
+ * Printing derivations as JSON, after NIX_FEATURES: `nix derivation show` from Nix 2.15 and in Lix, which made
+ * `nix show-derivation` an alias; only `show-derivation` before.
+ */
+export function derivationShowArgs(release: NixRelease): string[] {
+  return release.implementation === 'lix' || nixFrom(release, '2.15')
+    ? ['derivation', 'show']
+    : ['show-derivation']
+}
+
+/** One derivation as `nix derivation show` prints it. */
+export interface ShownDerivation {
+  drvPath: string
+  system: string
+  /** `requiredSystemFeatures` of its environment. */
+  features: string[]
+  /** Its outputs' store paths (input-addressed outputs; floating content-addressed ones have none yet). */
+  outputs: string[]
+}
+
+/**
+ * Reads `nix derivation show` / `show-derivation`: up to 2.33 `{"/nix/store/x.drv": {…}}` with full paths; Nix 2.34
+ * `{"derivations": {"x.drv": {…}}, "version": 4}` with base names (seen in the lab).
+ */
+export function parseDerivationShow(stdout: string, storeDir = '/nix/store'): ShownDerivation[] {
+  const parsed: unknown = JSON.parse(stdout)
+  if (!isRecord(parsed)) return []
+  const table = isRecord(parsed.derivations) ? parsed.derivations : parsed
+  const full = (path: string): string => (path.startsWith('/') ? path : `${storeDir}/${path}`)
+  const shown: ShownDerivation[] = []
+  for (const [path, value] of Object.entries(table)) {
+    if (!isRecord(value) || !path.endsWith('.drv')) continue
+    const env = isRecord(value.env) ? value.env : {}
+    const features = typeof env.requiredSystemFeatures === 'string' ? env.requiredSystemFeatures : ''
+    const outputs = isRecord(value.outputs) ? Object.values(value.outputs) : []
+    shown.push({
+      drvPath: full(path),
+      system: typeof value.system === 'string' ? value.system : '',
+      features: features.split(/\s+/).filter(Boolean),
+      outputs: outputs.flatMap(output =>
+        isRecord(output) && typeof output.path === 'string' && output.path !== '' ? [full(output.path)] : []
+      )
+    })
+  }
+  return shown
+}
+
+/**
+ * `nix path-info --json`, after NIX_FEATURES: Nix 2.34 warns "'--json' without '--json-format' is deprecated" and
+ * takes `--json-format 1` (NIX-FACTS.md); older Nix and Lix have no such option.
+ */
+export function pathInfoJsonArgs(release: NixRelease): string[] {
+  return nixFrom(release, '2.34') ? ['path-info', '--json', '--json-format', '1'] : ['path-info', '--json']
+}
+
+/** What a store says about one of its paths. */
+export interface PathInfo {
+  path: string
+  narSize: number
+  deriver?: string
+  /** Epoch seconds when the path became valid in that store. */
+  registrationTime?: number
+  /** Built in that store, not copied into it. */
+  ultimate: boolean
+}
+
+/** Reads `nix path-info --json`: a list of objects with `path` (Nix 2.8), or an object keyed by path (later). */
+export function parsePathInfo(stdout: string): PathInfo[] {
+  const parsed: unknown = JSON.parse(stdout)
+  const entries: [string, unknown][] = Array.isArray(parsed)
+    ? parsed.flatMap((item): [string, unknown][] =>
+        isRecord(item) && typeof item.path === 'string' ? [[item.path, item]] : []
+      )
+    : isRecord(parsed)
+      ? Object.entries(parsed)
+      : []
+  return entries.flatMap(([path, value]) => {
+    if (!isRecord(value)) return [] // null: not valid in that store
+    const info: PathInfo = {
+      path,
+      narSize: typeof value.narSize === 'number' ? value.narSize : 0,
+      ultimate: value.ultimate === true
+    }
+    if (typeof value.deriver === 'string') info.deriver = value.deriver
+    if (typeof value.registrationTime === 'number') info.registrationTime = value.registrationTime
+    return [info]
+  })
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}

@@ -37,6 +37,10 @@ export interface BuildReport {
   localBuilds: number
   /** At least one derivation was built, and every one on a builder. */
   confirmed: boolean
+  /** `hook` (Nix's distributed builds) or `remote-store` (the build ran in a builder's own store). */
+  strategy?: 'hook' | 'remote-store'
+  /** remote-store with `copy-back: false`: the outputs are on the builder only. */
+  outputsOnBuilder?: boolean
 }
 
 export interface BuilderEntry {
@@ -65,6 +69,8 @@ export interface DerivationEntry {
   durationMs?: number
   status: BuildStatus
   attempts: number
+  /** Where the proof comes from: Nix's log, and (remote-store) the builder's own store. */
+  proof?: { log: boolean; store?: boolean; problem?: string }
 }
 
 export interface Checks {
@@ -77,11 +83,17 @@ export function makeReport(
   plan: Plan | undefined,
   builds: BuildRecord[],
   outPaths: string[],
-  checks: Checks = { preflight: [], stores: [] }
+  checks: Checks = { preflight: [], stores: [] },
+  storeProofs?: ReadonlyMap<string, { log: boolean; store: boolean; problem?: string }>,
+  outputsOnBuilder = false
 ): BuildReport {
   const configured = plan?.builders ?? []
   const byUri = new Map(configured.map(builder => [builder.storeUri, builder]))
-  const derivations = builds.map(build => derivationEntry(build, byUri.get(build.machine)))
+  const derivations = builds.map(build => {
+    const entry = derivationEntry(build, byUri.get(build.machine))
+    if (build.machine !== '') entry.proof = storeProofs?.get(build.drvPath) ?? { log: true }
+    return entry
+  })
   const localBuilds = builds.filter(build => build.machine === '').length
   const report: BuildReport = {
     builders: configured.map(builderEntry),
@@ -94,7 +106,11 @@ export function makeReport(
     localBuilds,
     confirmed: builds.length > 0 && localBuilds === 0
   }
-  if (plan !== undefined) report.configPath = plan.path
+  if (plan !== undefined) {
+    report.configPath = plan.path
+    report.strategy = plan.path === 'remote-store' ? 'remote-store' : 'hook'
+  }
+  if (outputsOnBuilder) report.outputsOnBuilder = true
   if (checks.runner !== undefined) report.runner = checks.runner
   return report
 }
@@ -135,7 +151,9 @@ const PATH_TEXT: Record<ConfigPath, string> = {
   'trusted-client': 'the runner user is trusted by the nix-daemon: builders passed through NIX_CONFIG',
   'machines-file': "the runner user is not trusted: builders written to the daemon's machines file",
   'daemon-config': "builders written to the daemon's nix.conf, daemon restarted",
-  'single-user': 'no nix-daemon: nix offloads as the runner user, builders passed through NIX_CONFIG'
+  'single-user': 'no nix-daemon: nix offloads as the runner user, builders passed through NIX_CONFIG',
+  'remote-store':
+    "built in the builder's own store by the runner user's nix (an ssh config of the action's, no root files)"
 }
 
 /** The job summary, as Markdown. */

@@ -37,7 +37,12 @@ export async function applyPlan(plan: Plan): Promise<Journal> {
       continue
     }
     if (step.kind === 'ssh-masters') {
-      record({ kind: 'close-ssh-masters', aliases: step.aliases, path: step.controlDir })
+      record({
+        kind: 'close-ssh-masters',
+        aliases: step.aliases,
+        path: step.controlDir,
+        ...(step.configFile === undefined ? {} : { configFile: step.configFile })
+      })
       continue
     }
     if (step.kind === 'mkdir') {

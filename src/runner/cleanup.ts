@@ -84,7 +84,16 @@ function undoOps(undo: Exclude<Undo, { kind: 'restart-daemon' }>): FileOp[] {
       // `ssh -O exit` through each alias (its config is still there) ends its master; one that does not answer is
       // killed by the control path its command line names ([c]: not to match the agent's own command line).
       return [
-        ...undo.aliases.map((alias): FileOp => ({ op: 'attempt', argv: ['ssh', '-O', 'exit', alias] })),
+        ...undo.aliases.map((alias): FileOp => ({
+          op: 'attempt',
+          argv: [
+            'ssh',
+            ...(undo.configFile === undefined ? [] : ['-F', undo.configFile]),
+            '-O',
+            'exit',
+            alias
+          ]
+        })),
         { op: 'attempt', argv: ['pkill', '-f', '--', `${undo.path}/[c]m-`] }
       ]
   }

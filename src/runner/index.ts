@@ -7,7 +7,14 @@
  */
 
 export { isTrustedUser, probeRunner, type RunnerFacts, runnerRelease } from './probe.js'
-export { type ConfigPath, makePlan, type Plan, settingsForRunner } from './plan.js'
+export {
+  type ConfigPath,
+  makePlan,
+  makeStorePlan,
+  nixEnvironment,
+  type Plan,
+  settingsForRunner
+} from './plan.js'
 export { type ConfiguredBuilder, renderMachines } from './render.js'
 export { checkAll, type FileOp, fileOps } from './file-agent.js'
 export { saveJournal } from './state.js'

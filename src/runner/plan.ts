@@ -18,9 +18,11 @@ import type { Builder, Settings } from '../inputs/index.js'
  * - `machines-file`: the daemon ignores an untrusted client's `builders`, but re-reads the machines file its own
  *   `builders = @file` names at every build, so writing that file needs no restart;
  * - `daemon-config`: the daemon's nix.conf must change, which it reads only at start: edit and restart it;
- * - `single-user`: no daemon; `nix` itself offloads as the runner user, NIX_CONFIG carries everything.
+ * - `single-user`: no daemon; `nix` itself offloads as the runner user, NIX_CONFIG carries everything;
+ * - `remote-store`: the runner's own `nix build --store ssh-ng://…` is the SSH client: an ssh config file of the
+ *   action's, given to it with NIX_SSHOPTS, and nothing of root's or in /etc/nix.
  */
-export type ConfigPath = 'trusted-client' | 'machines-file' | 'daemon-config' | 'single-user'
+export type ConfigPath = 'trusted-client' | 'machines-file' | 'daemon-config' | 'single-user' | 'remote-store'
 
 export type Step =
   /** Create a directory (mode 0700) if missing; `owned` ones are removed whole by the post step. */
@@ -33,7 +35,7 @@ export type Step =
   | { kind: 'append'; path: string; mode: number; content: string }
   | { kind: 'restart-daemon'; manager: ServiceManager }
   /** Nothing to do now; records that the post step must close the SSH masters living in `controlDir`. */
-  | { kind: 'ssh-masters'; aliases: string[]; controlDir: string }
+  | { kind: 'ssh-masters'; aliases: string[]; controlDir: string; configFile?: string }
 
 export interface Plan {
   token: string
@@ -47,6 +49,8 @@ export interface Plan {
   steps: Step[]
   /** Lines for NIX_CONFIG, for this build and later steps; empty when the daemon's own config carries them. */
   nixConfig: string
+  /** remote-store: the ssh config file the runner's `nix` is given (`NIX_SSHOPTS=-F <file>`). */
+  sshConfigFile?: string
   warnings: string[]
 }
 
@@ -78,10 +82,7 @@ export function makePlan(settings: Settings, builders: Builder[], facts: RunnerF
   const sshDir = `${facts.sshHome.replace(/\/$/, '')}/.ssh`
   const workDir = `${sshDir}/nix-offload-${token}`
   const machinesFile = `${workDir}/machines`
-  const configured = builders.map((builder, index): ConfiguredBuilder => {
-    const alias = `nix-offload-${token}-${index + 1}`
-    return { ...builder, alias, storeUri: `${builder.protocol}://${builder.user}@${alias}` }
-  })
+  const configured = configure(builders, token)
   const files = {
     identityFile: `${workDir}/key`,
     knownHostsFile: `${workDir}/known_hosts`,
@@ -169,6 +170,67 @@ export function makePlan(settings: Settings, builders: Builder[], facts: RunnerF
     nixConfig,
     warnings
   }
+}
+
+/**
+ * The remote-store plan: every file in a 0700 directory of the runner user's under `tempDir` (RUNNER_TEMP), no sudo.
+ * Lix splits NIX_SSHOPTS on whitespace (NIX-FACTS.md), so the directory's path must have none.
+ */
+export function makeStorePlan(settings: Settings, builders: Builder[], token: string, tempDir: string): Plan {
+  if (/\s/.test(tempDir))
+    throw new SetupError(`The temporary directory "${tempDir}" has whitespace in its path.`)
+  const workDir = `${tempDir.replace(/\/$/, '')}/nix-offload-${token}`
+  const configured = configure(builders, token)
+  const files = {
+    identityFile: `${workDir}/key`,
+    knownHostsFile: `${workDir}/known_hosts`,
+    controlPath: settings.multiplex ? `${workDir}/cm-%C` : undefined
+  }
+  const sshConfigFile = `${workDir}/ssh_config`
+  const steps: Step[] = [
+    { kind: 'mkdir', path: workDir, owned: true },
+    { kind: 'write', path: files.identityFile, mode: 0o600, content: settings.privateKey.text },
+    {
+      kind: 'write',
+      path: files.knownHostsFile,
+      mode: 0o644,
+      content: renderKnownHosts(settings.knownHosts)
+    },
+    { kind: 'write', path: sshConfigFile, mode: 0o600, content: renderSshConfig(token, configured, files) }
+  ]
+  if (settings.multiplex) {
+    steps.push({
+      kind: 'ssh-masters',
+      aliases: configured.map(builder => builder.alias),
+      controlDir: workDir,
+      configFile: sshConfigFile
+    })
+  }
+  return {
+    token,
+    path: 'remote-store',
+    asRoot: false,
+    workDir,
+    machinesFile: '',
+    builders: configured,
+    steps,
+    nixConfig: '',
+    sshConfigFile,
+    warnings: []
+  }
+}
+
+/** The environment for the `nix` commands of this plan: NIX_SSHOPTS names the plan's ssh config (remote-store). */
+export function nixEnvironment(plan: Plan, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (plan.sshConfigFile === undefined) return env
+  return { ...env, NIX_SSHOPTS: `-F ${plan.sshConfigFile}` }
+}
+
+function configure(builders: Builder[], token: string): ConfiguredBuilder[] {
+  return builders.map((builder, index): ConfiguredBuilder => {
+    const alias = `nix-offload-${token}-${index + 1}`
+    return { ...builder, alias, storeUri: `${builder.protocol}://${builder.user}@${alias}` }
+  })
 }
 
 /** The one machines file the plan writes, whichever path it took. */

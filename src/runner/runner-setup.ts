@@ -16,7 +16,12 @@ export async function configureRunner(
   plan: Plan,
   facts: RunnerFacts
 ): Promise<{ stores: StoreReach[]; journal: Journal }> {
-  const who = facts.store === 'daemon' ? 'root (the nix-daemon opens the SSH connections)' : facts.userName
+  const who =
+    plan.path === 'remote-store'
+      ? `${facts.userName} (its own nix opens the SSH connections, with ${plan.sshConfigFile ?? 'an ssh config'})`
+      : facts.store === 'daemon'
+        ? 'root (the nix-daemon opens the SSH connections)'
+        : facts.userName
   core.info(`Configuring for ${who} (${plan.path}).`)
   for (const builder of plan.builders) {
     core.info(`Builder ${builder.storeUri} → ${label(builder)} (${builder.systems.join(', ')})`)

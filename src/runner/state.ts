@@ -10,7 +10,7 @@ export type Undo =
   | { kind: 'restore-file'; path: string; backup: string }
   | { kind: 'restart-daemon'; manager: ServiceManager }
   /** Before the ssh config goes: ask each multiplexing master to exit, then stop any left over. */
-  | { kind: 'close-ssh-masters'; aliases: string[]; path: string }
+  | { kind: 'close-ssh-masters'; aliases: string[]; path: string; configFile?: string }
 
 export interface Journal {
   /** Whether the changes are root's (undone through sudo unless the action runs as root). */

@@ -1,5 +1,5 @@
 import { NIX_FEATURES, parseStoreInfo, storeInfoArgs } from '../nix/index.js'
-import type { Plan } from './plan.js'
+import { nixEnvironment, type Plan } from './plan.js'
 import type { RunnerFacts } from './probe.js'
 import { runCommand } from '../base/index.js'
 import { label } from '../inputs/index.js'
@@ -32,7 +32,7 @@ export async function pingStores(plan: Plan, facts: RunnerFacts): Promise<StoreR
       const started = Date.now()
       const result = viaSudo
         ? await runCommand('sudo', ['-n', facts.nixPath, ...args])
-        : await runCommand(facts.nixPath, args)
+        : await runCommand(facts.nixPath, args, { env: nixEnvironment(plan, process.env) })
       const reach: StoreReach = {
         storeUri: builder.storeUri,
         builder: label(builder),

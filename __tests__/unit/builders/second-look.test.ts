@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { Input } from '../../../src/inputs/constants.js'
-import type { Diagnosis } from '../../../src/nix/diagnosis.js'
+import type { Diagnosis } from '../../../src/diagnosis/diagnosis.js'
 import type { HostKey, PrivateKey } from '../../../src/inputs/keys.js'
 import type { Observation } from '../../../src/builders/preflight.js'
 import { judge, type PreflightResult } from '../../../src/builders/preflight-verdict.js'

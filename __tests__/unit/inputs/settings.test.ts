@@ -111,7 +111,9 @@ describe('parseSettings with one builder from host', () => {
       skipUnhealthy: false,
       mode: 'build',
       canary: { payloadMb: 8, maxConnectMs: 2000, maxBuildSeconds: 300, minFreeGb: 10, trendFactor: 3 },
-      multiplex: true
+      multiplex: true,
+      strategy: 'auto',
+      copyBack: true
     })
     expect(wantsBuild(settings)).toBe(false)
   })

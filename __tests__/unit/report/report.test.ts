@@ -113,13 +113,15 @@ describe('makeReport', () => {
           end: '2024-01-02T03:04:06.500Z',
           durationMs: 1500,
           status: 'built',
-          attempts: 1
+          attempts: 1,
+          proof: { log: true }
         }
       ],
       outPaths: ['/nix/store/x-hello-2.12'],
       remoteBuilds: 1,
       localBuilds: 0,
-      confirmed: true
+      confirmed: true,
+      strategy: 'hook'
     })
   })
 
@@ -161,7 +163,8 @@ describe('makeReport', () => {
       builder: '[2001:db8::7]:22',
       start: '2024-01-02T03:04:05.000Z',
       status: 'unfinished',
-      attempts: 1
+      attempts: 1,
+      proof: { log: true }
     })
   })
 

@@ -17,6 +17,8 @@ export function settingsWith(overrides: Partial<Settings> = {}): Settings {
     mode: 'build',
     canary: { payloadMb: 8, maxConnectMs: 2000, maxBuildSeconds: 300, minFreeGb: 10, trendFactor: 3 },
     multiplex: true,
+    strategy: 'hook',
+    copyBack: true,
     ...overrides
   }
 }

@@ -11,7 +11,7 @@ import {
   type DiagnosisContext,
   diagnose,
   orderDiagnoses
-} from '../../../src/nix/diagnosis.js'
+} from '../../../src/diagnosis/diagnosis.js'
 import { NixLogReader } from '../../../src/nix/ledger.js'
 import { parseNixLine, stripAnsi } from '../../../src/nix/nix-log.js'
 

@@ -1,4 +1,4 @@
-import { derivationName } from './nix-log.js'
+import { derivationName } from '../nix/index.js'
 import type { BuilderOffer, Diagnosis, DiagnosisContext, Finding } from './diagnosis-types.js'
 
 /** The messages the rules write: each names the cause, the builder where known, and the fix. */

@@ -1,0 +1,224 @@
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { describe, expect, it } from 'vitest'
+import {
+  builder,
+  builderInputs,
+  freshDerivation,
+  hostPath,
+  inStore,
+  type Lab,
+  loadLab,
+  reportOf,
+  restartRunnerDaemon,
+  runMain,
+  runPost,
+  snapshot,
+  sshMasters,
+  type StepResult,
+  visibleLog,
+  watched
+} from './harness.js'
+
+const lab: Lab = loadLab()
+const a = builder(lab, 'a')
+const b = builder(lab, 'b')
+
+interface Report {
+  strategy?: string
+  configPath?: string
+  outputsOnBuilder?: boolean
+  derivations: {
+    name: string
+    machine: string
+    proof?: { log: boolean; store?: boolean; problem?: string }
+  }[]
+  outPaths: string[]
+}
+
+/** The lab's builder inputs with `auto`: the default a user gets. */
+function autoInputs(name = 'a'): Record<string, string> {
+  const { strategy: _hook, ...inputs } = builderInputs(lab, name)
+  return inputs
+}
+
+/** A `sudo` first on PATH that records each call and refuses: the remote-store strategy must never call it. */
+function sudoTrap(): { env: Record<string, string>; calls: () => string } {
+  const dir = `/tmp/nix-offload-sudo-trap-${Date.now()}`
+  mkdirSync(hostPath(lab, dir), { recursive: true })
+  const log = `${dir}/calls`
+  writeFileSync(hostPath(lab, log), '')
+  chmodSync(hostPath(lab, log), 0o666)
+  writeFileSync(hostPath(lab, `${dir}/sudo`), `#!/bin/sh\necho "sudo $*" >> ${log}\nexit 1\n`, {
+    mode: 0o755
+  })
+  return {
+    env: { PATH: `${dir}:/usr/local/bin:/usr/bin:/bin` },
+    calls: () => readFileSync(hostPath(lab, log), 'utf8')
+  }
+}
+
+/** A graph of `layers` layers, one derivation each, every layer depending on the one below: `-f … top`. */
+function layered(layers: number): { args: string; names: string[] } {
+  const first = freshDerivation(lab)
+  const lines = Array.from({ length: layers }, (_, index) => {
+    const n = index + 1
+    const dep = n === 1 ? '' : `dep = l${n - 1}; `
+    return (
+      `  l${n} = builtins.derivation { name = "nix-offload-test-\${nonce}-layer${n}"; inherit system; ` +
+      `builder = "/bin/sh"; ${dep}args = [ "-c" "echo layer ${n} \${nonce} > $out" ]; };`
+    )
+  })
+  writeFileSync(hostPath(lab, first.file), `{ nonce, system }: rec {\n${lines.join('\n')}\n}\n`)
+  return {
+    args: first.args,
+    names: Array.from({ length: layers }, (_, index) => `nix-offload-test-${first.nonce}-layer${index + 1}`)
+  }
+}
+
+async function mainAndPost(
+  inputs: Record<string, string>,
+  env: Record<string, string> = {}
+): Promise<StepResult> {
+  const main = await runMain(lab, inputs, { env })
+  const post = await runPost(lab, main)
+  expect(post.code, post.stdout).toBe(0)
+  expect(await sshMasters(lab)).toBe('')
+  return main
+}
+
+describe('the remote-store strategy', () => {
+  it('auto builds a fresh derivation in the builder’s store, proves it from that store, copies it back, and touches nothing of root’s nor calls sudo', async () => {
+    const drv = freshDerivation(lab)
+    const trap = sudoTrap()
+    const before = snapshot(watched(lab))
+    const main = await runMain(
+      lab,
+      { ...autoInputs(), args: drv.args, installables: 'drv' },
+      { env: trap.env }
+    )
+    expect(main.code, visibleLog(main)).toBe(0)
+    // Before post: nothing of root's or in /etc/nix was ever written.
+    expect(snapshot(watched(lab))).toEqual(before)
+    expect(visibleLog(main)).toMatch(/Strategy: remote-store: every installable goes whole to one builder/)
+    expect(main.outputs).toMatchObject({ confirmed: 'true', 'remote-builds': '1', 'local-builds': '0' })
+    const report = reportOf<Report>(lab, main)
+    expect(report).toMatchObject({ strategy: 'remote-store', configPath: 'remote-store' })
+    expect(report.derivations).toHaveLength(1)
+    expect(report.derivations[0]).toMatchObject({ name: drv.name, proof: { log: true, store: true } })
+    const [outPath = ''] = report.outPaths
+    expect(inStore(a.storeDir, outPath)).toBe(true)
+    expect(inStore(hostPath(lab, '/nix/store'), outPath)).toBe(true)
+    const post = await runPost(lab, main)
+    expect(post.code).toBe(0)
+    expect(snapshot(watched(lab))).toEqual(before)
+    expect(await sshMasters(lab)).toBe('')
+    expect(trap.calls()).toBe('')
+  })
+
+  it('with copy-back false leaves the outputs on the builder and lists them as they are there', async () => {
+    const drv = freshDerivation(lab)
+    const main = await mainAndPost({
+      ...autoInputs(),
+      'copy-back': 'false',
+      args: drv.args,
+      installables: 'drv'
+    })
+    expect(main.code, visibleLog(main)).toBe(0)
+    const report = reportOf<Report>(lab, main)
+    expect(report.outputsOnBuilder).toBe(true)
+    const [outPath = ''] = report.outPaths
+    expect(main.outputs['out-paths']).toBe(outPath)
+    expect(inStore(a.storeDir, outPath)).toBe(true)
+    expect(inStore(hostPath(lab, '/nix/store'), outPath)).toBe(false)
+    expect(visibleLog(main)).toContain("'copy-back: false': the outputs stay in the builder's store")
+  })
+
+  it('brings back only the requested output of a three-layer graph: the intermediate ones never reach the runner', async () => {
+    const graph = layered(3)
+    const main = await mainAndPost({ ...autoInputs(), args: graph.args, installables: 'l3' })
+    expect(main.code, visibleLog(main)).toBe(0)
+    const report = reportOf<Report>(lab, main)
+    expect(report.derivations.map(d => d.name).sort()).toEqual([...graph.names].sort())
+    for (const derivation of report.derivations) expect(derivation.proof).toMatchObject({ store: true })
+    const runnerStore = hostPath(lab, '/nix/store')
+    const [top = ''] = report.outPaths
+    expect(inStore(runnerStore, top)).toBe(true)
+    for (const name of graph.names.slice(0, 2)) {
+      const listing = readdirSync(runnerStore).filter(entry => entry.endsWith(`-${name}`))
+      expect(listing, name).toEqual([])
+      const onBuilder = readdirSync(a.storeDir).filter(entry => entry.endsWith(`-${name}`))
+      expect(onBuilder.length, name).toBe(1)
+    }
+  })
+
+  it('sends each installable to the builder whose features it needs, each built in that builder’s store', async () => {
+    const first = freshDerivation(lab)
+    const body = [
+      ['da', 'lab-a'],
+      ['db', 'lab-b']
+    ]
+      .map(
+        ([attr, feature]) =>
+          `  ${attr} = builtins.derivation { name = "nix-offload-test-\${nonce}-${attr}"; inherit system; ` +
+          `requiredSystemFeatures = [ "${feature}" ]; builder = "/bin/sh"; args = [ "-c" "echo \${nonce} > $out" ]; };`
+      )
+      .join('\n')
+    writeFileSync(hostPath(lab, first.file), `{ nonce, system }: {\n${body}\n}\n`)
+    const main = await mainAndPost({
+      ...autoInputs('a'),
+      'supported-features': 'lab-a',
+      builders: `ssh-ng://${b.user}@${b.host}:${b.port} - 1 1 lab-b`,
+      'known-hosts': `[${b.host}]:${b.port} ${b.hostPublicKey}`,
+      args: first.args,
+      installables: 'da\ndb'
+    })
+    expect(main.code, visibleLog(main)).toBe(0)
+    expect(visibleLog(main)).toMatch(/Strategy: remote-store: /)
+    const report = reportOf<Report & { builders: { storeUri: string; port: number }[] }>(lab, main)
+    const uriOf = (port: number): string =>
+      report.builders.find(entry => entry.port === port)?.storeUri ?? '?'
+    const machines = Object.fromEntries(report.derivations.map(d => [d.name.split('-').pop(), d.machine]))
+    expect(machines).toEqual({ da: uriOf(a.port), db: uriOf(b.port) })
+    for (const derivation of report.derivations) expect(derivation.proof).toMatchObject({ store: true })
+  })
+})
+
+describe('auto', () => {
+  it('chooses the hook for a configure-only run, and says why', async () => {
+    const main = await mainAndPost(autoInputs())
+    expect(main.code, visibleLog(main)).toBe(0)
+    expect(visibleLog(main)).toContain(
+      "Strategy: hook: no build was requested: later steps' `nix build` offloads"
+    )
+  })
+
+  it('refuses remote-store for a configure-only run before writing anything, naming the input', async () => {
+    const before = snapshot(watched(lab))
+    const main = await runMain(lab, { ...autoInputs(), strategy: 'remote-store' })
+    expect(main.code).toBe(1)
+    expect(visibleLog(main)).toContain(
+      "::error::Input 'strategy: remote-store' cannot serve this run: no build"
+    )
+    expect(snapshot(watched(lab))).toEqual(before)
+    expect((await runPost(lab, main)).code).toBe(0)
+  })
+
+  it('chooses the hook when the runner user is not trusted (the outputs could not come back), and says why', async () => {
+    const nixConf = hostPath(lab, '/etc/nix/nix.conf')
+    const original = readFileSync(nixConf)
+    writeFileSync(nixConf, original.toString().replace(/^trusted-users = .*$/m, 'trusted-users = root'))
+    await restartRunnerDaemon(lab)
+    try {
+      const drv = freshDerivation(lab)
+      const main = await mainAndPost({ ...autoInputs(), args: drv.args, installables: 'drv' })
+      expect(main.code, visibleLog(main)).toBe(0)
+      expect(visibleLog(main)).toContain(
+        "Strategy: hook: remote-store does not fit: the runner's nix-daemon does not trust the runner user"
+      )
+      expect(main.outputs.confirmed).toBe('true')
+    } finally {
+      writeFileSync(nixConf, original)
+      await restartRunnerDaemon(lab)
+    }
+  })
+})

@@ -1,0 +1,246 @@
+import * as core from '@actions/core'
+import { randomBytes } from 'node:crypto'
+import { runCommand } from '../base/index.js'
+import type { Settings } from '../inputs/index.js'
+import { type BuildOutcome, buildArguments, parseOutPaths } from './build.js'
+import { type BuildRecord, NixLogReader } from './ledger.js'
+import {
+  derivationShowArgs,
+  NIX_FEATURES,
+  type NixRelease,
+  parseDerivationShow,
+  parsePathInfo,
+  pathInfoJsonArgs,
+  type ShownDerivation
+} from './nix-cli.js'
+import { LineSplitter } from './nix-log.js'
+import type { InstallableNeed, StoreRoute } from './strategy.js'
+
+/**
+ * The `remote-store` strategy (strategy.ts): the build runs in a builder's own store. The runner's `nix` is the SSH
+ * client here, not root's nix-daemon, so the SSH settings reach it through NIX_SSHOPTS (`-F <file>`) in `env`, and
+ * nothing of root's is touched.
+ */
+
+/** How a derivation's place of build was proven. */
+export interface StoreProof {
+  /** The build activity came over the session with that builder's store. */
+  log: boolean
+  /** That store says it built the outputs: `ultimate`, deriver = the derivation, registered during this build. */
+  store: boolean
+  /** What the store said, when it disagreed. */
+  problem?: string
+}
+
+export interface StoreBuildOutcome extends BuildOutcome {
+  /** Per derivation built: the proof from the log and from the builder's store. */
+  proofs: Map<string, StoreProof>
+  /** The requested outputs that were copied back to the runner. */
+  copiedBack: string[]
+}
+
+/** What each installable needs, from its derivation, evaluated on the runner. */
+export async function installableNeeds(
+  release: NixRelease,
+  settings: Settings,
+  env: NodeJS.ProcessEnv,
+  oneCall: boolean
+): Promise<InstallableNeed[] | undefined> {
+  const show = async (installables: string[]): Promise<ShownDerivation[] | undefined> => {
+    const result = await runCommand(
+      'nix',
+      [...NIX_FEATURES, ...derivationShowArgs(release), ...settings.args, ...installables],
+      { env }
+    )
+    if (result.code !== 0) return undefined
+    try {
+      return parseDerivationShow(result.stdout.toString())
+    } catch {
+      return undefined
+    }
+  }
+  if (oneCall) {
+    // One builder: every installable goes there if all fit, so one evaluation says enough.
+    const shown = await show(settings.installables)
+    return shown?.map(drv => ({ installable: drv.drvPath, ...need(drv) }))
+  }
+  const needs: InstallableNeed[] = []
+  for (const installable of settings.installables) {
+    const [drv] = (await show([installable])) ?? []
+    if (drv === undefined) return undefined
+    needs.push({ installable, ...need(drv) })
+  }
+  return needs
+}
+
+function need(drv: ShownDerivation): Omit<InstallableNeed, 'installable'> {
+  return { drvPath: drv.drvPath, system: drv.system, features: drv.features }
+}
+
+/**
+ * Builds each route's installables in that builder's store, one builder after the other, then proves each derivation
+ * from the builder's store and copies the requested outputs back (unless `copy-back` is false).
+ */
+export async function buildInStores(
+  release: NixRelease,
+  settings: Settings,
+  routes: StoreRoute[],
+  maxJobs: (storeUri: string) => number,
+  env: NodeJS.ProcessEnv
+): Promise<StoreBuildOutcome> {
+  const outcome: StoreBuildOutcome = {
+    exitCode: 0,
+    builds: [],
+    outPaths: [],
+    messages: [],
+    lastLines: new Map(),
+    copies: [],
+    proofs: new Map(),
+    copiedBack: []
+  }
+  for (const route of routes) {
+    const started = Date.now()
+    const one = await buildInStore(settings, route, maxJobs(route.storeUri), env)
+    outcome.builds.push(...one.builds)
+    outcome.outPaths.push(...one.outPaths)
+    outcome.messages.push(...one.messages)
+    outcome.copies.push(...one.copies)
+    for (const [drv, lines] of one.lastLines) outcome.lastLines.set(drv, lines)
+    if (one.exitCode !== 0) {
+      outcome.exitCode = one.exitCode
+      break
+    }
+    const proofs = await proveInStore(release, route.storeUri, one.builds, started, env)
+    for (const [drv, proof] of proofs) outcome.proofs.set(drv, proof)
+    if (settings.copyBack && one.outPaths.length > 0) {
+      const copied = await copyBack(route.storeUri, one.outPaths, env)
+      if (copied !== undefined) {
+        outcome.exitCode = 1
+        outcome.messages.push(copied)
+        break
+      }
+      outcome.copiedBack.push(...one.outPaths)
+    }
+  }
+  return outcome
+}
+
+/** `nix build --store <builder> --eval-store auto`: the runner evaluates, the builder's daemon builds the graph. */
+async function buildInStore(
+  settings: Settings,
+  route: StoreRoute,
+  maxJobs: number,
+  env: NodeJS.ProcessEnv
+): Promise<BuildOutcome> {
+  // The builder's daemon builds: `-j` (the client's max-jobs) reaches it for this session (NIX-FACTS.md).
+  const args = buildArguments({
+    ...settings,
+    installables: route.installables,
+    localJobs: maxJobs
+  })
+  const build = args.indexOf('build')
+  args.splice(build + 1, 0, '--store', route.storeUri, '--eval-store', 'auto')
+  const reader = new NixLogReader(line => core.info(line))
+  const splitter = new LineSplitter(line => reader.readLine(line))
+  const resumeToken = randomBytes(16).toString('hex')
+  core.info(`::stop-commands::${resumeToken}`)
+  let result
+  try {
+    result = await runCommand('nix', args, { env, onStderr: chunk => splitter.push(chunk) })
+    splitter.end()
+  } finally {
+    core.info(`::${resumeToken}::`)
+  }
+  // Every build of this session ran in the builder's store: its daemon's activities come back relayed, with an empty
+  // machine name as for any build local to that store (seen on 2.8 and 2.34).
+  const builds: BuildRecord[] = reader.ledger
+    .records()
+    .map(record => ({ ...record, machine: record.machine === '' ? route.storeUri : record.machine }))
+  return {
+    exitCode: result.code,
+    builds,
+    outPaths: parseOutPaths(result.stdout.toString()),
+    messages: reader.messages,
+    lastLines: reader.lastLines,
+    copies: reader.copyLedger.records()
+  }
+}
+
+/**
+ * Asks the builder's store about each built derivation's outputs: `ultimate` (built there, not copied in), the
+ * deriver, and a registration time inside this build's window (a minute's slack for the two clocks).
+ */
+async function proveInStore(
+  release: NixRelease,
+  storeUri: string,
+  builds: BuildRecord[],
+  started: number,
+  env: NodeJS.ProcessEnv
+): Promise<Map<string, StoreProof>> {
+  const proofs = new Map<string, StoreProof>()
+  const built = builds.filter(build => build.status === 'built')
+  if (built.length === 0) return proofs
+  const shown = await runCommand(
+    'nix',
+    [...NIX_FEATURES, ...derivationShowArgs(release), ...built.map(build => build.drvPath)],
+    { env }
+  )
+  const outputsOf = new Map<string, string[]>()
+  if (shown.code === 0) {
+    for (const drv of parseDerivationShow(shown.stdout.toString())) outputsOf.set(drv.drvPath, drv.outputs)
+  }
+  const outputs = [...outputsOf.values()].flat()
+  const infos =
+    outputs.length === 0
+      ? undefined
+      : await runCommand(
+          'nix',
+          [...NIX_FEATURES, ...pathInfoJsonArgs(release), '--store', storeUri, ...outputs],
+          {
+            env
+          }
+        )
+  const byPath = new Map(
+    infos !== undefined && infos.code === 0
+      ? parsePathInfo(infos.stdout.toString()).map(i => [i.path, i])
+      : []
+  )
+  const window = { from: started / 1000 - 60, to: Date.now() / 1000 + 60 }
+  for (const build of built) {
+    const paths = outputsOf.get(build.drvPath) ?? []
+    const problems: string[] = []
+    if (paths.length === 0) problems.push('its outputs could not be read')
+    for (const path of paths) {
+      const info = byPath.get(path)
+      if (info === undefined) problems.push(`${path} is not valid in ${storeUri}`)
+      else if (!info.ultimate) problems.push(`${path} was copied into ${storeUri}, not built there`)
+      else if (info.deriver !== undefined && info.deriver !== build.drvPath)
+        problems.push(`${path} was built there by ${info.deriver}`)
+      else if (
+        info.registrationTime !== undefined &&
+        (info.registrationTime < window.from || info.registrationTime > window.to)
+      )
+        problems.push(`${path} was registered there before this build`)
+    }
+    const proof: StoreProof = { log: build.machine === storeUri, store: problems.length === 0 }
+    if (problems.length > 0) proof.problem = problems.join('; ')
+    proofs.set(build.drvPath, proof)
+  }
+  return proofs
+}
+
+/** Brings the requested outputs back; the builder did not sign them, so the runner's store must take them unsigned. */
+async function copyBack(
+  storeUri: string,
+  paths: string[],
+  env: NodeJS.ProcessEnv
+): Promise<string | undefined> {
+  const result = await runCommand(
+    'nix',
+    [...NIX_FEATURES, 'copy', '--from', storeUri, '--no-check-sigs', ...paths],
+    { env }
+  )
+  if (result.code === 0) return undefined
+  const last = result.stderr.trim().split('\n').slice(-3).join(' / ')
+  return `error: copying the outputs back from '${storeUri}' failed: ${last}`
+}
