@@ -37,8 +37,7 @@ interface Report {
 
 /** The lab's builder inputs with `auto`: the default a user gets. */
 function autoInputs(name = 'a'): Record<string, string> {
-  const { strategy: _hook, ...inputs } = builderInputs(lab, name)
-  return inputs
+  return { ...builderInputs(lab, name), strategy: 'auto' }
 }
 
 /** A `sudo` first on PATH that records each call and refuses: the remote-store strategy must never call it. */
