@@ -24,7 +24,8 @@ import {
   describeRelease,
   installableNeeds,
   runBuild,
-  type StoreBuildOutcome
+  type StoreBuildOutcome,
+  transferBytes
 } from './nix/index.js'
 import { builderOffer, diagnose, orderDiagnoses } from './diagnosis/index.js'
 import { type BuildReport, type Checks, makeReport, renderSummary, writeReportFile } from './report/index.js'
@@ -92,6 +93,7 @@ async function offload(
   const decided = hookForSure
     ? chooseStrategy(settings, wantsBuild(settings), trustOf(facts), [], undefined, settings.installables)
     : undefined
+  if (decided !== undefined) checkRebuild(facts, settings, decided.strategy)
   const needing = hookForSure
     ? Promise.resolve(undefined)
     : installableNeeds(runnerRelease(facts), settings, process.env, settings.builders.length === 1)
@@ -131,7 +133,7 @@ async function offload(
       settings.installables
     )
   core.info(`Strategy: ${choice.strategy}: ${choice.reason}.`)
-  checkRebuild(facts, settings, choice.strategy)
+  if (decided === undefined) checkRebuild(facts, settings, choice.strategy)
   const plan =
     choice.strategy === 'remote-store'
       ? makeStorePlan(settings, checked.builders, token, tempDirectory())
@@ -163,6 +165,7 @@ async function offload(
   }
 
   let proofs: StoreBuildOutcome['proofs'] | undefined
+  let copiedBack: StoreBuildOutcome['copiedBack'] = new Map()
   const outcome: BuildOutcome =
     choice.strategy === 'remote-store'
       ? await phase(
@@ -175,12 +178,19 @@ async function offload(
             nixEnvironment(plan, process.env)
           ).then(built => {
             proofs = built.proofs
+            copiedBack = built.copiedBack
             return built
           })
         )
       : await phase('build', runBuild(settings, process.env))
   const onBuilder = choice.strategy === 'remote-store' && !settings.copyBack
-  const report = makeReport(plan, outcome.builds, outcome.outPaths, checks, proofs, onBuilder)
+  const transfers = await transferBytes(
+    outcome.copies,
+    plan.builders.map(builder => builder.storeUri),
+    copiedBack,
+    nixEnvironment(plan, process.env)
+  )
+  const report = makeReport(plan, outcome.builds, outcome.outPaths, checks, proofs, onBuilder, transfers)
   if (onBuilder && outcome.exitCode === 0) {
     core.info(
       `'${Input.CopyBack}: false': the outputs stay in the builder's store: ${outcome.outPaths.join(' ')}`

@@ -26,7 +26,7 @@ const NIX_CONF = hostPath(lab, '/etc/nix/nix.conf')
 
 interface Report {
   configPath: string
-  builders: { storeUri: string; host: string; port: number }[]
+  builders: { storeUri: string; host: string; port: number; bytesSent?: number; bytesReceived?: number }[]
   derivations: {
     drvPath: string
     name: string
@@ -102,6 +102,8 @@ describe('offloading a fresh derivation', () => {
     })
     expect(report.derivations[0]?.machine).toBe(report.builders[0]?.storeUri)
     expect(report.outPaths).toEqual([outPath])
+    // The hook copied the output back: its bytes are counted from Nix's copy activities.
+    expect(report.builders[0]?.bytesReceived).toBeGreaterThan(0)
 
     const log = visibleLog(main)
     expect(log).toContain(`building '${report.derivations[0]?.drvPath}' on '${report.builders[0]?.storeUri}'`)

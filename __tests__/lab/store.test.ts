@@ -32,6 +32,7 @@ interface Report {
     machine: string
     proof?: { log: boolean; store?: boolean; problem?: string }
   }[]
+  builders: { storeUri: string; port: number; bytesSent?: number; bytesReceived?: number }[]
   outPaths: string[]
 }
 
@@ -107,6 +108,10 @@ describe('the remote-store strategy', () => {
     const [outPath = ''] = report.outPaths
     expect(inStore(a.storeDir, outPath)).toBe(true)
     expect(inStore(hostPath(lab, '/nix/store'), outPath)).toBe(true)
+    // Bytes from Nix's copy activities: the derivation went up, the output came back.
+    expect(report.builders[0]?.bytesSent).toBeGreaterThan(0)
+    expect(report.builders[0]?.bytesReceived).toBeGreaterThan(0)
+    expect(main.summary).toMatch(/\| nixbuilder@127\.0\.0\.1:\d+ \| [\d.]+ (B|KiB) \| [\d.]+ (B|KiB) \|/)
     const post = await runPost(lab, main)
     expect(post.code).toBe(0)
     expect(snapshot(watched(lab))).toEqual(before)
@@ -129,6 +134,7 @@ describe('the remote-store strategy', () => {
     expect(main.outputs['out-paths']).toBe(outPath)
     expect(inStore(a.storeDir, outPath)).toBe(true)
     expect(inStore(hostPath(lab, '/nix/store'), outPath)).toBe(false)
+    expect(report.builders[0]?.bytesReceived).toBe(0)
     expect(visibleLog(main)).toContain("'copy-back: false': the outputs stay in the builder's store")
   })
 
@@ -173,7 +179,7 @@ describe('the remote-store strategy', () => {
     })
     expect(main.code, visibleLog(main)).toBe(0)
     expect(visibleLog(main)).toMatch(/Strategy: remote-store: /)
-    const report = reportOf<Report & { builders: { storeUri: string; port: number }[] }>(lab, main)
+    const report = reportOf<Report>(lab, main)
     const uriOf = (port: number): string =>
       report.builders.find(entry => entry.port === port)?.storeUri ?? '?'
     const machines = Object.fromEntries(report.derivations.map(d => [d.name.split('-').pop(), d.machine]))

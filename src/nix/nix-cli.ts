@@ -263,12 +263,11 @@ export function parseDerivationShow(stdout: string, storeDir = '/nix/store'): Sh
   for (const [path, value] of Object.entries(table)) {
     if (!isRecord(value) || !path.endsWith('.drv')) continue
     const env = isRecord(value.env) ? value.env : {}
-    const features = typeof env.requiredSystemFeatures === 'string' ? env.requiredSystemFeatures : ''
     const outputs = isRecord(value.outputs) ? Object.values(value.outputs) : []
     shown.push({
       drvPath: full(path),
       system: typeof value.system === 'string' ? value.system : '',
-      features: features.split(/\s+/).filter(Boolean),
+      features: requiredFeatures(value, env),
       outputs: outputs.flatMap(output =>
         isRecord(output) && typeof output.path === 'string' && output.path !== '' ? [full(output.path)] : []
       )
@@ -307,7 +306,8 @@ export function parsePathInfo(stdout: string): PathInfo[] {
       ? Object.entries(parsed)
       : []
   return entries.flatMap(([path, value]) => {
-    if (!isRecord(value)) return [] // null: not valid in that store
+    // null (later Nix) or `"valid": false` (Nix 2.8's list): not valid in that store.
+    if (!isRecord(value) || value.valid === false) return []
     const info: PathInfo = {
       path,
       narSize: typeof value.narSize === 'number' ? value.narSize : 0,
@@ -317,6 +317,24 @@ export function parsePathInfo(stdout: string): PathInfo[] {
     if (typeof value.registrationTime === 'number') info.registrationTime = value.registrationTime
     return [info]
   })
+}
+
+/**
+ * `requiredSystemFeatures`: in the environment, or with `__structuredAttrs` in `env.__json` (Nix ≤ 2.33) or the
+ * top-level `structuredAttrs` (2.34's v4 format); a list or a space-separated string.
+ */
+function requiredFeatures(drv: Record<string, unknown>, env: Record<string, unknown>): string[] {
+  let structured: unknown = drv.structuredAttrs
+  if (!isRecord(structured) && typeof env.__json === 'string') {
+    try {
+      structured = JSON.parse(env.__json)
+    } catch {
+      structured = undefined
+    }
+  }
+  const value = isRecord(structured) ? structured.requiredSystemFeatures : env.requiredSystemFeatures
+  if (Array.isArray(value)) return value.filter((item): item is string => typeof item === 'string')
+  return typeof value === 'string' ? value.split(/\s+/).filter(Boolean) : []
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -35,8 +35,8 @@ export interface StoreProof {
 export interface StoreBuildOutcome extends BuildOutcome {
   /** Per derivation built: the proof from the log and from the builder's store. */
   proofs: Map<string, StoreProof>
-  /** The requested outputs that were copied back to the runner. */
-  copiedBack: string[]
+  /** The requested outputs copied back to the runner, by builder store URI. */
+  copiedBack: Map<string, string[]>
 }
 
 /** What each installable needs, from its derivation, evaluated on the runner. */
@@ -49,7 +49,7 @@ export async function installableNeeds(
   const show = async (installables: string[]): Promise<ShownDerivation[] | undefined> => {
     const result = await runCommand(
       'nix',
-      [...NIX_FEATURES, ...derivationShowArgs(release), ...settings.args, ...installables],
+      [...NIX_FEATURES, ...derivationShowArgs(release), ...evaluationArgs(settings.args), ...installables],
       { env }
     )
     if (result.code !== 0) return undefined
@@ -71,6 +71,21 @@ export async function installableNeeds(
     needs.push({ installable, ...need(drv) })
   }
   return needs
+}
+
+/** The user's `args` without those only `nix build` takes (out-links, output printing), which `derivation show` refuses. */
+function evaluationArgs(args: string[]): string[] {
+  const kept: string[] = []
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] ?? ''
+    if (arg === '-o' || arg === '--out-link') {
+      i++
+      continue
+    }
+    if (/^(--no-link|--json|--print-out-paths|--print-build-logs|-L|--out-link=.*)$/.test(arg)) continue
+    kept.push(arg)
+  }
+  return kept
 }
 
 function need(drv: ShownDerivation): Omit<InstallableNeed, 'installable'> {
@@ -96,7 +111,7 @@ export async function buildInStores(
     lastLines: new Map(),
     copies: [],
     proofs: new Map(),
-    copiedBack: []
+    copiedBack: new Map()
   }
   for (const route of routes) {
     const started = Date.now()
@@ -119,7 +134,7 @@ export async function buildInStores(
         outcome.messages.push(copied)
         break
       }
-      outcome.copiedBack.push(...one.outPaths)
+      outcome.copiedBack.set(route.storeUri, one.outPaths)
     }
   }
   return outcome

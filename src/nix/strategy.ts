@@ -132,7 +132,10 @@ export function chooseStrategy(
 export function fits(builder: StoreOffer, need: Pick<InstallableNeed, 'system' | 'features'>): boolean {
   return (
     builder.systems.includes(need.system) &&
-    need.features.every(feature => builder.supportedFeatures.includes(feature)) &&
+    // A mandatory feature counts as supported (Machine::allSupported).
+    need.features.every(
+      feature => builder.supportedFeatures.includes(feature) || builder.mandatoryFeatures.includes(feature)
+    ) &&
     builder.mandatoryFeatures.every(feature => need.features.includes(feature))
   )
 }

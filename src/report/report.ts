@@ -46,6 +46,9 @@ export interface BuildReport {
 export interface BuilderEntry {
   /** The store URI Nix uses, and prints in its log. */
   storeUri: string
+  /** NAR bytes sent to it and received from it during the build, from Nix's copy activities. */
+  bytesSent?: number
+  bytesReceived?: number
   host: string
   port: number
   user: string
@@ -85,7 +88,8 @@ export function makeReport(
   outPaths: string[],
   checks: Checks = { preflight: [], stores: [] },
   storeProofs?: ReadonlyMap<string, { log: boolean; store: boolean; problem?: string }>,
-  outputsOnBuilder = false
+  outputsOnBuilder = false,
+  transfers?: ReadonlyMap<string, { sent: number; received: number }>
 ): BuildReport {
   const configured = plan?.builders ?? []
   const byUri = new Map(configured.map(builder => [builder.storeUri, builder]))
@@ -96,7 +100,12 @@ export function makeReport(
   })
   const localBuilds = builds.filter(build => build.machine === '').length
   const report: BuildReport = {
-    builders: configured.map(builderEntry),
+    builders: configured.map(builder => {
+      const entry = builderEntry(builder)
+      const moved = transfers?.get(builder.storeUri)
+      if (moved !== undefined) Object.assign(entry, { bytesSent: moved.sent, bytesReceived: moved.received })
+      return entry
+    }),
     preflight: checks.preflight,
     stores: checks.stores,
     buildersHealthy: checks.preflight.filter(result => result.healthy).length,
@@ -157,6 +166,18 @@ const PATH_TEXT: Record<ConfigPath, string> = {
 }
 
 /** The job summary, as Markdown. */
+/** NAR bytes for people: B, KiB, MiB, GiB. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let value = bytes
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit++
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`
+}
+
 export function renderSummary(report: BuildReport, built: boolean): string {
   const lines = ['## nix-offload', '']
   if (report.configPath === undefined) {
@@ -207,10 +228,22 @@ export function renderSummary(report: BuildReport, built: boolean): string {
     )
   }
   if (report.configPath !== undefined) lines.push('', `How: ${PATH_TEXT[report.configPath]}.`)
+  if (report.outputsOnBuilder === true) {
+    lines.push('', "The outputs stay in the builder's store (`copy-back: false`).")
+  }
   if (report.derivations.length > 0 && report.builders.length > 0) {
     lines.push('', '| builder | derivations | build time |', '| --- | --- | --- |')
     for (const [where, share] of perBuilder(report)) {
       lines.push(`| ${cell(where)} | ${share.count} | ${formatDuration(share.ms)} |`)
+    }
+  }
+  const moved = report.builders.filter(builder => builder.bytesSent !== undefined)
+  if (built && moved.length > 0) {
+    lines.push('', '| builder | sent to it | received from it |', '| --- | --- | --- |')
+    for (const builder of moved) {
+      lines.push(
+        `| ${cell(label(builder))} | ${formatBytes(builder.bytesSent ?? 0)} | ${formatBytes(builder.bytesReceived ?? 0)} |`
+      )
     }
   }
   if (report.derivations.length > 0) {

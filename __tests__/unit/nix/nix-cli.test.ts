@@ -3,10 +3,14 @@ import {
   compareVersions,
   CONFIG_SHOW_SHELL,
   configShowArgs,
+  derivationShowArgs,
   type NixRelease,
   parseConfigShow,
+  parseDerivationShow,
   parseNixVersion,
+  parsePathInfo,
   parseStoreInfo,
+  pathInfoJsonArgs,
   settingList,
   storeInfoArgs
 } from '../../../src/nix/nix-cli.js'
@@ -194,5 +198,241 @@ describe('settingList', () => {
     expect(settingList({ a: ['x', 'y'], b: 'x  y ', c: 3 }, 'a')).toEqual(['x', 'y'])
     expect(settingList({ a: ['x', 'y'], b: 'x  y ', c: 3 }, 'b')).toEqual(['x', 'y'])
     expect(settingList({ a: ['x', 'y'], b: 'x  y ', c: 3 }, 'c')).toEqual([])
+  })
+})
+
+describe('derivationShowArgs', () => {
+  it('asks Nix before 2.15 for show-derivation, the only form it has', () => {
+    expect(derivationShowArgs(parseNixVersion('nix (Nix) 2.8.0'))).toEqual(['show-derivation'])
+    expect(derivationShowArgs(parseNixVersion('nix (Nix) 2.14.1'))).toEqual(['show-derivation'])
+  })
+
+  it('asks Nix from 2.15, Determinate Nix and Lix for derivation show', () => {
+    for (const line of [
+      'nix (Nix) 2.15.0',
+      'nix (Nix) 2.26.3',
+      'nix (Nix) 2.34.8',
+      'nix (Determinate Nix 3.19.0) 2.34.6',
+      'nix (Lix, like Nix) 2.93.0'
+    ]) {
+      expect(derivationShowArgs(parseNixVersion(line)), line).toEqual(['derivation', 'show'])
+    }
+  })
+
+  it('falls back to show-derivation, which every Nix still takes, when the version is unknown', () => {
+    expect(derivationShowArgs(nix(''))).toEqual(['show-derivation'])
+  })
+})
+
+describe('pathInfoJsonArgs', () => {
+  it('adds --json-format 1 from Nix 2.34 only', () => {
+    expect(pathInfoJsonArgs(parseNixVersion('nix (Nix) 2.34.8'))).toEqual([
+      'path-info',
+      '--json',
+      '--json-format',
+      '1'
+    ])
+    expect(pathInfoJsonArgs(parseNixVersion('nix (Determinate Nix 3.19.0) 2.34.6'))).toEqual([
+      'path-info',
+      '--json',
+      '--json-format',
+      '1'
+    ])
+  })
+
+  it('keeps plain --json on older Nix and on Lix, which have no --json-format', () => {
+    for (const line of [
+      'nix (Nix) 2.8.0',
+      'nix (Nix) 2.15.0',
+      'nix (Nix) 2.26.3',
+      'nix (Nix) 2.33.1',
+      'nix (Lix, like Nix) 2.93.0'
+    ]) {
+      expect(pathInfoJsonArgs(parseNixVersion(line)), line).toEqual(['path-info', '--json'])
+    }
+    expect(pathInfoJsonArgs(nix(''))).toEqual(['path-info', '--json'])
+  })
+})
+
+describe('parseDerivationShow', () => {
+  const DRV = '/nix/store/6pv7yl0hd1nmi3k9jkjcfz7vcbh9vdwb-vm-test.drv'
+  const OUT = '/nix/store/kz7fzpmy1fs2j0cb0hr4zvhsv6kzqvmb-vm-test'
+
+  it('reads the form of Nix up to 2.33: full paths as keys', () => {
+    const stdout = JSON.stringify({
+      [DRV]: {
+        outputs: { out: { path: OUT } },
+        inputSrcs: [],
+        inputDrvs: {},
+        system: 'x86_64-linux',
+        builder: '/bin/sh',
+        args: [],
+        env: { name: 'vm-test', requiredSystemFeatures: 'kvm big-parallel', out: OUT }
+      }
+    })
+    expect(parseDerivationShow(stdout)).toEqual([
+      { drvPath: DRV, system: 'x86_64-linux', features: ['kvm', 'big-parallel'], outputs: [OUT] }
+    ])
+  })
+
+  it('reads the form of Nix 2.34, with base names under "derivations", and puts them in the store', () => {
+    const stdout = JSON.stringify({
+      derivations: {
+        '6pv7yl0hd1nmi3k9jkjcfz7vcbh9vdwb-vm-test.drv': {
+          name: 'vm-test',
+          outputs: { out: { path: 'kz7fzpmy1fs2j0cb0hr4zvhsv6kzqvmb-vm-test' } },
+          inputs: { srcs: [], drvs: {} },
+          system: 'aarch64-linux',
+          builder: '/bin/sh',
+          args: [],
+          env: { name: 'vm-test', requiredSystemFeatures: 'kvm' },
+          version: 4
+        }
+      },
+      version: 4
+    })
+    expect(parseDerivationShow(stdout)).toEqual([
+      { drvPath: DRV, system: 'aarch64-linux', features: ['kvm'], outputs: [OUT] }
+    ])
+  })
+
+  it('uses the store directory it is given for base names', () => {
+    const stdout = JSON.stringify({
+      derivations: { 'abc-x.drv': { outputs: { out: { path: 'def-x' } }, system: 'x86_64-linux', env: {} } },
+      version: 4
+    })
+    expect(parseDerivationShow(stdout, '/tmp/store')).toEqual([
+      { drvPath: '/tmp/store/abc-x.drv', system: 'x86_64-linux', features: [], outputs: ['/tmp/store/def-x'] }
+    ])
+  })
+
+  it('lists every output with a path, and none of a floating content-addressed one', () => {
+    const stdout = JSON.stringify({
+      '/nix/store/a-hello.drv': {
+        outputs: { out: { path: '/nix/store/b-hello' }, dev: { path: '/nix/store/c-hello-dev' } },
+        system: 'x86_64-linux',
+        env: {}
+      },
+      '/nix/store/d-ca.drv': {
+        outputs: { out: { hashAlgo: 'sha256', method: 'nar' } },
+        system: 'x86_64-linux',
+        env: {}
+      },
+      '/nix/store/e-ca-old.drv': { outputs: { out: { path: '' } }, system: 'x86_64-linux', env: {} }
+    })
+    expect(parseDerivationShow(stdout).map(drv => [drv.drvPath, drv.outputs])).toEqual([
+      ['/nix/store/a-hello.drv', ['/nix/store/b-hello', '/nix/store/c-hello-dev']],
+      ['/nix/store/d-ca.drv', []],
+      ['/nix/store/e-ca-old.drv', []]
+    ])
+  })
+
+  it('has no features when the environment names none or is missing, and an empty system when none is given', () => {
+    const stdout = JSON.stringify({
+      '/nix/store/a-x.drv': { outputs: {}, system: 'x86_64-linux', env: { requiredSystemFeatures: '' } },
+      '/nix/store/b-y.drv': { outputs: {} }
+    })
+    expect(parseDerivationShow(stdout)).toEqual([
+      { drvPath: '/nix/store/a-x.drv', system: 'x86_64-linux', features: [], outputs: [] },
+      { drvPath: '/nix/store/b-y.drv', system: '', features: [], outputs: [] }
+    ])
+  })
+
+  it('skips keys that are not derivations, and JSON that is not an object', () => {
+    expect(parseDerivationShow('{"version": 4, "derivations": {"x.drv": 1, "notes": {}}}')).toEqual([])
+    expect(parseDerivationShow('[]')).toEqual([])
+    expect(parseDerivationShow('null')).toEqual([])
+  })
+
+  it('throws on text that is not JSON', () => {
+    expect(() => parseDerivationShow('error: flake has no attribute')).toThrow(SyntaxError)
+  })
+
+  // A derivation with __structuredAttrs keeps requiredSystemFeatures out of its environment: Nix up to 2.33 prints
+  // them inside env.__json (a JSON string), Nix 2.34 (derivation JSON v4) in a top-level "structuredAttrs" object.
+  // Nix's own scheduler reads them there (ParsedDerivation::getRequiredSystemFeatures), so routing must too.
+  it('reads the required features of a derivation with structured attributes', () => {
+    const older = JSON.stringify({
+      [DRV]: {
+        outputs: { out: { path: OUT } },
+        system: 'x86_64-linux',
+        env: {
+          __json: JSON.stringify({ name: 'vm-test', requiredSystemFeatures: ['kvm', 'nixos-test'] }),
+          out: OUT
+        }
+      }
+    })
+    const v4 = JSON.stringify({
+      derivations: {
+        '6pv7yl0hd1nmi3k9jkjcfz7vcbh9vdwb-vm-test.drv': {
+          outputs: { out: { path: 'kz7fzpmy1fs2j0cb0hr4zvhsv6kzqvmb-vm-test' } },
+          system: 'x86_64-linux',
+          env: {},
+          structuredAttrs: { name: 'vm-test', requiredSystemFeatures: ['kvm', 'nixos-test'] }
+        }
+      },
+      version: 4
+    })
+    expect(parseDerivationShow(older)[0]?.features).toEqual(['kvm', 'nixos-test'])
+    expect(parseDerivationShow(v4)[0]?.features).toEqual(['kvm', 'nixos-test'])
+  })
+})
+
+describe('parsePathInfo', () => {
+  const OUT = '/nix/store/kz7fzpmy1fs2j0cb0hr4zvhsv6kzqvmb-hello'
+  const DRV = '/nix/store/6pv7yl0hd1nmi3k9jkjcfz7vcbh9vdwb-hello.drv'
+
+  it("reads Nix 2.8's list of objects with a path each", () => {
+    const stdout = JSON.stringify([
+      {
+        path: OUT,
+        narHash: 'sha256:0000000000000000000000000000000000000000000000000000',
+        narSize: 176,
+        references: [],
+        deriver: DRV,
+        registrationTime: 1,
+        ultimate: true
+      }
+    ])
+    expect(parsePathInfo(stdout)).toEqual([
+      { path: OUT, narSize: 176, deriver: DRV, registrationTime: 1, ultimate: true }
+    ])
+  })
+
+  it('reads the object keyed by path of later Nix, where a path not in the store is null', () => {
+    const stdout = JSON.stringify({
+      [OUT]: { narSize: 2048, deriver: DRV, registrationTime: 1760000000, ultimate: true },
+      '/nix/store/00000000000000000000000000000000-gone': null
+    })
+    expect(parsePathInfo(stdout)).toEqual([
+      { path: OUT, narSize: 2048, deriver: DRV, registrationTime: 1760000000, ultimate: true }
+    ])
+  })
+
+  it('reads a missing ultimate (Nix prints it only when true, so a copied-in path has none) as false', () => {
+    const stdout = JSON.stringify({ [OUT]: { narSize: 2048, deriver: DRV, registrationTime: 1760000000 } })
+    expect(parsePathInfo(stdout)).toEqual([
+      { path: OUT, narSize: 2048, deriver: DRV, registrationTime: 1760000000, ultimate: false }
+    ])
+  })
+
+  it('leaves out a deriver and a registration time the store does not know, and reads a missing size as 0', () => {
+    expect(parsePathInfo(JSON.stringify({ [OUT]: {} }))).toEqual([{ path: OUT, narSize: 0, ultimate: false }])
+    expect(parsePathInfo(JSON.stringify([{ path: OUT, deriver: null }]))).toEqual([
+      { path: OUT, narSize: 0, ultimate: false }
+    ])
+  })
+
+  it('skips list items without a path, and JSON of another shape', () => {
+    expect(parsePathInfo('[{"narSize": 1}, 3, null]')).toEqual([])
+    expect(parsePathInfo('null')).toEqual([])
+    expect(parsePathInfo('"x"')).toEqual([])
+  })
+
+  // Nix before the keyed form (2.8 and the rest of the list era) prints a path that is not in the store as
+  // {"path": …, "valid": false} (Store::pathInfoToJSON, libstore/store-api.cc, catch (InvalidPath &)). Read as
+  // valid, the store proof says "copied into …, not built there" instead of "not valid in …".
+  it("leaves out a path Nix 2.8's list marks as not valid", () => {
+    expect(parsePathInfo(JSON.stringify([{ path: OUT, valid: false }]))).toEqual([])
   })
 })

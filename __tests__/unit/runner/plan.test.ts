@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { SetupError } from '../../../src/inputs/errors.js'
-import { type Plan, type Step, makePlan } from '../../../src/runner/plan.js'
+import { type Plan, type Step, makePlan, makeStorePlan, nixEnvironment } from '../../../src/runner/plan.js'
 import type { RunnerFacts } from '../../../src/runner/probe.js'
 import { Input } from '../../../src/inputs/constants.js'
 import type { Builder, Settings } from '../../../src/inputs/settings.js'
@@ -294,5 +294,110 @@ describe('makePlan for a single-user install', () => {
     expect(plan.nixConfig).toBe(`builders = @${workDir}/machines\nbuilders-use-substitutes = true`)
     expect(step(plan, 'prepend', '/home/runner/.ssh/config').mode).toBe(0o600)
     expect(paths(plan).filter(p => !p.startsWith('/home/runner/.ssh'))).toEqual([])
+  })
+})
+
+describe('makeStorePlan (remote-store)', () => {
+  const TEMP = '/home/runner/work/_temp'
+  const STORE_DIR = `${TEMP}/nix-offload-${TOKEN}`
+  const SSH_CONFIG = `${STORE_DIR}/ssh_config`
+  const second: Builder = { ...BUILDER, host: 'arm.example.com', port: 22, systems: ['aarch64-linux'] }
+  const plan = makeStorePlan(settings({ builders: [BUILDER, second] }), [BUILDER, second], TOKEN, TEMP)
+
+  it('keeps every file in its own directory under the temp directory given, and needs no root', () => {
+    expect(plan.path).toBe('remote-store')
+    expect(plan.asRoot).toBe(false)
+    expect(plan.workDir).toBe(STORE_DIR)
+    expect(plan.steps[0]).toEqual({ kind: 'mkdir', path: STORE_DIR, owned: true })
+    expect(paths(plan).length).toBeGreaterThan(0)
+    expect(paths(plan).filter(p => !p.startsWith(`${STORE_DIR}/`) && p !== STORE_DIR)).toEqual([])
+    expect(paths(plan).filter(p => p.startsWith('/root') || p.startsWith('/etc'))).toEqual([])
+    expect(
+      plan.steps.some(s => s.kind === 'restart-daemon' || s.kind === 'prepend' || s.kind === 'append')
+    ).toBe(false)
+    expect(plan.nixConfig).toBe('')
+    expect(plan.machinesFile).toBe('')
+    expect(plan.warnings).toEqual([])
+  })
+
+  it('copes with a trailing slash on the temp directory', () => {
+    expect(makeStorePlan(settings(), [BUILDER], TOKEN, `${TEMP}/`).workDir).toBe(STORE_DIR)
+  })
+
+  it('writes the key only its owner can read, and the pinned known_hosts', () => {
+    expect(step(plan, 'write', `${STORE_DIR}/key`)).toEqual({
+      kind: 'write',
+      path: `${STORE_DIR}/key`,
+      mode: 0o600,
+      content: KEY_TEXT
+    })
+    expect(step(plan, 'write', `${STORE_DIR}/known_hosts`).content).toBe(
+      `[builder.example.com]:2222 ssh-ed25519 ${HOST_KEY.blob}\n`
+    )
+  })
+
+  it('writes its own ssh config, names it in the plan, and gives each builder an alias with shared connections', () => {
+    expect(plan.sshConfigFile).toBe(SSH_CONFIG)
+    const config = step(plan, 'write', SSH_CONFIG)
+    expect(config.mode).toBe(0o600)
+    const lines = config.content.split('\n')
+    expect(plan.builders.map(b => [b.alias, b.storeUri])).toEqual([
+      [`nix-offload-${TOKEN}-1`, `ssh-ng://nixbuilder@nix-offload-${TOKEN}-1`],
+      [`nix-offload-${TOKEN}-2`, `ssh-ng://nixbuilder@nix-offload-${TOKEN}-2`]
+    ])
+    for (const alias of [`nix-offload-${TOKEN}-1`, `nix-offload-${TOKEN}-2`])
+      expect(lines).toContain(`Host ${alias}`)
+    expect(lines).toContain('  HostName arm.example.com')
+    expect(lines).toContain(`  IdentityFile "${STORE_DIR}/key"`)
+    expect(lines).toContain(`  UserKnownHostsFile "${STORE_DIR}/known_hosts"`)
+    expect(lines.filter(line => line === '  ControlMaster auto')).toHaveLength(2)
+    expect(lines.filter(line => line === `  ControlPath "${STORE_DIR}/cm-%C"`)).toHaveLength(2)
+    expect(lines.filter(line => line === '  ControlPersist 600')).toHaveLength(2)
+  })
+
+  it('records the masters to close, with the ssh config they were opened through', () => {
+    expect(step(plan, 'ssh-masters')).toEqual({
+      kind: 'ssh-masters',
+      aliases: [`nix-offload-${TOKEN}-1`, `nix-offload-${TOKEN}-2`],
+      controlDir: STORE_DIR,
+      configFile: SSH_CONFIG
+    })
+  })
+
+  it('shares no connections, and has no masters to close, without multiplex', () => {
+    const single = makeStorePlan(settings({ multiplex: false }), [BUILDER, second], TOKEN, TEMP)
+    const content = step(single, 'write', SSH_CONFIG).content
+    expect(content).toContain(`Host nix-offload-${TOKEN}-2`)
+    expect(content).not.toMatch(/Control(Master|Path|Persist)/)
+    expect(single.steps.some(s => s.kind === 'ssh-masters')).toBe(false)
+  })
+
+  it('refuses a temp directory with whitespace, which NIX_SSHOPTS cannot carry', () => {
+    for (const temp of ['/home/runner/actions runner/_temp', '/tmp/tab\there']) {
+      expect(() => makeStorePlan(settings(), [BUILDER], TOKEN, temp)).toThrow(SetupError)
+    }
+    expect(() => makeStorePlan(settings(), [BUILDER], TOKEN, '/home/runner/actions runner/_temp')).toThrow(
+      '"/home/runner/actions runner/_temp" has whitespace'
+    )
+  })
+})
+
+describe('nixEnvironment', () => {
+  const env: NodeJS.ProcessEnv = { PATH: '/usr/bin', HOME: '/home/runner' }
+
+  it("points the runner's nix at the store plan's ssh config through NIX_SSHOPTS", () => {
+    const plan = makeStorePlan(settings(), [BUILDER], TOKEN, '/tmp')
+    expect(nixEnvironment(plan, env)).toEqual({
+      PATH: '/usr/bin',
+      HOME: '/home/runner',
+      NIX_SSHOPTS: `-F /tmp/nix-offload-${TOKEN}/ssh_config`
+    })
+    expect(env.NIX_SSHOPTS).toBeUndefined()
+  })
+
+  it('leaves the environment as it is for a build-hook plan', () => {
+    const plan = planOf(settings(), TRUSTED_DAEMON, TOKEN)
+    expect(plan.sshConfigFile).toBeUndefined()
+    expect(nixEnvironment(plan, env)).toEqual(env)
   })
 })

@@ -1,0 +1,60 @@
+import { runCommand } from '../base/index.js'
+import type { CopyRecord } from './ledger.js'
+
+/** Bytes (NAR sizes) that went to and came from one builder during the build. */
+export interface Transfer {
+  sent: number
+  received: number
+}
+
+/**
+ * Which store paths went to or came from each builder, from Nix's copy activities (type 100: path, from, to). A copy
+ * whose store name is not a builder's URI (Nix 2.26 names a bare "ssh-ng://") goes to the only builder, if there is one.
+ */
+export function copiesByBuilder(
+  copies: readonly CopyRecord[],
+  storeUris: readonly string[]
+): Map<string, { sent: Set<string>; received: Set<string> }> {
+  const byBuilder = new Map(
+    storeUris.map(uri => [uri, { sent: new Set<string>(), received: new Set<string>() }])
+  )
+  const only = storeUris.length === 1 ? storeUris[0] : undefined
+  const builderOf = (store: string): string | undefined =>
+    byBuilder.has(store) ? store : only !== undefined && /^[a-z-]+:\/\//.test(store) ? only : undefined
+  for (const copy of copies) {
+    const to = builderOf(copy.to)
+    const from = builderOf(copy.from)
+    if (to !== undefined) byBuilder.get(to)?.sent.add(copy.path)
+    else if (from !== undefined) byBuilder.get(from)?.received.add(copy.path)
+  }
+  return byBuilder
+}
+
+/**
+ * The bytes each builder sent and received, as NAR sizes from the runner's own store: every path sent was there, and
+ * every path received is there now (`alsoReceived`: outputs copied back outside the build's log, by `nix copy`).
+ */
+export async function transferBytes(
+  copies: readonly CopyRecord[],
+  storeUris: readonly string[],
+  alsoReceived: ReadonlyMap<string, readonly string[]>,
+  env: NodeJS.ProcessEnv
+): Promise<Map<string, Transfer>> {
+  const byBuilder = copiesByBuilder(copies, storeUris)
+  for (const [uri, paths] of alsoReceived) for (const path of paths) byBuilder.get(uri)?.received.add(path)
+  const all = [...new Set([...byBuilder.values()].flatMap(entry => [...entry.sent, ...entry.received]))]
+  const sizes = new Map<string, number>()
+  if (all.length > 0) {
+    // `nix-store --query --size`, not `nix path-info`: Nix 2.8's path-info takes a .drv path for its outputs.
+    const result = await runCommand('nix-store', ['--query', '--size', ...all], { env })
+    if (result.code === 0) {
+      const lines = result.stdout.toString().trim().split('\n')
+      all.forEach((path, index) => sizes.set(path, Number(lines[index]) || 0))
+    }
+  }
+  const sum = (paths: Set<string>): number =>
+    [...paths].reduce((total, path) => total + (sizes.get(path) ?? 0), 0)
+  return new Map(
+    [...byBuilder].map(([uri, entry]) => [uri, { sent: sum(entry.sent), received: sum(entry.received) }])
+  )
+}
