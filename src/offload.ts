@@ -22,6 +22,7 @@ import {
   type ChosenStrategy,
   chooseStrategy,
   describeRelease,
+  type InstallableLookup,
   installableNeeds,
   runBuild,
   type StoreBuildOutcome,
@@ -94,8 +95,8 @@ async function offload(
     ? chooseStrategy(settings, wantsBuild(settings), trustOf(facts), [], undefined, settings.installables)
     : undefined
   if (decided !== undefined) checkRebuild(facts, settings, decided.strategy)
-  const needing = hookForSure
-    ? Promise.resolve(undefined)
+  const needing: Promise<InstallableLookup> = hookForSure
+    ? Promise.resolve({})
     : installableNeeds(runnerRelease(facts), settings, process.env, settings.builders.length === 1)
   needing.catch(() => undefined)
   const given = settings.skipUnhealthy || !hookForSure ? undefined : givenBuilders(settings.builders)
@@ -122,6 +123,7 @@ async function offload(
     throw error
   }
 
+  const lookup = await needing
   const choice =
     decided ??
     chooseStrategy(
@@ -129,8 +131,9 @@ async function offload(
       true,
       trustOf(facts),
       checked.builders.map((builder, index) => ({ index, label: label(builder), ...builder })),
-      await needing,
-      settings.installables
+      lookup.needs,
+      settings.installables,
+      lookup.problem
     )
   core.info(`Strategy: ${choice.strategy}: ${choice.reason}.`)
   if (decided === undefined) checkRebuild(facts, settings, choice.strategy)
@@ -259,7 +262,10 @@ async function judgeBuild(
           .sort((x, y) => y.start - x.start)[0]
         return remote === undefined ? undefined : { drvPath: remote.drvPath, machine: remote.machine }
       },
-      copiedTo: path => outcome.copies.filter(copy => copy.path === path && copy.to !== 'local').at(-1)?.to
+      copiedTo: path => outcome.copies.filter(copy => copy.path === path && copy.to !== 'local').at(-1)?.to,
+      ...(plan.path === 'remote-store' && plan.builders.length === 1
+        ? { buildStore: plan.builders[0]?.storeUri }
+        : {})
     })
   )
   const diagnoses = await phase(

@@ -188,6 +188,56 @@ describe('the remote-store strategy', () => {
   })
 })
 
+describe('import-from-derivation in the builder store', () => {
+  /** An expression whose top derivation needs, at evaluation, the output of another (import-from-derivation). */
+  function withIfd(): { args: string; nonce: string } {
+    const first = freshDerivation(lab)
+    writeFileSync(
+      hostPath(lab, first.file),
+      `{ nonce, system }: let
+  gen = builtins.derivation { name = "nix-offload-test-\${nonce}-ifd"; inherit system; builder = "/bin/sh";
+    args = [ "-c" "echo '\\"from-ifd\\"' > $out" ]; };
+  value = import gen;
+in {
+  top = builtins.derivation { name = "nix-offload-test-\${nonce}-top"; inherit system; builder = "/bin/sh";
+    args = [ "-c" "echo \${value} > $out" ]; };
+}
+`
+    )
+    return { args: first.args, nonce: first.nonce }
+  }
+
+  it('auto sends it through the build hook, which offloads the imported derivation too, and says why', async () => {
+    const drv = withIfd()
+    const main = await mainAndPost({ ...autoInputs(), args: drv.args, installables: 'top' })
+    expect(main.code, visibleLog(main)).toBe(0)
+    expect(visibleLog(main)).toContain(
+      'Strategy: hook: remote-store does not fit: evaluating them needs a derivation'
+    )
+    expect(main.outputs).toMatchObject({ confirmed: 'true', 'remote-builds': '2', 'local-builds': '0' })
+    const onBuilder = readdirSync(a.storeDir).filter(entry =>
+      entry.endsWith(`-nix-offload-test-${drv.nonce}-ifd`)
+    )
+    expect(onBuilder).toHaveLength(1)
+  })
+
+  it('an explicit remote-store refuses it before writing anything, naming the cause', async () => {
+    const drv = withIfd()
+    const before = snapshot(watched(lab))
+    const main = await mainAndPost({
+      ...autoInputs(),
+      strategy: 'remote-store',
+      args: drv.args,
+      installables: 'top'
+    })
+    expect(main.code).toBe(1)
+    expect(visibleLog(main)).toContain(
+      "::error::Input 'strategy: remote-store' cannot serve this run: evaluating them needs a derivation built first (import-from-derivation)"
+    )
+    expect(snapshot(watched(lab))).toEqual(before)
+  })
+})
+
 describe('auto', () => {
   it('chooses the hook for a configure-only run, and says why', async () => {
     const main = await mainAndPost(autoInputs())

@@ -137,6 +137,39 @@ export function unsignedInputRefused(
   return finding
 }
 
+export function unsignedFromBuilderStore(path: string, uri: string, context: DiagnosisContext): Finding {
+  const label = labelOf(uri, context)
+  return {
+    cause: 'unsigned-from-builder-store',
+    severity: 'error',
+    title: 'Import-from-derivation in the builder store',
+    machine: uri,
+    message: [
+      `Evaluation needs ${derivationName(path)}, which was built in the store of builder ${label} ` +
+        "(import-from-derivation), but the runner's store refuses it without a signature by a key it trusts: with " +
+        "the remote-store strategy the runner evaluates, and Nix copies such outputs back into the runner's store.",
+      `Fix: set 'strategy: hook' for this build, or have the builder sign what it builds (secret-key-files on the ` +
+        "builder, its public key in the runner's trusted-public-keys)."
+    ].join('\n')
+  }
+}
+
+export function copyBackFailed(uri: string, reason: string, context: DiagnosisContext): Finding {
+  const label = labelOf(uri, context)
+  return {
+    cause: 'copy-back-failed',
+    severity: 'error',
+    title: `Copy back from ${label} failed`,
+    machine: uri,
+    message: [
+      `The build in the store of builder ${label} succeeded, but copying its outputs back to the runner failed: ` +
+        `${oneLine(reason)}.`,
+      "Fix: check the runner's free space and that its nix-daemon trusts the runner user (it must take the builder's " +
+        "unsigned outputs); or set 'copy-back: false' to leave the outputs on the builder."
+    ].join('\n')
+  }
+}
+
 export function userOf(uri: string): string | undefined {
   return /^ssh(?:-ng)?:\/\/([^@]+)@/.exec(uri)?.[1]
 }

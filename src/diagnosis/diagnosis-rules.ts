@@ -3,6 +3,7 @@ import {
   buildFailed,
   byHost,
   capitalised,
+  copyBackFailed,
   dropped,
   group,
   isSshUri,
@@ -14,6 +15,7 @@ import {
   noBuilderFor,
   noLocalSlot,
   unreachable,
+  unsignedFromBuilderStore,
   unsignedInputRefused,
   untrusted,
   userOf
@@ -232,6 +234,26 @@ export const RULES: readonly Rule[] = [
   // builder user gets the inputs copied to its store (build-remote.cc `trustedOrLegacy`), where the builder's daemon
   // checks signatures, so an unsigned path built on the runner is refused. Then `Cannot build '…'` / `Reason: builder
   // failed with exit code 1` (2.34.8) or `builder for '…' failed with exit code 1` (2.26.3) names the derivation.
+  // The same wording, in the runner's store this time: with the remote-store strategy, a path built in the builder's
+  // store that evaluation needs back (import-from-derivation) is copied into the runner's eval store, which wants a
+  // signature (seen on 2.34; 2.8 reads it where it was built).
+  {
+    cause: 'unsigned-from-builder-store',
+    versions: 'Nix 2.34 (remote-store strategy)',
+    pattern: /cannot add path '(?<path>[^']+)' because it lacks a signature by a trusted key/,
+    explain: (m, c) => {
+      const path = group(m, 'path')
+      if (c.buildStore === undefined || c.copiedTo?.(path) !== undefined) return []
+      return [unsignedFromBuilderStore(path, c.buildStore, c)]
+    }
+  },
+  // nix/store-build.ts, after the remote-store build: `nix copy --from <builder> --no-check-sigs` failed.
+  {
+    cause: 'copy-back-failed',
+    versions: 'all (remote-store strategy)',
+    pattern: /copying the outputs back from '(?<uri>[^']+)' failed: (?<reason>.*)/,
+    explain: (m, c) => [copyBackFailed(group(m, 'uri'), group(m, 'reason'), c)]
+  },
   {
     cause: 'builder-user-untrusted',
     versions: 'Nix 2.16+',

@@ -14,6 +14,8 @@ export type Cause =
   | 'local-fallback'
   | 'no-local-slot'
   | 'builder-user-untrusted'
+  | 'unsigned-from-builder-store'
+  | 'copy-back-failed'
 
 export interface Diagnosis {
   cause: Cause
@@ -53,6 +55,8 @@ export interface DiagnosisContext {
   lastRemoteBuild?: () => { drvPath: string; machine: string } | undefined
   /** The builder (store URI) the log last showed a store path being copied to, if any. */
   copiedTo?: (storePath: string) => string | undefined
+  /** The store URI the build ran in, with the remote-store strategy; undefined with Nix's build hook. */
+  buildStore?: string
 }
 
 /** A diagnosis while rules run, with what the later steps need to reconcile it with the others. */

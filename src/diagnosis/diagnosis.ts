@@ -59,6 +59,8 @@ export function diagnose(messages: readonly string[], context: DiagnosisContext)
 }
 
 const ORDER: readonly Cause[] = [
+  'unsigned-from-builder-store',
+  'copy-back-failed',
   'builder-user-untrusted',
   'connection-dropped',
   'build-failed-on-builder',

@@ -25,7 +25,13 @@ export {
 } from './nix-cli.js'
 export type { BuildRecord, BuildStatus, CopyRecord } from './ledger.js'
 export { type BuildOutcome, runBuild } from './build.js'
-export { buildInStores, installableNeeds, type StoreBuildOutcome, type StoreProof } from './store-build.js'
+export {
+  buildInStores,
+  type InstallableLookup,
+  installableNeeds,
+  type StoreBuildOutcome,
+  type StoreProof
+} from './store-build.js'
 export { type ChosenStrategy, chooseStrategy, type StoreOffer, type StrategyChoice } from './strategy.js'
 export { derivationName } from './nix-log.js'
 export { type Transfer, transferBytes } from './transfer.js'

@@ -39,38 +39,66 @@ export interface StoreBuildOutcome extends BuildOutcome {
   copiedBack: Map<string, string[]>
 }
 
-/** What each installable needs, from its derivation, evaluated on the runner. */
+/** What the installables need, or why they could not be looked at. */
+export interface InstallableLookup {
+  needs?: InstallableNeed[]
+  /** Why not, for the strategy's reason. */
+  problem?: string
+}
+
+/**
+ * What each installable needs, from its derivation, evaluated on the runner. Nothing may be built on the runner while
+ * doing so (`--max-jobs 0`, no builders): an expression that imports from a derivation (IFD) would otherwise have it
+ * built here, unseen, and with the build hook that derivation is offloaded like any other.
+ */
 export async function installableNeeds(
   release: NixRelease,
   settings: Settings,
   env: NodeJS.ProcessEnv,
   oneCall: boolean
-): Promise<InstallableNeed[] | undefined> {
-  const show = async (installables: string[]): Promise<ShownDerivation[] | undefined> => {
+): Promise<InstallableLookup> {
+  const show = async (installables: string[]): Promise<ShownDerivation[] | string> => {
     const result = await runCommand(
       'nix',
-      [...NIX_FEATURES, ...derivationShowArgs(release), ...evaluationArgs(settings.args), ...installables],
+      [
+        ...NIX_FEATURES,
+        ...derivationShowArgs(release),
+        ...evaluationArgs(settings.args),
+        '--max-jobs',
+        '0',
+        '--builders',
+        '',
+        ...installables
+      ],
       { env }
     )
-    if (result.code !== 0) return undefined
+    if (result.code !== 0) {
+      return /local builds are disabled|unable to start any build|required to build/i.test(result.stderr)
+        ? 'evaluating them needs a derivation built first (import-from-derivation), which the runner would build ' +
+            'itself; the build hook offloads it'
+        : `evaluating them failed (${result.stderr.trim().split('\n').at(-1) ?? 'no message'})`
+    }
     try {
       return parseDerivationShow(result.stdout.toString())
     } catch {
-      return undefined
+      return 'their derivations could not be read'
     }
   }
   if (oneCall) {
     // One builder: every installable goes there if all fit, so one evaluation says enough.
     const shown = await show(settings.installables)
-    return shown?.map(drv => ({ installable: drv.drvPath, ...need(drv) }))
+    if (typeof shown === 'string') return { problem: shown }
+    return { needs: shown.map(drv => ({ installable: drv.drvPath, ...need(drv) })) }
   }
   const needs: InstallableNeed[] = []
   for (const installable of settings.installables) {
-    const [drv] = (await show([installable])) ?? []
-    if (drv === undefined) return undefined
+    const shown = await show([installable])
+    if (typeof shown === 'string') return { problem: shown }
+    const [drv] = shown
+    if (drv === undefined) return { problem: `${installable} names no derivation` }
     needs.push({ installable, ...need(drv) })
   }
-  return needs
+  return { needs }
 }
 
 /** The user's `args` without those only `nix build` takes (out-links, output printing), which `derivation show` refuses. */

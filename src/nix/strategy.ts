@@ -61,7 +61,8 @@ export function chooseStrategy(
   runner: RunnerTrust,
   builders: StoreOffer[],
   needs: InstallableNeed[] | undefined,
-  installables: string[]
+  installables: string[],
+  needsProblem = 'the installables could not be looked at to route them to a builder'
 ): StrategyChoice {
   const hook = (reason: string): StrategyChoice => ({ strategy: 'hook', reason, routes: [] })
   const refuse = (why: string): never => {
@@ -87,7 +88,7 @@ export function chooseStrategy(
     return hook(`remote-store does not fit: ${why}`)
   }
   if (needs === undefined || needs.length === 0) {
-    const why = 'the installables could not be looked at to route them to a builder'
+    const why = needsProblem
     if (explicit) refuse(why)
     return hook(`remote-store does not fit: ${why}`)
   }

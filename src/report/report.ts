@@ -227,7 +227,9 @@ export function renderSummary(report: BuildReport, built: boolean): string {
         `${builder.maxJobs} | ${builder.speedFactor} | ${features.join(', ') || '–'} |`
     )
   }
-  if (report.configPath !== undefined) lines.push('', `How: ${PATH_TEXT[report.configPath]}.`)
+  if (report.configPath !== undefined) {
+    lines.push('', `Strategy: \`${report.strategy ?? 'hook'}\`. How: ${PATH_TEXT[report.configPath]}.`)
+  }
   if (report.outputsOnBuilder === true) {
     lines.push('', "The outputs stay in the builder's store (`copy-back: false`).")
   }
@@ -247,12 +249,27 @@ export function renderSummary(report: BuildReport, built: boolean): string {
     }
   }
   if (report.derivations.length > 0) {
-    lines.push('', '| derivation | built on | duration | status |', '| --- | --- | --- | --- |')
+    // In a builder's own store the proof has two sources: Nix's log, and that store's record of the outputs.
+    const withStore = report.strategy === 'remote-store'
+    lines.push(
+      '',
+      `| derivation | built on | duration | status |${withStore ? ' proof |' : ''}`,
+      `| --- | --- | --- | --- |${withStore ? ' --- |' : ''}`
+    )
     for (const derivation of report.derivations) {
       const where =
         derivation.builder ?? (derivation.machine === 'local' ? '**the runner**' : derivation.machine)
       const duration = derivation.durationMs === undefined ? '–' : formatDuration(derivation.durationMs)
-      lines.push(`| \`${cell(derivation.name)}\` | ${cell(where)} | ${duration} | ${derivation.status} |`)
+      const proof = !withStore
+        ? ''
+        : derivation.proof?.store === true
+          ? ' log + builder store |'
+          : derivation.proof?.store === false
+            ? ` log only: ${cell(derivation.proof.problem ?? 'the store disagrees')} |`
+            : ' log |'
+      lines.push(
+        `| \`${cell(derivation.name)}\` | ${cell(where)} | ${duration} | ${derivation.status} |${proof}`
+      )
     }
   }
   if (report.outPaths.length > 0) {

@@ -526,6 +526,32 @@ describe('the real Nix 2.8 logs', () => {
     return { messages, ctx }
   }
 
+  it('ifd-remote-store (2.34): an import-from-derivation output built in the builder store, refused back', () => {
+    const { messages, ctx } = fixtureContext('ifd-remote-store-nix-2.34.log', [labA])
+    const inStore = diagnose(messages, { ...ctx, buildStore: labA.storeUri })
+    expect(inStore[0]?.cause).toBe('unsigned-from-builder-store')
+    expect(firstLine(inStore[0])).toMatch(
+      /^Evaluation needs rs-ifd-\d+, which was built in the store of builder nixbuilder@127\.0\.0\.1:2201 /
+    )
+    expect(inStore[0]?.message).toContain("'strategy: hook'")
+    // With the build hook the same wording is the builder refusing an input: the rule applies only to remote-store.
+    expect(diagnose(messages, ctx)[0]?.cause).toBe('builder-user-untrusted')
+  })
+
+  it('copy-back-failed: the remote-store build worked, bringing its outputs back did not', () => {
+    const diagnoses = diagnose(
+      [
+        "error: copying the outputs back from 'ssh-ng://nixbuilder@labA' failed: error: writing to file: No space left on device"
+      ],
+      context({ builders: [labA] })
+    )
+    expect(diagnoses[0]?.cause).toBe('copy-back-failed')
+    expect(firstLine(diagnoses[0])).toContain(
+      'builder nixbuilder@127.0.0.1:2201 succeeded, but copying its outputs back'
+    )
+    expect(diagnoses[0]?.message).toContain("'copy-back: false'")
+  })
+
   it('sshd-killed-mid-build: the connection dropped while that derivation built on that builder', () => {
     const { messages, ctx } = fixtureContext('sshd-killed-mid-build-nix-2.8.log', [labA])
     const diagnoses = diagnose(messages, ctx)

@@ -213,7 +213,7 @@ describe('renderSummary', () => {
         `| nixbuilder@builder.example.com:2222 | \`${URI_1}\` | x86_64-linux | 2 | 1 | kvm, benchmark (mandatory) |`,
         `| root@[2001:db8::7]:22 | \`${URI_2}\` | aarch64-linux, x86_64-linux | 2 | 1 | – |`,
         '',
-        'How: the runner user is trusted by the nix-daemon: builders passed through NIX_CONFIG.',
+        'Strategy: `hook`. How: the runner user is trusted by the nix-daemon: builders passed through NIX_CONFIG.',
         '',
         '| builder | derivations | build time |',
         '| --- | --- | --- |',
