@@ -154,6 +154,21 @@ export function unsignedFromBuilderStore(path: string, uri: string, context: Dia
   }
 }
 
+export function builderStoreFull(uri: string, context: DiagnosisContext): Finding {
+  const label = labelOf(uri, context)
+  return {
+    cause: 'builder-store-full',
+    severity: 'error',
+    title: `Store full on ${label}`,
+    machine: uri,
+    message: [
+      `The store of builder ${label} is full: the build runs there (strategy remote-store), and it ran out of space.`,
+      'Fix: free space on the builder (`nix-collect-garbage`, or a larger disk for /nix); the canary (`mode: canary`, ' +
+        '`min-free-gb`) warns before it happens.'
+    ].join('\n')
+  }
+}
+
 export function copyBackFailed(uri: string, reason: string, context: DiagnosisContext): Finding {
   const label = labelOf(uri, context)
   return {

@@ -1,6 +1,7 @@
 import type { Finding, Rule } from './diagnosis-types.js'
 import {
   buildFailed,
+  builderStoreFull,
   byHost,
   capitalised,
   copyBackFailed,
@@ -253,6 +254,15 @@ export const RULES: readonly Rule[] = [
     versions: 'all (remote-store strategy)',
     pattern: /copying the outputs back from '(?<uri>[^']+)' failed: (?<reason>.*)/,
     explain: (m, c) => [copyBackFailed(group(m, 'uri'), group(m, 'reason'), c)]
+  },
+  // ENOSPC, in any wording that carries the system's own text (`writing to file: No space left on device`, a build's
+  // own `No space left on device`): with the remote-store strategy everything but the copy back is written in the
+  // builder's store, whose daemon relays its error.
+  {
+    cause: 'builder-store-full',
+    versions: 'all (remote-store strategy)',
+    pattern: /No space left on device/,
+    explain: (_m, c) => (c.buildStore === undefined ? [] : [builderStoreFull(c.buildStore, c)])
   },
   {
     cause: 'builder-user-untrusted',

@@ -16,6 +16,7 @@ export type Cause =
   | 'builder-user-untrusted'
   | 'unsigned-from-builder-store'
   | 'copy-back-failed'
+  | 'builder-store-full'
 
 export interface Diagnosis {
   cause: Cause

@@ -61,6 +61,7 @@ export function diagnose(messages: readonly string[], context: DiagnosisContext)
 const ORDER: readonly Cause[] = [
   'unsigned-from-builder-store',
   'copy-back-failed',
+  'builder-store-full',
   'builder-user-untrusted',
   'connection-dropped',
   'build-failed-on-builder',

@@ -538,6 +538,21 @@ describe('the real Nix 2.8 logs', () => {
     expect(diagnose(messages, ctx)[0]?.cause).toBe('builder-user-untrusted')
   })
 
+  it('builder-store-full: with remote-store, no space left means the builder store', () => {
+    const messages = [
+      "error: builder for '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-big.drv' failed with exit code 1;\n       last 1 log lines:\n       > head: error writing 'standard output': No space left on device"
+    ]
+    const inStore = diagnose(messages, context({ builders: [labA], buildStore: labA.storeUri }))
+    expect(inStore[0]?.cause).toBe('builder-store-full')
+    expect(firstLine(inStore[0])).toBe(
+      'The store of builder nixbuilder@127.0.0.1:2201 is full: the build runs there (strategy remote-store), and it ran out of space.'
+    )
+    // With the hook the same text is the derivation's own failure on a builder.
+    expect(diagnose(messages, context({ builders: [labA] })).map(d => d.cause)).not.toContain(
+      'builder-store-full'
+    )
+  })
+
   it('copy-back-failed: the remote-store build worked, bringing its outputs back did not', () => {
     const diagnoses = diagnose(
       [
