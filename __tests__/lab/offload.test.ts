@@ -218,6 +218,25 @@ describe('builders', () => {
   })
 })
 
+describe('secrets', () => {
+  it('an --impure expression reading the private key input from the environment gets an empty string', async () => {
+    const nonce = Date.now().toString(36)
+    // The input reaches the builder as the derivation's `secret` attribute, and from there its output.
+    const expr =
+      `builtins.derivation { name = "nix-offload-test-env-${nonce}"; system = "${lab.localSystem}"; ` +
+      'secret = builtins.getEnv "INPUT_SSH-PRIVATE-KEY"; builder = "/bin/sh"; ' +
+      'args = [ "-c" "printf %s \\"$secret\\" > $out" ]; }'
+    const main = await offloadAndUndo({
+      ...builderInputs(lab, 'a'),
+      args: `--impure --expr '${expr}'`
+    })
+    expect(main.code, visibleLog(main)).toBe(0)
+    expect(main.outputs.confirmed).toBe('true')
+    const [outPath = ''] = main.outputs['out-paths']?.split('\n') ?? []
+    expect(readFileSync(hostPath(lab, outPath), 'utf8')).toBe('')
+  })
+})
+
 describe('configure only', () => {
   it('lets a later step’s plain nix build offload, with the NIX_CONFIG main exported', async () => {
     const before = snapshot(watched(lab))

@@ -31348,7 +31348,7 @@ async function runCommand(command, args, options = {}) {
         silent: true,
         ignoreReturnCode: true,
         input: typeof options.input === 'string' ? Buffer.from(options.input) : options.input,
-        env: options.env === undefined ? undefined : definedOnly(options.env),
+        env: childEnvironment(options.env ?? process.env),
         listeners: {
             stdout: chunk => stdout.push(chunk),
             // A build log can be gigabytes: with a listener, stderr is streamed and not kept.
@@ -31366,13 +31366,22 @@ async function runChecked(command, args, options = {}) {
     }
     return result.stdout;
 }
-function definedOnly(env) {
+/**
+ * What a child process may see of the environment: all of it but the step's inputs (INPUT_*, the private key among
+ * them) and the runner's tokens for the Actions services. An `--impure` expression reads the environment of
+ * `nix build` with `builtins.getEnv`, and a build script reads its own.
+ */
+function childEnvironment(env) {
     const result = {};
-    for (const [name, value] of Object.entries(env))
-        if (value !== undefined)
-            result[name] = value;
+    for (const [name, value] of Object.entries(env)) {
+        if (value === undefined || /^INPUT_/i.test(name) || SECRET_VARIABLES.has(name))
+            continue;
+        result[name] = value;
+    }
     return result;
 }
+/** The runner's credentials for its own services (cache, OIDC): the action uses them in-process only. */
+const SECRET_VARIABLES = new Set(['ACTIONS_RUNTIME_TOKEN', 'ACTIONS_ID_TOKEN_REQUEST_TOKEN']);
 
 ;// CONCATENATED MODULE: ./src/runner/apply.ts
 
@@ -31569,8 +31578,11 @@ function runFileOps(files, spawn, ops, keepGoing) {
 async function file_agent_fileOps(ops, options) {
     if (ops.length === 0)
         return [];
-    if (!options.viaSudo)
-        return runFileOps(external_node_fs_namespaceObject, external_node_child_process_namespaceObject.spawnSync, ops, options.keepGoing);
+    if (!options.viaSudo) {
+        // In this process, children would inherit the step's inputs; under sudo, its env_reset drops them.
+        const spawn = (command, args, spawnOptions) => external_node_child_process_namespaceObject.spawnSync(command, args, { ...spawnOptions, env: childEnvironment(process.env) });
+        return runFileOps(external_node_fs_namespaceObject, spawn, ops, options.keepGoing);
+    }
     const program = "const fs = require('fs'); const input = JSON.parse(fs.readFileSync(0, 'utf8')); " +
         `process.stdout.write(JSON.stringify((${runFileOps.toString()})(fs, require('child_process').spawnSync, ` +
         'input.ops, input.keepGoing)))';

@@ -4,5 +4,5 @@
  * May import: nothing of the action's own.
  */
 
-export { runChecked, runCommand } from './process.js'
+export { childEnvironment, runChecked, runCommand } from './process.js'
 export { phase } from './timing.js'

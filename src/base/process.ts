@@ -26,7 +26,7 @@ export async function runCommand(
     silent: true,
     ignoreReturnCode: true,
     input: typeof options.input === 'string' ? Buffer.from(options.input) : options.input,
-    env: options.env === undefined ? undefined : definedOnly(options.env),
+    env: childEnvironment(options.env ?? process.env),
     listeners: {
       stdout: chunk => stdout.push(chunk),
       // A build log can be gigabytes: with a listener, stderr is streamed and not kept.
@@ -52,8 +52,19 @@ export async function runChecked(
   return result.stdout
 }
 
-function definedOnly(env: NodeJS.ProcessEnv): Record<string, string> {
+/**
+ * What a child process may see of the environment: all of it but the step's inputs (INPUT_*, the private key among
+ * them) and the runner's tokens for the Actions services. An `--impure` expression reads the environment of
+ * `nix build` with `builtins.getEnv`, and a build script reads its own.
+ */
+export function childEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
   const result: Record<string, string> = {}
-  for (const [name, value] of Object.entries(env)) if (value !== undefined) result[name] = value
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined || /^INPUT_/i.test(name) || SECRET_VARIABLES.has(name)) continue
+    result[name] = value
+  }
   return result
 }
+
+/** The runner's credentials for its own services (cache, OIDC): the action uses them in-process only. */
+const SECRET_VARIABLES = new Set(['ACTIONS_RUNTIME_TOKEN', 'ACTIONS_ID_TOKEN_REQUEST_TOKEN'])

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs'
 import * as childProcess from 'node:child_process'
-import { runChecked } from '../base/index.js'
+import { childEnvironment, runChecked } from '../base/index.js'
 
 /** One file operation on the runner; contents travel base64-encoded. */
 export type FileOp =
@@ -40,7 +40,11 @@ type Fs = Pick<
   | 'rmdirSync'
   | 'readdirSync'
 >
-type Spawn = typeof childProcess.spawnSync
+type Spawn = (
+  command: string,
+  args: string[],
+  options: { stdio: 'ignore'; timeout: number }
+) => { status: number | null }
 
 /**
  * Carries out the operations in order and says how each went. It stops at the first failure unless `keepGoing`.
@@ -115,7 +119,12 @@ export async function fileOps(
   options: { viaSudo: boolean; keepGoing: boolean }
 ): Promise<FileResult[]> {
   if (ops.length === 0) return []
-  if (!options.viaSudo) return runFileOps(fs, childProcess.spawnSync, ops, options.keepGoing)
+  if (!options.viaSudo) {
+    // In this process, children would inherit the step's inputs; under sudo, its env_reset drops them.
+    const spawn: Spawn = (command, args, spawnOptions) =>
+      childProcess.spawnSync(command, args, { ...spawnOptions, env: childEnvironment(process.env) })
+    return runFileOps(fs, spawn, ops, options.keepGoing)
+  }
   const program =
     "const fs = require('fs'); const input = JSON.parse(fs.readFileSync(0, 'utf8')); " +
     `process.stdout.write(JSON.stringify((${runFileOps.toString()})(fs, require('child_process').spawnSync, ` +
