@@ -193,7 +193,16 @@ async function offload(
     copiedBack,
     nixEnvironment(plan, process.env)
   )
-  const report = makeReport(plan, outcome.builds, outcome.outPaths, checks, proofs, onBuilder, transfers)
+  const report = makeReport(
+    plan,
+    outcome.builds,
+    outcome.outPaths,
+    checks,
+    proofs,
+    onBuilder,
+    transfers,
+    outcome.exitCode === 0
+  )
   if (onBuilder && outcome.exitCode === 0) {
     core.info(
       `'${Input.CopyBack}: false': the outputs stay in the builder's store: ${outcome.outPaths.join(' ')}`
@@ -413,6 +422,7 @@ async function publish(report: BuildReport, settings: Settings, built: boolean):
   core.setOutput(Output.OutPaths, report.outPaths.join('\n'))
   core.setOutput(Output.RemoteBuilds, String(report.remoteBuilds))
   core.setOutput(Output.LocalBuilds, String(report.localBuilds))
+  core.setOutput(Output.FailedBuilds, String(report.failedBuilds))
   core.setOutput(Output.Confirmed, String(report.confirmed))
   core.setOutput(Output.BuildersHealthy, String(report.buildersHealthy))
   core.setOutput(Output.Report, reportFile)

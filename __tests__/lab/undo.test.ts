@@ -87,6 +87,8 @@ describe('the post step', () => {
       derivations: { status: string }[]
     }
     expect(report.derivations[0]?.status).toBe('failed')
+    // A failed derivation is counted as failed, not as a build on the builder, and nothing is confirmed.
+    expect(main.outputs).toMatchObject({ confirmed: 'false', 'failed-builds': '1', 'remote-builds': '0' })
     const post = await runPost(lab, main)
     expect(post.code).toBe(0)
     expect(snapshot(watched(lab))).toEqual(before)

@@ -31658,6 +31658,7 @@ var Output;
     Output["OutPaths"] = "out-paths";
     Output["RemoteBuilds"] = "remote-builds";
     Output["LocalBuilds"] = "local-builds";
+    Output["FailedBuilds"] = "failed-builds";
     Output["Confirmed"] = "confirmed";
     Output["Report"] = "report";
     Output["BuildersHealthy"] = "builders-healthy";

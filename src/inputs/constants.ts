@@ -36,6 +36,7 @@ export enum Output {
   OutPaths = 'out-paths',
   RemoteBuilds = 'remote-builds',
   LocalBuilds = 'local-builds',
+  FailedBuilds = 'failed-builds',
   Confirmed = 'confirmed',
   Report = 'report',
   BuildersHealthy = 'builders-healthy',

@@ -33,9 +33,11 @@ export interface BuildReport {
   buildersHealthy: number
   derivations: DerivationEntry[]
   outPaths: string[]
+  /** Derivations built successfully on a builder, and on the runner; those that failed, wherever they ran. */
   remoteBuilds: number
   localBuilds: number
-  /** At least one derivation was built, and every one on a builder. */
+  failedBuilds: number
+  /** The build succeeded, at least one derivation was built, and every one on a builder. */
   confirmed: boolean
   /** `hook` (Nix's distributed builds) or `remote-store` (the build ran in a builder's own store). */
   strategy?: 'hook' | 'remote-store'
@@ -89,7 +91,8 @@ export function makeReport(
   checks: Checks = { preflight: [], stores: [] },
   storeProofs?: ReadonlyMap<string, { log: boolean; store: boolean; problem?: string }>,
   outputsOnBuilder = false,
-  transfers?: ReadonlyMap<string, { sent: number; received: number }>
+  transfers?: ReadonlyMap<string, { sent: number; received: number }>,
+  succeeded = true
 ): BuildReport {
   const configured = plan?.builders ?? []
   const byUri = new Map(configured.map(builder => [builder.storeUri, builder]))
@@ -98,7 +101,9 @@ export function makeReport(
     if (build.machine !== '') entry.proof = storeProofs?.get(build.drvPath) ?? { log: true }
     return entry
   })
-  const localBuilds = builds.filter(build => build.machine === '').length
+  const built = builds.filter(build => build.status === 'built')
+  const localBuilds = built.filter(build => build.machine === '').length
+  const failedBuilds = builds.filter(build => build.status === 'failed').length
   const report: BuildReport = {
     builders: configured.map(builder => {
       const entry = builderEntry(builder)
@@ -111,9 +116,10 @@ export function makeReport(
     buildersHealthy: checks.preflight.filter(result => result.healthy).length,
     derivations,
     outPaths,
-    remoteBuilds: builds.length - localBuilds,
+    remoteBuilds: built.length - localBuilds,
     localBuilds,
-    confirmed: builds.length > 0 && localBuilds === 0
+    failedBuilds,
+    confirmed: succeeded && failedBuilds === 0 && built.length > 0 && localBuilds === 0
   }
   if (plan !== undefined) {
     report.configPath = plan.path
@@ -191,6 +197,12 @@ export function renderSummary(report: BuildReport, built: boolean): string {
     lines.push(
       '**Nothing was built**: every output was already valid, so this run proves nothing about where builds run. ' +
         'Build a derivation whose outputs exist nowhere yet (e.g. a nonce in an attribute) for a proof.',
+      ''
+    )
+  } else if (report.failedBuilds > 0) {
+    lines.push(
+      `❌ **${report.failedBuilds} derivation(s) failed**; ${report.remoteBuilds} built on a builder, ` +
+        `${report.localBuilds} on the runner.`,
       ''
     )
   } else if (report.confirmed) {

@@ -120,6 +120,7 @@ describe('makeReport', () => {
       outPaths: ['/nix/store/x-hello-2.12'],
       remoteBuilds: 1,
       localBuilds: 0,
+      failedBuilds: 0,
       confirmed: true,
       strategy: 'hook'
     })
@@ -237,16 +238,44 @@ describe('renderSummary', () => {
   it('counts local builds and shows the runner for them', () => {
     const report = makeReport(
       { ...PLAN, path: 'machines-file' },
-      [record({}), record({ drvPath: B, name: 'jq-1.7', machine: '', end: undefined, status: 'failed' })],
+      [record({}), record({ drvPath: B, name: 'jq-1.7', machine: '', end: undefined, status: 'built' })],
       []
     )
     const summary = renderSummary(report, true)
     expect(summary).toContain('⚠️ **1 of 2 derivation(s) were built on the runner**, 1 on a builder.\n')
-    expect(summary).toContain('| `jq-1.7` | **the runner** | – | failed |\n')
+    expect(summary).toContain('| `jq-1.7` | **the runner** | – | built |\n')
     expect(summary).toContain(
       "How: the runner user is not trusted: builders written to the daemon's machines file."
     )
     expect(summary).not.toContain('Out paths')
+  })
+
+  it('counts a failed derivation as failed, not as built, and never confirms', () => {
+    const report = makeReport(
+      PLAN,
+      [record({ status: 'failed' })],
+      [],
+      undefined,
+      undefined,
+      false,
+      undefined,
+      false
+    )
+    expect(report).toMatchObject({ remoteBuilds: 0, localBuilds: 0, failedBuilds: 1, confirmed: false })
+    expect(renderSummary(report, true)).toContain(
+      '❌ **1 derivation(s) failed**; 0 built on a builder, 0 on the runner.'
+    )
+    const succeededOnlyAfterAll = makeReport(
+      PLAN,
+      [record({})],
+      [],
+      undefined,
+      undefined,
+      false,
+      undefined,
+      false
+    )
+    expect(succeededOnlyAfterAll.confirmed).toBe(false)
   })
 
   it('says that nothing built proves nothing', () => {
