@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import {
   builder,
@@ -91,6 +91,42 @@ describe('multiplexed SSH', () => {
     await runPost(lab, main)
     expect(await sshMasters(lab)).toBe('')
   })
+})
+
+describe("the runner's own ssh configuration", () => {
+  // A self-hosted runner's root often shares connections for everything; the action's aliases must not follow it.
+  const ROOT_CONFIG = 'Host *\n  ControlMaster yes\n  ControlPath /tmp/root-cm-%C\n  ControlPersist 600\n'
+
+  for (const multiplex of ['false', 'true']) {
+    it(`with root's Host * ControlMaster yes, multiplex ${multiplex} builds, and nothing of the action's is left`, async () => {
+      const sshDir = hostPath(lab, '/root/.ssh')
+      mkdirSync(sshDir, { recursive: true, mode: 0o700 })
+      writeFileSync(`${sshDir}/config`, ROOT_CONFIG, { mode: 0o600 })
+      try {
+        const before = snapshot(watched(lab))
+        const drvs = severalDerivations(3)
+        const main = await runMain(lab, {
+          ...builderInputs(lab, 'a'),
+          multiplex,
+          args: drvs.args,
+          installables: drvs.installables
+        })
+        expect(main.code, visibleLog(main)).toBe(0)
+        expect(main.outputs).toMatchObject({ confirmed: 'true', 'remote-builds': '3' })
+        const post = await runPost(lab, main)
+        expect(post.code).toBe(0)
+        expect(snapshot(watched(lab))).toEqual(before)
+        expect(await sshMasters(lab)).toBe('')
+        // No master under root's own ControlPath either: the alias pinned its own (or none).
+        const rootMasters = (await import('node:child_process'))
+          .execFileSync('sh', ['-c', 'pgrep -af "[r]oot-cm-" || true'])
+          .toString()
+        expect(rootMasters).toBe('')
+      } finally {
+        rmSync(sshDir, { recursive: true, force: true })
+      }
+    })
+  }
 })
 
 describe('several builders', () => {

@@ -62,8 +62,12 @@ export function renderSshConfig(token: string, builders: ConfiguredBuilder[], fi
       '  ServerAliveCountMax 4'
     )
     // Nix opens a connection per derivation and never shares one (NIX-FACTS.md): the master does, for every session.
+    // Pinned either way: a `Host *` of the runner's own (ControlMaster yes, say) must not decide for the alias, or a
+    // master nobody closes outlives the job, and Nix meets "got 'started'" or hangs on `ssh -O check`.
     if (files.controlPath !== undefined) {
       lines.push('  ControlMaster auto', `  ControlPath "${files.controlPath}"`, '  ControlPersist 600')
+    } else {
+      lines.push('  ControlMaster no', '  ControlPath none')
     }
   }
   lines.push('Host *', `# ${MARKER} ${token}: end`)

@@ -368,7 +368,8 @@ describe('makeStorePlan (remote-store)', () => {
     const single = makeStorePlan(settings({ multiplex: false }), [BUILDER, second], TOKEN, TEMP)
     const content = step(single, 'write', SSH_CONFIG).content
     expect(content).toContain(`Host nix-offload-${TOKEN}-2`)
-    expect(content).not.toMatch(/Control(Master|Path|Persist)/)
+    expect(content).not.toMatch(/ControlMaster auto|ControlPersist/)
+    expect(content).toContain('  ControlMaster no\n  ControlPath none')
     expect(single.steps.some(s => s.kind === 'ssh-masters')).toBe(false)
   })
 

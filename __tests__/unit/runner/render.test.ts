@@ -115,7 +115,7 @@ describe('renderSshConfig', () => {
   const lines = text.split('\n')
 
   it('pins each builder through its own Host alias', () => {
-    expect(lines.slice(1, 14)).toEqual([
+    expect(lines.slice(1, 16)).toEqual([
       'Host nix-offload-a1b2c3-1',
       '  HostName builder.example.com',
       '  Port 2222',
@@ -128,6 +128,9 @@ describe('renderSshConfig', () => {
       '  ConnectTimeout 10',
       '  ServerAliveInterval 15',
       '  ServerAliveCountMax 4',
+      // Not multiplexing: pinned off, so that a Host * of the runner's own cannot switch it on.
+      '  ControlMaster no',
+      '  ControlPath none',
       'Host *'
     ])
   })
