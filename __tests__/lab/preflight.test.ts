@@ -248,6 +248,33 @@ describe('a builder lost in the middle of a build', () => {
   })
 })
 
+describe('a builder whose Nix stops answering', () => {
+  // One version pair only: the test waits out the minute the store check is given.
+  it.runIf(RUNNER_NIX === '2.8' && BUILDER_NIX === '2.8')(
+    'the store check is bounded: the step fails within the minute, naming the builder and what hung',
+    async () => {
+      const daemonPid = readFileSync(join(dirname(a.sshdLog), 'nix-daemon.pid'), 'utf8').trim()
+      execFileSync('kill', ['-STOP', daemonPid])
+      try {
+        const started = Date.now()
+        const main = await runMain(lab, { ...builderInputs(lab, 'a'), installables: 'drv' })
+        const seconds = (Date.now() - started) / 1000
+        expect(main.code).toBe(1)
+        expect(seconds).toBeLessThan(90)
+        const stepError = visibleLog(main)
+          .split('\n')
+          .find(line => line.startsWith('::error::'))
+        expect(stepError).toContain(`Builder nixbuilder@127.0.0.1:${a.port} passed the preflight, but`)
+        expect(stepError).toContain('it hung: no answer within 60 s')
+        expect((await runPost(lab, main)).code).toBe(0)
+      } finally {
+        execFileSync('kill', ['-CONT', daemonPid])
+      }
+    },
+    120_000
+  )
+})
+
 describe('a builder that changes after the preflight: a second look names the cause', () => {
   /** Two derivations of 4 s each; with one job on the builder, Nix opens the second's connection after the first. */
   function twoInTurn(): { args: string; installables: string; marker: string } {

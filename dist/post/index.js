@@ -30900,14 +30900,14 @@ var exec_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arg
  */
 function exec_exec(commandLine, args, options) {
     return exec_awaiter(this, void 0, void 0, function* () {
-        const commandArgs = argStringToArray(commandLine);
+        const commandArgs = tr.argStringToArray(commandLine);
         if (commandArgs.length === 0) {
             throw new Error(`Parameter 'commandLine' cannot be null or empty.`);
         }
         // Path to tool to execute should be first arg
         const toolPath = commandArgs[0];
         args = commandArgs.slice(1).concat(args || []);
-        const runner = new ToolRunner(toolPath, args, options);
+        const runner = new tr.ToolRunner(toolPath, args, options);
         return runner.exec();
     });
 }
@@ -31339,23 +31339,49 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 ;// CONCATENATED MODULE: ./src/base/process.ts
 
-async function runCommand(command, args, options = {}) {
-    const stdout = [];
-    const stderr = [];
-    const code = await exec_exec(command, args, {
-        silent: true,
-        ignoreReturnCode: true,
-        input: typeof options.input === 'string' ? Buffer.from(options.input) : options.input,
-        env: childEnvironment(options.env ?? process.env),
-        listeners: {
-            stdout: chunk => stdout.push(chunk),
-            // A build log can be gigabytes: with a listener, stderr is streamed and not kept.
-            stderr: chunk => (options.onStderr ? options.onStderr(chunk) : stderr.push(chunk))
-        }
+/** Runs a command to its end. A command that cannot be started (not found) rejects; any exit code resolves. */
+function runCommand(command, args, options = {}) {
+    return new Promise((resolve, reject) => {
+        const child = (0,external_node_child_process_namespaceObject.spawn)(command, args, {
+            env: childEnvironment(options.env ?? process.env),
+            stdio: ['pipe', 'pipe', 'pipe']
+        });
+        const stdout = [];
+        const stderr = [];
+        let timedOut = false;
+        const timer = options.timeoutMs === undefined
+            ? undefined
+            : setTimeout(() => {
+                timedOut = true;
+                child.kill('SIGTERM');
+                setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
+            }, options.timeoutMs);
+        child.stdout.on('data', (chunk) => stdout.push(chunk));
+        // A build log can be gigabytes: with a listener, stderr is streamed and not kept.
+        child.stderr.on('data', (chunk) => options.onStderr ? options.onStderr(chunk) : stderr.push(chunk));
+        child.on('error', error => {
+            clearTimeout(timer);
+            reject(error);
+        });
+        child.on('close', code => {
+            clearTimeout(timer);
+            const result = {
+                code: code ?? 1,
+                stdout: Buffer.concat(stdout),
+                stderr: Buffer.concat(stderr).toString('utf8')
+            };
+            if (timedOut)
+                result.timedOut = true;
+            resolve(result);
+        });
+        // A process that exits without reading its stdin is not an error of ours.
+        child.stdin.on('error', () => undefined);
+        child.stdin.end(options.input);
     });
-    return { code, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString('utf8') };
 }
 /** Runs a command that must succeed; the error carries its stderr. */
 async function runChecked(command, args, options = {}) {
@@ -31491,8 +31517,6 @@ async function restartDaemon(viaSudo, manager) {
 
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 ;// CONCATENATED MODULE: ./src/runner/file-agent.ts
 
 
@@ -31587,7 +31611,9 @@ async function file_agent_fileOps(ops, options) {
         `process.stdout.write(JSON.stringify((${runFileOps.toString()})(fs, require('child_process').spawnSync, ` +
         'input.ops, input.keepGoing)))';
     const output = await runChecked('sudo', ['-n', process.execPath, '-e', program], {
-        input: JSON.stringify({ ops, keepGoing: options.keepGoing })
+        input: JSON.stringify({ ops, keepGoing: options.keepGoing }),
+        // sudo itself may wait (a PAM module, a password prompt it cannot show): bounded like everything else.
+        timeoutMs: 120_000
     });
     return parseResults(output.toString());
 }

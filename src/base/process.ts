@@ -1,4 +1,4 @@
-import { exec } from '@actions/exec'
+import { spawn } from 'node:child_process'
 
 /** The one place that starts processes. Nothing it runs is echoed to the log. */
 export interface CommandOptions {
@@ -7,33 +7,63 @@ export interface CommandOptions {
   env?: NodeJS.ProcessEnv
   /** Receives stderr as it arrives, for live logs; the result's `stderr` is then empty. */
   onStderr?: (chunk: Buffer) => void
+  /** Stops the process (TERM, then KILL 5 s later) when it runs longer: the result says `timedOut`. */
+  timeoutMs?: number
 }
 
 export interface CommandResult {
   code: number
   stdout: Buffer
   stderr: string
+  /** It was stopped after `timeoutMs`. */
+  timedOut?: boolean
 }
 
-export async function runCommand(
+/** Runs a command to its end. A command that cannot be started (not found) rejects; any exit code resolves. */
+export function runCommand(
   command: string,
   args: string[],
   options: CommandOptions = {}
 ): Promise<CommandResult> {
-  const stdout: Buffer[] = []
-  const stderr: Buffer[] = []
-  const code = await exec(command, args, {
-    silent: true,
-    ignoreReturnCode: true,
-    input: typeof options.input === 'string' ? Buffer.from(options.input) : options.input,
-    env: childEnvironment(options.env ?? process.env),
-    listeners: {
-      stdout: chunk => stdout.push(chunk),
-      // A build log can be gigabytes: with a listener, stderr is streamed and not kept.
-      stderr: chunk => (options.onStderr ? options.onStderr(chunk) : stderr.push(chunk))
-    }
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      env: childEnvironment(options.env ?? process.env),
+      stdio: ['pipe', 'pipe', 'pipe']
+    })
+    const stdout: Buffer[] = []
+    const stderr: Buffer[] = []
+    let timedOut = false
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true
+            child.kill('SIGTERM')
+            setTimeout(() => child.kill('SIGKILL'), 5_000).unref()
+          }, options.timeoutMs)
+    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk))
+    // A build log can be gigabytes: with a listener, stderr is streamed and not kept.
+    child.stderr.on('data', (chunk: Buffer) =>
+      options.onStderr ? options.onStderr(chunk) : stderr.push(chunk)
+    )
+    child.on('error', error => {
+      clearTimeout(timer)
+      reject(error)
+    })
+    child.on('close', code => {
+      clearTimeout(timer)
+      const result: CommandResult = {
+        code: code ?? 1,
+        stdout: Buffer.concat(stdout),
+        stderr: Buffer.concat(stderr).toString('utf8')
+      }
+      if (timedOut) result.timedOut = true
+      resolve(result)
+    })
+    // A process that exits without reading its stdin is not an error of ours.
+    child.stdin.on('error', () => undefined)
+    child.stdin.end(options.input)
   })
-  return { code, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString('utf8') }
 }
 
 /** Runs a command that must succeed; the error carries its stderr. */

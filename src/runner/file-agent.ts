@@ -130,7 +130,9 @@ export async function fileOps(
     `process.stdout.write(JSON.stringify((${runFileOps.toString()})(fs, require('child_process').spawnSync, ` +
     'input.ops, input.keepGoing)))'
   const output = await runChecked('sudo', ['-n', process.execPath, '-e', program], {
-    input: JSON.stringify({ ops, keepGoing: options.keepGoing })
+    input: JSON.stringify({ ops, keepGoing: options.keepGoing }),
+    // sudo itself may wait (a PAM module, a password prompt it cannot show): bounded like everything else.
+    timeoutMs: 120_000
   })
   return parseResults(output.toString())
 }

@@ -43,6 +43,9 @@ export interface RunnerFacts {
   nixPath: string
 }
 
+/** The probe asks the local Nix only: a minute without an answer is a hung daemon, not a slow one. */
+const PROBE_TIMEOUT_MS = 60_000
+
 export async function probeRunner(env: NodeJS.ProcessEnv = process.env): Promise<RunnerFacts> {
   const user = userInfo()
   const isRoot = user.uid === 0
@@ -101,7 +104,7 @@ async function askNix(
   delete daemonView.NIX_CONFIG
   const checkArgs = storeInfoArgs(release)
   const [check, configText] = await Promise.all([
-    runCommand('nix', [...NIX_FEATURES, ...checkArgs], { env }),
+    runCommand('nix', [...NIX_FEATURES, ...checkArgs], { env, timeoutMs: PROBE_TIMEOUT_MS }),
     nixOutput([...NIX_FEATURES, ...configShowArgs(release)], daemonView)
   ])
   if (check.code !== 0) {
@@ -151,7 +154,7 @@ function detectServiceManager(): ServiceManager {
 async function nixOutput(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
   let result
   try {
-    result = await runCommand('nix', args, { env })
+    result = await runCommand('nix', args, { env, timeoutMs: PROBE_TIMEOUT_MS })
   } catch {
     throw new SetupError(
       'Nix is not installed on the runner (no `nix` on PATH): install it in an earlier step.'

@@ -23,6 +23,9 @@ export interface StoreReach {
  * daemon will use, as the same account, so it catches what the action's own SSH client cannot: permissions, an ssh
  * config of root's that overrides ours, a sudo that does not work.
  */
+/** How long the store check may take: the builder answered the preflight moments ago. */
+const STORE_PING_TIMEOUT_MS = 60_000
+
 export async function pingStores(plan: Plan, facts: RunnerFacts): Promise<StoreReach[]> {
   const viaSudo = plan.asRoot && !facts.isRoot
   const check = storeInfoArgs({ implementation: facts.nixImplementation, version: facts.nixVersion })
@@ -30,9 +33,11 @@ export async function pingStores(plan: Plan, facts: RunnerFacts): Promise<StoreR
     plan.builders.map(async builder => {
       const args = [...NIX_FEATURES, ...check, '--store', builder.storeUri]
       const started = Date.now()
+      // Bounded: a builder that stops answering after the preflight must not turn this into a six-hour job.
+      const bound = { timeoutMs: STORE_PING_TIMEOUT_MS }
       const result = viaSudo
-        ? await runCommand('sudo', ['-n', facts.nixPath, ...args])
-        : await runCommand(facts.nixPath, args, { env: nixEnvironment(plan, process.env) })
+        ? await runCommand('sudo', ['-n', facts.nixPath, ...args], bound)
+        : await runCommand(facts.nixPath, args, { ...bound, env: nixEnvironment(plan, process.env) })
       const reach: StoreReach = {
         storeUri: builder.storeUri,
         builder: label(builder),
@@ -43,6 +48,11 @@ export async function pingStores(plan: Plan, facts: RunnerFacts): Promise<StoreR
       if (version !== undefined) reach.version = version
       if (trusted !== undefined) reach.trusted = trusted
       if (!reach.ok) reach.error = result.stderr.trim().split('\n').slice(-3).join(' / ')
+      if (result.timedOut === true) {
+        reach.error =
+          `it hung: no answer within ${STORE_PING_TIMEOUT_MS / 1000} s (the builder accepted the SSH connection ` +
+          'but its Nix did not answer: is its nix-daemon running and responsive?)'
+      }
       return reach
     })
   )
