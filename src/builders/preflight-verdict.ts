@@ -82,8 +82,11 @@ export function judge(
   const { reach } = observation
   if (!reach.ok) {
     const where = `${request.host} port ${request.port}`
+    // A builder from the `builders` input has its port in its line, not in the `port` input.
+    const portSource =
+      request.pinInput === Input.KnownHosts ? `the port in ${request.origin}` : `'${Input.Port}'`
     const why = {
-      refused: `connection refused on ${where}: nothing listens there. Is sshd running on the builder, and is '${Input.Port}' right?`,
+      refused: `connection refused on ${where}: nothing listens there. Is sshd running on the builder, and is ${portSource} right?`,
       timeout: `no answer from ${where} (${reach.detail}): the builder is down, or a firewall drops the connection.`,
       dns: `the name ${request.host} does not resolve (${reach.detail}). Check '${Input.Host}'.`,
       unreachable: `cannot connect to ${where} (${reach.detail}).`
@@ -122,7 +125,15 @@ export function judge(
     )
   }
   if (observation.error !== undefined || observation.facts === undefined) {
-    return fail('ssh-failed', `Builder ${name}: the SSH session failed: ${observation.error ?? 'no answer'}.`)
+    const error = observation.error ?? 'no answer'
+    // OpenSSH 9.8+ drops an address it penalises (PerSourcePenalties) right after the TCP connect, before any SSH
+    // banner: after many failed or unauthenticated connections from it, e.g. a canary run every few minutes.
+    const penalty = /before handshake|Connection lost|ECONNRESET/i.test(error)
+      ? ' The builder closed the connection before the SSH handshake: its sshd may be penalising this address ' +
+        '(OpenSSH 9.8+ PerSourcePenalties, after failed or unauthenticated connections from it), or MaxStartups is ' +
+        'reached. Check its sshd log; exempt the runner with PerSourcePenaltyExemptList, or wait for the penalty to end.'
+      : ''
+    return fail('ssh-failed', `Builder ${name}: the SSH session failed: ${error}.${penalty}`)
   }
   result.authenticated = true
 

@@ -30,9 +30,23 @@ export interface PrivateKey {
 
 /** Returns a reason the text is not a usable private key, without ever quoting it. */
 export function parsePrivateKey(raw: string): PrivateKey | string {
-  const text = raw.replace(/\r\n?/g, '\n').trim() + '\n'
+  // What a paste adds around the lines (CRLF, indentation from YAML, trailing spaces) is not part of the key: OpenSSH
+  // reads such a file once each line is trimmed, so the action trims them too.
+  const lines = raw
+    .replace(/\r\n?/g, '\n')
+    .split('\n')
+    .map(line => line.trim())
+  const text = lines.join('\n').trim() + '\n'
   if (!/^-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----\n/.test(text)) {
-    return 'is not a private key: expected the whole file, starting with "-----BEGIN OPENSSH PRIVATE KEY-----"'
+    const first = text.split('\n')[0] ?? ''
+    // The first line is shown only when it is armour: a base64 line would be part of the secret.
+    const found = first.startsWith('-----')
+      ? `its first line is "${first.slice(0, 60)}"`
+      : 'its first line is not a BEGIN line'
+    return `is not a private key: expected the whole file, starting with "-----BEGIN OPENSSH PRIVATE KEY-----"; ${found}`
+  }
+  if (!/\n-----END [A-Z0-9 ]*PRIVATE KEY-----\n$/.test(text)) {
+    return 'is cut short: its last line should be "-----END OPENSSH PRIVATE KEY-----" (was the secret pasted whole?)'
   }
   const parsed = ssh2.utils.parseKey(text)
   const key = Array.isArray(parsed) ? parsed[0] : parsed

@@ -101,3 +101,31 @@ describe('preflightWarnings: an untrusted builder user with local-jobs > 0', () 
     expect(preflightWarnings([REQUEST], [old], building)).toEqual([])
   })
 })
+
+describe('judge: messages that say where to look', () => {
+  const fromBuilders: BuilderRequest = { ...REQUEST, origin: "'builders' line 1", pinInput: Input.KnownHosts }
+
+  it("points a refused connection at the builders line's port, not the port input, for a builder from builders", () => {
+    const observation: Observation = {
+      reach: { ok: false, failure: 'refused', detail: 'ECONNREFUSED' },
+      pinned: [HOST_KEY],
+      totalMs: 1
+    }
+    expect(judge(fromBuilders, observation, KEY).result.message).toContain(
+      "is the port in 'builders' line 1 right?"
+    )
+    expect(judge(REQUEST, observation, KEY).result.message).toContain("is 'port' right?")
+  })
+
+  it('names PerSourcePenalties when the builder drops the connection before the handshake', () => {
+    const observation: Observation = {
+      reach: { ok: true, connectMs: 1 },
+      pinned: [HOST_KEY],
+      error: 'Connection lost before handshake',
+      totalMs: 1
+    }
+    const { message } = judge(REQUEST, observation, KEY).result
+    expect(message).toContain('the SSH session failed: Connection lost before handshake.')
+    expect(message).toContain('PerSourcePenalties')
+  })
+})

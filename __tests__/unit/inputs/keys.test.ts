@@ -73,8 +73,19 @@ describe('parsePrivateKey', () => {
 
   it('refuses a public key line', () => {
     expect(parsePrivateKey(plainKey.public)).toBe(
-      'is not a private key: expected the whole file, starting with "-----BEGIN OPENSSH PRIVATE KEY-----"'
+      'is not a private key: expected the whole file, starting with "-----BEGIN OPENSSH PRIVATE KEY-----"; ' +
+        'its first line is not a BEGIN line'
     )
+  })
+
+  it('reads a key whose lines carry trailing spaces or indentation, as OpenSSH does once they are trimmed', () => {
+    const padded = plainKey.private
+      .split('\n')
+      .map((line, index) => (index % 2 === 0 ? `${line}   ` : `  ${line}\t`))
+      .join('\r\n')
+    const key = parsePrivateKey(padded)
+    expect(typeof key).toBe('object')
+    expect(key).toMatchObject({ type: 'ssh-ed25519' })
   })
 
   it('refuses text that only looks like a key file', () => {
@@ -86,7 +97,9 @@ describe('parsePrivateKey', () => {
 
   it('refuses a key cut short after its first lines', () => {
     const truncated = plainKey.private.split('\n').slice(0, 3).join('\n')
-    expect(parsePrivateKey(truncated)).toMatch(/^could not be read as an SSH private key/)
+    expect(parsePrivateKey(truncated)).toMatch(
+      /^is cut short: its last line should be "-----END OPENSSH PRIVATE KEY-----"/
+    )
   })
 
   it('never quotes the key in a refusal', () => {

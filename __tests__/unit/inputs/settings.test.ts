@@ -532,7 +532,7 @@ const REFUSALS: Refusal[] = [
     what: 'ssh-private-key cut short',
     inputs: { 'ssh-private-key': clientKey.private.split('\n').slice(0, 3).join('\n') },
     input: 'ssh-private-key',
-    detail: /^could not be read as an SSH private key/
+    detail: /^is cut short/
   },
   // builders and known-hosts
   {
