@@ -1,4 +1,4 @@
 import './cjs-globals.js'
-import { run } from './offload.js'
+import { run } from './run.js'
 
 await run()

@@ -1,16 +1,15 @@
 import * as core from '@actions/core'
+import { publish } from './publish.js'
+import { buildOnRunner } from './fallback.js'
 import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { phase } from './base/index.js'
-import { admitBuilders, checkAgain, preflight, type PreflightOutcome, secondLook } from './builders/index.js'
-import { canary } from './canary/index.js'
+import { admitBuilders, checkAgain, type PreflightOutcome, secondLook } from './builders/index.js'
 import {
   type Builder,
   givenBuilders,
   Input,
   label,
-  Output,
-  parseSettings,
   type Settings,
   SetupError,
   wantsBuild
@@ -21,7 +20,6 @@ import {
   checksOnlyLocally,
   type ChosenStrategy,
   chooseStrategy,
-  describeRelease,
   type InstallableLookup,
   installableNeeds,
   runBuild,
@@ -29,7 +27,7 @@ import {
   transferBytes
 } from './nix/index.js'
 import { builderOffer, diagnose, orderDiagnoses } from './diagnosis/index.js'
-import { type BuildReport, type Checks, makeReport, renderSummary, writeReportFile } from './report/index.js'
+import { type BuildReport, type Checks, makeReport } from './report/index.js'
 import {
   configureRunner,
   exportNixConfig,
@@ -37,40 +35,11 @@ import {
   makeStorePlan,
   nixEnvironment,
   type Plan,
-  probeRunner,
   type RunnerFacts,
   runnerRelease,
   saveJournal,
-  settingsForRunner,
   undoJournal
 } from './runner/index.js'
-
-/** The main step: validate, then build (or run the canary). Errors fail the step. */
-export async function run(): Promise<void> {
-  try {
-    maskPrivateKey(core.getInput(Input.SshPrivateKey))
-    const read = (name: Input): string => core.getInput(name)
-    // The runner probe (several `nix` starts) and the builders' SSH handshakes are independent: run them at once.
-    // Inputs are validated first, with the system Node reports standing in for Nix's until the probe says.
-    const probing = phase('runner probe', probeRunner())
-    probing.catch(() => undefined)
-    const guess = nodeSystem()
-    const early = parseSettings(read, { system: guess })
-    const runnerVersion = probing.then(found => found.nixVersion)
-    const preflighting = phase('preflight', preflight(early, runnerVersion))
-    preflighting.catch(() => undefined)
-    const facts = await probing
-    const parsed = facts.system === guess ? early : parseSettings(read, { system: facts.system })
-    describeRunner(facts, parsed)
-    const { settings, notice } = settingsForRunner(parsed, facts)
-    if (notice !== undefined) core.notice(notice, { title: 'nix-offload: multiplexing off' })
-    const checking = parsed === early ? preflighting : phase('preflight', preflight(parsed, runnerVersion))
-    if (settings.mode === 'canary') await canary(facts, settings, await checking)
-    else await offload(facts, settings, checking)
-  } catch (error) {
-    core.setFailed(error instanceof Error ? error.message : String(error))
-  }
-}
 
 /**
  * Build mode: preflight, configure the runner, build, prove where each derivation ran, report.
@@ -80,7 +49,7 @@ export async function run(): Promise<void> {
  * handshakes overlap instead of adding up. A builder that then fails its preflight fails the step as before, and the
  * configuration is undone before the error: the runner is as it was when main ends, and post has nothing to undo.
  */
-async function offload(
+export async function offload(
   facts: RunnerFacts,
   settings: Settings,
   checking: Promise<PreflightOutcome>
@@ -119,6 +88,11 @@ async function offload(
     admitBuilders(checked, settings)
   } catch (error) {
     if (early !== undefined) await undoEarly(early)
+    if (settings.fallback === 'local' && checked.builders.length === 0) {
+      const first = error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error)
+      await buildOnRunner(facts, settings, `every builder failed its preflight (${first})`, checks)
+      return
+    }
     await publish(makeReport(undefined, [], [], checks), settings, false)
     throw error
   }
@@ -383,50 +357,4 @@ function tempDirectory(): string {
   const dir = (process.env.RUNNER_TEMP ?? '').replace(/\/$/, '')
   const socketPath = `${dir}/nix-offload-000000/cm-${'0'.repeat(40)}.${'0'.repeat(16)}`
   return dir !== '' && !/\s/.test(dir) && socketPath.length < 104 ? dir : tmpdir()
-}
-
-/** The Nix system name for the machine Node runs on, e.g. x86_64-linux; the probe has the final word. */
-function nodeSystem(): string {
-  const arch: Record<string, string> = {
-    x64: 'x86_64',
-    arm64: 'aarch64',
-    ia32: 'i686',
-    arm: 'armv7l',
-    riscv64: 'riscv64'
-  }
-  return `${arch[process.arch] ?? process.arch}-${process.platform}`
-}
-
-/**
- * The runner masks a multi-line secret line by line, so each line of the key body is registered (the BEGIN/END
- * armour is not secret, and masking it would hide it from error messages that explain the expected format).
- */
-function maskPrivateKey(key: string): void {
-  for (const line of key.split(/\r?\n/)) {
-    const text = line.trim()
-    if (text.length >= 8 && !text.startsWith('-----')) core.setSecret(text)
-  }
-}
-
-function describeRunner(facts: RunnerFacts, settings: Settings): void {
-  const daemon =
-    facts.store === 'daemon'
-      ? `nix-daemon, which ${facts.trusted ? 'trusts' : 'does not trust'} ${facts.userName}`
-      : `no daemon (single-user, as ${facts.userName})`
-  core.info(`Runner: ${describeRelease(runnerRelease(facts))} on ${facts.system}, ${daemon}.`)
-  core.info(`Client key: ${settings.privateKey.type}, public half: ${settings.privateKey.publicLine}`)
-}
-
-async function publish(report: BuildReport, settings: Settings, built: boolean): Promise<void> {
-  const reportFile = writeReportFile(report)
-  core.setOutput(Output.OutPaths, report.outPaths.join('\n'))
-  core.setOutput(Output.RemoteBuilds, String(report.remoteBuilds))
-  core.setOutput(Output.LocalBuilds, String(report.localBuilds))
-  core.setOutput(Output.FailedBuilds, String(report.failedBuilds))
-  core.setOutput(Output.Confirmed, String(report.confirmed))
-  core.setOutput(Output.BuildersHealthy, String(report.buildersHealthy))
-  core.setOutput(Output.Report, reportFile)
-  if (settings.summary && process.env.GITHUB_STEP_SUMMARY) {
-    await core.summary.addRaw(renderSummary(report, built)).write()
-  }
 }

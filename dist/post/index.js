@@ -31678,6 +31678,7 @@ var Input;
     Input["Multiplex"] = "multiplex";
     Input["Strategy"] = "strategy";
     Input["CopyBack"] = "copy-back";
+    Input["Fallback"] = "fallback";
 })(Input || (Input = {}));
 var Output;
 (function (Output) {

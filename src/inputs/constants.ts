@@ -29,7 +29,8 @@ export enum Input {
   TrendFactor = 'trend-factor',
   Multiplex = 'multiplex',
   Strategy = 'strategy',
-  CopyBack = 'copy-back'
+  CopyBack = 'copy-back',
+  Fallback = 'fallback'
 }
 
 export enum Output {

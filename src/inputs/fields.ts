@@ -69,6 +69,15 @@ export function parseStrategy(value: string): 'hook' | 'remote-store' | 'auto' {
   )
 }
 
+export function parseFallback(value: string): 'fail' | 'local' {
+  const fallback = value.trim() || 'fail'
+  if (fallback === 'fail' || fallback === 'local') return fallback
+  throw new InputError(
+    Input.Fallback,
+    `"${printable(value)}" is not a fallback; use fail (the default) or local`
+  )
+}
+
 export function parseMode(value: string): 'build' | 'canary' {
   const mode = value.trim() || 'build'
   if (mode === 'build' || mode === 'canary') return mode

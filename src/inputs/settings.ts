@@ -17,6 +17,7 @@ import {
   parseHost,
   parseInstallables,
   parseList,
+  parseFallback,
   parseMode,
   parseStrategy,
   parseNumber,
@@ -114,6 +115,10 @@ export interface Settings {
   strategy: Strategy
   /** remote-store: copy the requested outputs back to the runner (false: they stay on the builder). */
   copyBack: boolean
+  /** What to do when no builder can be used: fail the step, or build on the runner (with a warning). */
+  fallback: 'fail' | 'local'
+  /** `ssh-private-key` is empty and `fallback: local` allows it (a pull request from a fork gets no secrets). */
+  keyMissing: boolean
 }
 
 export type Strategy = 'hook' | 'remote-store' | 'auto'
@@ -208,14 +213,16 @@ export function parseSettings(read: InputReader, defaults: SettingsDefaults): Se
   }
 
   const rawKey = read(Input.SshPrivateKey)
-  if (rawKey.trim() === '') {
+  const fallback = parseFallback(read(Input.Fallback))
+  const keyMissing = rawKey.trim() === '' && fallback === 'local'
+  if (rawKey.trim() === '' && !keyMissing) {
     throw new InputError(
       Input.SshPrivateKey,
       'is required: give the private key (no passphrase) that the builder accepts, from a secret, e.g. ' +
         '`ssh-private-key: ${{ secrets.NIX_BUILDER_SSH_KEY }}`'
     )
   }
-  const privateKey = parsePrivateKey(rawKey)
+  const privateKey = keyMissing ? NO_KEY : parsePrivateKey(rawKey)
   if (typeof privateKey === 'string') throw new InputError(Input.SshPrivateKey, privateKey)
 
   const installables = parseInstallables(read(Input.Installables))
@@ -246,6 +253,8 @@ export function parseSettings(read: InputReader, defaults: SettingsDefaults): Se
     multiplex: parseBoolean(Input.Multiplex, read(Input.Multiplex), true),
     strategy: parseStrategy(read(Input.Strategy)),
     copyBack: parseBoolean(Input.CopyBack, read(Input.CopyBack), true),
+    fallback,
+    keyMissing,
     canary: {
       payloadMb: parseNumber(Input.CanaryPayloadMb, read(Input.CanaryPayloadMb), 8, 0, 4096),
       maxConnectMs: parseNumber(Input.MaxConnectMs, read(Input.MaxConnectMs), 2000, 0, 600_000),
@@ -257,6 +266,9 @@ export function parseSettings(read: InputReader, defaults: SettingsDefaults): Se
 }
 
 /** Whether the action runs `nix build` at all, or only configures the runner for later steps. */
+/** The key of a run with `fallback: local` and an empty `ssh-private-key`: nothing is offloaded, nothing uses it. */
+const NO_KEY: PrivateKey = { text: '', type: 'none', publicLine: '' }
+
 export function wantsBuild(settings: Settings): boolean {
   return settings.installables.length > 0 || settings.args.length > 0
 }

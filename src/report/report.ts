@@ -43,6 +43,8 @@ export interface BuildReport {
   strategy?: 'hook' | 'remote-store'
   /** remote-store with `copy-back: false`: the outputs are on the builder only. */
   outputsOnBuilder?: boolean
+  /** `fallback: local` built on the runner, and why. */
+  fallback?: string
 }
 
 export interface BuilderEntry {
@@ -186,7 +188,12 @@ export function formatBytes(bytes: number): string {
 
 export function renderSummary(report: BuildReport, built: boolean): string {
   const lines = ['## nix-offload', '']
-  if (report.configPath === undefined) {
+  if (report.fallback !== undefined) {
+    lines.push(
+      `⚠️ **Built on the runner** (\`fallback: local\`): ${cell(report.fallback)}. Nothing was offloaded.`,
+      ''
+    )
+  } else if (report.configPath === undefined) {
     lines.push('❌ **Stopped before configuring the runner**: a builder failed the preflight.', '')
   } else if (!built) {
     lines.push(

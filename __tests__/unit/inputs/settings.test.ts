@@ -113,7 +113,9 @@ describe('parseSettings with one builder from host', () => {
       canary: { payloadMb: 8, maxConnectMs: 2000, maxBuildSeconds: 300, minFreeGb: 10, trendFactor: 3 },
       multiplex: true,
       strategy: 'auto',
-      copyBack: true
+      copyBack: true,
+      fallback: 'fail',
+      keyMissing: false
     })
     expect(wantsBuild(settings)).toBe(false)
   })

@@ -19,6 +19,8 @@ export function settingsWith(overrides: Partial<Settings> = {}): Settings {
     multiplex: true,
     strategy: 'hook',
     copyBack: true,
+    fallback: 'fail',
+    keyMissing: false,
     ...overrides
   }
 }

@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest'
+import {
+  builderCtl,
+  builderInputs,
+  freshDerivation,
+  type Lab,
+  loadLab,
+  reportOf,
+  runMain,
+  runPost,
+  snapshot,
+  visibleLog,
+  watched
+} from './harness.js'
+
+const lab: Lab = loadLab()
+
+describe('fallback', () => {
+  it('local, with an empty key (a fork’s pull request): builds on the runner, warns, and changes nothing', async () => {
+    const drv = freshDerivation(lab)
+    const before = snapshot(watched(lab))
+    const main = await runMain(lab, {
+      ...builderInputs(lab, 'a'),
+      'ssh-private-key': '',
+      fallback: 'local',
+      args: drv.args,
+      installables: 'drv'
+    })
+    expect(main.code, visibleLog(main)).toBe(0)
+    expect(visibleLog(main)).toContain(
+      "::warning title=nix-offload%3A fallback to the runner::Building on the runner: 'ssh-private-key' is empty"
+    )
+    expect(main.outputs).toMatchObject({ confirmed: 'false', 'local-builds': '1', 'remote-builds': '0' })
+    expect(reportOf<{ fallback?: string }>(lab, main).fallback).toContain("'ssh-private-key' is empty")
+    expect(main.summary).toContain('⚠️ **Built on the runner** (`fallback: local`)')
+    expect(snapshot(watched(lab))).toEqual(before)
+    expect((await runPost(lab, main)).code).toBe(0)
+    expect(snapshot(watched(lab))).toEqual(before)
+  })
+
+  it('fail (the default), with an empty key: fails before changing anything, naming the input', async () => {
+    const before = snapshot(watched(lab))
+    const main = await runMain(lab, {
+      ...builderInputs(lab, 'a'),
+      'ssh-private-key': '',
+      installables: 'drv'
+    })
+    expect(main.code).toBe(1)
+    expect(visibleLog(main)).toMatch(/::error::Input 'ssh-private-key': is required/)
+    expect(snapshot(watched(lab))).toEqual(before)
+  })
+
+  it('local, when every builder fails its preflight: builds on the runner and says which builder and why', async () => {
+    await builderCtl(lab, 'stop', 'a')
+    try {
+      const drv = freshDerivation(lab)
+      const before = snapshot(watched(lab))
+      const main = await runMain(lab, {
+        ...builderInputs(lab, 'a'),
+        fallback: 'local',
+        args: drv.args,
+        installables: 'drv'
+      })
+      expect(main.code, visibleLog(main)).toBe(0)
+      expect(visibleLog(main)).toMatch(
+        /Building on the runner: every builder failed its preflight \(Builder nixbuilder@127\.0\.0\.1:\d+ is unreachable/
+      )
+      expect(main.outputs).toMatchObject({ confirmed: 'false', 'local-builds': '1' })
+      expect((await runPost(lab, main)).code).toBe(0)
+      expect(snapshot(watched(lab))).toEqual(before)
+    } finally {
+      await builderCtl(lab, 'start', 'a')
+    }
+  })
+})

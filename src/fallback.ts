@@ -1,0 +1,64 @@
+import * as core from '@actions/core'
+import { cpus } from 'node:os'
+import { phase } from './base/index.js'
+import { Input, type Settings } from './inputs/index.js'
+import { runBuild } from './nix/index.js'
+import { publish } from './publish.js'
+import { type Checks, makeReport } from './report/index.js'
+import type { RunnerFacts } from './runner/index.js'
+
+/**
+ * `fallback: local`: no builder can be used (no key, as for a pull request from a fork, or every builder failed its
+ * preflight), so the build runs on the runner, as a plain `nix build` would. Nothing is configured or offloaded;
+ * `require-remote` does not apply, and `confirmed` stays false.
+ */
+export async function buildOnRunner(
+  facts: RunnerFacts,
+  settings: Settings,
+  reason: string,
+  checks: Checks
+): Promise<void> {
+  core.warning(
+    `Building on the runner: ${reason}. '${Input.Fallback}: local' is set, so nothing is offloaded and ` +
+      `'${Input.RequireRemote}' does not apply.`,
+    { title: 'nix-offload: fallback to the runner' }
+  )
+  const report = makeReport(undefined, [], [], { ...checks, runner: runnerEntry(facts) })
+  if (settings.installables.length === 0 && settings.args.length === 0) {
+    await publish({ ...report, fallback: reason }, settings, false)
+    return
+  }
+  const outcome = await phase(
+    'build',
+    runBuild({ ...settings, localJobs: Math.max(1, cpus().length), rebuild: settings.rebuild }, process.env)
+  )
+  const built = makeReport(
+    undefined,
+    outcome.builds,
+    outcome.outPaths,
+    checks,
+    undefined,
+    false,
+    undefined,
+    outcome.exitCode === 0
+  )
+  await publish({ ...built, runner: runnerEntry(facts), fallback: reason }, settings, true)
+  if (outcome.exitCode !== 0) {
+    const last =
+      outcome.messages
+        .at(-1)
+        ?.replace(/^error:\s*/, '')
+        .split('\n')[0] ?? 'see the log above'
+    throw new Error(`nix build failed on the runner (exit code ${outcome.exitCode}): ${last}`)
+  }
+}
+
+function runnerEntry(facts: RunnerFacts): NonNullable<Checks['runner']> {
+  return {
+    nixVersion: facts.nixVersion,
+    system: facts.system,
+    store: facts.store,
+    user: facts.userName,
+    trusted: facts.trusted
+  }
+}

@@ -1,0 +1,86 @@
+import * as core from '@actions/core'
+import { phase } from './base/index.js'
+import { preflight, type PreflightOutcome } from './builders/index.js'
+import { canary } from './canary/index.js'
+import { buildOnRunner } from './fallback.js'
+import { Input, parseSettings, type Settings } from './inputs/index.js'
+import { describeRelease } from './nix/index.js'
+import { offload } from './offload.js'
+import { probeRunner, type RunnerFacts, runnerRelease, settingsForRunner } from './runner/index.js'
+
+/** What the preflight finds when it has nothing to check. */
+const NO_PREFLIGHT: PreflightOutcome = { results: [], builders: [], warnings: [] }
+
+/** The main step: validate, then build (or run the canary). Errors fail the step. */
+export async function run(): Promise<void> {
+  try {
+    maskPrivateKey(core.getInput(Input.SshPrivateKey))
+    const read = (name: Input): string => core.getInput(name)
+    // The runner probe (several `nix` starts) and the builders' SSH handshakes are independent: run them at once.
+    // Inputs are validated first, with the system Node reports standing in for Nix's until the probe says.
+    const probing = phase('runner probe', probeRunner())
+    probing.catch(() => undefined)
+    const guess = nodeSystem()
+    const early = parseSettings(read, { system: guess })
+    const runnerVersion = probing.then(found => found.nixVersion)
+    // Without a key (`fallback: local`) there is nothing to check: the build stays on the runner.
+    const preflighting = early.keyMissing
+      ? Promise.resolve(NO_PREFLIGHT)
+      : phase('preflight', preflight(early, runnerVersion))
+    preflighting.catch(() => undefined)
+    const facts = await probing
+    const parsed = facts.system === guess ? early : parseSettings(read, { system: facts.system })
+    describeRunner(facts, parsed)
+    const { settings, notice } = settingsForRunner(parsed, facts)
+    if (notice !== undefined) core.notice(notice, { title: 'nix-offload: multiplexing off' })
+    const checking =
+      parsed === early || parsed.keyMissing
+        ? preflighting
+        : phase('preflight', preflight(parsed, runnerVersion))
+    if (settings.keyMissing) {
+      await buildOnRunner(
+        facts,
+        settings,
+        `'${Input.SshPrivateKey}' is empty (a workflow run from a fork's pull request gets no secrets)`,
+        { preflight: [], stores: [] }
+      )
+      return
+    }
+    if (settings.mode === 'canary') await canary(facts, settings, await checking)
+    else await offload(facts, settings, checking)
+  } catch (error) {
+    core.setFailed(error instanceof Error ? error.message : String(error))
+  }
+}
+
+/** The Nix system name for the machine Node runs on, e.g. x86_64-linux; the probe has the final word. */
+function nodeSystem(): string {
+  const arch: Record<string, string> = {
+    x64: 'x86_64',
+    arm64: 'aarch64',
+    ia32: 'i686',
+    arm: 'armv7l',
+    riscv64: 'riscv64'
+  }
+  return `${arch[process.arch] ?? process.arch}-${process.platform}`
+}
+
+/**
+ * The runner masks a multi-line secret line by line, so each line of the key body is registered (the BEGIN/END
+ * armour is not secret, and masking it would hide it from error messages that explain the expected format).
+ */
+function maskPrivateKey(key: string): void {
+  for (const line of key.split(/\r?\n/)) {
+    const text = line.trim()
+    if (text.length >= 8 && !text.startsWith('-----')) core.setSecret(text)
+  }
+}
+
+function describeRunner(facts: RunnerFacts, settings: Settings): void {
+  const daemon =
+    facts.store === 'daemon'
+      ? `nix-daemon, which ${facts.trusted ? 'trusts' : 'does not trust'} ${facts.userName}`
+      : `no daemon (single-user, as ${facts.userName})`
+  core.info(`Runner: ${describeRelease(runnerRelease(facts))} on ${facts.system}, ${daemon}.`)
+  core.info(`Client key: ${settings.privateKey.type}, public half: ${settings.privateKey.publicLine}`)
+}
