@@ -116,6 +116,21 @@ port_open() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# stop_nix_daemon PID: ends a nix-daemon listener and the children serving its
+# connections. Each connection is served by a forked child that calls
+# setsid(), so killing the listener (or its process group) leaves in-flight
+# connections running with the old settings; end them too.
+stop_nix_daemon() {
+  local pid=$1 kids n
+  mapfile -t kids < <(awk -v p="$pid" '$1 == "PPid:" && $2 == p { split(FILENAME, a, "/"); print a[3] }' /proc/[0-9]*/status 2>/dev/null)
+  kill -TERM "$pid" "${kids[@]}" 2>/dev/null || true
+  for ((n = 0; n < 50; n++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" "${kids[@]}" 2>/dev/null || true
+}
+
 # True if $1 is a live process whose command line contains $2. Guards every
 # pidfile read against a stale file whose pid was reused by something else.
 pid_alive_as() {

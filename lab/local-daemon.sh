@@ -46,19 +46,8 @@ daemon_status() {
 }
 
 daemon_stop() {
-  local pid kids n
-  if pid=$(daemon_pid); then
-    # Each client connection is served by a forked child that calls setsid(),
-    # so killing the listener (or its process group) leaves in-flight
-    # connections running with the old settings; end them too.
-    mapfile -t kids < <(awk -v p="$pid" '$1 == "PPid:" && $2 == p { split(FILENAME, a, "/"); print a[3] }' /proc/[0-9]*/status 2>/dev/null)
-    kill -TERM "$pid" "${kids[@]}" 2>/dev/null || true
-    for ((n = 0; n < 50; n++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" "${kids[@]}" 2>/dev/null || true
-  fi
+  local pid
+  if pid=$(daemon_pid); then stop_nix_daemon "$pid"; fi
   rm -f "$PIDFILE"
   echo "local nix-daemon: stopped"
 }

@@ -60,17 +60,8 @@ in_runner() {
 }
 
 daemon_stop() {
-  local pid kids n
-  if pid=$(daemon_pid); then
-    # Each client connection is served by a forked child that calls setsid(); end them too (lab/local-daemon.sh).
-    mapfile -t kids < <(awk -v p="$pid" '$1 == "PPid:" && $2 == p { split(FILENAME, a, "/"); print a[3] }' /proc/[0-9]*/status 2>/dev/null)
-    kill -TERM "$pid" "${kids[@]}" 2>/dev/null || true
-    for ((n = 0; n < 50; n++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" "${kids[@]}" 2>/dev/null || true
-  fi
+  local pid
+  if pid=$(daemon_pid); then stop_nix_daemon "$pid"; fi
   rm -f "$daemon_pidfile"
 }
 

@@ -2,7 +2,7 @@ import * as core from '@actions/core'
 import { cpus } from 'node:os'
 import { phase } from './base/index.js'
 import { Input, type Settings } from './inputs/index.js'
-import { runBuild } from './nix/index.js'
+import { lastError, runBuild } from './nix/index.js'
 import { publish } from './publish.js'
 import { type Checks, makeReport } from './report/index.js'
 import type { RunnerFacts } from './runner/index.js'
@@ -44,12 +44,7 @@ export async function buildOnRunner(
   )
   await publish({ ...built, runner: runnerEntry(facts), fallback: reason }, settings, true)
   if (outcome.exitCode !== 0) {
-    const last =
-      outcome.messages
-        .at(-1)
-        ?.replace(/^error:\s*/, '')
-        .split('\n')[0] ?? 'see the log above'
-    throw new Error(`nix build failed on the runner (exit code ${outcome.exitCode}): ${last}`)
+    throw new Error(`nix build failed on the runner (exit code ${outcome.exitCode}): ${lastError(outcome)}`)
   }
 }
 

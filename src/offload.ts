@@ -22,6 +22,7 @@ import {
   chooseStrategy,
   type InstallableLookup,
   installableNeeds,
+  lastError,
   runBuild,
   type StoreBuildOutcome,
   transferBytes
@@ -267,12 +268,9 @@ async function judgeBuild(
     annotate(diagnosis.message, { title: `nix-offload: ${diagnosis.title}` })
   }
   if (outcome.exitCode !== 0) {
-    const last =
-      outcome.messages
-        .at(-1)
-        ?.replace(/^error:\s*/, '')
-        .split('\n')[0] ?? 'see the log above'
-    throw new Error(first?.message ?? `nix build failed (exit code ${outcome.exitCode}): ${last}`)
+    throw new Error(
+      first?.message ?? `nix build failed (exit code ${outcome.exitCode}): ${lastError(outcome)}`
+    )
   }
   if (report.derivations.length === 0) {
     core.warning(

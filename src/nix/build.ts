@@ -63,6 +63,16 @@ export async function runBuild(settings: Settings, env: NodeJS.ProcessEnv): Prom
   }
 }
 
+/** The first line of Nix's last error, for a step error when no diagnosis explains the failure. */
+export function lastError(outcome: Pick<BuildOutcome, 'messages'>): string {
+  return (
+    outcome.messages
+      .at(-1)
+      ?.replace(/^error:\s*/, '')
+      .split('\n')[0] ?? 'see the log above'
+  )
+}
+
 /** `nix build --json` stdout: `[{"drvPath": …, "outputs": {"out": "/nix/store/…"}}]`. */
 export function parseOutPaths(stdout: string): string[] {
   if (stdout.trim() === '') return []

@@ -24,7 +24,7 @@ export {
   storeInfoArgs
 } from './nix-cli.js'
 export type { BuildRecord, BuildStatus, CopyRecord } from './ledger.js'
-export { type BuildOutcome, runBuild } from './build.js'
+export { type BuildOutcome, lastError, runBuild } from './build.js'
 export {
   buildInStores,
   type InstallableLookup,
