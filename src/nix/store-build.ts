@@ -153,10 +153,13 @@ export async function buildInStores(
       outcome.exitCode = one.exitCode
       break
     }
+    // The proof and the copy back are independent: over a shared connection they overlap.
+    const copying =
+      settings.copyBack && one.outPaths.length > 0 ? copyBack(route.storeUri, one.outPaths, env) : undefined
     const proofs = await proveInStore(release, route.storeUri, one.builds, started, env)
     for (const [drv, proof] of proofs) outcome.proofs.set(drv, proof)
-    if (settings.copyBack && one.outPaths.length > 0) {
-      const copied = await copyBack(route.storeUri, one.outPaths, env)
+    if (copying !== undefined) {
+      const copied = await copying
       if (copied !== undefined) {
         outcome.exitCode = 1
         outcome.messages.push(copied)
