@@ -10,11 +10,14 @@
  * the least any action can take. Medians of `--runs`; nothing here asserts a time.
  */
 import { existsSync } from 'node:fs'
-import { builder, loadLab, ROOT, runCommandAs } from '../__tests__/lab/harness.js'
-import { median, MUX_ALIAS, SEED_ALIAS, seedBuild, seedConfig } from './seed.js'
+import { loadLab, ROOT, runCommandAs } from '../__tests__/lab/harness.js'
+import { benchBuilder, expression, median, seedBuild, seedConfig } from './seed.js'
 
 const lab = loadLab()
-const a = builder(lab, 'a')
+// The Node and dist/ paths below are the host's: a runner in a root filesystem has its own.
+if (lab.runner.root !== '')
+  throw new Error('bench/floors.ts measures the host runner (Nix 2.8): unset LAB_RUNNER_NIX')
+const b = benchBuilder(lab)
 const runs = Number(process.argv[process.argv.indexOf('--runs') + 1] || '5')
 
 async function timed(argv: string[], runAs: 'runner' | 'root', expectCode = 0): Promise<number> {
@@ -26,7 +29,7 @@ async function timed(argv: string[], runAs: 'runner' | 'root', expectCode = 0): 
 }
 
 function build(alias: string, count: number, maxJobs: number): Promise<number> {
-  return seedBuild(lab, a, alias, count, maxJobs)
+  return seedBuild(lab, b, alias, expression(lab, count), maxJobs)
 }
 
 const main = `${ROOT}/dist/main/index.js`
@@ -35,6 +38,7 @@ if (!existsSync(main) || !existsSync(post)) throw new Error('run `npm run bundle
 const node = process.execPath
 const ssh = (alias: string): string[] => ['ssh', alias, 'true']
 
+const aliases = seedConfig(lab, b)
 const measures: [string, () => Promise<number>][] = [
   ['Node start, nothing loaded (runner)', () => timed([node, '-e', ''], 'runner')],
   // Without inputs main fails on the first one it reads. With no `nix` on PATH its runner probe, which starts
@@ -56,26 +60,25 @@ const measures: [string, () => Promise<number>][] = [
   // Without state post has nothing to undo: Node start, the bundle loaded, the state read.
   ['dist/post: Node start + bundle load', () => timed([node, post], 'runner')],
   ['sudo -n true', () => timed(['sudo', '-n', 'true'], 'runner')],
-  ['new SSH connection as root (ssh alias true)', () => timed(ssh(SEED_ALIAS), 'root')],
-  ['command through an open master (ssh alias true)', () => timed(ssh(MUX_ALIAS), 'root')],
-  ['plain seed-style build, 1 derivation', () => build(SEED_ALIAS, 1, 1)],
-  ['build through an open master, 1 derivation', () => build(MUX_ALIAS, 1, 1)],
-  ['plain seed-style build, 50 derivations (max-jobs 4)', () => build(SEED_ALIAS, 50, 4)],
-  ['build through an open master, 50 derivations (max-jobs 4)', () => build(MUX_ALIAS, 50, 4)]
+  ['new SSH connection as root (ssh alias true)', () => timed(ssh(aliases.seed), 'root')],
+  ['command through an open master (ssh alias true)', () => timed(ssh(aliases.mux), 'root')],
+  ['plain seed-style build, 1 derivation', () => build(aliases.seed, 1, 1)],
+  ['build through an open master, 1 derivation', () => build(aliases.mux, 1, 1)],
+  ['plain seed-style build, 50 derivations (max-jobs 4)', () => build(aliases.seed, 50, 4)],
+  ['build through an open master, 50 derivations (max-jobs 4)', () => build(aliases.mux, 50, 4)]
 ]
 
-const restore = seedConfig(lab, a)
 const results = new Map<string, number[]>()
 try {
-  await timed(ssh(MUX_ALIAS), 'root') // opens the master (ControlPersist keeps it), and warms the caches
+  await timed(ssh(aliases.mux), 'root') // opens the master (ControlPersist keeps it), and warms the caches
   for (const [, measure] of measures) await measure()
   for (let run = 0; run < runs; run++) {
     for (const [name, measure] of measures) results.set(name, [...(results.get(name) ?? []), await measure()])
     process.stderr.write(`run ${run + 1}/${runs} done\n`)
   }
 } finally {
-  await runCommandAs(lab, 'root', ['ssh', '-O', 'exit', MUX_ALIAS])
-  restore()
+  await runCommandAs(lab, 'root', ['ssh', '-O', 'exit', aliases.mux])
+  aliases.restore()
 }
 
 const ms = (name: string): number => median(results.get(name) ?? [])

@@ -1,97 +1,134 @@
 /**
- * Benchmarks 1 and 2 of the README, on the lab (run as root after `bash lab/up.sh`):
+ * Benchmarks 1 and 3 of bench/README.md, on the lab (run as root; the lab is up):
  *
- *   npx tsx bench/offload.ts --derivations 1 --runs 5     # the whole action vs a plain seed-style nix build
- *   npx tsx bench/offload.ts --derivations 50 --runs 3    # builder max-jobs 4
+ *   npx tsx bench/offload.ts --derivations 50 --runs 5 --strategy hook,remote-store --floor   # 50 tiny derivations
+ *   npx tsx bench/offload.ts --derivations 1 --runs 5 --strategy hook,remote-store            # one tiny derivation
+ *   LAB_RUNNER_NIX=2.34 LAB_BUILDER_NIX=2.34 npx tsx bench/offload.ts …                       # runner and builder 2.34
  *   npx tsx bench/offload.ts --derivations 50 --runs 3 --rtt-ms 20   # the builder behind a 20 ms round trip
  *
  * "plain" is the set-up the seed recipe describes, made by hand once before the runs: an ssh config Host alias for
  * root without multiplexing, a pinned known_hosts, and `nix build --builders '…' --max-jobs 0` as the runner user.
  * Only its `nix build` is timed. "action" is the bundled action as the runner runs it (dist/main, then dist/post, as
- * the runner user): set-up, preflight, build, proof and undo, all timed. Each run builds fresh derivations (a nonce),
- * the two variants alternate, and the medians and their ratio are printed. Nothing here asserts a time.
+ * the runner user), once per `--strategy` (comma-separated: auto, hook, remote-store; default auto, the input's
+ * default): set-up, preflight, build, proof, copy back and undo, all timed. `--floor` adds the remote-store
+ * strategy's bare floor: its two commands alone (bench/bare.ts), once with a plain alias and once with ControlMaster
+ * (the master closed after each run). Each run builds fresh derivations (a nonce), the variants alternate after one
+ * warm-up each, and the medians and their ratios are printed. Nothing here asserts a time.
  *
- * With `--rtt-ms`, both variants reach the builder through bench/latency.ts, a proxy that adds that round trip to the
- * TCP handshake and half of it to every chunk each way (this kernel has no netem).
+ * The builder is `--builder` (default c, which the lab tests leave alone), with max-jobs 4 for more than one
+ * derivation. With `--rtt-ms`, every variant reaches it through bench/latency.ts, a proxy that adds that round trip to
+ * the TCP handshake and half of it to every chunk each way (this kernel has no netem).
  */
-import { builder, builderInputs, loadLab, runMain, runPost } from '../__tests__/lab/harness.js'
+import { loadLab } from '../__tests__/lab/harness.js'
+import { bundleId, parseStrategies, runAction } from './action.js'
+import { bareConfig, bareStoreBuild } from './bare.js'
 import { startLatencyProxy } from './latency.js'
-import { expression, median, SEED_ALIAS, seedBuild, seedConfig } from './seed.js'
+import {
+  benchBuilder,
+  expression,
+  median,
+  option,
+  printFailures,
+  retried,
+  seedBuild,
+  seedConfig
+} from './seed.js'
 
 const lab = loadLab()
+const bundle = bundleId(lab)
 const count = Number(option('--derivations', '1'))
 const runs = Number(option('--runs', '5'))
 const rttMs = Number(option('--rtt-ms', '0'))
+const strategies = parseStrategies(option('--strategy', 'auto'))
+const withFloor = process.argv.includes('--floor')
 const maxJobs = count > 1 ? 4 : 1
-const direct = builder(lab, 'a')
+const direct = benchBuilder(lab)
 const proxy = rttMs > 0 ? await startLatencyProxy(direct.host, direct.port, rttMs / 2) : undefined
-/** Builder a, or the proxy in front of it: same host key, so the same pin with the proxy's port. */
-const a = { ...direct, port: proxy?.port ?? direct.port }
+/** The builder, or the proxy in front of it: same host key, so the same pin with the proxy's port. */
+const b = { ...direct, port: proxy?.port ?? direct.port }
 
-function option(name: string, fallback: string): string {
-  const index = process.argv.indexOf(name)
-  return index >= 0 ? (process.argv[index + 1] ?? fallback) : fallback
+const seed = seedConfig(lab, b)
+const bare = bareConfig(lab, b)
+const PLAIN = 'plain seed-style nix build'
+const FLOOR = 'bare floor: build --store + copy --from'
+const FLOOR_MUX = 'bare floor, ControlMaster'
+const actionName = (strategy: string): string => `nix-offload, strategy ${strategy} (main+post)`
+/** What the report says each strategy input chose, run by run. */
+const chosen = new Map<string, string[]>()
+type Variant = [name: string, measure: () => Promise<number>]
+const variants: Variant[] = [
+  [PLAIN, () => seedBuild(lab, b, seed.seed, expression(lab, count), maxJobs)],
+  ...strategies.map((strategy): Variant => [
+    actionName(strategy),
+    async () => {
+      const run = await runAction(lab, b, strategy, expression(lab, count), maxJobs, count)
+      if (run.chose !== undefined) chosen.set(strategy, [...(chosen.get(strategy) ?? []), run.chose])
+      return run.ms
+    }
+  ])
+]
+if (withFloor) {
+  variants.push(
+    [FLOOR, async () => (await bareStoreBuild(lab, bare, bare.plain, expression(lab, count), maxJobs)).ms],
+    [
+      FLOOR_MUX,
+      async () => {
+        const { ms } = await bareStoreBuild(lab, bare, bare.mux, expression(lab, count), maxJobs)
+        await bare.closeMaster()
+        return ms
+      }
+    ]
+  )
 }
 
-async function plainBuild(): Promise<number> {
-  return (await seedBuild(lab, a, SEED_ALIAS, count, maxJobs)) / 1000
-}
-
-async function actionBuild(): Promise<number> {
-  const { args, attributes } = expression(lab, count)
-  const started = performance.now()
-  const main = await runMain(lab, {
-    ...builderInputs(lab, 'a'),
-    port: String(a.port),
-    'max-jobs': String(maxJobs),
-    args: args.join(' '),
-    installables: attributes.join('\n')
-  })
-  const post = await runPost(lab, main)
-  const seconds = (performance.now() - started) / 1000
-  if (main.code !== 0 || post.code !== 0 || main.outputs['remote-builds'] !== String(count)) {
-    throw new Error(`the action failed: ${main.stdout}\n${main.stderr}`)
-  }
-  return seconds
-}
-
-const restore = seedConfig(lab, a)
-const plain: number[] = []
-const action: number[] = []
+const results = new Map<string, number[]>(variants.map(([name]) => [name, []]))
+const failures = new Map<string, string[]>()
 try {
-  await plainBuild() // warm both paths once (daemon caches, page cache); not counted
-  await actionBuild()
+  // Warm each path once (daemon caches, page cache); not counted.
+  for (const [name, measure] of variants) await retried(name, measure, failures)
   for (let run = 0; run < runs; run++) {
-    plain.push(await plainBuild())
-    action.push(await actionBuild())
+    for (const [name, measure] of variants) results.get(name)?.push(await retried(name, measure, failures))
     process.stderr.write(
-      `run ${run + 1}/${runs}: plain ${plain.at(-1)?.toFixed(2)} s, action ${action.at(-1)?.toFixed(2)} s\n`
+      `run ${run + 1}/${runs}: ` +
+        variants
+          .map(([name]) => `${name} ${((results.get(name)?.at(-1) ?? 0) / 1000).toFixed(2)} s`)
+          .join(', ') +
+        '\n'
     )
   }
 } finally {
-  restore()
+  seed.restore()
+  bare.restore()
   await proxy?.close()
 }
-const [p, x] = [median(plain), median(action)]
-const rows = [
-  ['variant', 'median s', 'per derivation ms', 'runs'],
-  [
-    'plain seed-style nix build',
-    p.toFixed(2),
-    ((p / count) * 1000).toFixed(0),
-    plain.map(v => v.toFixed(2)).join(' ')
-  ],
-  [
-    'nix-offload (setup+build+proof+post)',
-    x.toFixed(2),
-    ((x / count) * 1000).toFixed(0),
-    action.map(v => v.toFixed(2)).join(' ')
-  ]
-]
+
+const ms = (name: string): number => median(results.get(name) ?? [])
 console.log(
-  `\n${count} fresh derivation(s), builder max-jobs ${maxJobs}, ${runs} runs each` +
+  `\n${count} fresh derivation(s), runner Nix ${lab.runner.nix}, builder ${direct.id} (Nix ${direct.nix}), ` +
+    `max-jobs ${maxJobs}, dist/main ${bundle}, medians of ${runs} runs` +
     (rttMs > 0 ? `, builder behind a ${rttMs} ms round trip:` : ':')
 )
-for (const row of rows)
-  console.log(`  ${row[0]?.padEnd(40)} ${row[1]?.padStart(9)} ${row[2]?.padStart(18)}   ${row[3]}`)
-console.log(`  ratio action / plain: ${(x / p).toFixed(2)}×   (plain / action: ${(p / x).toFixed(2)}×)`)
+console.log(`  ${'variant'.padEnd(46)} ${'median s'.padStart(9)} ${'ms/derivation'.padStart(14)}   runs (s)`)
+for (const [name] of variants)
+  console.log(
+    `  ${name.padEnd(46)} ${(ms(name) / 1000).toFixed(2).padStart(9)} ${(ms(name) / count).toFixed(0).padStart(14)}   ` +
+      (results.get(name) ?? []).map(v => (v / 1000).toFixed(2)).join(' ')
+  )
+for (const strategy of strategies) {
+  const x = ms(actionName(strategy))
+  const line = [
+    `  ${strategy}: action / plain ${(x / ms(PLAIN)).toFixed(2)}× (plain / action ${(ms(PLAIN) / x).toFixed(2)}×)`
+  ]
+  if (withFloor)
+    line.push(
+      `action / floor ${(x / ms(FLOOR)).toFixed(2)}×`,
+      `action / floor with ControlMaster ${(x / ms(FLOOR_MUX)).toFixed(2)}×`
+    )
+  const choices = [...new Set(chosen.get(strategy) ?? [])]
+  if (choices.length > 0) line.push(`the report's strategy: ${choices.join(', ')}`)
+  console.log(line.join(', '))
+}
+if (withFloor) console.log(`  floor: plain / floor ${(ms(PLAIN) / ms(FLOOR)).toFixed(2)}×`)
+printFailures(failures)
+if (bundleId(lab) !== bundle)
+  console.log(`  warning: dist/main changed during the runs (was ${bundle}): rerun`)

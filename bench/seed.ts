@@ -1,91 +1,196 @@
-/** What the offload benchmarks share: fresh derivations, and the seed recipe's hand-made ssh config for root. */
+/**
+ * What the offload benchmarks share: the command line, the builder under test, fresh derivations, and the seed
+ * recipe's ssh config for root with its `nix build`. Every path here is the runner's: on a runner in a root filesystem
+ * (LAB_RUNNER_NIX=2.26 or 2.34) the files are written under that root (hostPath) and the commands run inside it.
+ */
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { chownTree, type Lab, type LabBuilder, runCommandAs } from '../__tests__/lab/harness.js'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
+import {
+  builder,
+  chownTree,
+  hostPath,
+  type Lab,
+  type LabBuilder,
+  runCommandAs
+} from '../__tests__/lab/harness.js'
 
-export const SEED_ALIAS = 'nix-offload-bench-seed'
-/** The same alias with a shared connection (ControlMaster), for the floors benchmark. */
-export const MUX_ALIAS = 'nix-offload-bench-mux'
-const ROOT_SSH = '/root/.ssh'
-const CONTROL_DIR = '/root/.ssh/nix-offload-bench-cm'
+/** `--name value` from the command line, or `fallback`. */
+export function option(name: string, fallback: string): string {
+  const index = process.argv.indexOf(name)
+  return index >= 0 ? (process.argv[index + 1] ?? fallback) : fallback
+}
 
-/** A file of `count` derivations that no store holds yet, readable by the runner user. */
-export function expression(lab: Lab, count: number): { args: string[]; attributes: string[] } {
-  const nonce = randomBytes(6).toString('hex')
-  const dir = `/tmp/nix-offload-bench-${nonce}`
-  mkdirSync(dir)
+/**
+ * The builder the benchmarks use, `--builder` (default `c`, on LAB_BUILDER_NIX): the lab tests use `a` and `b`, so a
+ * benchmark on `c` neither breaks a running test nor counts its builds.
+ */
+export function benchBuilder(lab: Lab): LabBuilder {
+  return builder(lab, option('--builder', 'c'))
+}
+
+export function nonce(): string {
+  return randomBytes(6).toString('hex')
+}
+
+/** A Nix expression file that the runner user can read: `-f <file>` and the attributes to build. */
+export interface Expression {
+  args: string[]
+  attributes: string[]
+  /** In every derivation's name, so that its paths can be found in a store. */
+  nonce: string
+}
+
+/** A file of `count` tiny derivations that no store holds yet. */
+export function expression(lab: Lab, count: number): Expression {
+  const id = nonce()
   const body = Array.from(
     { length: count },
     (_, i) =>
-      `  d${i + 1} = builtins.derivation { name = "bench-${nonce}-${i + 1}"; system = "${lab.localSystem}"; ` +
+      `  d${i + 1} = builtins.derivation { name = "bench-${id}-${i + 1}"; system = "${lab.localSystem}"; ` +
       `builder = "/bin/sh"; args = [ "-c" "echo ${i + 1} > $out" ]; };`
   ).join('\n')
-  writeFileSync(`${dir}/default.nix`, `{\n${body}\n}\n`)
-  chownTree(dir, lab.runnerUser)
+  return writeExpression(lab, id, `{\n${body}\n}\n`, {}, count)
+}
+
+/**
+ * Writes `default.nix` (and `files`, relative to it) into a fresh runner directory the runner user owns; the
+ * attributes are d1 … d`count` unless `attributes` is given.
+ */
+export function writeExpression(
+  lab: Lab,
+  id: string,
+  text: string,
+  files: Record<string, string>,
+  count: number,
+  attributes?: string[]
+): Expression {
+  const dir = `/tmp/nix-offload-bench-${id}`
+  mkdirSync(hostPath(lab, dir))
+  writeFileSync(hostPath(lab, `${dir}/default.nix`), text)
+  for (const [name, content] of Object.entries(files)) {
+    mkdirSync(dirname(hostPath(lab, `${dir}/${name}`)), { recursive: true })
+    writeFileSync(hostPath(lab, `${dir}/${name}`), content)
+  }
+  chownTree(hostPath(lab, dir), lab.runnerUser)
   return {
     args: ['-f', `${dir}/default.nix`],
-    attributes: Array.from({ length: count }, (_, i) => `d${i + 1}`)
+    attributes: attributes ?? Array.from({ length: count }, (_, i) => `d${i + 1}`),
+    nonce: id
   }
 }
 
+/** Root's Host aliases for the seed recipe: `seed` without multiplexing, `mux` the same with ControlMaster. */
+export interface SeedSsh {
+  seed: string
+  mux: string
+  restore: () => void
+}
+
 /**
- * The seed recipe by hand: a Host alias for root without multiplexing, the key, a pinned known_hosts; plus the same
- * alias with ControlMaster (MUX_ALIAS). Returns the function that puts root's ~/.ssh back.
+ * The seed recipe by hand, for root on the runner: a Host alias without multiplexing, the key, a pinned known_hosts;
+ * plus the same alias with ControlMaster. The aliases are unique to this invocation and live in a file of their own
+ * under the runner's /etc/ssh/ssh_config.d, which root's ssh (the daemon's build hook) reads as it reads
+ * /root/.ssh/config. Root's ~/.ssh stays untouched: the lab tests compare it byte for byte while they run, and another
+ * benchmark may be using it.
  */
-export function seedConfig(lab: Lab, a: LabBuilder): () => void {
-  const config = `${ROOT_SSH}/config`
-  const original = existsSync(config) ? readFileSync(config) : undefined
-  const hadDir = existsSync(ROOT_SSH)
-  mkdirSync(CONTROL_DIR, { recursive: true, mode: 0o700 })
-  writeFileSync(`${ROOT_SSH}/bench_known_hosts`, `[${a.host}]:${a.port} ${a.hostPublicKey}\n`)
-  const alias = (name: string, extra: string): string =>
-    `Host ${name}\n  HostName ${a.host}\n  Port ${a.port}\n  User ${a.user}\n  IdentityFile ${lab.clientKey}\n` +
-    `  UserKnownHostsFile ${ROOT_SSH}/bench_known_hosts\n  StrictHostKeyChecking yes\n  BatchMode yes\n${extra}`
+export function seedConfig(lab: Lab, b: LabBuilder): SeedSsh {
+  const id = nonce()
+  const dir = `/etc/ssh/nix-offload-bench-${id}`
+  const file = `/etc/ssh/ssh_config.d/nix-offload-bench-${id}.conf`
+  const [seed, mux] = [`nix-offload-bench-seed-${id}`, `nix-offload-bench-mux-${id}`]
+  mkdirSync(hostPath(lab, dir), { mode: 0o700 })
+  writeFileSync(hostPath(lab, `${dir}/key`), readKey(lab), { mode: 0o600 })
+  writeFileSync(hostPath(lab, `${dir}/known_hosts`), `[${b.host}]:${b.port} ${b.hostPublicKey}\n`)
   writeFileSync(
-    config,
-    alias(SEED_ALIAS, '') +
-      alias(MUX_ALIAS, `  ControlMaster auto\n  ControlPath ${CONTROL_DIR}/%C\n  ControlPersist 60\n`) +
-      (original === undefined ? '' : original.toString()),
-    { mode: 0o600 }
+    hostPath(lab, file),
+    hostAlias(seed, b, dir, '') +
+      hostAlias(mux, b, dir, `  ControlMaster auto\n  ControlPath ${dir}/cm-%C\n  ControlPersist 60\n`)
   )
-  return () => {
-    rmSync(`${ROOT_SSH}/bench_known_hosts`, { force: true })
-    rmSync(CONTROL_DIR, { recursive: true, force: true })
-    if (original === undefined) rmSync(config, { force: true })
-    else writeFileSync(config, original)
-    if (!hadDir) rmSync(ROOT_SSH, { recursive: true, force: true })
+  return {
+    seed,
+    mux,
+    restore: () => {
+      rmSync(hostPath(lab, file), { force: true })
+      rmSync(hostPath(lab, dir), { recursive: true, force: true })
+    }
   }
 }
 
+/** One ssh_config Host block for builder `b`, whose key and known_hosts are in `dir`. */
+export function hostAlias(name: string, b: LabBuilder, dir: string, extra: string): string {
+  return (
+    `Host ${name}\n  HostName ${b.host}\n  Port ${b.port}\n  User ${b.user}\n  IdentityFile ${dir}/key\n` +
+    `  IdentitiesOnly yes\n  UserKnownHostsFile ${dir}/known_hosts\n  StrictHostKeyChecking yes\n  BatchMode yes\n` +
+    extra
+  )
+}
+
+/** The lab's client key, which every builder accepts. */
+export function readKey(lab: Lab): string {
+  return readFileSync(lab.clientKey, 'utf8')
+}
+
+/** The nix command line every benchmark starts with (Nix 2.8 needs nix-command enabled). */
+export const NIX = ['nix', '--extra-experimental-features', 'nix-command']
+
 /**
- * A plain `nix build` of `count` fresh derivations as the runner user, the seed's way: `--max-jobs 0` and a builders
- * line naming `alias` (an alias of seedConfig's) with `maxJobs`. Returns its time in ms; throws when it fails.
+ * A plain `nix build` as the runner user, the seed's way: `--max-jobs 0` and a builders line naming root's `alias`
+ * with `maxJobs`. Returns its time in ms; throws when it fails.
  */
 export async function seedBuild(
   lab: Lab,
-  a: LabBuilder,
+  b: LabBuilder,
   alias: string,
-  count: number,
+  expr: Expression,
   maxJobs: number
 ): Promise<number> {
-  const { args, attributes } = expression(lab, count)
   const started = performance.now()
   const result = await runCommandAs(lab, 'runner', [
-    'nix',
-    '--extra-experimental-features',
-    'nix-command',
+    ...NIX,
     'build',
     '--no-link',
     '--max-jobs',
     '0',
     '--builders',
-    `ssh-ng://${a.user}@${alias} ${lab.localSystem} - ${maxJobs} 1 - - -`,
-    ...args,
-    ...attributes
+    `ssh-ng://${b.user}@${alias} ${lab.localSystem} - ${maxJobs} 1 - - -`,
+    ...expr.args,
+    ...expr.attributes
   ])
   const ms = performance.now() - started
   if (result.code !== 0) throw new Error(`plain nix build through ${alias} failed: ${result.stderr}`)
   return ms
+}
+
+/**
+ * Runs `measure` until it succeeds, at most `tries` times. Each failure is printed and kept under `name` in
+ * `failures`: a run the lab disturbed (a test restarting the runner's daemon) or an action that fails now and then
+ * is a finding, not a reason to lose the other figures. Only successful runs are timed.
+ */
+export async function retried<T>(
+  name: string,
+  measure: () => Promise<T>,
+  failures: Map<string, string[]>,
+  tries = 3
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await measure()
+    } catch (error) {
+      const reason = (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? ''
+      failures.set(name, [...(failures.get(name) ?? []), reason])
+      process.stderr.write(`${name} failed (attempt ${attempt}/${tries}): ${reason}\n`)
+      if (attempt >= tries) throw error
+    }
+  }
+}
+
+/** Prints the failures that `retried` kept, if any. */
+export function printFailures(failures: Map<string, string[]>): void {
+  for (const [name, reasons] of failures) {
+    console.log(`  ${name}: ${reasons.length} failed attempt(s), not timed:`)
+    for (const reason of reasons) console.log(`    - ${reason.slice(0, 600)}`)
+  }
 }
 
 export function median(values: number[]): number {

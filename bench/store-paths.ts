@@ -1,0 +1,119 @@
+/**
+ * What a run left in a store, read from that store's own database (its ValidPaths table, the same on every Nix of the
+ * lab), not from anything the action reports. Every derivation, source and output of a benchmark run carries that
+ * run's nonce in its name, so the rows with the nonce are exactly the paths that became valid during the run, however
+ * many lab tests add paths to the same store at the same time.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { hostPath, type Lab, type LabBuilder, runCommandAs, runOnHost } from '../__tests__/lab/harness.js'
+
+export interface StorePath {
+  path: string
+  narSize: number
+  /** Built or added in this store; a path copied in from another store is not (Nix clears it on copy). */
+  ultimate: boolean
+}
+
+/** The runner's store database, as the host sees it. */
+export function runnerDatabase(lab: Lab): string {
+  return hostPath(lab, '/nix/var/nix/db/db.sqlite')
+}
+
+/** A builder's store database: its /nix is a directory of the host. */
+export function builderDatabase(b: LabBuilder): string {
+  return b.storeDir.replace(/\/store$/, '/var/nix/db/db.sqlite')
+}
+
+/** The valid paths whose names contain `nonce`, from the database file `database`. */
+export async function pathsWith(database: string, nonce: string): Promise<StorePath[]> {
+  if (!/^[0-9a-f]+$/.test(nonce)) throw new Error(`not a nonce: ${nonce}`)
+  const result = await runOnHost([
+    // Not -readonly: a read-only connection cannot open a WAL database whose -shm file the daemon has not left
+    // behind ("database is locked"). It only reads; the busy timeout waits out a daemon's write.
+    'sqlite3',
+    '-cmd',
+    '.timeout 10000',
+    '-separator',
+    '\t',
+    database,
+    `select path, narSize, coalesce(ultimate, 0) from ValidPaths where path like '%${nonce}%'`
+  ])
+  if (result.code !== 0) throw new Error(`sqlite3 ${database} failed: ${result.stderr}`)
+  return result.stdout
+    .split('\n')
+    .filter(line => line !== '')
+    .map(line => {
+      const [path = '', narSize = '0', ultimate = '0'] = line.split('\t')
+      return { path, narSize: Number(narSize), ultimate: ultimate === '1' }
+    })
+}
+
+export function totalBytes(paths: StorePath[]): number {
+  return paths.reduce((sum, path) => sum + path.narSize, 0)
+}
+
+/**
+ * Deletes the paths with any of `nonces` from the runner's store (as root, so liveness is ignored: the action may
+ * leave out-links that root them). One run at a time, since Nix stops at the first path it cannot delete (a daemon
+ * worker's temporary root). Warns instead of failing: a benchmark's figures do not depend on it.
+ */
+export async function deleteFromRunner(lab: Lab, nonces: string[]): Promise<void> {
+  for (const id of nonces) {
+    const paths = await pathsWith(runnerDatabase(lab), id)
+    if (paths.length === 0) continue
+    const result = await runCommandAs(lab, 'root', [
+      'nix-store',
+      '--delete',
+      '--ignore-liveness',
+      ...paths.map(p => p.path)
+    ])
+    if (result.code !== 0)
+      process.stderr.write(
+        `warning: could not clean the runner's store: ${result.stderr.split('\n').at(-2)}\n`
+      )
+  }
+}
+
+/**
+ * Deletes the paths with any of `nonces` from builder `b`'s store, one run at a time, through its daemon as its
+ * (trusted) user over ssh. Warns instead of failing.
+ */
+export async function deleteFromBuilder(lab: Lab, b: LabBuilder, nonces: string[]): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'nix-offload-bench-clean-'))
+  writeFileSync(join(dir, 'known_hosts'), `[${b.host}]:${b.port} ${b.hostPublicKey}\n`)
+  try {
+    for (const id of nonces) {
+      const paths = await pathsWith(builderDatabase(b), id)
+      if (paths.length === 0) continue
+      const result = await runOnHost([
+        'ssh',
+        '-F',
+        '/dev/null',
+        '-i',
+        lab.clientKey,
+        '-o',
+        'IdentitiesOnly=yes',
+        '-o',
+        `UserKnownHostsFile=${join(dir, 'known_hosts')}`,
+        '-o',
+        'StrictHostKeyChecking=yes',
+        '-o',
+        'BatchMode=yes',
+        '-p',
+        String(b.port),
+        `${b.user}@${b.host}`,
+        'nix-store',
+        '--delete',
+        ...paths.map(p => p.path)
+      ])
+      if (result.code !== 0)
+        process.stderr.write(
+          `warning: could not clean builder ${b.id}'s store: ${result.stderr.split('\n').at(-2)}\n`
+        )
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
