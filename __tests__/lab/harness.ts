@@ -455,6 +455,18 @@ export function runOnHost(argv: string[], env: Record<string, string> = {}): Pro
 }
 
 /** The command lines of the action's SSH master processes (their control paths name its work directory). */
+/**
+ * The masters in `now` that were not in `before` (both from sshMasters): what one step left, whatever an earlier test
+ * left behind (a master persists 10 minutes after its last session).
+ */
+export function newMasters(before: string, now: string): string {
+  const old = new Set(before.split('\n').filter(Boolean))
+  return now
+    .split('\n')
+    .filter(line => line !== '' && !old.has(line))
+    .join('\n')
+}
+
 export async function sshMasters(lab: Lab): Promise<string> {
   const found = (await runOnHost(['sh', '-c', 'pgrep -af "nix-offload-[0-9a-f]+/cm-" || true'])).stdout
   // Only this runner's: every runner of the lab shares the host's processes, and their paths read the same.

@@ -17,6 +17,7 @@ import {
   runMain,
   runPost,
   snapshot,
+  newMasters,
   sshMasters,
   startMainUntil,
   type StepResult,
@@ -48,10 +49,11 @@ async function builderCtl(command: string, name: string): Promise<void> {
  */
 async function expectUntouched(inputs: Record<string, string>): Promise<StepResult> {
   const before = snapshot(watched(lab))
+  const mastersBefore = await sshMasters(lab)
   const main = await runMain(lab, inputs)
   expect(main.code).toBe(1)
   expect(snapshot(watched(lab))).toEqual(before)
-  expect(await sshMasters(lab)).toBe('')
+  expect(newMasters(mastersBefore, await sshMasters(lab))).toBe('')
   const journal = main.state.journal
   if (journal !== undefined) expect(JSON.parse(journal)).toMatchObject({ undo: [] })
   const post = await runPost(lab, main)

@@ -13,6 +13,7 @@ import {
   runMain,
   runPost,
   snapshot,
+  newMasters,
   sshMasters,
   type StepResult,
   visibleLog,
@@ -79,10 +80,11 @@ async function mainAndPost(
   inputs: Record<string, string>,
   env: Record<string, string> = {}
 ): Promise<StepResult> {
+  const mastersBefore = await sshMasters(lab)
   const main = await runMain(lab, inputs, { env })
   const post = await runPost(lab, main)
   expect(post.code, post.stdout).toBe(0)
-  expect(await sshMasters(lab)).toBe('')
+  expect(newMasters(mastersBefore, await sshMasters(lab))).toBe('')
   return main
 }
 
@@ -91,6 +93,7 @@ describe('the remote-store strategy', () => {
     const drv = freshDerivation(lab)
     const trap = sudoTrap()
     const before = snapshot(watched(lab))
+    const mastersBefore = await sshMasters(lab)
     const main = await runMain(
       lab,
       { ...autoInputs(), args: drv.args, installables: 'drv' },
@@ -115,7 +118,7 @@ describe('the remote-store strategy', () => {
     const post = await runPost(lab, main)
     expect(post.code).toBe(0)
     expect(snapshot(watched(lab))).toEqual(before)
-    expect(await sshMasters(lab)).toBe('')
+    expect(newMasters(mastersBefore, await sshMasters(lab))).toBe('')
     expect(trap.calls()).toBe('')
   })
 
