@@ -84,7 +84,7 @@ function heavyGraph(): Expression {
     `  };\n` +
     `in rec {\n${attributes.join('\n')}\n}\n`
   const last = Array.from({ length: WIDTH }, (_, i) => name(LAYERS, i + 1))
-  return writeExpression(lab, id, text, { 'src/seed': `only on the runner: ${id}\n` }, 0, last)
+  return writeExpression(lab, id, text, { 'src/seed': `only on the runner: ${id}\n` }, last)
 }
 
 interface RunFigures {

@@ -50,20 +50,17 @@ export function expression(lab: Lab, count: number): Expression {
       `  d${i + 1} = builtins.derivation { name = "bench-${id}-${i + 1}"; system = "${lab.localSystem}"; ` +
       `builder = "/bin/sh"; args = [ "-c" "echo ${i + 1} > $out" ]; };`
   ).join('\n')
-  return writeExpression(lab, id, `{\n${body}\n}\n`, {}, count)
+  const attributes = Array.from({ length: count }, (_, i) => `d${i + 1}`)
+  return writeExpression(lab, id, `{\n${body}\n}\n`, {}, attributes)
 }
 
-/**
- * Writes `default.nix` (and `files`, relative to it) into a fresh runner directory the runner user owns; the
- * attributes are d1 … d`count` unless `attributes` is given.
- */
+/** Writes `default.nix` (and `files`, relative to it) into a fresh runner directory the runner user owns. */
 export function writeExpression(
   lab: Lab,
   id: string,
   text: string,
   files: Record<string, string>,
-  count: number,
-  attributes?: string[]
+  attributes: string[]
 ): Expression {
   const dir = `/tmp/nix-offload-bench-${id}`
   mkdirSync(hostPath(lab, dir))
@@ -75,7 +72,7 @@ export function writeExpression(
   chownTree(hostPath(lab, dir), lab.runnerUser)
   return {
     args: ['-f', `${dir}/default.nix`],
-    attributes: attributes ?? Array.from({ length: count }, (_, i) => `d${i + 1}`),
+    attributes,
     nonce: id
   }
 }
