@@ -38,6 +38,14 @@ export function buildArguments(settings: Settings): string[] {
 
 /** Runs the build, streaming each derivation's log lines live as `name> line`, and keeps the ledger. */
 export async function runBuild(settings: Settings, env: NodeJS.ProcessEnv): Promise<BuildOutcome> {
+  return runNixBuild(buildArguments(settings), env)
+}
+
+/**
+ * Runs one `nix build` command line (from buildArguments, perhaps with more options), streaming its log live and
+ * reading it into the ledger: the one place both strategies build through.
+ */
+export async function runNixBuild(args: string[], env: NodeJS.ProcessEnv): Promise<BuildOutcome> {
   const reader = new NixLogReader(line => core.info(line))
   const splitter = new LineSplitter(line => reader.readLine(line))
   // Build logs come from the builder: keep a line like "::add-mask::" or "::error::" in them from acting on the runner.
@@ -45,7 +53,7 @@ export async function runBuild(settings: Settings, env: NodeJS.ProcessEnv): Prom
   core.info(`::stop-commands::${resumeToken}`)
   let result
   try {
-    result = await runCommand('nix', buildArguments(settings), {
+    result = await runCommand('nix', args, {
       env,
       onStderr: chunk => splitter.push(chunk)
     })

@@ -1,9 +1,7 @@
-import * as core from '@actions/core'
-import { randomBytes } from 'node:crypto'
 import { runCommand } from '../base/index.js'
 import type { Settings } from '../inputs/index.js'
-import { type BuildOutcome, buildArguments, parseOutPaths } from './build.js'
-import { type BuildRecord, NixLogReader } from './ledger.js'
+import { type BuildOutcome, buildArguments, runNixBuild } from './build.js'
+import type { BuildRecord } from './ledger.js'
 import {
   derivationShowArgs,
   NIX_FEATURES,
@@ -13,7 +11,6 @@ import {
   pathInfoJsonArgs,
   type ShownDerivation
 } from './nix-cli.js'
-import { LineSplitter } from './nix-log.js'
 import type { InstallableNeed, StoreRoute } from './strategy.js'
 
 /**
@@ -186,30 +183,14 @@ async function buildInStore(
   })
   const build = args.indexOf('build')
   args.splice(build + 1, 0, '--store', route.storeUri, '--eval-store', 'auto')
-  const reader = new NixLogReader(line => core.info(line))
-  const splitter = new LineSplitter(line => reader.readLine(line))
-  const resumeToken = randomBytes(16).toString('hex')
-  core.info(`::stop-commands::${resumeToken}`)
-  let result
-  try {
-    result = await runCommand('nix', args, { env, onStderr: chunk => splitter.push(chunk) })
-    splitter.end()
-  } finally {
-    core.info(`::${resumeToken}::`)
-  }
+  const outcome = await runNixBuild(args, env)
   // Every build of this session ran in the builder's store: its daemon's activities come back relayed, with an empty
   // machine name as for any build local to that store (seen on 2.8 and 2.34).
-  const builds: BuildRecord[] = reader.ledger
-    .records()
-    .map(record => ({ ...record, machine: record.machine === '' ? route.storeUri : record.machine }))
-  return {
-    exitCode: result.code,
-    builds,
-    outPaths: parseOutPaths(result.stdout.toString()),
-    messages: reader.messages,
-    lastLines: reader.lastLines,
-    copies: reader.copyLedger.records()
-  }
+  const builds: BuildRecord[] = outcome.builds.map(record => ({
+    ...record,
+    machine: record.machine === '' ? route.storeUri : record.machine
+  }))
+  return { ...outcome, builds }
 }
 
 /**
