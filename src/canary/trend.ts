@@ -1,3 +1,4 @@
+import { isRecord } from '../base/index.js'
 import { createHash } from 'node:crypto'
 /** One builder's figures from one canary run, as kept across scheduled runs. */
 export interface CanarySample {
@@ -134,10 +135,6 @@ function toSample(item: unknown): CanarySample | undefined {
     sample[field] = value
   }
   return sample
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
 /** Oldest first; samples of the same instant keep their order. */

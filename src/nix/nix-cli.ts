@@ -4,6 +4,8 @@
  * warning from 2.19) and one on old Nix is never asked for a command it lacks.
  */
 
+import { isRecord } from '../base/index.js'
+
 /** Runs `nix` with the features the action needs, whatever the runner's config enables. */
 export const NIX_FEATURES = ['--extra-experimental-features', 'nix-command flakes']
 
@@ -335,8 +337,4 @@ function requiredFeatures(drv: Record<string, unknown>, env: Record<string, unkn
   const value = isRecord(structured) ? structured.requiredSystemFeatures : env.requiredSystemFeatures
   if (Array.isArray(value)) return value.filter((item): item is string => typeof item === 'string')
   return typeof value === 'string' ? value.split(/\s+/).filter(Boolean) : []
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
