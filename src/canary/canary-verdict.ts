@@ -1,6 +1,7 @@
 import type { BuildRecord, CopyRecord } from '../nix/index.js'
 import type { PreflightResult } from '../builders/index.js'
 import type { CanaryThresholds } from '../inputs/index.js'
+import { inline } from '../report/index.js'
 import type { StoreReach } from '../runner/index.js'
 
 /** Everything the canary measured about one builder, and its verdict. */
@@ -144,11 +145,11 @@ export function renderCanarySummary(entries: CanaryEntry[], thresholds: CanaryTh
   for (const entry of entries) {
     const verdict = entry.healthy
       ? `✅ healthy${entry.warnings.length > 0 ? ' ⚠️ slower than usual' : ''}`
-      : `❌ ${entry.problems.join('; ')}`
+      : `❌ ${inline(entry.problems.join('; '))}`
     lines.push(
-      `| ${entry.builder} | ${entry.system ?? '–'} | ${show(entry.connectMs, 'ms')} | ${show(entry.buildSeconds, 's')} | ` +
+      `| ${inline(entry.builder)} | ${inline(entry.system ?? '–')} | ${show(entry.connectMs, 'ms')} | ${show(entry.buildSeconds, 's')} | ` +
         `${show(entry.uploadMBps, 'MB/s')} | ${show(entry.downloadMBps, 'MB/s')} | ${show(entry.freeGb, 'GB')} | ` +
-        `${verdict.replace(/\|/g, '\\|')} |`
+        `${verdict} |`
     )
   }
   lines.push(
@@ -157,6 +158,6 @@ export function renderCanarySummary(entries: CanaryEntry[], thresholds: CanaryTh
       `free ≥ ${thresholds.minFreeGb} GB; trend warning above ${thresholds.trendFactor}× the recent median. ` +
       `Payload: ${thresholds.payloadMb} MiB each way.`
   )
-  for (const entry of entries) for (const warning of entry.warnings) lines.push('', `> ⚠️ ${warning}`)
+  for (const entry of entries) for (const warning of entry.warnings) lines.push('', `> ⚠️ ${inline(warning)}`)
   return lines.join('\n') + '\n'
 }

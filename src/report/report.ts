@@ -8,6 +8,7 @@ import type { ConfigPath, Plan } from '../runner/index.js'
 import type { PreflightResult } from '../builders/index.js'
 import type { ConfiguredBuilder } from '../runner/index.js'
 import type { StoreReach } from '../runner/index.js'
+import { code, inline } from './markdown.js'
 
 /** The `report` output's JSON file: what was configured and, per derivation, where it ran. No secret is in it. */
 /** The runner side of the preflight. */
@@ -190,7 +191,7 @@ export function renderSummary(report: BuildReport, built: boolean): string {
   const lines = ['## nix-offload', '']
   if (report.fallback !== undefined) {
     lines.push(
-      `⚠️ **Built on the runner** (\`fallback: local\`): ${cell(report.fallback)}. Nothing was offloaded.`,
+      `⚠️ **Built on the runner** (\`fallback: local\`): ${inline(report.fallback)}. Nothing was offloaded.`,
       ''
     )
   } else if (report.configPath === undefined) {
@@ -228,9 +229,9 @@ export function renderSummary(report: BuildReport, built: boolean): string {
     const { runner } = report
     const daemon =
       runner.store === 'daemon'
-        ? `the nix-daemon ${runner.trusted ? 'trusts' : 'does **not** trust'} ${runner.user}`
-        : `no nix-daemon (single-user, as ${runner.user})`
-    lines.push(`Runner: Nix ${runner.nixVersion} on ${runner.system}; ${daemon}.`, '')
+        ? `the nix-daemon ${runner.trusted ? 'trusts' : 'does **not** trust'} ${inline(runner.user)}`
+        : `no nix-daemon (single-user, as ${inline(runner.user)})`
+    lines.push(`Runner: Nix ${inline(runner.nixVersion)} on ${inline(runner.system)}; ${daemon}.`, '')
   }
   if (report.preflight.length > 0) lines.push(...renderPreflight(report.preflight), '')
   if (report.builders.length > 0) {
@@ -242,8 +243,8 @@ export function renderSummary(report: BuildReport, built: boolean): string {
   for (const builder of report.builders) {
     const features = [...builder.supportedFeatures, ...builder.mandatoryFeatures.map(f => `${f} (mandatory)`)]
     lines.push(
-      `| ${cell(label(builder))} | \`${builder.storeUri}\` | ${builder.systems.join(', ')} | ` +
-        `${builder.maxJobs} | ${builder.speedFactor} | ${features.join(', ') || '–'} |`
+      `| ${inline(label(builder))} | ${code(builder.storeUri)} | ${inline(builder.systems.join(', '))} | ` +
+        `${builder.maxJobs} | ${builder.speedFactor} | ${inline(features.join(', ')) || '–'} |`
     )
   }
   if (report.configPath !== undefined) {
@@ -255,7 +256,7 @@ export function renderSummary(report: BuildReport, built: boolean): string {
   if (report.derivations.length > 0 && report.builders.length > 0) {
     lines.push('', '| builder | derivations | build time |', '| --- | --- | --- |')
     for (const [where, share] of perBuilder(report)) {
-      lines.push(`| ${cell(where)} | ${share.count} | ${formatDuration(share.ms)} |`)
+      lines.push(`| ${inline(where)} | ${share.count} | ${formatDuration(share.ms)} |`)
     }
   }
   const moved = report.builders.filter(builder => builder.bytesSent !== undefined)
@@ -263,7 +264,7 @@ export function renderSummary(report: BuildReport, built: boolean): string {
     lines.push('', '| builder | sent to it | received from it |', '| --- | --- | --- |')
     for (const builder of moved) {
       lines.push(
-        `| ${cell(label(builder))} | ${formatBytes(builder.bytesSent ?? 0)} | ${formatBytes(builder.bytesReceived ?? 0)} |`
+        `| ${inline(label(builder))} | ${formatBytes(builder.bytesSent ?? 0)} | ${formatBytes(builder.bytesReceived ?? 0)} |`
       )
     }
   }
@@ -277,17 +278,21 @@ export function renderSummary(report: BuildReport, built: boolean): string {
     )
     for (const derivation of report.derivations) {
       const where =
-        derivation.builder ?? (derivation.machine === 'local' ? '**the runner**' : derivation.machine)
+        derivation.builder !== undefined
+          ? inline(derivation.builder)
+          : derivation.machine === 'local'
+            ? '**the runner**'
+            : inline(derivation.machine)
       const duration = derivation.durationMs === undefined ? '–' : formatDuration(derivation.durationMs)
       const proof = !withStore
         ? ''
         : derivation.proof?.store === true
           ? ' log + builder store |'
           : derivation.proof?.store === false
-            ? ` log only: ${cell(derivation.proof.problem ?? 'the store disagrees')} |`
+            ? ` log only: ${inline(derivation.proof.problem ?? 'the store disagrees')} |`
             : ' log |'
       lines.push(
-        `| \`${cell(derivation.name)}\` | ${cell(where)} | ${duration} | ${derivation.status} |${proof}`
+        `| ${code(derivation.name)} | ${where} | ${duration} | ${inline(derivation.status)} |${proof}`
       )
     }
   }
@@ -296,7 +301,7 @@ export function renderSummary(report: BuildReport, built: boolean): string {
       '',
       '<details><summary>Out paths</summary>',
       '',
-      ...report.outPaths.map(p => `- \`${p}\``),
+      ...report.outPaths.map(p => `- ${code(p, false)}`),
       '',
       '</details>'
     )
@@ -327,18 +332,22 @@ function renderPreflight(results: PreflightResult[]): string[] {
   for (const result of results) {
     const trust =
       result.builderUserTrusted === undefined ? '–' : result.builderUserTrusted ? 'trusted' : 'not trusted'
-    const detected = result.detected === undefined ? '' : ` (detected: ${detectedText(result.detected)})`
-    const verdict = result.healthy ? `✅ healthy${detected}` : `❌ ${result.cause ?? 'unhealthy'}`
+    const detected =
+      result.detected === undefined ? '' : ` (detected: ${inline(detectedText(result.detected))})`
+    const verdict = result.healthy ? `✅ healthy${detected}` : `❌ ${inline(result.cause ?? 'unhealthy')}`
     lines.push(
-      `| ${cell(result.builder)} | ${result.connectMs === undefined ? '–' : `${result.connectMs} ms`} | ` +
-        `${result.hostKey === undefined ? '–' : `\`${result.hostKey.presented}\`${result.hostKey.matches ? ' ✓' : ' ✗'}`} | ` +
-        `${result.authenticated === undefined ? '–' : result.authenticated ? `${result.keyType} ✓` : `${result.keyType} ✗`} | ` +
-        `${result.nixVersion ? `${result.remoteProgram} ${result.nixVersion}` : '–'} | ${trust} | ${cell(verdict)} |`
+      `| ${inline(result.builder)} | ${result.connectMs === undefined ? '–' : `${result.connectMs} ms`} | ` +
+        `${result.hostKey === undefined ? '–' : `${code(result.hostKey.presented)}${result.hostKey.matches ? ' ✓' : ' ✗'}`} | ` +
+        `${result.authenticated === undefined ? '–' : `${inline(result.keyType)} ${result.authenticated ? '✓' : '✗'}`} | ` +
+        `${result.nixVersion ? inline(`${result.remoteProgram ?? ''} ${result.nixVersion}`) : '–'} | ${trust} | ${verdict} |`
     )
   }
   const problems = results.filter(result => !result.healthy && result.message !== undefined)
   for (const result of problems)
-    lines.push('', `> **${cell(result.builder)}**: ${(result.message ?? '').split('\n')[0]}`)
+    lines.push(
+      '',
+      `> **${inline(result.builder)}**: ${inline((result.message ?? '').split(/\r\n|\r|\n/)[0] ?? '')}`
+    )
   return lines
 }
 
@@ -356,10 +365,6 @@ export function formatDuration(ms: number): string {
   if (ms < 59_950) return `${(ms / 1000).toFixed(1)} s`
   const seconds = Math.round(ms / 1000)
   return `${Math.floor(seconds / 60)} min ${seconds % 60} s`
-}
-
-function cell(text: string): string {
-  return text.replace(/\|/g, '\\|')
 }
 
 /** Writes the `report` output's JSON file under RUNNER_TEMP and returns its path. */
