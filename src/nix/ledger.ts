@@ -4,6 +4,7 @@ import {
   isProgressLine,
   LEVEL_INFO,
   LEVEL_WARN,
+  type NixEvent,
   parseNixLine,
   ResultType,
   stripAnsi
@@ -123,6 +124,14 @@ export class CopyLedger {
 /** Where the log reader sends what a user should see: `core.info` in the action, nothing in the benchmark. */
 export type LogPrinter = (line: string) => void
 
+/** Something else that follows the log as the reader reads it: the live progress (progress.ts). */
+export interface LogObserver {
+  /** Every event the reader parsed, after the reader has read it. */
+  event(event: NixEvent): void
+  /** A progress or set-expected result line, which the reader skips unparsed (isProgressLine). */
+  progressLine(line: string): void
+}
+
 const KEPT_LOG_LINES = 10
 
 /**
@@ -139,17 +148,22 @@ export class NixLogReader {
 
   constructor(
     private readonly print: LogPrinter,
-    private readonly clock: () => number = Date.now
+    private readonly clock: () => number = Date.now,
+    private readonly observer?: LogObserver
   ) {}
 
   readLine(line: string): void {
     // Most of a big log: skipped before any parsing.
-    if (isProgressLine(line)) return
+    if (isProgressLine(line)) {
+      this.observer?.progressLine(line)
+      return
+    }
     const event = parseNixLine(line)
     if (event === undefined) {
       if (line.trim() !== '') this.print(line)
       return
     }
+    this.observer?.event(event)
     switch (event.action) {
       case 'start': {
         const now = this.clock()
