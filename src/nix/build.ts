@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { type BuildRecord, type CopyRecord, NixLogReader } from './ledger.js'
 import { LineSplitter } from './nix-log.js'
 import { NIX_FEATURES } from './nix-cli.js'
+import { type ProgressOptions, ProgressTracker } from './progress.js'
 import { runCommand } from '../base/index.js'
 import type { Settings } from '../inputs/index.js'
 
@@ -36,21 +37,42 @@ export function buildArguments(settings: Settings): string[] {
   return [...args, ...settings.installables]
 }
 
-/** Runs the build, streaming each derivation's log lines live as `name> line`, and keeps the ledger. */
-export async function runBuild(settings: Settings, env: NodeJS.ProcessEnv): Promise<BuildOutcome> {
-  return runNixBuild(buildArguments(settings), env)
+/**
+ * Runs the build, streaming each derivation's log lines live as `name> line`, and keeps the ledger. `progress` names
+ * the builders in the live progress lines (by default `b<N>` for the action's Nth builder, see machineLabel).
+ */
+export async function runBuild(
+  settings: Settings,
+  env: NodeJS.ProcessEnv,
+  progress: ProgressOptions = {}
+): Promise<BuildOutcome> {
+  return runNixBuild(buildArguments(settings), env, progress)
 }
+
+/** How often the live progress is asked for a line; it prints one at most every PROGRESS_INTERVAL_MS. */
+const PROGRESS_POLL_MS = 1_000
 
 /**
  * Runs one `nix build` command line (from buildArguments, perhaps with more options), streaming its log live and
- * reading it into the ledger: the one place both strategies build through.
+ * reading it into the ledger: the one place both strategies build through. While it runs, a progress line (progress.ts)
+ * now and then says how far it has come.
  */
-export async function runNixBuild(args: string[], env: NodeJS.ProcessEnv): Promise<BuildOutcome> {
-  const reader = new NixLogReader(line => core.info(line))
+export async function runNixBuild(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  progress: ProgressOptions = {}
+): Promise<BuildOutcome> {
+  const tracker = new ProgressTracker(Date.now, progress)
+  const reader = new NixLogReader(line => core.info(line), Date.now, tracker)
   const splitter = new LineSplitter(line => reader.readLine(line))
   // Build logs come from the builder: keep a line like "::add-mask::" or "::error::" in them from acting on the runner.
   const resumeToken = randomBytes(16).toString('hex')
   core.info(`::stop-commands::${resumeToken}`)
+  // A timer rather than the log: a long build may print nothing for minutes while its figures have changed.
+  const ticker = setInterval(() => {
+    const line = tracker.line()
+    if (line !== undefined) core.info(line)
+  }, PROGRESS_POLL_MS)
   let result
   try {
     result = await runCommand('nix', args, {
@@ -59,6 +81,7 @@ export async function runNixBuild(args: string[], env: NodeJS.ProcessEnv): Promi
     })
     splitter.end()
   } finally {
+    clearInterval(ticker)
     core.info(`::${resumeToken}::`)
   }
   return {

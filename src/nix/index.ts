@@ -1,8 +1,8 @@
 /**
  * nix: everything about Nix itself. Its command line and version rules (nix-cli.ts: which command each version has),
  * reading its internal-json log (nix-log.ts) into a ledger of derivation → machine, times and copies (ledger.ts),
- * running `nix build` through the build hook (build.ts) or in a builder's own store (store-build.ts), and which of
- * the two serves a run (strategy.ts).
+ * running `nix build` through the build hook (build.ts) or in a builder's own store (store-build.ts), which of the two
+ * serves a run (strategy.ts), and the live progress of a build and its times per builder (progress.ts).
  * May import: base, inputs.
  */
 
@@ -35,3 +35,4 @@ export {
 export { type ChosenStrategy, chooseStrategy, type StoreOffer, type StrategyChoice } from './strategy.js'
 export { derivationName } from './nix-log.js'
 export { type Transfer, transferBytes } from './transfer.js'
+export { type BuildTimes, buildTimes, type ProgressOptions } from './progress.js'

@@ -2,6 +2,7 @@ import { runCommand } from '../base/index.js'
 import type { Settings } from '../inputs/index.js'
 import { type BuildOutcome, buildArguments, runNixBuild } from './build.js'
 import type { BuildRecord } from './ledger.js'
+import { machineLabel } from './progress.js'
 import {
   derivationShowArgs,
   NIX_FEATURES,
@@ -183,7 +184,8 @@ async function buildInStore(
   })
   const build = args.indexOf('build')
   args.splice(build + 1, 0, '--store', route.storeUri, '--eval-store', 'auto')
-  const outcome = await runNixBuild(args, env)
+  // The builder's daemon builds with an empty machine name (below): the progress line names it after the builder.
+  const outcome = await runNixBuild(args, env, { local: machineLabel(route.storeUri) })
   // Every build of this session ran in the builder's store: its daemon's activities come back relayed, with an empty
   // machine name as for any build local to that store (seen on 2.8 and 2.34).
   const builds: BuildRecord[] = outcome.builds.map(record => ({

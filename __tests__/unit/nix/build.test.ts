@@ -1,7 +1,9 @@
-import { readFileSync } from 'node:fs'
+import * as core from '@actions/core'
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
-import { buildArguments, parseOutPaths } from '../../../src/nix/build.js'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { buildArguments, parseOutPaths, runNixBuild } from '../../../src/nix/build.js'
 import { failedDerivations } from '../../../src/nix/ledger.js'
 import { parseNixLine, stripAnsi } from '../../../src/nix/nix-log.js'
 import { NIX_FEATURES } from '../../../src/nix/nix-cli.js'
@@ -11,6 +13,11 @@ const FIXTURES = join(import.meta.dirname, '..', '..', 'fixtures')
 const FAILING_DRV = '/nix/store/zsdq1lk5wfch6jy1k3j523lagya65j9y-lab-check-110815869.drv'
 
 const settings = settingsWith
+
+vi.mock('@actions/core', async importOriginal => ({
+  ...(await importOriginal<typeof import('@actions/core')>()),
+  info: vi.fn()
+}))
 
 /** Level-0 messages of a captured log, colours stripped, as src/build.ts collects them. */
 function errorMessages(name: string): string[] {
@@ -158,5 +165,75 @@ describe('parseOutPaths', () => {
     for (const stdout of ['', '  \n', 'not json', '{"outputs":{"out":"/nix/store/a"}}']) {
       expect(parseOutPaths(stdout)).toEqual([])
     }
+  })
+})
+
+describe('runNixBuild', () => {
+  const REMOTE_34 = readFileSync(join(FIXTURES, 'remote-build-nix-2.34.log'), 'utf8').split('\n')
+  /** The 2.34 log up to the remote build's start, and the rest. */
+  const started = REMOTE_34.findIndex(line => line.includes('"type":105}') && line.includes("on 'ssh-ng://"))
+  const dirs: string[] = []
+
+  afterEach(() => {
+    vi.useRealTimers()
+    vi.mocked(core.info).mockClear()
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
+  })
+
+  /**
+   * A `nix` on PATH that prints the first part of the log, waits for the file `go` (when the test says), then prints
+   * the rest.
+   */
+  function fakeNix(first: string[], rest: string[]): { env: NodeJS.ProcessEnv; go: () => void } {
+    const dir = mkdtempSync(join(tmpdir(), 'nix-offload-fake-nix-'))
+    dirs.push(dir)
+    writeFileSync(join(dir, 'first.log'), first.join('\n') + '\n')
+    writeFileSync(join(dir, 'rest.log'), rest.join('\n'))
+    writeFileSync(
+      join(dir, 'nix'),
+      `#!/bin/sh\ncat '${dir}/first.log' >&2\nwhile [ ! -e '${dir}/go' ]; do sleep 0.02; done\n` +
+        `cat '${dir}/rest.log' >&2\necho '[]'\n`
+    )
+    chmodSync(join(dir, 'nix'), 0o755)
+    return {
+      env: { PATH: `${dir}:${process.env.PATH ?? ''}` },
+      go: () => writeFileSync(join(dir, 'go'), '')
+    }
+  }
+
+  const printed = (): string[] => vi.mocked(core.info).mock.calls.map(([line]) => line)
+
+  async function until(seen: () => boolean): Promise<void> {
+    while (!seen()) await new Promise(resolve => setTimeout(resolve, 10))
+  }
+
+  it('prints a progress line while a build runs past 15 s, and stops asking when it ends', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] })
+    const nix = fakeNix(REMOTE_34.slice(0, started + 1), REMOTE_34.slice(started + 1))
+    const running = runNixBuild(['build'], nix.env)
+    await until(() => printed().some(line => line.startsWith('building ')))
+    vi.advanceTimersByTime(14_000)
+    expect(printed().filter(line => line.startsWith('progress:'))).toEqual([])
+    vi.advanceTimersByTime(1_000)
+    expect(printed().filter(line => line.startsWith('progress:'))).toEqual([
+      'progress: 0/1 derivations built (labC: 1 running)'
+    ])
+    nix.go()
+    const outcome = await running
+    expect(outcome.exitCode).toBe(0)
+    expect(outcome.builds.map(build => build.status)).toEqual(['built'])
+    expect(vi.getTimerCount()).toBe(0)
+    // The line came between the commands' stop and resume, like every other line of the build.
+    expect(printed()[0]).toMatch(/^::stop-commands::[0-9a-f]{32}$/)
+    expect(printed().at(-1)).toMatch(/^::[0-9a-f]{32}::$/)
+  })
+
+  it('prints none for a build that ends within 15 s', async () => {
+    const nix = fakeNix(REMOTE_34, [])
+    nix.go()
+    const outcome = await runNixBuild(['build'], nix.env)
+    expect(outcome.exitCode).toBe(0)
+    expect(printed().some(line => line.startsWith('building '))).toBe(true)
+    expect(printed().filter(line => line.startsWith('progress:'))).toEqual([])
   })
 })
