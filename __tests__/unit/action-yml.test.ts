@@ -1,0 +1,266 @@
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { type Tokens, lexer } from 'marked'
+import ssh2 from 'ssh2'
+import { describe, expect, it } from 'vitest'
+import { parse } from 'yaml'
+import { Input, Output } from '../../src/inputs/constants.js'
+import { parseSettings, type Settings } from '../../src/inputs/settings.js'
+
+/**
+ * action.yml is what the Marketplace and the workflow editor show, and the README's tables repeat it: the two must
+ * agree (names, defaults, descriptions), and both must say what the code does: the inputs it reads, the outputs it
+ * sets, each input's default and the values it accepts.
+ */
+
+const ROOT = join(import.meta.dirname, '..', '..')
+
+interface Declared {
+  description: string
+  default?: string
+}
+interface Action {
+  inputs: Map<string, Declared>
+  outputs: Map<string, Declared>
+}
+
+function readAction(text: string): Action {
+  const action = parse(text) as {
+    inputs: Record<string, { description: string; default?: unknown }>
+    outputs: Record<string, { description: string }>
+  }
+  const declared = (
+    entries: Record<string, { description: string; default?: unknown }>
+  ): Map<string, Declared> =>
+    new Map(
+      Object.entries(entries).map(([name, entry]) => [
+        name,
+        {
+          description: entry.description.replace(/\s+/g, ' ').trim(),
+          ...(entry.default === undefined ? {} : { default: String(entry.default) })
+        }
+      ])
+    )
+  return { inputs: declared(action.inputs), outputs: declared(action.outputs) }
+}
+
+/** The README table whose header is `header`, as the raw Markdown of each cell (`\|` unescaped, as GFM does). */
+function readmeTable(readme: string, header: string[]): string[][] {
+  const table = lexer(readme, { gfm: true }).find(
+    (token): token is Tokens.Table =>
+      token.type === 'table' &&
+      JSON.stringify((token as Tokens.Table).header.map(cell => cell.text)) === JSON.stringify(header)
+  )
+  if (table === undefined) throw new Error(`README.md has no table | ${header.join(' | ')} |`)
+  return table.rows.map(row => row.map(cell => cell.text))
+}
+
+const DEFAULT = /(?:^|\. )Default: (.+)\.$/
+
+/** Where the README's input and output tables, and the descriptions in action.yml, disagree or fall short. */
+function disagreements(action: Action, readme: string): string[] {
+  const found: string[] = []
+  const inputs = readmeTable(readme, ['input', 'default', 'description'])
+  const outputs = readmeTable(readme, ['output', 'description'])
+  const names = (rows: string[][]): string[] => rows.map(([name = '']) => name.replace(/^`(.*)`$/, '$1'))
+  if (JSON.stringify(names(inputs)) !== JSON.stringify([...action.inputs.keys()])) {
+    found.push(
+      `README inputs ${names(inputs).join(', ')} are not action.yml's ${[...action.inputs.keys()].join(', ')}`
+    )
+  }
+  if (JSON.stringify(names(outputs)) !== JSON.stringify([...action.outputs.keys()])) {
+    found.push(`README outputs ${names(outputs).join(', ')} are not action.yml's`)
+  }
+  for (const [name, input] of action.inputs) {
+    const stated = DEFAULT.exec(input.description)?.[1]
+    if (stated === undefined) {
+      found.push(`action.yml input ${name}: the description does not end with "Default: …."`)
+    } else if (input.default !== undefined && stated !== `\`${input.default}\``) {
+      found.push(
+        `action.yml input ${name}: the description says "Default: ${stated}", the default is ${input.default}`
+      )
+    } else if (input.default === undefined && /^`[^`]*`$/.test(stated)) {
+      found.push(
+        `action.yml input ${name}: the description says "Default: ${stated}", which action.yml does not set`
+      )
+    }
+    const row = inputs.find(([cell]) => cell === `\`${name}\``)
+    if (row === undefined) continue
+    const [, readmeDefault, readmeDescription] = row
+    if (readmeDefault !== (input.default === undefined ? stated : `\`${input.default}\``)) {
+      found.push(
+        `README input ${name}: default "${readmeDefault}", action.yml's is "${input.default ?? stated}"`
+      )
+    }
+    if (readmeDescription !== input.description) {
+      found.push(`README input ${name}: the description is not action.yml's: "${input.description}"`)
+    }
+  }
+  for (const [name, output] of action.outputs) {
+    const row = outputs.find(([cell]) => cell === `\`${name}\``)
+    if (row !== undefined && row[1] !== output.description) {
+      found.push(`README output ${name}: the description is not action.yml's: "${output.description}"`)
+    }
+  }
+  return found
+}
+
+const ACTION_YML = readFileSync(join(ROOT, 'action.yml'), 'utf8')
+const README = readFileSync(join(ROOT, 'README.md'), 'utf8')
+const action = readAction(ACTION_YML)
+
+/** Every .ts file under src/, as text. */
+function sources(dir = join(ROOT, 'src')): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap(entry =>
+    entry.isDirectory()
+      ? sources(join(dir, entry.name))
+      : entry.name.endsWith('.ts')
+        ? [readFileSync(join(dir, entry.name), 'utf8')]
+        : []
+  )
+}
+
+describe('action.yml and the README', () => {
+  it('agree: the same inputs and outputs in the same order, defaults and descriptions', () => {
+    expect(disagreements(action, README)).toEqual([])
+  })
+
+  it('declare exactly the inputs the code reads (Input) and the outputs it sets (Output)', () => {
+    expect([...action.inputs.keys()].sort()).toEqual(Object.values(Input).sort())
+    expect([...action.outputs.keys()].sort()).toEqual(Object.values(Output).sort())
+    const settings = readFileSync(join(ROOT, 'src/inputs/settings.ts'), 'utf8')
+    for (const [key, name] of Object.entries(Input)) expect(settings, name).toContain(`read(Input.${key})`)
+    const code = sources().join('\n')
+    for (const [key, name] of Object.entries(Output)) expect(code, name).toContain(`setOutput(Output.${key},`)
+  })
+})
+
+describe('the checks can fail (negative controls)', () => {
+  const mutate = (from: string | RegExp, to: string): string[] => {
+    const changed = README.replace(from, to)
+    expect(changed).not.toBe(README)
+    return disagreements(action, changed)
+  }
+
+  it('catches a README default that differs from action.yml', () => {
+    expect(mutate('| `port` | `22` |', '| `port` | `2222` |')).toEqual([
+      'README input port: default "`2222`", action.yml\'s is "22"'
+    ])
+  })
+
+  it('catches a README description that differs, and a missing row', () => {
+    expect(mutate('SSH port of the `host` builder', 'SSH port')).toEqual([
+      expect.stringMatching(/^README input port: the description is not action.yml's/)
+    ])
+    expect(mutate(/\| `summary` \|.*\n/, '')).toEqual([
+      expect.stringMatching(/^README inputs .* are not action.yml's/)
+    ])
+    expect(mutate(/\| `healthy` \|.*\n/, '')).toEqual([
+      "README outputs out-paths, remote-builds, local-builds, failed-builds, confirmed, report, builders-healthy are not action.yml's"
+    ])
+  })
+
+  it('catches a description in action.yml that does not state its default, or states another', () => {
+    const without = readAction(ACTION_YML.replace('Default: `22`.', 'The usual one.'))
+    expect(disagreements(without, README)).toContain(
+      'action.yml input port: the description does not end with "Default: …."'
+    )
+    const other = readAction(ACTION_YML.replace('Default: `22`.', 'Default: `2222`.'))
+    expect(disagreements(other, README)).toContain(
+      'action.yml input port: the description says "Default: `2222`", the default is 22'
+    )
+  })
+})
+
+// What the code does with each input, against what action.yml says.
+
+const DEFAULTS = { system: 'x86_64-linux' }
+const REQUIRED: Partial<Record<Input, string>> = {
+  [Input.Host]: 'builder.example.com',
+  [Input.User]: 'nixbuilder',
+  [Input.SshPrivateKey]: ssh2.utils.generateKeyPairSync('ed25519').private
+}
+
+/** parseSettings over the required inputs and `values`, or the error it throws. */
+function settingsWith(values: Partial<Record<Input, string>>): Settings | Error {
+  try {
+    return parseSettings(name => values[name] ?? REQUIRED[name] ?? '', DEFAULTS)
+  } catch (error) {
+    return error as Error
+  }
+}
+
+const declared = (name: Input): Declared => action.inputs.get(name) ?? { description: '' }
+
+describe('each input in action.yml, against the code', () => {
+  it('has the default the code uses for an empty value', () => {
+    const defaults = Object.fromEntries(
+      [...action.inputs].flatMap(([name, input]) =>
+        input.default === undefined ? [] : [[name, input.default]]
+      )
+    )
+    expect(settingsWith({})).not.toBeInstanceOf(Error)
+    expect(settingsWith(defaults)).toEqual(settingsWith({}))
+    // Without a default in action.yml, the description names the code's own.
+    const builder = (settingsWith({}) as Settings).builders[0]
+    expect(declared(Input.Systems).description).toMatch(/Default: the runner's own Nix `system`\.$/)
+    expect(builder?.systems).toEqual([DEFAULTS.system])
+    expect(builder?.supportedFeatures).toEqual([])
+    expect(builder?.mandatoryFeatures).toEqual([])
+  })
+
+  it('names the values a true/false input accepts', () => {
+    for (const [name, input] of action.inputs) {
+      if (input.default !== 'true' && input.default !== 'false') continue
+      expect(input.description, name).toMatch(/^`true` or `false`/)
+      for (const value of ['true', 'false'])
+        expect(settingsWith({ [name]: value }), name).not.toBeInstanceOf(Error)
+      expect(settingsWith({ [name]: 'yes' }), name).toBeInstanceOf(Error)
+    }
+  })
+
+  it('names every value a choice accepts, and the code accepts just those', () => {
+    const choices: Partial<Record<Input, string[]>> = {
+      [Input.Protocol]: ['ssh-ng', 'ssh'],
+      [Input.Strategy]: ['hook', 'remote-store', 'auto'],
+      [Input.Fallback]: ['fail', 'local'],
+      [Input.Mode]: ['build', 'canary']
+    }
+    for (const [name, values = []] of Object.entries(choices) as [Input, string[]][]) {
+      for (const value of values) {
+        expect(declared(name).description, name).toContain(`\`${value}\``)
+        expect(settingsWith({ [name]: value }), `${name}: ${value}`).not.toBeInstanceOf(Error)
+      }
+      expect(settingsWith({ [name]: 'other' }), name).toBeInstanceOf(Error)
+    }
+  })
+
+  it('gives the range a number accepts, and the code accepts just that range', () => {
+    let checked = 0
+    for (const [name, input] of action.inputs) {
+      const range = /\b(\d+) to (\d+)\b/.exec(input.description)
+      const atLeast = /a whole number, (\d+) or more/.exec(input.description)
+      if (range === null && atLeast === null) continue
+      checked++
+      const low = Number(range?.[1] ?? atLeast?.[1])
+      const accepted = range === null ? [low, low + 7] : [low, Number(range[2])]
+      for (const value of accepted)
+        expect(settingsWith({ [name]: String(value) }), `${name}: ${value}`).not.toBeInstanceOf(Error)
+      const refused = [...(low > 0 ? [low - 1] : []), ...(range === null ? [] : [Number(range[2]) + 1])]
+      for (const value of refused)
+        expect(settingsWith({ [name]: String(value) }), `${name}: ${value}`).toBeInstanceOf(Error)
+      if (atLeast !== null) expect(settingsWith({ [name]: `${low}.5` }), name).toBeInstanceOf(Error)
+    }
+    // port, max-jobs, speed-factor, local-jobs and the five canary thresholds.
+    expect(checked).toBe(9)
+  })
+
+  it("says when the builder user must be trusted: the preflight's rule (Nix 2.16 on both ends) and local-jobs", () => {
+    const user = declared(Input.User).description
+    expect(user).not.toMatch(/must be a trusted user/)
+    expect(user).toContain('older than 2.16')
+    expect(user).toContain('`local-jobs` is above 0')
+    const verdict = readFileSync(join(ROOT, 'src/builders/preflight-verdict.ts'), 'utf8')
+    expect(verdict).toContain("const TRUST_NOT_NEEDED_FROM = '2.16'")
+  })
+})
