@@ -206,8 +206,8 @@ function planWithoutRestart(
 }
 
 /**
- * Takes back a configuration made beside a preflight that then failed. What could not be undone is a warning here:
- * its backups went with the work directory, so the post step could not do better, and gets nothing to undo.
+ * Takes back a configuration made beside a preflight that then failed, so that the post step gets nothing to undo.
+ * What could not be undone is a warning here.
  */
 async function undoEarly(configuring: ReturnType<typeof configureRunner>): Promise<void> {
   let journal
@@ -217,7 +217,7 @@ async function undoEarly(configuring: ReturnType<typeof configureRunner>): Promi
     // It failed half-way: its journal, saved before each change, is in the state for the post step.
     return
   }
-  const failures = await undoJournal(journal)
+  const { failures } = await undoJournal(journal)
   saveJournal({ asRoot: journal.asRoot, undo: [] })
   core.info(
     failures === 0

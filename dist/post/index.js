@@ -28374,25 +28374,25 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _runner_index_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7177);
+/* harmony import */ var _runner_index_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8642);
 
-await (0,_runner_index_js__WEBPACK_IMPORTED_MODULE_0__/* .cleanup */ .t)();
+await (0,_runner_index_js__WEBPACK_IMPORTED_MODULE_0__/* .cleanup */ .tP)();
 
 __webpack_async_result__();
 } catch(e) { __webpack_async_result__(e); } }, 1);
 
 /***/ }),
 
-/***/ 7177:
+/***/ 8642:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  t: () => (/* binding */ cleanup)
+  tP: () => (/* binding */ cleanup)
 });
 
-// UNUSED EXPORTS: undoJournal
+// UNUSED EXPORTS: describeUndo, undoJournal
 
 ;// CONCATENATED MODULE: external "os"
 const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
@@ -31339,6 +31339,8 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 ;// CONCATENATED MODULE: ./src/base/process.ts
@@ -31409,114 +31411,6 @@ function childEnvironment(env) {
 /** The runner's credentials for its own services (cache, OIDC): the action uses them in-process only. */
 const SECRET_VARIABLES = new Set(['ACTIONS_RUNTIME_TOKEN', 'ACTIONS_ID_TOKEN_REQUEST_TOKEN']);
 
-;// CONCATENATED MODULE: ./src/runner/apply.ts
-
-
-
-/**
- * Carries out the plan on the runner in two batches of file operations: one that reads what is there, one that
- * changes it. The journal of every change is saved to the action's state before the changes start, so the post step
- * can undo exactly what was done even after a failure half-way: backups are written before the files they save are
- * changed, and undoing what never happened is harmless.
- */
-async function applyPlan(plan) {
-    const viaSudo = plan.asRoot && process.getuid?.() !== 0;
-    const journal = { asRoot: plan.asRoot, undo: [] };
-    const found = await survey(plan, viaSudo);
-    const createdDirs = [];
-    let ops = [];
-    let backups = 0;
-    const flush = async () => {
-        saveJournal(journal);
-        const batch = ops;
-        ops = [];
-        checkAll(batch, await fileOps(batch, { viaSudo, keepGoing: false }));
-    };
-    const record = (undo) => {
-        journal.undo.push(undo);
-    };
-    for (const step of plan.steps) {
-        if (step.kind === 'restart-daemon') {
-            await flush();
-            record({ kind: 'restart-daemon', manager: step.manager });
-            saveJournal(journal);
-            await restartDaemon(viaSudo, step.manager);
-            continue;
-        }
-        if (step.kind === 'ssh-masters') {
-            record({
-                kind: 'close-ssh-masters',
-                aliases: step.aliases,
-                path: step.controlDir,
-                ...(step.configFile === undefined ? {} : { configFile: step.configFile })
-            });
-            continue;
-        }
-        if (step.kind === 'mkdir') {
-            if (found.get(step.path) !== undefined)
-                continue;
-            record(step.owned ? { kind: 'remove-tree', path: step.path } : { kind: 'remove-empty-dir', path: step.path });
-            ops.push({ op: 'mkdir', path: step.path });
-            if (step.owned)
-                createdDirs.push(step.path);
-            continue;
-        }
-        const content = Buffer.from(step.content);
-        // Inside a directory this run created, a file needs no journal entry of its own: the directory goes whole.
-        const fresh = createdDirs.some(dir => step.path.startsWith(`${dir}/`));
-        const original = fresh ? undefined : found.get(step.path);
-        if (original === undefined) {
-            if (!fresh)
-                record({ kind: 'remove-file', path: step.path });
-            ops.push({ op: 'create', path: step.path, data: content.toString('base64'), mode: step.mode });
-            continue;
-        }
-        const backup = `${plan.workDir}/backup-${++backups}`;
-        record({ kind: 'restore-file', path: step.path, backup });
-        const separator = original.length > 0 && original.at(-1) !== 0x0a ? Buffer.from('\n') : Buffer.alloc(0);
-        const changed = step.kind === 'write'
-            ? content
-            : step.kind === 'prepend'
-                ? Buffer.concat([content, original])
-                : Buffer.concat([original, separator, content]);
-        ops.push({ op: 'create', path: backup, data: original.toString('base64'), mode: 0o600 }, { op: 'overwrite', path: step.path, data: changed.toString('base64') });
-    }
-    await flush();
-    return journal;
-}
-/** What each path of the plan holds now: its bytes, an empty buffer for a directory, undefined when missing. */
-async function survey(plan, viaSudo) {
-    const paths = plan.steps.flatMap(step => ('path' in step ? [step.path] : []));
-    const ops = paths.map(path => ({ op: 'read-if-exists', path }));
-    const results = await fileOps(ops, { viaSudo, keepGoing: true });
-    const found = new Map();
-    paths.forEach((path, index) => {
-        const result = results[index];
-        // A directory cannot be read as a file, but exists all the same.
-        if (result?.ok === false && /EISDIR/.test(result.error ?? ''))
-            found.set(path, Buffer.alloc(0));
-        else if (result?.ok !== true)
-            throw new Error(`cannot read ${path}: ${result?.error ?? 'no answer'}`);
-        else
-            found.set(path, result.exists === true ? Buffer.from(result.data ?? '', 'base64') : undefined);
-    });
-    return found;
-}
-/** The daemon reads nix.conf only when it starts (NIX-FACTS.md). */
-async function restartDaemon(viaSudo, manager) {
-    const command = manager === 'systemd'
-        ? ['systemctl', 'restart', 'nix-daemon.service']
-        : manager === 'launchd'
-            ? ['launchctl', 'kickstart', '-k', 'system/org.nixos.nix-daemon']
-            : undefined;
-    if (command === undefined)
-        throw new Error('no service manager to restart the nix-daemon with');
-    const [program = '', ...args] = viaSudo ? ['sudo', '-n', ...command] : command;
-    await runChecked(program, args);
-}
-
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: ./src/runner/file-agent.ts
 
 
@@ -31526,8 +31420,16 @@ const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
  * Self-contained on purpose: as root it runs as `sudo node -e <its source>`, one process for a whole plan instead of a
  * sudo round trip per file (each costs tens of milliseconds), with the operations on stdin, never in argv.
  */
-function runFileOps(files, spawn, ops, keepGoing) {
-    const results = [];
+function runFileOps(context, ops, keepGoing) {
+    const { files, spawn, lockDir, lockWaitMs } = context;
+    const MADE = '# nix-offload: this file was made by the nix-offload action, and goes with the block of the last job\n';
+    const MADE_WITH_DIR = '# nix-offload: this file and its directory were made by the nix-offload action, and go with the block of the last job\n';
+    const beginLine = (token) => `# nix-offload ${token}: begin`;
+    const endLine = (token) => `# nix-offload ${token}: end`;
+    const sleep = (ms) => {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+    };
+    const errorCode = (error) => typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
     const write = (path, data, flags, mode) => {
         const fd = files.openSync(path, flags, mode);
         try {
@@ -31539,6 +31441,197 @@ function runFileOps(files, spawn, ops, keepGoing) {
             files.closeSync(fd);
         }
     };
+    /**
+     * A lock file per shared file, taken with O_EXCL and removed when done. One left by a holder that is gone (killed
+     * half-way) is broken after 2 s; it is judged again once moved aside, so that a lock another job took meanwhile is
+     * given back instead of broken.
+     */
+    const lock = (path) => {
+        const lockPath = `${lockDir}/nix-offload-lock-${encodeURIComponent(path)}`;
+        const abandoned = (file) => {
+            const stat = files.statSync(file);
+            if (stat.uid !== process.getuid?.())
+                return true;
+            if (Date.now() - stat.mtimeMs < 2_000)
+                return false;
+            const holder = Number(files.readFileSync(file, 'utf8'));
+            if (!Number.isInteger(holder) || holder <= 0)
+                return true;
+            try {
+                process.kill(holder, 0);
+                return false;
+            }
+            catch (error) {
+                return errorCode(error) === 'ESRCH';
+            }
+        };
+        const started = Date.now();
+        for (;;) {
+            try {
+                write(lockPath, Buffer.from(String(process.pid)), 'wx', 0o600);
+                return () => files.unlinkSync(lockPath);
+            }
+            catch (error) {
+                if (errorCode(error) !== 'EEXIST')
+                    throw error;
+            }
+            let gone;
+            try {
+                gone = abandoned(lockPath);
+            }
+            catch {
+                continue; // released meanwhile
+            }
+            if (gone) {
+                const aside = `${lockPath}.${process.pid}`;
+                try {
+                    files.renameSync(lockPath, aside);
+                }
+                catch {
+                    continue;
+                }
+                let really = true;
+                try {
+                    really = abandoned(aside);
+                }
+                catch {
+                    // unreadable: broken all the same
+                }
+                if (!really) {
+                    try {
+                        files.linkSync(aside, lockPath);
+                    }
+                    catch {
+                        // taken again already
+                    }
+                }
+                files.unlinkSync(aside);
+                continue;
+            }
+            if (Date.now() - started > lockWaitMs)
+                throw new Error(`another nix-offload job has held ${lockPath} for over ${lockWaitMs / 1000} s`);
+            sleep(25);
+        }
+    };
+    /** Writes a temporary file beside `path` and renames it over, keeping the old file's mode and owner. */
+    const replace = (path, text, mode) => {
+        const existing = files.existsSync(path) ? files.statSync(path) : undefined;
+        const temporary = `${path}.nix-offload-${process.pid}.tmp`;
+        const fd = files.openSync(temporary, 'wx', 0o600);
+        try {
+            const data = Buffer.from(text);
+            let offset = 0;
+            while (offset < data.length)
+                offset += files.writeSync(fd, data, offset, data.length - offset);
+            if (existing !== undefined) {
+                try {
+                    files.fchownSync(fd, existing.uid, existing.gid);
+                }
+                catch (error) {
+                    if (process.getuid?.() === 0)
+                        throw error;
+                }
+            }
+            files.fchmodSync(fd, existing === undefined ? mode : existing.mode & 0o7777);
+            files.fsyncSync(fd);
+        }
+        finally {
+            files.closeSync(fd);
+        }
+        files.renameSync(temporary, path);
+    };
+    const findBlock = (text, token) => {
+        const begin = beginLine(token);
+        const start = text.startsWith(begin) ? 0 : text.indexOf(`\n${begin}`) + 1;
+        if (start === 0 && !text.startsWith(begin))
+            return undefined;
+        const end = endLine(token);
+        const endAt = text.indexOf(`\n${end}`, start);
+        if (endAt < 0)
+            return undefined;
+        return [start, endAt + 1 + end.length];
+    };
+    const blockTokens = (text) => [...text.matchAll(/^# nix-offload ([0-9a-f]+): begin/gm)].map(match => match[1] ?? '');
+    /** The setting lines of every block, as a set: what the daemon would see of all the jobs together. */
+    const settingsOf = (text) => {
+        const lines = new Set();
+        for (const token of blockTokens(text)) {
+            const found = findBlock(text, token);
+            if (found === undefined)
+                continue;
+            for (const line of text.slice(found[0], found[1]).split('\n'))
+                if (line.trim() !== '' && !line.startsWith('#'))
+                    lines.add(line.trim());
+        }
+        return [...lines].sort().join('\n');
+    };
+    const restartIf = (argv, before, after) => {
+        if (argv === undefined || settingsOf(before) === settingsOf(after))
+            return false;
+        const [command = 'true', ...args] = argv;
+        const status = spawn(command, args, { stdio: 'ignore', timeout: 120_000 }).status;
+        if (status !== 0)
+            throw new Error(`${argv.join(' ')} failed (exit ${String(status)})`);
+        return true;
+    };
+    const realPath = (path) => (files.existsSync(path) ? files.realpathSync(path) : path);
+    const blockOp = (op) => {
+        const path = realPath(op.path);
+        const unlock = lock(path);
+        try {
+            const exists = files.existsSync(path);
+            const before = exists ? files.readFileSync(path, 'utf8') : '';
+            if (op.op === 'add-block') {
+                if (findBlock(before, op.token) !== undefined)
+                    return { ok: true };
+                let text = before;
+                if (!exists) {
+                    const dir = path.slice(0, path.lastIndexOf('/')) || '/';
+                    let madeDir = false;
+                    if (!files.existsSync(dir)) {
+                        files.mkdirSync(dir, { mode: 0o700 });
+                        madeDir = true;
+                    }
+                    text = madeDir ? MADE_WITH_DIR : MADE;
+                }
+                // On top: the block and its final newline. At the end: a newline (ending the last line, which may have none),
+                // then the block without one. Either way the block's own bytes are the same few lines to take away again.
+                const block = op.text.replace(/\n$/, '');
+                const after = op.at === 'top' ? `${block}\n${text}` : `${text}\n${block}`;
+                replace(path, after, op.mode);
+                return { ok: true, restarted: restartIf(op.restart, before, after) };
+            }
+            const found = findBlock(before, op.token);
+            if (op.op === 'set-block') {
+                if (found === undefined)
+                    throw new Error(`no block of ${op.token} in ${path}`);
+                replace(path, before.slice(0, found[0]) + op.text.replace(/\n$/, '') + before.slice(found[1]), 0o600);
+                return { ok: true };
+            }
+            if (found === undefined)
+                return { ok: true, others: blockTokens(before).length };
+            const [start, stop] = found;
+            const after = op.at === 'top'
+                ? before.slice(0, start) + before.slice(before[stop] === '\n' ? stop + 1 : stop)
+                : before.slice(0, before[start - 1] === '\n' ? start - 1 : start) + before.slice(stop);
+            if (after === MADE || after === MADE_WITH_DIR) {
+                files.unlinkSync(path);
+                const dir = path.slice(0, path.lastIndexOf('/'));
+                if (after === MADE_WITH_DIR && files.readdirSync(dir).length === 0)
+                    files.rmdirSync(dir);
+            }
+            else
+                replace(path, after, 0o600);
+            const now = files.existsSync(path) ? files.readFileSync(path, 'utf8') : '';
+            if (findBlock(now, op.token) !== undefined)
+                throw new Error(`its block is still in ${path}`);
+            return { ok: true, others: blockTokens(now).length, restarted: restartIf(op.restart, before, now) };
+        }
+        finally {
+            unlock();
+        }
+    };
+    const results = [];
     for (const op of ops) {
         try {
             if (op.op === 'read-if-exists') {
@@ -31560,34 +31653,20 @@ function runFileOps(files, spawn, ops, keepGoing) {
                 write(op.path, Buffer.from(op.data, 'base64'), 'w', 0o600);
                 results.push({ ok: true });
             }
-            else if (op.op === 'copy') {
-                write(op.to, files.readFileSync(op.from), 'w', 0o600);
-                results.push({ ok: true });
-            }
             else if (op.op === 'mkdir') {
                 files.mkdirSync(op.path, { mode: 0o700 });
-                results.push({ ok: true });
-            }
-            else if (op.op === 'remove') {
-                files.rmSync(op.path, { force: true });
                 results.push({ ok: true });
             }
             else if (op.op === 'remove-tree') {
                 files.rmSync(op.path, { recursive: true, force: true });
                 results.push({ ok: true });
             }
-            else if (op.op === 'remove-empty-dir') {
-                if (files.existsSync(op.path) && files.readdirSync(op.path).length > 0)
-                    results.push({ ok: false, error: 'not empty' });
-                else {
-                    if (files.existsSync(op.path))
-                        files.rmdirSync(op.path);
-                    results.push({ ok: true });
-                }
-            }
-            else {
+            else if (op.op === 'attempt') {
                 const [command = 'true', ...args] = op.argv;
                 results.push({ ok: spawn(command, args, { stdio: 'ignore', timeout: 10_000 }).status === 0 });
+            }
+            else {
+                results.push(blockOp(op));
             }
         }
         catch (error) {
@@ -31598,25 +31677,41 @@ function runFileOps(files, spawn, ops, keepGoing) {
     }
     return results;
 }
+/** The agent as a Node program: `{ ops, keepGoing, lockDir, lockWaitMs }` as JSON on stdin, results on stdout. */
+function agentProgram() {
+    return ("const fs = require('fs'); const input = JSON.parse(fs.readFileSync(0, 'utf8')); " +
+        `process.stdout.write(JSON.stringify((${runFileOps.toString()})({ files: fs, ` +
+        "spawn: require('child_process').spawnSync, lockDir: input.lockDir, lockWaitMs: input.lockWaitMs }, " +
+        'input.ops, input.keepGoing)))');
+}
 /** Runs the operations as root through one `sudo -n node` (or in this process when no sudo is needed). */
-async function file_agent_fileOps(ops, options) {
+async function fileOps(ops, options) {
     if (ops.length === 0)
         return [];
     if (!options.viaSudo) {
         // In this process, children would inherit the step's inputs; under sudo, its env_reset drops them.
         const spawn = (command, args, spawnOptions) => external_node_child_process_namespaceObject.spawnSync(command, args, { ...spawnOptions, env: childEnvironment(process.env) });
-        return runFileOps(external_node_fs_namespaceObject, spawn, ops, options.keepGoing);
+        return runFileOps({ files: external_node_fs_namespaceObject, spawn, lockDir: options.lockDir ?? LOCK_DIR, lockWaitMs: LOCK_WAIT_MS }, ops, options.keepGoing);
     }
-    const program = "const fs = require('fs'); const input = JSON.parse(fs.readFileSync(0, 'utf8')); " +
-        `process.stdout.write(JSON.stringify((${runFileOps.toString()})(fs, require('child_process').spawnSync, ` +
-        'input.ops, input.keepGoing)))';
-    const output = await runChecked('sudo', ['-n', process.execPath, '-e', program], {
-        input: JSON.stringify({ ops, keepGoing: options.keepGoing }),
+    const output = await runChecked('sudo', ['-n', process.execPath, '-e', agentProgram()], {
+        input: JSON.stringify({
+            ops,
+            keepGoing: options.keepGoing,
+            lockDir: options.lockDir ?? LOCK_DIR,
+            lockWaitMs: LOCK_WAIT_MS
+        }),
         // sudo itself may wait (a PAM module, a password prompt it cannot show): bounded like everything else.
-        timeoutMs: 120_000
+        timeoutMs: 120_000 + LOCK_WAIT_MS
     });
     return parseResults(output.toString());
 }
+/**
+ * One place every job on the host sees (not TMPDIR or RUNNER_TEMP, which may be a job's own). Creating with O_EXCL
+ * follows no symlink, and a lock file not owned by the agent's user is never taken as held.
+ */
+const LOCK_DIR = '/tmp';
+/** Long enough for another job's whole batch, daemon restart included. */
+const LOCK_WAIT_MS = 180_000;
 function parseResults(text) {
     const parsed = JSON.parse(text);
     if (!Array.isArray(parsed))
@@ -31631,15 +31726,19 @@ function parseResults(text) {
             result.data = item.data;
         if ('error' in item && typeof item.error === 'string')
             result.error = item.error;
+        if ('others' in item && typeof item.others === 'number')
+            result.others = item.others;
+        if ('restarted' in item && typeof item.restarted === 'boolean')
+            result.restarted = item.restarted;
         return result;
     });
 }
 /** Throws the first failure of a batch that had to succeed whole. */
-function file_agent_checkAll(ops, results) {
+function checkAll(ops, results) {
     const failed = results.findIndex(result => !result.ok);
     if (failed >= 0 || results.length < ops.length) {
         const op = ops[failed >= 0 ? failed : results.length];
-        const where = op === undefined ? '' : 'path' in op ? op.path : 'to' in op ? op.to : op.argv.join(' ');
+        const where = op === undefined ? '' : 'path' in op ? op.path : op.argv.join(' ');
         throw new Error(`cannot ${op?.op ?? 'change'} ${where}: ${results[failed]?.error ?? 'not done'}`);
     }
 }
@@ -31703,7 +31802,7 @@ const MARKER = 'nix-offload';
 
 
 /** Saved after every change, so a main step that dies half-way still leaves the post step a complete record. */
-function state_saveJournal(journal) {
+function saveJournal(journal) {
     core.saveState(StateKey.Journal, JSON.stringify(journal));
 }
 function loadJournal() {
@@ -31714,7 +31813,6 @@ function loadJournal() {
 }
 
 ;// CONCATENATED MODULE: ./src/runner/cleanup.ts
-
 
 
 
@@ -31735,60 +31833,62 @@ async function cleanup() {
         info('nix-offload: nothing to undo (the main step changed nothing on this runner).');
         return;
     }
-    const failures = await undoJournal(journal);
-    info(failures === 0
+    const outcome = await undoJournal(journal);
+    info(describeUndo(journal, outcome));
+}
+function describeUndo(journal, outcome) {
+    if (outcome.failures > 0)
+        return `nix-offload: ${outcome.failures} change(s) could not be undone (see the warnings above).`;
+    const others = [...outcome.othersLeft].map(([path, count]) => `${count} in ${path}`);
+    return others.length === 0
         ? `nix-offload: undid ${journal.undo.length} change(s); the runner is as it was before the action.`
-        : `nix-offload: ${failures} change(s) could not be undone (see the warnings above).`);
+        : `nix-offload: undid ${journal.undo.length} change(s); none of this job's configuration is left. Other jobs' ` +
+            `blocks (${others.join(', ')}) are theirs, and were left alone.`;
 }
 /**
- * Undoes a journal, newest change first, in one batch of file operations, then restarts the daemon if main did.
- * Returns how many changes could not be undone; each is a warning, never an error.
+ * Undoes a journal, newest change first, in one batch of file operations: each block removal checks that none of
+ * this job's block is left, and counts other jobs' blocks. A failure is a warning, never an error.
  */
 async function undoJournal(journal) {
     const viaSudo = journal.asRoot && process.getuid?.() !== 0;
-    const undos = [...journal.undo].reverse().filter(undo => undo.kind !== 'restart-daemon');
-    const ops = undos.flatMap(undoOps);
-    let failures = 0;
+    const ops = [...journal.undo].reverse().flatMap(undoOps);
+    const outcome = { failures: 0, othersLeft: new Map() };
     try {
-        const results = await file_agent_fileOps(ops, { viaSudo, keepGoing: true });
+        const results = await fileOps(ops, { viaSudo, keepGoing: true });
         ops.forEach((op, index) => {
             const result = results[index];
-            if (op.op === 'attempt' || result?.ok === true)
+            if (op.op === 'attempt')
                 return;
-            failures++;
-            const path = 'path' in op ? op.path : op.to;
-            warning(op.op === 'remove-empty-dir'
-                ? `nix-offload left ${path} in place: it created it, but it now holds files the action did not write.`
-                : `nix-offload could not undo its change to ${path}: ${result?.error ?? 'no answer'}`);
+            const path = 'path' in op ? op.path : '';
+            if (result?.ok === true) {
+                if ((result.others ?? 0) > 0)
+                    outcome.othersLeft.set(path, result.others ?? 0);
+                return;
+            }
+            outcome.failures++;
+            warning(`nix-offload could not undo its change to ${path}: ${result?.error ?? 'no answer'}`);
         });
     }
     catch (error) {
-        failures++;
+        outcome.failures++;
         warning(`nix-offload could not undo its changes: ${error instanceof Error ? error.message : String(error)}`);
     }
-    // After every file is back, so the daemon starts on the runner's own nix.conf again.
-    const restart = journal.undo.find(undo => undo.kind === 'restart-daemon');
-    if (restart?.kind === 'restart-daemon') {
-        try {
-            await restartDaemon(viaSudo, restart.manager);
-        }
-        catch (error) {
-            failures++;
-            warning(`nix-offload could not restart the nix-daemon on its old configuration: ${String(error)}`);
-        }
-    }
-    return failures;
+    return outcome;
 }
 function undoOps(undo) {
     switch (undo.kind) {
-        case 'restore-file':
-            return [{ op: 'copy', from: undo.backup, to: undo.path }];
-        case 'remove-file':
-            return [{ op: 'remove', path: undo.path }];
+        case 'remove-block':
+            return [
+                {
+                    op: 'remove-block',
+                    path: undo.path,
+                    token: undo.token,
+                    at: undo.at,
+                    ...(undo.restart === undefined ? {} : { restart: undo.restart })
+                }
+            ];
         case 'remove-tree':
             return [{ op: 'remove-tree', path: undo.path }];
-        case 'remove-empty-dir':
-            return [{ op: 'remove-empty-dir', path: undo.path }];
         case 'close-ssh-masters':
             // `ssh -O exit` through each alias (its config is still there) ends its master; one that does not answer is
             // killed by the control path its command line names ([c]: not to match the agent's own command line).

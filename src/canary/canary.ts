@@ -13,7 +13,7 @@ import { restoreHistory, saveHistory } from './history-cache.js'
 import { makePlan } from '../runner/index.js'
 import type { PreflightOutcome } from '../builders/index.js'
 import type { RunnerFacts } from '../runner/index.js'
-import { renderMachines } from '../runner/index.js'
+import { machinesFileOp } from '../runner/index.js'
 import { writeReportFile } from '../report/index.js'
 import { configureRunner, exportNixConfig } from '../runner/index.js'
 import type { Settings } from '../inputs/index.js'
@@ -59,13 +59,7 @@ export async function canary(
     // its figures are its own. The hook re-reads the machines file for every build (NIX-FACTS.md).
     const viaSudo = plan.asRoot && !facts.isRoot
     const useMachines = async (chosen: typeof plan.builders): Promise<void> => {
-      const ops: FileOp[] = [
-        {
-          op: 'overwrite',
-          path: plan.machinesFile,
-          data: Buffer.from(renderMachines(chosen)).toString('base64')
-        }
-      ]
+      const ops: FileOp[] = [machinesFileOp(plan, chosen)]
       checkAll(ops, await fileOps(ops, { viaSudo, keepGoing: false }))
     }
     for (const [index, builder] of plan.builders.entries()) {

@@ -9,13 +9,14 @@
 export { isTrustedUser, probeRunner, type RunnerFacts, runnerRelease } from './probe.js'
 export {
   type ConfigPath,
+  machinesFileOp,
   makePlan,
   makeStorePlan,
   nixEnvironment,
   type Plan,
   settingsForRunner
 } from './plan.js'
-export { type ConfiguredBuilder, renderMachines } from './render.js'
+export type { ConfiguredBuilder } from './render.js'
 export { checkAll, type FileOp, fileOps } from './file-agent.js'
 export { saveJournal } from './state.js'
 export { cleanup, undoJournal } from './cleanup.js'

@@ -6,11 +6,13 @@ import {
   type ConfiguredBuilder,
   renderKnownHosts,
   renderMachines,
+  renderMachinesBlock,
   renderNixConfBlock,
   renderNixSettings,
   renderSshConfig
 } from './render.js'
 import type { Builder, Settings } from '../inputs/index.js'
+import type { FileOp } from './file-agent.js'
 
 /**
  * How the builders reach the process that offloads:
@@ -25,15 +27,22 @@ import type { Builder, Settings } from '../inputs/index.js'
 export type ConfigPath = 'trusted-client' | 'machines-file' | 'daemon-config' | 'single-user' | 'remote-store'
 
 export type Step =
-  /** Create a directory (mode 0700) if missing; `owned` ones are removed whole by the post step. */
-  | { kind: 'mkdir'; path: string; owned: boolean }
-  /** Write a whole file; an existing one is backed up and restored byte-for-byte. */
+  /** Create the action's own directory (mode 0700); the post step removes it whole. */
+  | { kind: 'mkdir'; path: string }
+  /** A new file inside the action's own directory. */
   | { kind: 'write'; path: string; mode: number; content: string }
-  /** Put a block at the top of a file (created with `mode` if missing). */
-  | { kind: 'prepend'; path: string; mode: number; content: string }
-  /** Add a block at the end of a file (created with `mode` if missing). */
-  | { kind: 'append'; path: string; mode: number; content: string }
-  | { kind: 'restart-daemon'; manager: ServiceManager }
+  /**
+   * This job's marked block, at the top or the end of a file that other jobs may share (created with `mode`, and its
+   * directory, if missing). `restart`: the daemon reads this file only at start, so restart it when the blocks change.
+   */
+  | {
+      kind: 'block'
+      path: string
+      mode: number
+      at: 'top' | 'end'
+      content: string
+      restart?: ServiceManager
+    }
   /** Nothing to do now; records that the post step must close the SSH masters living in `controlDir`. */
   | { kind: 'ssh-masters'; aliases: string[]; controlDir: string; configFile?: string }
 
@@ -45,6 +54,8 @@ export interface Plan {
   workDir: string
   /** The machines file the offloading process reads (rewritten per builder by the canary). */
   machinesFile: string
+  /** Whether that file is shared with other jobs (the daemon's), so that this job owns only its block in it. */
+  machinesShared: boolean
   builders: ConfiguredBuilder[]
   steps: Step[]
   /** Lines for NIX_CONFIG, for this build and later steps; empty when the daemon's own config carries them. */
@@ -55,6 +66,8 @@ export interface Plan {
 }
 
 const NIX_CONF = '/etc/nix/nix.conf'
+/** The daemon's machines file when its nix.conf names none: shared by the jobs on the runner, one block each. */
+const SHARED_MACHINES = '/etc/nix/nix-offload.machines'
 
 /**
  * The settings this runner's Nix can take: `multiplex` turned off, with a notice saying why, when that Nix breaks on
@@ -91,20 +104,20 @@ export function makePlan(settings: Settings, builders: Builder[], facts: RunnerF
   }
   const machines = renderMachines(configured)
   const steps: Step[] = [
-    { kind: 'mkdir', path: sshDir, owned: false },
-    { kind: 'mkdir', path: workDir, owned: true },
+    {
+      kind: 'block',
+      path: `${sshDir}/config`,
+      mode: 0o600,
+      at: 'top',
+      content: renderSshConfig(token, configured, files)
+    },
+    { kind: 'mkdir', path: workDir },
     { kind: 'write', path: files.identityFile, mode: 0o600, content: settings.privateKey.text },
     {
       kind: 'write',
       path: files.knownHostsFile,
       mode: 0o644,
       content: renderKnownHosts(settings.knownHosts)
-    },
-    {
-      kind: 'prepend',
-      path: `${sshDir}/config`,
-      mode: 0o600,
-      content: renderSshConfig(token, configured, files)
     }
   ]
   if (settings.multiplex) {
@@ -119,6 +132,7 @@ export function makePlan(settings: Settings, builders: Builder[], facts: RunnerF
   let path: ConfigPath
   let nixConfig = ''
 
+  let machinesPath = machinesFile
   if (facts.store === 'local' || facts.trusted) {
     path = facts.store === 'local' ? 'single-user' : 'trusted-client'
     steps.push({ kind: 'write', path: machinesFile, mode: 0o644, content: machines })
@@ -126,25 +140,25 @@ export function makePlan(settings: Settings, builders: Builder[], facts: RunnerF
   } else {
     const daemonMachinesFile = /^@(\/\S+)$/.exec(facts.daemonBuilders.trim())?.[1]
     const substitutesMissing = wantsSubstitutes && !facts.daemonBuildersUseSubstitutes
-    if (daemonMachinesFile !== undefined) {
-      steps.push({ kind: 'write', path: daemonMachinesFile, mode: 0o644, content: machines })
-    }
+    machinesPath = daemonMachinesFile ?? SHARED_MACHINES
+    steps.push(machinesBlock(machinesPath, token, configured))
     if (daemonMachinesFile === undefined || (substitutesMissing && facts.serviceManager !== 'none')) {
       if (facts.serviceManager === 'none') {
         throw new SetupError(untrustedWithoutRestartMessage(facts))
       }
       path = 'daemon-config'
-      if (daemonMachinesFile === undefined) {
-        steps.push({ kind: 'write', path: machinesFile, mode: 0o644, content: machines })
-      }
       const settingsText = renderNixSettings(
-        daemonMachinesFile === undefined ? machinesFile : undefined,
+        daemonMachinesFile === undefined ? SHARED_MACHINES : undefined,
         substitutesMissing
       )
-      steps.push(
-        { kind: 'append', path: NIX_CONF, mode: 0o644, content: renderNixConfBlock(token, settingsText) },
-        { kind: 'restart-daemon', manager: facts.serviceManager }
-      )
+      steps.push({
+        kind: 'block',
+        path: NIX_CONF,
+        mode: 0o644,
+        at: 'end',
+        content: renderNixConfBlock(token, settingsText),
+        restart: facts.serviceManager
+      })
     } else {
       path = 'machines-file'
       if (substitutesMissing) {
@@ -164,7 +178,8 @@ export function makePlan(settings: Settings, builders: Builder[], facts: RunnerF
     path,
     asRoot: facts.store === 'daemon',
     workDir,
-    machinesFile: written(steps, machines),
+    machinesFile: machinesPath,
+    machinesShared: machinesPath !== machinesFile,
     builders: configured,
     steps,
     nixConfig,
@@ -188,7 +203,7 @@ export function makeStorePlan(settings: Settings, builders: Builder[], token: st
   }
   const sshConfigFile = `${workDir}/ssh_config`
   const steps: Step[] = [
-    { kind: 'mkdir', path: workDir, owned: true },
+    { kind: 'mkdir', path: workDir },
     { kind: 'write', path: files.identityFile, mode: 0o600, content: settings.privateKey.text },
     {
       kind: 'write',
@@ -212,11 +227,31 @@ export function makeStorePlan(settings: Settings, builders: Builder[], token: st
     asRoot: false,
     workDir,
     machinesFile: '',
+    machinesShared: false,
     builders: configured,
     steps,
     nixConfig: '',
     sshConfigFile,
     warnings: []
+  }
+}
+
+/**
+ * Rewrites the plan's machines file to name `builders` only (the canary, one builder at a time): this job's block
+ * in a shared machines file, or the whole file of its own.
+ */
+export function machinesFileOp(plan: Plan, builders: ConfiguredBuilder[]): FileOp {
+  if (plan.machinesShared)
+    return {
+      op: 'set-block',
+      path: plan.machinesFile,
+      token: plan.token,
+      text: renderMachinesBlock(plan.token, builders)
+    }
+  return {
+    op: 'overwrite',
+    path: plan.machinesFile,
+    data: Buffer.from(renderMachines(builders)).toString('base64')
   }
 }
 
@@ -233,11 +268,9 @@ function configure(builders: Builder[], token: string): ConfiguredBuilder[] {
   })
 }
 
-/** The one machines file the plan writes, whichever path it took. */
-function written(steps: Step[], machines: string): string {
-  const step = steps.find(candidate => candidate.kind === 'write' && candidate.content === machines)
-  if (step === undefined || step.kind !== 'write') throw new Error('the plan writes no machines file')
-  return step.path
+/** This job's block in a machines file that other jobs share: Nix takes `#` to the end of a line as a comment. */
+function machinesBlock(path: string, token: string, builders: ConfiguredBuilder[]): Step {
+  return { kind: 'block', path, mode: 0o644, at: 'end', content: renderMachinesBlock(token, builders) }
 }
 
 function untrustedWithoutRestartMessage(facts: RunnerFacts): string {

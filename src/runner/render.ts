@@ -25,6 +25,11 @@ export function renderMachines(builders: ConfiguredBuilder[]): string {
   return builders.map(renderMachineLine).join('\n') + '\n'
 }
 
+/** The machines lines as this job's marked block, in a machines file other jobs share. */
+export function renderMachinesBlock(token: string, builders: ConfiguredBuilder[]): string {
+  return `${beginMarker(token)}\n${renderMachines(builders)}# ${MARKER} ${token}: end\n`
+}
+
 export function renderMachineLine(builder: ConfiguredBuilder): string {
   const list = (items: string[]): string => (items.length === 0 ? '-' : items.join(','))
   return [
@@ -45,7 +50,7 @@ export function renderMachineLine(builder: ConfiguredBuilder): string {
  * user had written before any Host line keep applying to every host.
  */
 export function renderSshConfig(token: string, builders: ConfiguredBuilder[], files: SshFiles): string {
-  const lines = [`# ${MARKER} ${token}: begin (added by the nix-offload action; its post step removes it)`]
+  const lines = [beginMarker(token)]
   for (const builder of builders) {
     lines.push(
       `Host ${builder.alias}`,
@@ -88,5 +93,13 @@ export function renderNixSettings(machinesFile: string | undefined, buildersUseS
 
 /** Appended to nix.conf: later lines override earlier ones there. */
 export function renderNixConfBlock(token: string, settings: string): string {
-  return `\n# ${MARKER} ${token}: begin (added by the nix-offload action; its post step removes it)\n${settings}\n# ${MARKER} ${token}: end\n`
+  return `${beginMarker(token)}\n${settings}\n# ${MARKER} ${token}: end\n`
+}
+
+/**
+ * The file agent finds a job's block by these marker lines (file-agent.ts). No `;` in them: Nix splits a machines
+ * file on it before it drops comments.
+ */
+function beginMarker(token: string): string {
+  return `# ${MARKER} ${token}: begin (added by the nix-offload action, whose post step removes it)`
 }

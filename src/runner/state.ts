@@ -1,14 +1,15 @@
 import * as core from '@actions/core'
 import { StateKey } from '../inputs/index.js'
-import type { ServiceManager } from './probe.js'
 
 /** One change main made, and how the post step takes it back. */
 export type Undo =
+  /** The action's own directory, removed whole. */
   | { kind: 'remove-tree'; path: string }
-  | { kind: 'remove-empty-dir'; path: string }
-  | { kind: 'remove-file'; path: string }
-  | { kind: 'restore-file'; path: string; backup: string }
-  | { kind: 'restart-daemon'; manager: ServiceManager }
+  /**
+   * This job's block in a file other jobs may share, at its top or end; `restart` runs when the blocks' settings
+   * together change (nix.conf, which the daemon reads only at start).
+   */
+  | { kind: 'remove-block'; path: string; token: string; at: 'top' | 'end'; restart?: string[] }
   /** Before the ssh config goes: ask each multiplexing master to exit, then stop any left over. */
   | { kind: 'close-ssh-masters'; aliases: string[]; path: string; configFile?: string }
 

@@ -113,8 +113,8 @@ const NIX_2_15: RunnerFacts = { ...RUNNER, nixVersion: '2.15.3' }
 function sshConfigOf(facts: RunnerFacts, multiplex: boolean): string {
   const { settings } = settingsForRunner(settingsWith({ builders: [BUILDER], multiplex }), facts)
   const plan = makePlan(settings, [BUILDER], facts, 'a1b2c3')
-  const step = plan.steps.find(candidate => candidate.kind === 'prepend')
-  if (step === undefined || step.kind !== 'prepend') throw new Error('the plan writes no ssh config')
+  const step = plan.steps.find(candidate => candidate.kind === 'block')
+  if (step === undefined || step.kind !== 'block') throw new Error('the plan writes no ssh config')
   return step.content
 }
 

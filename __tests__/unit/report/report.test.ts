@@ -37,6 +37,7 @@ const PLAN: Plan = {
   asRoot: true,
   workDir: '/root/.ssh/nix-offload-a1b2c3',
   machinesFile: '/root/.ssh/nix-offload-a1b2c3/machines',
+  machinesShared: false,
   builders: [
     builder({}),
     builder({

@@ -63,6 +63,8 @@ function facts(overrides: Partial<RunnerFacts>): RunnerFacts {
 
 const WORK_DIR = `/root/.ssh/nix-offload-${TOKEN}`
 const MACHINE_LINE = `ssh-ng://nixbuilder@nix-offload-${TOKEN}-1 x86_64-linux - 2 1 kvm - -\n`
+const BEGIN = `# nix-offload ${TOKEN}: begin (added by the nix-offload action, whose post step removes it)`
+const END = `# nix-offload ${TOKEN}: end`
 
 function step<K extends Step['kind']>(plan: Plan, kind: K, path?: string): Extract<Step, { kind: K }> {
   const found = plan.steps.find(
@@ -82,9 +84,10 @@ describe('makePlan, common to every path', () => {
 
   it('works in a token-named directory under the ssh home, created and owned by the action', () => {
     expect(plan.workDir).toBe(WORK_DIR)
-    expect(plan.steps.slice(0, 2)).toEqual([
-      { kind: 'mkdir', path: '/root/.ssh', owned: false },
-      { kind: 'mkdir', path: WORK_DIR, owned: true }
+    // The ssh config block first: it makes ~/.ssh (0700) when missing, and the post step's last job removes it.
+    expect(plan.steps.slice(0, 2).map(s => [s.kind, 'path' in s ? s.path : ''])).toEqual([
+      ['block', '/root/.ssh/config'],
+      ['mkdir', WORK_DIR]
     ])
   })
 
@@ -106,9 +109,11 @@ describe('makePlan, common to every path', () => {
     })
   })
 
-  it('prepends a Host alias block to ~/.ssh/config that pins the key and host key, ending with Host *', () => {
-    const config = step(plan, 'prepend', '/root/.ssh/config')
+  it('puts a Host alias block at the top of ~/.ssh/config that pins the key and host key, ending with Host *', () => {
+    const config = step(plan, 'block', '/root/.ssh/config')
     expect(config.mode).toBe(0o600)
+    expect(config.at).toBe('top')
+    expect(config.restart).toBeUndefined()
     const lines = config.content.split('\n')
     expect(lines).toContain(`Host nix-offload-${TOKEN}-1`)
     expect(lines).toContain('  HostName builder.example.com')
@@ -155,7 +160,8 @@ describe('makePlan for a daemon that trusts the runner user', () => {
     expect(plan.asRoot).toBe(true)
     expect(plan.nixConfig).toBe(`builders = @${WORK_DIR}/machines\nbuilders-use-substitutes = true`)
     expect(paths(plan).filter(p => p.startsWith('/etc/'))).toEqual([])
-    expect(plan.steps.some(s => s.kind === 'restart-daemon')).toBe(false)
+    expect(plan.steps.some(s => s.kind === 'block' && s.restart !== undefined)).toBe(false)
+    expect(plan.machinesShared).toBe(false)
     expect(plan.warnings).toEqual([])
   })
 
@@ -177,18 +183,21 @@ describe('makePlan for a daemon that trusts the runner user', () => {
 describe('makePlan for an untrusted runner user whose daemon reads a machines file', () => {
   const untrusted = facts({ trusted: false, daemonBuilders: '@/etc/nix/machines', serviceManager: 'none' })
 
-  it('writes the daemon machines file, needs no restart and sets no NIX_CONFIG', () => {
+  it("adds its own block to the daemon's machines file, needs no restart and sets no NIX_CONFIG", () => {
     const plan = planOf(settings(), untrusted, TOKEN)
     expect(plan.path).toBe('machines-file')
     expect(plan.asRoot).toBe(true)
     expect(plan.nixConfig).toBe('')
-    expect(step(plan, 'write', '/etc/nix/machines')).toEqual({
-      kind: 'write',
+    expect(plan.machinesFile).toBe('/etc/nix/machines')
+    expect(plan.machinesShared).toBe(true)
+    expect(step(plan, 'block', '/etc/nix/machines')).toEqual({
+      kind: 'block',
       path: '/etc/nix/machines',
       mode: 0o644,
-      content: MACHINE_LINE
+      at: 'end',
+      content: `${BEGIN}\n${MACHINE_LINE}${END}\n`
     })
-    expect(plan.steps.some(s => s.kind === 'restart-daemon' || s.kind === 'append')).toBe(false)
+    expect(paths(plan)).not.toContain('/etc/nix/nix.conf')
     expect(paths(plan)).not.toContain(`${WORK_DIR}/machines`)
   })
 
@@ -215,7 +224,7 @@ describe('makePlan for an untrusted runner user whose daemon reads a machines fi
       TOKEN
     )
     expect(plan.path).toBe('machines-file')
-    expect(plan.steps.some(s => s.kind === 'restart-daemon')).toBe(false)
+    expect(plan.steps.some(s => s.kind === 'block' && s.restart !== undefined)).toBe(false)
   })
 })
 
@@ -228,21 +237,26 @@ describe('makePlan for an untrusted runner user whose daemon config must change'
     )
     expect(plan.path).toBe('daemon-config')
     expect(plan.nixConfig).toBe('')
-    expect(plan.steps.slice(-3)).toEqual([
-      { kind: 'write', path: '/etc/nix/machines', mode: 0o644, content: MACHINE_LINE },
+    expect(plan.steps.slice(-2)).toEqual([
       {
-        kind: 'append',
+        kind: 'block',
+        path: '/etc/nix/machines',
+        mode: 0o644,
+        at: 'end',
+        content: `${BEGIN}\n${MACHINE_LINE}${END}\n`
+      },
+      {
+        kind: 'block',
         path: '/etc/nix/nix.conf',
         mode: 0o644,
-        content:
-          `\n# nix-offload ${TOKEN}: begin (added by the nix-offload action; its post step removes it)\n` +
-          `builders-use-substitutes = true\n# nix-offload ${TOKEN}: end\n`
-      },
-      { kind: 'restart-daemon', manager: 'systemd' }
+        at: 'end',
+        content: `${BEGIN}\nbuilders-use-substitutes = true\n${END}\n`,
+        restart: 'systemd'
+      }
     ])
   })
 
-  it('points the daemon at its own machines file when its builders are not a machines file', () => {
+  it('points the daemon at a machines file shared by the jobs when its builders are not a machines file', () => {
     const plan = planOf(
       settings(),
       facts({
@@ -253,13 +267,17 @@ describe('makePlan for an untrusted runner user whose daemon config must change'
       }),
       TOKEN
     )
-    const workDir = `/var/root/.ssh/nix-offload-${TOKEN}`
     expect(plan.path).toBe('daemon-config')
-    expect(step(plan, 'write', `${workDir}/machines`).content).toBe(MACHINE_LINE)
-    expect(step(plan, 'append', '/etc/nix/nix.conf').content).toContain(
-      `\nbuilders = @${workDir}/machines\nbuilders-use-substitutes = true\n`
+    // One file for every job, so that all their builders count at once (a builders line per job would override).
+    expect(plan.machinesFile).toBe('/etc/nix/nix-offload.machines')
+    expect(plan.machinesShared).toBe(true)
+    expect(step(plan, 'block', '/etc/nix/nix-offload.machines').content).toBe(
+      `${BEGIN}\n${MACHINE_LINE}${END}\n`
     )
-    expect(plan.steps.at(-1)).toEqual({ kind: 'restart-daemon', manager: 'launchd' })
+    expect(step(plan, 'block', '/etc/nix/nix.conf').content).toBe(
+      `${BEGIN}\nbuilders = @/etc/nix/nix-offload.machines\nbuilders-use-substitutes = true\n${END}\n`
+    )
+    expect(plan.steps.at(-1)).toMatchObject({ kind: 'block', restart: 'launchd' })
   })
 
   it('refuses when nothing can be changed without a restart and no service manager runs', () => {
@@ -292,7 +310,7 @@ describe('makePlan for a single-user install', () => {
     expect(plan.asRoot).toBe(false)
     expect(plan.workDir).toBe(workDir)
     expect(plan.nixConfig).toBe(`builders = @${workDir}/machines\nbuilders-use-substitutes = true`)
-    expect(step(plan, 'prepend', '/home/runner/.ssh/config').mode).toBe(0o600)
+    expect(step(plan, 'block', '/home/runner/.ssh/config').mode).toBe(0o600)
     expect(paths(plan).filter(p => !p.startsWith('/home/runner/.ssh'))).toEqual([])
   })
 })
@@ -308,13 +326,11 @@ describe('makeStorePlan (remote-store)', () => {
     expect(plan.path).toBe('remote-store')
     expect(plan.asRoot).toBe(false)
     expect(plan.workDir).toBe(STORE_DIR)
-    expect(plan.steps[0]).toEqual({ kind: 'mkdir', path: STORE_DIR, owned: true })
+    expect(plan.steps[0]).toEqual({ kind: 'mkdir', path: STORE_DIR })
     expect(paths(plan).length).toBeGreaterThan(0)
     expect(paths(plan).filter(p => !p.startsWith(`${STORE_DIR}/`) && p !== STORE_DIR)).toEqual([])
     expect(paths(plan).filter(p => p.startsWith('/root') || p.startsWith('/etc'))).toEqual([])
-    expect(
-      plan.steps.some(s => s.kind === 'restart-daemon' || s.kind === 'prepend' || s.kind === 'append')
-    ).toBe(false)
+    expect(plan.steps.some(s => s.kind === 'block')).toBe(false)
     expect(plan.nixConfig).toBe('')
     expect(plan.machinesFile).toBe('')
     expect(plan.warnings).toEqual([])

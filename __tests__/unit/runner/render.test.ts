@@ -6,6 +6,7 @@ import {
   renderKnownHosts,
   renderMachineLine,
   renderMachines,
+  renderMachinesBlock,
   renderNixConfBlock,
   renderNixSettings,
   renderSshConfig
@@ -137,7 +138,7 @@ describe('renderSshConfig', () => {
 
   it('is wrapped in begin and end marker lines carrying the token, and ends with a newline', () => {
     expect(lines[0]).toBe(
-      '# nix-offload a1b2c3: begin (added by the nix-offload action; its post step removes it)'
+      '# nix-offload a1b2c3: begin (added by the nix-offload action, whose post step removes it)'
     )
     expect(lines.slice(-3)).toEqual(['Host *', '# nix-offload a1b2c3: end', ''])
   })
@@ -186,10 +187,25 @@ describe('renderNixSettings', () => {
 })
 
 describe('renderNixConfBlock', () => {
-  it('wraps the settings in marker lines, starting on a fresh line', () => {
+  it('wraps the settings in marker lines (the file agent finds the block by them)', () => {
     expect(renderNixConfBlock('a1b2c3', 'builders-use-substitutes = true')).toBe(
-      '\n# nix-offload a1b2c3: begin (added by the nix-offload action; its post step removes it)\n' +
+      '# nix-offload a1b2c3: begin (added by the nix-offload action, whose post step removes it)\n' +
         'builders-use-substitutes = true\n# nix-offload a1b2c3: end\n'
     )
+  })
+})
+
+describe('renderMachinesBlock', () => {
+  it('wraps the machines lines in marker lines that Nix reads as comments', () => {
+    const text = renderMachinesBlock('a1b2c3', [configured()])
+    expect(text.split('\n')[0]).toMatch(/^# nix-offload a1b2c3: begin /)
+    expect(text.endsWith('# nix-offload a1b2c3: end\n')).toBe(true)
+    // Nix splits a machines file on newlines and `;` before it drops `#` comments (machines.cc): a `;` in a marker
+    // would make the rest of the comment a machine line ("bad machine specification", seen on Nix 2.8).
+    const specs = text
+      .split(/[\n;]/)
+      .map(line => line.replace(/#.*/, '').trim())
+      .filter(line => line !== '')
+    expect(specs).toEqual([renderMachineLine(configured())])
   })
 })
