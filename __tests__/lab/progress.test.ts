@@ -1,0 +1,88 @@
+import { writeFileSync } from 'node:fs'
+import { describe, expect, it } from 'vitest'
+import {
+  builder,
+  builderInputs,
+  freshDerivation,
+  hostPath,
+  type Lab,
+  loadLab,
+  runMain,
+  runPost,
+  visibleLog
+} from './harness.js'
+
+const lab: Lab = loadLab()
+const b = builder(lab, 'b')
+
+/** Builds run on each builder at once: 2 × 4 = 8, within the 8 build users each lab store has (lab/lib.sh). */
+const JOBS = 4
+
+/**
+ * `count` fresh derivations d1…dN in one file (`-f file --argstr nonce … --argstr system …`), each sleeping `seconds`
+ * on its builder.
+ */
+function sleepingDerivations(count: number, seconds: number): { args: string; installables: string } {
+  const first = freshDerivation(lab)
+  const indexes = Array.from({ length: count }, (_, index) => index + 1)
+  const body = indexes
+    .map(
+      index =>
+        `  d${index} = builtins.derivation { name = "nix-offload-test-\${nonce}-${index}"; inherit system; ` +
+        `builder = "/bin/sh"; args = [ "-c" "/bin/sleep ${seconds}; echo ${index} \${nonce} > $out" ]; };`
+    )
+    .join('\n')
+  // The file was made (and given to the runner) by freshDerivation; rewrite it in place.
+  writeFileSync(hostPath(lab, first.file), `{ nonce, system }: {\n${body}\n}\n`)
+  return {
+    args: first.args,
+    installables: indexes.map(index => `d${index}`).join('\n')
+  }
+}
+
+/** Both lab builders, `JOBS` builds each: builder a from the host inputs (b1), builder b from `builders` (b2). */
+function twoBuilders(): Record<string, string> {
+  return {
+    ...builderInputs(lab, 'a'),
+    'max-jobs': String(JOBS),
+    builders: `ssh-ng://${b.user}@${b.host}:${b.port} ${lab.localSystem} ${JOBS} 1 - -`,
+    'known-hosts': `[${b.host}]:${b.port} ${b.hostPublicKey}`
+  }
+}
+
+function progressLines(log: string): string[] {
+  return log.split('\n').filter(line => line.startsWith('progress: '))
+}
+
+describe('live progress', () => {
+  it('says how far a build of 50 derivations has come, per builder, at most every 15 s', async () => {
+    // 50 derivations of 3 s on 8 slots: 7 rounds, some 21 s of building and more with the SSH sessions.
+    const drvs = sleepingDerivations(50, 3)
+    const started = Date.now()
+    const main = await runMain(lab, { ...twoBuilders(), args: drvs.args, installables: drvs.installables })
+    const seconds = (Date.now() - started) / 1000
+    const log = visibleLog(main)
+    expect(main.code, log).toBe(0)
+    expect(main.outputs['remote-builds']).toBe('50')
+
+    const lines = progressLines(log)
+    expect(lines.length, log).toBeGreaterThanOrEqual(1)
+    expect(lines.length).toBeLessThanOrEqual(Math.floor(seconds / 15))
+    // The total is Nix's own count: its "these 50 derivations will be built" (2.26, 2.34), its build activity (2.8).
+    for (const line of lines) expect(line).toMatch(/^progress: \d+\/50 derivations built/)
+    const built = lines.map(line => Number(/^progress: (\d+)\//.exec(line)?.[1]))
+    expect(built).toEqual([...built].sort((x, y) => x - y))
+    // Both builders busy, each with no more builds than its max-jobs (`b1`, `b2`, or the step's own labels).
+    expect(lines.join('\n')).toMatch(new RegExp(`\\(\\S+: [1-${JOBS}] running, \\S+: [1-${JOBS}] running\\)`))
+    expect(lines.join('\n')).not.toMatch(/runner: \d+ running/)
+    await runPost(lab, main)
+  })
+
+  it('prints none for a build that ends within 15 s', async () => {
+    const drv = freshDerivation(lab)
+    const main = await runMain(lab, { ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' })
+    expect(main.code, visibleLog(main)).toBe(0)
+    expect(progressLines(visibleLog(main))).toEqual([])
+    await runPost(lab, main)
+  })
+})
