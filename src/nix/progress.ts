@@ -1,5 +1,5 @@
 import { BuildLedger, type BuildRecord, failedDerivations, type LogObserver } from './ledger.js'
-import { ActivityType, type NixEvent, parseNixLine, ResultType, stripAnsi } from './nix-log.js'
+import { ActivityType, type NixEvent, ResultType, stripAnsi } from './nix-log.js'
 
 /**
  * Live progress on a long build: at most every PROGRESS_INTERVAL_MS, and only when something changed, one line such
@@ -30,8 +30,23 @@ const WILL_BE_BUILT = /^(?:these (\d+) derivations|this derivation) will be buil
 /** A copy between the runner and a builder: one end an SSH store (Nix 2.26 names a bare "ssh-ng://"). */
 const SSH_STORE = /^ssh(?:-ng)?:\/\//
 
-/** `,"type":105}`, the end of a progress result line as isProgressLine accepts it. */
+/** `@nix {"action":"result","fields":[…],"id":…,"type":105}`, a progress result line as isProgressLine accepts it. */
+const PROGRESS_HEAD = '@nix {"action":"result","fields":['
 const PROGRESS_TAIL = ',"type":105}'
+const COMMA = 0x2c
+const DIGIT_0 = 0x30
+const DIGIT_5 = 0x35
+const DIGIT_9 = 0x39
+const EXACT_DIGITS = 15
+
+function isDigit(code: number): boolean {
+  return code >= DIGIT_0 && code <= DIGIT_9
+}
+
+function numberAt(fields: readonly (string | number)[], index: number): number {
+  const field = fields[index]
+  return typeof field === 'number' ? field : 0
+}
 
 /**
  * Follows one `nix build`'s log (a LogObserver of NixLogReader) and says how far it has come:
@@ -102,15 +117,38 @@ export class ProgressTracker implements LogObserver {
     }
   }
 
+  /**
+   * A line isProgressLine accepted: Nix's own shape, numbers only, read here without JSON.parse (on a long build these
+   * are half the log, and the copies' and the build's own are most of those).
+   */
   progressLine(line: string): void {
     if (this.copying.size === 0 && this.expecting.size === 0) return
-    if (!line.endsWith(PROGRESS_TAIL)) return
-    // `…],"id":<id>,"type":105}`: the id alone decides whether the line is worth parsing.
+    // `…],"id":<id>,"type":10X}`: only 105, and the id alone decides whether the line is worth reading.
+    if (line.charCodeAt(line.length - 2) !== DIGIT_5) return
     const idEnd = line.length - PROGRESS_TAIL.length
-    const id = Number(line.slice(line.lastIndexOf(':', idEnd) + 1, idEnd))
+    let idStart = idEnd
+    while (isDigit(line.charCodeAt(idStart - 1))) idStart--
+    // Digit by digit is exact up to 15 digits; a longer id is rounded as JSON.parse rounded its start's.
+    let id = 0
+    if (idEnd - idStart > EXACT_DIGITS) id = Number(line.slice(idStart, idEnd))
+    else for (let at = idStart; at < idEnd; at++) id = id * 10 + line.charCodeAt(at) - DIGIT_0
     if (!this.copying.has(id) && !this.expecting.has(id)) return
-    const event = parseNixLine(line)
-    if (event?.action === 'result') this.progress(id, event.fields)
+    // `[done,expected,running,failed]`: digits and commas up to the `]` before `,"id":`.
+    const fields: number[] = []
+    let value = 0
+    for (let at = PROGRESS_HEAD.length; at < idStart; at++) {
+      const code = line.charCodeAt(at)
+      if (isDigit(code)) {
+        value = value * 10 + code - DIGIT_0
+      } else if (at === PROGRESS_HEAD.length) {
+        break // `[]`
+      } else {
+        fields.push(value)
+        value = 0
+        if (code !== COMMA) break
+      }
+    }
+    this.progress(id, fields)
   }
 
   private start(id: number, type: number, fields: readonly (string | number)[]): void {
@@ -156,15 +194,18 @@ export class ProgressTracker implements LogObserver {
 
   /** Progress results: [done, expected, running, failed]; bytes for a copy, derivations for actBuilds. */
   private progress(id: number, fields: readonly (string | number)[]): void {
-    const [done, expected, , failed] = fields.map(field => (typeof field === 'number' ? field : 0))
-    if (this.copying.has(id)) {
-      this.copying.set(id, { done: done ?? 0, size: expected ?? 0 })
+    const done = numberAt(fields, 0)
+    const expected = numberAt(fields, 1)
+    const copy = this.copying.get(id)
+    if (copy !== undefined) {
+      copy.done = done
+      copy.size = expected
       this.changed = true
       return
     }
     const before = this.expecting.get(id)
     // A failed derivation leaves `expected` for `failed`: their sum is what the build set out to do.
-    const total = (expected ?? 0) + (failed ?? 0)
+    const total = expected + numberAt(fields, 3)
     if (before !== undefined && total > before) {
       this.expecting.set(id, total)
       this.changed = true
@@ -172,14 +213,16 @@ export class ProgressTracker implements LogObserver {
   }
 
   private message(level: number, msg: string): void {
-    const plain = stripAnsi(msg)
-    const listed = WILL_BE_BUILT.exec(plain)
-    if (listed !== null) {
-      this.listed = (this.listed ?? 0) + Number(listed[1] ?? 1)
-      this.changed = true
+    // One message a derivation to build ("  /nix/store/….drv" under the count): most are neither of these.
+    if (msg.includes('will be built')) {
+      const listed = WILL_BE_BUILT.exec(stripAnsi(msg))
+      if (listed !== null) {
+        this.listed = (this.listed ?? 0) + Number(listed[1] ?? 1)
+        this.changed = true
+      }
     }
     if (level !== 0) return
-    for (const drvPath of failedDerivations(plain)) {
+    for (const drvPath of failedDerivations(stripAnsi(msg))) {
       this.ledger.markFailed(drvPath)
       this.changed = true
     }

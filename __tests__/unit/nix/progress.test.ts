@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -161,6 +162,35 @@ describe('the progress tracker on recorded logs', () => {
       now = 1
       expect(tracker.line(), name).toBe(finalLine(fixture(name)))
     }
+  })
+
+  it('reads progress lines by hand as JSON.parse reads them, for any ids and figures', () => {
+    // Ids as Nix prints them: any integer, also past 2^53, where JSON.parse rounds.
+    const id = fc.oneof(fc.bigInt({ min: 0n, max: 2n ** 32n }), fc.bigInt({ min: 2n ** 40n, max: 2n ** 62n }))
+    const figures = fc.array(fc.maxSafeNat(), { maxLength: 4 })
+    const results = fc.array(fc.tuple(fc.boolean(), figures), { maxLength: 8 })
+    fc.assert(
+      fc.property(id, id, results, (copyId, buildsId, progress) => {
+        fc.pre(Number(copyId) !== Number(buildsId))
+        const lines = [
+          `@nix {"action":"start","fields":[],"id":${buildsId},"level":0,"text":"","type":104}`,
+          `@nix {"action":"start","fields":["/nix/store/x","local","${B1}"],"id":${copyId},"level":3,"text":"","type":100}`
+        ]
+        for (const [toCopy, fields] of progress) {
+          lines.push(
+            `@nix {"action":"result","fields":[${fields.join(',')}],"id":${toCopy ? copyId : buildsId},"type":105}`
+          )
+        }
+        let now = 0
+        const parsed = new ProgressTracker(() => now, {}, 0)
+        for (const line of lines) {
+          const event = parseNixLine(line)
+          if (event !== undefined) parsed.event(event)
+        }
+        now = 1
+        expect(finalLine(lines)).toBe(parsed.line())
+      })
+    )
   })
 
   it('names the builder of a remote-store build after it, not the runner', () => {
