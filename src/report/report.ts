@@ -315,7 +315,9 @@ function perBuilder(report: BuildReport): Map<string, { count: number; ms: numbe
   for (const builder of report.builders) shares.set(label(builder), { count: 0, ms: 0 })
   for (const derivation of report.derivations) {
     const builder = report.builders.find(entry => entry.storeUri === derivation.machine)
-    const where = builder === undefined ? 'the runner' : label(builder)
+    // On a daemon shared by several jobs (machines-file path), Nix may send a derivation to another job's builder.
+    const where =
+      builder !== undefined ? label(builder) : derivation.machine === '' ? 'the runner' : derivation.machine
     const share = shares.get(where) ?? { count: 0, ms: 0 }
     share.count += 1
     share.ms += derivation.durationMs ?? 0
