@@ -31890,8 +31890,10 @@ function undoOps(undo) {
         case 'remove-tree':
             return [{ op: 'remove-tree', path: undo.path }];
         case 'close-ssh-masters':
-            // `ssh -O exit` through each alias (its config is still there) ends its master; one that does not answer is
-            // killed by the control path its command line names ([c]: not to match the agent's own command line).
+            // `ssh -O stop` through each alias (its config is still there): the master takes no new session and ends with
+            // the last one, at once when idle. A build of another job that the shared daemon sent through this alias
+            // (machines-file path) finishes instead of dying with it. A master that does not answer is killed by the control
+            // path its command line names (a stopped one no longer names it; [c]: not to match the agent's own command line).
             return [
                 ...undo.aliases.map((alias) => ({
                     op: 'attempt',
@@ -31899,7 +31901,7 @@ function undoOps(undo) {
                         'ssh',
                         ...(undo.configFile === undefined ? [] : ['-F', undo.configFile]),
                         '-O',
-                        'exit',
+                        'stop',
                         alias
                     ]
                 })),

@@ -213,7 +213,9 @@ describe('the job summary, read by a GFM parser, with hostile data', () => {
     expect(shares?.header).toEqual(['builder', 'derivations', 'build time'])
     expect(shares?.rows).toEqual([
       [shown(LABEL), '1', '1.5 s'],
-      ['the runner', '2', '3.0 s']
+      ['the runner', '1', '1.5 s'],
+      // A machine that is not one of this job's builders (another job's, on a daemon they share) is named, not "the runner".
+      [shown(MACHINE), '1', '1.5 s']
     ])
     expect(moved?.rows).toEqual([[shown(LABEL), '2.0 KiB', '1 B']])
 
