@@ -103,7 +103,9 @@ async function isolated(scenario: () => Promise<Job[]>): Promise<Job[]> {
   // Each post step says the runner is as it was, or, when it saw another job's block in a shared file at the
   // moment it took its own away, that it left that block alone (posts that overlap may both say so).
   for (const job of jobs)
-    expect(job.post.stdout).toMatch(/the runner is as it was before the action|are theirs, and were left alone/)
+    expect(job.post.stdout).toMatch(
+      /the runner is as it was before the action|are theirs, and were left alone/
+    )
   return jobs
 }
 

@@ -317,7 +317,11 @@ function perBuilder(report: BuildReport): Map<string, { count: number; ms: numbe
     const builder = report.builders.find(entry => entry.storeUri === derivation.machine)
     // On a daemon shared by several jobs (machines-file path), Nix may send a derivation to another job's builder.
     const where =
-      builder !== undefined ? label(builder) : derivation.machine === 'local' ? 'the runner' : derivation.machine
+      builder !== undefined
+        ? label(builder)
+        : derivation.machine === 'local'
+          ? 'the runner'
+          : derivation.machine
     const share = shares.get(where) ?? { count: 0, ms: 0 }
     share.count += 1
     share.ms += derivation.durationMs ?? 0
