@@ -160,7 +160,12 @@ export async function offload(
             return built
           })
         )
-      : await phase('build', runBuild(settings, process.env))
+      : await phase(
+          'build',
+          runBuild(settings, process.env, {
+            labels: new Map(plan.builders.map(builder => [builder.storeUri, label(builder)]))
+          })
+        )
   const onBuilder = choice.strategy === 'remote-store' && !settings.copyBack
   const transfers = await transferBytes(
     outcome.copies,

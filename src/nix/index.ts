@@ -35,4 +35,4 @@ export {
 export { type ChosenStrategy, chooseStrategy, type StoreOffer, type StrategyChoice } from './strategy.js'
 export { derivationName } from './nix-log.js'
 export { type Transfer, transferBytes } from './transfer.js'
-export { type BuildTimes, buildTimes, type ProgressOptions } from './progress.js'
+export { type BuildTimes, buildTimes, formatBytes, type ProgressOptions } from './progress.js'

@@ -65,9 +65,13 @@ export class BuildLedger {
     return false
   }
 
+  /**
+   * A build activity stopped. The builder's own (relayed) one stops when the build there is done; Nix 2.8 stops the
+   * runner's own only when the whole `nix build` ends (seen in the lab), so whichever stops first ends the build.
+   */
   stop(id: number, time: number): void {
     const activity = this.activities.get(id)
-    if (activity === undefined || activity.relayed) return
+    if (activity === undefined) return
     const build = this.builds.get(activity.drvPath)
     if (build === undefined || build.end !== undefined) return
     build.end = time

@@ -60,8 +60,10 @@ function numberAt(fields: readonly (string | number)[], index: number): number {
  */
 export class ProgressTracker implements LogObserver {
   private readonly ledger = new BuildLedger()
-  /** Running actBuild activities: id → machine. */
+  /** Running actBuild activities of this `nix build`: id → machine. */
   private readonly running = new Map<number, string>()
+  /** Running actBuild activities relayed from a builder: the build there (its stop ends the derivation's build). */
+  private readonly relayed = new Set<number>()
   private listed: number | undefined
   /** The build's own actBuilds activities, while they run: id → the most derivations they expected. */
   private readonly expecting = new Map<number, number>()
@@ -156,10 +158,9 @@ export class ProgressTracker implements LogObserver {
       const [drvPath, machine] = fields
       if (typeof drvPath !== 'string') return
       const where = String(machine ?? '')
-      if (!this.ledger.startBuild(id, drvPath, where, 0)) {
-        this.running.set(id, where)
-        this.changed = true
-      }
+      if (this.ledger.startBuild(id, drvPath, where, 0)) this.relayed.add(id)
+      else this.running.set(id, where)
+      this.changed = true
     } else if (type === ActivityType.Builds) {
       // The builder's own actBuilds, relayed while one of its builds runs, counts that one build again.
       if (this.listed === undefined && !this.remoteRunning()) this.expecting.set(id, 0)
@@ -171,7 +172,7 @@ export class ProgressTracker implements LogObserver {
   }
 
   private stop(id: number): void {
-    if (this.running.delete(id)) {
+    if (this.running.delete(id) || this.relayed.delete(id)) {
       this.ledger.stop(id, 0)
       this.changed = true
       return
@@ -241,20 +242,23 @@ export class ProgressTracker implements LogObserver {
   private render(): string {
     let built = 0
     let failed = 0
+    let running = 0
+    const perBuilder = new Map<string, number>()
     for (const record of this.ledger.records()) {
       if (record.status === 'built') built++
       else if (record.status === 'failed') failed++
+      else if (record.end === undefined) {
+        // Started and not done: on Nix 2.8 the runner's activity outlives the build, the builder's own one does not.
+        running++
+        const label = this.label(record.machine)
+        perBuilder.set(label, (perBuilder.get(label) ?? 0) + 1)
+      }
     }
     let expected = this.expectedBefore
     for (const count of this.expecting.values()) expected += count
-    const perBuilder = new Map<string, number>()
-    for (const machine of this.running.values()) {
-      const label = this.label(machine)
-      perBuilder.set(label, (perBuilder.get(label) ?? 0) + 1)
-    }
     let total = this.listed ?? (expected > 0 ? expected : undefined)
     // Never fewer than those seen: a derivation built while evaluating (import-from-derivation) is in no list.
-    if (total !== undefined) total = Math.max(total, built + failed + this.running.size)
+    if (total !== undefined) total = Math.max(total, built + failed + running)
     let bytes = this.bytesBefore
     for (const copy of this.copying.values()) bytes += copy.done
     return progressLine({ built, failed, total, running: perBuilder, bytes, copies: this.copiesDone })

@@ -4,7 +4,8 @@ import type { BuildRecord } from '../../../src/nix/ledger.js'
 import type { Plan } from '../../../src/runner/plan.js'
 import type { ConfiguredBuilder } from '../../../src/runner/render.js'
 import { hostPort } from '../../../src/inputs/builder-label.js'
-import { formatDuration, makeReport, renderSummary } from '../../../src/report/report.js'
+import { makeReport } from '../../../src/report/report.js'
+import { formatDuration, renderSummary } from '../../../src/report/summary.js'
 
 const A = '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-2.12.drv'
 const B = '/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-jq-1.7.drv'
@@ -74,6 +75,8 @@ describe('makeReport', () => {
   it('describes the builders, and each derivation with the builder it ran on', () => {
     const report = makeReport(PLAN, [record({})], ['/nix/store/x-hello-2.12'])
     expect(report).toEqual({
+      buildWallMs: 1500,
+      busyMs: { [URI_1]: 1500 },
       configPath: 'trusted-client',
       builders: [
         {
@@ -202,6 +205,25 @@ describe('formatDuration', () => {
 })
 
 describe('renderSummary', () => {
+  it("gives each builder's busy time with parallel builds counted once, and the whole build's time", () => {
+    const B = '/nix/store/bbbb-other.drv'
+    const builds = [
+      record({}),
+      record({ drvPath: B, name: 'other', start: START + 500, end: START + 2500 }),
+      record({
+        drvPath: '/nix/store/cccc-local.drv',
+        name: 'local',
+        machine: '',
+        start: START,
+        end: START + 100
+      })
+    ]
+    const summary = renderSummary(makeReport(PLAN, builds, []), true)
+    expect(summary).toContain('| nixbuilder@builder.example.com:2222 | 2 | 2.5 s |')
+    expect(summary).toContain('| the runner | 1 | 100 ms |')
+    expect(summary).toContain('Building took 2.5 s from the first')
+  })
+
   it('confirms a run where every derivation was built on a builder', () => {
     const summary = renderSummary(makeReport(PLAN, [record({})], ['/nix/store/x-hello-2.12']), true)
     expect(summary).toBe(
@@ -217,10 +239,13 @@ describe('renderSummary', () => {
         '',
         'Strategy: `hook`. How: the runner user is trusted by the nix-daemon: builders passed through NIX_CONFIG.',
         '',
-        '| builder | derivations | build time |',
+        '| builder | derivations | busy |',
         '| --- | --- | --- |',
         '| nixbuilder@builder.example.com:2222 | 1 | 1.5 s |',
         '| root@\\[2001:db8::7\\]:22 | 0 | 0 ms |',
+        '',
+        "Building took 1.5 s from the first derivation's start to the last one's end; a builder's busy time counts its " +
+          'parallel builds once.',
         '',
         '| derivation | built on | duration | status |',
         '| --- | --- | --- | --- |',

@@ -3,7 +3,8 @@ import { Input } from '../../../src/inputs/constants.js'
 import { hostPort, label } from '../../../src/inputs/builder-label.js'
 import type { PreflightResult } from '../../../src/builders/preflight-verdict.js'
 import type { BuildRecord } from '../../../src/nix/ledger.js'
-import { type BuildReport, makeReport, renderSummary } from '../../../src/report/report.js'
+import { type BuildReport, makeReport } from '../../../src/report/report.js'
+import { renderSummary } from '../../../src/report/summary.js'
 import { code, inline } from '../../../src/report/markdown.js'
 import type { Plan } from '../../../src/runner/plan.js'
 import type { ConfiguredBuilder } from '../../../src/runner/render.js'
@@ -210,7 +211,7 @@ describe('the job summary, read by a GFM parser, with hostile data', () => {
         `${shown(FEATURE)}, ${shown(MANDATORY)} (mandatory)`
       ]
     ])
-    expect(shares?.header).toEqual(['builder', 'derivations', 'build time'])
+    expect(shares?.header).toEqual(['builder', 'derivations', 'busy'])
     expect(shares?.rows).toEqual([
       [shown(LABEL), '1', '1.5 s'],
       ['the runner', '1', '1.5 s'],
