@@ -1,5 +1,5 @@
 import { CONFIG_SHOW_SHELL, parseConfigShow, parseNixVersion, settingList } from '../nix/index.js'
-import type { Protocol } from '../inputs/index.js'
+import { FEATURE, type Protocol, SYSTEM } from '../inputs/index.js'
 
 /** What a builder's own Nix says about itself, read over SSH as the builder user. */
 export interface BuilderFacts {
@@ -74,9 +74,10 @@ export function parseFacts(protocol: Protocol, output: string): BuilderFacts {
     try {
       const settings = parseConfigShow(config.slice(jsonStart))
       const list = (name: string): string[] => settingList(settings, name)
-      if (typeof settings.system === 'string') facts.system = settings.system
-      facts.extraPlatforms = list('extra-platforms')
-      facts.systemFeatures = list('system-features')
+      // Held to the inputs' own patterns: these go into the machines file, whose lines a newline or `#` would change.
+      if (typeof settings.system === 'string' && SYSTEM.test(settings.system)) facts.system = settings.system
+      facts.extraPlatforms = list('extra-platforms').filter(system => SYSTEM.test(system))
+      facts.systemFeatures = list('system-features').filter(feature => FEATURE.test(feature))
       facts.trustedUsers = list('trusted-users')
     } catch {
       // A builder whose Nix cannot print its config as JSON: `auto` and the trust check have nothing to go on.

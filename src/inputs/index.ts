@@ -30,3 +30,5 @@ export {
   wantsBuild
 } from './settings.js'
 export { hostPort, label } from './builder-label.js'
+/** What a Nix system type and a system feature may look like, for values a builder reports too. */
+export { FEATURE, SYSTEM } from './fields.js'

@@ -34,6 +34,21 @@ describe('factsCommand', () => {
 })
 
 describe('parseFacts', () => {
+  it("drops a reported system or feature that the inputs would refuse: it would change the machines file's lines", () => {
+    const facts = parseFacts(
+      'ssh-ng',
+      answer('nix-daemon (Nix) 2.34.8', '1', {
+        ...CONFIG,
+        system: { value: 'x86_64-linux\nssh://evil x86_64-linux' },
+        'extra-platforms': { value: ['i686-linux', 'aarch64-linux # x'] },
+        'system-features': { value: ['kvm', 'big;parallel', 'a\nb'] }
+      })
+    )
+    expect(facts.system).toBeUndefined()
+    expect(facts.extraPlatforms).toEqual(['i686-linux'])
+    expect(facts.systemFeatures).toEqual(['kvm'])
+  })
+
   it('reads a Nix 2.34 builder (answered by `nix config show`)', () => {
     const facts = parseFacts(
       'ssh-ng',
