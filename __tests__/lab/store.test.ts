@@ -2,6 +2,7 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from '
 import { describe, expect, it } from 'vitest'
 import {
   builder,
+  builderCtl,
   builderInputs,
   freshDerivation,
   hostPath,
@@ -188,6 +189,40 @@ describe('the remote-store strategy', () => {
     const machines = Object.fromEntries(report.derivations.map(d => [d.name.split('-').pop(), d.machine]))
     expect(machines).toEqual({ da: uriOf(a.port), db: uriOf(b.port) })
     for (const derivation of report.derivations) expect(derivation.proof).toMatchObject({ store: true })
+  })
+})
+
+describe('a builder whose Nix does not trust its ssh user', () => {
+  it('builds in its own store all the same: only derivations and sources go up, both content-addressed', async () => {
+    const conf = readFileSync(a.nixConf, 'utf8')
+    writeFileSync(a.nixConf, conf.replace(/^trusted-users = .*$/m, 'trusted-users = root'))
+    await builderCtl(lab, 'restart', 'a')
+    try {
+      // A local source the builder has never seen, and a derivation that reads it.
+      const drv = freshDerivation(lab)
+      const dir = drv.file.slice(0, drv.file.lastIndexOf('/'))
+      writeFileSync(hostPath(lab, `${dir}/source.txt`), `source ${drv.nonce}\n`)
+      writeFileSync(
+        hostPath(lab, drv.file),
+        `{ nonce, system }: { drv = builtins.derivation { name = "nix-offload-test-\${nonce}"; inherit system; ` +
+          `src = ./source.txt; builder = "/bin/sh"; args = [ "-c" "read line < $src; echo \\"$line\\" > $out" ]; }; }\n`
+      )
+      const main = await mainAndPost({
+        ...builderInputs(lab, 'a'),
+        strategy: 'remote-store',
+        args: drv.args,
+        installables: 'drv'
+      })
+      expect(main.code, visibleLog(main)).toBe(0)
+      expect(main.outputs.confirmed).toBe('true')
+      expect(visibleLog(main)).toMatch(/user not trusted|trusted ✗|untrusted|not trusted/)
+      const out = main.outputs['out-paths'] ?? ''
+      expect(inStore(a.storeDir, out)).toBe(true)
+      expect(readFileSync(hostPath(lab, out), 'utf8')).toBe(`source ${drv.nonce}\n`)
+    } finally {
+      writeFileSync(a.nixConf, conf)
+      await builderCtl(lab, 'restart', 'a')
+    }
   })
 })
 

@@ -33,7 +33,7 @@ export async function preflight(
   const judged = settings.builders.map((builder, index) => {
     const observation = observations[index]
     if (observation === undefined) throw new Error('preflight lost a builder')
-    return judge(builder, observation, settings.privateKey, runnerVersion)
+    return judge(builder, observation, settings.privateKey, runnerVersion, settings.strategy)
   })
   const results = judged.map(entry => entry.result)
   for (const result of results) core.info(describe(result))
@@ -49,7 +49,7 @@ export async function checkAgain(
   runnerNixVersion: string
 ): Promise<PreflightResult> {
   const observation = await inspectBuilder(builder, settings.knownHosts, settings.privateKey, OPTIONS)
-  return judge(builder, observation, settings.privateKey, runnerNixVersion).result
+  return judge(builder, observation, settings.privateKey, runnerNixVersion, settings.strategy).result
 }
 
 /** Fails on an unhealthy builder, unless `skip-unhealthy` lets the healthy ones carry on. */

@@ -4,7 +4,7 @@ import { Input } from '../inputs/index.js'
 import { fingerprint, type HostKey, knownHostsName, type PrivateKey } from '../inputs/index.js'
 import type { Observation } from './preflight.js'
 import { isTrustedUser } from '../runner/index.js'
-import { label } from '../inputs/index.js'
+import { label, type Strategy } from '../inputs/index.js'
 import {
   AUTO,
   type Builder,
@@ -64,7 +64,8 @@ export function judge(
   request: BuilderRequest,
   observation: Observation,
   key: PrivateKey,
-  runnerNixVersion = ''
+  runnerNixVersion = '',
+  strategy: Strategy = 'hook'
 ): { result: PreflightResult; builder?: Builder } {
   const name = label(request)
   const result: PreflightResult = {
@@ -151,7 +152,10 @@ export function judge(
   const tooOld = (version: string): boolean =>
     version === '' || compareVersions(version, TRUST_NOT_NEEDED_FROM) < 0
   const runnerNeedsTrust = runnerNixVersion !== '' && tooOld(runnerNixVersion)
+  // Building in the builder's own store needs no trust there: the runner sends only derivations and sources
+  // (content-addressed) and asks its daemon to build them (lab: builders 2.8 and 2.34, runners 2.8 and 2.34).
   if (
+    strategy !== 'remote-store' &&
     request.protocol === 'ssh-ng' &&
     (tooOld(facts.nixVersion) || runnerNeedsTrust) &&
     result.builderUserTrusted === false
@@ -165,7 +169,8 @@ export function judge(
         `as ${older}, ssh-ng builds there only for a trusted user ("you are not privileged to build ` +
         `input-addressed derivations"; both ends need Nix ${TRUST_NOT_NEEDED_FROM}+ to build as an untrusted user). ` +
         `Fix: on the builder add "trusted-users = ${request.user}" to /etc/nix/nix.conf (NixOS: ` +
-        `nix.settings.trusted-users) and restart its nix-daemon.`
+        `nix.settings.trusted-users) and restart its nix-daemon, or set '${Input.Strategy}: remote-store', which ` +
+        `builds in the builder's own store and needs no trust there.`
     )
   }
 

@@ -27,6 +27,7 @@ export {
   parseSettings,
   type Protocol,
   type Settings,
+  type Strategy,
   wantsBuild
 } from './settings.js'
 export { hostPort, label } from './builder-label.js'

@@ -100,6 +100,23 @@ describe('preflightWarnings: an untrusted builder user with local-jobs > 0', () 
     expect(old.cause).toBe('builder-user-untrusted')
     expect(preflightWarnings([REQUEST], [old], building)).toEqual([])
   })
+
+  it('passes an untrusted builder user on an old Nix for remote-store, which needs no trust there, and names it as the fix', () => {
+    const observation: Observation = {
+      reach: { ok: true, connectMs: 1 },
+      presented: HOST_KEY,
+      pinned: [HOST_KEY],
+      authenticated: true,
+      facts: facts(['root'], '2.8.0'),
+      totalMs: 5
+    }
+    const hook = judge(REQUEST, observation, KEY, '2.8.0', 'hook').result
+    expect(hook.cause).toBe('builder-user-untrusted')
+    expect(hook.message).toContain("or set 'strategy: remote-store'")
+    const store = judge(REQUEST, observation, KEY, '2.8.0', 'remote-store').result
+    expect(store.healthy).toBe(true)
+    expect(store.builderUserTrusted).toBe(false)
+  })
 })
 
 describe('judge: messages that say where to look', () => {
