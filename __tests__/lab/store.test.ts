@@ -11,6 +11,7 @@ import {
   loadLab,
   reportOf,
   restartRunnerDaemon,
+  runOnHost,
   runMain,
   runPost,
   snapshot,
@@ -222,6 +223,59 @@ describe('a builder whose Nix does not trust its ssh user', () => {
     } finally {
       writeFileSync(a.nixConf, conf)
       await builderCtl(lab, 'restart', 'a')
+    }
+  })
+})
+
+describe('a builder whose store is full', () => {
+  const c = builder(lab, 'c')
+  // The builder's nix-daemon runs in a mount namespace of its own (Nix unshares one): the store is mounted in there.
+  const daemonPid = (): string =>
+    readFileSync(`/var/lib/nix-offload-lab/builders/${c.id}/nix-daemon.pid`, 'utf8').trim()
+  /** The /nix/store that builder c's daemons see, inside its mount namespace (and chroot, for a newer Nix). */
+  const storeInside = (): string => {
+    const root =
+      c.nix === '2.8' ? '' : `/var/lib/nix-offload-lab-rootfs/${c.nix === '2.26' ? 'trixie' : 'sid'}`
+    return `${root}/nix/store`
+  }
+
+  it('fails with the store-full diagnosis, naming the builder, when the build there runs out of space', async () => {
+    // A 2 MiB store for the length of the test: an 8 MiB output cannot fit. What the test writes there goes with it.
+    await runOnHost([
+      'nsenter',
+      '-t',
+      daemonPid(),
+      '-m',
+      'mount',
+      '-t',
+      'tmpfs',
+      '-o',
+      'size=2m',
+      'tmpfs',
+      storeInside()
+    ])
+    try {
+      const drv = freshDerivation(lab)
+      writeFileSync(
+        hostPath(lab, drv.file),
+        `{ nonce, system }: { drv = builtins.derivation { name = "nix-offload-test-\${nonce}"; inherit system; ` +
+          `builder = "/bin/sh"; args = [ "-c" "echo \${nonce}; /bin/dd if=/dev/zero of=$out bs=1M count=8" ]; }; }\n`
+      )
+      const main = await mainAndPost({
+        ...builderInputs(lab, 'c'),
+        strategy: 'remote-store',
+        args: drv.args,
+        installables: 'drv'
+      })
+      expect(main.code, visibleLog(main)).toBe(1)
+      const error = visibleLog(main)
+        .split('\n')
+        .find(line => line.startsWith('::error::The store of builder '))
+      expect(error, visibleLog(main)).toBeDefined()
+      expect(error).toContain(`The store of builder nixbuilder@127.0.0.1:${c.port} is full`)
+      expect(main.outputs.confirmed).toBe('false')
+    } finally {
+      await runOnHost(['nsenter', '-t', daemonPid(), '-m', 'umount', storeInside()])
     }
   })
 })
