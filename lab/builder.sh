@@ -77,7 +77,9 @@ builder_sshd_pids() {
   local pid comm
   while read -r pid; do
     comm=$(cat "/proc/$pid/comm" 2>/dev/null) || continue # exited meanwhile
-    # OpenSSH 9.8+ runs each connection as sshd-session (and sshd-auth): same fate.
+    # OpenSSH 9.8+ runs each connection as sshd-session (and 10.0+ sshd-auth),
+    # which it finds in its own /usr/lib/openssh; older ones (Debian bookworm's
+    # 9.2, Ubuntu 24.04's 9.6) have only sshd. Same fate either way.
     [[ $comm == sshd || $comm == sshd-session || $comm == sshd-auth ]] && echo "$pid"
   done < <(builder_pids "$1")
   return 0

@@ -6,15 +6,27 @@ LAB_DIR=${LAB_DIR:-/var/lib/nix-offload-lab}
 # Root filesystems of newer Debian releases, whose nix-bin is a newer Nix. Kept
 # outside LAB_DIR, which is bind-mounted into them at the same path.
 LAB_ROOTFS_DIR=${LAB_ROOTFS_DIR:-/var/lib/nix-offload-lab-rootfs}
-# The Nix versions of the lab: 2.8 is the host's own (Debian bookworm); the
-# others run inside a root filesystem of the Debian release that ships them.
-LAB_NIX_VERSIONS=(2.8 2.26 2.34)
+# The host's distribution (ID in /etc/os-release: debian, ubuntu, ...).
+# shellcheck disable=SC1091 # the host's file, not the repository's
+LAB_HOST_OS=$(. /etc/os-release 2>/dev/null && echo "${ID:-unknown}") || LAB_HOST_OS=unknown
+# The host's own Nix, major.minor from `nix --version` (Debian 12's nix-bin is
+# 2.8, Ubuntu 24.04's 2.18); empty until nix-bin is installed, when
+# ensure_packages reads it again. LAB_HOST_NIX in the environment overrides it
+# (the unit tests use that to see the matrix of another host).
+detect_host_nix() {
+  LAB_HOST_NIX=$(nix --version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+' | head -n 1) || LAB_HOST_NIX=
+}
+[[ -n ${LAB_HOST_NIX:-} ]] || detect_host_nix
+# The Nix versions that run inside a root filesystem of the Debian release
+# that ships them (lab/rootfs.sh), whatever the host.
+LAB_ROOTFS_NIX_VERSIONS=(2.26 2.34)
 # Builders a, b and c for each version: `a`/`b`/`c` on the host's Nix, `a-2.34`
 # etc. The tests use a and b; c is for capturing logs by hand (scripts/) while
 # tests run, since a fault injected into a or b would break a running test.
 LAB_BUILDERS=(a b c a-2.26 b-2.26 c-2.26 a-2.34 b-2.34 c-2.34)
 # Runners other than the host itself (whose runner is the host's own Nix).
-LAB_ROOTFS_RUNNERS=(2.26 2.34)
+# shellcheck disable=SC2034 # used by the scripts that source this file
+LAB_ROOTFS_RUNNERS=("${LAB_ROOTFS_NIX_VERSIONS[@]}")
 # shellcheck disable=SC2034 # used by the scripts that source this file
 LAB_RUNNER_USER=runner
 # shellcheck disable=SC2034
@@ -32,14 +44,55 @@ require_root() {
   [[ $(id -u) -eq 0 ]] || die "must run as root"
 }
 
+# The host's Nix version (see LAB_HOST_NIX above).
+host_nix() {
+  [[ -n ${LAB_HOST_NIX:-} ]] || die "no Nix on this host (nix --version failed): run lab/up.sh, which installs nix-bin"
+  local version
+  for version in "${LAB_ROOTFS_NIX_VERSIONS[@]}"; do
+    [[ $LAB_HOST_NIX != "$version" ]] ||
+      die "the host's own Nix is $LAB_HOST_NIX, which the lab also runs from a root filesystem; use a host with another Nix (e.g. Debian 12: 2.8, Ubuntu 24.04: 2.18)"
+  done
+  echo "$LAB_HOST_NIX"
+}
+
+# The host, as the version table names it: "Debian bookworm", "Ubuntu 24.04".
+host_label() {
+  # shellcheck disable=SC1091
+  (
+    . /etc/os-release 2>/dev/null || { echo "unknown host"; exit 0; }
+    case ${ID:-} in
+      debian) echo "Debian ${VERSION_CODENAME:-${VERSION_ID:-}}" ;;
+      *) echo "${NAME:-${ID:-unknown}} ${VERSION_ID:-}" ;;
+    esac
+  )
+}
+
 # The Debian release whose nix-bin is Nix $1 ("host" for the host's own).
 nix_suite() {
   case $1 in
-    2.8) echo host ;;
     2.26) echo trixie ;;
     2.34) echo sid ;;
-    *) die "unknown Nix version '$1' (known: ${LAB_NIX_VERSIONS[*]})" ;;
+    *)
+      [[ $1 == "$(host_nix)" ]] || die "unknown Nix version '$1' (known: $(host_nix) ${LAB_ROOTFS_NIX_VERSIONS[*]})"
+      echo host
+      ;;
   esac
+}
+
+# The runner x builder pairs the lab tests run on (scripts/matrix.sh), one
+# "RUNNER BUILDER SCOPE" a line; "full" is every lab test, "core" the offload,
+# configure-only, multiplex and fault tests. The host's Nix is one of them.
+lab_matrix() {
+  local host
+  host=$(host_nix) || return 1
+  printf '%s\n' \
+    "$host $host full" \
+    "2.34 2.34 full" \
+    "2.26 2.26 full" \
+    "2.34 $host core" \
+    "$host 2.34 core" \
+    "2.26 2.34 core" \
+    "2.34 2.26 core"
 }
 
 # The root filesystem that runs Nix $1; empty for the host's own Nix.
@@ -51,7 +104,7 @@ rootfs_of() {
 # The Nix version of builder $1: `a` and `b` run the host's, `a-2.34` 2.34.
 builder_version() {
   case $1 in
-    a | b | c) echo 2.8 ;;
+    a | b | c) host_nix ;;
     a-* | b-* | c-*) nix_suite "${1#?-}" >/dev/null && echo "${1#?-}" ;;
     *) die "unknown builder '$1' (known: ${LAB_BUILDERS[*]})" ;;
   esac
@@ -61,10 +114,11 @@ builder_port() {
   local version base
   version=$(builder_version "$1")
   case ${1%%-*} in a) base=1 ;; b) base=2 ;; c) base=3 ;; esac
+  # 2201-2203 on the host's Nix (whichever it is), 2211-2213 on 2.26, 2221-2223 on 2.34.
   case $version in
-    2.8) echo $((2200 + base)) ;;
     2.26) echo $((2210 + base)) ;;
     2.34) echo $((2220 + base)) ;;
+    *) echo $((2200 + base)) ;;
   esac
 }
 
@@ -79,16 +133,19 @@ builder_features() {
 
 # Every store on the host gets its own build-user group and uid range: a
 # nix-daemon SIGKILLs every process of a build uid before it uses that uid, so
-# two daemons sharing uids kill each other's builds ("signal 9"). Debian's own
-# `nixbld` uids are system uids, which the root filesystems reuse for their own
-# accounts, so no daemon uses them (`STORE` is a builder name or `runner-VERSION`).
-LAB_STORES=(a b a-2.26 b-2.26 a-2.34 b-2.34 runner-2.26 runner-2.34 c c-2.26 c-2.34 runner-2.8)
+# two daemons sharing uids kill each other's builds ("signal 9"). The `nixbld`
+# uids that the distribution's nix-setup-systemd makes are system uids, which
+# the root filesystems reuse for their own accounts, so no daemon uses them
+# (`STORE` is a builder name or `runner-VERSION`; `runner-host` in the list
+# below stands for the host's runner, `runner-2.8` on Debian 12).
+LAB_STORES=(a b a-2.26 b-2.26 a-2.34 b-2.34 runner-2.26 runner-2.34 c c-2.26 c-2.34 runner-host)
 LAB_BUILD_USERS=8
 build_group() { echo "nixbld-${1//./}"; }
 build_uid_base() {
-  local i
+  local i store=$1
+  [[ $store == runner-* && $store != runner-host && $(nix_suite "${store#runner-}") == host ]] && store=runner-host
   for i in "${!LAB_STORES[@]}"; do
-    [[ ${LAB_STORES[$i]} == "$1" ]] && { echo $((30000 + 100 * (i + 1))); return 0; }
+    [[ ${LAB_STORES[$i]} == "$store" ]] && { echo $((30000 + 100 * (i + 1))); return 0; }
   done
   die "unknown store '$1'"
 }
@@ -192,23 +249,52 @@ on_builder_nix() {
 }
 
 # Debian's nix-bin puts everything in /usr/bin; the runner image may not.
-# mmdebstrap makes the root filesystems of the newer Nix versions.
+# mmdebstrap makes the root filesystems of the newer Nix versions. On a host
+# that is not Debian (Ubuntu), mmdebstrap needs Debian's archive keyring to
+# check the Debian suites it fetches, and nix-bin is in Ubuntu's universe.
 ensure_packages() {
   local missing=()
   command -v nix-daemon >/dev/null 2>&1 || missing+=(nix-bin)
   [[ -x /usr/sbin/sshd ]] || missing+=(openssh-server)
   command -v sudo >/dev/null 2>&1 || missing+=(sudo)
   command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
+  if [[ $LAB_HOST_OS != debian && ! -f /usr/share/keyrings/debian-archive-keyring.gpg ]]; then
+    missing+=(debian-archive-keyring)
+  fi
   ((${#missing[@]} == 0)) && return 0
   log "installing ${missing[*]}"
   apt-get update -qq
+  if [[ $LAB_HOST_OS == ubuntu ]] && ! apt-cache show nix-bin >/dev/null 2>&1; then
+    log "enabling Ubuntu's universe component (nix-bin, debian-archive-keyring)"
+    add-apt-repository -y universe >/dev/null || die "could not enable universe: enable it, then re-run"
+    apt-get update -qq
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  detect_host_nix
 }
 
-# The Debian mirror apt already uses (the machine reaches no other).
+# nix-bin recommends nix-setup-systemd, which starts nix-daemon.socket and
+# nix-daemon.service where systemd runs (a GitHub-hosted Ubuntu runner, unlike
+# a container): the lab runs the host's daemon itself (lab/local-daemon.sh,
+# with the lab's nix.conf), so systemd's are stopped. Until the next boot only.
+stop_system_nix_daemon() {
+  [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1 || return 0
+  local unit
+  for unit in nix-daemon.socket nix-daemon.service; do
+    if systemctl is-active --quiet "$unit"; then
+      log "stopping systemd's $unit (the lab runs its own nix-daemon)"
+      systemctl stop "$unit" || die "systemctl stop $unit failed"
+    fi
+  done
+}
+
+# The Debian mirror for the root filesystems: on Debian, the one apt already
+# uses (the machine may reach no other); elsewhere (Ubuntu), Debian's own.
 debian_mirror() {
-  local uri
-  uri=$(grep -hsoE '^(URIs:|deb)\s+https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null |
-    head -n 1 | awk '{print $2}')
+  local uri=
+  if [[ $LAB_HOST_OS == debian ]]; then
+    uri=$(grep -hsoE '^(URIs:|deb)\s+https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null |
+      head -n 1 | awk '{print $2}')
+  fi
   echo "${uri:-http://deb.debian.org/debian}"
 }

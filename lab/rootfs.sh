@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Make the root filesystem in which the lab runs Nix VERSION (2.26: Debian
 # trixie's nix-bin, 2.34: sid's), with mmdebstrap from the Debian mirror apt
-# already uses. Safe to re-run: a finished root filesystem is left alone, apart
+# already uses on a Debian host, or from deb.debian.org on another (Ubuntu,
+# where mmdebstrap checks the suites with debian-archive-keyring's keys, which
+# lab/lib.sh ensure_packages installs). Safe to re-run: a finished root filesystem is left alone, apart
 # from the accounts and files below, which are checked every time.
 #
 #   lab/rootfs.sh VERSION
@@ -69,9 +71,13 @@ echo "127.0.0.1 localhost $(hostname)" >"$root/etc/hosts"
 # --- accounts, as on the host (lab/up.sh) --------------------------------------
 in_root getent group nix-users >/dev/null || in_root groupadd -r nix-users
 runner_uid=$(id -u "$LAB_RUNNER_USER")
+runner_gid=$(id -g "$LAB_RUNNER_USER")
 if ! in_root id "$LAB_RUNNER_USER" >/dev/null 2>&1; then
-  # The host's uid, so that files the tests make for the runner belong to it on both sides.
-  in_root useradd -m -u "$runner_uid" -d /home/"$LAB_RUNNER_USER" -s /bin/bash -G nix-users "$LAB_RUNNER_USER"
+  # The host's uid and primary gid, so that files the tests make for the runner belong to it on both sides. The
+  # group may not be named after the user: a GitHub-hosted runner's `runner` has the primary group `docker`.
+  in_root getent group "$runner_gid" >/dev/null || in_root groupadd -g "$runner_gid" "$(id -gn "$LAB_RUNNER_USER")"
+  in_root useradd -m -u "$runner_uid" -g "$runner_gid" -d /home/"$LAB_RUNNER_USER" -s /bin/bash -G nix-users \
+    "$LAB_RUNNER_USER"
 fi
 echo "$LAB_RUNNER_USER ALL=(ALL) NOPASSWD:ALL" >"$root/etc/sudoers.d/nix-offload-lab-runner"
 chmod 0440 "$root/etc/sudoers.d/nix-offload-lab-runner"

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The lab's runner of Nix VERSION: its nix-daemon, and a way to run commands on
-# it. Nix 2.8 is the host itself (lab/local-daemon.sh). A newer Nix runs from a
-# root filesystem (lab/rootfs.sh): its nix-daemon runs chrooted there, in a
-# private mount namespace that has /proc and /dev, and `exec` runs a command in
-# that namespace and root, so the runner user, sudo, Node and the action all
-# see the runner's own /nix, /etc/nix and /root.
+# it. The host's own Nix (2.8 on Debian 12, 2.18 on Ubuntu 24.04) is the host
+# itself (lab/local-daemon.sh). 2.26 and 2.34 run from a root filesystem
+# (lab/rootfs.sh): its nix-daemon runs chrooted there, in a private mount
+# namespace that has /proc and /dev, and `exec` runs a command in that
+# namespace and root, so the runner user, sudo, Node and the action all see
+# the runner's own /nix, /etc/nix and /root.
 #
 #   lab/runner.sh VERSION start|stop|restart|status
 #   lab/runner.sh VERSION exec COMMAND [ARG...]

@@ -7,6 +7,8 @@
 #   - /etc/nix/nix.conf for the host and a host nix-daemon (lab/local-daemon.sh);
 #   - builders a (127.0.0.1:2201) and b (127.0.0.1:2202), each an sshd plus a
 #     nix-daemon with its own store, in its own mount namespace (lab/builder.sh);
+#   - builders a and b run the host's own Nix (2.8 on Debian 12, 2.18 on Ubuntu
+#     24.04: `nix --version`, recorded in lab.json "hostNix");
 #   - the same two builders on Nix 2.26 (:2211, :2212) and 2.34 (:2221, :2222),
 #     run from root filesystems of Debian trixie and sid (lab/rootfs.sh), and a
 #     runner on each of those versions (lab/runner.sh); every store has its own
@@ -23,6 +25,8 @@ source "$HERE/lib.sh"
 
 require_root
 ensure_packages
+stop_system_nix_daemon
+host=$(host_nix)
 
 # write_if_changed FILE MODE < content: returns 0 if the file was (re)written.
 write_if_changed() {
@@ -87,7 +91,7 @@ done
 for pid in "${pids[@]}"; do wait "$pid" || die "a root filesystem could not be made (see above)"; done
 
 # --- local side ----------------------------------------------------------------
-ensure_build_users runner-2.8
+ensure_build_users "runner-$host"
 # Debian's file holds only a comment and `sandbox = false`, both kept. Empty
 # substituters: there is no internet and every cache lookup costs retries.
 if [[ -f /etc/nix/nix.conf && ! -f $LAB_DIR/nix.conf.orig ]]; then
@@ -95,7 +99,7 @@ if [[ -f /etc/nix/nix.conf && ! -f $LAB_DIR/nix.conf.orig ]]; then
 fi
 mkdir -p /etc/nix
 local_conf_changed=0
-write_if_changed /etc/nix/nix.conf 0644 <<'EOF' && local_conf_changed=1
+write_if_changed /etc/nix/nix.conf 0644 <<EOF && local_conf_changed=1
 # nix-offload test lab (written by lab/up.sh; Debian's original is in
 # /var/lib/nix-offload-lab/nix.conf.orig).
 # The sandbox does not work with Debian's nix-bin.
@@ -103,7 +107,7 @@ sandbox = false
 substituters =
 trusted-users = root runner
 # Its own build users (lab/lib.sh, ensure_build_users).
-build-users-group = nixbld-runner-28
+build-users-group = $(build_group "runner-$host")
 EOF
 if ((local_conf_changed)) && "$HERE/local-daemon.sh" status >/dev/null; then
   "$HERE/local-daemon.sh" restart >/dev/null # the daemon reads nix.conf only at start
@@ -111,7 +115,7 @@ fi
 "$HERE/local-daemon.sh" start >/dev/null
 
 # --- runners of the newer Nix versions --------------------------------------------
-runners_json=('{"nix":"2.8","root":"","daemonLog":"'"$LAB_DIR"'/local-daemon.log"}')
+runners_json=('{"nix":"'"$host"'","root":"","daemonLog":"'"$LAB_DIR"'/local-daemon.log"}')
 for version in "${LAB_ROOTFS_RUNNERS[@]}"; do
   root=$(rootfs_of "$version")
   changed=0
@@ -132,6 +136,19 @@ EOF
 done
 
 # --- builders ------------------------------------------------------------------
+# OpenSSH 9.8+ penalises an address after failed logins (PerSourcePenalties);
+# the fault tests make many from 127.0.0.1 on purpose. An older sshd (Debian
+# bookworm's 9.2, Ubuntu 24.04's 9.6) has no such option. The version is that
+# of the ssh client of the same root (filesystem): both come from one source.
+declare -A penalties_of=()
+penalties_for() { # penalties_for ROOT (empty: the host)
+  local ver major minor chroot_cmd=()
+  [[ -n $1 ]] && chroot_cmd=(chroot "$1")
+  ver=$("${chroot_cmd[@]}" ssh -V 2>&1 | grep -oE 'OpenSSH_[0-9]+\.[0-9]+' | head -n 1) || true
+  [[ -n $ver ]] || die "cannot tell the OpenSSH version of ${1:-the host} (ssh -V)"
+  ver=${ver#OpenSSH_} major=${ver%%.*} minor=${ver#*.}
+  if ((major > 9 || (major == 9 && minor >= 8))); then echo 'PerSourcePenalties no'; fi
+}
 known_hosts_lines=()
 builders_json=()
 for name in "${LAB_BUILDERS[@]}"; do
@@ -141,10 +158,8 @@ for name in "${LAB_BUILDERS[@]}"; do
   version=$(builder_version "$name")
   root=$(rootfs_of "$version")
   ensure_build_users "$name" "$root"
-  # OpenSSH 9.8+ (trixie, sid) penalises an address after failed logins; the
-  # fault tests make many from 127.0.0.1 on purpose. 9.2 (bookworm) has no such option.
-  penalties=
-  [[ -n $root ]] && penalties='PerSourcePenalties no'
+  [[ -n ${penalties_of[x$root]+set} ]] || penalties_of[x$root]=$(penalties_for "$root")
+  penalties=${penalties_of[x$root]}
   install -d -m 0755 "$dir" "$dir/etc-nix" "$dir/nix"
   # nix-daemon creates the rest; the socket directory must be reachable by
   # nixbuilder, whose `nix-daemon --stdio` forwards to the builder's daemon.
@@ -219,8 +234,8 @@ local_system=$(nix --extra-experimental-features nix-command show-config --json 
 
 joined=$(IFS=,; echo "${builders_json[*]}")
 runners=$(IFS=,; echo "${runners_json[*]}")
-printf '{"runners":[%s],"runnerUser":"%s","noNixUser":"%s","clientKey":"%s","clientPublicKey":"%s","otherKey":"%s","knownHosts":"%s","localSystem":"%s","nixConf":"/etc/nix/nix.conf","localDaemonLog":"%s","localDaemonCtl":"%s","builderCtl":"%s","builders":[%s]}\n' \
-  "$runners" "$LAB_RUNNER_USER" "$LAB_NONIX_USER" "$LAB_DIR/client_key" "$(cut -d' ' -f1,2 "$LAB_DIR/client_key.pub")" "$LAB_DIR/other_key" \
+printf '{"hostNix":"%s","runners":[%s],"runnerUser":"%s","noNixUser":"%s","clientKey":"%s","clientPublicKey":"%s","otherKey":"%s","knownHosts":"%s","localSystem":"%s","nixConf":"/etc/nix/nix.conf","localDaemonLog":"%s","localDaemonCtl":"%s","builderCtl":"%s","builders":[%s]}\n' \
+  "$host" "$runners" "$LAB_RUNNER_USER" "$LAB_NONIX_USER" "$LAB_DIR/client_key" "$(cut -d' ' -f1,2 "$LAB_DIR/client_key.pub")" "$LAB_DIR/other_key" \
   "$LAB_DIR/known_hosts" "$local_system" "$LAB_DIR/local-daemon.log" "$HERE/local-daemon.sh" "$HERE/builder.sh" "$joined" |
   write_if_changed "$LAB_DIR/lab.json" 0644 || true
 
