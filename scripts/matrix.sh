@@ -1,28 +1,26 @@
 #!/usr/bin/env bash
 # The lab tests on every runner × builder pair of Nix versions in the matrix
 # below (the lab must be up: lab/up.sh). Each pair's vitest JSON results go to
-# RESULTS_DIR; scripts/version-table.mjs turns them into the README's
-# "Supported Nix versions" table.
+# RESULTS_DIR, with host.txt naming the host's Nix; scripts/version-table.mjs
+# turns them into the README's "Supported Nix versions" table.
 #
 #   scripts/matrix.sh [RESULTS_DIR]     (default: a fresh temporary directory)
 #
 # Prints each pair's outcome and exits non-zero if any test failed.
 set -uo pipefail
-cd "$(dirname "$(readlink -f "$0")")/.."
+cd "$(dirname "$(readlink -f "$0")")/.." || exit 1
 
 results=${1:-$(mktemp -d /tmp/nix-offload-matrix-XXXX)}
 mkdir -p "$results"
 
-# runner builder scope; "full" is every lab test, "core" the offload, configure-only, multiplex and fault tests.
-MATRIX=(
-  "2.8 2.8 full"
-  "2.34 2.34 full"
-  "2.26 2.26 full"
-  "2.34 2.8 core"
-  "2.8 2.34 core"
-  "2.26 2.34 core"
-  "2.34 2.26 core"
-)
+# shellcheck source=lab/lib.sh
+source lab/lib.sh
+# "runner builder scope" lines (lab/lib.sh lab_matrix): the host's own Nix (2.8 on Debian 12, 2.18 on Ubuntu 24.04)
+# paired with 2.26 and 2.34; "full" is every lab test, "core" the offload, configure-only, multiplex and fault tests.
+mapfile -t MATRIX < <(lab_matrix)
+((${#MATRIX[@]})) || exit 1
+# Which host the results come from, for the version table (scripts/version-table.mjs): "VERSION LABEL".
+echo "$(host_nix) $(host_label)" >"$results/host.txt"
 CORE=(__tests__/lab/offload.test.ts __tests__/lab/multiplex.test.ts __tests__/lab/preflight.test.ts __tests__/lab/store.test.ts)
 
 status=0
