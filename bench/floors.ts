@@ -16,7 +16,7 @@ import { benchBuilder, expression, median, seedBuild, seedConfig } from './seed.
 const lab = loadLab()
 // The Node and dist/ paths below are the host's: a runner in a root filesystem has its own.
 if (lab.runner.root !== '')
-  throw new Error('bench/floors.ts measures the host runner (Nix 2.8): unset LAB_RUNNER_NIX')
+  throw new Error('bench/floors.ts measures the runner on the host Nix: unset LAB_RUNNER_NIX')
 const b = benchBuilder(lab)
 const runs = Number(process.argv[process.argv.indexOf('--runs') + 1] || '5')
 

@@ -24,9 +24,9 @@ const LAB_JSON = '/var/lib/nix-offload-lab/lab.json'
 export interface LabBuilder {
   /** `a` or `b`, the name tests use, whatever the builder's Nix. */
   name: string
-  /** The name lab/builder.sh knows it by (`a`, or `a-2.34` on Nix 2.34). */
+  /** The name lab/builder.sh knows it by (`a` on the host's Nix, or `a-2.34` on Nix 2.34). */
   id: string
-  /** Its Nix version: 2.8 (the host's), 2.26 or 2.34. */
+  /** Its Nix version: the host's own (2.8 on Debian 12, 2.18 on Ubuntu 24.04), 2.26 or 2.34. */
   nix: string
   host: string
   port: number
@@ -38,7 +38,7 @@ export interface LabBuilder {
   nixConf: string
 }
 
-/** The runner the tests drive: the host's own Nix 2.8, or a newer Nix in a root filesystem (lab/runner.sh). */
+/** The runner the tests drive: the host's own Nix, or 2.26 or 2.34 in a root filesystem (lab/runner.sh). */
 export interface LabRunner {
   nix: string
   /** The runner's root filesystem on the host; empty for the host itself. */
@@ -57,13 +57,36 @@ export interface Lab {
   builders: LabBuilder[]
 }
 
-/** The Nix versions under test: LAB_RUNNER_NIX and LAB_BUILDER_NIX (2.8, 2.26 or 2.34; 2.8 when unset). */
-export const RUNNER_NIX = process.env.LAB_RUNNER_NIX ?? '2.8'
-export const BUILDER_NIX = process.env.LAB_BUILDER_NIX ?? '2.8'
-
 interface LabFile extends Omit<Lab, 'runner' | 'builders'> {
+  /** The host's own Nix, major.minor (lab/up.sh, from `nix --version`); absent in a lab.json of an older up.sh. */
+  hostNix?: string
   runners: LabRunner[]
   builders: (Omit<LabBuilder, 'id'> & { name: string })[]
+}
+
+/**
+ * The host's own Nix (major.minor), as lab/up.sh recorded it: 2.8 on Debian 12, 2.18 on Ubuntu 24.04. It is the Nix
+ * of the runner with no root filesystem and of builders `a`, `b` and `c`. Empty when the lab is not set up.
+ */
+export const HOST_NIX = ((): string => {
+  if (!existsSync(LAB_JSON)) return ''
+  const file = JSON.parse(readFileSync(LAB_JSON, 'utf8')) as LabFile
+  return file.hostNix ?? file.runners.find(runner => runner.root === '')?.nix ?? ''
+})()
+
+/** The Nix versions under test: LAB_RUNNER_NIX and LAB_BUILDER_NIX (the host's, 2.26 or 2.34; the host's when unset). */
+export const RUNNER_NIX = process.env.LAB_RUNNER_NIX ?? HOST_NIX
+export const BUILDER_NIX = process.env.LAB_BUILDER_NIX ?? HOST_NIX
+
+/** True if Nix `version` (e.g. `2.8`, `2.18.1`) is `minimum` or later, compared number by number. */
+export function nixAtLeast(version: string, minimum: string): boolean {
+  const parts = (v: string): number[] => v.split('.').map(part => Number.parseInt(part, 10) || 0)
+  const [have, want] = [parts(version), parts(minimum)]
+  for (let i = 0; i < Math.max(have.length, want.length); i++) {
+    const difference = (have[i] ?? 0) - (want[i] ?? 0)
+    if (difference !== 0) return difference > 0
+  }
+  return true
 }
 
 export function loadLab(): Lab {
@@ -409,9 +432,10 @@ export function inStore(storeDir: string, outPath: string): boolean {
 }
 
 function asUser(lab: Lab, runAs: RunAs): string[] {
-  return runAs === 'runner'
-    ? ['setpriv', '--reuid', lab.runnerUser, '--regid', lab.runnerUser, '--init-groups']
-    : []
+  // The primary group by number: it need not be named after the user (a GitHub-hosted runner's is `docker`), and
+  // lab/rootfs.sh gives the runner the host's uid and gid in every root filesystem.
+  const gid = String(passwdEntry(lab.runnerUser).gid)
+  return runAs === 'runner' ? ['setpriv', '--reuid', lab.runnerUser, '--regid', gid, '--init-groups'] : []
 }
 
 export interface CommandResult {
@@ -484,20 +508,18 @@ export async function sshMasters(lab: Lab): Promise<string> {
     .join('\n')
 }
 
+/** `user`'s uid and primary gid in the host's /etc/passwd. */
+function passwdEntry(user: string): { uid: number; gid: number } {
+  const fields = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find(l => l.startsWith(`${user}:`))
+    ?.split(':')
+  return { uid: Number(fields?.[2]), gid: Number(fields?.[3]) }
+}
+
 /** Gives `path` to `user`, whose uid and gid are the same on the host and in every runner's root filesystem. */
 export function chownTree(path: string, user: string): void {
-  const uid = Number(
-    readFileSync('/etc/passwd', 'utf8')
-      .split('\n')
-      .find(l => l.startsWith(`${user}:`))
-      ?.split(':')[2]
-  )
-  const gid = Number(
-    readFileSync('/etc/passwd', 'utf8')
-      .split('\n')
-      .find(l => l.startsWith(`${user}:`))
-      ?.split(':')[3]
-  )
+  const { uid, gid } = passwdEntry(user)
   const visit = (p: string): void => {
     chownSync(p, uid, gid)
     if (lstatSync(p).isDirectory()) for (const name of readdirSync(p)) visit(join(p, name))

@@ -68,7 +68,8 @@ describe('live progress', () => {
     const lines = progressLines(log)
     expect(lines.length, log).toBeGreaterThanOrEqual(1)
     expect(lines.length).toBeLessThanOrEqual(Math.floor(seconds / 15))
-    // The total is Nix's own count: its "these 50 derivations will be built" (2.26, 2.34), its build activity (2.8).
+    // The total is Nix's own count: its "these 50 derivations will be built" (e.g. 2.26, 2.34), or its build activity
+    // (2.8).
     for (const line of lines) expect(line).toMatch(/^progress: \d+\/50 derivations built/)
     const built = lines.map(line => Number(/^progress: (\d+)\//.exec(line)?.[1]))
     expect(built).toEqual([...built].sort((x, y) => x - y))

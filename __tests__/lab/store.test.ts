@@ -5,6 +5,7 @@ import {
   builderCtl,
   builderInputs,
   freshDerivation,
+  HOST_NIX,
   hostPath,
   inStore,
   type Lab,
@@ -235,7 +236,7 @@ describe('a builder whose store is full', () => {
   /** The /nix/store that builder c's daemons see, inside its mount namespace (and chroot, for a newer Nix). */
   const storeInside = (): string => {
     const root =
-      c.nix === '2.8' ? '' : `/var/lib/nix-offload-lab-rootfs/${c.nix === '2.26' ? 'trixie' : 'sid'}`
+      c.nix === HOST_NIX ? '' : `/var/lib/nix-offload-lab-rootfs/${c.nix === '2.26' ? 'trixie' : 'sid'}`
     return `${root}/nix/store`
   }
 
