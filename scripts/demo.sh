@@ -29,7 +29,8 @@ cat >"$step/default.nix" <<NIX
 NIX
 chown -R runner "$step"
 
-as_runner=(setpriv --reuid runner --regid runner --init-groups)
+# The primary group by number: on a GitHub-hosted runner it is `docker`, not `runner`.
+as_runner=(setpriv --reuid runner --regid "$(id -g runner)" --init-groups)
 runner_env=(PATH=/usr/local/bin:/usr/bin:/bin HOME=/home/runner USER=runner RUNNER_TEMP="$step"
   GITHUB_OUTPUT="$step/output" GITHUB_STATE="$step/state" GITHUB_ENV="$step/env" GITHUB_STEP_SUMMARY="$step/summary")
 
