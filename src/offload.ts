@@ -19,6 +19,7 @@ import {
   buildInStores,
   checksOnlyLocally,
   type ChosenStrategy,
+  type StrategyChoice,
   chooseStrategy,
   type InstallableLookup,
   installableNeeds,
@@ -30,6 +31,7 @@ import {
 import { builderOffer, diagnose, orderDiagnoses } from './diagnosis/index.js'
 import { type BuildReport, type Checks, makeReport } from './report/index.js'
 import {
+  announcePlan,
   configureRunner,
   exportNixConfig,
   makePlan,
@@ -73,6 +75,17 @@ export async function offload(
   const earlyPlan = given === undefined ? undefined : planWithoutRestart(settings, given, facts, token)
   const early = earlyPlan === undefined ? undefined : configureRunner(earlyPlan, facts)
   early?.catch(() => undefined)
+  // Likewise the remote-store plan (the action's own files in RUNNER_TEMP, no sudo), with its store ping, when that
+  // strategy is likely: announced once chosen, undone quietly when the hook is chosen after all.
+  const storeGiven =
+    hookForSure || settings.skipUnhealthy || (settings.copyBack && !trustOf(facts).acceptsUnsignedPaths)
+      ? undefined
+      : givenBuilders(settings.builders)
+  const earlyStorePlan =
+    storeGiven === undefined ? undefined : makeStorePlan(settings, storeGiven, token, tempDirectory())
+  const earlyStore =
+    earlyStorePlan === undefined ? undefined : configureRunner(earlyStorePlan, facts, { announce: false })
+  earlyStore?.catch(() => undefined)
   const checked = await checking
   const checks: Checks = {
     runner: {
@@ -89,6 +102,7 @@ export async function offload(
     admitBuilders(checked, settings)
   } catch (error) {
     if (early !== undefined) await undoEarly(early)
+    if (earlyStore !== undefined) await undoEarly(earlyStore, false)
     if (settings.fallback === 'local' && checked.builders.length === 0) {
       const first = error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error)
       await buildOnRunner(facts, settings, `every builder failed its preflight (${first})`, checks)
@@ -98,25 +112,36 @@ export async function offload(
     throw error
   }
 
-  const lookup = await needing
-  const choice =
-    decided ??
-    chooseStrategy(
-      settings,
-      true,
-      trustOf(facts),
-      checked.builders.map((builder, index) => ({ index, label: label(builder), ...builder })),
-      lookup.needs,
-      settings.installables,
-      lookup.problem
-    )
-  core.info(`Strategy: ${choice.strategy}: ${choice.reason}.`)
-  if (decided === undefined) checkRebuild(facts, settings, choice.strategy)
+  let choice: StrategyChoice
+  try {
+    const lookup = await needing
+    choice =
+      decided ??
+      chooseStrategy(
+        settings,
+        true,
+        trustOf(facts),
+        checked.builders.map((builder, index) => ({ index, label: label(builder), ...builder })),
+        lookup.needs,
+        settings.installables,
+        lookup.problem
+      )
+    core.info(`Strategy: ${choice.strategy}: ${choice.reason}.`)
+    if (decided === undefined) checkRebuild(facts, settings, choice.strategy)
+  } catch (error) {
+    // Refused before anything of its own is left: the early remote-store files go first.
+    if (earlyStore !== undefined) await undoEarly(earlyStore, false)
+    throw error
+  }
   const plan =
     choice.strategy === 'remote-store'
       ? makeStorePlan(settings, checked.builders, token, tempDirectory())
       : (earlyPlan ?? makePlan(settings, checked.builders, facts, token))
-  const { stores } = await (early ?? configureRunner(plan, facts))
+  // The early remote-store configuration wrote the same files (the same builders, in order, and token).
+  const storeEarly = choice.strategy === 'remote-store' ? earlyStore : undefined
+  if (earlyStore !== undefined && storeEarly === undefined) await undoEarly(earlyStore, false)
+  if (storeEarly !== undefined) announcePlan(plan, facts)
+  const { stores } = await (early ?? storeEarly ?? configureRunner(plan, facts))
   exportNixConfig(plan)
   checks.stores = stores
   const unreachable = checks.stores.filter(store => !store.ok)
@@ -214,7 +239,7 @@ function planWithoutRestart(
  * Takes back a configuration made beside a preflight that then failed, so that the post step gets nothing to undo.
  * What could not be undone is a warning here.
  */
-async function undoEarly(configuring: ReturnType<typeof configureRunner>): Promise<void> {
+async function undoEarly(configuring: ReturnType<typeof configureRunner>, announce = true): Promise<void> {
   let journal
   try {
     journal = (await configuring).journal
@@ -224,6 +249,7 @@ async function undoEarly(configuring: ReturnType<typeof configureRunner>): Promi
   }
   const { failures } = await undoJournal(journal)
   saveJournal({ asRoot: journal.asRoot, undo: [] })
+  if (!announce && failures === 0) return
   core.info(
     failures === 0
       ? `Undid the configuration made while the preflight ran (${journal.undo.length} change(s)).`

@@ -14,8 +14,16 @@ import { phase } from '../base/index.js'
  */
 export async function configureRunner(
   plan: Plan,
-  facts: RunnerFacts
+  facts: RunnerFacts,
+  options: { announce: boolean } = { announce: true }
 ): Promise<{ stores: StoreReach[]; journal: Journal }> {
+  if (options.announce) announcePlan(plan, facts)
+  const journal = await phase('configure', applyPlan(plan))
+  return { stores: await phase('store ping', pingStores(plan, facts)), journal }
+}
+
+/** Says whom the runner is configured for and how, each builder's alias, and the plan's warnings. */
+export function announcePlan(plan: Plan, facts: RunnerFacts): void {
   const who =
     plan.path === 'remote-store'
       ? `${facts.userName} (its own nix opens the SSH connections, with ${plan.sshConfigFile ?? 'an ssh config'})`
@@ -27,8 +35,6 @@ export async function configureRunner(
     core.info(`Builder ${builder.storeUri} → ${label(builder)} (${builder.systems.join(', ')})`)
   }
   for (const warning of plan.warnings) core.warning(warning, { title: 'nix-offload' })
-  const journal = await phase('configure', applyPlan(plan))
-  return { stores: await phase('store ping', pingStores(plan, facts)), journal }
 }
 
 /** Exports NIX_CONFIG with the plan's settings (trusted-client path) to this step's builds and to later steps. */
