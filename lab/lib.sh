@@ -12,9 +12,11 @@ LAB_HOST_OS=$(. /etc/os-release 2>/dev/null && echo "${ID:-unknown}") || LAB_HOS
 # The host's own Nix, major.minor from `nix --version` (Debian 12's nix-bin is
 # 2.8, Ubuntu 24.04's 2.18); empty until nix-bin is installed, when
 # ensure_packages reads it again. LAB_HOST_NIX in the environment overrides it
-# (the unit tests use that to see the matrix of another host).
+# (the unit tests use that to see the matrix of another host). No nix.conf is
+# read: a test may leave one Nix refuses, and every lab script sources this.
 detect_host_nix() {
-  LAB_HOST_NIX=$(nix --version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+' | head -n 1) || LAB_HOST_NIX=
+  LAB_HOST_NIX=$(NIX_CONF_DIR=/nonexistent NIX_USER_CONF_FILES=/nonexistent nix --version 2>/dev/null |
+    grep -oE '[0-9]+\.[0-9]+' | head -n 1) || LAB_HOST_NIX=
 }
 [[ -n ${LAB_HOST_NIX:-} ]] || detect_host_nix
 # The Nix versions that run inside a root filesystem of the Debian release
