@@ -3,8 +3,9 @@
 # trixie's nix-bin, 2.34: sid's), with mmdebstrap from the Debian mirror apt
 # already uses on a Debian host, or from deb.debian.org on another (Ubuntu,
 # where mmdebstrap checks the suites with debian-archive-keyring's keys, which
-# lab/lib.sh ensure_packages installs). Safe to re-run: a finished root filesystem is left alone, apart
-# from the accounts and files below, which are checked every time.
+# lab/lib.sh ensure_packages installs). Safe to re-run: a finished root
+# filesystem is left alone, apart from the accounts and files below, which are
+# checked every time.
 #
 #   lab/rootfs.sh VERSION
 #
