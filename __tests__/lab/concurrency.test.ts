@@ -119,7 +119,7 @@ async function nested(): Promise<Job[]> {
   // B came and went while A built its first derivation; A's second one went through A's alias after B's post.
   expect(b.postEnded).toBeLessThan(jobA.mainEnded)
   expect(b.post.stdout).toMatch(
-    /Other jobs' blocks \(1 in [^)]*config[^)]*\) are theirs, and were left alone/
+    /Other jobs' blocks \(\d+ in [^)]*config[^)]*\) are theirs, and were left alone/
   )
   expectConfirmed(b, 1)
   expectConfirmed(jobA, 2)

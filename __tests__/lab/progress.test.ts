@@ -60,23 +60,29 @@ describe('live progress', () => {
     const drvs = sleepingDerivations(50, 3)
     const started = Date.now()
     const main = await runMain(lab, { ...twoBuilders(), args: drvs.args, installables: drvs.installables })
-    const seconds = (Date.now() - started) / 1000
-    const log = visibleLog(main)
-    expect(main.code, log).toBe(0)
-    expect(main.outputs['remote-builds']).toBe('50')
+    try {
+      const seconds = (Date.now() - started) / 1000
+      const log = visibleLog(main)
+      expect(main.code, log).toBe(0)
+      expect(main.outputs['remote-builds']).toBe('50')
 
-    const lines = progressLines(log)
-    expect(lines.length, log).toBeGreaterThanOrEqual(1)
-    expect(lines.length).toBeLessThanOrEqual(Math.floor(seconds / 15))
-    // The total is Nix's own count: its "these 50 derivations will be built" (e.g. 2.26, 2.34), or its build activity
-    // (2.8).
-    for (const line of lines) expect(line).toMatch(/^progress: \d+\/50 derivations built/)
-    const built = lines.map(line => Number(/^progress: (\d+)\//.exec(line)?.[1]))
-    expect(built).toEqual([...built].sort((x, y) => x - y))
-    // Both builders busy, each with no more builds than its max-jobs (`b1`, `b2`, or the step's own labels).
-    expect(lines.join('\n')).toMatch(new RegExp(`\\(\\S+: [1-${JOBS}] running, \\S+: [1-${JOBS}] running\\)`))
-    expect(lines.join('\n')).not.toMatch(/runner: \d+ running/)
-    await runPost(lab, main)
+      const lines = progressLines(log)
+      expect(lines.length, log).toBeGreaterThanOrEqual(1)
+      expect(lines.length).toBeLessThanOrEqual(Math.floor(seconds / 15))
+      // The total is Nix's own count: its "these 50 derivations will be built" (e.g. 2.26, 2.34), or its build activity
+      // (2.8).
+      for (const line of lines) expect(line).toMatch(/^progress: \d+\/50 derivations built/)
+      const built = lines.map(line => Number(/^progress: (\d+)\//.exec(line)?.[1]))
+      expect(built).toEqual([...built].sort((x, y) => x - y))
+      // Both builders busy, each with no more builds than its max-jobs (`b1`, `b2`, or the step's own labels).
+      expect(lines.join('\n')).toMatch(
+        new RegExp(`\\(\\S+: [1-${JOBS}] running, \\S+: [1-${JOBS}] running\\)`)
+      )
+      expect(lines.join('\n')).not.toMatch(/runner: \d+ running/)
+    } finally {
+      // Even when a check fails: the next test file must not find this run's block in root's ssh config.
+      await runPost(lab, main)
+    }
   })
 
   it('prints none for a build that ends within 15 s', async () => {
