@@ -138,10 +138,10 @@ export async function offload(
       ? makeStorePlan(settings, checked.builders, token, tempDirectory())
       : (earlyPlan ?? makePlan(settings, checked.builders, facts, token))
   // The early remote-store configuration wrote the same files (the same builders, in order, and token).
-  const storeEarly = choice.strategy === 'remote-store' ? earlyStore : undefined
-  if (earlyStore !== undefined && storeEarly === undefined) await undoEarly(earlyStore, false)
-  if (storeEarly !== undefined) announcePlan(plan, facts)
-  const { stores } = await (early ?? storeEarly ?? configureRunner(plan, facts))
+  const keptStore = choice.strategy === 'remote-store' ? earlyStore : undefined
+  if (earlyStore !== undefined && keptStore === undefined) await undoEarly(earlyStore, false)
+  if (keptStore !== undefined) announcePlan(plan, facts)
+  const { stores } = await (early ?? keptStore ?? configureRunner(plan, facts))
   exportNixConfig(plan)
   checks.stores = stores
   const unreachable = checks.stores.filter(store => !store.ok)

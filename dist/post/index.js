@@ -28376,7 +28376,7 @@ module.exports = {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _runner_index_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8642);
 
-await (0,_runner_index_js__WEBPACK_IMPORTED_MODULE_0__/* .cleanup */ .tP)();
+await (0,_runner_index_js__WEBPACK_IMPORTED_MODULE_0__/* .cleanup */ .t)();
 
 __webpack_async_result__();
 } catch(e) { __webpack_async_result__(e); } }, 1);
@@ -28389,10 +28389,10 @@ __webpack_async_result__();
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  tP: () => (/* binding */ cleanup)
+  t: () => (/* binding */ cleanup)
 });
 
-// UNUSED EXPORTS: describeUndo, undoJournal
+// UNUSED EXPORTS: undoJournal
 
 ;// CONCATENATED MODULE: external "os"
 const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
@@ -31430,12 +31430,15 @@ function runFileOps(context, ops, keepGoing) {
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
     };
     const errorCode = (error) => typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
+    const writeAll = (fd, data) => {
+        let offset = 0;
+        while (offset < data.length)
+            offset += files.writeSync(fd, data, offset, data.length - offset);
+    };
     const write = (path, data, flags, mode) => {
         const fd = files.openSync(path, flags, mode);
         try {
-            let offset = 0;
-            while (offset < data.length)
-                offset += files.writeSync(fd, data, offset, data.length - offset);
+            writeAll(fd, data);
         }
         finally {
             files.closeSync(fd);
@@ -31519,10 +31522,7 @@ function runFileOps(context, ops, keepGoing) {
         const temporary = `${path}.nix-offload-${process.pid}.tmp`;
         const fd = files.openSync(temporary, 'wx', 0o600);
         try {
-            const data = Buffer.from(text);
-            let offset = 0;
-            while (offset < data.length)
-                offset += files.writeSync(fd, data, offset, data.length - offset);
+            writeAll(fd, Buffer.from(text));
             if (existing !== undefined) {
                 try {
                     files.fchownSync(fd, existing.uid, existing.gid);
@@ -31541,9 +31541,9 @@ function runFileOps(context, ops, keepGoing) {
         files.renameSync(temporary, path);
     };
     const findBlock = (text, token) => {
-        const begin = beginLine(token);
-        const start = text.startsWith(begin) ? 0 : text.indexOf(`\n${begin}`) + 1;
-        if (start === 0 && !text.startsWith(begin))
+        // The begin line at the start of a line: with a newline put before the text, its index is the line's own.
+        const start = `\n${text}`.indexOf(`\n${beginLine(token)}`);
+        if (start < 0)
             return undefined;
         const end = endLine(token);
         const endAt = text.indexOf(`\n${end}`, start);

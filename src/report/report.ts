@@ -134,7 +134,7 @@ export function makeReport(
     const times = buildTimes(builds)
     report.buildWallMs = times.wallMs
     report.busyMs = Object.fromEntries(
-      [...times.busyMs].map(([machine, ms]) => [machine === '' ? 'local' : machine, ms])
+      [...times.busyMs].map(([machine, ms]) => [reportedMachine(machine), ms])
     )
   }
   if (plan !== undefined) {
@@ -165,7 +165,7 @@ function derivationEntry(build: BuildRecord, builder: ConfiguredBuilder | undefi
   const entry: DerivationEntry = {
     drvPath: build.drvPath,
     name: build.name,
-    machine: build.machine === '' ? 'local' : build.machine,
+    machine: reportedMachine(build.machine),
     start: new Date(build.start).toISOString(),
     status: build.status,
     attempts: build.attempts
@@ -176,6 +176,11 @@ function derivationEntry(build: BuildRecord, builder: ConfiguredBuilder | undefi
     entry.durationMs = build.end - build.start
   }
   return entry
+}
+
+/** A machine as the report names it: the ledger's empty name (a build on the runner) is 'local'. */
+function reportedMachine(machine: string): string {
+  return machine === '' ? 'local' : machine
 }
 
 /** Writes the `report` output's JSON file under RUNNER_TEMP and returns its path. */

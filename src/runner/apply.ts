@@ -62,7 +62,7 @@ export async function applyPlan(plan: Plan): Promise<Journal> {
 }
 
 /** The daemon reads nix.conf only when it starts (NIX-FACTS.md); run as root by the file agent. */
-export function restartCommand(manager: ServiceManager): string[] {
+function restartCommand(manager: ServiceManager): string[] {
   if (manager === 'systemd') return ['systemctl', 'restart', 'nix-daemon.service']
   if (manager === 'launchd') return ['launchctl', 'kickstart', '-k', 'system/org.nixos.nix-daemon']
   throw new Error('no service manager to restart the nix-daemon with')

@@ -32,7 +32,7 @@ export async function cleanup(): Promise<void> {
   core.info(describeUndo(journal, outcome))
 }
 
-export function describeUndo(journal: Journal, outcome: UndoOutcome): string {
+function describeUndo(journal: Journal, outcome: UndoOutcome): string {
   if (outcome.failures > 0)
     return `nix-offload: ${outcome.failures} change(s) could not be undone (see the warnings above).`
   const others = [...outcome.othersLeft].map(([path, count]) => `${count} in ${path}`)

@@ -62,7 +62,6 @@ type Fs = Pick<
   | 'fchmodSync'
   | 'fchownSync'
   | 'fsyncSync'
-  | 'fstatSync'
   | 'statSync'
   | 'realpathSync'
   | 'renameSync'
@@ -107,11 +106,14 @@ export function runFileOps(context: AgentContext, ops: FileOp[], keepGoing: bool
   const errorCode = (error: unknown): string =>
     typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : ''
 
+  const writeAll = (fd: number, data: Buffer): void => {
+    let offset = 0
+    while (offset < data.length) offset += files.writeSync(fd, data, offset, data.length - offset)
+  }
   const write = (path: string, data: Buffer, flags: string, mode: number): void => {
     const fd = files.openSync(path, flags, mode)
     try {
-      let offset = 0
-      while (offset < data.length) offset += files.writeSync(fd, data, offset, data.length - offset)
+      writeAll(fd, data)
     } finally {
       files.closeSync(fd)
     }
@@ -186,9 +188,7 @@ export function runFileOps(context: AgentContext, ops: FileOp[], keepGoing: bool
     const temporary = `${path}.nix-offload-${process.pid}.tmp`
     const fd = files.openSync(temporary, 'wx', 0o600)
     try {
-      const data = Buffer.from(text)
-      let offset = 0
-      while (offset < data.length) offset += files.writeSync(fd, data, offset, data.length - offset)
+      writeAll(fd, Buffer.from(text))
       if (existing !== undefined) {
         try {
           files.fchownSync(fd, existing.uid, existing.gid)
@@ -205,9 +205,9 @@ export function runFileOps(context: AgentContext, ops: FileOp[], keepGoing: bool
   }
 
   const findBlock = (text: string, token: string): [number, number] | undefined => {
-    const begin = beginLine(token)
-    const start = text.startsWith(begin) ? 0 : text.indexOf(`\n${begin}`) + 1
-    if (start === 0 && !text.startsWith(begin)) return undefined
+    // The begin line at the start of a line: with a newline put before the text, its index is the line's own.
+    const start = `\n${text}`.indexOf(`\n${beginLine(token)}`)
+    if (start < 0) return undefined
     const end = endLine(token)
     const endAt = text.indexOf(`\n${end}`, start)
     if (endAt < 0) return undefined
