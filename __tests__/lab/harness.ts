@@ -427,6 +427,53 @@ export function freshDerivation(
   }
 }
 
+/**
+ * A fresh expression file of the runner's (made like freshDerivation's, its nonce new) whose body is `attributes`:
+ * Nix source for `{ nonce, system }: { … }` (`rec { … }` with `recursive`). `-f file --argstr nonce … --argstr system …`.
+ */
+export function derivationFile(
+  lab: Lab,
+  attributes: string,
+  options: { recursive?: boolean } = {}
+): { args: string; nonce: string; file: string } {
+  const { args, nonce, file } = freshDerivation(lab)
+  writeFileSync(
+    hostPath(lab, file),
+    `{ nonce, system }: ${options.recursive === true ? 'rec ' : ''}{\n${attributes}\n}\n`
+  )
+  return { args, nonce, file }
+}
+
+/**
+ * `count` fresh derivations d1…dN in one file, `nix-offload-test-<nonce>-<n>`, each printing `building <nonce>`,
+ * sleeping `seconds` if given and needing `features(n - 1)`; `installables` names them all, one a line.
+ */
+export function numberedDerivations(
+  lab: Lab,
+  count: number,
+  options: { seconds?: number; features?: (index: number) => string[] } = {}
+): { args: string; installables: string; names: string[]; nonce: string } {
+  const indexes = Array.from({ length: count }, (_, index) => index + 1)
+  const sleep = options.seconds === undefined ? '' : `/bin/sleep ${options.seconds}; `
+  const body = indexes
+    .map(index => {
+      const features = (options.features?.(index - 1) ?? []).map(f => `"${f}"`).join(' ')
+      return (
+        `  d${index} = builtins.derivation { name = "nix-offload-test-\${nonce}-${index}"; inherit system; ` +
+        `builder = "/bin/sh"; requiredSystemFeatures = [ ${features} ]; ` +
+        `args = [ "-c" "echo building \${nonce}; ${sleep}echo ${index} \${nonce} > $out" ]; };`
+      )
+    })
+    .join('\n')
+  const { args, nonce } = derivationFile(lab, body)
+  return {
+    args,
+    installables: indexes.map(index => `d${index}`).join('\n'),
+    names: indexes.map(index => `nix-offload-test-${nonce}-${index}`),
+    nonce
+  }
+}
+
 export function inStore(storeDir: string, outPath: string): boolean {
   return existsSync(join(storeDir, basename(outPath)))
 }

@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest'
 import {
   builder,
   builderInputs,
-  freshDerivation,
   hostPath,
   type Lab,
   loadLab,
@@ -13,7 +12,8 @@ import {
   newMasters,
   sshMasters,
   visibleLog,
-  watched
+  watched,
+  numberedDerivations
 } from './harness.js'
 
 const lab: Lab = loadLab()
@@ -27,32 +27,12 @@ function acceptedLogins(sshdLog: string): number {
     .filter(line => line.includes('Accepted publickey')).length
 }
 
-/** Several fresh derivations in one file: `-f file --argstr nonce … --argstr system …` then attributes d1…dN. */
+/** Several fresh derivations in one file (numberedDerivations), needing `features(index)`. */
 function severalDerivations(
   count: number,
   features: (index: number) => string[] = () => []
-): {
-  args: string
-  installables: string
-  names: string[]
-} {
-  const first = freshDerivation(lab)
-  const drvs = Array.from({ length: count }, (_, index) => ({ index: index + 1, features: features(index) }))
-  const body = drvs
-    .map(
-      ({ index, features: needed }) =>
-        `  d${index} = builtins.derivation { name = "nix-offload-test-\${nonce}-${index}"; inherit system; ` +
-        `builder = "/bin/sh"; requiredSystemFeatures = [ ${needed.map(f => `"${f}"`).join(' ')} ]; ` +
-        `args = [ "-c" "echo ${index} \${nonce} > $out" ]; };`
-    )
-    .join('\n')
-  // The file was made (and given to the runner) by freshDerivation; rewrite it in place.
-  writeFileSync(hostPath(lab, first.file), `{ nonce, system }: {\n${body}\n}\n`)
-  return {
-    args: first.args,
-    installables: drvs.map(({ index }) => `d${index}`).join('\n'),
-    names: drvs.map(({ index }) => `nix-offload-test-${first.nonce}-${index}`)
-  }
+): { args: string; installables: string; names: string[] } {
+  return numberedDerivations(lab, count, { features })
 }
 
 describe('multiplexed SSH', () => {

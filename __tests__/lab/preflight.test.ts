@@ -24,7 +24,8 @@ import {
   startMainUntil,
   type StepResult,
   visibleLog,
-  watched
+  watched,
+  numberedDerivations
 } from './harness.js'
 
 const lab: Lab = loadLab()
@@ -284,16 +285,8 @@ describe('a builder whose Nix stops answering', () => {
 describe('a builder that changes after the preflight: a second look names the cause', () => {
   /** Two derivations of 4 s each; with one job on the builder, Nix opens the second's connection after the first. */
   function twoInTurn(): { args: string; installables: string; marker: string } {
-    const first = freshDerivation(lab)
-    const body = [1, 2]
-      .map(
-        index =>
-          `  d${index} = builtins.derivation { name = "nix-offload-test-\${nonce}-${index}"; inherit system; ` +
-          `builder = "/bin/sh"; args = [ "-c" "echo building \${nonce}; /bin/sleep 4; echo ${index} > $out" ]; };`
-      )
-      .join('\n')
-    writeFileSync(hostPath(lab, first.file), `{ nonce, system }: {\n${body}\n}\n`)
-    return { args: first.args, installables: 'd1\nd2', marker: `> building ${first.nonce}` }
+    const { args, installables, nonce } = numberedDerivations(lab, 2, { seconds: 4 })
+    return { args, installables, marker: `> building ${nonce}` }
   }
 
   const cases: { cause: string; found: string; firstLine: string; breakIt: () => Promise<void> }[] = [

@@ -1,15 +1,14 @@
-import { writeFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import {
   builder,
   builderInputs,
   freshDerivation,
-  hostPath,
   type Lab,
   loadLab,
   runMain,
   runPost,
-  visibleLog
+  visibleLog,
+  numberedDerivations
 } from './harness.js'
 
 const lab: Lab = loadLab()
@@ -18,26 +17,9 @@ const b = builder(lab, 'b')
 /** Builds run on each builder at once: 2 × 4 = 8, within the 8 build users each lab store has (lab/lib.sh). */
 const JOBS = 4
 
-/**
- * `count` fresh derivations d1…dN in one file (`-f file --argstr nonce … --argstr system …`), each sleeping `seconds`
- * on its builder.
- */
+/** `count` fresh derivations d1…dN in one file, each sleeping `seconds` on its builder. */
 function sleepingDerivations(count: number, seconds: number): { args: string; installables: string } {
-  const first = freshDerivation(lab)
-  const indexes = Array.from({ length: count }, (_, index) => index + 1)
-  const body = indexes
-    .map(
-      index =>
-        `  d${index} = builtins.derivation { name = "nix-offload-test-\${nonce}-${index}"; inherit system; ` +
-        `builder = "/bin/sh"; args = [ "-c" "/bin/sleep ${seconds}; echo ${index} \${nonce} > $out" ]; };`
-    )
-    .join('\n')
-  // The file was made (and given to the runner) by freshDerivation; rewrite it in place.
-  writeFileSync(hostPath(lab, first.file), `{ nonce, system }: {\n${body}\n}\n`)
-  return {
-    args: first.args,
-    installables: indexes.map(index => `d${index}`).join('\n')
-  }
+  return numberedDerivations(lab, count, { seconds })
 }
 
 /** Both lab builders, `JOBS` builds each: builder a from the host inputs (b1), builder b from `builders` (b2). */

@@ -20,7 +20,8 @@ import {
   sshMasters,
   type StepResult,
   visibleLog,
-  watched
+  watched,
+  derivationFile
 } from './harness.js'
 
 const lab: Lab = loadLab()
@@ -63,7 +64,6 @@ function sudoTrap(): { env: Record<string, string>; calls: () => string } {
 
 /** A graph of `layers` layers, one derivation each, every layer depending on the one below: `-f … top`. */
 function layered(layers: number): { args: string; names: string[] } {
-  const first = freshDerivation(lab)
   const lines = Array.from({ length: layers }, (_, index) => {
     const n = index + 1
     const dep = n === 1 ? '' : `dep = l${n - 1}; `
@@ -72,10 +72,10 @@ function layered(layers: number): { args: string; names: string[] } {
       `builder = "/bin/sh"; ${dep}args = [ "-c" "echo layer ${n} \${nonce} > $out" ]; };`
     )
   })
-  writeFileSync(hostPath(lab, first.file), `{ nonce, system }: rec {\n${lines.join('\n')}\n}\n`)
+  const { args, nonce } = derivationFile(lab, lines.join('\n'), { recursive: true })
   return {
-    args: first.args,
-    names: Array.from({ length: layers }, (_, index) => `nix-offload-test-${first.nonce}-layer${index + 1}`)
+    args,
+    names: Array.from({ length: layers }, (_, index) => `nix-offload-test-${nonce}-layer${index + 1}`)
   }
 }
 
@@ -163,7 +163,6 @@ describe('the remote-store strategy', () => {
   })
 
   it('sends each installable to the builder whose features it needs, each built in that builder’s store', async () => {
-    const first = freshDerivation(lab)
     const body = [
       ['da', 'lab-a'],
       ['db', 'lab-b']
@@ -174,7 +173,7 @@ describe('the remote-store strategy', () => {
           `requiredSystemFeatures = [ "${feature}" ]; builder = "/bin/sh"; args = [ "-c" "echo \${nonce} > $out" ]; };`
       )
       .join('\n')
-    writeFileSync(hostPath(lab, first.file), `{ nonce, system }: {\n${body}\n}\n`)
+    const first = derivationFile(lab, body)
     const main = await mainAndPost({
       ...autoInputs('a'),
       'supported-features': 'lab-a',

@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest'
 import {
   builder,
   builderInputs,
+  derivationFile,
   freshDerivation,
-  hostPath,
   type Lab,
   loadLab,
   runMain,
@@ -31,17 +31,16 @@ function keep(name: string, text: string): void {
 describe('what the step shows', () => {
   it('a summary of a build offloaded to two builders, with the proof', async () => {
     // Six fresh derivations in one file, named like packages, one second each: both builders take some.
-    const file = freshDerivation(lab)
     const names = ['libfoo', 'libbar', 'toolchain', 'kernel-patched', 'app', 'app-tests']
-    writeFileSync(
-      hostPath(lab, file.file),
-      `{ nonce, system }: {\n${names
+    const file = derivationFile(
+      lab,
+      names
         .map(
           name =>
             `  "${name}" = builtins.derivation { name = "${name}-\${builtins.substring 0 6 nonce}"; inherit system; ` +
             `builder = "/bin/sh"; args = [ "-c" "echo building ${name}; /bin/sleep 1; echo \${nonce} > $out" ]; };`
         )
-        .join('\n')}\n}\n`
+        .join('\n')
     )
     const main = await runMain(lab, {
       ...builderInputs(lab, 'a'),
