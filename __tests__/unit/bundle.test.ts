@@ -1,0 +1,34 @@
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+
+const ROOT = join(import.meta.dirname, '..', '..')
+const read = (...parts: string[]): string => readFileSync(join(ROOT, ...parts), 'utf8')
+
+/**
+ * @actions/core imports its HTTP client (and with it undici, about a megabyte) only for OIDC tokens; package.json's
+ * override gives core the stand-in in vendor/no-http-client, so each step starts about 35 ms sooner. @actions/cache,
+ * loaded only when the canary reads its history, keeps the real client.
+ */
+describe('the bundles', () => {
+  it('load no HTTP client in main or post', () => {
+    for (const entry of ['main', 'post']) {
+      const bundle = read('dist', entry, 'index.js')
+      expect(bundle, entry).not.toMatch(/undici/i)
+    }
+  })
+
+  it('keep the real client in the chunk that @actions/cache loads', () => {
+    const chunks = readdirSync(join(ROOT, 'dist', 'main')).filter(name => /^\d+\.index\.js$/.test(name))
+    expect(chunks).toHaveLength(1)
+    const chunk = read('dist', 'main', chunks[0] ?? '')
+    expect(chunk).toMatch(/undici/)
+  })
+
+  it('are made from a source that never asks core for an OIDC token', () => {
+    const sources = readdirSync(join(ROOT, 'src'), { recursive: true, encoding: 'utf8' }).filter(name =>
+      name.endsWith('.ts')
+    )
+    for (const name of sources) expect(read('src', name), name).not.toMatch(/getIDToken/)
+  })
+})

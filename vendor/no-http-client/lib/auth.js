@@ -1,0 +1,6 @@
+// See ../package.json.
+export class BearerCredentialHandler {
+  constructor(token) {
+    this.token = token
+  }
+}
