@@ -16,6 +16,7 @@ import {
   runMain,
   runPost,
   snapshot,
+  startMainUntil,
   newMasters,
   sshMasters,
   type StepResult,
@@ -277,6 +278,48 @@ describe('a builder whose store is full', () => {
     } finally {
       await runOnHost(['nsenter', '-t', daemonPid(), '-m', 'umount', storeInside()])
     }
+  })
+})
+
+describe('a copy back that fails', () => {
+  it('fails naming the builder and the copy, after the build there succeeded, and leaves the runner as it was', async () => {
+    // The runner's nix-daemon stops trusting the runner user while the build runs in the builder's store, so the
+    // copy back brings unsigned paths to a store that now refuses them.
+    const nixConf = hostPath(lab, '/etc/nix/nix.conf')
+    const original = readFileSync(nixConf)
+    const before = snapshot(watched(lab))
+    const drv = freshDerivation(lab, { seconds: 3 })
+    const step = await startMainUntil(
+      lab,
+      { ...autoInputs(), strategy: 'remote-store', args: drv.args, installables: 'drv' },
+      `building ${drv.nonce}`
+    )
+    let main: StepResult
+    try {
+      writeFileSync(nixConf, original.toString().replace(/^trusted-users = .*$/m, 'trusted-users = root'))
+      await restartRunnerDaemon(lab)
+      main = await step.done
+    } finally {
+      writeFileSync(nixConf, original)
+      await restartRunnerDaemon(lab)
+    }
+    expect(main.code, visibleLog(main)).toBe(1)
+    const error = visibleLog(main)
+      .split('\n')
+      .find(line => line.startsWith('::error::'))
+    expect(error, visibleLog(main)).toContain(
+      `::error::The build in the store of builder nixbuilder@127.0.0.1:${a.port} succeeded, but copying its ` +
+        'outputs back to the runner failed: '
+    )
+    expect(error).toContain(
+      "Fix: check the runner's free space and that its nix-daemon trusts the runner user"
+    )
+    // Built there, not brought back.
+    const output = (entry: string): boolean => entry.endsWith(`-${drv.name}`)
+    expect(readdirSync(a.storeDir).filter(output)).toHaveLength(1)
+    expect(readdirSync(hostPath(lab, '/nix/store')).filter(output)).toEqual([])
+    expect((await runPost(lab, main)).code).toBe(0)
+    expect(snapshot(watched(lab))).toEqual(before)
   })
 })
 

@@ -231,6 +231,14 @@ export const RULES: readonly Rule[] = [
       return [finding]
     }
   },
+  // nix/store-build.ts, after the remote-store build: `nix copy --from <builder> --no-check-sigs` failed. First: its
+  // reason may be a signature refused or a disk full in the runner's store, which the rules below read as other causes.
+  {
+    cause: 'copy-back-failed',
+    versions: 'all (remote-store strategy)',
+    pattern: /copying the outputs back from '(?<uri>[^']+)' failed: (?<reason>.*)/,
+    explain: (m, c) => [copyBackFailed(group(m, 'uri'), group(m, 'reason'), c)]
+  },
   // libstore/local-store.cc LocalStore::addToStore, on the builder, relayed over ssh-ng: from Nix 2.16 an untrusted
   // builder user gets the inputs copied to its store (build-remote.cc `trustedOrLegacy`), where the builder's daemon
   // checks signatures, so an unsigned path built on the runner is refused. Then `Cannot build '…'` / `Reason: builder
@@ -247,13 +255,6 @@ export const RULES: readonly Rule[] = [
       if (c.buildStore === undefined || c.copiedTo?.(path) !== undefined) return []
       return [unsignedFromBuilderStore(path, c.buildStore, c)]
     }
-  },
-  // nix/store-build.ts, after the remote-store build: `nix copy --from <builder> --no-check-sigs` failed.
-  {
-    cause: 'copy-back-failed',
-    versions: 'all (remote-store strategy)',
-    pattern: /copying the outputs back from '(?<uri>[^']+)' failed: (?<reason>.*)/,
-    explain: (m, c) => [copyBackFailed(group(m, 'uri'), group(m, 'reason'), c)]
   },
   // ENOSPC, in any wording that carries the system's own text (`writing to file: No space left on device`, a build's
   // own `No space left on device`): with the remote-store strategy everything but the copy back is written in the

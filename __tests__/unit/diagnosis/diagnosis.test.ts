@@ -567,6 +567,21 @@ describe('the real Nix 2.8 logs', () => {
     expect(diagnoses[0]?.message).toContain("'copy-back: false'")
   })
 
+  it('copy-back-failed: a reason that reads like another cause is still the copy back that failed', () => {
+    // The runner's store refused the unsigned outputs (runner user untrusted when the copy ran; seen on 2.26 and
+    // 2.34 in the lab), or its disk was full: not import-from-derivation, and not the builder's store.
+    for (const reason of [
+      "error: cannot add path '/nix/store/8w2f4h0gq3x3yq7s6k0i0c4p1d9ls5ia-nix-offload-test-ee322c044a53' because it lacks a signature by a trusted key",
+      'error: writing to file: No space left on device'
+    ]) {
+      const diagnoses = diagnose(
+        [`error: copying the outputs back from 'ssh-ng://nixbuilder@labA' failed: ${reason}`],
+        context({ builders: [labA], buildStore: labA.storeUri })
+      )
+      expect(diagnoses.map(d => d.cause)).toEqual(['copy-back-failed'])
+    }
+  })
+
   it('sshd-killed-mid-build: the connection dropped while that derivation built on that builder', () => {
     const { messages, ctx } = fixtureContext('sshd-killed-mid-build-nix-2.8.log', [labA])
     const diagnoses = diagnose(messages, ctx)
