@@ -286,6 +286,18 @@ export function pathInfoJsonArgs(release: NixRelease): string[] {
   return nixFrom(release, '2.34') ? ['path-info', '--json', '--json-format', '1'] : ['path-info', '--json']
 }
 
+/**
+ * The output paths at the head of a .drv file in ATerm (`Derive([("out","/nix/store/…-name","",""),…],…`), read
+ * without starting `nix`. Undefined for anything else: an output with no path yet (floating content-addressed), or
+ * another format; `nix derivation show` reads those.
+ */
+export function parseDerivationOutputs(text: string): string[] | undefined {
+  const head = /^Derive\(\[((?:\("[^"\\]*","[^"\\]*","[^"\\]*","[^"\\]*"\),?)*)\],/.exec(text)
+  if (head === null) return undefined
+  const paths = [...(head[1] ?? '').matchAll(/\("[^"\\]*","([^"\\]*)",/g)].map(match => match[1] ?? '')
+  return paths.length > 0 && paths.every(path => path.startsWith('/')) ? paths : undefined
+}
+
 /** What a store says about one of its paths. */
 export interface PathInfo {
   path: string

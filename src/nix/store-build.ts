@@ -1,4 +1,5 @@
-import { runCommand } from '../base/index.js'
+import { readFile } from 'node:fs/promises'
+import { phase, runCommand } from '../base/index.js'
 import type { Settings } from '../inputs/index.js'
 import { type BuildOutcome, buildArguments, runNixBuild } from './build.js'
 import type { BuildRecord } from './ledger.js'
@@ -7,12 +8,14 @@ import {
   derivationShowArgs,
   NIX_FEATURES,
   type NixRelease,
+  parseDerivationOutputs,
   parseDerivationShow,
   parsePathInfo,
   pathInfoJsonArgs,
   type ShownDerivation
 } from './nix-cli.js'
 import type { InstallableNeed, StoreRoute } from './strategy.js'
+import { copiesByBuilder, narSizes } from './transfer.js'
 
 /**
  * The `remote-store` strategy (strategy.ts): the build runs in a builder's own store. The runner's `nix` is the SSH
@@ -35,6 +38,8 @@ export interface StoreBuildOutcome extends BuildOutcome {
   proofs: Map<string, StoreProof>
   /** The requested outputs copied back to the runner, by builder store URI. */
   copiedBack: Map<string, string[]>
+  /** NAR sizes learnt on the way (the builder's store about its outputs, the runner's about what went up). */
+  sizes: Map<string, number>
 }
 
 /** What the installables need, or why they could not be looked at. */
@@ -137,11 +142,12 @@ export async function buildInStores(
     lastLines: new Map(),
     copies: [],
     proofs: new Map(),
-    copiedBack: new Map()
+    copiedBack: new Map(),
+    sizes: new Map()
   }
   for (const route of routes) {
     const started = Date.now()
-    const one = await buildInStore(settings, route, maxJobs(route.storeUri), env)
+    const one = await phase('nix build --store', buildInStore(settings, route, maxJobs(route.storeUri), env))
     outcome.builds.push(...one.builds)
     outcome.outPaths.push(...one.outPaths)
     outcome.messages.push(...one.messages)
@@ -151,11 +157,19 @@ export async function buildInStores(
       outcome.exitCode = one.exitCode
       break
     }
-    // The proof and the copy back are independent: over a shared connection they overlap.
+    // The proof, the copy back and the sizes of what went up are independent: over a shared connection they overlap.
     const copying =
-      settings.copyBack && one.outPaths.length > 0 ? copyBack(route.storeUri, one.outPaths, env) : undefined
-    const proofs = await proveInStore(release, route.storeUri, one.builds, started, env)
+      settings.copyBack && one.outPaths.length > 0
+        ? phase('copy back', copyBack(route.storeUri, one.outPaths, env))
+        : undefined
+    const sent = copiesByBuilder(one.copies, [route.storeUri]).get(route.storeUri)?.sent ?? new Set<string>()
+    const sizing = narSizes([...sent], env)
+    const { proofs, sizes } = await phase(
+      'proof from the store',
+      proveInStore(release, route.storeUri, one.builds, started, env)
+    )
     for (const [drv, proof] of proofs) outcome.proofs.set(drv, proof)
+    for (const [path, size] of [...sizes, ...(await sizing)]) outcome.sizes.set(path, size)
     if (copying !== undefined) {
       const copied = await copying
       if (copied !== undefined) {
@@ -205,19 +219,15 @@ async function proveInStore(
   builds: BuildRecord[],
   started: number,
   env: NodeJS.ProcessEnv
-): Promise<Map<string, StoreProof>> {
+): Promise<{ proofs: Map<string, StoreProof>; sizes: Map<string, number> }> {
   const proofs = new Map<string, StoreProof>()
   const built = builds.filter(build => build.status === 'built')
-  if (built.length === 0) return proofs
-  const shown = await runCommand(
-    'nix',
-    [...NIX_FEATURES, ...derivationShowArgs(release), ...built.map(build => build.drvPath)],
-    { env }
+  if (built.length === 0) return { proofs, sizes: new Map() }
+  const outputsOf = await derivationOutputs(
+    release,
+    built.map(build => build.drvPath),
+    env
   )
-  const outputsOf = new Map<string, string[]>()
-  if (shown.code === 0) {
-    for (const drv of parseDerivationShow(shown.stdout.toString())) outputsOf.set(drv.drvPath, drv.outputs)
-  }
   const outputs = [...outputsOf.values()].flat()
   const infos =
     outputs.length === 0
@@ -255,7 +265,32 @@ async function proveInStore(
     if (problems.length > 0) proof.problem = problems.join('; ')
     proofs.set(build.drvPath, proof)
   }
-  return proofs
+  return { proofs, sizes: new Map([...byPath].map(([path, info]) => [path, info.narSize])) }
+}
+
+/**
+ * Each derivation's output paths: read from its .drv file in the runner's store (the eval store, where the build
+ * wrote it), which takes no `nix` process; `nix derivation show` for those a file does not tell.
+ */
+async function derivationOutputs(
+  release: NixRelease,
+  drvPaths: string[],
+  env: NodeJS.ProcessEnv
+): Promise<Map<string, string[]>> {
+  const outputsOf = new Map<string, string[]>()
+  await Promise.all(
+    drvPaths.map(async drv => {
+      const outputs = await readFile(drv, 'utf8').then(parseDerivationOutputs, () => undefined)
+      if (outputs !== undefined) outputsOf.set(drv, outputs)
+    })
+  )
+  const unread = drvPaths.filter(drv => !outputsOf.has(drv))
+  if (unread.length === 0) return outputsOf
+  const shown = await runCommand('nix', [...NIX_FEATURES, ...derivationShowArgs(release), ...unread], { env })
+  if (shown.code === 0) {
+    for (const drv of parseDerivationShow(shown.stdout.toString())) outputsOf.set(drv.drvPath, drv.outputs)
+  }
+  return outputsOf
 }
 
 /** Brings the requested outputs back; the builder did not sign them, so the runner's store must take them unsigned. */

@@ -31,30 +31,46 @@ export function copiesByBuilder(
 }
 
 /**
- * The bytes each builder sent and received, as NAR sizes from the runner's own store: every path sent was there, and
- * every path received is there now (`alsoReceived`: outputs copied back outside the build's log, by `nix copy`).
+ * The bytes each builder sent and received, as NAR sizes: from `known` (e.g. what the builder's store said of its
+ * outputs), else from the runner's own store: every path sent was there, and every path received is there now
+ * (`alsoReceived`: outputs copied back outside the build's log, by `nix copy`).
  */
 export async function transferBytes(
   copies: readonly CopyRecord[],
   storeUris: readonly string[],
   alsoReceived: ReadonlyMap<string, readonly string[]>,
-  env: NodeJS.ProcessEnv
+  env: NodeJS.ProcessEnv,
+  known: ReadonlyMap<string, number> = new Map()
 ): Promise<Map<string, Transfer>> {
   const byBuilder = copiesByBuilder(copies, storeUris)
   for (const [uri, paths] of alsoReceived) for (const path of paths) byBuilder.get(uri)?.received.add(path)
   const all = [...new Set([...byBuilder.values()].flatMap(entry => [...entry.sent, ...entry.received]))]
-  const sizes = new Map<string, number>()
-  if (all.length > 0) {
-    // `nix-store --query --size`, not `nix path-info`: Nix 2.8's path-info takes a .drv path for its outputs.
-    const result = await runCommand('nix-store', ['--query', '--size', ...all], { env })
-    if (result.code === 0) {
-      const lines = result.stdout.toString().trim().split('\n')
-      all.forEach((path, index) => sizes.set(path, Number(lines[index]) || 0))
-    }
-  }
+  const sizes = new Map([
+    ...known,
+    ...(await narSizes(
+      all.filter(path => !known.has(path)),
+      env
+    ))
+  ])
   const sum = (paths: Set<string>): number =>
     [...paths].reduce((total, path) => total + (sizes.get(path) ?? 0), 0)
   return new Map(
     [...byBuilder].map(([uri, entry]) => [uri, { sent: sum(entry.sent), received: sum(entry.received) }])
   )
+}
+
+/** The NAR sizes of paths in the runner's store; those it cannot tell are left out. */
+export async function narSizes(
+  paths: readonly string[],
+  env: NodeJS.ProcessEnv
+): Promise<Map<string, number>> {
+  const sizes = new Map<string, number>()
+  if (paths.length === 0) return sizes
+  // `nix-store --query --size`, not `nix path-info`: Nix 2.8's path-info takes a .drv path for its outputs.
+  const result = await runCommand('nix-store', ['--query', '--size', ...paths], { env })
+  if (result.code === 0) {
+    const lines = result.stdout.toString().trim().split('\n')
+    paths.forEach((path, index) => sizes.set(path, Number(lines[index]) || 0))
+  }
+  return sizes
 }

@@ -6,6 +6,7 @@ import {
   derivationShowArgs,
   type NixRelease,
   parseConfigShow,
+  parseDerivationOutputs,
   parseDerivationShow,
   parseNixVersion,
   parsePathInfo,
@@ -434,5 +435,36 @@ describe('parsePathInfo', () => {
   // valid, the store proof says "copied into …, not built there" instead of "not valid in …".
   it("leaves out a path Nix 2.8's list marks as not valid", () => {
     expect(parsePathInfo(JSON.stringify([{ path: OUT, valid: false }]))).toEqual([])
+  })
+})
+
+describe('parseDerivationOutputs', () => {
+  // .drv files written by Nix 2.8 in the lab (`nix-instantiate`), the env cut short.
+  it('reads every output path at the head of a .drv, in its order', () => {
+    expect(
+      parseDerivationOutputs(
+        'Derive([("dev","/nix/store/qizvx0vgplk3a54fn47cqsxd92k3jrfq-multi-dev","",""),("out","/nix/store/g08jzwmk1g91w3mdzw2hxi6li017v2xp-multi","","")],[],[],"x86_64-linux","/bin/sh",["-c","echo \\"a,b\\" > $out; echo > $dev"],[("builder","/bin/sh")])'
+      )
+    ).toEqual([
+      '/nix/store/qizvx0vgplk3a54fn47cqsxd92k3jrfq-multi-dev',
+      '/nix/store/g08jzwmk1g91w3mdzw2hxi6li017v2xp-multi'
+    ])
+    expect(
+      parseDerivationOutputs(
+        'Derive([("out","/nix/store/ap9h69qwrm5060ldi96axyklh3pr3yjn-fixed","sha256","0000000000000000000000000000000000000000000000000000000000000000")],[],[],"x86_64-linux","/bin/sh",["-c","x"],[])'
+      )
+    ).toEqual(['/nix/store/ap9h69qwrm5060ldi96axyklh3pr3yjn-fixed'])
+  })
+
+  it('leaves to `nix derivation show` a floating content-addressed output, another format or a damaged file', () => {
+    expect(
+      parseDerivationOutputs('Derive([("out","","r:sha256","")],[],[],"x86_64-linux","/bin/sh",[],[])')
+    ).toBe(undefined)
+    expect(parseDerivationOutputs('DrvWithVersion("xp-dyn-drv",[("out","/nix/store/a-b","","")],[])')).toBe(
+      undefined
+    )
+    expect(parseDerivationOutputs('Derive([("out","/nix/store/a-b","",""')).toBe(undefined)
+    expect(parseDerivationOutputs('')).toBe(undefined)
+    expect(parseDerivationOutputs('{"out":"/nix/store/a-b"}')).toBe(undefined)
   })
 })
