@@ -1,8 +1,7 @@
 import * as core from '@actions/core'
 import { publish } from './publish.js'
 import { buildOnRunner } from './fallback.js'
-import { randomBytes } from 'node:crypto'
-import { tmpdir } from 'node:os'
+import { type EarlyStore, startStoreEarly, tempDirectory, undoEarly } from './store-early.js'
 import { phase } from './base/index.js'
 import { admitBuilders, checkAgain, type PreflightOutcome, secondLook } from './builders/index.js'
 import {
@@ -39,9 +38,7 @@ import {
   nixEnvironment,
   type Plan,
   type RunnerFacts,
-  runnerRelease,
-  saveJournal,
-  undoJournal
+  runnerRelease
 } from './runner/index.js'
 
 /**
@@ -55,9 +52,10 @@ import {
 export async function offload(
   facts: RunnerFacts,
   settings: Settings,
-  checking: Promise<PreflightOutcome>
+  checking: Promise<PreflightOutcome>,
+  started: { token: string; store: EarlyStore | undefined }
 ): Promise<void> {
-  const token = randomBytes(3).toString('hex')
+  const { token } = started
   // The strategy waits for the builders and for what the installables need (evaluated now, beside the preflight),
   // unless it is the hook for sure; only then may the runner be configured before the preflight's verdict.
   const hookForSure = settings.strategy === 'hook' || !wantsBuild(settings)
@@ -75,17 +73,20 @@ export async function offload(
   const earlyPlan = given === undefined ? undefined : planWithoutRestart(settings, given, facts, token)
   const early = earlyPlan === undefined ? undefined : configureRunner(earlyPlan, facts)
   early?.catch(() => undefined)
-  // Likewise the remote-store plan (the action's own files in RUNNER_TEMP, no sudo), with its store ping, when that
-  // strategy is likely: announced once chosen, undone quietly when the hook is chosen after all.
-  const storeGiven =
-    hookForSure || settings.skipUnhealthy || (settings.copyBack && !trustOf(facts).acceptsUnsignedPaths)
-      ? undefined
-      : givenBuilders(settings.builders)
-  const earlyStorePlan =
-    storeGiven === undefined ? undefined : makeStorePlan(settings, storeGiven, token, tempDirectory())
-  const earlyStore =
-    earlyStorePlan === undefined ? undefined : configureRunner(earlyStorePlan, facts, { announce: false })
-  earlyStore?.catch(() => undefined)
+  // Likewise the remote-store plan and its store check (store-early.ts), started with the step when that strategy
+  // was likely; kept if it still is and the probe left the settings as they were, else made again here.
+  const storeLikely = !(
+    hookForSure ||
+    settings.skipUnhealthy ||
+    (settings.copyBack && !trustOf(facts).acceptsUnsignedPaths)
+  )
+  const keep = storeLikely && started.store?.settings === settings
+  if (started.store !== undefined && !keep) await undoEarly(started.store.configuring, false)
+  const earlyStore = keep
+    ? started.store?.configuring
+    : storeLikely
+      ? startStoreEarly(settings, token)?.configuring
+      : undefined
   const checked = await checking
   const checks: Checks = {
     runner: {
@@ -169,6 +170,7 @@ export async function offload(
 
   let proofs: StoreBuildOutcome['proofs'] | undefined
   let copiedBack: StoreBuildOutcome['copiedBack'] = new Map()
+  let sizes: StoreBuildOutcome['sizes'] = new Map()
   const outcome: BuildOutcome =
     choice.strategy === 'remote-store'
       ? await phase(
@@ -182,6 +184,7 @@ export async function offload(
           ).then(built => {
             proofs = built.proofs
             copiedBack = built.copiedBack
+            sizes = built.sizes
             return built
           })
         )
@@ -196,7 +199,8 @@ export async function offload(
     outcome.copies,
     plan.builders.map(builder => builder.storeUri),
     copiedBack,
-    nixEnvironment(plan, process.env)
+    nixEnvironment(plan, process.env),
+    sizes
   )
   const report = makeReport(
     plan,
@@ -233,28 +237,6 @@ function planWithoutRestart(
   } catch {
     return undefined
   }
-}
-
-/**
- * Takes back a configuration made beside a preflight that then failed, so that the post step gets nothing to undo.
- * What could not be undone is a warning here.
- */
-async function undoEarly(configuring: ReturnType<typeof configureRunner>, announce = true): Promise<void> {
-  let journal
-  try {
-    journal = (await configuring).journal
-  } catch {
-    // It failed half-way: its journal, saved before each change, is in the state for the post step.
-    return
-  }
-  const { failures } = await undoJournal(journal)
-  saveJournal({ asRoot: journal.asRoot, undo: [] })
-  if (!announce && failures === 0) return
-  core.info(
-    failures === 0
-      ? `Undid the configuration made while the preflight ran (${journal.undo.length} change(s)).`
-      : `Undid the configuration made while the preflight ran, except ${failures} change(s) (see the warnings above).`
-  )
 }
 
 async function judgeBuild(
@@ -375,15 +357,4 @@ function checkRebuild(facts: RunnerFacts, settings: Settings, strategy: ChosenSt
 /** Whether the runner's store takes the builder's unsigned outputs back from this user. */
 function trustOf(facts: RunnerFacts): { acceptsUnsignedPaths: boolean } {
   return { acceptsUnsignedPaths: facts.store === 'local' || facts.trusted || facts.isRoot }
-}
-
-/**
- * Where the remote-store plan keeps its files: RUNNER_TEMP, the runner user's own, emptied after every job, unless
- * its path is too long for the SSH control sockets in it (`<dir>/nix-offload-<token>/cm-<40 hex>.<16>`: a Unix
- * socket path has at most 107 bytes; ssh says "too long for Unix domain socket") or has whitespace (NIX_SSHOPTS).
- */
-function tempDirectory(): string {
-  const dir = (process.env.RUNNER_TEMP ?? '').replace(/\/$/, '')
-  const socketPath = `${dir}/nix-offload-000000/cm-${'0'.repeat(40)}.${'0'.repeat(16)}`
-  return dir !== '' && !/\s/.test(dir) && socketPath.length < 104 ? dir : tmpdir()
 }

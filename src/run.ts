@@ -1,4 +1,5 @@
 import * as core from '@actions/core'
+import { randomBytes } from 'node:crypto'
 import { phase } from './base/index.js'
 import { preflight, type PreflightOutcome } from './builders/index.js'
 import { canary } from './canary/index.js'
@@ -6,6 +7,7 @@ import { buildOnRunner } from './fallback.js'
 import { Input, parseSettings, type Settings } from './inputs/index.js'
 import { describeRelease } from './nix/index.js'
 import { offload } from './offload.js'
+import { startStoreEarly } from './store-early.js'
 import { probeRunner, type RunnerFacts, runnerRelease, settingsForRunner } from './runner/index.js'
 
 /** What the preflight finds when it has nothing to check. */
@@ -28,6 +30,10 @@ export async function run(): Promise<void> {
       ? Promise.resolve(NO_PREFLIGHT)
       : phase('preflight', preflight(early, runnerVersion))
     preflighting.catch(() => undefined)
+    // This job's token names everything it writes. The remote-store configuration, whose store check opens the SSH
+    // master, starts now too when that strategy may serve the run (store-early.ts).
+    const token = randomBytes(3).toString('hex')
+    const store = startStoreEarly(early, token)
     const facts = await probing
     const parsed = facts.system === guess ? early : parseSettings(read, { system: facts.system })
     describeRunner(facts, parsed)
@@ -47,7 +53,7 @@ export async function run(): Promise<void> {
       return
     }
     if (settings.mode === 'canary') await canary(facts, settings, await checking)
-    else await offload(facts, settings, checking)
+    else await offload(facts, settings, checking, { token, store })
   } catch (error) {
     core.setFailed(error instanceof Error ? error.message : String(error))
   }

@@ -14,10 +14,10 @@ import { phase } from '../base/index.js'
  */
 export async function configureRunner(
   plan: Plan,
-  facts: RunnerFacts,
+  facts: RunnerFacts | undefined,
   options: { announce: boolean } = { announce: true }
 ): Promise<{ stores: StoreReach[]; journal: Journal }> {
-  if (options.announce) announcePlan(plan, facts)
+  if (options.announce && facts !== undefined) announcePlan(plan, facts)
   const journal = await phase('configure', applyPlan(plan))
   return { stores: await phase('store ping', pingStores(plan, facts)), journal }
 }

@@ -26,9 +26,17 @@ export interface StoreReach {
 /** How long the store check may take: the builder answered the preflight moments ago. */
 const STORE_PING_TIMEOUT_MS = 60_000
 
-export async function pingStores(plan: Plan, facts: RunnerFacts): Promise<StoreReach[]> {
-  const viaSudo = plan.asRoot && !facts.isRoot
-  const check = storeInfoArgs({ implementation: facts.nixImplementation, version: facts.nixVersion })
+/**
+ * Without `facts` (started before the runner probe ends, for the remote-store plan, which needs no sudo): `nix` from
+ * PATH, and the `store ping` form that every version accepts.
+ */
+export async function pingStores(plan: Plan, facts: RunnerFacts | undefined): Promise<StoreReach[]> {
+  const viaSudo = plan.asRoot && facts?.isRoot !== true
+  const check = storeInfoArgs({
+    implementation: facts?.nixImplementation ?? 'nix',
+    version: facts?.nixVersion ?? ''
+  })
+  const nixPath = facts?.nixPath ?? 'nix'
   return Promise.all(
     plan.builders.map(async builder => {
       const args = [...NIX_FEATURES, ...check, '--store', builder.storeUri]
@@ -36,8 +44,8 @@ export async function pingStores(plan: Plan, facts: RunnerFacts): Promise<StoreR
       // Bounded: a builder that stops answering after the preflight must not turn this into a six-hour job.
       const bound = { timeoutMs: STORE_PING_TIMEOUT_MS }
       const result = viaSudo
-        ? await runCommand('sudo', ['-n', facts.nixPath, ...args], bound)
-        : await runCommand(facts.nixPath, args, { ...bound, env: nixEnvironment(plan, process.env) })
+        ? await runCommand('sudo', ['-n', nixPath, ...args], bound)
+        : await runCommand(nixPath, args, { ...bound, env: nixEnvironment(plan, process.env) })
       const reach: StoreReach = {
         storeUri: builder.storeUri,
         builder: label(builder),
