@@ -123,7 +123,14 @@ export function hostPath(lab: Lab, path: string): string {
 
 /** argv that runs `argv` on the runner: in its namespace and root filesystem, for a newer Nix. */
 function onRunner(lab: Lab, argv: string[]): string[] {
-  return lab.runner.root === '' ? argv : [RUNNER_CTL, lab.runner.nix, 'exec', ...argv]
+  if (lab.runner.root === '') return argv
+  // What `lab/runner.sh VERSION exec` does, without its bash and lib.sh (about 40 ms a step): the holder's mount
+  // namespace, chrooted. The pid file is checked against the holder's command line, as runner.sh checks it.
+  const holder = readFileSync(`/var/lib/nix-offload-lab/runners/${lab.runner.nix}/holder.pid`, 'utf8').trim()
+  const command = readFileSync(`/proc/${holder}/cmdline`, 'utf8').replace(/\0/g, ' ')
+  if (!command.includes(`nix-offload-lab-runner-${lab.runner.nix}`))
+    throw new Error(`runner ${lab.runner.nix} is not running: lab/runner.sh ${lab.runner.nix} start`)
+  return ['nsenter', '--target', holder, '--mount', '/usr/sbin/chroot', lab.runner.root, ...argv]
 }
 
 /** The runner's Node: the host's, or the copy inside the root filesystem (lab/rootfs.sh). */
