@@ -256,23 +256,26 @@ describe('a builder lost in the middle of a build', () => {
 })
 
 describe('a builder whose Nix stops answering', () => {
-  // One version pair only, the host's own Nix on both ends: the test waits out the minute the store check is given.
-  it.runIf(RUNNER_NIX === HOST_NIX && BUILDER_NIX === HOST_NIX)(
-    'the store check is bounded: the step fails within the minute, naming the builder and what hung',
-    async () => {
+  // One version pair only, the host's own Nix on both ends: the test waits out the preflight's 30 s (and, with the
+  // hook, the store check's minute: root's configuration, made beside the preflight, is undone once that check ends).
+  it.runIf(RUNNER_NIX === HOST_NIX && BUILDER_NIX === HOST_NIX).each(['hook', 'remote-store'])(
+    'the preflight asks its store and is bounded (strategy %s): the step fails within the minute and a half, naming the builder and what hung',
+    async strategy => {
       const daemonPid = readFileSync(join(dirname(a.sshdLog), 'nix-daemon.pid'), 'utf8').trim()
       execFileSync('kill', ['-STOP', daemonPid])
       try {
         const started = Date.now()
-        const main = await runMain(lab, { ...builderInputs(lab, 'a'), installables: 'drv' })
+        const main = await runMain(lab, { ...builderInputs(lab, 'a'), strategy, installables: 'drv' })
         const seconds = (Date.now() - started) / 1000
         expect(main.code).toBe(1)
         expect(seconds).toBeLessThan(90)
         const stepError = visibleLog(main)
           .split('\n')
           .find(line => line.startsWith('::error::'))
-        expect(stepError).toContain(`Builder nixbuilder@127.0.0.1:${a.port} passed the preflight, but`)
-        expect(stepError).toContain('it hung: no answer within 60 s')
+        expect(stepError).toContain(
+          `Builder nixbuilder@127.0.0.1:${a.port}: its Nix store does not answer: \`nix store ping\` as nixbuilder ` +
+            'there: no answer within 30 s.'
+        )
         expect((await runPost(lab, main)).code).toBe(0)
       } finally {
         execFileSync('kill', ['-CONT', daemonPid])

@@ -17,9 +17,17 @@ export interface BuilderFacts {
   trustedUsers?: string[]
   /** Free bytes in the filesystem of the builder's /nix/store, where `df` can tell. */
   storeFreeBytes?: number
+  /**
+   * Whether the builder user's store (its nix-daemon, on a multi-user builder) answered `nix store ping`, and if not,
+   * why (its last line, or that it did not answer before the preflight gave up); undefined when the check could not
+   * run (no `nix` on the builder user's PATH).
+   */
+  storeAnswers?: boolean
+  storeError?: string
 }
 
-const MARK = '@@nix-offload'
+export const FACTS_MARK = '@@nix-offload'
+const MARK = FACTS_MARK
 
 /**
  * One command, one round trip: run by the builder user's login shell exactly as Nix's own `nix-daemon --stdio` or
@@ -38,7 +46,11 @@ export function factsCommand(protocol: Protocol): string {
     `echo "${MARK} free $(df -Pk /nix/store 2>/dev/null | tail -n 1 | awk '{print $4}')"`,
     `echo "${MARK} config"`,
     CONFIG_SHOW_SHELL,
-    'true'
+    'echo',
+    // Last: the store that `nix-daemon --stdio` (or `nix-store --serve`) will serve. A daemon that accepts connections
+    // but never answers leaves no `store` line, and the preflight's timeout says so.
+    `e=$(nix --extra-experimental-features nix-command store ping 2>&1 >/dev/null </dev/null)`,
+    `echo "${MARK} store $? $(printf '%s' "$e" | tail -n 1)"`
   ].join('\n')
   return `sh -c '${script.replace(/'/g, `'\\''`)}'`
 }
@@ -57,7 +69,14 @@ export function parseFacts(protocol: Protocol, output: string): BuilderFacts {
     extraPlatforms: [],
     systemFeatures: []
   }
-  const [head = '', config = ''] = output.split(`${MARK} config\n`)
+  const [head = '', rest = ''] = output.split(`${MARK} config\n`)
+  const [config = '', store] = rest.split(`\n${MARK} store `)
+  const answer = /^(\d+) ?(.*)/.exec(store ?? '')
+  // 127: no `nix` on the builder user's PATH, which says nothing about its store.
+  if (answer !== null && answer[1] !== '127') {
+    facts.storeAnswers = answer[1] === '0'
+    if (!facts.storeAnswers) facts.storeError = (answer[2] ?? '').trim() || `exit code ${answer[1] ?? '?'}`
+  }
   for (const line of head.split('\n')) {
     if (!line.startsWith(`${MARK} `)) continue
     const [key = '', ...rest] = line.slice(MARK.length + 1).split(' ')

@@ -21,6 +21,7 @@ export type PreflightCause =
   | 'key-refused'
   | 'ssh-failed'
   | 'nix-missing'
+  | 'store-unresponsive'
   | 'builder-user-untrusted'
   | 'auto-undetectable'
 
@@ -142,6 +143,14 @@ export function judge(
   result.remoteProgram = facts.program
   if (!facts.programFound) {
     return fail('nix-missing', nixMissingMessage(request, name, facts))
+  }
+  if (facts.storeAnswers === false) {
+    return fail(
+      'store-unresponsive',
+      `Builder ${name}: its Nix store does not answer: \`nix store ping\` as ${request.user} there: ` +
+        `${facts.storeError ?? 'no answer'}. The SSH login works, but every build there needs its nix-daemon: is it ` +
+        'running and responsive? Fix: restart it on the builder (systemctl restart nix-daemon).'
+    )
   }
   result.nixVersion = facts.nixVersion
   if (facts.system !== undefined) result.system = facts.system

@@ -1,6 +1,6 @@
 import { connect as tcpConnect, type Socket } from 'node:net'
 import ssh2 from 'ssh2'
-import { type BuilderFacts, factsCommand, parseFacts } from './builder-facts.js'
+import { type BuilderFacts, FACTS_MARK, factsCommand, parseFacts } from './builder-facts.js'
 import { type HostKey, knownHostsLineMatches, type KnownHostsLine, type PrivateKey } from '../inputs/index.js'
 import type { BuilderRequest } from '../inputs/index.js'
 
@@ -116,9 +116,19 @@ function handshake(
       socket.destroy()
       resolve()
     }
+    let output: string | undefined
     const timer = setTimeout(
       () => {
-        observation.error ??= `no SSH handshake within ${Math.round(timeoutMs / 1000)} s`
+        const seconds = Math.round(Math.max(timeoutMs, 1000) / 1000)
+        // Everything but the store check answered: the builder's store (its nix-daemon) hangs.
+        const facts = output?.includes(`${FACTS_MARK} config\n`)
+          ? parseFacts(builder.protocol, output)
+          : undefined
+        if (facts !== undefined && facts.storeAnswers === undefined) {
+          observation.facts = { ...facts, storeAnswers: false, storeError: `no answer within ${seconds} s` }
+        } else {
+          observation.error ??= `no SSH handshake within ${seconds} s`
+        }
         finish()
       },
       Math.max(timeoutMs, 1000)
@@ -135,11 +145,11 @@ function handshake(
           finish()
           return
         }
-        let output = ''
+        output = ''
         stream.on('data', (chunk: Buffer) => (output += chunk.toString()))
         stream.stderr.on('data', () => undefined)
         stream.on('close', () => {
-          observation.facts = parseFacts(builder.protocol, output)
+          observation.facts = parseFacts(builder.protocol, output ?? '')
           finish()
         })
       })

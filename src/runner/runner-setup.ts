@@ -19,7 +19,7 @@ export async function configureRunner(
 ): Promise<{ stores: StoreReach[]; journal: Journal }> {
   if (options.announce && facts !== undefined) announcePlan(plan, facts)
   const journal = await phase('configure', applyPlan(plan))
-  return { stores: await phase('store ping', pingStores(plan, facts)), journal }
+  return { stores: await phase('store check', pingStores(plan, facts)), journal }
 }
 
 /** Says whom the runner is configured for and how, each builder's alias, and the plan's warnings. */

@@ -1,5 +1,6 @@
 import { NIX_FEATURES, parseStoreInfo, storeInfoArgs } from '../nix/index.js'
 import { nixEnvironment, type Plan } from './plan.js'
+import type { ConfiguredBuilder } from './render.js'
 import type { RunnerFacts } from './probe.js'
 import { runCommand } from '../base/index.js'
 import { label } from '../inputs/index.js'
@@ -8,6 +9,8 @@ import { label } from '../inputs/index.js'
 export interface StoreReach {
   storeUri: string
   builder: string
+  /** The check, as the log and the error quote it. */
+  command: string
   ok: boolean
   ms: number
   version?: string
@@ -31,6 +34,10 @@ const STORE_PING_TIMEOUT_MS = 60_000
  * PATH, and the `store ping` form that every version accepts.
  */
 export async function pingStores(plan: Plan, facts: RunnerFacts | undefined): Promise<StoreReach[]> {
+  if (plan.path === 'remote-store' && plan.sshConfigFile !== undefined) {
+    const configFile = plan.sshConfigFile
+    return Promise.all(plan.builders.map(builder => sshCheck(configFile, builder)))
+  }
   const viaSudo = plan.asRoot && facts?.isRoot !== true
   const check = storeInfoArgs({
     implementation: facts?.nixImplementation ?? 'nix',
@@ -49,6 +56,7 @@ export async function pingStores(plan: Plan, facts: RunnerFacts | undefined): Pr
       const reach: StoreReach = {
         storeUri: builder.storeUri,
         builder: label(builder),
+        command: `nix ${check.join(' ')} --store ${builder.storeUri}`,
         ok: result.code === 0,
         ms: Date.now() - started
       }
@@ -64,4 +72,29 @@ export async function pingStores(plan: Plan, facts: RunnerFacts | undefined): Pr
       return reach
     })
   )
+}
+
+/**
+ * The remote-store plan's check: `ssh -F <its config> <user@alias> true` as the runner user, which opens the SSH
+ * master the build then uses (the preflight has asked the builder's store already, over the action's own SSH client).
+ * Without the runner's `nix` and the builder's `nix-daemon --stdio` it is the shortest way to the master: about 35 ms
+ * sooner on the lab than `nix store ping`, on the path every small build waits on.
+ */
+async function sshCheck(configFile: string, builder: ConfiguredBuilder): Promise<StoreReach> {
+  const destination = builder.storeUri.replace(/^[a-z-]+:\/\//, '')
+  const started = Date.now()
+  const result = await runCommand('ssh', ['-F', configFile, destination, 'true'], {
+    timeoutMs: STORE_PING_TIMEOUT_MS
+  })
+  const reach: StoreReach = {
+    storeUri: builder.storeUri,
+    builder: label(builder),
+    command: `ssh -F ${configFile} ${destination} true`,
+    ok: result.code === 0,
+    ms: Date.now() - started
+  }
+  if (!reach.ok)
+    reach.error = result.stderr.trim().split('\n').slice(-3).join(' / ') || `exit code ${result.code}`
+  if (result.timedOut === true) reach.error = `it hung: no answer within ${STORE_PING_TIMEOUT_MS / 1000} s`
+  return reach
 }

@@ -3,7 +3,7 @@ import { factsCommand, parseFacts } from '../../../src/builders/builder-facts.js
 import { CONFIG_SHOW_SHELL } from '../../../src/nix/nix-cli.js'
 
 /** The lab builders' answers to factsCommand('ssh-ng') (c on Nix 2.8.0, c-2.34 on 2.34.8), config cut to four settings. */
-function answer(versionLine: string, free: string, config: object): string {
+function answer(versionLine: string, free: string, config: object, store = '0 Trusted: 1'): string {
   return [
     '@@nix-offload found yes',
     `@@nix-offload version ${versionLine}`,
@@ -12,7 +12,9 @@ function answer(versionLine: string, free: string, config: object): string {
     '@@nix-offload cores 2',
     `@@nix-offload free ${free}`,
     '@@nix-offload config',
-    JSON.stringify(config)
+    JSON.stringify(config),
+    '',
+    `@@nix-offload store ${store}`
   ].join('\n')
 }
 
@@ -68,7 +70,8 @@ describe('parseFacts', () => {
       system: 'x86_64-linux',
       extraPlatforms: ['i686-linux', 'x86_64-v1-linux'],
       systemFeatures: ['benchmark', 'lab-c'],
-      trustedUsers: ['root', 'nixbuilder', 'nixnopath']
+      trustedUsers: ['root', 'nixbuilder', 'nixnopath'],
+      storeAnswers: true
     })
   })
 
@@ -82,6 +85,29 @@ describe('parseFacts', () => {
   it("takes Determinate Nix's Nix version", () => {
     const facts = parseFacts('ssh-ng', answer('nix-daemon (Determinate Nix 3.19.0) 2.34.6', '1', CONFIG))
     expect(facts.nixVersion).toBe('2.34.6')
+  })
+
+  it("reads whether the builder user's store answered `nix store ping`, last", () => {
+    const said = (store: string): unknown => {
+      const facts = parseFacts('ssh-ng', answer('nix-daemon (Nix) 2.8.0', '1', CONFIG, store))
+      // The config before the store line still reads whole.
+      expect(facts.trustedUsers).toEqual(['root', 'nixbuilder', 'nixnopath'])
+      return { answers: facts.storeAnswers, error: facts.storeError }
+    }
+    expect(said('0 Version: 2.8.0')).toEqual({ answers: true, error: undefined })
+    expect(
+      said("1 error: cannot connect to socket at '/nix/var/nix/daemon-socket/socket': Connection refused")
+    ).toEqual({
+      answers: false,
+      error: "error: cannot connect to socket at '/nix/var/nix/daemon-socket/socket': Connection refused"
+    })
+    expect(said('1 ')).toEqual({ answers: false, error: 'exit code 1' })
+    // No `nix` on the builder user's PATH: nothing known about its store.
+    expect(said('127 sh: 1: nix: not found')).toEqual({ answers: undefined, error: undefined })
+    // No store line at all (an older answer, or one cut short): nothing known either.
+    const cut = answer('nix-daemon (Nix) 2.8.0', '1', CONFIG).split('\n@@nix-offload store')[0] ?? ''
+    expect(parseFacts('ssh-ng', cut).storeAnswers).toBeUndefined()
+    expect(parseFacts('ssh-ng', cut).trustedUsers).toEqual(['root', 'nixbuilder', 'nixnopath'])
   })
 
   it('leaves the config facts empty when neither config command answered', () => {

@@ -146,3 +146,34 @@ describe('judge: messages that say where to look', () => {
     expect(message).toContain('PerSourcePenalties')
   })
 })
+
+describe("judge: the builder user's store", () => {
+  const observe = (store: Partial<BuilderFacts>): Observation => ({
+    reach: { ok: true, connectMs: 1 },
+    presented: HOST_KEY,
+    pinned: [HOST_KEY],
+    authenticated: true,
+    facts: { ...facts(['root', 'nixbuilder']), ...store },
+    totalMs: 5
+  })
+
+  it('fails a builder whose store did not answer, naming it, the check and the fix', () => {
+    const hung = judge(
+      REQUEST,
+      observe({ storeAnswers: false, storeError: 'no answer within 30 s' }),
+      KEY
+    ).result
+    expect(hung.healthy).toBe(false)
+    expect(hung.cause).toBe('store-unresponsive')
+    expect(hung.message).toBe(
+      'Builder nixbuilder@127.0.0.1:2223: its Nix store does not answer: `nix store ping` as nixbuilder there: no ' +
+        'answer within 30 s. The SSH login works, but every build there needs its nix-daemon: is it running and ' +
+        'responsive? Fix: restart it on the builder (systemctl restart nix-daemon).'
+    )
+  })
+
+  it('passes one whose store answered, or where the check could not run', () => {
+    expect(judge(REQUEST, observe({ storeAnswers: true }), KEY).result.healthy).toBe(true)
+    expect(judge(REQUEST, observe({}), KEY).result.healthy).toBe(true)
+  })
+})
