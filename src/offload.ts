@@ -36,9 +36,12 @@ import {
   makePlan,
   makeStorePlan,
   nixEnvironment,
+  type Journal,
   type Plan,
   type RunnerFacts,
-  runnerRelease
+  runnerRelease,
+  saveJournal,
+  undoJournal
 } from './runner/index.js'
 
 /**
@@ -142,7 +145,7 @@ export async function offload(
   const keptStore = choice.strategy === 'remote-store' ? earlyStore : undefined
   if (earlyStore !== undefined && keptStore === undefined) await undoEarly(earlyStore, false)
   if (keptStore !== undefined) announcePlan(plan, facts)
-  const { stores } = await (early ?? keptStore ?? configureRunner(plan, facts))
+  const { stores, journal } = await (early ?? keptStore ?? configureRunner(plan, facts))
   exportNixConfig(plan)
   checks.stores = stores
   const unreachable = checks.stores.filter(store => !store.ok)
@@ -153,7 +156,7 @@ export async function offload(
       unreachable
         .map(
           store =>
-            `Builder ${store.builder} passed the preflight, but \`nix store ping --store ${store.storeUri}\` as ${who} ` +
+            `Builder ${store.builder} passed the preflight, but \`${store.command}\` as ${who} ` +
             `failed: ${store.error ?? 'no output'}`
         )
         .join('\n')
@@ -195,6 +198,9 @@ export async function offload(
           })
         )
   const onBuilder = choice.strategy === 'remote-store' && !settings.copyBack
+  // Nothing after the build uses the remote-store plan's files or SSH master (later steps are not configured, and a
+  // second look opens its own connection): they go now, beside the report, rather than linger until the post step.
+  const undoing = plan.path === 'remote-store' ? undoNow(journal) : undefined
   const transfers = await transferBytes(
     outcome.copies,
     plan.builders.map(builder => builder.storeUri),
@@ -218,7 +224,16 @@ export async function offload(
     )
   }
   await publish(report, settings, true)
+  await undoing
   await judgeBuild(outcome, report, plan, facts, settings)
+}
+
+/** Undoes the remote-store plan at the end of main, so the post step has nothing left to undo. */
+async function undoNow(journal: Journal): Promise<void> {
+  const { failures } = await undoJournal(journal)
+  if (failures > 0) return
+  saveJournal({ asRoot: journal.asRoot, undo: [] })
+  core.info(`Closed this step's SSH master and removed its files: nothing is left for the post step to undo.`)
 }
 
 /**

@@ -2589,7 +2589,7 @@ async function cleanup() {
         return;
     }
     if (journal === undefined || journal.undo.length === 0) {
-        info('nix-offload: nothing to undo (the main step changed nothing on this runner).');
+        info('nix-offload: nothing to undo (the main step left nothing on this runner).');
         return;
     }
     const outcome = await undoJournal(journal);

@@ -25,7 +25,7 @@ export async function cleanup(): Promise<void> {
     return
   }
   if (journal === undefined || journal.undo.length === 0) {
-    core.info('nix-offload: nothing to undo (the main step changed nothing on this runner).')
+    core.info('nix-offload: nothing to undo (the main step left nothing on this runner).')
     return
   }
   const outcome = await undoJournal(journal)
