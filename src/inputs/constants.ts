@@ -49,5 +49,8 @@ export enum StateKey {
   Journal = 'journal'
 }
 
+/** What the post step says when main left it nothing to undo (post.ts reads the state without the undo code). */
+export const NOTHING_TO_UNDO = 'nix-offload: nothing to undo (the main step left nothing on this runner).'
+
 /** Marks the lines the action adds to files it shares with the user (ssh config, nix.conf). */
 export const MARKER = 'nix-offload'

@@ -6,7 +6,7 @@
  * May import: base.
  */
 
-export { Input, MARKER, Output, StateKey } from './constants.js'
+export { Input, MARKER, NOTHING_TO_UNDO, Output, StateKey } from './constants.js'
 export { SetupError } from './errors.js'
 export {
   fingerprint,

@@ -1,4 +1,5 @@
 import * as core from '@actions/core'
+import { NOTHING_TO_UNDO } from '../inputs/index.js'
 import { type FileOp, fileOps } from './file-agent.js'
 import { type Journal, loadJournal, type Undo } from './state.js'
 
@@ -25,7 +26,7 @@ export async function cleanup(): Promise<void> {
     return
   }
   if (journal === undefined || journal.undo.length === 0) {
-    core.info('nix-offload: nothing to undo (the main step left nothing on this runner).')
+    core.info(NOTHING_TO_UNDO)
     return
   }
   const outcome = await undoJournal(journal)
