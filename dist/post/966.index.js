@@ -88,6 +88,10 @@ function childEnvironment(env) {
 }
 /** The runner's credentials for its own services (cache, OIDC): the action uses them in-process only. */
 const SECRET_VARIABLES = new Set(['ACTIONS_RUNTIME_TOKEN', 'ACTIONS_ID_TOKEN_REQUEST_TOKEN']);
+/** One word for a POSIX shell, single-quoted: what `ssh` and `sh -c` hand the builder's shell as a command line. */
+function shellQuote(word) {
+    return `'${word.replace(/'/g, `'\\''`)}'`;
+}
 
 ;// CONCATENATED MODULE: ./src/runner/file-agent.ts
 

@@ -4,6 +4,6 @@
  * May import: nothing of the action's own.
  */
 
-export { childEnvironment, runChecked, runCommand } from './process.js'
+export { childEnvironment, runChecked, runCommand, shellQuote } from './process.js'
 export { phase } from './timing.js'
 export { isRecord } from './json.js'

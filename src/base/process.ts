@@ -98,3 +98,8 @@ export function childEnvironment(env: NodeJS.ProcessEnv): Record<string, string>
 
 /** The runner's credentials for its own services (cache, OIDC): the action uses them in-process only. */
 const SECRET_VARIABLES = new Set(['ACTIONS_RUNTIME_TOKEN', 'ACTIONS_ID_TOKEN_REQUEST_TOKEN'])
+
+/** One word for a POSIX shell, single-quoted: what `ssh` and `sh -c` hand the builder's shell as a command line. */
+export function shellQuote(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`
+}

@@ -1,3 +1,4 @@
+import { shellQuote } from '../base/index.js'
 import { CONFIG_SHOW_SHELL, parseConfigShow, parseNixVersion, settingList } from '../nix/index.js'
 import { FEATURE, type Protocol, SYSTEM } from '../inputs/index.js'
 
@@ -52,7 +53,7 @@ export function factsCommand(protocol: Protocol): string {
     `e=$(nix --extra-experimental-features nix-command store ping 2>&1 >/dev/null </dev/null)`,
     `echo "${MARK} store $? $(printf '%s' "$e" | tail -n 1)"`
   ].join('\n')
-  return `sh -c '${script.replace(/'/g, `'\\''`)}'`
+  return `sh -c ${shellQuote(script)}`
 }
 
 export function remoteProgram(protocol: Protocol): string {
