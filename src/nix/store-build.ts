@@ -262,7 +262,7 @@ async function proveInStore(
  * plan's config, over its master): one `nix` on the builder, instead of one here and a `nix-daemon --stdio` there
  * (lab, Nix 2.8: 32 ms against 55). Over ssh-ng when that fails, e.g. with no `nix` on the builder user's PATH.
  */
-async function builderPathInfo(
+export async function builderPathInfo(
   release: NixRelease,
   storeUri: string,
   paths: string[],
