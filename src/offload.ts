@@ -74,7 +74,12 @@ export async function offload(
   needing.catch(() => undefined)
   const given = settings.skipUnhealthy || !hookForSure ? undefined : givenBuilders(settings.builders)
   const earlyPlan = given === undefined ? undefined : planWithoutRestart(settings, given, facts, token)
-  const early = earlyPlan === undefined ? undefined : configureRunner(earlyPlan, facts)
+  // Its store check waits up to a minute on a builder whose daemon hangs: a failed preflight stops it (undoEarly).
+  const earlyCheck = new AbortController()
+  const early =
+    earlyPlan === undefined
+      ? undefined
+      : configureRunner(earlyPlan, facts, { announce: true, signal: earlyCheck.signal })
   early?.catch(() => undefined)
   // Likewise the remote-store plan and its store check (store-early.ts), started with the step when that strategy
   // was likely; kept if it still is and the probe left the settings as they were, else made again here.
@@ -105,6 +110,7 @@ export async function offload(
   try {
     admitBuilders(checked, settings)
   } catch (error) {
+    earlyCheck.abort()
     if (early !== undefined) await undoEarly(early)
     if (earlyStore !== undefined) await undoEarly(earlyStore, false)
     if (settings.fallback === 'local' && checked.builders.length === 0) {

@@ -33,22 +33,31 @@ function runCommand(command, args, options = {}) {
         const stdout = [];
         const stderr = [];
         let timedOut = false;
+        const stop = () => {
+            child.kill('SIGTERM');
+            setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
+        };
         const timer = options.timeoutMs === undefined
             ? undefined
             : setTimeout(() => {
                 timedOut = true;
-                child.kill('SIGTERM');
-                setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
+                stop();
             }, options.timeoutMs);
+        const { signal } = options;
+        if (signal?.aborted === true)
+            stop();
+        signal?.addEventListener('abort', stop, { once: true });
         child.stdout.on('data', (chunk) => stdout.push(chunk));
         // A build log can be gigabytes: with a listener, stderr is streamed and not kept.
         child.stderr.on('data', (chunk) => options.onStderr ? options.onStderr(chunk) : stderr.push(chunk));
         child.on('error', error => {
             clearTimeout(timer);
+            signal?.removeEventListener('abort', stop);
             reject(error);
         });
         child.on('close', code => {
             clearTimeout(timer);
+            signal?.removeEventListener('abort', stop);
             const result = {
                 code: code ?? 1,
                 stdout: Buffer.concat(stdout),

@@ -9,6 +9,8 @@ export interface CommandOptions {
   onStderr?: (chunk: Buffer) => void
   /** Stops the process (TERM, then KILL 5 s later) when it runs longer: the result says `timedOut`. */
   timeoutMs?: number
+  /** Stops it the same way when aborted: its answer is no longer wanted. */
+  signal?: AbortSignal
 }
 
 export interface CommandResult {
@@ -33,14 +35,20 @@ export function runCommand(
     const stdout: Buffer[] = []
     const stderr: Buffer[] = []
     let timedOut = false
+    const stop = (): void => {
+      child.kill('SIGTERM')
+      setTimeout(() => child.kill('SIGKILL'), 5_000).unref()
+    }
     const timer =
       options.timeoutMs === undefined
         ? undefined
         : setTimeout(() => {
             timedOut = true
-            child.kill('SIGTERM')
-            setTimeout(() => child.kill('SIGKILL'), 5_000).unref()
+            stop()
           }, options.timeoutMs)
+    const { signal } = options
+    if (signal?.aborted === true) stop()
+    signal?.addEventListener('abort', stop, { once: true })
     child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk))
     // A build log can be gigabytes: with a listener, stderr is streamed and not kept.
     child.stderr.on('data', (chunk: Buffer) =>
@@ -48,10 +56,12 @@ export function runCommand(
     )
     child.on('error', error => {
       clearTimeout(timer)
+      signal?.removeEventListener('abort', stop)
       reject(error)
     })
     child.on('close', code => {
       clearTimeout(timer)
+      signal?.removeEventListener('abort', stop)
       const result: CommandResult = {
         code: code ?? 1,
         stdout: Buffer.concat(stdout),

@@ -15,11 +15,11 @@ import { phase } from '../base/index.js'
 export async function configureRunner(
   plan: Plan,
   facts: RunnerFacts | undefined,
-  options: { announce: boolean } = { announce: true }
+  options: { announce: boolean; signal?: AbortSignal } = { announce: true }
 ): Promise<{ stores: StoreReach[]; journal: Journal }> {
   if (options.announce && facts !== undefined) announcePlan(plan, facts)
   const journal = await phase('configure', applyPlan(plan))
-  return { stores: await phase('store check', pingStores(plan, facts)), journal }
+  return { stores: await phase('store check', pingStores(plan, facts, options.signal)), journal }
 }
 
 /** Says whom the runner is configured for and how, each builder's alias, and the plan's warnings. */

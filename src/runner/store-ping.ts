@@ -33,10 +33,14 @@ const STORE_PING_TIMEOUT_MS = 60_000
  * Without `facts` (started before the runner probe ends, for the remote-store plan, which needs no sudo): `nix` from
  * PATH, and the `store ping` form that every version accepts.
  */
-export async function pingStores(plan: Plan, facts: RunnerFacts | undefined): Promise<StoreReach[]> {
+export async function pingStores(
+  plan: Plan,
+  facts: RunnerFacts | undefined,
+  signal?: AbortSignal
+): Promise<StoreReach[]> {
   if (plan.path === 'remote-store' && plan.sshConfigFile !== undefined) {
     const configFile = plan.sshConfigFile
-    return Promise.all(plan.builders.map(builder => sshCheck(configFile, builder)))
+    return Promise.all(plan.builders.map(builder => sshCheck(configFile, builder, signal)))
   }
   const viaSudo = plan.asRoot && facts?.isRoot !== true
   const check = storeInfoArgs({
@@ -49,7 +53,7 @@ export async function pingStores(plan: Plan, facts: RunnerFacts | undefined): Pr
       const args = [...NIX_FEATURES, ...check, '--store', builder.storeUri]
       const started = Date.now()
       // Bounded: a builder that stops answering after the preflight must not turn this into a six-hour job.
-      const bound = { timeoutMs: STORE_PING_TIMEOUT_MS }
+      const bound = { timeoutMs: STORE_PING_TIMEOUT_MS, ...(signal === undefined ? {} : { signal }) }
       const result = viaSudo
         ? await runCommand('sudo', ['-n', nixPath, ...args], bound)
         : await runCommand(nixPath, args, { ...bound, env: nixEnvironment(plan, process.env) })
@@ -80,11 +84,16 @@ export async function pingStores(plan: Plan, facts: RunnerFacts | undefined): Pr
  * Without the runner's `nix` and the builder's `nix-daemon --stdio` it is the shortest way to the master: about 35 ms
  * sooner on the lab than `nix store ping`, on the path every small build waits on.
  */
-async function sshCheck(configFile: string, builder: ConfiguredBuilder): Promise<StoreReach> {
+async function sshCheck(
+  configFile: string,
+  builder: ConfiguredBuilder,
+  signal: AbortSignal | undefined
+): Promise<StoreReach> {
   const destination = builder.storeUri.replace(/^[a-z-]+:\/\//, '')
   const started = Date.now()
   const result = await runCommand('ssh', ['-F', configFile, destination, 'true'], {
-    timeoutMs: STORE_PING_TIMEOUT_MS
+    timeoutMs: STORE_PING_TIMEOUT_MS,
+    ...(signal === undefined ? {} : { signal })
   })
   const reach: StoreReach = {
     storeUri: builder.storeUri,

@@ -34,3 +34,24 @@ describe('childEnvironment', () => {
     }
   })
 })
+
+describe('runCommand with a signal', () => {
+  it('stops the command when aborted, and one aborted before it started', async () => {
+    const controller = new AbortController()
+    const running = runCommand('sleep', ['30'], { signal: controller.signal })
+    setTimeout(() => controller.abort(), 50)
+    // Ended by SIGTERM, long before the 30 s it asked for (the test's own timeout is 5 s).
+    expect((await running).code).not.toBe(0)
+    const already = new AbortController()
+    already.abort()
+    expect((await runCommand('sleep', ['30'], { signal: already.signal })).code).not.toBe(0)
+  })
+
+  it('leaves a command that ends first alone', async () => {
+    const controller = new AbortController()
+    const result = await runCommand('sh', ['-c', 'echo done'], { signal: controller.signal })
+    controller.abort()
+    expect(result).toMatchObject({ code: 0 })
+    expect(result.stdout.toString()).toBe('done\n')
+  })
+})
