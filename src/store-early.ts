@@ -3,13 +3,12 @@ import { tmpdir } from 'node:os'
 import { givenBuilders, type Settings, wantsBuild } from './inputs/index.js'
 import { configureRunner, makeStorePlan, type Plan, saveJournal, undoJournal } from './runner/index.js'
 
-/** A configuration made before its verdict: its plan, and its application with the store check. */
+/** A configuration made before its verdict: its files written, then its store check. */
 export type Configuring = ReturnType<typeof configureRunner>
 
 /** The remote-store configuration started with the step, and the settings it was made from. */
 export interface EarlyStore {
   settings: Settings
-  plan: Plan
   configuring: Configuring
 }
 
@@ -39,7 +38,7 @@ export function startStoreEarly(settings: Settings, token: string): EarlyStore |
   }
   const configuring = configureRunner(plan, undefined, { announce: false })
   configuring.catch(() => undefined)
-  return { settings, plan, configuring }
+  return { settings, configuring }
 }
 
 /**

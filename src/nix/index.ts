@@ -20,6 +20,7 @@ export {
   parseNixVersion,
   parseStoreInfo,
   settingList,
+  sshDestination,
   type StoreInfo,
   storeInfoArgs
 } from './nix-cli.js'

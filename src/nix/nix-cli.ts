@@ -286,6 +286,11 @@ export function pathInfoJsonArgs(release: NixRelease): string[] {
   return nixFrom(release, '2.34') ? ['path-info', '--json', '--json-format', '1'] : ['path-info', '--json']
 }
 
+/** What `ssh` is given for a builder's store URI (`ssh-ng://user@alias` → `user@alias`), with the plan's ssh config. */
+export function sshDestination(storeUri: string): string {
+  return storeUri.replace(/^[a-z-]+:\/\//, '')
+}
+
 /**
  * The output paths at the head of a .drv file in ATerm (`Derive([("out","/nix/store/…-name","",""),…],…`), read
  * without starting `nix`. Undefined for anything else: an output with no path yet (floating content-addressed), or

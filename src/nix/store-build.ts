@@ -13,7 +13,8 @@ import {
   parsePathInfo,
   type PathInfo,
   pathInfoJsonArgs,
-  type ShownDerivation
+  type ShownDerivation,
+  sshDestination
 } from './nix-cli.js'
 import type { InstallableNeed, StoreRoute } from './strategy.js'
 import { copiesByBuilder, narSizes } from './transfer.js'
@@ -270,12 +271,15 @@ export async function builderPathInfo(
 ): Promise<PathInfo[]> {
   if (paths.length === 0) return []
   const sshOptions = (env.NIX_SSHOPTS ?? '').split(/\s+/).filter(word => word !== '')
-  const destination = storeUri.replace(/^[a-z-]+:\/\//, '')
   // ssh hands the builder's shell one line: each word quoted for it (a store path may hold `?`).
   const remote = ['nix', '--extra-experimental-features', 'nix-command', 'path-info', '--json', ...paths]
-  const there = await runCommand('ssh', [...sshOptions, destination, remote.map(shellQuote).join(' ')], {
-    env
-  })
+  const there = await runCommand(
+    'ssh',
+    [...sshOptions, sshDestination(storeUri), remote.map(shellQuote).join(' ')],
+    {
+      env
+    }
+  )
   const read = (stdout: Buffer): PathInfo[] | undefined => {
     try {
       return parsePathInfo(stdout.toString())

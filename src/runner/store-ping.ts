@@ -1,4 +1,4 @@
-import { NIX_FEATURES, parseStoreInfo, storeInfoArgs } from '../nix/index.js'
+import { NIX_FEATURES, parseStoreInfo, sshDestination, storeInfoArgs } from '../nix/index.js'
 import { nixEnvironment, type Plan } from './plan.js'
 import type { ConfiguredBuilder } from './render.js'
 import type { RunnerFacts } from './probe.js'
@@ -89,7 +89,7 @@ async function sshCheck(
   builder: ConfiguredBuilder,
   signal: AbortSignal | undefined
 ): Promise<StoreReach> {
-  const destination = builder.storeUri.replace(/^[a-z-]+:\/\//, '')
+  const destination = sshDestination(builder.storeUri)
   const started = Date.now()
   const result = await runCommand('ssh', ['-F', configFile, destination, 'true'], {
     timeoutMs: STORE_PING_TIMEOUT_MS,
