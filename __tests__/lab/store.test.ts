@@ -201,14 +201,13 @@ describe('a builder whose Nix does not trust its ssh user', () => {
     await builderCtl(lab, 'restart', 'a')
     try {
       // A local source the builder has never seen, and a derivation that reads it.
-      const drv = freshDerivation(lab)
+      const drv = derivationFile(
+        lab,
+        `  drv = builtins.derivation { name = "nix-offload-test-\${nonce}"; inherit system; src = ./source.txt; ` +
+          `builder = "/bin/sh"; args = [ "-c" "read line < $src; echo \\"$line\\" > $out" ]; };`
+      )
       const dir = drv.file.slice(0, drv.file.lastIndexOf('/'))
       writeFileSync(hostPath(lab, `${dir}/source.txt`), `source ${drv.nonce}\n`)
-      writeFileSync(
-        hostPath(lab, drv.file),
-        `{ nonce, system }: { drv = builtins.derivation { name = "nix-offload-test-\${nonce}"; inherit system; ` +
-          `src = ./source.txt; builder = "/bin/sh"; args = [ "-c" "read line < $src; echo \\"$line\\" > $out" ]; }; }\n`
-      )
       const main = await mainAndPost({
         ...builderInputs(lab, 'a'),
         strategy: 'remote-store',
@@ -256,11 +255,10 @@ describe('a builder whose store is full', () => {
       storeInside()
     ])
     try {
-      const drv = freshDerivation(lab)
-      writeFileSync(
-        hostPath(lab, drv.file),
-        `{ nonce, system }: { drv = builtins.derivation { name = "nix-offload-test-\${nonce}"; inherit system; ` +
-          `builder = "/bin/sh"; args = [ "-c" "echo \${nonce}; /bin/dd if=/dev/zero of=$out bs=1M count=8" ]; }; }\n`
+      const drv = derivationFile(
+        lab,
+        `  drv = builtins.derivation { name = "nix-offload-test-\${nonce}"; inherit system; builder = "/bin/sh"; ` +
+          `args = [ "-c" "echo \${nonce}; /bin/dd if=/dev/zero of=$out bs=1M count=8" ]; };`
       )
       const main = await mainAndPost({
         ...builderInputs(lab, 'c'),
