@@ -27,16 +27,18 @@ export interface BuilderFacts {
   storeError?: string
 }
 
-export const FACTS_MARK = '@@nix-offload'
-const MARK = FACTS_MARK
+const MARK = '@@nix-offload'
 
 /**
- * One command, one round trip: run by the builder user's login shell exactly as Nix's own `nix-daemon --stdio` or
- * `nix-store --serve` will be, so `command -v` sees the same non-interactive PATH.
+ * Three commands, run at once over one connection, whose outputs in this order make the answer parseFacts reads: what
+ * the builder user is and has, its Nix's config, and whether its store answers. Each is run by the builder user's
+ * login shell exactly as Nix's own `nix-daemon --stdio` or `nix-store --serve` will be, so `command -v` sees the same
+ * non-interactive PATH. Each of the three starts a `nix` there (about 15, 15 and 30 ms on the lab's Nix 2.34): one
+ * after the other they took 65 ms of the preflight, at once about 30.
  */
-export function factsCommand(protocol: Protocol): string {
+export function factsCommands(protocol: Protocol): [about: string, config: string, store: string] {
   const program = remoteProgram(protocol)
-  const script = [
+  const about = [
     `p=${program}`,
     `if command -v "$p" >/dev/null 2>&1; then echo "${MARK} found yes"; else echo "${MARK} found no"; fi`,
     `echo "${MARK} version $("$p" --version 2>/dev/null | head -n 1)"`,
@@ -44,16 +46,17 @@ export function factsCommand(protocol: Protocol): string {
     `echo "${MARK} groups $(id -Gn)"`,
     `echo "${MARK} cores $(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null)"`,
     // POSIX df: the 4th column of the last line is the space available, in 1024-byte blocks.
-    `echo "${MARK} free $(df -Pk /nix/store 2>/dev/null | tail -n 1 | awk '{print $4}')"`,
-    `echo "${MARK} config"`,
-    CONFIG_SHOW_SHELL,
-    'echo',
-    // Last: the store that `nix-daemon --stdio` (or `nix-store --serve`) will serve. A daemon that accepts connections
-    // but never answers leaves no `store` line, and the preflight's timeout says so.
+    `echo "${MARK} free $(df -Pk /nix/store 2>/dev/null | tail -n 1 | awk '{print $4}')"`
+  ]
+  const config = [`echo "${MARK} config"`, CONFIG_SHOW_SHELL, 'echo']
+  // The store that `nix-daemon --stdio` (or `nix-store --serve`) will serve. A daemon that accepts connections but
+  // never answers leaves no `store` line, and the preflight's timeout says so.
+  const store = [
     `e=$(nix --extra-experimental-features nix-command store ping 2>&1 >/dev/null </dev/null)`,
     `echo "${MARK} store $? $(printf '%s' "$e" | tail -n 1)"`
-  ].join('\n')
-  return `sh -c ${shellQuote(script)}`
+  ]
+  const command = (lines: string[]): string => `sh -c ${shellQuote(lines.join('\n'))}`
+  return [command(about), command(config), command(store)]
 }
 
 export function remoteProgram(protocol: Protocol): string {

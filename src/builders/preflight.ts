@@ -1,6 +1,6 @@
 import { connect as tcpConnect, type Socket } from 'node:net'
 import ssh2 from 'ssh2'
-import { type BuilderFacts, FACTS_MARK, factsCommand, parseFacts } from './builder-facts.js'
+import { type BuilderFacts, factsCommands, parseFacts } from './builder-facts.js'
 import { type HostKey, knownHostsLineMatches, type KnownHostsLine, type PrivateKey } from '../inputs/index.js'
 import type { BuilderRequest } from '../inputs/index.js'
 
@@ -116,15 +116,15 @@ function handshake(
       socket.destroy()
       resolve()
     }
-    let output: string | undefined
+    // The facts commands' outputs, each once its channel closed.
+    const outputs: (string | undefined)[] = []
     const timer = setTimeout(
       () => {
         const seconds = Math.round(Math.max(timeoutMs, 1000) / 1000)
         // Everything but the store check answered: the builder's store (its nix-daemon) hangs.
-        const facts = output?.includes(`${FACTS_MARK} config\n`)
-          ? parseFacts(builder.protocol, output)
-          : undefined
-        if (facts !== undefined && facts.storeAnswers === undefined) {
+        const [about, config, store] = outputs
+        if (about !== undefined && config !== undefined && store === undefined) {
+          const facts = parseFacts(builder.protocol, about + config)
           observation.facts = { ...facts, storeAnswers: false, storeError: `no answer within ${seconds} s` }
         } else {
           observation.error ??= `no SSH handshake within ${seconds} s`
@@ -139,19 +139,10 @@ function handshake(
     const order = [...new Set([...pinnedTypes, ...DEFAULT_ORDER])].flatMap(type => KEY_ALGORITHMS[type] ?? [])
     client.on('ready', () => {
       observation.authenticated = true
-      client.exec(factsCommand(builder.protocol), (error, stream) => {
-        if (error) {
-          observation.error = `cannot run a command on the builder: ${error.message}`
-          finish()
-          return
-        }
-        output = ''
-        stream.on('data', (chunk: Buffer) => (output += chunk.toString()))
-        stream.stderr.on('data', () => undefined)
-        stream.on('close', () => {
-          observation.facts = parseFacts(builder.protocol, output ?? '')
-          finish()
-        })
+      void execAll(client, factsCommands(builder.protocol), outputs).then(error => {
+        if (error !== undefined) observation.error = `cannot run a command on the builder: ${error}`
+        else observation.facts = parseFacts(builder.protocol, outputs.join(''))
+        finish()
       })
     })
     client.on('error', (error: Error & { level?: string }) => {
@@ -174,6 +165,44 @@ function handshake(
         return isPinned(observation)
       }
     })
+  })
+}
+
+/**
+ * Runs `commands` at once, each on its own channel of `client`, and fills `outputs` (stdout, by the commands' order) as
+ * each ends; resolves with an error message, or undefined once all have ended. A builder that allows fewer sessions
+ * at once (sshd's MaxSessions) refuses a channel: that command then runs once another has ended.
+ */
+function execAll(
+  client: ssh2.Client,
+  commands: string[],
+  outputs: (string | undefined)[]
+): Promise<string | undefined> {
+  return new Promise(resolve => {
+    const refused: number[] = []
+    let open = 0
+    const start = (index: number): void => {
+      open++
+      client.exec(commands[index] ?? '', (error, stream) => {
+        if (error) {
+          open--
+          if (open === 0) resolve(error.message)
+          else refused.push(index)
+          return
+        }
+        let text = ''
+        stream.on('data', (chunk: Buffer) => (text += chunk.toString()))
+        stream.stderr.on('data', () => undefined)
+        stream.on('close', () => {
+          outputs[index] = text
+          open--
+          const next = refused.shift()
+          if (next !== undefined) start(next)
+          else if (open === 0) resolve(undefined)
+        })
+      })
+    }
+    commands.forEach((_, index) => start(index))
   })
 }
 

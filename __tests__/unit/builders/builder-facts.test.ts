@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { factsCommand, parseFacts } from '../../../src/builders/builder-facts.js'
+import { factsCommands, parseFacts } from '../../../src/builders/builder-facts.js'
 import { CONFIG_SHOW_SHELL } from '../../../src/nix/nix-cli.js'
 
-/** The lab builders' answers to factsCommand('ssh-ng') (c on Nix 2.8.0, c-2.34 on 2.34.8), config cut to four settings. */
+/** The lab builders' answers to factsCommands('ssh-ng'), joined (c on Nix 2.8.0, c-2.34 on 2.34.8), config cut to four settings. */
 function answer(versionLine: string, free: string, config: object, store = '0 Trusted: 1'): string {
   return [
     '@@nix-offload found yes',
@@ -28,10 +28,17 @@ const CONFIG = {
   'trusted-users': { defaultValue: ['root'], value: ['root', 'nixbuilder', 'nixnopath'] }
 }
 
-describe('factsCommand', () => {
+describe('factsCommands', () => {
   it('asks for the config the way each Nix spells it, `config show` first', () => {
-    expect(factsCommand('ssh-ng')).toContain(CONFIG_SHOW_SHELL)
-    expect(factsCommand('ssh-ng')).not.toContain('show-config --json 2>/dev/null ||')
+    const [, config] = factsCommands('ssh-ng')
+    expect(config).toContain(CONFIG_SHOW_SHELL)
+    expect(config).not.toContain('show-config --json 2>/dev/null ||')
+  })
+
+  it('asks the store last, in a command of its own, so that a hung daemon leaves the other answers whole', () => {
+    const [about, config, store] = factsCommands('ssh-ng')
+    expect(store).toContain('store ping')
+    expect(about + config).not.toContain('store ping')
   })
 })
 
