@@ -1,11 +1,12 @@
+import ssh2 from 'ssh2'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Tokens, lexer } from 'marked'
-import ssh2 from 'ssh2'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { Input, Output } from '../../src/inputs/constants.js'
 import { parseSettings, type Settings } from '../../src/inputs/settings.js'
+import { readableKeyPair } from './support/ssh-keys.js'
 
 /**
  * action.yml is what the Marketplace and the workflow editor show, and the README's tables repeat it: the two must
@@ -178,7 +179,7 @@ const DEFAULTS = { system: 'x86_64-linux' }
 const REQUIRED: Partial<Record<Input, string>> = {
   [Input.Host]: 'builder.example.com',
   [Input.User]: 'nixbuilder',
-  [Input.SshPrivateKey]: ssh2.utils.generateKeyPairSync('ed25519').private
+  [Input.SshPrivateKey]: readableKeyPair(() => ssh2.utils.generateKeyPairSync('ed25519')).private
 }
 
 /** parseSettings over the required inputs and `values`, or the error it throws. */

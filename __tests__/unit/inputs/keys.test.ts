@@ -1,5 +1,5 @@
-import { createHmac, randomBytes } from 'node:crypto'
 import ssh2 from 'ssh2'
+import { createHmac, randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import {
   fingerprint,
@@ -10,6 +10,7 @@ import {
   parsePrivateKey,
   renderKnownHostsLine
 } from '../../../src/inputs/keys.js'
+import { readableKeyPair } from '../support/ssh-keys.js'
 
 // A throwaway host key made with `ssh-keygen -t ed25519 -C root@labA`; the fingerprint is what `ssh-keygen -lf` printed.
 const ED25519_BLOB = 'AAAAC3NzaC1lZDI1NTE5AAAAIK9FOpMsDI5XMSC1L3hqFU0cUvMIhEbq6uCOU+4YkSag'
@@ -20,12 +21,16 @@ const ECDSA_FINGERPRINT = 'SHA256:150epnnZSdQka3yMVbRoHnAOSAwAwE9USQtBWAuDUr8'
 // `ssh-keygen -H` of "[127.0.0.1]:2201 ssh-ed25519 <ED25519_BLOB>".
 const SSH_KEYGEN_HASHED = '|1|EaO/EHyIGtkWF0nN0m+c39y+WZ4=|GPjCKbtSilHyWYoXRQFIxjkRm98='
 
-const plainKey = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'ci@example' })
-const encryptedKey = ssh2.utils.generateKeyPairSync('ed25519', {
-  passphrase: 'correct horse',
-  cipher: 'aes256-ctr',
-  rounds: 16
-})
+const plainKey = readableKeyPair(() => ssh2.utils.generateKeyPairSync('ed25519', { comment: 'ci@example' }))
+const encryptedKey = readableKeyPair(
+  () =>
+    ssh2.utils.generateKeyPairSync('ed25519', {
+      passphrase: 'correct horse',
+      cipher: 'aes256-ctr',
+      rounds: 16
+    }),
+  'correct horse'
+)
 
 /** The base64 lines of a PEM/OpenSSH key: the secret part, unlike the BEGIN/END armour. */
 function bodyLines(pem: string): string[] {
@@ -49,7 +54,7 @@ describe('parsePrivateKey', () => {
   })
 
   it('accepts an ECDSA key', () => {
-    const ecdsa = ssh2.utils.generateKeyPairSync('ecdsa', { bits: 256 })
+    const ecdsa = readableKeyPair(() => ssh2.utils.generateKeyPairSync('ecdsa', { bits: 256 }))
     const key = parsePrivateKey(ecdsa.private)
     expect(typeof key === 'string' ? key : key.type).toBe('ecdsa-sha2-nistp256')
   })

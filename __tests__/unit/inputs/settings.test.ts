@@ -1,6 +1,6 @@
+import ssh2 from 'ssh2'
 import { knownHostsLineMatches } from '../../../src/inputs/keys.js'
 import { createHmac, randomBytes } from 'node:crypto'
-import ssh2 from 'ssh2'
 import { describe, expect, it } from 'vitest'
 import { Input } from '../../../src/inputs/constants.js'
 import { InputError } from '../../../src/inputs/errors.js'
@@ -12,6 +12,7 @@ import {
   parseSettings,
   wantsBuild
 } from '../../../src/inputs/settings.js'
+import { readableKeyPair } from '../support/ssh-keys.js'
 
 type Inputs = Partial<Record<`${Input}`, string>>
 
@@ -21,12 +22,16 @@ const HOST_KEY_LINE = `ssh-ed25519 ${HOST_KEY_BLOB} root@labA`
 const HOST_KEY = { type: 'ssh-ed25519', blob: HOST_KEY_BLOB }
 const DEFAULTS = { system: 'x86_64-linux' }
 
-const clientKey = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'ci@example' })
-const encryptedKey = ssh2.utils.generateKeyPairSync('ed25519', {
-  passphrase: 'correct horse',
-  cipher: 'aes256-ctr',
-  rounds: 16
-})
+const clientKey = readableKeyPair(() => ssh2.utils.generateKeyPairSync('ed25519', { comment: 'ci@example' }))
+const encryptedKey = readableKeyPair(
+  () =>
+    ssh2.utils.generateKeyPairSync('ed25519', {
+      passphrase: 'correct horse',
+      cipher: 'aes256-ctr',
+      rounds: 16
+    }),
+  'correct horse'
+)
 const PRIVATE_KEY_TEXT = clientKey.private.trim() + '\n'
 
 const MINIMAL: Inputs = {
