@@ -4,6 +4,7 @@ import { inspectBuilder } from '../../../src/builders/preflight.js'
 import type { BuilderRequest, KnownHostsLine, PrivateKey } from '../../../src/inputs/index.js'
 import { AUTO, Input } from '../../../src/inputs/index.js'
 import { parseKnownHostsLine, parsePrivateKey } from '../../../src/inputs/keys.js'
+import { readableKeyPair } from '../support/ssh-keys.js'
 
 /**
  * The preflight against an SSH server in this process (ssh2's Server, the real protocol): the builder's side answers
@@ -44,14 +45,15 @@ afterEach(async () => {
 
 /** An SSH server that allows `maxSessions` sessions at once, as sshd's MaxSessions does, and answers slowly. */
 async function startBuilder(maxSessions: number): Promise<Builder> {
-  const host = ssh2.utils.generateKeyPairSync('ed25519')
-  const client = ssh2.utils.generateKeyPairSync('ed25519')
+  const host = readableKeyPair(() => ssh2.utils.generateKeyPairSync('ed25519'))
+  const client = readableKeyPair(() => ssh2.utils.generateKeyPairSync('ed25519'))
   const clientKey = parsePrivateKey(client.private)
   if (typeof clientKey === 'string') throw new Error(clientKey)
   const [type = '', blob = ''] = host.public.split(' ')
   let open = 0
   let most = 0
   let refused = 0
+  const waiting: (() => void)[] = []
   const server = new ssh2.Server({ hostKeys: [host.private] }, connection => {
     connection.on('authentication', context => {
       if (context.method === 'publickey') context.accept()
@@ -70,12 +72,17 @@ async function startBuilder(maxSessions: number): Promise<Builder> {
         session.on('exec', (acceptExec, _reject, info) => {
           const stream = acceptExec()
           const [, answer = '', delayMs = 0] = ANSWERS.find(([pattern]) => pattern.test(info.command)) ?? []
-          setTimeout(() => {
-            stream.write(answer)
-            stream.exit(0)
-            stream.end()
-            open--
-          }, delayMs)
+          waiting.push(() =>
+            setTimeout(() => {
+              stream.write(answer)
+              stream.exit(0)
+              stream.end()
+              open--
+            }, delayMs)
+          )
+          // Nothing is answered before as many sessions are open as the server allows (three at most), so that a
+          // slow test machine cannot turn "at once" into "one after the other".
+          if (open >= Math.min(maxSessions, ANSWERS.length)) for (const answer of waiting.splice(0)) answer()
         })
       })
     })
