@@ -31,6 +31,7 @@ import { builderOffer, diagnose, orderDiagnoses } from './diagnosis/index.js'
 import { type BuildReport, type Checks, makeReport } from './report/index.js'
 import {
   announcePlan,
+  closeStoreMasters,
   configureRunner,
   exportNixConfig,
   makePlan,
@@ -236,7 +237,12 @@ export async function offload(
 
 /** Undoes the remote-store plan at the end of main, so the post step has nothing left to undo. */
 async function undoNow(journal: Journal): Promise<void> {
-  const { failures } = await undoJournal(journal)
+  // Its masters are this process's children, ended by closing their input: `ssh -O stop` and the search for a master
+  // left over (two processes, about 13 ms on the lab) are only needed when one did not end by itself. No session
+  // leaves a master of its own (ControlPersist no).
+  const closed = await closeStoreMasters()
+  const undo = closed ? journal.undo.filter(entry => entry.kind !== 'close-ssh-masters') : journal.undo
+  const { failures } = await undoJournal({ ...journal, undo })
   if (failures > 0) return
   saveJournal({ asRoot: journal.asRoot, undo: [] })
   core.info(`Closed this step's SSH master and removed its files: nothing is left for the post step to undo.`)

@@ -11,7 +11,7 @@ __webpack_require__.d(__webpack_exports__, {
   cleanup: () => (/* reexport */ cleanup)
 });
 
-// UNUSED EXPORTS: announcePlan, checkAll, configureRunner, exportNixConfig, fileOps, isTrustedUser, machinesFileOp, makePlan, makeStorePlan, nixEnvironment, probeRunner, runnerRelease, saveJournal, settingsForRunner, undoJournal
+// UNUSED EXPORTS: announcePlan, checkAll, closeStoreMasters, configureRunner, exportNixConfig, fileOps, isTrustedUser, machinesFileOp, makePlan, makeStorePlan, nixEnvironment, probeRunner, runnerRelease, saveJournal, settingsForRunner, undoJournal
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 11 modules
 var lib_core = __webpack_require__(659);
@@ -71,6 +71,82 @@ function runCommand(command, args, options = {}) {
         child.stdin.on('error', () => undefined);
         child.stdin.end(options.input);
     });
+}
+/** Starts a process that stays: it says it is ready with `readyLine` on stdout, and ends when its stdin closes. */
+function startCompanion(command, args, readyLine, options = {}) {
+    const child = spawn(command, args, {
+        env: childEnvironment(options.env ?? process.env),
+        stdio: ['pipe', 'pipe', 'pipe']
+    });
+    const ended = new Promise(resolve => {
+        child.on('error', () => resolve(127));
+        child.on('close', code => resolve(code ?? 1));
+    });
+    child.stdin.on('error', () => undefined);
+    const stop = () => {
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
+    };
+    const ready = new Promise(resolve => {
+        const stdout = [];
+        const stderr = [];
+        let timedOut = false;
+        const timer = options.timeoutMs === undefined
+            ? undefined
+            : setTimeout(() => {
+                timedOut = true;
+                stop();
+            }, options.timeoutMs);
+        const { signal } = options;
+        if (signal?.aborted === true)
+            stop();
+        signal?.addEventListener('abort', stop, { once: true });
+        const settle = (result) => {
+            clearTimeout(timer);
+            signal?.removeEventListener('abort', stop);
+            resolve(result);
+        };
+        child.stdout.on('data', (chunk) => {
+            stdout.push(chunk);
+            if (!Buffer.concat(stdout).toString('utf8').split('\n').includes(readyLine))
+                return;
+            // Ready: from now on it lives beside the step without holding it.
+            child.stdout.removeAllListeners('data');
+            child.stdout.resume();
+            for (const handle of [child, child.stdin, child.stdout, child.stderr])
+                unref(handle);
+            settle(undefined);
+        });
+        child.stderr.on('data', (chunk) => stderr.push(chunk));
+        void ended.then(code => {
+            const result = {
+                code,
+                stdout: Buffer.concat(stdout),
+                stderr: Buffer.concat(stderr).toString('utf8')
+            };
+            if (timedOut)
+                result.timedOut = true;
+            settle(result);
+        });
+    });
+    const close = async (waitMs) => {
+        child.stdin.end();
+        let timer;
+        const byItself = await Promise.race([
+            ended.then(() => true),
+            new Promise(resolve => (timer = setTimeout(() => resolve(false), waitMs)))
+        ]);
+        clearTimeout(timer);
+        if (!byItself)
+            stop();
+        return byItself;
+    };
+    return { ready, close };
+}
+/** Lets Node end while `handle` is still open: a child process, or one of its pipes (a net.Socket underneath). */
+function unref(handle) {
+    if ('unref' in handle && typeof handle.unref === 'function')
+        handle.unref();
 }
 /** Runs a command that must succeed; the error carries its stderr. */
 async function runChecked(command, args, options = {}) {
@@ -555,6 +631,7 @@ function undoOps(undo) {
  * (store-ping.ts), the state saved for the post step (state.ts), and the post step's undo (cleanup.ts).
  * May import: base, inputs, nix.
  */
+
 
 
 

@@ -4,6 +4,14 @@
  * May import: nothing of the action's own.
  */
 
-export { childEnvironment, runChecked, runCommand, shellQuote } from './process.js'
+export {
+  childEnvironment,
+  type CommandResult,
+  type Companion,
+  runChecked,
+  runCommand,
+  shellQuote,
+  startCompanion
+} from './process.js'
 export { phase } from './timing.js'
 export { isRecord } from './json.js'

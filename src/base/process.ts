@@ -76,6 +76,98 @@ export function runCommand(
   })
 }
 
+/** A process that runs beside the step until the step closes it (startCompanion). */
+export interface Companion {
+  /**
+   * Undefined once the process printed its ready line on stdout; otherwise how it ended (or was stopped after
+   * `timeoutMs`, or by `signal`) before it did.
+   */
+  ready: Promise<CommandResult | undefined>
+  /**
+   * Closes its stdin, and waits up to `waitMs` for it to end, then stops it: whether it ended by itself. From the moment
+   * it is ready, it does not keep Node running: the step may end without closing it, and its stdin then closes.
+   */
+  close: (waitMs: number) => Promise<boolean>
+}
+
+/** Starts a process that stays: it says it is ready with `readyLine` on stdout, and ends when its stdin closes. */
+export function startCompanion(
+  command: string,
+  args: string[],
+  readyLine: string,
+  options: Pick<CommandOptions, 'env' | 'timeoutMs' | 'signal'> = {}
+): Companion {
+  const child = spawn(command, args, {
+    env: childEnvironment(options.env ?? process.env),
+    stdio: ['pipe', 'pipe', 'pipe']
+  })
+  const ended = new Promise<number>(resolve => {
+    child.on('error', () => resolve(127))
+    child.on('close', code => resolve(code ?? 1))
+  })
+  child.stdin.on('error', () => undefined)
+  const stop = (): void => {
+    child.kill('SIGTERM')
+    setTimeout(() => child.kill('SIGKILL'), 5_000).unref()
+  }
+  const ready = new Promise<CommandResult | undefined>(resolve => {
+    const stdout: Buffer[] = []
+    const stderr: Buffer[] = []
+    let timedOut = false
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true
+            stop()
+          }, options.timeoutMs)
+    const { signal } = options
+    if (signal?.aborted === true) stop()
+    signal?.addEventListener('abort', stop, { once: true })
+    const settle = (result: CommandResult | undefined): void => {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', stop)
+      resolve(result)
+    }
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout.push(chunk)
+      if (!Buffer.concat(stdout).toString('utf8').split('\n').includes(readyLine)) return
+      // Ready: from now on it lives beside the step without holding it.
+      child.stdout.removeAllListeners('data')
+      child.stdout.resume()
+      for (const handle of [child, child.stdin, child.stdout, child.stderr]) unref(handle)
+      settle(undefined)
+    })
+    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk))
+    void ended.then(code => {
+      const result: CommandResult = {
+        code,
+        stdout: Buffer.concat(stdout),
+        stderr: Buffer.concat(stderr).toString('utf8')
+      }
+      if (timedOut) result.timedOut = true
+      settle(result)
+    })
+  })
+  const close = async (waitMs: number): Promise<boolean> => {
+    child.stdin.end()
+    let timer: NodeJS.Timeout | undefined
+    const byItself = await Promise.race([
+      ended.then(() => true),
+      new Promise<boolean>(resolve => (timer = setTimeout(() => resolve(false), waitMs)))
+    ])
+    clearTimeout(timer)
+    if (!byItself) stop()
+    return byItself
+  }
+  return { ready, close }
+}
+
+/** Lets Node end while `handle` is still open: a child process, or one of its pipes (a net.Socket underneath). */
+function unref(handle: object): void {
+  if ('unref' in handle && typeof handle.unref === 'function') handle.unref()
+}
+
 /** Runs a command that must succeed; the error carries its stderr. */
 export async function runChecked(
   command: string,

@@ -199,7 +199,8 @@ export function makeStorePlan(settings: Settings, builders: Builder[], token: st
   const files = {
     identityFile: `${workDir}/key`,
     knownHostsFile: `${workDir}/known_hosts`,
-    controlPath: settings.multiplex ? `${workDir}/cm-%C` : undefined
+    controlPath: settings.multiplex ? `${workDir}/cm-%C` : undefined,
+    ownMaster: true
   }
   const sshConfigFile = `${workDir}/ssh_config`
   const steps: Step[] = [

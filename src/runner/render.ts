@@ -15,6 +15,12 @@ export interface SshFiles {
   knownHostsFile: string
   /** With multiplexing: where the master connections' sockets live. */
   controlPath?: string
+  /**
+   * The master is the action's own process (the remote-store plan's store check, closed at the end of main): no
+   * session may leave one of its own behind (`ControlPersist no`). Otherwise the first session starts one that stays
+   * 10 minutes after its last session, for the daemon's next derivation, and the post step stops it.
+   */
+  ownMaster?: boolean
 }
 
 /**
@@ -70,7 +76,12 @@ export function renderSshConfig(token: string, builders: ConfiguredBuilder[], fi
     // Pinned either way: a `Host *` of the runner's own (ControlMaster yes, say) must not decide for the alias, or a
     // master nobody closes outlives the job, and Nix meets "got 'started'" or hangs on `ssh -O check`.
     if (files.controlPath !== undefined) {
-      lines.push('  ControlMaster auto', `  ControlPath "${files.controlPath}"`, '  ControlPersist 600')
+      const persist = files.ownMaster === true ? 'no' : '600'
+      lines.push(
+        '  ControlMaster auto',
+        `  ControlPath "${files.controlPath}"`,
+        `  ControlPersist ${persist}`
+      )
     } else {
       lines.push('  ControlMaster no', '  ControlPath none')
     }

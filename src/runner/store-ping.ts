@@ -2,7 +2,7 @@ import { NIX_FEATURES, parseStoreInfo, sshDestination, storeInfoArgs } from '../
 import { nixEnvironment, type Plan } from './plan.js'
 import type { ConfiguredBuilder } from './render.js'
 import type { RunnerFacts } from './probe.js'
-import { runCommand } from '../base/index.js'
+import { type CommandResult, type Companion, runCommand, startCompanion } from '../base/index.js'
 import { label } from '../inputs/index.js'
 
 /** The builder's store as the account that offloads (root for a daemon) reaches it through the written ssh config. */
@@ -40,7 +40,8 @@ export async function pingStores(
 ): Promise<StoreReach[]> {
   if (plan.path === 'remote-store' && plan.sshConfigFile !== undefined) {
     const configFile = plan.sshConfigFile
-    return Promise.all(plan.builders.map(builder => sshCheck(configFile, builder, signal)))
+    const multiplexed = plan.steps.some(step => step.kind === 'ssh-masters')
+    return Promise.all(plan.builders.map(builder => sshCheck(configFile, builder, multiplexed, signal)))
   }
   const viaSudo = plan.asRoot && facts?.isRoot !== true
   const check = storeInfoArgs({
@@ -79,31 +80,58 @@ export async function pingStores(
 }
 
 /**
- * The remote-store plan's check: `ssh -F <its config> <user@alias> true` as the runner user, which opens the SSH
- * master the build then uses (the preflight has asked the builder's store already, over the action's own SSH client).
- * Without the runner's `nix` and the builder's `nix-daemon --stdio` it is the shortest way to the master: about 35 ms
- * sooner on the lab than `nix store ping`, on the path every small build waits on.
+ * The remote-store plan's check: `ssh -F <its config> <user@alias> true` as the runner user (the preflight has asked
+ * the builder's store already, over the action's own SSH client). Without the runner's `nix` and the builder's
+ * `nix-daemon --stdio` it is the shortest way to the master: about 35 ms sooner on the lab than `nix store ping`, on
+ * the path every small build waits on. With multiplexing, the check is the master: this process's own child, which
+ * closeStoreMasters ends by closing its input (no `ssh -O stop`, no process left behind if the step dies first).
  */
 async function sshCheck(
   configFile: string,
   builder: ConfiguredBuilder,
+  multiplexed: boolean,
   signal: AbortSignal | undefined
 ): Promise<StoreReach> {
   const destination = sshDestination(builder.storeUri)
   const started = Date.now()
-  const result = await runCommand('ssh', ['-F', configFile, destination, 'true'], {
-    timeoutMs: STORE_PING_TIMEOUT_MS,
-    ...(signal === undefined ? {} : { signal })
-  })
+  const bound = { timeoutMs: STORE_PING_TIMEOUT_MS, ...(signal === undefined ? {} : { signal }) }
+  let result: CommandResult | undefined
+  if (multiplexed) {
+    const master = startCompanion(
+      'ssh',
+      ['-F', configFile, '-o', 'ControlMaster=yes', destination, `echo ${MASTER_READY}; exec cat >/dev/null`],
+      MASTER_READY,
+      bound
+    )
+    result = await master.ready
+    if (result === undefined) masters.push(master)
+  } else {
+    result = await runCommand('ssh', ['-F', configFile, destination, 'true'], bound)
+  }
   const reach: StoreReach = {
     storeUri: builder.storeUri,
     builder: label(builder),
     command: `ssh -F ${configFile} ${destination} true`,
-    ok: result.code === 0,
+    ok: result === undefined || result.code === 0,
     ms: Date.now() - started
   }
-  if (!reach.ok)
+  if (result !== undefined && !reach.ok)
     reach.error = result.stderr.trim().split('\n').slice(-3).join(' / ') || `exit code ${result.code}`
-  if (result.timedOut === true) reach.error = `it hung: no answer within ${STORE_PING_TIMEOUT_MS / 1000} s`
+  if (result?.timedOut === true) reach.error = `it hung: no answer within ${STORE_PING_TIMEOUT_MS / 1000} s`
   return reach
+}
+
+/** What the master's own session prints once it is up (its control socket listens before the session opens). */
+const MASTER_READY = 'nix-offload: master ready'
+
+/** The masters this process's store checks started. */
+const masters: Companion[] = []
+
+/**
+ * Ends the SSH masters the remote-store store checks started, once nothing uses them: whether each ended by itself
+ * within two seconds (otherwise it was stopped, and `ssh -O stop` through its socket is still worth a try).
+ */
+export async function closeStoreMasters(): Promise<boolean> {
+  const closing = masters.splice(0).map(master => master.close(2_000))
+  return (await Promise.all(closing)).every(Boolean)
 }
