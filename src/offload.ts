@@ -190,7 +190,8 @@ export async function offload(
             settings,
             choice.routes.map(route => ({ ...route, storeUri: plan.builders[route.index]?.storeUri ?? '' })),
             storeUri => plan.builders.find(builder => builder.storeUri === storeUri)?.maxJobs ?? 1,
-            nixEnvironment(plan, process.env)
+            nixEnvironment(plan, process.env),
+            plan.workDir
           ).then(built => {
             proofs = built.proofs
             copiedBack = built.copiedBack

@@ -1,9 +1,10 @@
-import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import {
   builder,
   builderCtl,
   builderInputs,
+  chownTree,
   freshDerivation,
   HOST_NIX,
   hostPath,
@@ -104,8 +105,9 @@ describe('the remote-store strategy', () => {
       { env: trap.env }
     )
     expect(main.code, visibleLog(main)).toBe(0)
-    // Before post: nothing of root's or in /etc/nix was ever written.
+    // Before post: nothing of root's or in /etc/nix was ever written, and main closed its own SSH master.
     expect(snapshot(watched(lab))).toEqual(before)
+    expect(newMasters(mastersBefore, await sshMasters(lab))).toBe('')
     expect(visibleLog(main)).toMatch(/Strategy: remote-store: every installable goes whole to one builder/)
     expect(main.outputs).toMatchObject({ confirmed: 'true', 'remote-builds': '1', 'local-builds': '0' })
     const report = reportOf<Report>(lab, main)
@@ -143,6 +145,39 @@ describe('the remote-store strategy', () => {
     expect(inStore(hostPath(lab, '/nix/store'), outPath)).toBe(false)
     expect(report.builders[0]?.bytesReceived).toBe(0)
     expect(visibleLog(main)).toContain("'copy-back: false': the outputs stay in the builder's store")
+  })
+
+  it('leaves the out-links `args` asks for, as a plain build does, each a GC root; none with copy-back false', async () => {
+    const drv = freshDerivation(lab)
+    const dir = `/tmp/nix-offload-links-${drv.nonce}`
+    mkdirSync(hostPath(lab, dir))
+    chownTree(hostPath(lab, dir), lab.runnerUser)
+    const main = await mainAndPost({
+      ...autoInputs(),
+      args: `${drv.args} -o ${dir}/result`,
+      installables: 'drv'
+    })
+    expect(main.code, visibleLog(main)).toBe(0)
+    const [outPath = ''] = reportOf<Report>(lab, main).outPaths
+    expect(outPath).toMatch(/^\/nix\/store\//)
+    expect(readlinkSync(hostPath(lab, `${dir}/result`))).toBe(outPath)
+    // An indirect GC root, as `nix build -o` makes: the daemon's auto roots name the link.
+    const autoRoots = hostPath(lab, '/nix/var/nix/gcroots/auto')
+    const roots = readdirSync(autoRoots).map(name => readlinkSync(`${autoRoots}/${name}`))
+    expect(roots).toContain(`${dir}/result`)
+
+    const kept = freshDerivation(lab)
+    const onBuilder = await mainAndPost({
+      ...autoInputs(),
+      'copy-back': 'false',
+      args: `${kept.args} -o ${dir}/kept`,
+      installables: 'drv'
+    })
+    expect(onBuilder.code, visibleLog(onBuilder)).toBe(0)
+    expect(readdirSync(hostPath(lab, dir))).toEqual(['result'])
+    expect(visibleLog(onBuilder)).toContain(
+      "The out-links 'args' asks for were not made: with 'copy-back: false' the outputs stay in the builder's store."
+    )
   })
 
   it('brings back only the requested output of a three-layer graph: the intermediate ones never reach the runner', async () => {

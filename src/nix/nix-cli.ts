@@ -165,6 +165,16 @@ export function checksOnlyLocally(release: NixRelease): boolean {
   return nixFrom(release, '2.34')
 }
 
+/**
+ * Whether `nix copy` takes `--out-link` (upstream Nix 2.25, NixOS/nix#11657; Determinate Nix follows upstream; Lix
+ * forked before it). `nix copy --from <store> --eval-store auto` builds its installables in that store (it realises
+ * them in its source store) and copies the outputs here in the same session; the links are what names the outputs,
+ * as `nix copy` prints none.
+ */
+export function copyLinksOutputs(release: NixRelease): boolean {
+  return nixFrom(release, '2.25')
+}
+
 /** Why SSH connection sharing set up in the ssh config breaks the runner's Nix, with the bug that says so. */
 export interface MultiplexHazard {
   /** e.g. "NixOS/nix#8329" */

@@ -1,21 +1,20 @@
-import { readFile } from 'node:fs/promises'
-import { phase, runCommand, shellQuote } from '../base/index.js'
+import { mkdtemp, readdir, readlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import * as core from '@actions/core'
+import { phase, runCommand } from '../base/index.js'
 import type { Settings } from '../inputs/index.js'
-import { type BuildOutcome, buildArguments, runNixBuild } from './build.js'
+import { type BuildOutcome, buildArguments, lastError, runNixBuild } from './build.js'
 import type { BuildRecord } from './ledger.js'
 import { machineLabel } from './progress.js'
 import {
+  copyLinksOutputs,
   derivationShowArgs,
   NIX_FEATURES,
   type NixRelease,
-  parseDerivationOutputs,
   parseDerivationShow,
-  parsePathInfo,
-  type PathInfo,
-  pathInfoJsonArgs,
-  type ShownDerivation,
-  sshDestination
+  type ShownDerivation
 } from './nix-cli.js'
+import { proveInStore, type StoreProof } from './store-proof.js'
 import type { InstallableNeed, StoreRoute } from './strategy.js'
 import { copiesByBuilder, narSizes } from './transfer.js'
 
@@ -25,15 +24,7 @@ import { copiesByBuilder, narSizes } from './transfer.js'
  * nothing of root's is touched.
  */
 
-/** How a derivation's place of build was proven. */
-export interface StoreProof {
-  /** The build activity came over the session with that builder's store. */
-  log: boolean
-  /** That store says it built the outputs: `ultimate`, deriver = the derivation, registered during this build. */
-  store: boolean
-  /** What the store said, when it disagreed. */
-  problem?: string
-}
+export type { StoreProof }
 
 export interface StoreBuildOutcome extends BuildOutcome {
   /** Per derivation built: the proof from the log and from the builder's store. */
@@ -127,14 +118,18 @@ function need(drv: ShownDerivation): Omit<InstallableNeed, 'installable'> {
 
 /**
  * Builds each route's installables in that builder's store, one builder after the other, then proves each derivation
- * from the builder's store and copies the requested outputs back (unless `copy-back` is false).
+ * from the builder's store and brings the requested outputs back (unless `copy-back` is false). Where the runner's
+ * `nix copy` can name what it copied (copyLinksOutputs), one `nix copy --from` session builds and brings back;
+ * otherwise `nix build --store`, then `nix copy --from`. `workDir` is the plan's own directory, for the links that
+ * name the outputs.
  */
 export async function buildInStores(
   release: NixRelease,
   settings: Settings,
   routes: StoreRoute[],
   maxJobs: (storeUri: string) => number,
-  env: NodeJS.ProcessEnv
+  env: NodeJS.ProcessEnv,
+  workDir: string
 ): Promise<StoreBuildOutcome> {
   const outcome: StoreBuildOutcome = {
     exitCode: 0,
@@ -147,9 +142,14 @@ export async function buildInStores(
     copiedBack: new Map(),
     sizes: new Map()
   }
+  // `nix copy` has no `--rebuild`: a check build goes through `nix build --store`.
+  const oneSession = settings.copyBack && !settings.rebuild && copyLinksOutputs(release)
   for (const route of routes) {
     const started = Date.now()
-    const one = await phase('nix build --store', buildInStore(settings, route, maxJobs(route.storeUri), env))
+    const jobs = maxJobs(route.storeUri)
+    const one = oneSession
+      ? await phase('nix copy --from', buildAndCopyBack(settings, route, jobs, env, workDir))
+      : await phase('nix build --store', buildInStore(settings, route, jobs, env))
     outcome.builds.push(...one.builds)
     outcome.outPaths.push(...one.outPaths)
     outcome.messages.push(...one.messages)
@@ -161,7 +161,7 @@ export async function buildInStores(
     }
     // The proof, the copy back and the sizes of what went up are independent: over a shared connection they overlap.
     const copying =
-      settings.copyBack && one.outPaths.length > 0
+      settings.copyBack && !oneSession && one.outPaths.length > 0
         ? phase('copy back', copyBack(route.storeUri, one.outPaths, env))
         : undefined
     const sent = copiesByBuilder(one.copies, [route.storeUri]).get(route.storeUri)?.sent ?? new Set<string>()
@@ -172,16 +172,15 @@ export async function buildInStores(
     )
     for (const [drv, proof] of proofs) outcome.proofs.set(drv, proof)
     for (const [path, size] of [...sizes, ...(await sizing)]) outcome.sizes.set(path, size)
-    if (copying !== undefined) {
-      const copied = await copying
-      if (copied !== undefined) {
-        outcome.exitCode = 1
-        outcome.messages.push(copied)
-        break
-      }
-      outcome.copiedBack.set(route.storeUri, one.outPaths)
+    const copied = await copying
+    if (copied !== undefined) {
+      outcome.exitCode = 1
+      outcome.messages.push(copied)
+      break
     }
+    if (settings.copyBack) outcome.copiedBack.set(route.storeUri, one.outPaths)
   }
+  if (outcome.exitCode === 0) await phase('out-links', linkOutputs(settings, outcome.outPaths.length > 0))
   return outcome
 }
 
@@ -200,126 +199,118 @@ async function buildInStore(
   })
   const build = args.indexOf('build')
   args.splice(build + 1, 0, '--store', route.storeUri, '--eval-store', 'auto')
-  // The builder's daemon builds with an empty machine name (below): the progress line names it after the builder.
-  const outcome = await runNixBuild(args, env, { local: machineLabel(route.storeUri) })
-  // Every build of this session ran in the builder's store: its daemon's activities come back relayed, with an empty
-  // machine name as for any build local to that store (seen on 2.8 and 2.34).
+  return inBuilderStore(route.storeUri, await runNixBuild(args, env, { local: machineLabel(route.storeUri) }))
+}
+
+/**
+ * `nix copy --from <builder> --eval-store auto --no-check-sigs`: as buildInStore, and the same session brings the
+ * requested outputs back (one ssh-ng session of Nix 2.34 costs about 80 ms even through an open master). Its links,
+ * made in a directory of its own under `workDir`, name the outputs in the order `nix build --json` gives them.
+ */
+async function buildAndCopyBack(
+  settings: Settings,
+  route: StoreRoute,
+  maxJobs: number,
+  env: NodeJS.ProcessEnv,
+  workDir: string
+): Promise<BuildOutcome> {
+  const links = await mkdtemp(join(workDir, 'out-'))
+  const args = [
+    ...NIX_FEATURES,
+    'copy',
+    '--from',
+    route.storeUri,
+    '--eval-store',
+    'auto',
+    '--no-check-sigs',
+    ...evaluationArgs(settings.args),
+    // After the user's `args`, as in buildArguments: a later duplicate cannot switch off the proof.
+    '--log-format',
+    'internal-json',
+    '--max-jobs',
+    String(maxJobs),
+    '--out-link',
+    join(links, OUT_LINK),
+    ...route.installables
+  ]
+  const outcome = inBuilderStore(
+    route.storeUri,
+    await runNixBuild(args, env, { local: machineLabel(route.storeUri) })
+  )
+  if (outcome.exitCode !== 0) {
+    // Built there, failed on the way back: said as the copy back's failure, which the diagnosis reads first.
+    const back = copiesByBuilder(outcome.copies, [route.storeUri]).get(route.storeUri)?.received.size ?? 0
+    if (back > 0 && outcome.builds.every(build => build.status !== 'failed')) {
+      outcome.messages.push(
+        `error: copying the outputs back from '${route.storeUri}' failed: ${lastError(outcome)}`
+      )
+    }
+    return outcome
+  }
+  return { ...outcome, outPaths: await readOutLinks(links) }
+}
+
+/** The name of the links `nix copy` makes; `out`, `out-dev`, `out-1`, … as Nix's createOutLinks names them. */
+const OUT_LINK = 'out'
+
+/**
+ * The store paths the links in `dir` point to, by installable, then output, as `nix build --json` orders them: Nix
+ * names the i-th installable's output o `out[-i][-o]`, without `-i` for the first and `-o` for `out`.
+ */
+export async function readOutLinks(dir: string): Promise<string[]> {
+  const links: { index: number; output: string; target: string }[] = []
+  for (const name of await readdir(dir)) {
+    const match = /^out(?:-(\d+))?(?:-(.+))?$/.exec(name)
+    if (match === null) continue
+    links.push({
+      index: Number(match[1] ?? 0),
+      output: match[2] ?? 'out',
+      target: await readlink(join(dir, name))
+    })
+  }
+  links.sort((x, y) => x.index - y.index || (x.output < y.output ? -1 : x.output > y.output ? 1 : 0))
+  return links.map(link => link.target)
+}
+
+/** Every build of a session with a builder's store ran there. */
+function inBuilderStore(storeUri: string, outcome: BuildOutcome): BuildOutcome {
+  // That store's daemon's activities come back relayed, with an empty machine name as for any build local to that
+  // store (seen on 2.8 and 2.34): the progress line names it after the builder.
   const builds: BuildRecord[] = outcome.builds.map(record => ({
     ...record,
-    machine: record.machine === '' ? route.storeUri : record.machine
+    machine: record.machine === '' ? storeUri : record.machine
   }))
   return { ...outcome, builds }
 }
 
 /**
- * Asks the builder's store about each built derivation's outputs: `ultimate` (built there, not copied in), the
- * deriver, and a registration time inside this build's window (a minute's slack for the two clocks).
+ * The out-links the user's `args` ask for (`-o`/`--out-link`), which neither `nix build --store` nor `nix copy` makes
+ * as a plain build would: a `nix build` here of the same installables, now valid here, makes them the same way and
+ * builds nothing (`--max-jobs 0`, no builders). With `copy-back: false` there is nothing here to link to.
  */
-async function proveInStore(
-  release: NixRelease,
-  storeUri: string,
-  builds: BuildRecord[],
-  started: number,
-  env: NodeJS.ProcessEnv
-): Promise<{ proofs: Map<string, StoreProof>; sizes: Map<string, number> }> {
-  const proofs = new Map<string, StoreProof>()
-  const built = builds.filter(build => build.status === 'built')
-  if (built.length === 0) return { proofs, sizes: new Map() }
-  const outputsOf = await derivationOutputs(
-    release,
-    built.map(build => build.drvPath),
-    env
-  )
-  const outputs = [...outputsOf.values()].flat()
-  const byPath = new Map(
-    (await builderPathInfo(release, storeUri, outputs, env)).map(info => [info.path, info])
-  )
-  const window = { from: started / 1000 - 60, to: Date.now() / 1000 + 60 }
-  for (const build of built) {
-    const paths = outputsOf.get(build.drvPath) ?? []
-    const problems: string[] = []
-    if (paths.length === 0) problems.push('its outputs could not be read')
-    for (const path of paths) {
-      const info = byPath.get(path)
-      if (info === undefined) problems.push(`${path} is not valid in ${storeUri}`)
-      else if (!info.ultimate) problems.push(`${path} was copied into ${storeUri}, not built there`)
-      else if (info.deriver !== undefined && info.deriver !== build.drvPath)
-        problems.push(`${path} was built there by ${info.deriver}`)
-      else if (
-        info.registrationTime !== undefined &&
-        (info.registrationTime < window.from || info.registrationTime > window.to)
-      )
-        problems.push(`${path} was registered there before this build`)
-    }
-    const proof: StoreProof = { log: build.machine === storeUri, store: problems.length === 0 }
-    if (problems.length > 0) proof.problem = problems.join('; ')
-    proofs.set(build.drvPath, proof)
+async function linkOutputs(settings: Settings, haveOutputs: boolean): Promise<void> {
+  const asked = settings.args.some(arg => /^(-o|--out-link)$/.test(arg) || arg.startsWith('--out-link='))
+  if (!asked || !haveOutputs) return
+  if (!settings.copyBack) {
+    core.warning(
+      "The out-links 'args' asks for were not made: with 'copy-back: false' the outputs stay in the builder's store."
+    )
+    return
   }
-  return { proofs, sizes: new Map([...byPath].map(([path, info]) => [path, info.narSize])) }
-}
-
-/**
- * `nix path-info --json` of `paths` in the builder's store, asked there through the SSH connection (`ssh` with the
- * plan's config, over its master): one `nix` on the builder, instead of one here and a `nix-daemon --stdio` there
- * (lab, Nix 2.8: 32 ms against 55). Over ssh-ng when that fails, e.g. with no `nix` on the builder user's PATH.
- */
-export async function builderPathInfo(
-  release: NixRelease,
-  storeUri: string,
-  paths: string[],
-  env: NodeJS.ProcessEnv
-): Promise<PathInfo[]> {
-  if (paths.length === 0) return []
-  const sshOptions = (env.NIX_SSHOPTS ?? '').split(/\s+/).filter(word => word !== '')
-  // ssh hands the builder's shell one line: each word quoted for it (a store path may hold `?`).
-  const remote = ['nix', '--extra-experimental-features', 'nix-command', 'path-info', '--json', ...paths]
-  const there = await runCommand(
-    'ssh',
-    [...sshOptions, sshDestination(storeUri), remote.map(shellQuote).join(' ')],
-    {
-      env
-    }
-  )
-  const read = (stdout: Buffer): PathInfo[] | undefined => {
-    try {
-      return parsePathInfo(stdout.toString())
-    } catch {
-      return undefined
-    }
+  const result = await runCommand('nix', [
+    ...NIX_FEATURES,
+    'build',
+    ...settings.args,
+    '--max-jobs',
+    '0',
+    '--builders',
+    '',
+    ...settings.installables
+  ])
+  if (result.code !== 0) {
+    const last = result.stderr.trim().split('\n').at(-1) ?? `exit code ${result.code}`
+    core.warning(`The out-links 'args' asks for could not be made: ${last}`)
   }
-  const found = there.code === 0 ? read(there.stdout) : undefined
-  if (found !== undefined) return found
-  const here = await runCommand(
-    'nix',
-    [...NIX_FEATURES, ...pathInfoJsonArgs(release), '--store', storeUri, ...paths],
-    { env }
-  )
-  return here.code === 0 ? (read(here.stdout) ?? []) : []
-}
-
-/**
- * Each derivation's output paths: read from its .drv file in the runner's store (the eval store, where the build
- * wrote it), which takes no `nix` process; `nix derivation show` for those a file does not tell.
- */
-async function derivationOutputs(
-  release: NixRelease,
-  drvPaths: string[],
-  env: NodeJS.ProcessEnv
-): Promise<Map<string, string[]>> {
-  const outputsOf = new Map<string, string[]>()
-  await Promise.all(
-    drvPaths.map(async drv => {
-      const outputs = await readFile(drv, 'utf8').then(parseDerivationOutputs, () => undefined)
-      if (outputs !== undefined) outputsOf.set(drv, outputs)
-    })
-  )
-  const unread = drvPaths.filter(drv => !outputsOf.has(drv))
-  if (unread.length === 0) return outputsOf
-  const shown = await runCommand('nix', [...NIX_FEATURES, ...derivationShowArgs(release), ...unread], { env })
-  if (shown.code === 0) {
-    for (const drv of parseDerivationShow(shown.stdout.toString())) outputsOf.set(drv.drvPath, drv.outputs)
-  }
-  return outputsOf
 }
 
 /** Brings the requested outputs back; the builder did not sign them, so the runner's store must take them unsigned. */

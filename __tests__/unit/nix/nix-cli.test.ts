@@ -3,6 +3,7 @@ import {
   compareVersions,
   CONFIG_SHOW_SHELL,
   configShowArgs,
+  copyLinksOutputs,
   derivationShowArgs,
   type NixRelease,
   parseConfigShow,
@@ -94,6 +95,18 @@ describe('configShowArgs', () => {
     const [first = '', second = ''] = CONFIG_SHOW_SHELL.split(' || ')
     expect(first).toContain('--extra-experimental-features nix-command config show --json')
     expect(second).toContain('--extra-experimental-features nix-command show-config --json')
+  })
+})
+
+describe('copyLinksOutputs', () => {
+  it('is true from Nix 2.25 (`nix copy --out-link`, NixOS/nix#11657), and for Determinate Nix on it; never for Lix', () => {
+    expect(copyLinksOutputs(nix('2.24.14'))).toBe(false)
+    expect(copyLinksOutputs(nix('2.8.0'))).toBe(false)
+    expect(copyLinksOutputs(nix('2.25.0'))).toBe(true)
+    expect(copyLinksOutputs(nix('2.34.8'))).toBe(true)
+    expect(copyLinksOutputs({ implementation: 'nix', version: '2.33.1', determinate: '3.19.0' })).toBe(true)
+    expect(copyLinksOutputs(lix('2.93.3'))).toBe(false)
+    expect(copyLinksOutputs(nix(''))).toBe(false)
   })
 })
 

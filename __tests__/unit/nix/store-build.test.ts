@@ -1,98 +1,36 @@
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { builderPathInfo } from '../../../src/nix/store-build.js'
-
-const OUT = '/nix/store/5dvfbrk5f9h90g6k9xzs2rkjbwlff0cp-bench-b48ef7c693ae-10'
-/** `nix path-info --json` of Nix 2.8 (a list), as the lab's builder printed it, cut to the fields the proof reads. */
-const INFO = JSON.stringify([
-  {
-    path: OUT,
-    narSize: 128,
-    deriver: `${OUT}.drv`,
-    registrationTime: 1764500000,
-    ultimate: true,
-    valid: true
-  }
-])
+import { readOutLinks } from '../../../src/nix/store-build.js'
 
 const dirs: string[] = []
 afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
 })
 
-/** A PATH with stand-ins for `ssh` and `nix` that record their arguments and answer as told. */
-function fakes(ssh: { code: number; stdout?: string }, nix: { code: number; stdout?: string }) {
-  const dir = mkdtempSync(join(tmpdir(), 'nix-offload-store-build-'))
-  dirs.push(dir)
-  for (const [name, answer] of [
-    ['ssh', ssh],
-    ['nix', nix]
-  ] as const) {
-    writeFileSync(
-      join(dir, name),
-      `#!/bin/sh\nprintf '%s\\n' "$@" > ${dir}/${name}.args\nprintf '%s' '${answer.stdout ?? ''}'\nexit ${answer.code}\n`
-    )
-    chmodSync(join(dir, name), 0o755)
-  }
-  return {
-    env: { PATH: `${dir}:/usr/bin:/bin`, NIX_SSHOPTS: '-F /tmp/nix-offload-abc123/ssh_config' },
-    args: (name: string): string[] =>
-      readFileSync(join(dir, `${name}.args`), 'utf8')
-        .trimEnd()
-        .split('\n')
-  }
-}
-
-describe('builderPathInfo', () => {
-  it("asks the builder's own nix through ssh with the plan's config, each remote word quoted", async () => {
-    const run = fakes({ code: 0, stdout: INFO }, { code: 1 })
-    const infos = await builderPathInfo(
-      { implementation: 'nix', version: '2.8.0' },
-      'ssh-ng://nixbuilder@nix-offload-abc123-1',
-      [OUT],
-      run.env
-    )
-    expect(infos).toEqual([
-      { path: OUT, narSize: 128, deriver: `${OUT}.drv`, registrationTime: 1764500000, ultimate: true }
+describe('readOutLinks', () => {
+  it("reads the links `nix copy -o <dir>/out` makes, in `nix build --json`'s order: installable, then output", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nix-offload-links-'))
+    dirs.push(dir)
+    // As Nix's createOutLinks names them (seen on 2.26 and 2.34 for two installables): out, out-1, and `-<output>`
+    // for every output but `out`. Made in an order that is not the one to read.
+    const links: [name: string, target: string][] = [
+      ['out-1', '/nix/store/bbbb-second'],
+      ['out-dev', '/nix/store/aaaa-first-dev'],
+      ['out-10', '/nix/store/kkkk-eleventh'],
+      ['out', '/nix/store/aaaa-first'],
+      ['out-2-man', '/nix/store/cccc-third-man'],
+      ['out-2', '/nix/store/cccc-third']
+    ]
+    for (const [name, target] of links) symlinkSync(target, join(dir, name))
+    expect(await readOutLinks(dir)).toEqual([
+      '/nix/store/aaaa-first-dev',
+      '/nix/store/aaaa-first',
+      '/nix/store/bbbb-second',
+      '/nix/store/cccc-third-man',
+      '/nix/store/cccc-third',
+      '/nix/store/kkkk-eleventh'
     ])
-    expect(run.args('ssh')).toEqual([
-      '-F',
-      '/tmp/nix-offload-abc123/ssh_config',
-      'nixbuilder@nix-offload-abc123-1',
-      `'nix' '--extra-experimental-features' 'nix-command' 'path-info' '--json' '${OUT}'`
-    ])
-  })
-
-  it('falls back to nix path-info over ssh-ng when the builder has no nix on PATH, or answers no JSON', async () => {
-    for (const ssh of [{ code: 127 }, { code: 0, stdout: 'Welcome to the builder' }]) {
-      const run = fakes(ssh, { code: 0, stdout: INFO })
-      const infos = await builderPathInfo(
-        { implementation: 'nix', version: '2.34.8' },
-        'ssh-ng://nixbuilder@nix-offload-abc123-1',
-        [OUT],
-        run.env
-      )
-      expect(infos.map(info => info.path)).toEqual([OUT])
-      expect(run.args('nix')).toEqual([
-        '--extra-experimental-features',
-        'nix-command flakes',
-        'path-info',
-        '--json',
-        '--json-format',
-        '1',
-        '--store',
-        'ssh-ng://nixbuilder@nix-offload-abc123-1',
-        OUT
-      ])
-    }
-  })
-
-  it('says nothing (and the proof fails) when neither answers', async () => {
-    const run = fakes({ code: 255 }, { code: 1 })
-    expect(
-      await builderPathInfo({ implementation: 'nix', version: '2.8.0' }, 'ssh-ng://u@a', [OUT], run.env)
-    ).toEqual([])
   })
 })
