@@ -1,7 +1,7 @@
 import * as core from '@actions/core'
 import { randomBytes } from 'node:crypto'
-import { type BuildRecord, type CopyRecord, NixLogReader } from './ledger.js'
-import { LineSplitter } from './nix-log.js'
+import { type BuildRecord, type CopyRecord, type LogObserver, NixLogReader } from './ledger.js'
+import { LineSplitter, type NixEvent } from './nix-log.js'
 import { NIX_FEATURES } from './nix-cli.js'
 import { type ProgressOptions, ProgressTracker } from './progress.js'
 import { runCommand } from '../base/index.js'
@@ -60,10 +60,18 @@ const PROGRESS_POLL_MS = 1_000
 export async function runNixBuild(
   args: string[],
   env: NodeJS.ProcessEnv,
-  progress: ProgressOptions = {}
+  progress: ProgressOptions = {},
+  watch?: (event: NixEvent) => void
 ): Promise<BuildOutcome> {
   const tracker = new ProgressTracker(Date.now, progress)
-  const reader = new NixLogReader(line => core.info(line), Date.now, tracker)
+  const observer: LogObserver = {
+    event: event => {
+      tracker.event(event)
+      watch?.(event)
+    },
+    progressLine: line => tracker.progressLine(line)
+  }
+  const reader = new NixLogReader(line => core.info(line), Date.now, observer)
   const splitter = new LineSplitter(line => reader.readLine(line))
   // Build logs come from the builder: keep a line like "::add-mask::" or "::error::" in them from acting on the runner.
   const resumeToken = randomBytes(16).toString('hex')

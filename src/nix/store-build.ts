@@ -5,6 +5,7 @@ import { phase, runCommand } from '../base/index.js'
 import type { Settings } from '../inputs/index.js'
 import { type BuildOutcome, buildArguments, lastError, runNixBuild } from './build.js'
 import type { BuildRecord } from './ledger.js'
+import { ActivityType, type NixEvent } from './nix-log.js'
 import { machineLabel } from './progress.js'
 import {
   copyLinksOutputs,
@@ -14,7 +15,7 @@ import {
   parseDerivationShow,
   type ShownDerivation
 } from './nix-cli.js'
-import { proveInStore, type StoreProof } from './store-proof.js'
+import { askBuilderStore, type StoreAnswer, type StoreProof, storeProofs } from './store-proof.js'
 import type { InstallableNeed, StoreRoute } from './strategy.js'
 import { copiesByBuilder, narSizes } from './transfer.js'
 
@@ -147,9 +148,17 @@ export async function buildInStores(
   for (const route of routes) {
     const started = Date.now()
     const jobs = maxJobs(route.storeUri)
+    const ask = (drvPaths: string[]): Promise<StoreAnswer> =>
+      phase('proof from the store', askBuilderStore(release, route.storeUri, drvPaths, started, env))
+    // In one session the builds are over when the copy back begins: the store is asked then, beside the copy.
+    let asking: Promise<StoreAnswer> | undefined
     const one = oneSession
-      ? await phase('nix copy --from', buildAndCopyBack(settings, route, jobs, env, workDir))
+      ? await phase(
+          'nix copy --from',
+          buildAndCopyBack(settings, route, jobs, env, workDir, built => (asking = ask(built)))
+        )
       : await phase('nix build --store', buildInStore(settings, route, jobs, env))
+    asking?.catch(() => undefined)
     outcome.builds.push(...one.builds)
     outcome.outPaths.push(...one.outPaths)
     outcome.messages.push(...one.messages)
@@ -166,10 +175,10 @@ export async function buildInStores(
         : undefined
     const sent = copiesByBuilder(one.copies, [route.storeUri]).get(route.storeUri)?.sent ?? new Set<string>()
     const sizing = narSizes([...sent], env)
-    const { proofs, sizes } = await phase(
-      'proof from the store',
-      proveInStore(release, route.storeUri, one.builds, started, env)
-    )
+    const built = one.builds.filter(build => build.status === 'built').map(build => build.drvPath)
+    const answer = await (asking ?? ask(built))
+    const proofs = storeProofs(route.storeUri, one.builds, answer)
+    const sizes = answer.sizes
     for (const [drv, proof] of proofs) outcome.proofs.set(drv, proof)
     for (const [path, size] of [...sizes, ...(await sizing)]) outcome.sizes.set(path, size)
     const copied = await copying
@@ -212,7 +221,8 @@ async function buildAndCopyBack(
   route: StoreRoute,
   maxJobs: number,
   env: NodeJS.ProcessEnv,
-  workDir: string
+  workDir: string,
+  buildsOver: (built: string[]) => void
 ): Promise<BuildOutcome> {
   const links = await mkdtemp(join(workDir, 'out-'))
   const args = [
@@ -233,9 +243,23 @@ async function buildAndCopyBack(
     join(links, OUT_LINK),
     ...route.installables
   ]
+  // `nix copy` realises every installable before it copies: the first copy from the builder's store says the builds
+  // it started there are over, and all succeeded.
+  // (Nix names the builder's store by its URI, the runner's `daemon` or `local`; 2.26 names it `ssh-ng://` alone.)
+  const started = new Set<string>()
+  let over = false
+  const watch = (event: NixEvent): void => {
+    if (event.action !== 'start' || over) return
+    const [first, from] = event.fields
+    if (event.type === ActivityType.Build && typeof first === 'string') started.add(first)
+    if (event.type === ActivityType.CopyPath && typeof from === 'string' && /^[a-z-]+:\/\//.test(from)) {
+      over = true
+      buildsOver([...started])
+    }
+  }
   const outcome = inBuilderStore(
     route.storeUri,
-    await runNixBuild(args, env, { local: machineLabel(route.storeUri) })
+    await runNixBuild(args, env, { local: machineLabel(route.storeUri) }, watch)
   )
   if (outcome.exitCode !== 0) {
     // Built there, failed on the way back: said as the copy back's failure, which the diagnosis reads first.

@@ -28,39 +28,41 @@ export interface StoreProof {
   problem?: string
 }
 
+/** What the builder's store says of some derivations' outputs: what disagrees with a build there, per derivation. */
+export interface StoreAnswer {
+  problems: Map<string, string[]>
+  /** NAR sizes of the outputs, by path. */
+  sizes: Map<string, number>
+}
+
 /**
- * Asks the builder's store about each built derivation's outputs: `ultimate` (built there, not copied in), the
- * deriver, and a registration time inside this build's window (a minute's slack for the two clocks).
+ * Asks the builder's store about each derivation's outputs: `ultimate` (built there, not copied in), the deriver, and
+ * a registration time inside this build's window, which began at `started` (a minute's slack for the two clocks).
  */
-export async function proveInStore(
+export async function askBuilderStore(
   release: NixRelease,
   storeUri: string,
-  builds: BuildRecord[],
+  drvPaths: string[],
   started: number,
   env: NodeJS.ProcessEnv
-): Promise<{ proofs: Map<string, StoreProof>; sizes: Map<string, number> }> {
-  const proofs = new Map<string, StoreProof>()
-  const built = builds.filter(build => build.status === 'built')
-  if (built.length === 0) return { proofs, sizes: new Map() }
-  const outputsOf = await derivationOutputs(
-    release,
-    built.map(build => build.drvPath),
-    env
-  )
+): Promise<StoreAnswer> {
+  const answer: StoreAnswer = { problems: new Map(), sizes: new Map() }
+  if (drvPaths.length === 0) return answer
+  const outputsOf = await derivationOutputs(release, drvPaths, env)
   const outputs = [...outputsOf.values()].flat()
   const byPath = new Map(
     (await builderPathInfo(release, storeUri, outputs, env)).map(info => [info.path, info])
   )
   const window = { from: started / 1000 - 60, to: Date.now() / 1000 + 60 }
-  for (const build of built) {
-    const paths = outputsOf.get(build.drvPath) ?? []
+  for (const drvPath of drvPaths) {
+    const paths = outputsOf.get(drvPath) ?? []
     const problems: string[] = []
     if (paths.length === 0) problems.push('its outputs could not be read')
     for (const path of paths) {
       const info = byPath.get(path)
       if (info === undefined) problems.push(`${path} is not valid in ${storeUri}`)
       else if (!info.ultimate) problems.push(`${path} was copied into ${storeUri}, not built there`)
-      else if (info.deriver !== undefined && info.deriver !== build.drvPath)
+      else if (info.deriver !== undefined && info.deriver !== drvPath)
         problems.push(`${path} was built there by ${info.deriver}`)
       else if (
         info.registrationTime !== undefined &&
@@ -68,11 +70,29 @@ export async function proveInStore(
       )
         problems.push(`${path} was registered there before this build`)
     }
+    answer.problems.set(drvPath, problems)
+  }
+  for (const [path, info] of byPath) answer.sizes.set(path, info.narSize)
+  return answer
+}
+
+/**
+ * The proof of each derivation built (`builds`, from the log) in the store at `storeUri`, from the log and from what
+ * that store said (`answer`); a derivation it was not asked about has no proof from the store.
+ */
+export function storeProofs(
+  storeUri: string,
+  builds: BuildRecord[],
+  answer: StoreAnswer
+): Map<string, StoreProof> {
+  const proofs = new Map<string, StoreProof>()
+  for (const build of builds.filter(record => record.status === 'built')) {
+    const problems = answer.problems.get(build.drvPath) ?? ["the builder's store was not asked about it"]
     const proof: StoreProof = { log: build.machine === storeUri, store: problems.length === 0 }
     if (problems.length > 0) proof.problem = problems.join('; ')
     proofs.set(build.drvPath, proof)
   }
-  return { proofs, sizes: new Map([...byPath].map(([path, info]) => [path, info.narSize])) }
+  return proofs
 }
 
 /**

@@ -2,7 +2,8 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { builderPathInfo } from '../../../src/nix/store-proof.js'
+import type { BuildRecord } from '../../../src/nix/ledger.js'
+import { builderPathInfo, storeProofs } from '../../../src/nix/store-proof.js'
 
 const OUT = '/nix/store/5dvfbrk5f9h90g6k9xzs2rkjbwlff0cp-bench-b48ef7c693ae-10'
 /** `nix path-info --json` of Nix 2.8 (a list), as the lab's builder printed it, cut to the fields the proof reads. */
@@ -94,5 +95,48 @@ describe('builderPathInfo', () => {
     expect(
       await builderPathInfo({ implementation: 'nix', version: '2.8.0' }, 'ssh-ng://u@a', [OUT], run.env)
     ).toEqual([])
+  })
+})
+
+describe('storeProofs', () => {
+  const STORE = 'ssh-ng://nixbuilder@nix-offload-abc123-1'
+  const record = (drvPath: string, status: 'built' | 'failed', machine = STORE): BuildRecord => ({
+    drvPath,
+    name: drvPath.slice('/nix/store/'.length, -'.drv'.length),
+    machine,
+    status,
+    start: 0,
+    attempts: 1
+  })
+
+  it('proves a built derivation from the log and the store, and a derivation the store was not asked about from neither', () => {
+    const proofs = storeProofs(
+      STORE,
+      [
+        record('/nix/store/a.drv', 'built'),
+        record('/nix/store/b.drv', 'built'),
+        record('/nix/store/c.drv', 'failed')
+      ],
+      { problems: new Map([['/nix/store/a.drv', []]]), sizes: new Map() }
+    )
+    expect(proofs.get('/nix/store/a.drv')).toEqual({ log: true, store: true })
+    expect(proofs.get('/nix/store/b.drv')).toEqual({
+      log: true,
+      store: false,
+      problem: "the builder's store was not asked about it"
+    })
+    expect(proofs.has('/nix/store/c.drv')).toBe(false)
+  })
+
+  it('says what the store disagreed with, and a build the log places elsewhere is not proven by the log', () => {
+    const proofs = storeProofs(STORE, [record('/nix/store/a.drv', 'built', 'ssh-ng://other')], {
+      problems: new Map([['/nix/store/a.drv', ['/nix/store/a-out was copied into it, not built there']]]),
+      sizes: new Map()
+    })
+    expect(proofs.get('/nix/store/a.drv')).toEqual({
+      log: false,
+      store: false,
+      problem: '/nix/store/a-out was copied into it, not built there'
+    })
   })
 })
