@@ -71,7 +71,10 @@ export async function offload(
   if (decided !== undefined) checkRebuild(facts, settings, decided.strategy)
   const needing: Promise<InstallableLookup> = hookForSure
     ? Promise.resolve({})
-    : installableNeeds(runnerRelease(facts), settings, process.env, settings.builders.length === 1)
+    : phase(
+        'installables',
+        installableNeeds(runnerRelease(facts), settings, process.env, settings.builders.length === 1)
+      )
   needing.catch(() => undefined)
   const given = settings.skipUnhealthy || !hookForSure ? undefined : givenBuilders(settings.builders)
   const earlyPlan = given === undefined ? undefined : planWithoutRestart(settings, given, facts, token)
