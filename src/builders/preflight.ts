@@ -122,9 +122,9 @@ function handshake(
       () => {
         const seconds = Math.round(Math.max(timeoutMs, 1000) / 1000)
         // Everything but the store check answered: the builder's store (its nix-daemon) hangs.
-        const [about, config, store] = outputs
-        if (about !== undefined && config !== undefined && store === undefined) {
-          const facts = parseFacts(builder.protocol, about + config)
+        const [about, store] = outputs
+        if (about !== undefined && store === undefined) {
+          const facts = parseFacts(builder.protocol, about)
           observation.facts = { ...facts, storeAnswers: false, storeError: `no answer within ${seconds} s` }
         } else {
           observation.error ??= `no SSH handshake within ${seconds} s`
