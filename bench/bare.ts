@@ -5,6 +5,10 @@
  *
  *   nix build --store ssh-ng://ALIAS --eval-store auto -j N --no-link --json …
  *   nix copy --from ssh-ng://ALIAS --no-check-sigs OUT…
+ *
+ * and, for a runner on Nix 2.25 or later, the one command the action runs there instead (bareCopyBuild):
+ *
+ *   nix copy --from ssh-ng://ALIAS --eval-store auto --no-check-sigs -j N --out-link DIR/out …
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { chownTree, hostPath, type Lab, type LabBuilder, runCommandAs } from '../__tests__/lab/harness.js'
@@ -97,4 +101,46 @@ export async function bareStoreBuild(
   const copied = performance.now()
   if (copy.code !== 0) throw new Error(`nix copy --from ${store} failed: ${copy.stderr}`)
   return { ms: copied - started, buildMs: built - started, copyMs: copied - built, outPaths }
+}
+
+/** The one-session form (runner Nix 2.25+): `nix copy --from` builds in the builder's store and brings the outputs back. */
+export async function bareCopyBuild(
+  lab: Lab,
+  ssh: BareSsh,
+  alias: string,
+  expr: Expression,
+  maxJobs: number
+): Promise<number> {
+  const links = `/tmp/nix-offload-bench-links-${nonce()}`
+  mkdirSync(hostPath(lab, links), { mode: 0o700 })
+  chownTree(hostPath(lab, links), lab.runnerUser)
+  const store = `ssh-ng://${alias}`
+  try {
+    const started = performance.now()
+    const copy = await runCommandAs(
+      lab,
+      'runner',
+      [
+        ...NIX,
+        'copy',
+        '--from',
+        store,
+        '--eval-store',
+        'auto',
+        '--no-check-sigs',
+        '-j',
+        String(maxJobs),
+        '--out-link',
+        `${links}/out`,
+        ...expr.args,
+        ...expr.attributes
+      ],
+      { NIX_SSHOPTS: ssh.sshopts }
+    )
+    const ms = performance.now() - started
+    if (copy.code !== 0) throw new Error(`nix copy --from ${store} --eval-store auto failed: ${copy.stderr}`)
+    return ms
+  } finally {
+    rmSync(hostPath(lab, links), { recursive: true, force: true })
+  }
 }

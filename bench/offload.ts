@@ -12,7 +12,8 @@
  * the runner user), once per `--strategy` (comma-separated: auto, hook, remote-store; default auto, the input's
  * default): set-up, preflight, build, proof, copy back and undo, all timed. `--floor` adds the remote-store
  * strategy's bare floor: its two commands alone (bench/bare.ts), once with a plain alias and once with ControlMaster
- * (the master closed after each run). Each run builds fresh derivations (a nonce), the variants alternate after one
+ * (the master closed after each run), and on a runner with Nix 2.25 or later the one `nix copy --from` session the
+ * action runs there instead, with a plain alias. Each run builds fresh derivations (a nonce), the variants alternate after one
  * warm-up each, and the medians and their ratios are printed. Nothing here asserts a time.
  *
  * The builder is `--builder` (default c, which the lab tests leave alone), with max-jobs 4 for more than one
@@ -21,7 +22,7 @@
  */
 import { loadLab } from '../__tests__/lab/harness.js'
 import { bundleId, parseStrategies, runAction } from './action.js'
-import { bareConfig, bareStoreBuild } from './bare.js'
+import { bareConfig, bareCopyBuild, bareStoreBuild } from './bare.js'
 import { startLatencyProxy } from './latency.js'
 import {
   benchBuilder,
@@ -52,6 +53,9 @@ const bare = bareConfig(lab, b)
 const PLAIN = 'plain seed-style nix build'
 const FLOOR = 'bare floor: build --store + copy --from'
 const FLOOR_MUX = 'bare floor, ControlMaster'
+const FLOOR_ONE = 'bare floor, one session: copy --from'
+/** `nix copy --out-link`, which the one-session form needs, is in Nix 2.25 and later. */
+const oneSession = Number(lab.runner.nix.split('.')[1] ?? 0) >= 25
 const actionName = (strategy: string): string => `nix-offload, strategy ${strategy} (main+post)`
 /** What the report says each strategy input chose, run by run. */
 const chosen = new Map<string, string[]>()
@@ -79,6 +83,8 @@ if (withFloor) {
       }
     ]
   )
+  if (oneSession)
+    variants.push([FLOOR_ONE, () => bareCopyBuild(lab, bare, bare.plain, expression(lab, count), maxJobs)])
 }
 
 const results = new Map<string, number[]>(variants.map(([name]) => [name, []]))
@@ -124,11 +130,14 @@ for (const strategy of strategies) {
       `action / floor ${(x / ms(FLOOR)).toFixed(2)}×`,
       `action / floor with ControlMaster ${(x / ms(FLOOR_MUX)).toFixed(2)}×`
     )
+  if (withFloor && oneSession) line.push(`action / one-session floor ${(x / ms(FLOOR_ONE)).toFixed(2)}×`)
   const choices = [...new Set(chosen.get(strategy) ?? [])]
   if (choices.length > 0) line.push(`the report's strategy: ${choices.join(', ')}`)
   console.log(line.join(', '))
 }
 if (withFloor) console.log(`  floor: plain / floor ${(ms(PLAIN) / ms(FLOOR)).toFixed(2)}×`)
+if (withFloor && oneSession)
+  console.log(`  one-session floor: plain / floor ${(ms(PLAIN) / ms(FLOOR_ONE)).toFixed(2)}×`)
 printFailures(failures)
 if (bundleId(lab) !== bundle)
   console.log(`  warning: dist/main changed during the runs (was ${bundle}): rerun`)
