@@ -109,7 +109,7 @@ export interface Settings {
   multiplex: boolean
   /**
    * How the build reaches the builders: `hook`, Nix's distributed builds (one SSH session per derivation, every output
-   * comes back); `remote-store`, the whole build in the builder's own store (`nix build --store ssh-ng://…`), only
+   * comes back); `remote-store`, the whole build in the builder's own store (`nix copy --from ssh-ng://…`, or `nix build --store`), only
    * the requested outputs come back; `auto` picks remote-store where it can serve the run.
    */
   strategy: Strategy

@@ -6,9 +6,10 @@ import { Input, SetupError, type Settings } from '../inputs/index.js'
  *   to the build hook, which opens an ssh-ng session per derivation and copies every output back. The only way for
  *   configure-only runs (later steps' plain `nix build`), for an untrusted runner user, and for one graph spread over
  *   several builders.
- * - `remote-store`: the runner's own `nix build --store ssh-ng://… --eval-store auto` evaluates on the runner, copies
- *   the derivations (and inputs only the runner has) to one builder, and that builder's daemon builds the whole graph
- *   with its own max-jobs: one session per build, and only the requested outputs come back (`nix copy --from`).
+ * - `remote-store`: the runner's own `nix copy --from ssh-ng://… --eval-store auto` (Nix 2.25+; before, `nix build
+ *   --store` and then `nix copy --from`) evaluates on the runner, copies the derivations (and inputs only the runner
+ *   has) to one builder, and that builder's daemon builds the whole graph with its own max-jobs: one session per
+ *   build, and only the requested outputs come back (store-build.ts).
  */
 export type ChosenStrategy = 'hook' | 'remote-store'
 
