@@ -32,38 +32,22 @@ function runCommand(command, args, options = {}) {
         });
         const stdout = [];
         const stderr = [];
-        let timedOut = false;
-        const stop = () => {
-            child.kill('SIGTERM');
-            setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
-        };
-        const timer = options.timeoutMs === undefined
-            ? undefined
-            : setTimeout(() => {
-                timedOut = true;
-                stop();
-            }, options.timeoutMs);
-        const { signal } = options;
-        if (signal?.aborted === true)
-            stop();
-        signal?.addEventListener('abort', stop, { once: true });
+        const bounds = bound(child, options);
         child.stdout.on('data', (chunk) => stdout.push(chunk));
         // A build log can be gigabytes: with a listener, stderr is streamed and not kept.
         child.stderr.on('data', (chunk) => options.onStderr ? options.onStderr(chunk) : stderr.push(chunk));
         child.on('error', error => {
-            clearTimeout(timer);
-            signal?.removeEventListener('abort', stop);
+            bounds.release();
             reject(error);
         });
         child.on('close', code => {
-            clearTimeout(timer);
-            signal?.removeEventListener('abort', stop);
+            bounds.release();
             const result = {
                 code: code ?? 1,
                 stdout: Buffer.concat(stdout),
                 stderr: Buffer.concat(stderr).toString('utf8')
             };
-            if (timedOut)
+            if (bounds.timedOut())
                 result.timedOut = true;
             resolve(result);
         });
@@ -83,27 +67,12 @@ function startCompanion(command, args, readyLine, options = {}) {
         child.on('close', code => resolve(code ?? 1));
     });
     child.stdin.on('error', () => undefined);
-    const stop = () => {
-        child.kill('SIGTERM');
-        setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
-    };
+    const bounds = bound(child, options);
     const ready = new Promise(resolve => {
         const stdout = [];
         const stderr = [];
-        let timedOut = false;
-        const timer = options.timeoutMs === undefined
-            ? undefined
-            : setTimeout(() => {
-                timedOut = true;
-                stop();
-            }, options.timeoutMs);
-        const { signal } = options;
-        if (signal?.aborted === true)
-            stop();
-        signal?.addEventListener('abort', stop, { once: true });
         const settle = (result) => {
-            clearTimeout(timer);
-            signal?.removeEventListener('abort', stop);
+            bounds.release();
             resolve(result);
         };
         child.stdout.on('data', (chunk) => {
@@ -124,7 +93,7 @@ function startCompanion(command, args, readyLine, options = {}) {
                 stdout: Buffer.concat(stdout),
                 stderr: Buffer.concat(stderr).toString('utf8')
             };
-            if (timedOut)
+            if (bounds.timedOut())
                 result.timedOut = true;
             settle(result);
         });
@@ -138,10 +107,39 @@ function startCompanion(command, args, readyLine, options = {}) {
         ]);
         clearTimeout(timer);
         if (!byItself)
-            stop();
+            bounds.stop();
         return byItself;
     };
     return { ready, close };
+}
+/**
+ * Stops `child` (TERM, then KILL 5 s later) once `timeoutMs` has passed or `signal` aborts, until `release` is called:
+ * the bounds of runCommand and startCompanion.
+ */
+function bound(child, options) {
+    const stop = () => {
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
+    };
+    let timedOut = false;
+    const timer = options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            stop();
+        }, options.timeoutMs);
+    const { signal } = options;
+    if (signal?.aborted === true)
+        stop();
+    signal?.addEventListener('abort', stop, { once: true });
+    return {
+        stop,
+        timedOut: () => timedOut,
+        release: () => {
+            clearTimeout(timer);
+            signal?.removeEventListener('abort', stop);
+        }
+    };
 }
 /** Lets Node end while `handle` is still open: a child process, or one of its pipes (a net.Socket underneath). */
 function unref(handle) {

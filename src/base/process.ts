@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 
 /** The one place that starts processes. Nothing it runs is echoed to the log. */
 export interface CommandOptions {
@@ -34,40 +34,24 @@ export function runCommand(
     })
     const stdout: Buffer[] = []
     const stderr: Buffer[] = []
-    let timedOut = false
-    const stop = (): void => {
-      child.kill('SIGTERM')
-      setTimeout(() => child.kill('SIGKILL'), 5_000).unref()
-    }
-    const timer =
-      options.timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            timedOut = true
-            stop()
-          }, options.timeoutMs)
-    const { signal } = options
-    if (signal?.aborted === true) stop()
-    signal?.addEventListener('abort', stop, { once: true })
+    const bounds = bound(child, options)
     child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk))
     // A build log can be gigabytes: with a listener, stderr is streamed and not kept.
     child.stderr.on('data', (chunk: Buffer) =>
       options.onStderr ? options.onStderr(chunk) : stderr.push(chunk)
     )
     child.on('error', error => {
-      clearTimeout(timer)
-      signal?.removeEventListener('abort', stop)
+      bounds.release()
       reject(error)
     })
     child.on('close', code => {
-      clearTimeout(timer)
-      signal?.removeEventListener('abort', stop)
+      bounds.release()
       const result: CommandResult = {
         code: code ?? 1,
         stdout: Buffer.concat(stdout),
         stderr: Buffer.concat(stderr).toString('utf8')
       }
-      if (timedOut) result.timedOut = true
+      if (bounds.timedOut()) result.timedOut = true
       resolve(result)
     })
     // A process that exits without reading its stdin is not an error of ours.
@@ -106,27 +90,12 @@ export function startCompanion(
     child.on('close', code => resolve(code ?? 1))
   })
   child.stdin.on('error', () => undefined)
-  const stop = (): void => {
-    child.kill('SIGTERM')
-    setTimeout(() => child.kill('SIGKILL'), 5_000).unref()
-  }
+  const bounds = bound(child, options)
   const ready = new Promise<CommandResult | undefined>(resolve => {
     const stdout: Buffer[] = []
     const stderr: Buffer[] = []
-    let timedOut = false
-    const timer =
-      options.timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            timedOut = true
-            stop()
-          }, options.timeoutMs)
-    const { signal } = options
-    if (signal?.aborted === true) stop()
-    signal?.addEventListener('abort', stop, { once: true })
     const settle = (result: CommandResult | undefined): void => {
-      clearTimeout(timer)
-      signal?.removeEventListener('abort', stop)
+      bounds.release()
       resolve(result)
     }
     child.stdout.on('data', (chunk: Buffer) => {
@@ -145,7 +114,7 @@ export function startCompanion(
         stdout: Buffer.concat(stdout),
         stderr: Buffer.concat(stderr).toString('utf8')
       }
-      if (timedOut) result.timedOut = true
+      if (bounds.timedOut()) result.timedOut = true
       settle(result)
     })
   })
@@ -157,10 +126,43 @@ export function startCompanion(
       new Promise<boolean>(resolve => (timer = setTimeout(() => resolve(false), waitMs)))
     ])
     clearTimeout(timer)
-    if (!byItself) stop()
+    if (!byItself) bounds.stop()
     return byItself
   }
   return { ready, close }
+}
+
+/**
+ * Stops `child` (TERM, then KILL 5 s later) once `timeoutMs` has passed or `signal` aborts, until `release` is called:
+ * the bounds of runCommand and startCompanion.
+ */
+function bound(
+  child: ChildProcess,
+  options: Pick<CommandOptions, 'timeoutMs' | 'signal'>
+): { stop: () => void; timedOut: () => boolean; release: () => void } {
+  const stop = (): void => {
+    child.kill('SIGTERM')
+    setTimeout(() => child.kill('SIGKILL'), 5_000).unref()
+  }
+  let timedOut = false
+  const timer =
+    options.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true
+          stop()
+        }, options.timeoutMs)
+  const { signal } = options
+  if (signal?.aborted === true) stop()
+  signal?.addEventListener('abort', stop, { once: true })
+  return {
+    stop,
+    timedOut: () => timedOut,
+    release: () => {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', stop)
+    }
+  }
 }
 
 /** Lets Node end while `handle` is still open: a child process, or one of its pipes (a net.Socket underneath). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { childEnvironment, runCommand } from '../../../src/base/process.js'
+import { childEnvironment, runCommand, startCompanion } from '../../../src/base/process.js'
 
 describe('childEnvironment', () => {
   it('keeps what Nix needs and drops the step inputs and the runner tokens', () => {
@@ -53,5 +53,26 @@ describe('runCommand with a signal', () => {
     controller.abort()
     expect(result).toMatchObject({ code: 0 })
     expect(result.stdout.toString()).toBe('done\n')
+  })
+})
+
+describe('startCompanion', () => {
+  it('is ready at its ready line, and ends by itself when its input is closed', async () => {
+    const companion = startCompanion('sh', ['-c', 'echo starting; echo ready; exec cat >/dev/null'], 'ready')
+    expect(await companion.ready).toBeUndefined()
+    expect(await companion.close(5_000)).toBe(true)
+  })
+
+  it('is stopped when it does not end within the wait after its input is closed', async () => {
+    const companion = startCompanion('sh', ['-c', 'echo ready; exec sleep 30'], 'ready')
+    expect(await companion.ready).toBeUndefined()
+    expect(await companion.close(100)).toBe(false)
+  })
+
+  it('says how it ended when it ends, or is stopped by its time bound, before it is ready', async () => {
+    const failed = await startCompanion('sh', ['-c', 'echo nope >&2; exit 3'], 'ready').ready
+    expect(failed).toMatchObject({ code: 3, stderr: 'nope\n' })
+    const hung = await startCompanion('sh', ['-c', 'exec sleep 30'], 'ready', { timeoutMs: 100 }).ready
+    expect(hung?.timedOut).toBe(true)
   })
 })
