@@ -146,6 +146,10 @@ function unref(handle) {
     if ('unref' in handle && typeof handle.unref === 'function')
         handle.unref();
 }
+/** The last three lines of a process's stderr on one line: how a failure is quoted in a message. */
+function stderrTail(stderr) {
+    return stderr.trim().split('\n').slice(-3).join(' / ');
+}
 /** Runs a command that must succeed; the error carries its stderr. */
 async function runChecked(command, args, options = {}) {
     const result = await runCommand(command, args, options);

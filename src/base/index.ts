@@ -11,7 +11,8 @@ export {
   runChecked,
   runCommand,
   shellQuote,
-  startCompanion
+  startCompanion,
+  stderrTail
 } from './process.js'
 export { phase } from './timing.js'
 export { isRecord } from './json.js'

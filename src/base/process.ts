@@ -170,6 +170,11 @@ function unref(handle: object): void {
   if ('unref' in handle && typeof handle.unref === 'function') handle.unref()
 }
 
+/** The last three lines of a process's stderr on one line: how a failure is quoted in a message. */
+export function stderrTail(stderr: string): string {
+  return stderr.trim().split('\n').slice(-3).join(' / ')
+}
+
 /** Runs a command that must succeed; the error carries its stderr. */
 export async function runChecked(
   command: string,

@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, readlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as core from '@actions/core'
-import { phase, runCommand } from '../base/index.js'
+import { phase, runCommand, stderrTail } from '../base/index.js'
 import type { Settings } from '../inputs/index.js'
 import { type BuildOutcome, buildArguments, lastError, runNixBuild } from './build.js'
 import type { BuildRecord } from './ledger.js'
@@ -349,6 +349,6 @@ async function copyBack(
     { env }
   )
   if (result.code === 0) return undefined
-  const last = result.stderr.trim().split('\n').slice(-3).join(' / ')
+  const last = stderrTail(result.stderr)
   return `error: copying the outputs back from '${storeUri}' failed: ${last}`
 }

@@ -2,7 +2,7 @@ import { NIX_FEATURES, parseStoreInfo, sshDestination, storeInfoArgs } from '../
 import { nixEnvironment, type Plan } from './plan.js'
 import type { ConfiguredBuilder } from './render.js'
 import type { RunnerFacts } from './probe.js'
-import { type CommandResult, type Companion, runCommand, startCompanion } from '../base/index.js'
+import { type CommandResult, type Companion, runCommand, startCompanion, stderrTail } from '../base/index.js'
 import { label } from '../inputs/index.js'
 
 /** The builder's store as the account that offloads (root for a daemon) reaches it through the written ssh config. */
@@ -68,7 +68,7 @@ export async function pingStores(
       const { version, trusted } = parseStoreInfo(result.stdout.toString(), result.stderr)
       if (version !== undefined) reach.version = version
       if (trusted !== undefined) reach.trusted = trusted
-      if (!reach.ok) reach.error = result.stderr.trim().split('\n').slice(-3).join(' / ')
+      if (!reach.ok) reach.error = stderrTail(result.stderr)
       if (result.timedOut === true) {
         reach.error =
           `it hung: no answer within ${STORE_PING_TIMEOUT_MS / 1000} s (the builder accepted the SSH connection ` +
@@ -115,8 +115,7 @@ async function sshCheck(
     ok: result === undefined || result.code === 0,
     ms: Date.now() - started
   }
-  if (result !== undefined && !reach.ok)
-    reach.error = result.stderr.trim().split('\n').slice(-3).join(' / ') || `exit code ${result.code}`
+  if (result !== undefined && !reach.ok) reach.error = stderrTail(result.stderr) || `exit code ${result.code}`
   if (result?.timedOut === true) reach.error = `it hung: no answer within ${STORE_PING_TIMEOUT_MS / 1000} s`
   return reach
 }
