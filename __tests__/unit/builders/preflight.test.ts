@@ -122,13 +122,18 @@ function request(port: number): BuilderRequest {
   }
 }
 
+/** The preflight of `builder`, as the action runs it, with its pinned host key and the client key it accepts. */
+function inspect(builder: Builder): ReturnType<typeof inspectBuilder> {
+  return inspectBuilder(request(builder.port), [builder.hostKey], builder.clientKey, {
+    connectTimeoutMs: 5_000,
+    timeoutMs: 10_000
+  })
+}
+
 describe('inspectBuilder', () => {
   it('runs the facts commands at once, and reads them in their order whatever order they end in', async () => {
     running = await startBuilder(10)
-    const seen = await inspectBuilder(request(running.port), [running.hostKey], running.clientKey, {
-      connectTimeoutMs: 5_000,
-      timeoutMs: 10_000
-    })
+    const seen = await inspect(running)
     expect(seen.error).toBeUndefined()
     expect(seen.authenticated).toBe(true)
     expect(running.mostAtOnce()).toBe(COMMANDS)
@@ -145,10 +150,7 @@ describe('inspectBuilder', () => {
 
   it('runs them one after the other on a builder that allows one session at a time (MaxSessions 1)', async () => {
     running = await startBuilder(1)
-    const seen = await inspectBuilder(request(running.port), [running.hostKey], running.clientKey, {
-      connectTimeoutMs: 5_000,
-      timeoutMs: 10_000
-    })
+    const seen = await inspect(running)
     expect(seen.error).toBeUndefined()
     expect(running.refused()).toBeGreaterThan(0)
     expect(running.mostAtOnce()).toBe(1)

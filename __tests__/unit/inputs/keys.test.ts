@@ -10,7 +10,7 @@ import {
   parsePrivateKey,
   renderKnownHostsLine
 } from '../../../src/inputs/keys.js'
-import { readableKeyPair } from '../support/ssh-keys.js'
+import { encryptedKeyPair, readableKeyPair } from '../support/ssh-keys.js'
 
 // A throwaway host key made with `ssh-keygen -t ed25519 -C root@labA`; the fingerprint is what `ssh-keygen -lf` printed.
 const ED25519_BLOB = 'AAAAC3NzaC1lZDI1NTE5AAAAIK9FOpMsDI5XMSC1L3hqFU0cUvMIhEbq6uCOU+4YkSag'
@@ -22,15 +22,7 @@ const ECDSA_FINGERPRINT = 'SHA256:150epnnZSdQka3yMVbRoHnAOSAwAwE9USQtBWAuDUr8'
 const SSH_KEYGEN_HASHED = '|1|EaO/EHyIGtkWF0nN0m+c39y+WZ4=|GPjCKbtSilHyWYoXRQFIxjkRm98='
 
 const plainKey = readableKeyPair(() => ssh2.utils.generateKeyPairSync('ed25519', { comment: 'ci@example' }))
-const encryptedKey = readableKeyPair(
-  () =>
-    ssh2.utils.generateKeyPairSync('ed25519', {
-      passphrase: 'correct horse',
-      cipher: 'aes256-ctr',
-      rounds: 16
-    }),
-  'correct horse'
-)
+const encryptedKey = encryptedKeyPair('correct horse')
 
 /** The base64 lines of a PEM/OpenSSH key: the secret part, unlike the BEGIN/END armour. */
 function bodyLines(pem: string): string[] {

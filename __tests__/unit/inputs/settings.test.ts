@@ -12,7 +12,7 @@ import {
   parseSettings,
   wantsBuild
 } from '../../../src/inputs/settings.js'
-import { readableKeyPair } from '../support/ssh-keys.js'
+import { encryptedKeyPair, readableKeyPair } from '../support/ssh-keys.js'
 
 type Inputs = Partial<Record<`${Input}`, string>>
 
@@ -23,15 +23,7 @@ const HOST_KEY = { type: 'ssh-ed25519', blob: HOST_KEY_BLOB }
 const DEFAULTS = { system: 'x86_64-linux' }
 
 const clientKey = readableKeyPair(() => ssh2.utils.generateKeyPairSync('ed25519', { comment: 'ci@example' }))
-const encryptedKey = readableKeyPair(
-  () =>
-    ssh2.utils.generateKeyPairSync('ed25519', {
-      passphrase: 'correct horse',
-      cipher: 'aes256-ctr',
-      rounds: 16
-    }),
-  'correct horse'
-)
+const encryptedKey = encryptedKeyPair('correct horse')
 const PRIVATE_KEY_TEXT = clientKey.private.trim() + '\n'
 
 const MINIMAL: Inputs = {

@@ -14,3 +14,11 @@ export function readableKeyPair(
     if (!(ssh2.utils.parseKey(pair.private, passphrase) instanceof Error)) return pair
   }
 }
+
+/** An ed25519 pair whose private key is encrypted with `passphrase` (aes256-ctr, 16 bcrypt rounds), readable by ssh2. */
+export function encryptedKeyPair(passphrase: string): { private: string; public: string } {
+  return readableKeyPair(
+    () => ssh2.utils.generateKeyPairSync('ed25519', { passphrase, cipher: 'aes256-ctr', rounds: 16 }),
+    passphrase
+  )
+}
