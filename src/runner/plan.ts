@@ -21,8 +21,8 @@ import type { FileOp } from './file-agent.js'
  *   `builders = @file` names at every build, so writing that file needs no restart;
  * - `daemon-config`: the daemon's nix.conf must change, which it reads only at start: edit and restart it;
  * - `single-user`: no daemon; `nix` itself offloads as the runner user, NIX_CONFIG carries everything;
- * - `remote-store`: the runner's own `nix copy --from ssh-ng://…` (or `nix build --store`) is the SSH client: an ssh config file of the
- *   action's, given to it with NIX_SSHOPTS, and nothing of root's or in /etc/nix.
+ * - `remote-store`: the runner's own `nix copy --from ssh-ng://…` (or `nix build --store`) is the SSH client: an ssh
+ *   config file of the action's, given to it with NIX_SSHOPTS, and nothing of root's or in /etc/nix.
  */
 export type ConfigPath = 'trusted-client' | 'machines-file' | 'daemon-config' | 'single-user' | 'remote-store'
 
