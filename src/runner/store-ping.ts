@@ -2,7 +2,14 @@ import { NIX_FEATURES, parseStoreInfo, sshDestination, storeInfoArgs } from '../
 import { nixEnvironment, type Plan } from './plan.js'
 import type { ConfiguredBuilder } from './render.js'
 import type { RunnerFacts } from './probe.js'
-import { type CommandResult, type Companion, runCommand, startCompanion, stderrTail } from '../base/index.js'
+import {
+  type CommandResult,
+  type Companion,
+  runCommand,
+  shellQuote,
+  startCompanion,
+  stderrTail
+} from '../base/index.js'
 import { label } from '../inputs/index.js'
 
 /** The builder's store as the account that offloads (root for a daemon) reaches it through the written ssh config. */
@@ -96,22 +103,30 @@ async function sshCheck(
   const started = Date.now()
   const bound = { timeoutMs: STORE_PING_TIMEOUT_MS, ...(signal === undefined ? {} : { signal }) }
   let result: CommandResult | undefined
+  let command: string[]
   if (multiplexed) {
-    const master = startCompanion(
-      'ssh',
-      ['-F', configFile, '-o', 'ControlMaster=yes', destination, `echo ${MASTER_READY}; exec cat >/dev/null`],
-      MASTER_READY,
-      bound
-    )
+    command = [
+      '-F',
+      configFile,
+      '-o',
+      'ControlMaster=yes',
+      destination,
+      `echo ${MASTER_READY}; exec cat >/dev/null`
+    ]
+    const master = startCompanion('ssh', command, MASTER_READY, bound)
     result = await master.ready
     if (result === undefined) masters.push(master)
   } else {
-    result = await runCommand('ssh', ['-F', configFile, destination, 'true'], bound)
+    command = ['-F', configFile, destination, 'true']
+    result = await runCommand('ssh', command, bound)
   }
   const reach: StoreReach = {
     storeUri: builder.storeUri,
     builder: label(builder),
-    command: `ssh -F ${configFile} ${destination} true`,
+    // As a shell would take it: the master's remote command is one quoted word.
+    command: ['ssh', ...command.map(word => (/^[\w@%./:=+-]+$/.test(word) ? word : shellQuote(word)))].join(
+      ' '
+    ),
     ok: result === undefined || result.code === 0,
     ms: Date.now() - started
   }
