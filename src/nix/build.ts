@@ -30,11 +30,13 @@ export function buildArguments(settings: Settings): string[] {
   args.push('--max-jobs', String(settings.localJobs))
   if (settings.rebuild) args.push('--rebuild')
   // A `result` link is a GC root left in the workspace; only make one when the user asks for it.
-  const linkOption = settings.args.some(
-    arg => /^(-o|--out-link|--no-link)$/.test(arg) || arg.startsWith('--out-link=')
-  )
-  if (!linkOption) args.push('--no-link')
+  if (!asksForOutLinks(settings.args) && !settings.args.includes('--no-link')) args.push('--no-link')
   return [...args, ...settings.installables]
+}
+
+/** Whether the user's `args` ask for out-links (`-o`, `--out-link`, `--out-link=…`). */
+export function asksForOutLinks(args: string[]): boolean {
+  return args.some(arg => /^(-o|--out-link)$/.test(arg) || arg.startsWith('--out-link='))
 }
 
 /**

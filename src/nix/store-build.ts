@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import * as core from '@actions/core'
 import { phase, runCommand, stderrTail } from '../base/index.js'
 import type { Settings } from '../inputs/index.js'
-import { type BuildOutcome, buildArguments, lastError, runNixBuild } from './build.js'
+import { asksForOutLinks, type BuildOutcome, buildArguments, lastError, runNixBuild } from './build.js'
 import type { BuildRecord } from './ledger.js'
 import { ActivityType, type NixEvent } from './nix-log.js'
 import { machineLabel } from './progress.js'
@@ -313,8 +313,7 @@ function inBuilderStore(storeUri: string, outcome: BuildOutcome): BuildOutcome {
  * builds nothing (`--max-jobs 0`, no builders). With `copy-back: false` there is nothing here to link to.
  */
 async function linkOutputs(settings: Settings, haveOutputs: boolean): Promise<void> {
-  const asked = settings.args.some(arg => /^(-o|--out-link)$/.test(arg) || arg.startsWith('--out-link='))
-  if (!asked || !haveOutputs) return
+  if (!asksForOutLinks(settings.args) || !haveOutputs) return
   if (!settings.copyBack) {
     core.warning(
       "The out-links 'args' asks for were not made: with 'copy-back: false' the outputs stay in the builder's store."
