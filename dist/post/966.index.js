@@ -56,18 +56,25 @@ function runCommand(command, args, options = {}) {
         child.stdin.end(options.input);
     });
 }
-/** Starts a process that stays: it says it is ready with `readyLine` on stdout, and ends when its stdin closes. */
+/**
+ * Starts a process that stays: it says it is ready with `readyLine` on stdout (on stderr with a `transport`), and ends
+ * when its stdin closes (with a `transport`: when it is stopped).
+ */
 function startCompanion(command, args, readyLine, options = {}) {
+    const { transport } = options;
     const child = spawn(command, args, {
         env: childEnvironment(options.env ?? process.env),
-        stdio: ['pipe', 'pipe', 'pipe']
+        stdio: transport === undefined ? ['pipe', 'pipe', 'pipe'] : [transport, transport, 'pipe']
     });
+    // The child has its own copy of the socket (spawn returns once it runs): this one must neither read nor hold it.
+    transport?.destroy();
     const ended = new Promise(resolve => {
         child.on('error', () => resolve(127));
         child.on('close', code => resolve(code ?? 1));
     });
-    child.stdin.on('error', () => undefined);
+    child.stdin?.on('error', () => undefined);
     const bounds = bound(child, options);
+    const says = transport === undefined ? child.stdout : child.stderr;
     const ready = new Promise(resolve => {
         const stdout = [];
         const stderr = [];
@@ -75,18 +82,21 @@ function startCompanion(command, args, readyLine, options = {}) {
             bounds.release();
             resolve(result);
         };
-        child.stdout.on('data', (chunk) => {
-            stdout.push(chunk);
-            if (!Buffer.concat(stdout).toString('utf8').split('\n').includes(readyLine))
+        const seen = transport === undefined ? stdout : stderr;
+        says?.on('data', (chunk) => {
+            seen.push(chunk);
+            if (!Buffer.concat(seen).toString('utf8').split('\n').includes(readyLine))
                 return;
             // Ready: from now on it lives beside the step without holding it.
-            child.stdout.removeAllListeners('data');
-            child.stdout.resume();
+            says.removeAllListeners('data');
+            says.resume();
             for (const handle of [child, child.stdin, child.stdout, child.stderr])
-                unref(handle);
+                if (handle !== null)
+                    unref(handle);
             settle(undefined);
         });
-        child.stderr.on('data', (chunk) => stderr.push(chunk));
+        if (transport === undefined)
+            child.stderr?.on('data', (chunk) => stderr.push(chunk));
         void ended.then(code => {
             const result = {
                 code,
@@ -99,7 +109,10 @@ function startCompanion(command, args, readyLine, options = {}) {
         });
     });
     const close = async (waitMs) => {
-        child.stdin.end();
+        if (transport === undefined)
+            child.stdin?.end();
+        else
+            child.kill('SIGTERM');
         let timer;
         const byItself = await Promise.race([
             ended.then(() => true),

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
+import type { Socket } from 'node:net'
 
 /** The one place that starts processes. Nothing it runs is echoed to the log. */
 export interface CommandOptions {
@@ -63,34 +64,50 @@ export function runCommand(
 /** A process that runs beside the step until the step closes it (startCompanion). */
 export interface Companion {
   /**
-   * Undefined once the process printed its ready line on stdout; otherwise how it ended (or was stopped after
-   * `timeoutMs`, or by `signal`) before it did.
+   * Undefined once the process printed its ready line; otherwise how it ended (or was stopped after `timeoutMs`, or
+   * by `signal`) before it did.
    */
   ready: Promise<CommandResult | undefined>
   /**
-   * Closes its stdin, and waits up to `waitMs` for it to end, then stops it: whether it ended by itself. From the moment
-   * it is ready, it does not keep Node running: the step may end without closing it, and its stdin then closes.
+   * Closes its stdin (with a `transport`: sends it SIGTERM), and waits up to `waitMs` for it to end, then stops it:
+   * whether it ended by itself. From the moment it is ready, it does not keep Node running: the step may end without
+   * closing it, and its stdin then closes (a process with a `transport` stays until it is stopped).
    */
   close: (waitMs: number) => Promise<boolean>
 }
 
-/** Starts a process that stays: it says it is ready with `readyLine` on stdout, and ends when its stdin closes. */
+export interface CompanionOptions extends Pick<CommandOptions, 'env' | 'timeoutMs' | 'signal'> {
+  /**
+   * A connected socket for the process's stdin and stdout, which it uses as its connection (`ssh -o ProxyCommand=-`).
+   * It then says it is ready on stderr, and is ended by SIGTERM. This process keeps no handle on the socket.
+   */
+  transport?: Socket
+}
+
+/**
+ * Starts a process that stays: it says it is ready with `readyLine` on stdout (on stderr with a `transport`), and ends
+ * when its stdin closes (with a `transport`: when it is stopped).
+ */
 export function startCompanion(
   command: string,
   args: string[],
   readyLine: string,
-  options: Pick<CommandOptions, 'env' | 'timeoutMs' | 'signal'> = {}
+  options: CompanionOptions = {}
 ): Companion {
+  const { transport } = options
   const child = spawn(command, args, {
     env: childEnvironment(options.env ?? process.env),
-    stdio: ['pipe', 'pipe', 'pipe']
+    stdio: transport === undefined ? ['pipe', 'pipe', 'pipe'] : [transport, transport, 'pipe']
   })
+  // The child has its own copy of the socket (spawn returns once it runs): this one must neither read nor hold it.
+  transport?.destroy()
   const ended = new Promise<number>(resolve => {
     child.on('error', () => resolve(127))
     child.on('close', code => resolve(code ?? 1))
   })
-  child.stdin.on('error', () => undefined)
+  child.stdin?.on('error', () => undefined)
   const bounds = bound(child, options)
+  const says = transport === undefined ? child.stdout : child.stderr
   const ready = new Promise<CommandResult | undefined>(resolve => {
     const stdout: Buffer[] = []
     const stderr: Buffer[] = []
@@ -98,16 +115,18 @@ export function startCompanion(
       bounds.release()
       resolve(result)
     }
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout.push(chunk)
-      if (!Buffer.concat(stdout).toString('utf8').split('\n').includes(readyLine)) return
+    const seen = transport === undefined ? stdout : stderr
+    says?.on('data', (chunk: Buffer) => {
+      seen.push(chunk)
+      if (!Buffer.concat(seen).toString('utf8').split('\n').includes(readyLine)) return
       // Ready: from now on it lives beside the step without holding it.
-      child.stdout.removeAllListeners('data')
-      child.stdout.resume()
-      for (const handle of [child, child.stdin, child.stdout, child.stderr]) unref(handle)
+      says.removeAllListeners('data')
+      says.resume()
+      for (const handle of [child, child.stdin, child.stdout, child.stderr])
+        if (handle !== null) unref(handle)
       settle(undefined)
     })
-    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk))
+    if (transport === undefined) child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk))
     void ended.then(code => {
       const result: CommandResult = {
         code,
@@ -119,7 +138,8 @@ export function startCompanion(
     })
   })
   const close = async (waitMs: number): Promise<boolean> => {
-    child.stdin.end()
+    if (transport === undefined) child.stdin?.end()
+    else child.kill('SIGTERM')
     let timer: NodeJS.Timeout | undefined
     const byItself = await Promise.race([
       ended.then(() => true),

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net'
 import { childEnvironment, runCommand, startCompanion } from '../../../src/base/process.js'
 
 describe('childEnvironment', () => {
@@ -74,5 +75,28 @@ describe('startCompanion', () => {
     expect(failed).toMatchObject({ code: 3, stderr: 'nope\n' })
     const hung = await startCompanion('sh', ['-c', 'exec sleep 30'], 'ready', { timeoutMs: 100 }).ready
     expect(hung?.timedOut).toBe(true)
+  })
+
+  it('with a transport: uses the socket as its stdin and stdout, is ready on stderr, and ends when stopped', async () => {
+    const server = createServer()
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as AddressInfo
+    const accepted = new Promise<Socket>(resolve => server.once('connection', resolve))
+    const socket = connect({ host: '127.0.0.1', port })
+    socket.pause()
+    await new Promise(resolve => socket.once('connect', resolve))
+    // The far end speaks first, before the child exists: the child must still get every byte.
+    const far = await accepted
+    far.write('ping\n')
+    const companion = startCompanion('sh', ['-c', 'echo ready >&2; exec cat'], 'ready', { transport: socket })
+    expect(socket.destroyed).toBe(true)
+    expect(await companion.ready).toBeUndefined()
+    const echoed = new Promise<string>(resolve =>
+      far.once('data', (chunk: Buffer) => resolve(chunk.toString()))
+    )
+    expect(await echoed).toBe('ping\n')
+    expect(await companion.close(5_000)).toBe(true)
+    far.destroy()
+    server.close()
   })
 })
