@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises'
 import { runCommand } from '../base/index.js'
 import type { CopyRecord } from './ledger.js'
 
@@ -59,18 +60,40 @@ export async function transferBytes(
   )
 }
 
-/** The NAR sizes of paths in the runner's store; those it cannot tell are left out. */
+/**
+ * The NAR sizes of paths in the runner's store; those it cannot tell are left out. A derivation's is its file's size
+ * in the archive's framing (no `nix-store` started for what went up in a small build, the derivations alone).
+ */
 export async function narSizes(
   paths: readonly string[],
   env: NodeJS.ProcessEnv
 ): Promise<Map<string, number>> {
   const sizes = new Map<string, number>()
-  if (paths.length === 0) return sizes
+  await Promise.all(
+    paths
+      .filter(path => path.endsWith('.drv'))
+      .map(async path => {
+        const file = await stat(path).catch(() => undefined)
+        if (file?.isFile() === true && (file.mode & 0o111) === 0)
+          sizes.set(path, regularFileNarSize(file.size))
+      })
+  )
+  const rest = paths.filter(path => !sizes.has(path))
+  if (rest.length === 0) return sizes
   // `nix-store --query --size`, not `nix path-info`: Nix 2.8's path-info takes a .drv path for its outputs.
-  const result = await runCommand('nix-store', ['--query', '--size', ...paths], { env })
+  const result = await runCommand('nix-store', ['--query', '--size', ...rest], { env })
   if (result.code === 0) {
     const lines = result.stdout.toString().trim().split('\n')
-    paths.forEach((path, index) => sizes.set(path, Number(lines[index]) || 0))
+    rest.forEach((path, index) => sizes.set(path, Number(lines[index]) || 0))
   }
   return sizes
+}
+
+/**
+ * The NAR size of a regular, non-executable file of `bytes` bytes (a .drv): the archive's framing, 112 bytes (the
+ * strings "nix-archive-1", "(", "type", "regular", "contents" and ")", each after its 8-byte length and padded to 8
+ * bytes, and the contents' length), and the contents padded to 8 bytes.
+ */
+export function regularFileNarSize(bytes: number): number {
+  return 112 + Math.ceil(bytes / 8) * 8
 }

@@ -1,0 +1,53 @@
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { narSizes, regularFileNarSize } from '../../../src/nix/transfer.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'nix-offload-transfer-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+describe('regularFileNarSize', () => {
+  it('gives what `nix-store --query --size` says of .drv files (Nix 2.8, the lab runner)', () => {
+    // Three derivations of the lab's store: their file sizes, and what nix-store said.
+    expect(regularFileNarSize(397)).toBe(512)
+    expect(regularFileNarSize(383)).toBe(496)
+    expect(regularFileNarSize(410)).toBe(528)
+    expect(regularFileNarSize(0)).toBe(112)
+  })
+})
+
+describe('narSizes', () => {
+  it('sizes a derivation from its file, with no `nix-store` (none on PATH here)', async () => {
+    const drv = join(dir, 'abc-x.drv')
+    writeFileSync(drv, 'D'.repeat(397))
+    const sizes = await narSizes([drv], { PATH: '/nonexistent' })
+    expect(sizes.get(drv)).toBe(512)
+  })
+
+  it('asks `nix-store` of an executable or missing .drv and of any other path', async () => {
+    const executable = join(dir, 'exe.drv')
+    writeFileSync(executable, 'x')
+    chmodSync(executable, 0o755)
+    const missing = join(dir, 'missing.drv')
+    const drv = join(dir, 'abc-y.drv')
+    writeFileSync(drv, '')
+    // A stand-in nix-store: records what it was asked, and answers 7 bytes for each path.
+    const bin = join(dir, 'bin')
+    mkdirSync(bin)
+    const asked = join(dir, 'asked')
+    writeFileSync(
+      join(bin, 'nix-store'),
+      `#!/bin/sh\nshift\nshift\necho "$@" > ${asked}\nfor p; do echo 7; done\n`
+    )
+    chmodSync(join(bin, 'nix-store'), 0o755)
+    const sizes = await narSizes([executable, drv, missing, dir], { PATH: `${bin}:/usr/bin:/bin` })
+    expect(readFileSync(asked, 'utf8')).toBe(`${executable} ${missing} ${dir}\n`)
+    expect([...sizes]).toEqual([
+      [drv, 112],
+      [executable, 7],
+      [missing, 7],
+      [dir, 7]
+    ])
+  })
+})
