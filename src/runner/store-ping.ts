@@ -107,7 +107,7 @@ async function sshCheck(
   let result: CommandResult | undefined
   let command: string[]
   if (controlPath !== undefined) {
-    const socket = await connectNoDelay(builder)
+    const socket = await connectNoDelay(builder, signal)
     const fed = socket !== undefined
     command = fed
       ? ['-F', configFile, ...FED_MASTER, '-o', `ControlPath=${controlPath}`, '-N', destination]
@@ -153,19 +153,27 @@ async function sshCheck(
  * builder's delayed ACKs before (lab, Nix 2.34's runner: 90–150 ms for the master, 40–45 ms on this connection).
  * Undefined when it cannot connect: ssh then connects itself, and its error says why.
  */
-function connectNoDelay(builder: ConfiguredBuilder): Promise<Socket | undefined> {
+function connectNoDelay(
+  builder: ConfiguredBuilder,
+  signal: AbortSignal | undefined
+): Promise<Socket | undefined> {
   return new Promise(resolve => {
     const socket = connect({ host: builder.host, port: builder.port, noDelay: true })
     // Before it connects: what the server sends first (its version line) is for ssh, and Node must not read it.
     socket.pause()
+    const abandon = (): void => settle(false)
     const settle = (connected: boolean): void => {
       clearTimeout(timer)
+      signal?.removeEventListener('abort', abandon)
       socket.removeAllListeners('error')
       socket.on('error', () => undefined)
       if (!connected) socket.destroy()
       resolve(connected ? socket : undefined)
     }
     const timer = setTimeout(() => settle(false), CONNECT_TIMEOUT_MS)
+    // No longer wanted (the preflight failed): ssh, started with the same signal, then ends at once.
+    signal?.addEventListener('abort', abandon, { once: true })
+    if (signal?.aborted === true) abandon()
     socket.once('connect', () => settle(true))
     socket.once('error', () => settle(false))
   })
@@ -174,7 +182,7 @@ function connectNoDelay(builder: ConfiguredBuilder): Promise<Socket | undefined>
 /** The ssh config's ConnectTimeout. */
 const CONNECT_TIMEOUT_MS = 10_000
 
-/** What the master's own session prints once it is up (its control socket listens before the session opens). */
+/** What the master says once it is up: its control socket listens before its session opens, or its LocalCommand runs. */
 const MASTER_READY = 'nix-offload: master ready'
 
 /**
