@@ -32,7 +32,8 @@ import {
   printFailures,
   retried,
   seedBuild,
-  seedConfig
+  seedConfig,
+  storeState
 } from './seed.js'
 
 const lab = loadLab()
@@ -114,6 +115,7 @@ console.log(
     `max-jobs ${maxJobs}, dist/main ${bundle}, medians of ${runs} runs` +
     (rttMs > 0 ? `, builder behind a ${rttMs} ms round trip:` : ':')
 )
+console.log(`  builder ${direct.id} at the end: ${storeState(direct)}`)
 console.log(`  ${'variant'.padEnd(46)} ${'median s'.padStart(9)} ${'ms/derivation'.padStart(14)}   runs (s)`)
 for (const [name] of variants)
   console.log(

@@ -4,7 +4,7 @@
  * (LAB_RUNNER_NIX=2.26 or 2.34) the files are written under that root (hostPath) and the commands run inside it.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import {
   builder,
@@ -27,6 +27,23 @@ export function option(name: string, fallback: string): string {
  */
 export function benchBuilder(lab: Lab): LabBuilder {
   return builder(lab, option('--builder', 'c'))
+}
+
+/**
+ * How full the builder's store is: its paths and the size of its SQLite write-ahead log. Every daemon connection reads
+ * that log anew, and Nix 2.34's grows with every build the lab's benchmarks leave there (73 MiB after some 20,000
+ * paths, about 50 ms of CPU per connection): figures from different days compare only with the same state.
+ */
+export function storeState(b: LabBuilder): string {
+  const paths = readdirSync(b.storeDir).filter(name => name !== '.links').length
+  const wal = `${dirname(b.storeDir)}/var/nix/db/db.sqlite-wal`
+  let walBytes = 0
+  try {
+    walBytes = statSync(wal).size
+  } catch {
+    // none: Nix checkpointed it, or this store's database keeps no log
+  }
+  return `${paths} store paths, a ${(walBytes / 2 ** 20).toFixed(1)} MiB SQLite log`
 }
 
 export function nonce(): string {
