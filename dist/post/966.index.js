@@ -53,7 +53,11 @@ function runCommand(command, args, options = {}) {
         });
         // A process that exits without reading its stdin is not an error of ours.
         child.stdin.on('error', () => undefined);
-        child.stdin.end(options.input);
+        const { input } = options;
+        if (input instanceof Promise)
+            input.then(text => child.stdin.end(text), () => child.stdin.end());
+        else
+            child.stdin.end(input);
     });
 }
 /**

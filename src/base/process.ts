@@ -3,8 +3,11 @@ import type { Socket } from 'node:net'
 
 /** The one place that starts processes. Nothing it runs is echoed to the log. */
 export interface CommandOptions {
-  /** Bytes written to the process's stdin (secrets travel this way, never in argv). */
-  input?: Buffer | string
+  /**
+   * Bytes written to the process's stdin (secrets travel this way, never in argv), then closed; a promise's once it
+   * settles (the process may start before its question is known), an empty stdin if it rejects.
+   */
+  input?: Buffer | string | Promise<string>
   env?: NodeJS.ProcessEnv
   /** Receives stderr as it arrives, for live logs; the result's `stderr` is then empty. */
   onStderr?: (chunk: Buffer) => void
@@ -57,7 +60,13 @@ export function runCommand(
     })
     // A process that exits without reading its stdin is not an error of ours.
     child.stdin.on('error', () => undefined)
-    child.stdin.end(options.input)
+    const { input } = options
+    if (input instanceof Promise)
+      input.then(
+        text => child.stdin.end(text),
+        () => child.stdin.end()
+      )
+    else child.stdin.end(input)
   })
 }
 

@@ -15,7 +15,13 @@ import {
   parseDerivationShow,
   type ShownDerivation
 } from './nix-cli.js'
-import { askBuilderStore, type StoreAnswer, type StoreProof, storeProofs } from './store-proof.js'
+import {
+  askBuilderStore,
+  startPathInfo,
+  type StoreAnswer,
+  type StoreProof,
+  storeProofs
+} from './store-proof.js'
 import type { InstallableNeed, StoreRoute } from './strategy.js'
 import { copiesByBuilder, narSizes } from './transfer.js'
 
@@ -148,46 +154,54 @@ export async function buildInStores(
   for (const route of routes) {
     const started = Date.now()
     const jobs = maxJobs(route.storeUri)
-    const ask = (drvPaths: string[]): Promise<StoreAnswer> =>
-      phase('proof from the store', askBuilderStore(release, route.storeUri, drvPaths, started, env))
-    // In one session the builds are over when the copy back begins: the store is asked then, beside the copy.
-    let asking: Promise<StoreAnswer> | undefined
-    const one = oneSession
-      ? await phase(
-          'nix copy --from',
-          buildAndCopyBack(settings, route, jobs, env, workDir, built => (asking = ask(built)))
-        )
-      : await phase('nix build --store', buildInStore(settings, route, jobs, env))
-    asking?.catch(() => undefined)
-    outcome.builds.push(...one.builds)
-    outcome.outPaths.push(...one.outPaths)
-    outcome.messages.push(...one.messages)
-    outcome.copies.push(...one.copies)
-    for (const [drv, lines] of one.lastLines) outcome.lastLines.set(drv, lines)
-    if (one.exitCode !== 0) {
-      outcome.exitCode = one.exitCode
-      break
+    // The proof's `nix` on the builder starts with the build, and is asked once the builds are over (store-proof.ts).
+    const early = oneSession ? startPathInfo(route.storeUri, env) : undefined
+    try {
+      const ask = (drvPaths: string[]): Promise<StoreAnswer> =>
+        phase('proof from the store', askBuilderStore(release, route.storeUri, drvPaths, started, env, early))
+      // In one session the builds are over when the copy back begins: the store is asked then, beside the copy.
+      let asking: Promise<StoreAnswer> | undefined
+      const one = oneSession
+        ? await phase(
+            'nix copy --from',
+            buildAndCopyBack(settings, route, jobs, env, workDir, built => (asking = ask(built)))
+          )
+        : await phase('nix build --store', buildInStore(settings, route, jobs, env))
+      asking?.catch(() => undefined)
+      outcome.builds.push(...one.builds)
+      outcome.outPaths.push(...one.outPaths)
+      outcome.messages.push(...one.messages)
+      outcome.copies.push(...one.copies)
+      for (const [drv, lines] of one.lastLines) outcome.lastLines.set(drv, lines)
+      if (one.exitCode !== 0) {
+        outcome.exitCode = one.exitCode
+        break
+      }
+      // The proof, the copy back and the sizes of what went up are independent: over a shared connection they overlap.
+      const copying =
+        settings.copyBack && !oneSession && one.outPaths.length > 0
+          ? phase('copy back', copyBack(route.storeUri, one.outPaths, env))
+          : undefined
+      const sent =
+        copiesByBuilder(one.copies, [route.storeUri]).get(route.storeUri)?.sent ?? new Set<string>()
+      const sizing = narSizes([...sent], env)
+      const built = one.builds.filter(build => build.status === 'built').map(build => build.drvPath)
+      const answer = await (asking ?? ask(built))
+      const proofs = storeProofs(route.storeUri, one.builds, answer)
+      const sizes = answer.sizes
+      for (const [drv, proof] of proofs) outcome.proofs.set(drv, proof)
+      for (const [path, size] of [...sizes, ...(await sizing)]) outcome.sizes.set(path, size)
+      const copied = await copying
+      if (copied !== undefined) {
+        outcome.exitCode = 1
+        outcome.messages.push(copied)
+        break
+      }
+      if (settings.copyBack) outcome.copiedBack.set(route.storeUri, one.outPaths)
+    } finally {
+      // Not asked (the build failed, or built nothing there): it ends, its stdin closed empty.
+      early?.cancel()
     }
-    // The proof, the copy back and the sizes of what went up are independent: over a shared connection they overlap.
-    const copying =
-      settings.copyBack && !oneSession && one.outPaths.length > 0
-        ? phase('copy back', copyBack(route.storeUri, one.outPaths, env))
-        : undefined
-    const sent = copiesByBuilder(one.copies, [route.storeUri]).get(route.storeUri)?.sent ?? new Set<string>()
-    const sizing = narSizes([...sent], env)
-    const built = one.builds.filter(build => build.status === 'built').map(build => build.drvPath)
-    const answer = await (asking ?? ask(built))
-    const proofs = storeProofs(route.storeUri, one.builds, answer)
-    const sizes = answer.sizes
-    for (const [drv, proof] of proofs) outcome.proofs.set(drv, proof)
-    for (const [path, size] of [...sizes, ...(await sizing)]) outcome.sizes.set(path, size)
-    const copied = await copying
-    if (copied !== undefined) {
-      outcome.exitCode = 1
-      outcome.messages.push(copied)
-      break
-    }
-    if (settings.copyBack) outcome.copiedBack.set(route.storeUri, one.outPaths)
   }
   if (outcome.exitCode === 0) await phase('out-links', linkOutputs(settings, outcome.outPaths.length > 0))
   return outcome

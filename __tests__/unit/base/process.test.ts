@@ -57,6 +57,18 @@ describe('runCommand with a signal', () => {
   })
 })
 
+describe('runCommand with a promised input', () => {
+  it('starts at once and writes the input once it is known', async () => {
+    let hand: (text: string) => void = () => undefined
+    const running = runCommand('cat', [], { input: new Promise<string>(resolve => (hand = resolve)) })
+    setTimeout(() => hand('late\n'), 20)
+    expect((await running).stdout.toString()).toBe('late\n')
+    const refused = await runCommand('cat', [], { input: Promise.reject(new Error('no question')) })
+    expect(refused).toMatchObject({ code: 0, stderr: '' })
+    expect(refused.stdout.toString()).toBe('')
+  })
+})
+
 describe('startCompanion', () => {
   it('is ready at its ready line, and ends by itself when its input is closed', async () => {
     const companion = startCompanion('sh', ['-c', 'echo starting; echo ready; exec cat >/dev/null'], 'ready')

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { BuildRecord } from '../../../src/nix/ledger.js'
-import { builderPathInfo, storeProofs } from '../../../src/nix/store-proof.js'
+import { builderPathInfo, startPathInfo, storeProofs } from '../../../src/nix/store-proof.js'
 
 const OUT = '/nix/store/5dvfbrk5f9h90g6k9xzs2rkjbwlff0cp-bench-b48ef7c693ae-10'
 /** `nix path-info --json` of Nix 2.8 (a list), as the lab's builder printed it, cut to the fields the proof reads. */
@@ -88,6 +88,58 @@ describe('builderPathInfo', () => {
         OUT
       ])
     }
+  })
+
+  it('takes the answer of the path-info started before the question, which reads the paths on its stdin', async () => {
+    // A builder of Nix 2.19 or later: the stand-in ssh answers once stdin names the path.
+    const run = fakes({ code: 0 }, { code: 1 })
+    const dir = run.env.PATH.split(':')[0] ?? ''
+    writeFileSync(
+      join(dir, 'ssh'),
+      `#!/bin/sh\nprintf '%s\\n' "$@" > ${dir}/ssh.args\ncat > ${dir}/ssh.stdin\n` +
+        `grep -q '${OUT}' ${dir}/ssh.stdin && printf '%s' '${INFO}'\n`
+    )
+    const store = 'ssh-ng://nixbuilder@nix-offload-abc123-1'
+    const early = startPathInfo(store, run.env)
+    const infos = await builderPathInfo(
+      { implementation: 'nix', version: '2.34.8' },
+      store,
+      [OUT],
+      run.env,
+      early
+    )
+    expect(infos.map(info => info.path)).toEqual([OUT])
+    expect(run.args('ssh').at(-1)).toBe(
+      `'nix' '--extra-experimental-features' 'nix-command' 'path-info' '--json' '--stdin'`
+    )
+    expect(readFileSync(join(dir, 'ssh.stdin'), 'utf8')).toBe(`${OUT}\n`)
+  })
+
+  it('asks as before when the builder refuses --stdin (Nix before 2.19), and a cancelled one ends', async () => {
+    const run = fakes({ code: 0, stdout: INFO }, { code: 1 })
+    const dir = run.env.PATH.split(':')[0] ?? ''
+    writeFileSync(
+      join(dir, 'ssh'),
+      `#!/bin/sh\nprintf '%s\\n' "$@" >> ${dir}/ssh.calls\ncase "$*" in *--stdin*) cat >/dev/null; exit 1;; esac\n` +
+        `printf '%s' '${INFO}'\n`
+    )
+    const store = 'ssh-ng://nixbuilder@nix-offload-abc123-1'
+    const early = startPathInfo(store, run.env)
+    const infos = await builderPathInfo(
+      { implementation: 'nix', version: '2.8.0' },
+      store,
+      [OUT],
+      run.env,
+      early
+    )
+    expect(infos.map(info => info.path)).toEqual([OUT])
+    const calls = readFileSync(join(dir, 'ssh.calls'), 'utf8')
+    expect(calls).toContain(`'--json' '--stdin'`)
+    expect(calls).toContain(`'--json' '${OUT}'`)
+    // Cancelled before any question, it reads an empty stdin and ends: its answer is none.
+    const unasked = startPathInfo(store, run.env)
+    unasked.cancel()
+    expect(await unasked.ask([OUT])).toBeUndefined()
   })
 
   it('says nothing (and the proof fails) when neither answers', async () => {
