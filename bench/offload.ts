@@ -27,6 +27,7 @@ import { startLatencyProxy } from './latency.js'
 import {
   benchBuilder,
   expression,
+  freshStore,
   median,
   option,
   printFailures,
@@ -45,6 +46,7 @@ const strategies = parseStrategies(option('--strategy', 'auto'))
 const withFloor = process.argv.includes('--floor')
 const maxJobs = count > 1 ? 4 : 1
 const direct = benchBuilder(lab)
+await freshStore(lab, direct)
 const proxy = rttMs > 0 ? await startLatencyProxy(direct.host, direct.port, rttMs / 2) : undefined
 /** The builder, or the proxy in front of it: same host key, so the same pin with the proxy's port. */
 const b = { ...direct, port: proxy?.port ?? direct.port }

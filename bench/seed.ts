@@ -8,6 +8,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync }
 import { dirname } from 'node:path'
 import {
   builder,
+  builderCtl,
   chownTree,
   hostPath,
   type Lab,
@@ -44,6 +45,20 @@ export function storeState(b: LabBuilder): string {
     // none: Nix checkpointed it, or this store's database keeps no log
   }
   return `${paths} store paths, a ${(walBytes / 2 ** 20).toFixed(1)} MiB SQLite log`
+}
+
+/**
+ * `--fresh-store`: the benchmark builder's store emptied (its daemon stopped, its store and database removed, then
+ * started again), so that figures of different days start from the same state. Only the benchmarks use builder `c`.
+ */
+export async function freshStore(lab: Lab, b: LabBuilder): Promise<void> {
+  if (!process.argv.includes('--fresh-store')) return
+  if (b.name !== 'c')
+    throw new Error(`--fresh-store empties builder c only, not ${b.name}: the lab tests use the others`)
+  await builderCtl(lab, 'stop', b.name)
+  rmSync(b.storeDir, { recursive: true, force: true })
+  rmSync(`${dirname(b.storeDir)}/var/nix/db`, { recursive: true, force: true })
+  await builderCtl(lab, 'start', b.name)
 }
 
 export function nonce(): string {
