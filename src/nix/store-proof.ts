@@ -100,7 +100,7 @@ export function storeProofs(
  * A `nix path-info --json --stdin` started on the builder (through the SSH master) before its question is known, so
  * that the proof waits for no `nix` start there: started as the remote-store build begins, asked once the builds are
  * over (lab, Nix 2.34: the step about 20 ms shorter). Nix reads installables from stdin from 2.19; an older builder's
- * refuses the option, and builderPathInfo then asks as before.
+ * `nix` refuses the option, and builderPathInfo then asks as before.
  */
 export interface PathInfoAsker {
   /** Hands it the paths (once): what it answered, or undefined when it could not. */

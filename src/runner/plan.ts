@@ -100,7 +100,7 @@ export function makePlan(settings: Settings, builders: Builder[], facts: RunnerF
     identityFile: `${workDir}/key`,
     knownHostsFile: `${workDir}/known_hosts`,
     // Inside the 0700 work directory, so only the connecting user reaches the sockets; %C keeps the path short.
-    controlPath: settings.multiplex ? `${workDir}/cm-%C` : undefined
+    controlPath: settings.multiplex ? controlPathIn(workDir) : undefined
   }
   const machines = renderMachines(configured)
   const steps: Step[] = [
@@ -188,6 +188,14 @@ export function makePlan(settings: Settings, builders: Builder[], facts: RunnerF
 }
 
 /**
+ * The SSH masters' ControlPath in a plan's work directory (an `ssh-masters` step's `controlDir`): `%C`, a hash of the
+ * connection, keeps the socket's path short.
+ */
+export function controlPathIn(dir: string): string {
+  return `${dir}/cm-%C`
+}
+
+/**
  * The remote-store plan: every file in a 0700 directory of the runner user's under `tempDir` (RUNNER_TEMP), no sudo.
  * Lix splits NIX_SSHOPTS on whitespace (NIX-FACTS.md), so the directory's path must have none.
  */
@@ -199,7 +207,7 @@ export function makeStorePlan(settings: Settings, builders: Builder[], token: st
   const files = {
     identityFile: `${workDir}/key`,
     knownHostsFile: `${workDir}/known_hosts`,
-    controlPath: settings.multiplex ? `${workDir}/cm-%C` : undefined,
+    controlPath: settings.multiplex ? controlPathIn(workDir) : undefined,
     ownMaster: true
   }
   const sshConfigFile = `${workDir}/ssh_config`

@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net'
 import { NIX_FEATURES, parseStoreInfo, sshDestination, storeInfoArgs } from '../nix/index.js'
-import { nixEnvironment, type Plan } from './plan.js'
+import { controlPathIn, nixEnvironment, type Plan } from './plan.js'
 import type { ConfiguredBuilder } from './render.js'
 import type { RunnerFacts } from './probe.js'
 import {
@@ -49,7 +49,7 @@ export async function pingStores(
   if (plan.path === 'remote-store' && plan.sshConfigFile !== undefined) {
     const configFile = plan.sshConfigFile
     const multiplexing = plan.steps.find(step => step.kind === 'ssh-masters')
-    const controlPath = multiplexing === undefined ? undefined : `${multiplexing.controlDir}/cm-%C`
+    const controlPath = multiplexing === undefined ? undefined : controlPathIn(multiplexing.controlDir)
     return Promise.all(plan.builders.map(builder => sshCheck(configFile, builder, controlPath, signal)))
   }
   const viaSudo = plan.asRoot && facts?.isRoot !== true
