@@ -6,6 +6,7 @@ import type { BuildRecord } from '../../../src/nix/ledger.js'
 import { builderPathInfo, startPathInfo, storeProofs } from '../../../src/nix/store-proof.js'
 
 const OUT = '/nix/store/5dvfbrk5f9h90g6k9xzs2rkjbwlff0cp-bench-b48ef7c693ae-10'
+const STORE = 'ssh-ng://nixbuilder@nix-offload-abc123-1'
 /** `nix path-info --json` of Nix 2.8 (a list), as the lab's builder printed it, cut to the fields the proof reads. */
 const INFO = JSON.stringify([
   {
@@ -49,12 +50,7 @@ function fakes(ssh: { code: number; stdout?: string }, nix: { code: number; stdo
 describe('builderPathInfo', () => {
   it("asks the builder's own nix through ssh with the plan's config, each remote word quoted", async () => {
     const run = fakes({ code: 0, stdout: INFO }, { code: 1 })
-    const infos = await builderPathInfo(
-      { implementation: 'nix', version: '2.8.0' },
-      'ssh-ng://nixbuilder@nix-offload-abc123-1',
-      [OUT],
-      run.env
-    )
+    const infos = await builderPathInfo({ implementation: 'nix', version: '2.8.0' }, STORE, [OUT], run.env)
     expect(infos).toEqual([
       { path: OUT, narSize: 128, deriver: `${OUT}.drv`, registrationTime: 1764500000, ultimate: true }
     ])
@@ -69,12 +65,7 @@ describe('builderPathInfo', () => {
   it('falls back to nix path-info over ssh-ng when the builder has no nix on PATH, or answers no JSON', async () => {
     for (const ssh of [{ code: 127 }, { code: 0, stdout: 'Welcome to the builder' }]) {
       const run = fakes(ssh, { code: 0, stdout: INFO })
-      const infos = await builderPathInfo(
-        { implementation: 'nix', version: '2.34.8' },
-        'ssh-ng://nixbuilder@nix-offload-abc123-1',
-        [OUT],
-        run.env
-      )
+      const infos = await builderPathInfo({ implementation: 'nix', version: '2.34.8' }, STORE, [OUT], run.env)
       expect(infos.map(info => info.path)).toEqual([OUT])
       expect(run.args('nix')).toEqual([
         '--extra-experimental-features',
@@ -84,29 +75,29 @@ describe('builderPathInfo', () => {
         '--json-format',
         '1',
         '--store',
-        'ssh-ng://nixbuilder@nix-offload-abc123-1',
+        STORE,
         OUT
       ])
     }
   })
 
-  it('takes the answer of the path-info started before the question, which reads the paths on its stdin', async () => {
-    // A builder of Nix 2.19 or later: the stand-in ssh answers once stdin names the path.
+  /** builderPathInfo of OUT with a path-info started before the question, through a stand-in ssh made by `script`. */
+  async function askEarly(script: (dir: string) => string, version: string) {
     const run = fakes({ code: 0 }, { code: 1 })
     const dir = run.env.PATH.split(':')[0] ?? ''
-    writeFileSync(
-      join(dir, 'ssh'),
-      `#!/bin/sh\nprintf '%s\\n' "$@" > ${dir}/ssh.args\ncat > ${dir}/ssh.stdin\n` +
-        `grep -q '${OUT}' ${dir}/ssh.stdin && printf '%s' '${INFO}'\n`
-    )
-    const store = 'ssh-ng://nixbuilder@nix-offload-abc123-1'
-    const early = startPathInfo(store, run.env)
-    const infos = await builderPathInfo(
-      { implementation: 'nix', version: '2.34.8' },
-      store,
-      [OUT],
-      run.env,
-      early
+    writeFileSync(join(dir, 'ssh'), `#!/bin/sh\n${script(dir)}`)
+    const early = startPathInfo(STORE, run.env)
+    const infos = await builderPathInfo({ implementation: 'nix', version }, STORE, [OUT], run.env, early)
+    return { run, dir, infos }
+  }
+
+  it('takes the answer of the path-info started before the question, which reads the paths on its stdin', async () => {
+    // A builder of Nix 2.19 or later: the stand-in ssh answers once stdin names the path.
+    const { run, dir, infos } = await askEarly(
+      dir =>
+        `printf '%s\\n' "$@" > ${dir}/ssh.args\ncat > ${dir}/ssh.stdin\n` +
+        `grep -q '${OUT}' ${dir}/ssh.stdin && printf '%s' '${INFO}'\n`,
+      '2.34.8'
     )
     expect(infos.map(info => info.path)).toEqual([OUT])
     expect(run.args('ssh').at(-1)).toBe(
@@ -116,28 +107,18 @@ describe('builderPathInfo', () => {
   })
 
   it('asks as before when the builder refuses --stdin (Nix before 2.19), and a cancelled one ends', async () => {
-    const run = fakes({ code: 0, stdout: INFO }, { code: 1 })
-    const dir = run.env.PATH.split(':')[0] ?? ''
-    writeFileSync(
-      join(dir, 'ssh'),
-      `#!/bin/sh\nprintf '%s\\n' "$@" >> ${dir}/ssh.calls\ncase "$*" in *--stdin*) cat >/dev/null; exit 1;; esac\n` +
-        `printf '%s' '${INFO}'\n`
-    )
-    const store = 'ssh-ng://nixbuilder@nix-offload-abc123-1'
-    const early = startPathInfo(store, run.env)
-    const infos = await builderPathInfo(
-      { implementation: 'nix', version: '2.8.0' },
-      store,
-      [OUT],
-      run.env,
-      early
+    const { run, dir, infos } = await askEarly(
+      dir =>
+        `printf '%s\\n' "$@" >> ${dir}/ssh.calls\ncase "$*" in *--stdin*) cat >/dev/null; exit 1;; esac\n` +
+        `printf '%s' '${INFO}'\n`,
+      '2.8.0'
     )
     expect(infos.map(info => info.path)).toEqual([OUT])
     const calls = readFileSync(join(dir, 'ssh.calls'), 'utf8')
     expect(calls).toContain(`'--json' '--stdin'`)
     expect(calls).toContain(`'--json' '${OUT}'`)
     // Cancelled before any question, it reads an empty stdin and ends: its answer is none.
-    const unasked = startPathInfo(store, run.env)
+    const unasked = startPathInfo(STORE, run.env)
     unasked.cancel()
     expect(await unasked.ask([OUT])).toBeUndefined()
   })
@@ -151,7 +132,6 @@ describe('builderPathInfo', () => {
 })
 
 describe('storeProofs', () => {
-  const STORE = 'ssh-ng://nixbuilder@nix-offload-abc123-1'
   const record = (drvPath: string, status: 'built' | 'failed', machine = STORE): BuildRecord => ({
     drvPath,
     name: drvPath.slice('/nix/store/'.length, -'.drv'.length),
