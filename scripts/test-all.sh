@@ -4,9 +4,20 @@
 # lab (runners and builders on the host's own Nix, 2.8 on Debian 12 or 2.18 on Ubuntu 24.04, and on 2.26 and 2.34,
 # builders behind sshd on 127.0.0.1), checks types, lint and that dist/ matches src/, then runs the unit tests and
 # the lab tests on every pair of Nix versions in scripts/matrix.sh.
+#
+#   bash scripts/test-all.sh            keeps the lab's users, keys and stores from an earlier run, but starts every
+#                                       daemon anew with this checkout's scripts
+#   bash scripts/test-all.sh --purge    first removes the whole lab (lab/down.sh --purge): a run from nothing, as on
+#                                       a machine that never ran the suite
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 [[ $(id -u) -eq 0 ]] || { echo "run as root (the lab starts daemons and creates users)" >&2; exit 1; }
+purge=0
+case ${1:-} in
+  '') ;;
+  --purge) purge=1 ;;
+  *) echo "usage: $0 [--purge]" >&2; exit 2 ;;
+esac
 
 # shellcheck source=scripts/ensure-node.sh
 source scripts/ensure-node.sh
@@ -30,6 +41,9 @@ if [[ -d .git ]] && [[ -n $(git status --porcelain -- dist) ]]; then
 fi
 
 echo "== lab"
+# A daemon left running by an earlier run may have been started by other scripts than this checkout's: stop them all,
+# so that up.sh starts each one as the tests expect.
+if ((purge)); then bash lab/down.sh --purge; elif [[ -f /var/lib/nix-offload-lab/lab.json ]]; then bash lab/down.sh; fi
 bash lab/up.sh
 
 echo "== unit tests"

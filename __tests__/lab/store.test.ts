@@ -264,9 +264,14 @@ describe('a builder whose Nix does not trust its ssh user', () => {
 
 describe('a builder whose store is full', () => {
   const c = builder(lab, 'c')
-  // The builder's nix-daemon runs in a mount namespace of its own (Nix unshares one): the store is mounted in there.
-  const daemonPid = (): string =>
-    readFileSync(`/var/lib/nix-offload-lab/builders/${c.id}/nix-daemon.pid`, 'utf8').trim()
+  const pidOf = (file: string): string =>
+    readFileSync(`/var/lib/nix-offload-lab/builders/${c.id}/${file}`, 'utf8').trim()
+  /**
+   * The builder's mount namespaces: its daemon's, which Nix unshares for itself at start, and the one it started in
+   * (the holder's, which sshd's sessions share). Nix puts a builder without a sandbox (the lab's) back into the
+   * namespace it started in, so the small store must be mounted in both for the build to see it.
+   */
+  const namespaces = (): string[] => [pidOf('holder.pid'), pidOf('nix-daemon.pid')]
   /** The /nix/store that builder c's daemons see, inside its mount namespace (and chroot, for a newer Nix). */
   const storeInside = (): string => {
     const root =
@@ -276,20 +281,24 @@ describe('a builder whose store is full', () => {
 
   it('fails with the store-full diagnosis, naming the builder, when the build there runs out of space', async () => {
     // A 2 MiB store for the length of the test: an 8 MiB output cannot fit. What the test writes there goes with it.
-    await runOnHost([
-      'nsenter',
-      '-t',
-      daemonPid(),
-      '-m',
-      'mount',
-      '-t',
-      'tmpfs',
-      '-o',
-      'size=2m',
-      'tmpfs',
-      storeInside()
-    ])
+    const mounted: string[] = []
     try {
+      for (const pid of namespaces()) {
+        await runOnHost([
+          'nsenter',
+          '-t',
+          pid,
+          '-m',
+          'mount',
+          '-t',
+          'tmpfs',
+          '-o',
+          'size=2m',
+          'tmpfs',
+          storeInside()
+        ])
+        mounted.push(pid)
+      }
       const drv = derivationFile(
         lab,
         `  drv = builtins.derivation { name = "nix-offload-test-\${nonce}"; inherit system; builder = "/bin/sh"; ` +
@@ -309,7 +318,7 @@ describe('a builder whose store is full', () => {
       expect(error).toContain(`The store of builder nixbuilder@127.0.0.1:${c.port} is full`)
       expect(main.outputs.confirmed).toBe('false')
     } finally {
-      await runOnHost(['nsenter', '-t', daemonPid(), '-m', 'umount', storeInside()])
+      for (const pid of mounted) await runOnHost(['nsenter', '-t', pid, '-m', 'umount', storeInside()])
     }
   })
 })
