@@ -1,7 +1,9 @@
 import * as core from '@actions/core'
+import { readFileSync } from 'node:fs'
 import { NOTHING_TO_UNDO } from '../inputs/index.js'
 import { type FileOp, fileOps } from './file-agent.js'
-import { type Journal, loadJournal, type Undo } from './state.js'
+import { NIX_CONF, SHARED_MACHINES } from './plan.js'
+import { type Journal, loadJournal, RESTART_COMMANDS, type SharedFiles, type Undo } from './state.js'
 
 /** What undoing a journal came to. */
 export interface UndoOutcome {
@@ -18,10 +20,13 @@ export interface UndoOutcome {
 export async function cleanup(): Promise<void> {
   let journal
   try {
-    journal = loadJournal()
+    journal = loadJournal(sharedFiles())
   } catch (error) {
     core.warning(
-      `nix-offload could not read what its main step changed, so it undid nothing: ${String(error)}`
+      `nix-offload did not undo anything: the state its main step saved is not a journal it could have written ` +
+        `(${error instanceof Error ? error.message : String(error)}), so nothing was touched. A process of the job ` +
+        `may have written to GITHUB_STATE; remove any nix-offload-<token> directory and "# nix-offload <token>" ` +
+        `block it left by hand.`
     )
     return
   }
@@ -82,7 +87,7 @@ function undoOps(undo: Undo): FileOp[] {
           path: undo.path,
           token: undo.token,
           at: undo.at,
-          ...(undo.restart === undefined ? {} : { restart: undo.restart })
+          ...(undo.restart === undefined ? {} : { restart: [...RESTART_COMMANDS[undo.restart]] })
         }
       ]
     case 'remove-tree':
@@ -103,7 +108,24 @@ function undoOps(undo: Undo): FileOp[] {
             alias
           ]
         })),
-        { op: 'attempt', argv: ['pkill', '-f', '--', `${undo.path}/[c]m-`] }
+        { op: 'attempt', argv: ['pkill', '-f', '--', `${escapeRegex(undo.path)}/[c]m-`] }
       ]
   }
+}
+
+/** A path as an extended regular expression that matches only itself (pkill -f). */
+function escapeRegex(text: string): string {
+  return text.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')
+}
+
+/** The shared files a journal's blocks may be in: Nix's, and each machines file the daemon's nix.conf names now. */
+function sharedFiles(): SharedFiles {
+  let conf = ''
+  try {
+    conf = readFileSync(NIX_CONF, 'utf8')
+  } catch {
+    // No nix.conf to read: only the default machines file is the daemon's.
+  }
+  const named = [...conf.matchAll(/^\s*builders\s*=\s*@(\/\S+)\s*$/gm)].map(match => match[1] ?? '')
+  return { nixConf: NIX_CONF, machines: [SHARED_MACHINES, ...named] }
 }
