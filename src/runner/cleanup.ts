@@ -1,9 +1,17 @@
 import * as core from '@actions/core'
 import { readFileSync } from 'node:fs'
+import { stopProcesses } from '../base/index.js'
 import { NOTHING_TO_UNDO } from '../inputs/index.js'
 import { type FileOp, fileOps } from './file-agent.js'
 import { NIX_CONF, SHARED_MACHINES } from './plan.js'
-import { type Journal, loadJournal, RESTART_COMMANDS, type SharedFiles, type Undo } from './state.js'
+import {
+  type Journal,
+  loadChildren,
+  loadJournal,
+  RESTART_COMMANDS,
+  type SharedFiles,
+  type Undo
+} from './state.js'
 
 /** What undoing a journal came to. */
 export interface UndoOutcome {
@@ -14,10 +22,11 @@ export interface UndoOutcome {
 }
 
 /**
- * The post step: undoes, newest first, what main recorded, in one batch of file operations. It warns instead of
- * failing, so it never breaks a job.
+ * The post step: stops what a killed main left running, then undoes, newest first, what main recorded, in one batch
+ * of file operations. It warns instead of failing, so it never breaks a job.
  */
 export async function cleanup(): Promise<void> {
+  await stopLeftRunning()
   let journal
   try {
     journal = loadJournal(sharedFiles())
@@ -36,6 +45,30 @@ export async function cleanup(): Promise<void> {
   }
   const outcome = await undoJournal(journal)
   core.info(describeUndo(journal, outcome))
+}
+
+/** How long a process left running has to end after SIGTERM before it is killed. */
+const STOP_WAIT_MS = 3_000
+
+/**
+ * A main step killed (SIGKILL, the OOM killer) leaves its `nix` running, and with it the build on the builder, whose
+ * daemon interrupts it once this client's connection is gone. Stopped first: they use the files the undo removes.
+ */
+async function stopLeftRunning(): Promise<void> {
+  let records
+  try {
+    records = loadChildren()
+  } catch (error) {
+    core.warning(
+      `nix-offload stopped no process: the record of what its main step started is not one it could have written ` +
+        `(${error instanceof Error ? error.message : String(error)}).`
+    )
+    return
+  }
+  const stopped = await stopProcesses(records, STOP_WAIT_MS)
+  if (stopped.length === 0) return
+  const named = stopped.map(record => `${record.label} (pid ${record.pid})`).join(', ')
+  core.info(`nix-offload: stopped ${stopped.length} process(es) main left running: ${named}.`)
 }
 
 function describeUndo(journal: Journal, outcome: UndoOutcome): string {

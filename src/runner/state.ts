@@ -1,6 +1,6 @@
 import * as core from '@actions/core'
 import { posix } from 'node:path'
-import { isRecord } from '../base/index.js'
+import { type ChildTracker, isRecord, type ProcessRecord, startTimeOf } from '../base/index.js'
 import { StateKey } from '../inputs/index.js'
 import type { ServiceManager } from './probe.js'
 
@@ -142,4 +142,58 @@ function blockFile(value: unknown, sharedFiles: SharedFiles): string {
   if (path.endsWith('/.ssh/config') || path === sharedFiles.nixConf || sharedFiles.machines.includes(path))
     return path
   throw new Error(`${path} is not a file the action puts a block in`)
+}
+
+/**
+ * Records, in the state, each tracked child of main while it runs (base/process.ts), so that the post step can stop
+ * those a killed main left behind. A child that ends is taken off the record again.
+ */
+export function childRecorder(): ChildTracker {
+  const running = new Map<number, ProcessRecord>()
+  const ended = new Set<number>()
+  const save = (): void => core.saveState(StateKey.Children, JSON.stringify([...running.values()]))
+  return {
+    started: (pid, label) => {
+      ended.delete(pid)
+      void startTimeOf(pid).then(start => {
+        if (start === undefined || ended.has(pid)) return
+        running.set(pid, { pid, start, label })
+        save()
+      })
+    },
+    ended: pid => {
+      ended.add(pid)
+      if (running.delete(pid)) save()
+    }
+  }
+}
+
+/** The processes main recorded as running, checked: throws, saying why, when the state is not such a record. */
+export function loadChildren(): ProcessRecord[] {
+  const text = core.getState(StateKey.Children)
+  if (text === '') return []
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    throw new Error('it is not JSON')
+  }
+  if (!Array.isArray(parsed) || parsed.length > 64) throw new Error('it is not a list of processes')
+  return parsed.map((entry: unknown): ProcessRecord => {
+    if (!isRecord(entry) || !hasOnly(entry, ['pid', 'start', 'label']))
+      throw new Error('an entry is not a process')
+    const { pid, start, label } = entry
+    // The label reaches the log: plain words only, no workflow command.
+    if (
+      typeof pid !== 'number' ||
+      !Number.isSafeInteger(pid) ||
+      pid <= 1 ||
+      typeof start !== 'string' ||
+      !/^[\w: ]{1,40}$/.test(start) ||
+      typeof label !== 'string' ||
+      !/^[a-z][a-z -]{0,39}$/.test(label)
+    )
+      throw new Error('an entry is not a process main records')
+    return { pid, start, label }
+  })
 }
