@@ -1,6 +1,6 @@
 import * as core from '@actions/core'
 import { randomBytes } from 'node:crypto'
-import { phase } from './base/index.js'
+import { phase, trackChildren } from './base/index.js'
 import { preflight, type PreflightOutcome } from './builders/index.js'
 import { canary } from './canary/index.js'
 import { buildOnRunner } from './fallback.js'
@@ -8,13 +8,21 @@ import { Input, parseSettings, type Settings } from './inputs/index.js'
 import { describeRelease } from './nix/index.js'
 import { offload } from './offload.js'
 import { startStoreEarly } from './store-early.js'
-import { probeRunner, type RunnerFacts, runnerRelease, settingsForRunner } from './runner/index.js'
+import {
+  childRecorder,
+  probeRunner,
+  type RunnerFacts,
+  runnerRelease,
+  settingsForRunner
+} from './runner/index.js'
 
 /** What the preflight finds when it has nothing to check. */
 const NO_PREFLIGHT: PreflightOutcome = { results: [], builders: [], warnings: [] }
 
 /** The main step: validate, then build (or run the canary). Errors fail the step. */
 export async function run(): Promise<void> {
+  // The build and the SSH masters, recorded while they run: the post step stops them if this step is killed.
+  trackChildren(childRecorder())
   try {
     maskPrivateKey(core.getInput(Input.SshPrivateKey))
     const read = (name: Input): string => core.getInput(name)

@@ -1,18 +1,22 @@
 /**
  * base: what every stage may use, and nothing about Nix or builders: starting processes (the one place that spawns,
- * with no echo of what it runs), timing a phase for the debug log, and a guard for parsed JSON objects.
+ * with no echo of what it runs) and stopping those a killed main step left running, timing a phase for the debug log,
+ * and a guard for parsed JSON objects.
  * May import: nothing of the action's own.
  */
 
 export {
   childEnvironment,
+  type ChildTracker,
   type CommandResult,
   type Companion,
   runChecked,
   runCommand,
   shellQuote,
   startCompanion,
-  stderrTail
+  stderrTail,
+  trackChildren
 } from './process.js'
+export { type ProcessRecord, startTimeOf, stopProcesses } from './processes.js'
 export { phase } from './timing.js'
 export { isRecord } from './json.js'

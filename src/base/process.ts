@@ -15,6 +15,11 @@ export interface CommandOptions {
   timeoutMs?: number
   /** Stops it the same way when aborted: its answer is no longer wanted. */
   signal?: AbortSignal
+  /**
+   * What it is, for the post step (`nix build`): a long-running process is told to the ChildTracker while it runs,
+   * so that a main step killed meanwhile does not leave it running.
+   */
+  track?: string
 }
 
 export interface CommandResult {
@@ -39,6 +44,7 @@ export function runCommand(
     const stdout: Buffer[] = []
     const stderr: Buffer[] = []
     const bounds = bound(child, options)
+    const untrack = follow(child, options.track)
     child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk))
     // A build log can be gigabytes: with a listener, stderr is streamed and not kept.
     child.stderr.on('data', (chunk: Buffer) =>
@@ -46,10 +52,12 @@ export function runCommand(
     )
     child.on('error', error => {
       bounds.release()
+      untrack()
       reject(error)
     })
     child.on('close', code => {
       bounds.release()
+      untrack()
       const result: CommandResult = {
         code: code ?? 1,
         stdout: Buffer.concat(stdout),
@@ -85,7 +93,7 @@ export interface Companion {
   close: (waitMs: number) => Promise<boolean>
 }
 
-export interface CompanionOptions extends Pick<CommandOptions, 'env' | 'timeoutMs' | 'signal'> {
+export interface CompanionOptions extends Pick<CommandOptions, 'env' | 'timeoutMs' | 'signal' | 'track'> {
   /**
    * A connected socket for the process's stdin and stdout, which it uses as its connection (`ssh -o ProxyCommand=-`).
    * It then says it is ready on stderr, and is ended by SIGTERM. This process keeps no handle on the socket.
@@ -110,10 +118,11 @@ export function startCompanion(
   })
   // The child has its own copy of the socket (spawn returns once it runs): this one must neither read nor hold it.
   transport?.destroy()
+  const untrack = follow(child, options.track)
   const ended = new Promise<number>(resolve => {
     child.on('error', () => resolve(127))
     child.on('close', code => resolve(code ?? 1))
-  })
+  }).finally(untrack)
   child.stdin?.on('error', () => undefined)
   const bounds = bound(child, options)
   const says = transport === undefined ? child.stdout : child.stderr
@@ -192,6 +201,28 @@ function bound(
       signal?.removeEventListener('abort', stop)
     }
   }
+}
+
+/** Told of each child started with a `track` label as it starts, and as it ends. */
+export interface ChildTracker {
+  started: (pid: number, label: string) => void
+  ended: (pid: number) => void
+}
+
+let tracker: ChildTracker | undefined
+
+/** Sets who is told of tracked children (the main step, which records them for the post step). */
+export function trackChildren(next: ChildTracker | undefined): void {
+  tracker = next
+}
+
+/** Tells the tracker of `child` if it has a label: returns what to call once it ended. */
+function follow(child: ChildProcess, label: string | undefined): () => void {
+  const told = tracker
+  const { pid } = child
+  if (told === undefined || label === undefined || pid === undefined) return () => undefined
+  told.started(pid, label)
+  return () => told.ended(pid)
 }
 
 /** Lets Node end while `handle` is still open: a child process, or one of its pipes (a net.Socket underneath). */

@@ -46,7 +46,9 @@ export enum Output {
 
 export enum StateKey {
   /** The undo journal: every change main made to the runner, in order. */
-  Journal = 'journal'
+  Journal = 'journal',
+  /** The long-running processes main started that still run: what post stops if main was killed. */
+  Children = 'children'
 }
 
 /** What the post step says when main left it nothing to undo (post.ts reads the state without the undo code). */

@@ -87,7 +87,8 @@ export async function runNixBuild(
   try {
     result = await runCommand('nix', args, {
       env,
-      onStderr: chunk => splitter.push(chunk)
+      onStderr: chunk => splitter.push(chunk),
+      track: `nix ${args[NIX_FEATURES.length] ?? 'build'}`
     })
     splitter.end()
   } finally {

@@ -359,7 +359,7 @@ async function copyBack(
   const result = await runCommand(
     'nix',
     [...NIX_FEATURES, 'copy', '--from', storeUri, '--no-check-sigs', ...paths],
-    { env }
+    { env, track: 'nix copy' }
   )
   if (result.code === 0) return undefined
   const last = stderrTail(result.stderr)

@@ -115,7 +115,7 @@ export function startPathInfo(storeUri: string, env: NodeJS.ProcessEnv): PathInf
   const running = runCommand(
     'ssh',
     [...sshOptionsOf(env), sshDestination(storeUri), remotePathInfo(['--stdin'])],
-    { env, input }
+    { env, input, track: 'ssh nix path-info' }
   ).catch(() => undefined)
   return {
     ask: async paths => {

@@ -1,7 +1,7 @@
 import { checkAll, type FileOp, fileOps } from './file-agent.js'
 import type { Plan } from './plan.js'
 import type { ServiceManager } from './probe.js'
-import { type Journal, saveJournal } from './state.js'
+import { type Journal, type Restart, RESTART_COMMANDS, saveJournal } from './state.js'
 
 /**
  * Carries out the plan on the runner in one batch of file operations. The journal of every change is saved to the
@@ -37,7 +37,7 @@ export async function applyPlan(plan: Plan): Promise<Journal> {
         mode: step.mode
       })
     } else {
-      const restart = step.restart === undefined ? undefined : restartCommand(step.restart)
+      const restart = step.restart === undefined ? undefined : restartOf(step.restart)
       journal.undo.push({
         kind: 'remove-block',
         path: step.path,
@@ -52,7 +52,7 @@ export async function applyPlan(plan: Plan): Promise<Journal> {
         text: step.content,
         at: step.at,
         mode: step.mode,
-        ...(restart === undefined ? {} : { restart })
+        ...(restart === undefined ? {} : { restart: [...RESTART_COMMANDS[restart]] })
       })
     }
   }
@@ -61,9 +61,8 @@ export async function applyPlan(plan: Plan): Promise<Journal> {
   return journal
 }
 
-/** The daemon reads nix.conf only when it starts (NIX-FACTS.md); run as root by the file agent. */
-function restartCommand(manager: ServiceManager): string[] {
-  if (manager === 'systemd') return ['systemctl', 'restart', 'nix-daemon.service']
-  if (manager === 'launchd') return ['launchctl', 'kickstart', '-k', 'system/org.nixos.nix-daemon']
-  throw new Error('no service manager to restart the nix-daemon with')
+/** The daemon reads nix.conf only when it starts: the file agent restarts it, as root, with this manager's command. */
+function restartOf(manager: ServiceManager): Restart {
+  if (manager === 'none') throw new Error('no service manager to restart the nix-daemon with')
+  return manager
 }

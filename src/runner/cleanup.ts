@@ -1,7 +1,17 @@
 import * as core from '@actions/core'
+import { readFileSync } from 'node:fs'
+import { stopProcesses } from '../base/index.js'
 import { NOTHING_TO_UNDO } from '../inputs/index.js'
 import { type FileOp, fileOps } from './file-agent.js'
-import { type Journal, loadJournal, type Undo } from './state.js'
+import { NIX_CONF, SHARED_MACHINES } from './plan.js'
+import {
+  type Journal,
+  loadChildren,
+  loadJournal,
+  RESTART_COMMANDS,
+  type SharedFiles,
+  type Undo
+} from './state.js'
 
 /** What undoing a journal came to. */
 export interface UndoOutcome {
@@ -12,16 +22,20 @@ export interface UndoOutcome {
 }
 
 /**
- * The post step: undoes, newest first, what main recorded, in one batch of file operations. It warns instead of
- * failing, so it never breaks a job.
+ * The post step: stops what a killed main left running, then undoes, newest first, what main recorded, in one batch
+ * of file operations. It warns instead of failing, so it never breaks a job.
  */
 export async function cleanup(): Promise<void> {
+  await stopLeftRunning()
   let journal
   try {
-    journal = loadJournal()
+    journal = loadJournal(sharedFiles())
   } catch (error) {
     core.warning(
-      `nix-offload could not read what its main step changed, so it undid nothing: ${String(error)}`
+      `nix-offload did not undo anything: the state its main step saved is not a journal it could have written ` +
+        `(${error instanceof Error ? error.message : String(error)}), so nothing was touched. A process of the job ` +
+        `may have written to GITHUB_STATE; remove any nix-offload-<token> directory and "# nix-offload <token>" ` +
+        `block it left by hand.`
     )
     return
   }
@@ -31,6 +45,30 @@ export async function cleanup(): Promise<void> {
   }
   const outcome = await undoJournal(journal)
   core.info(describeUndo(journal, outcome))
+}
+
+/** How long a process left running has to end after SIGTERM before it is killed. */
+const STOP_WAIT_MS = 3_000
+
+/**
+ * A main step killed (SIGKILL, the OOM killer) leaves its `nix` running, and with it the build on the builder, whose
+ * daemon interrupts it once this client's connection is gone. Stopped first: they use the files the undo removes.
+ */
+async function stopLeftRunning(): Promise<void> {
+  let records
+  try {
+    records = loadChildren()
+  } catch (error) {
+    core.warning(
+      `nix-offload stopped no process: the record of what its main step started is not one it could have written ` +
+        `(${error instanceof Error ? error.message : String(error)}).`
+    )
+    return
+  }
+  const stopped = await stopProcesses(records, STOP_WAIT_MS)
+  if (stopped.length === 0) return
+  const named = stopped.map(record => `${record.label} (pid ${record.pid})`).join(', ')
+  core.info(`nix-offload: stopped ${stopped.length} process(es) main left running: ${named}.`)
 }
 
 function describeUndo(journal: Journal, outcome: UndoOutcome): string {
@@ -82,7 +120,7 @@ function undoOps(undo: Undo): FileOp[] {
           path: undo.path,
           token: undo.token,
           at: undo.at,
-          ...(undo.restart === undefined ? {} : { restart: undo.restart })
+          ...(undo.restart === undefined ? {} : { restart: [...RESTART_COMMANDS[undo.restart]] })
         }
       ]
     case 'remove-tree':
@@ -103,7 +141,24 @@ function undoOps(undo: Undo): FileOp[] {
             alias
           ]
         })),
-        { op: 'attempt', argv: ['pkill', '-f', '--', `${undo.path}/[c]m-`] }
+        { op: 'attempt', argv: ['pkill', '-f', '--', `${escapeRegex(undo.path)}/[c]m-`] }
       ]
   }
+}
+
+/** A path as an extended regular expression that matches only itself (pkill -f). */
+function escapeRegex(text: string): string {
+  return text.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')
+}
+
+/** The shared files a journal's blocks may be in: Nix's, and each machines file the daemon's nix.conf names now. */
+function sharedFiles(): SharedFiles {
+  let conf = ''
+  try {
+    conf = readFileSync(NIX_CONF, 'utf8')
+  } catch {
+    // No nix.conf to read: only the default machines file is the daemon's.
+  }
+  const named = [...conf.matchAll(/^\s*builders\s*=\s*@(\/\S+)\s*$/gm)].map(match => match[1] ?? '')
+  return { nixConf: NIX_CONF, machines: [SHARED_MACHINES, ...named] }
 }

@@ -18,7 +18,7 @@ export {
 } from './plan.js'
 export type { ConfiguredBuilder } from './render.js'
 export { checkAll, type FileOp, fileOps } from './file-agent.js'
-export { type Journal, saveJournal } from './state.js'
+export { childRecorder, type Journal, saveJournal } from './state.js'
 export { cleanup, undoJournal } from './cleanup.js'
 export { announcePlan, configureRunner, exportNixConfig } from './runner-setup.js'
 export { closeStoreMasters, type StoreReach } from './store-ping.js'

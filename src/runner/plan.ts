@@ -65,9 +65,9 @@ export interface Plan {
   warnings: string[]
 }
 
-const NIX_CONF = '/etc/nix/nix.conf'
+export const NIX_CONF = '/etc/nix/nix.conf'
 /** The daemon's machines file when its nix.conf names none: shared by the jobs on the runner, one block each. */
-const SHARED_MACHINES = '/etc/nix/nix-offload.machines'
+export const SHARED_MACHINES = '/etc/nix/nix-offload.machines'
 
 /**
  * The settings this runner's Nix can take: `multiplex` turned off, with a notice saying why, when that Nix breaks on

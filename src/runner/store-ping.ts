@@ -124,6 +124,7 @@ async function sshCheck(
     const master = startCompanion('ssh', command, MASTER_READY, {
       ...bound,
       env,
+      track: 'ssh master',
       ...(fed ? { transport: socket } : {})
     })
     result = await master.ready
