@@ -1,6 +1,6 @@
 /**
  * base: what every stage may use, and nothing about Nix or builders: starting processes (the one place that spawns,
- * with no echo of what it runs), timing a phase for the debug log, and a guard for parsed JSON objects.
+ * with no echo of what it runs), an ssh-agent that holds a private key off the disk, timing a phase for the debug log, and a guard for parsed JSON objects.
  * May import: nothing of the action's own.
  */
 
@@ -14,5 +14,6 @@ export {
   startCompanion,
   stderrTail
 } from './process.js'
+export { emptyAgentCommand, startKeyAgent, stopKeyAgent } from './ssh-agent.js'
 export { phase } from './timing.js'
 export { isRecord } from './json.js'

@@ -10,6 +10,8 @@ export type Undo =
    * together change (nix.conf, which the daemon reads only at start).
    */
   | { kind: 'remove-block'; path: string; token: string; at: 'top' | 'end'; restart?: string[] }
+  /** The ssh-agent holding the private key (base/ssh-agent.ts), stopped, or emptied through its socket. */
+  | { kind: 'stop-key-agent'; socket: string }
   /** Before the ssh config goes: ask each multiplexing master to exit, then stop any left over. */
   | { kind: 'close-ssh-masters'; aliases: string[]; path: string; configFile?: string }
 
