@@ -4,7 +4,7 @@ import { phase, trackChildren } from './base/index.js'
 import { preflight, type PreflightOutcome } from './builders/index.js'
 import { canary } from './canary/index.js'
 import { buildOnRunner } from './fallback.js'
-import { Input, parseSettings, type Settings } from './inputs/index.js'
+import { Input, parseSettings, type Settings, takeInputs } from './inputs/index.js'
 import { describeRelease } from './nix/index.js'
 import { offload } from './offload.js'
 import { startStoreEarly } from './store-early.js'
@@ -24,8 +24,8 @@ export async function run(): Promise<void> {
   // The build and the SSH masters, recorded while they run: the post step stops them if this step is killed.
   trackChildren(childRecorder())
   try {
-    maskPrivateKey(core.getInput(Input.SshPrivateKey))
-    const read = (name: Input): string => core.getInput(name)
+    const read = takeInputs()
+    maskPrivateKey(read(Input.SshPrivateKey))
     // The runner probe (several `nix` starts) and the builders' SSH handshakes are independent: run them at once.
     // Inputs are validated first, with the system Node reports standing in for Nix's until the probe says.
     const probing = phase('runner probe', probeRunner())

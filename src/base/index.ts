@@ -1,7 +1,7 @@
 /**
  * base: what every stage may use, and nothing about Nix or builders: starting processes (the one place that spawns,
- * with no echo of what it runs) and stopping those a killed main step left running, timing a phase for the debug log,
- * and a guard for parsed JSON objects.
+ * with no echo of what it runs) and stopping those a killed main step left running, an ssh-agent that holds a private
+ * key off the disk, timing a phase for the debug log, and a guard for parsed JSON objects.
  * May import: nothing of the action's own.
  */
 
@@ -18,5 +18,6 @@ export {
   trackChildren
 } from './process.js'
 export { type ProcessRecord, startTimeOf, stopProcesses } from './processes.js'
+export { emptyAgentCommand, startKeyAgent, stopKeyAgent } from './ssh-agent.js'
 export { phase } from './timing.js'
 export { isRecord } from './json.js'

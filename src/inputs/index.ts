@@ -1,8 +1,8 @@
 /**
- * inputs: the step's inputs read once into one typed, validated, immutable Settings object (settings.ts, with the
- * single-value parsers in fields.ts), the names of inputs, outputs and state keys (constants.ts), SSH key and
- * known_hosts parsing (keys.ts), shell-like word splitting, the errors a user can act on, and how a builder is named
- * everywhere (builder-label.ts). A new input starts here.
+ * inputs: the step's inputs read once (take-inputs.ts, which then clears them from the environment) into one typed,
+ * validated, immutable Settings object (settings.ts, with the single-value parsers in fields.ts), the names of inputs,
+ * outputs and state keys (constants.ts), SSH key and known_hosts parsing (keys.ts), shell-like word splitting, the
+ * errors a user can act on, and how a builder is named everywhere (builder-label.ts). A new input starts here.
  * May import: base.
  */
 
@@ -31,5 +31,6 @@ export {
   wantsBuild
 } from './settings.js'
 export { hostPort, label } from './builder-label.js'
+export { takeInputs } from './take-inputs.js'
 /** What a Nix system type and a system feature may look like, for values a builder reports too. */
 export { FEATURE, SYSTEM } from './fields.js'

@@ -1,5 +1,6 @@
 import { checkAll, type FileOp, fileOps } from './file-agent.js'
-import type { Plan } from './plan.js'
+import { startKeyAgent } from '../base/index.js'
+import type { Plan, Step } from './plan.js'
 import type { ServiceManager } from './probe.js'
 import { type Journal, type Restart, RESTART_COMMANDS, saveJournal } from './state.js'
 
@@ -12,6 +13,7 @@ export async function applyPlan(plan: Plan): Promise<Journal> {
   const viaSudo = plan.asRoot && process.getuid?.() !== 0
   const journal: Journal = { asRoot: plan.asRoot, undo: [] }
   const ops: FileOp[] = []
+  const agents: Extract<Step, { kind: 'key-agent' }>[] = []
   let ownDir: string | undefined
 
   for (const step of plan.steps) {
@@ -22,6 +24,9 @@ export async function applyPlan(plan: Plan): Promise<Journal> {
         path: step.controlDir,
         ...(step.configFile === undefined ? {} : { configFile: step.configFile })
       })
+    } else if (step.kind === 'key-agent') {
+      journal.undo.push({ kind: 'stop-key-agent', socket: step.socket })
+      agents.push(step)
     } else if (step.kind === 'mkdir') {
       ownDir = step.path
       journal.undo.push({ kind: 'remove-tree', path: step.path })
@@ -58,6 +63,8 @@ export async function applyPlan(plan: Plan): Promise<Journal> {
   }
   saveJournal(journal)
   checkAll(ops, await fileOps(ops, { viaSudo, keepGoing: false }))
+  // Once its directory exists.
+  for (const agent of agents) await startKeyAgent(agent.socket, agent.key)
   return journal
 }
 

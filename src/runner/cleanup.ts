@@ -1,6 +1,6 @@
 import * as core from '@actions/core'
 import { readFileSync } from 'node:fs'
-import { stopProcesses } from '../base/index.js'
+import { emptyAgentCommand, stopKeyAgent, stopProcesses } from '../base/index.js'
 import { NOTHING_TO_UNDO } from '../inputs/index.js'
 import { type FileOp, fileOps } from './file-agent.js'
 import { NIX_CONF, SHARED_MACHINES } from './plan.js'
@@ -87,7 +87,11 @@ function describeUndo(journal: Journal, outcome: UndoOutcome): string {
  */
 export async function undoJournal(journal: Journal): Promise<UndoOutcome> {
   const viaSudo = journal.asRoot && process.getuid?.() !== 0
-  const ops = [...journal.undo].reverse().flatMap(undoOps)
+  // An agent this process started stops here; one that a main step left running is emptied by the file operations.
+  const left: Undo[] = []
+  for (const undo of journal.undo)
+    if (undo.kind !== 'stop-key-agent' || !(await stopKeyAgent(undo.socket))) left.push(undo)
+  const ops = left.reverse().flatMap(undoOps)
   const outcome: UndoOutcome = { failures: 0, othersLeft: new Map() }
   try {
     const results = await fileOps(ops, { viaSudo, keepGoing: true })
@@ -125,6 +129,9 @@ function undoOps(undo: Undo): FileOp[] {
       ]
     case 'remove-tree':
       return [{ op: 'remove-tree', path: undo.path }]
+    case 'stop-key-agent':
+      // The agent of a main step that ended without stopping it: emptied, it holds nothing worth reaching.
+      return [{ op: 'attempt', argv: emptyAgentCommand(undo.socket) }]
     case 'close-ssh-masters':
       // `ssh -O stop` through each alias (its config is still there): the master takes no new session and ends with
       // the last one, at once when idle. A build of another job that the shared daemon sent through this alias

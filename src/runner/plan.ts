@@ -9,7 +9,8 @@ import {
   renderMachinesBlock,
   renderNixConfBlock,
   renderNixSettings,
-  renderSshConfig
+  renderSshConfig,
+  type SshFiles
 } from './render.js'
 import type { Builder, Settings } from '../inputs/index.js'
 import type { FileOp } from './file-agent.js'
@@ -43,6 +44,11 @@ export type Step =
       content: string
       restart?: ServiceManager
     }
+  /**
+   * An ssh-agent of the step's own listening on `socket` (in the action's own directory), given `key` on its stdin
+   * once the files are written.
+   */
+  | { kind: 'key-agent'; socket: string; key: string }
   /** Nothing to do now; records that the post step must close the SSH masters living in `controlDir`. */
   | { kind: 'ssh-masters'; aliases: string[]; controlDir: string; configFile?: string }
 
@@ -96,11 +102,13 @@ export function makePlan(settings: Settings, builders: Builder[], facts: RunnerF
   const workDir = `${sshDir}/nix-offload-${token}`
   const machinesFile = `${workDir}/machines`
   const configured = configure(builders, token)
-  const files = {
-    identityFile: `${workDir}/key`,
+  // Without a daemon, the runner user's own nix connects.
+  const key = keyPlacement(settings, workDir, facts.store === 'local')
+  const files: SshFiles = {
+    ...key.files,
     knownHostsFile: `${workDir}/known_hosts`,
     // Inside the 0700 work directory, so only the connecting user reaches the sockets; %C keeps the path short.
-    controlPath: settings.multiplex ? controlPathIn(workDir) : undefined
+    ...(settings.multiplex ? { controlPath: controlPathIn(workDir) } : {})
   }
   const machines = renderMachines(configured)
   const steps: Step[] = [
@@ -112,7 +120,7 @@ export function makePlan(settings: Settings, builders: Builder[], facts: RunnerF
       content: renderSshConfig(token, configured, files)
     },
     { kind: 'mkdir', path: workDir },
-    { kind: 'write', path: files.identityFile, mode: 0o600, content: settings.privateKey.text },
+    ...key.steps,
     {
       kind: 'write',
       path: files.knownHostsFile,
@@ -204,16 +212,17 @@ export function makeStorePlan(settings: Settings, builders: Builder[], token: st
     throw new SetupError(`The temporary directory "${tempDir}" has whitespace in its path.`)
   const workDir = `${tempDir.replace(/\/$/, '')}/nix-offload-${token}`
   const configured = configure(builders, token)
-  const files = {
-    identityFile: `${workDir}/key`,
+  const key = keyPlacement(settings, workDir, true)
+  const files: SshFiles = {
+    ...key.files,
     knownHostsFile: `${workDir}/known_hosts`,
-    controlPath: settings.multiplex ? controlPathIn(workDir) : undefined,
+    ...(settings.multiplex ? { controlPath: controlPathIn(workDir) } : {}),
     ownMaster: true
   }
   const sshConfigFile = `${workDir}/ssh_config`
   const steps: Step[] = [
     { kind: 'mkdir', path: workDir },
-    { kind: 'write', path: files.identityFile, mode: 0o600, content: settings.privateKey.text },
+    ...key.steps,
     {
       kind: 'write',
       path: files.knownHostsFile,
@@ -268,6 +277,35 @@ export function machinesFileOp(plan: Plan, builders: ConfiguredBuilder[]): FileO
 export function nixEnvironment(plan: Plan, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   if (plan.sshConfigFile === undefined) return env
   return { ...env, NIX_SSHOPTS: `-F ${plan.sshConfigFile}` }
+}
+
+/**
+ * Where ssh finds the private key. A daemon connects as root, whose 0700 ~/.ssh keeps a key file from the runner user.
+ * When the runner user's own nix connects (`viaAgent`), every `--impure` evaluation and build it runs can read that
+ * user's files, and could send a key file out: the key then lives only in an ssh-agent of the step's, fed on stdin, and
+ * the ssh config names the agent and the key's public half, which picks that key from it.
+ */
+function keyPlacement(
+  settings: Settings,
+  workDir: string,
+  viaAgent: boolean
+): { files: Pick<SshFiles, 'identityFile' | 'identityAgent'>; steps: Step[] } {
+  if (!viaAgent) {
+    const identityFile = `${workDir}/key`
+    return {
+      files: { identityFile },
+      steps: [{ kind: 'write', path: identityFile, mode: 0o600, content: settings.privateKey.text }]
+    }
+  }
+  const identityFile = `${workDir}/key.pub`
+  const identityAgent = `${workDir}/agent`
+  return {
+    files: { identityFile, identityAgent },
+    steps: [
+      { kind: 'write', path: identityFile, mode: 0o644, content: `${settings.privateKey.publicLine}\n` },
+      { kind: 'key-agent', socket: identityAgent, key: settings.privateKey.text }
+    ]
+  }
 }
 
 function configure(builders: Builder[], token: string): ConfiguredBuilder[] {

@@ -11,7 +11,10 @@ export interface ConfiguredBuilder extends Builder {
 }
 
 export interface SshFiles {
+  /** The private key's file, or with an `identityAgent` only its public half, which picks the key from the agent. */
   identityFile: string
+  /** The socket of the agent that holds the private key (base/ssh-agent.ts). */
+  identityAgent?: string
   knownHostsFile: string
   /** With multiplexing: where the master connections' sockets live. */
   controlPath?: string
@@ -64,6 +67,7 @@ export function renderSshConfig(token: string, builders: ConfiguredBuilder[], fi
       `  Port ${builder.port}`,
       `  User ${builder.user}`,
       `  IdentityFile "${files.identityFile}"`,
+      ...(files.identityAgent === undefined ? [] : [`  IdentityAgent "${files.identityAgent}"`]),
       '  IdentitiesOnly yes',
       `  UserKnownHostsFile "${files.knownHostsFile}"`,
       '  StrictHostKeyChecking yes',

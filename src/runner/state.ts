@@ -22,6 +22,8 @@ export type Undo =
    * when the blocks' settings together change (nix.conf, which the daemon reads only at start).
    */
   | { kind: 'remove-block'; path: string; token: string; at: 'top' | 'end'; restart?: Restart }
+  /** The ssh-agent holding the private key (base/ssh-agent.ts), stopped, or emptied through its socket. */
+  | { kind: 'stop-key-agent'; socket: string }
   /** Before the ssh config goes: ask each multiplexing master to exit, then stop any left over. */
   | { kind: 'close-ssh-masters'; aliases: string[]; path: string; configFile?: string }
 
@@ -94,6 +96,12 @@ function checkUndo(entry: unknown, sharedFiles: SharedFiles): { undo: Undo; toke
     if ((restart !== 'systemd' && restart !== 'launchd') || path !== sharedFiles.nixConf)
       throw new Error(`the block in ${path} asks for a restart main never asks for`)
     return { undo: { kind: 'remove-block', path, token, at, restart }, token }
+  }
+  if (entry.kind === 'stop-key-agent' && hasOnly(entry, ['kind', 'socket'])) {
+    const socket = cleanPath(entry.socket)
+    const { path, token } = workDir(socket.slice(0, socket.lastIndexOf('/')))
+    if (socket !== `${path}/agent`) throw new Error('the key agent listens outside the work directory')
+    return { undo: { kind: 'stop-key-agent', socket }, token }
   }
   if (entry.kind === 'close-ssh-masters' && hasOnly(entry, ['kind', 'aliases', 'path', 'configFile'])) {
     const { path, token } = workDir(entry.path)

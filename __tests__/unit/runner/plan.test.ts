@@ -340,13 +340,7 @@ describe('makeStorePlan (remote-store)', () => {
     expect(makeStorePlan(settings(), [BUILDER], TOKEN, `${TEMP}/`).workDir).toBe(STORE_DIR)
   })
 
-  it('writes the key only its owner can read, and the pinned known_hosts', () => {
-    expect(step(plan, 'write', `${STORE_DIR}/key`)).toEqual({
-      kind: 'write',
-      path: `${STORE_DIR}/key`,
-      mode: 0o600,
-      content: KEY_TEXT
-    })
+  it('writes the pinned known_hosts', () => {
     expect(step(plan, 'write', `${STORE_DIR}/known_hosts`).content).toBe(
       `[builder.example.com]:2222 ssh-ed25519 ${HOST_KEY.blob}\n`
     )
@@ -364,7 +358,7 @@ describe('makeStorePlan (remote-store)', () => {
     for (const alias of [`nix-offload-${TOKEN}-1`, `nix-offload-${TOKEN}-2`])
       expect(lines).toContain(`Host ${alias}`)
     expect(lines).toContain('  HostName arm.example.com')
-    expect(lines).toContain(`  IdentityFile "${STORE_DIR}/key"`)
+    expect(lines).toContain(`  IdentityFile "${STORE_DIR}/key.pub"`)
     expect(lines).toContain(`  UserKnownHostsFile "${STORE_DIR}/known_hosts"`)
     expect(lines.filter(line => line === '  ControlMaster auto')).toHaveLength(2)
     expect(lines.filter(line => line === `  ControlPath "${STORE_DIR}/cm-%C"`)).toHaveLength(2)
@@ -417,5 +411,54 @@ describe('nixEnvironment', () => {
     const plan = planOf(settings(), TRUSTED_DAEMON, TOKEN)
     expect(plan.sshConfigFile).toBeUndefined()
     expect(nixEnvironment(plan, env)).toEqual(env)
+  })
+})
+
+describe("the private key when the runner user's own nix connects", () => {
+  const TEMP = '/home/runner/work/_temp'
+  const cases: [string, Plan][] = [
+    ['remote-store', makeStorePlan(settings(), [BUILDER], TOKEN, TEMP)],
+    [
+      'single-user',
+      planOf(
+        settings(),
+        facts({ store: 'local', trusted: true, serviceManager: 'none', sshHome: '/home/runner' }),
+        TOKEN
+      )
+    ]
+  ]
+
+  it.each(cases)('%s: no file of the plan holds it, and an agent of the step does', (_path, plan) => {
+    const written = plan.steps.flatMap(s => (s.kind === 'write' || s.kind === 'block' ? [s] : []))
+    expect(written.filter(s => s.content.includes('PRIVATE KEY'))).toEqual([])
+    expect(step(plan, 'write', `${plan.workDir}/key.pub`)).toEqual({
+      kind: 'write',
+      path: `${plan.workDir}/key.pub`,
+      mode: 0o644,
+      content: `ssh-ed25519 ${HOST_KEY.blob}\n`
+    })
+    expect(step(plan, 'key-agent')).toEqual({
+      kind: 'key-agent',
+      socket: `${plan.workDir}/agent`,
+      key: KEY_TEXT
+    })
+  })
+
+  it.each(cases)('%s: the ssh config takes exactly that key from the agent', (_path, plan) => {
+    const lines = plan.steps
+      .flatMap(s => (s.kind === 'write' || s.kind === 'block' ? [s.content] : []))
+      .join('\n')
+      .split('\n')
+    expect(lines.filter(line => line.trim().startsWith('IdentityFile'))).toEqual([
+      `  IdentityFile "${plan.workDir}/key.pub"`
+    ])
+    expect(lines).toContain(`  IdentityAgent "${plan.workDir}/agent"`)
+    expect(lines).toContain('  IdentitiesOnly yes')
+  })
+
+  it("keeps the key file in root's own directory when the daemon connects", () => {
+    const plan = planOf(settings(), TRUSTED_DAEMON, TOKEN)
+    expect(step(plan, 'write', `${WORK_DIR}/key`).content).toBe(KEY_TEXT)
+    expect(plan.steps.some(s => s.kind === 'key-agent')).toBe(false)
   })
 })
