@@ -1,9 +1,19 @@
+import { randomBytes } from 'node:crypto'
+
 /** A file the action created for its block, which goes with the last job's block. */
 export const MADE =
   '# nix-offload: this file was made by the nix-offload action, and goes with the block of the last job\n'
 /** The same, when the action created the file's directory too. */
 export const MADE_WITH_DIR =
   '# nix-offload: this file and its directory were made by the nix-offload action, and go with the block of the last job\n'
+
+/**
+ * A job's token: 128 random bits, so that no other job's block has it. Hex, as the marker lines' pattern expects
+ * (`blockTokens`).
+ */
+export function newToken(): string {
+  return randomBytes(16).toString('hex')
+}
 
 const beginLine = (token: string): string => `# nix-offload ${token}: begin`
 const endLine = (token: string): string => `# nix-offload ${token}: end`

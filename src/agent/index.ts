@@ -7,5 +7,6 @@
  */
 
 export { type AgentContext, runAgent } from './agent.js'
+export { newToken } from './blocks.js'
 export type { AgentRequest, FileOp, FileResult } from './ops.js'
 export { parseRequest } from './request.js'

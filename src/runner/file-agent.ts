@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { type FileOp, type FileResult, runAgent } from '../agent/index.js'
 import { childEnvironment, runChecked } from '../base/index.js'
 
+export { newToken } from '../agent/index.js'
 export type { FileOp, FileResult } from '../agent/index.js'
 
 /** Long enough for another job's whole batch, daemon restart included. */

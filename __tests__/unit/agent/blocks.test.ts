@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { blockTokens, findBlock, withBlock, withoutBlock } from '../../../src/agent/blocks.js'
+import { blockTokens, findBlock, newToken, withBlock, withoutBlock } from '../../../src/agent/blocks.js'
 
 const TOKEN = '0123456789abcdef0123456789abcdef'
 const block = `# nix-offload ${TOKEN}: begin (added by the nix-offload action)\nHost a\n# nix-offload ${TOKEN}: end\n`
@@ -17,5 +17,14 @@ describe('a job’s block in a shared file', () => {
         if (found !== undefined) expect(withoutBlock(after, found, at)).toBe(before)
       })
     )
+  })
+})
+
+describe("a job's token", () => {
+  it('is 128 random bits in hex, which the marker lines’ pattern finds', () => {
+    const token = newToken()
+    expect(token).toMatch(/^[0-9a-f]{32}$/)
+    expect(newToken()).not.toBe(token)
+    expect(blockTokens(withBlock('', block.replaceAll(TOKEN, token), 'top'))).toEqual([token])
   })
 })
