@@ -1,6 +1,6 @@
 // The architecture of src/, checked by `npm run lint`: stages in folders, each importing only the stages below it,
 // another stage only through its index.ts, and no import cycle. The README's "How it works" draws the same map.
-const STAGES = ['base', 'inputs', 'nix', 'diagnosis', 'runner', 'builders', 'report', 'canary']
+const STAGES = ['base', 'inputs', 'nix', 'diagnosis', 'agent', 'runner', 'builders', 'report', 'canary']
 
 const upward = STAGES.slice(0, -1).map((stage, index) => ({
   name: `${stage}-imports-no-stage-above`,

@@ -1,5 +1,4 @@
 import * as core from '@actions/core'
-import { randomBytes } from 'node:crypto'
 import { phase, trackChildren } from './base/index.js'
 import { preflight, type PreflightOutcome } from './builders/index.js'
 import { canary } from './canary/index.js'
@@ -10,6 +9,7 @@ import { offload } from './offload.js'
 import { startStoreEarly } from './store-early.js'
 import {
   childRecorder,
+  newToken,
   probeRunner,
   type RunnerFacts,
   runnerRelease,
@@ -40,7 +40,7 @@ export async function run(): Promise<void> {
     preflighting.catch(() => undefined)
     // This job's token names everything it writes. The remote-store configuration, whose store check opens the SSH
     // master, starts now too when that strategy may serve the run (store-early.ts).
-    const token = randomBytes(3).toString('hex')
+    const token = newToken()
     const store = startStoreEarly(early, token)
     const facts = await probing
     const parsed = facts.system === guess ? early : parseSettings(read, { system: facts.system })

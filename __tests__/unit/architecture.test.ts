@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 
 const ROOT = join(import.meta.dirname, '..', '..')
-const STAGES = ['base', 'inputs', 'nix', 'diagnosis', 'runner', 'builders', 'report', 'canary']
+const STAGES = ['base', 'inputs', 'nix', 'diagnosis', 'agent', 'runner', 'builders', 'report', 'canary']
 
 /** Runs the lint's dependency rules over a copy of src/ with `change` applied; returns the violations' lines. */
 function violations(change: (src: string) => void = () => undefined): string[] {

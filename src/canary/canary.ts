@@ -7,7 +7,7 @@ import { runBuild } from '../nix/index.js'
 import { type CanaryTarget, renderCanaryExpression } from './canary-plan.js'
 import { type CanaryEntry, type CanaryRun, judgeCanary, renderCanarySummary } from './canary-verdict.js'
 import { Output } from '../inputs/index.js'
-import { checkAll, type FileOp, fileOps } from '../runner/index.js'
+import { checkAll, type FileOp, fileOps, newToken } from '../runner/index.js'
 import type { BuildRecord, CopyRecord } from '../nix/index.js'
 import { restoreHistory, saveHistory } from './history-cache.js'
 import { makePlan } from '../runner/index.js'
@@ -31,7 +31,7 @@ export async function canary(
   checked: PreflightOutcome
 ): Promise<void> {
   const thresholds = settings.canary
-  const token = randomBytes(3).toString('hex')
+  const token = newToken()
   const healthyIndexes = checked.results.flatMap((result, index) => (result.healthy ? [index] : []))
   const nonce = randomBytes(6).toString('hex')
   const runs = new Map<number, CanaryRun>()

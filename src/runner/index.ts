@@ -17,7 +17,7 @@ export {
   settingsForRunner
 } from './plan.js'
 export type { ConfiguredBuilder } from './render.js'
-export { checkAll, type FileOp, fileOps } from './file-agent.js'
+export { checkAll, type FileOp, fileOps, newToken } from './file-agent.js'
 export { childRecorder, type Journal, saveJournal } from './state.js'
 export { cleanup, undoJournal } from './cleanup.js'
 export { announcePlan, configureRunner, exportNixConfig } from './runner-setup.js'

@@ -99,7 +99,7 @@ export function settingsForRunner(
 /** `builders` are the healthy ones from the preflight, with every `auto` value resolved. */
 export function makePlan(settings: Settings, builders: Builder[], facts: RunnerFacts, token: string): Plan {
   const sshDir = `${facts.sshHome.replace(/\/$/, '')}/.ssh`
-  const workDir = `${sshDir}/nix-offload-${token}`
+  const workDir = `${sshDir}/${workDirName(token)}`
   const machinesFile = `${workDir}/machines`
   const configured = configure(builders, token)
   // Without a daemon, the runner user's own nix connects.
@@ -196,6 +196,15 @@ export function makePlan(settings: Settings, builders: Builder[], facts: RunnerF
 }
 
 /**
+ * The work directory's name: the token's first 6 hex digits, since the control sockets inside must fit a Unix socket
+ * path (`<dir>/cm-<40 hex>.<16>`, 107 bytes at most; store-early.ts's `tempDirectory` counts on 6). A clash with a
+ * directory that is there already fails the mkdir, whose undo is then not recorded.
+ */
+function workDirName(token: string): string {
+  return `nix-offload-${token.slice(0, 6)}`
+}
+
+/**
  * The SSH masters' ControlPath in a plan's work directory (an `ssh-masters` step's `controlDir`): `%C`, a hash of the
  * connection, keeps the socket's path short.
  */
@@ -210,7 +219,7 @@ export function controlPathIn(dir: string): string {
 export function makeStorePlan(settings: Settings, builders: Builder[], token: string, tempDir: string): Plan {
   if (/\s/.test(tempDir))
     throw new SetupError(`The temporary directory "${tempDir}" has whitespace in its path.`)
-  const workDir = `${tempDir.replace(/\/$/, '')}/nix-offload-${token}`
+  const workDir = `${tempDir.replace(/\/$/, '')}/${workDirName(token)}`
   const configured = configure(builders, token)
   const key = keyPlacement(settings, workDir, true)
   const files: SshFiles = {

@@ -30,6 +30,8 @@ export type Undo =
 export interface Journal {
   /** Whether the changes are root's (undone through sudo unless the action runs as root). */
   asRoot: boolean
+  /** The job's 128-bit token, which names everything it changed; absent only with nothing to undo. */
+  token?: string
   undo: Undo[]
 }
 
@@ -70,41 +72,42 @@ export interface SharedFiles {
  * voids the journal: the rest came from the same untrusted text.
  */
 export function checkJournal(value: unknown, sharedFiles: SharedFiles): Journal {
-  if (!isRecord(value) || !hasOnly(value, ['asRoot', 'undo'])) throw new Error('it is not a journal')
-  const { asRoot, undo } = value
+  if (!isRecord(value) || !hasOnly(value, ['asRoot', 'token', 'undo'])) throw new Error('it is not a journal')
+  const { asRoot, token, undo } = value
   if (typeof asRoot !== 'boolean' || !Array.isArray(undo)) throw new Error('it is not a journal')
-  const checked = undo.map((entry: unknown) => checkUndo(entry, sharedFiles))
-  if (new Set(checked.map(entry => entry.token)).size > 1) throw new Error('it names more than one job')
-  return { asRoot, undo: checked.map(entry => entry.undo) }
+  if (undo.length === 0) return { asRoot, undo: [] }
+  if (typeof token !== 'string' || !TOKEN.test(token)) throw new Error('it has no valid token')
+  const checked = undo.map((entry: unknown) => checkUndo(entry, { token, sharedFiles }))
+  return { asRoot, token, undo: checked }
 }
 
 /** 128 random bits, in lowercase hex: what names every file and alias of one job. */
 const TOKEN = /^[0-9a-f]{32}$/
 
-function checkUndo(entry: unknown, sharedFiles: SharedFiles): { undo: Undo; token: string } {
+function checkUndo(entry: unknown, job: { token: string; sharedFiles: SharedFiles }): Undo {
+  const { token, sharedFiles } = job
   if (!isRecord(entry)) throw new Error('an entry is not an object')
   if (entry.kind === 'remove-tree' && hasOnly(entry, ['kind', 'path'])) {
-    const { path, token } = workDir(entry.path)
-    return { undo: { kind: 'remove-tree', path }, token }
+    return { kind: 'remove-tree', path: workDir(entry.path, token) }
   }
   if (entry.kind === 'remove-block' && hasOnly(entry, ['kind', 'path', 'token', 'at', 'restart'])) {
-    const { token, at, restart } = entry
+    const { at, restart } = entry
     const path = blockFile(entry.path, sharedFiles)
-    if (typeof token !== 'string' || !TOKEN.test(token)) throw new Error('a block has no valid token')
+    if (entry.token !== token) throw new Error(`the block in ${path} is not this job's`)
     if (at !== 'top' && at !== 'end') throw new Error(`the block in ${path} has no place`)
-    if (restart === undefined) return { undo: { kind: 'remove-block', path, token, at }, token }
+    if (restart === undefined) return { kind: 'remove-block', path, token, at }
     if ((restart !== 'systemd' && restart !== 'launchd') || path !== sharedFiles.nixConf)
       throw new Error(`the block in ${path} asks for a restart main never asks for`)
-    return { undo: { kind: 'remove-block', path, token, at, restart }, token }
+    return { kind: 'remove-block', path, token, at, restart }
   }
   if (entry.kind === 'stop-key-agent' && hasOnly(entry, ['kind', 'socket'])) {
     const socket = cleanPath(entry.socket)
-    const { path, token } = workDir(socket.slice(0, socket.lastIndexOf('/')))
-    if (socket !== `${path}/agent`) throw new Error('the key agent listens outside the work directory')
-    return { undo: { kind: 'stop-key-agent', socket }, token }
+    if (socket !== `${workDir(socket.slice(0, socket.lastIndexOf('/')), token)}/agent`)
+      throw new Error('the key agent listens outside the work directory')
+    return { kind: 'stop-key-agent', socket }
   }
   if (entry.kind === 'close-ssh-masters' && hasOnly(entry, ['kind', 'aliases', 'path', 'configFile'])) {
-    const { path, token } = workDir(entry.path)
+    const path = workDir(entry.path, token)
     const { aliases, configFile } = entry
     const alias = new RegExp(`^nix-offload-${token}-[1-9][0-9]{0,3}$`)
     if (!Array.isArray(aliases) || !aliases.every(name => typeof name === 'string' && alias.test(name)))
@@ -112,7 +115,7 @@ function checkUndo(entry: unknown, sharedFiles: SharedFiles): { undo: Undo; toke
     if (configFile !== undefined && configFile !== `${path}/ssh_config`)
       throw new Error('the SSH masters have an ssh config outside the work directory')
     const undo: Undo = { kind: 'close-ssh-masters', aliases: aliases.map(String), path }
-    return { undo: configFile === undefined ? undo : { ...undo, configFile }, token }
+    return configFile === undefined ? undo : { ...undo, configFile }
   }
   throw new Error(`an entry of kind ${JSON.stringify(entry.kind)} (or its fields) is not one main writes`)
 }
@@ -135,13 +138,15 @@ function cleanPath(path: unknown): string {
   return path
 }
 
-/** A job's own directory, `<absolute dir>/nix-offload-<token>`, and its token. */
-function workDir(value: unknown): { path: string; token: string } {
+/**
+ * A job's own directory, `<absolute dir>/nix-offload-<the token's first 6 hex digits>` (runner/plan.ts
+ * `workDirName`: the full token would make its SSH control sockets' paths too long).
+ */
+function workDir(value: unknown, token: string): string {
   const path = cleanPath(value)
-  const found = /^\/.+\/nix-offload-([^/]+)$/.exec(path)?.[1]
-  if (found === undefined || !TOKEN.test(found))
-    throw new Error(`${path} is not a work directory of the action's`)
-  return { path, token: found }
+  if (!path.endsWith(`/nix-offload-${token.slice(0, 6)}`) || path.lastIndexOf('/') === 0)
+    throw new Error(`${path} is not a work directory of this job's`)
+  return path
 }
 
 /** A file jobs share a block in: an `.ssh/config`, or one of Nix's (SharedFiles). */

@@ -19,13 +19,16 @@ vi.mock('../../../src/runner/file-agent.js', async importOriginal => ({
 }))
 
 const TOKEN = '0123456789abcdef0123456789abcdef'
-const WORK_DIR = `/home/runner/.ssh/nix-offload-${TOKEN}`
-const ROOT_DIR = `/root/.ssh/nix-offload-${TOKEN}`
+/** A work directory is named by the token's first 6 hex digits (runner/plan.ts). */
+const DIR_NAME = `nix-offload-${TOKEN.slice(0, 6)}`
+const WORK_DIR = `/home/runner/.ssh/${DIR_NAME}`
+const ROOT_DIR = `/root/.ssh/${DIR_NAME}`
 
 /** A journal as main saves it for a daemon-config plan: root's ssh config, its work dir, the machines file, nix.conf. */
-function daemonJournal(): { asRoot: boolean; undo: Record<string, unknown>[] } {
+function daemonJournal(): { asRoot: boolean; token: string; undo: Record<string, unknown>[] } {
   return {
     asRoot: true,
+    token: TOKEN,
     undo: [
       { kind: 'remove-block', path: '/root/.ssh/config', token: TOKEN, at: 'top' },
       { kind: 'remove-tree', path: ROOT_DIR },
@@ -67,7 +70,7 @@ describe('the post step, given the journal main saved', () => {
       },
       { op: 'remove-block', path: '/etc/nix/nix-offload.machines', token: TOKEN, at: 'end' },
       { op: 'attempt', argv: ['ssh', '-O', 'stop', `nix-offload-${TOKEN}-1`] },
-      { op: 'attempt', argv: ['pkill', '-f', '--', `/root/\\.ssh/nix-offload-${TOKEN}/[c]m-`] },
+      { op: 'attempt', argv: ['pkill', '-f', '--', `/root/\\.ssh/${DIR_NAME}/[c]m-`] },
       { op: 'remove-tree', path: ROOT_DIR },
       { op: 'remove-block', path: '/root/.ssh/config', token: TOKEN, at: 'top' }
     ])
@@ -77,13 +80,14 @@ describe('the post step, given the journal main saved', () => {
     const ops = await postWith(
       JSON.stringify({
         asRoot: false,
+        token: TOKEN,
         undo: [
-          { kind: 'remove-tree', path: `/tmp/runner/nix-offload-${TOKEN}` },
+          { kind: 'remove-tree', path: `/tmp/runner/${DIR_NAME}` },
           {
             kind: 'close-ssh-masters',
             aliases: [`nix-offload-${TOKEN}-1`, `nix-offload-${TOKEN}-2`],
-            path: `/tmp/runner/nix-offload-${TOKEN}`,
-            configFile: `/tmp/runner/nix-offload-${TOKEN}/ssh_config`
+            path: `/tmp/runner/${DIR_NAME}`,
+            configFile: `/tmp/runner/${DIR_NAME}/ssh_config`
           }
         ]
       })
@@ -91,14 +95,7 @@ describe('the post step, given the journal main saved', () => {
     expect(warnings()).toEqual([])
     expect(ops[0]).toEqual({
       op: 'attempt',
-      argv: [
-        'ssh',
-        '-F',
-        `/tmp/runner/nix-offload-${TOKEN}/ssh_config`,
-        '-O',
-        'stop',
-        `nix-offload-${TOKEN}-1`
-      ]
+      argv: ['ssh', '-F', `/tmp/runner/${DIR_NAME}/ssh_config`, '-O', 'stop', `nix-offload-${TOKEN}-1`]
     })
     expect(ops).toHaveLength(4)
   })
@@ -111,16 +108,16 @@ describe('the post step, given the journal main saved', () => {
     ],
     [
       'a work dir with ..',
-      j => ({ ...j, undo: [{ kind: 'remove-tree', path: `/home/runner/../../nix-offload-${TOKEN}` }] })
+      j => ({ ...j, undo: [{ kind: 'remove-tree', path: `/home/runner/../../${DIR_NAME}` }] })
     ],
     [
       'a work dir reached through ..',
       j => ({ ...j, undo: [{ kind: 'remove-tree', path: `${WORK_DIR}/../../..` }] })
     ],
-    ['a relative work dir', j => ({ ...j, undo: [{ kind: 'remove-tree', path: `nix-offload-${TOKEN}` }] })],
+    ['a relative work dir', j => ({ ...j, undo: [{ kind: 'remove-tree', path: DIR_NAME }] })],
     [
       'a work dir with a newline',
-      j => ({ ...j, undo: [{ kind: 'remove-tree', path: `/tmp/a\n/nix-offload-${TOKEN}` }] })
+      j => ({ ...j, undo: [{ kind: 'remove-tree', path: `/tmp/a\n/${DIR_NAME}` }] })
     ],
     [
       'a restart argv',
@@ -189,14 +186,25 @@ describe('the post step, given the journal main saved', () => {
         ]
       })
     ],
+    ['a token of the wrong length', j => ({ ...j, token: 'abc123' })],
+    ['no token', j => ({ asRoot: j.asRoot, undo: j.undo })],
     [
-      'a token of the wrong length',
+      'a block of another token',
       j => ({ ...j, undo: [{ kind: 'remove-block', path: '/root/.ssh/config', token: 'abc123', at: 'top' }] })
+    ],
+    [
+      "another job's work dir",
+      j => ({ ...j, undo: [{ kind: 'remove-tree', path: '/root/.ssh/nix-offload-ffffff' }] })
+    ],
+    [
+      'a key agent outside the work dir',
+      j => ({ ...j, undo: [{ kind: 'stop-key-agent', socket: '/run/user/1000/agent' }] })
     ],
     [
       'a token in capitals',
       j => ({
         ...j,
+        token: TOKEN.toUpperCase(),
         undo: [{ kind: 'remove-block', path: '/root/.ssh/config', token: TOKEN.toUpperCase(), at: 'top' }]
       })
     ],

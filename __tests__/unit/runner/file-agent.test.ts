@@ -1,18 +1,11 @@
-import { spawn, spawnSync } from 'node:child_process'
-import * as fs from 'node:fs'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import {
-  type AgentContext,
-  agentProgram,
-  checkAll,
-  type FileOp,
-  fileOps,
-  type FileResult,
-  runFileOps
-} from '../../../src/runner/file-agent.js'
+import { runAgent } from '../../../src/agent/index.js'
+import { takeLock } from '../../../src/agent/lock.js'
+import { checkAll, type FileOp, fileOps, type FileResult } from '../../../src/runner/file-agent.js'
+import { startAgent } from '../support/agent.js'
 
 const b64 = (text: string): string => Buffer.from(text).toString('base64')
 
@@ -73,8 +66,11 @@ function add(path: string, token: string, at: 'top' | 'end', extra: Partial<File
   return { op: 'add-block', path, token, text: block(token), at, mode: 0o600, ...extra } as FileOp
 }
 
-async function run(dir: string, ops: FileOp[]): Promise<FileResult[]> {
-  const results = await fileOps(ops, { viaSudo: false, keepGoing: false, lockDir: dir })
+/** The lock files stay (a kernel lock needs a lasting file): in a directory of their own, not the tests' files'. */
+const LOCKS = mkdtempSync(join(tmpdir(), 'agent-locks-'))
+
+async function run(ops: FileOp[]): Promise<FileResult[]> {
+  const results = await fileOps(ops, { viaSudo: false, keepGoing: false, lockDir: LOCKS })
   checkAll(ops, results)
   return results
 }
@@ -86,12 +82,12 @@ describe('file agent blocks: jobs sharing one file', () => {
     const original = 'ServerAliveInterval 5\nHost *\n  StrictHostKeyChecking no'
     writeFileSync(file, original, { mode: 0o644 })
     const inode = statSync(file).ino
-    await run(dir, [add(file, 'aa', 'top')])
+    await run([add(file, 'aa', 'top')])
     expect(readFileSync(file, 'utf8')).toBe(block('aa') + original)
     // A new file renamed over the old one: a reader never sees half of it.
     expect(statSync(file).ino).not.toBe(inode)
     expect(statSync(file).mode & 0o777).toBe(0o644)
-    const [removed] = await run(dir, [{ op: 'remove-block', path: file, token: 'aa', at: 'top' }])
+    const [removed] = await run([{ op: 'remove-block', path: file, token: 'aa', at: 'top' }])
     expect(removed).toMatchObject({ ok: true, others: 0 })
     expect(readFileSync(file, 'utf8')).toBe(original)
     expect(statSync(file).mode & 0o777).toBe(0o644)
@@ -102,9 +98,9 @@ describe('file agent blocks: jobs sharing one file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'agent-'))
     const file = join(dir, 'nix.conf')
     writeFileSync(file, 'sandbox = true')
-    await run(dir, [add(file, 'aa', 'end')])
+    await run([add(file, 'aa', 'end')])
     expect(readFileSync(file, 'utf8')).toBe(`sandbox = true\n${block('aa').trimEnd()}`)
-    await run(dir, [{ op: 'remove-block', path: file, token: 'aa', at: 'end' }])
+    await run([{ op: 'remove-block', path: file, token: 'aa', at: 'end' }])
     expect(readFileSync(file, 'utf8')).toBe('sandbox = true')
   })
 
@@ -113,41 +109,51 @@ describe('file agent blocks: jobs sharing one file', () => {
     const file = join(dir, 'config')
     const original = 'Host x\n  User y\n'
     writeFileSync(file, original, { mode: 0o600 })
-    await run(dir, [add(file, 'aa', 'top')])
-    await run(dir, [add(file, 'bb', 'top')])
+    await run([add(file, 'aa', 'top')])
+    await run([add(file, 'bb', 'top')])
     // Crossing: the first job ends while the second still builds.
-    const [first] = await run(dir, [{ op: 'remove-block', path: file, token: 'aa', at: 'top' }])
+    const [first] = await run([{ op: 'remove-block', path: file, token: 'aa', at: 'top' }])
     expect(first?.others).toBe(1)
     expect(readFileSync(file, 'utf8')).toBe(block('bb') + original)
     // Removing it again (a post step run twice) changes nothing.
-    await run(dir, [{ op: 'remove-block', path: file, token: 'aa', at: 'top' }])
+    await run([{ op: 'remove-block', path: file, token: 'aa', at: 'top' }])
     expect(readFileSync(file, 'utf8')).toBe(block('bb') + original)
-    const [last] = await run(dir, [{ op: 'remove-block', path: file, token: 'bb', at: 'top' }])
+    const [last] = await run([{ op: 'remove-block', path: file, token: 'bb', at: 'top' }])
     expect(last?.others).toBe(0)
     expect(readFileSync(file, 'utf8')).toBe(original)
+  })
+
+  it('refuses to add a block whose token is in the file already: not this job’s to take over, or away', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agent-'))
+    const file = join(dir, 'config')
+    writeFileSync(file, block('aa'))
+    const ops = [add(file, 'aa', 'top')]
+    const results = await fileOps(ops, { viaSudo: false, keepGoing: false, lockDir: LOCKS })
+    expect(results).toEqual([{ ok: false, error: `a block with this job's token already exists in ${file}` }])
+    expect(readFileSync(file, 'utf8')).toBe(block('aa'))
   })
 
   it('removes the file and directory it made with the last block, even when another job made the block last', async () => {
     const home = mkdtempSync(join(tmpdir(), 'agent-'))
     const file = join(home, '.ssh', 'config')
-    await run(home, [add(file, 'aa', 'top')])
+    await run([add(file, 'aa', 'top')])
     expect(statSync(join(home, '.ssh')).mode & 0o777).toBe(0o700)
     expect(statSync(file).mode & 0o777).toBe(0o600)
-    await run(home, [add(file, 'bb', 'top')])
-    await run(home, [{ op: 'remove-block', path: file, token: 'aa', at: 'top' }])
+    await run([add(file, 'bb', 'top')])
+    await run([{ op: 'remove-block', path: file, token: 'aa', at: 'top' }])
     expect(existsSync(file)).toBe(true)
-    await run(home, [{ op: 'remove-block', path: file, token: 'bb', at: 'top' }])
+    await run([{ op: 'remove-block', path: file, token: 'bb', at: 'top' }])
     expect(existsSync(join(home, '.ssh'))).toBe(false)
     expect(readdirSync(home)).toEqual([])
   })
 
   it('keeps a directory that was there, and an empty file that was there', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'agent-'))
-    await run(dir, [add(join(dir, 'made'), 'aa', 'end')])
-    await run(dir, [{ op: 'remove-block', path: join(dir, 'made'), token: 'aa', at: 'end' }])
+    await run([add(join(dir, 'made'), 'aa', 'end')])
+    await run([{ op: 'remove-block', path: join(dir, 'made'), token: 'aa', at: 'end' }])
     writeFileSync(join(dir, 'empty'), '')
-    await run(dir, [add(join(dir, 'empty'), 'aa', 'end')])
-    await run(dir, [{ op: 'remove-block', path: join(dir, 'empty'), token: 'aa', at: 'end' }])
+    await run([add(join(dir, 'empty'), 'aa', 'end')])
+    await run([{ op: 'remove-block', path: join(dir, 'empty'), token: 'aa', at: 'end' }])
     expect(readdirSync(dir)).toEqual(['empty'])
     expect(readFileSync(join(dir, 'empty'), 'utf8')).toBe('')
   })
@@ -156,8 +162,8 @@ describe('file agent blocks: jobs sharing one file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'agent-'))
     const file = join(dir, 'machines')
     writeFileSync(file, 'ssh://owner x86_64-linux\n')
-    await run(dir, [add(file, 'aa', 'end'), add(file, 'bb', 'end')])
-    await run(dir, [{ op: 'set-block', path: file, token: 'aa', text: block('aa', 'ssh-ng://one') }])
+    await run([add(file, 'aa', 'end'), add(file, 'bb', 'end')])
+    await run([{ op: 'set-block', path: file, token: 'aa', text: block('aa', 'ssh-ng://one') }])
     expect(readFileSync(file, 'utf8')).toBe(
       `ssh://owner x86_64-linux\n\n${block('aa', 'ssh-ng://one').trimEnd()}\n${block('bb').trimEnd()}`
     )
@@ -179,7 +185,7 @@ describe('file agent blocks: jobs sharing one file', () => {
       restart
     })
     const restarted = async (ops: FileOp[]): Promise<boolean[]> =>
-      (await run(dir, ops)).map(result => result.restarted === true)
+      (await run(ops)).map(result => result.restarted === true)
     expect(await restarted([same('aa')])).toEqual([true])
     // A second job with the same settings: the daemon already has them.
     expect(await restarted([same('bb')])).toEqual([false])
@@ -195,55 +201,37 @@ describe('file agent blocks: jobs sharing one file', () => {
 })
 
 describe('file agent locks', () => {
-  const context = (dir: string, lockWaitMs: number): AgentContext => ({
-    files: fs,
-    spawn: (command, args, options) => spawnSync(command, args, options),
-    lockDir: dir,
-    lockWaitMs
-  })
-  const lockFile = (dir: string, path: string): string =>
-    join(dir, `nix-offload-lock-${encodeURIComponent(path)}`)
-
-  it('waits for a live holder and fails, naming the lock, when it does not let go', () => {
+  it('waits for a live holder and fails, naming the lock and its holder, when it does not let go', () => {
     const dir = mkdtempSync(join(tmpdir(), 'agent-'))
     const file = join(dir, 'config')
-    writeFileSync(lockFile(dir, file), String(process.pid))
-    const started = Date.now()
-    const [result] = runFileOps(context(dir, 300), [add(file, 'aa', 'top')], false)
-    expect(Date.now() - started).toBeGreaterThanOrEqual(300)
-    expect(result?.ok).toBe(false)
-    expect(result?.error).toMatch(/another nix-offload job has held .*nix-offload-lock-.* for over 0.3 s/)
-    expect(existsSync(file)).toBe(false)
-  })
-
-  it('breaks the lock of a holder that is gone, and lets go of its own', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'agent-'))
-    const file = join(dir, 'config')
-    const gone = spawnSync('sh', ['-c', 'echo $$']).stdout.toString().trim()
-    writeFileSync(lockFile(dir, file), gone)
-    // Older than the 2 s a fresh lock is always respected for.
-    const past = new Date(Date.now() - 5_000)
-    fs.utimesSync(lockFile(dir, file), past, past)
-    const [result] = runFileOps(context(dir, 300), [add(file, 'aa', 'top')], false)
-    expect(result?.ok).toBe(true)
-    expect(readdirSync(dir).sort()).toEqual(['config'])
+    const held = takeLock(file, { dir, waitMs: 1_000, holder: 'job ff' })
+    try {
+      const started = Date.now()
+      const [result] = runAgent({
+        ops: [add(file, 'aa', 'top')],
+        keepGoing: false,
+        lockDir: dir,
+        lockWaitMs: 300
+      })
+      expect(Date.now() - started).toBeGreaterThanOrEqual(300)
+      expect(result?.ok).toBe(false)
+      expect(result?.error).toContain(`another nix-offload job has held the lock on ${file} for over 0.3 s`)
+      expect(result?.error).toContain(`lock file ${held.path}, held by job ff, pid ${process.pid}, since `)
+      expect(existsSync(file)).toBe(false)
+    } finally {
+      held.release()
+    }
   })
 
   it('loses no block when many agents add and remove theirs on one file at the same moment', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'agent-'))
+    const lockDir = mkdtempSync(join(tmpdir(), 'agent-locks-'))
     const file = join(dir, 'config')
     const original = 'Host mine\n  User me'
     writeFileSync(file, original, { mode: 0o640 })
     const tokens = Array.from({ length: 8 }, (_, index) => `${index + 1}`.repeat(4))
     const agent = (ops: FileOp[]): Promise<FileResult[]> =>
-      new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, ['-e', agentProgram()], { stdio: ['pipe', 'pipe', 'inherit'] })
-        let out = ''
-        child.stdout.on('data', chunk => (out += String(chunk)))
-        child.on('error', reject)
-        child.on('close', () => resolve(JSON.parse(out) as FileResult[]))
-        child.stdin.end(JSON.stringify({ ops, keepGoing: false, lockDir: dir, lockWaitMs: 30_000 }))
-      })
+      startAgent({ ops, keepGoing: false, lockDir, lockWaitMs: 30_000 }).done
     const added = await Promise.all(
       tokens.map(token => agent([add(file, token, tokens.indexOf(token) % 2 ? 'top' : 'end')]))
     )
@@ -259,5 +247,5 @@ describe('file agent locks', () => {
     expect(readFileSync(file, 'utf8')).toBe(original)
     expect(statSync(file).mode & 0o777).toBe(0o640)
     expect(readdirSync(dir)).toEqual(['config'])
-  })
+  }, 30_000)
 })

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { SetupError } from '../../../src/inputs/errors.js'
-import { type Plan, type Step, makePlan, makeStorePlan, nixEnvironment } from '../../../src/runner/plan.js'
+import {
+  controlPathIn,
+  type Plan,
+  type Step,
+  makePlan,
+  makeStorePlan,
+  nixEnvironment
+} from '../../../src/runner/plan.js'
 import type { RunnerFacts } from '../../../src/runner/probe.js'
 import { Input } from '../../../src/inputs/constants.js'
 import type { Builder, Settings } from '../../../src/inputs/settings.js'
@@ -89,6 +96,20 @@ describe('makePlan, common to every path', () => {
       ['block', '/root/.ssh/config'],
       ['mkdir', WORK_DIR]
     ])
+  })
+
+  it("names its directory by a 128-bit token's first 6 hex digits, so that its control sockets fit a socket path", () => {
+    const token = '0123456789abcdef'.repeat(2)
+    // What ssh binds while it starts a master: the ControlPath with `%C` (40 hex) and a random 16-character suffix.
+    const socket = (dir: string): string =>
+      `${controlPathIn(dir).replace('%C', '0'.repeat(40))}.${'0'.repeat(16)}`
+    const hook = planOf(settings(), facts({ sshHome: '/var/root' }), token)
+    expect(hook.workDir).toBe('/var/root/.ssh/nix-offload-012345')
+    expect(socket(hook.workDir).length).toBeLessThan(104)
+    expect(step(hook, 'block', '/var/root/.ssh/config').content).toContain(`# nix-offload ${token}: begin`)
+    const store = makeStorePlan(settings(), [BUILDER], token, '/home/runner/work/_temp')
+    expect(store.workDir).toBe('/home/runner/work/_temp/nix-offload-012345')
+    expect(socket(store.workDir).length).toBeLessThan(104)
   })
 
   it('writes the key only its owner can read', () => {
