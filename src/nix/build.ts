@@ -85,9 +85,11 @@ export async function runNixBuild(
   }, PROGRESS_POLL_MS)
   let result
   try {
+    // The build: bounded by the job's own timeout only, as a build may rightly take hours.
     result = await runCommand('nix', args, {
       env,
-      onStderr: chunk => splitter.push(chunk)
+      onStderr: chunk => splitter.push(chunk),
+      timeoutMs: 'none'
     })
     splitter.end()
   } finally {

@@ -73,7 +73,7 @@ export async function installableNeeds(
         '',
         ...installables
       ],
-      { env }
+      { env, timeoutMs: EVALUATION_TIMEOUT_MS }
     )
     if (result.code !== 0) {
       return /local builds are disabled|unable to start any build|required to build/i.test(result.stderr)
@@ -103,6 +103,12 @@ export async function installableNeeds(
   }
   return { needs }
 }
+
+/**
+ * An evaluation's bound: it may fetch the flake's inputs (a nixpkgs tarball) and evaluate a whole system, which can
+ * rightly take minutes, but it builds nothing.
+ */
+const EVALUATION_TIMEOUT_MS = 10 * 60_000
 
 /** The user's `args` without those only `nix build` takes (out-links, output printing), which `derivation show` refuses. */
 function evaluationArgs(args: string[]): string[] {
@@ -334,16 +340,20 @@ async function linkOutputs(settings: Settings, haveOutputs: boolean): Promise<vo
     )
     return
   }
-  const result = await runCommand('nix', [
-    ...NIX_FEATURES,
-    'build',
-    ...settings.args,
-    '--max-jobs',
-    '0',
-    '--builders',
-    '',
-    ...settings.installables
-  ])
+  const result = await runCommand(
+    'nix',
+    [
+      ...NIX_FEATURES,
+      'build',
+      ...settings.args,
+      '--max-jobs',
+      '0',
+      '--builders',
+      '',
+      ...settings.installables
+    ],
+    { timeoutMs: EVALUATION_TIMEOUT_MS }
+  )
   if (result.code !== 0) {
     const last = result.stderr.trim().split('\n').at(-1) ?? `exit code ${result.code}`
     core.warning(`The out-links 'args' asks for could not be made: ${last}`)
@@ -359,7 +369,8 @@ async function copyBack(
   const result = await runCommand(
     'nix',
     [...NIX_FEATURES, 'copy', '--from', storeUri, '--no-check-sigs', ...paths],
-    { env }
+    // The copy of the build's outputs scales with them, as the build does: the job's timeout bounds it.
+    { env, timeoutMs: 'none' }
   )
   if (result.code === 0) return undefined
   const last = stderrTail(result.stderr)
