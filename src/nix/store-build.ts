@@ -24,6 +24,7 @@ import {
 } from './store-proof.js'
 import type { InstallableNeed, StoreRoute } from './strategy.js'
 import { copiesByBuilder, narSizes } from './transfer.js'
+import { isStorePath, storeDirOf } from './nix-log.js'
 
 /**
  * The `remote-store` strategy (strategy.ts): the build runs in a builder's own store. The runner's `nix` is the SSH
@@ -267,11 +268,13 @@ async function buildAndCopyBack(
   // it started there are over, and all succeeded.
   // (Nix names the builder's store by its URI, the runner's `daemon` or `local`; 2.26 names it `ssh-ng://` alone.)
   const started = new Set<string>()
+  const storeDir = storeDirOf(env)
   let over = false
   const watch = (event: NixEvent): void => {
     if (event.action !== 'start' || over) return
     const [first, from] = event.fields
-    if (event.type === ActivityType.Build && typeof first === 'string') started.add(first)
+    if (event.type === ActivityType.Build && typeof first === 'string' && isStorePath(first, storeDir))
+      started.add(first)
     if (event.type === ActivityType.CopyPath && typeof from === 'string' && /^[a-z-]+:\/\//.test(from)) {
       over = true
       buildsOver([...started])
@@ -291,7 +294,7 @@ async function buildAndCopyBack(
     }
     return outcome
   }
-  return { ...outcome, outPaths: await readOutLinks(links) }
+  return { ...outcome, outPaths: await readOutLinks(links, storeDir) }
 }
 
 /** The name of the links `nix copy` makes; `out`, `out-dev`, `out-1`, … as Nix's createOutLinks names them. */
@@ -301,7 +304,7 @@ const OUT_LINK = 'out'
  * The store paths the links in `dir` point to, by installable, then output, as `nix build --json` orders them: Nix
  * names the i-th installable's output o `out[-i][-o]`, without `-i` for the first and `-o` for `out`.
  */
-export async function readOutLinks(dir: string): Promise<string[]> {
+export async function readOutLinks(dir: string, storeDir?: string): Promise<string[]> {
   const links: { index: number; output: string; target: string }[] = []
   for (const name of await readdir(dir)) {
     const match = /^out(?:-(\d+))?(?:-(.+))?$/.exec(name)
@@ -313,7 +316,7 @@ export async function readOutLinks(dir: string): Promise<string[]> {
     })
   }
   links.sort((x, y) => x.index - y.index || (x.output < y.output ? -1 : x.output > y.output ? 1 : 0))
-  return links.map(link => link.target)
+  return links.map(link => link.target).filter(target => isStorePath(target, storeDir))
 }
 
 /** Every build of a session with a builder's store ran there. */
@@ -368,7 +371,15 @@ async function copyBack(
 ): Promise<string | undefined> {
   const result = await runCommand(
     'nix',
-    [...NIX_FEATURES, 'copy', '--from', storeUri, '--no-check-sigs', ...paths],
+    [
+      ...NIX_FEATURES,
+      'copy',
+      '--from',
+      storeUri,
+      '--no-check-sigs',
+      '--',
+      ...paths.filter(path => isStorePath(path, storeDirOf(env)))
+    ],
     // The copy of the build's outputs scales with them, as the build does: the job's timeout bounds it.
     { env, timeoutMs: 'none' }
   )
