@@ -14,6 +14,6 @@ export {
   startCompanion,
   stderrTail
 } from './process.js'
-export { safeLine, safeText } from './safe-text.js'
+export { logInfo, safeLine, safeText } from './safe-text.js'
 export { phase } from './timing.js'
 export { isRecord } from './json.js'

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import type { Socket } from 'node:net'
+import { safeLine, safeText } from './safe-text.js'
 
 /** The one place that starts processes. Nothing it runs is echoed to the log. */
 export interface CommandOptions {
@@ -252,9 +253,17 @@ function unref(handle: object): void {
   if ('unref' in handle && typeof handle.unref === 'function') handle.unref()
 }
 
-/** The last three lines of a process's stderr on one line: how a failure is quoted in a message. */
+/**
+ * The last three lines of a process's stderr on one line, made harmless to print: how a failure is quoted in a
+ * message (the stderr of `nix` or `ssh` may quote the builder).
+ */
 export function stderrTail(stderr: string): string {
-  return stderr.trim().split('\n').slice(-3).join(' / ')
+  return stderr
+    .trim()
+    .split('\n')
+    .slice(-3)
+    .map(line => safeLine(line))
+    .join(' / ')
 }
 
 /** Runs a command that must succeed; the error carries its stderr. */
@@ -265,7 +274,7 @@ export async function runChecked(
 ): Promise<Buffer> {
   const result = await runCommand(command, args, options)
   if (result.code !== 0) {
-    const detail = result.stderr.trim().split('\n').slice(-5).join('\n')
+    const detail = safeText(result.stderr.trim().split('\n').slice(-5).join('\n'))
     throw new Error(
       `\`${[command, ...args].join(' ')}\` exited with code ${result.code}${detail ? `: ${detail}` : ''}`
     )

@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, readlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as core from '@actions/core'
-import { phase, runCommand, stderrTail } from '../base/index.js'
+import { phase, runCommand, safeLine, stderrTail } from '../base/index.js'
 import type { Settings } from '../inputs/index.js'
 import { asksForOutLinks, type BuildOutcome, buildArguments, lastError, runNixBuild } from './build.js'
 import type { BuildRecord } from './ledger.js'
@@ -80,7 +80,7 @@ export async function installableNeeds(
       return /local builds are disabled|unable to start any build|required to build/i.test(result.stderr)
         ? 'evaluating them needs a derivation built first (import-from-derivation), which the runner would build ' +
             'itself; the build hook offloads it'
-        : `evaluating them failed (${result.stderr.trim().split('\n').at(-1) ?? 'no message'})`
+        : `evaluating them failed (${safeLine(result.stderr.trim().split('\n').at(-1) ?? 'no message')})`
     }
     try {
       return parseDerivationShow(result.stdout.toString())
@@ -358,7 +358,7 @@ async function linkOutputs(settings: Settings, haveOutputs: boolean): Promise<vo
     { timeoutMs: EVALUATION_TIMEOUT_MS }
   )
   if (result.code !== 0) {
-    const last = result.stderr.trim().split('\n').at(-1) ?? `exit code ${result.code}`
+    const last = safeLine(result.stderr.trim().split('\n').at(-1) ?? `exit code ${result.code}`)
     core.warning(`The out-links 'args' asks for could not be made: ${last}`)
   }
 }

@@ -2,6 +2,7 @@ import * as core from '@actions/core'
 import { NOTHING_TO_UNDO } from '../inputs/index.js'
 import { type FileOp, fileOps } from './file-agent.js'
 import { type Journal, loadJournal, type Undo } from './state.js'
+import { logInfo } from '../base/index.js'
 
 /** What undoing a journal came to. */
 export interface UndoOutcome {
@@ -26,11 +27,11 @@ export async function cleanup(): Promise<void> {
     return
   }
   if (journal === undefined || journal.undo.length === 0) {
-    core.info(NOTHING_TO_UNDO)
+    logInfo(NOTHING_TO_UNDO)
     return
   }
   const outcome = await undoJournal(journal)
-  core.info(describeUndo(journal, outcome))
+  logInfo(describeUndo(journal, outcome))
 }
 
 function describeUndo(journal: Journal, outcome: UndoOutcome): string {
