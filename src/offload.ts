@@ -2,7 +2,7 @@ import * as core from '@actions/core'
 import { publish } from './publish.js'
 import { buildOnRunner } from './fallback.js'
 import { type EarlyStore, startStoreEarly, tempDirectory, undoEarly } from './store-early.js'
-import { phase } from './base/index.js'
+import { logInfo, phase } from './base/index.js'
 import { admitBuilders, checkAgain, type PreflightOutcome, secondLook } from './builders/index.js'
 import {
   type Builder,
@@ -140,7 +140,7 @@ export async function offload(
         settings.installables,
         lookup.problem
       )
-    core.info(`Strategy: ${choice.strategy}: ${choice.reason}.`)
+    logInfo(`Strategy: ${choice.strategy}: ${choice.reason}.`)
     if (decided === undefined) checkRebuild(facts, settings, choice.strategy)
   } catch (error) {
     // Refused before anything of its own is left: the early remote-store files go first.
@@ -175,7 +175,7 @@ export async function offload(
 
   if (!wantsBuild(settings)) {
     await publish(makeReport(plan, [], [], checks), settings, false)
-    core.info(
+    logInfo(
       'No installables or args: the runner is configured, and later steps that run `nix build` offload.'
     )
     return
@@ -230,7 +230,7 @@ export async function offload(
     outcome.exitCode === 0
   )
   if (onBuilder && outcome.exitCode === 0) {
-    core.info(
+    logInfo(
       `'${Input.CopyBack}: false': the outputs stay in the builder's store: ${outcome.outPaths.join(' ')}`
     )
   }
@@ -249,7 +249,7 @@ async function undoNow(journal: Journal): Promise<void> {
   const { failures } = await undoJournal({ ...journal, undo })
   if (failures > 0) return
   saveJournal({ asRoot: journal.asRoot, undo: [] })
-  core.info(`Closed this step's SSH master and removed its files: nothing is left for the post step to undo.`)
+  logInfo(`Closed this step's SSH master and removed its files: nothing is left for the post step to undo.`)
 }
 
 /**
@@ -300,7 +300,7 @@ async function judgeBuild(
     'second look',
     secondLook(found, plan.builders, {
       check: builder => checkAgain(builder, settings, facts.nixVersion),
-      info: core.info
+      info: logInfo
     })
   )
   // The cause that fails the step is its own error line; every other finding becomes an annotation.

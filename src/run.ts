@@ -1,5 +1,5 @@
 import * as core from '@actions/core'
-import { phase, trackChildren } from './base/index.js'
+import { logInfo, phase, trackChildren } from './base/index.js'
 import { preflight, type PreflightOutcome } from './builders/index.js'
 import { canary } from './canary/index.js'
 import { buildOnRunner } from './fallback.js'
@@ -95,6 +95,6 @@ function describeRunner(facts: RunnerFacts, settings: Settings): void {
     facts.store === 'daemon'
       ? `nix-daemon, which ${facts.trusted ? 'trusts' : 'does not trust'} ${facts.userName}`
       : `no daemon (single-user, as ${facts.userName})`
-  core.info(`Runner: ${describeRelease(runnerRelease(facts))} on ${facts.system}, ${daemon}.`)
-  core.info(`Client key: ${settings.privateKey.type}, public half: ${settings.privateKey.publicLine}`)
+  logInfo(`Runner: ${describeRelease(runnerRelease(facts))} on ${facts.system}, ${daemon}.`)
+  logInfo(`Client key: ${settings.privateKey.type}, public half: ${settings.privateKey.publicLine}`)
 }

@@ -1,7 +1,7 @@
-import * as core from '@actions/core'
 import { tmpdir } from 'node:os'
 import { givenBuilders, type Settings, wantsBuild } from './inputs/index.js'
 import { configureRunner, makeStorePlan, type Plan, saveJournal, undoJournal } from './runner/index.js'
+import { logInfo } from './base/index.js'
 
 /** A configuration made before its verdict: its files written, then its store check. */
 export type Configuring = ReturnType<typeof configureRunner>
@@ -56,7 +56,7 @@ export async function undoEarly(configuring: Configuring, announce = true): Prom
   const { failures } = await undoJournal(journal)
   saveJournal({ asRoot: journal.asRoot, undo: [] })
   if (!announce && failures === 0) return
-  core.info(
+  logInfo(
     failures === 0
       ? `Undid the configuration made while the preflight ran (${journal.undo.length} change(s)).`
       : `Undid the configuration made while the preflight ran, except ${failures} change(s) (see the warnings above).`

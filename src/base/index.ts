@@ -19,5 +19,6 @@ export {
 } from './process.js'
 export { type ProcessRecord, startTimeOf, stopProcesses } from './processes.js'
 export { emptyAgentCommand, startKeyAgent, stopKeyAgent } from './ssh-agent.js'
+export { logInfo, safeLine, safeText } from './safe-text.js'
 export { phase } from './timing.js'
 export { isRecord } from './json.js'

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import type { Socket } from 'node:net'
+import { safeLine, safeText } from './safe-text.js'
 
 /** The one place that starts processes. Nothing it runs is echoed to the log. */
 export interface CommandOptions {
@@ -11,8 +12,13 @@ export interface CommandOptions {
   env?: NodeJS.ProcessEnv
   /** Receives stderr as it arrives, for live logs; the result's `stderr` is then empty. */
   onStderr?: (chunk: Buffer) => void
-  /** Stops the process (TERM, then KILL 5 s later) when it runs longer: the result says `timedOut`. */
-  timeoutMs?: number
+  /**
+   * Stops the process (TERM, then KILL 5 s later) when it runs longer: the result says `timedOut`, and its stderr ends
+   * with a line naming the command that hung. DEFAULT_TIMEOUT_MS when left out; `'none'` only for the build itself
+   * (and what scales with it), which the job's own timeout bounds. With a promised `input`, the time counts from the
+   * moment the input is known: the process cannot finish before its question.
+   */
+  timeoutMs?: number | 'none'
   /** Stops it the same way when aborted: its answer is no longer wanted. */
   signal?: AbortSignal
   /**
@@ -30,7 +36,19 @@ export interface CommandResult {
   timedOut?: boolean
 }
 
-/** Runs a command to its end. A command that cannot be started (not found) rejects; any exit code resolves. */
+/** How long a child may run unless its caller says otherwise: a local question or one to a builder, never a build. */
+export const DEFAULT_TIMEOUT_MS = 50_000
+
+/**
+ * How long a child's pipes may stay open after it exited: a grandchild it left behind (`sleep 30 &`) holds them, and
+ * must not hold the step.
+ */
+export const DRAIN_MS = 2_000
+
+/**
+ * Runs a command to its end: its exit, and its pipes drained (at most DRAIN_MS after). A command that cannot be
+ * started (not found) rejects; any exit code resolves.
+ */
 export function runCommand(
   command: string,
   args: string[],
@@ -43,7 +61,8 @@ export function runCommand(
     })
     const stdout: Buffer[] = []
     const stderr: Buffer[] = []
-    const bounds = bound(child, options)
+    const { input } = options
+    const bounds = bound(child, options, input instanceof Promise ? input : undefined)
     const untrack = follow(child, options.track)
     child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk))
     // A build log can be gigabytes: with a listener, stderr is streamed and not kept.
@@ -55,20 +74,22 @@ export function runCommand(
       untrack()
       reject(error)
     })
-    child.on('close', code => {
+    void ended(child).then(code => {
       bounds.release()
       untrack()
       const result: CommandResult = {
-        code: code ?? 1,
+        code,
         stdout: Buffer.concat(stdout),
         stderr: Buffer.concat(stderr).toString('utf8')
       }
-      if (bounds.timedOut()) result.timedOut = true
+      if (bounds.timedOut()) {
+        result.timedOut = true
+        result.stderr += hungLine(command, args, options.timeoutMs)
+      }
       resolve(result)
     })
     // A process that exits without reading its stdin is not an error of ours.
     child.stdin.on('error', () => undefined)
-    const { input } = options
     if (input instanceof Promise)
       input.then(
         text => child.stdin.end(text),
@@ -119,9 +140,9 @@ export function startCompanion(
   // The child has its own copy of the socket (spawn returns once it runs): this one must neither read nor hold it.
   transport?.destroy()
   const untrack = follow(child, options.track)
-  const ended = new Promise<number>(resolve => {
+  const end = new Promise<number>(resolve => {
     child.on('error', () => resolve(127))
-    child.on('close', code => resolve(code ?? 1))
+    void ended(child).then(resolve)
   }).finally(untrack)
   child.stdin?.on('error', () => undefined)
   const bounds = bound(child, options)
@@ -145,7 +166,7 @@ export function startCompanion(
       settle(undefined)
     })
     if (transport === undefined) child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk))
-    void ended.then(code => {
+    void end.then(code => {
       const result: CommandResult = {
         code,
         stdout: Buffer.concat(stdout),
@@ -160,7 +181,7 @@ export function startCompanion(
     else child.kill('SIGTERM')
     let timer: NodeJS.Timeout | undefined
     const byItself = await Promise.race([
-      ended.then(() => true),
+      end.then(() => true),
       new Promise<boolean>(resolve => (timer = setTimeout(() => resolve(false), waitMs)))
     ])
     clearTimeout(timer)
@@ -171,25 +192,57 @@ export function startCompanion(
 }
 
 /**
- * Stops `child` (TERM, then KILL 5 s later) once `timeoutMs` has passed or `signal` aborts, until `release` is called:
- * the bounds of runCommand and startCompanion.
+ * The exit code once `child` has exited and its pipes have closed, or DRAIN_MS after it exited: then its pipes are
+ * destroyed, whatever still holds them. A child killed by a signal has no code: 1.
+ */
+function ended(child: ChildProcess): Promise<number> {
+  return new Promise(resolve => {
+    child.once('close', code => resolve(code ?? 1))
+    child.once('exit', code => {
+      const drained = setTimeout(() => {
+        for (const pipe of [child.stdin, child.stdout, child.stderr]) pipe?.destroy()
+        resolve(code ?? 1)
+      }, DRAIN_MS)
+      drained.unref()
+      child.once('close', () => clearTimeout(drained))
+    })
+  })
+}
+
+/** The line a timed-out command's stderr ends with, so that any message quoting its stderr says what hung. */
+function hungLine(command: string, args: string[], timeoutMs: CommandOptions['timeoutMs']): string {
+  const seconds = Math.round((typeof timeoutMs === 'number' ? timeoutMs : DEFAULT_TIMEOUT_MS) / 1000)
+  const line = [command, ...args].join(' ')
+  const shown = line.length > 200 ? `${line.slice(0, 200)}…` : line
+  return `\n\`${shown}\` hung: no end within ${seconds} s, so it was stopped\n`
+}
+
+/**
+ * Stops `child` (TERM, then KILL 5 s later) once its time bound has passed (counted from when `startAfter` settles,
+ * if given) or `signal` aborts, until `release` is called: the bounds of runCommand and startCompanion.
  */
 function bound(
   child: ChildProcess,
-  options: Pick<CommandOptions, 'timeoutMs' | 'signal'>
+  options: Pick<CommandOptions, 'timeoutMs' | 'signal'>,
+  startAfter?: Promise<unknown>
 ): { stop: () => void; timedOut: () => boolean; release: () => void } {
   const stop = (): void => {
     child.kill('SIGTERM')
     setTimeout(() => child.kill('SIGKILL'), 5_000).unref()
   }
   let timedOut = false
-  const timer =
-    options.timeoutMs === undefined
-      ? undefined
-      : setTimeout(() => {
-          timedOut = true
-          stop()
-        }, options.timeoutMs)
+  let released = false
+  let timer: NodeJS.Timeout | undefined
+  const { timeoutMs = DEFAULT_TIMEOUT_MS } = options
+  const arm = (): void => {
+    if (released || timeoutMs === 'none') return
+    timer = setTimeout(() => {
+      timedOut = true
+      stop()
+    }, timeoutMs)
+  }
+  if (startAfter === undefined) arm()
+  else startAfter.then(arm, arm)
   const { signal } = options
   if (signal?.aborted === true) stop()
   signal?.addEventListener('abort', stop, { once: true })
@@ -197,6 +250,7 @@ function bound(
     stop,
     timedOut: () => timedOut,
     release: () => {
+      released = true
       clearTimeout(timer)
       signal?.removeEventListener('abort', stop)
     }
@@ -230,9 +284,17 @@ function unref(handle: object): void {
   if ('unref' in handle && typeof handle.unref === 'function') handle.unref()
 }
 
-/** The last three lines of a process's stderr on one line: how a failure is quoted in a message. */
+/**
+ * The last three lines of a process's stderr on one line, made harmless to print: how a failure is quoted in a
+ * message (the stderr of `nix` or `ssh` may quote the builder).
+ */
 export function stderrTail(stderr: string): string {
-  return stderr.trim().split('\n').slice(-3).join(' / ')
+  return stderr
+    .trim()
+    .split('\n')
+    .slice(-3)
+    .map(line => safeLine(line))
+    .join(' / ')
 }
 
 /** Runs a command that must succeed; the error carries its stderr. */
@@ -243,7 +305,7 @@ export async function runChecked(
 ): Promise<Buffer> {
   const result = await runCommand(command, args, options)
   if (result.code !== 0) {
-    const detail = result.stderr.trim().split('\n').slice(-5).join('\n')
+    const detail = safeText(result.stderr.trim().split('\n').slice(-5).join('\n'))
     throw new Error(
       `\`${[command, ...args].join(' ')}\` exited with code ${result.code}${detail ? `: ${detail}` : ''}`
     )

@@ -4,6 +4,7 @@ import { SetupError } from '../inputs/index.js'
 import { inspectBuilder } from './preflight.js'
 import { judge, type PreflightResult, type PreflightWarning, preflightWarnings } from './preflight-verdict.js'
 import type { Builder, Settings } from '../inputs/index.js'
+import { logInfo } from '../base/index.js'
 
 const OPTIONS = { connectTimeoutMs: 10_000, timeoutMs: 30_000 }
 
@@ -36,7 +37,7 @@ export async function preflight(
     return judge(builder, observation, settings.privateKey, runnerVersion, settings.strategy)
   })
   const results = judged.map(entry => entry.result)
-  for (const result of results) core.info(describe(result))
+  for (const result of results) logInfo(describe(result))
   const builders = judged.flatMap(entry => (entry.builder === undefined ? [] : [entry.builder]))
   const warnings = preflightWarnings(settings.builders, results, settings)
   return { results, builders, warnings }

@@ -19,6 +19,7 @@ import { configureRunner, exportNixConfig } from '../runner/index.js'
 import type { Settings } from '../inputs/index.js'
 import type { StoreReach } from '../runner/index.js'
 import { appendHistory, type CanarySample, historyId, trendWarnings } from './trend.js'
+import { logInfo } from '../base/index.js'
 
 /**
  * Canary mode: for each builder separately, preflight it, build a derivation no store can hold yet on it and on it
@@ -114,7 +115,7 @@ export async function canary(
         unhealthy.map(entry => `${entry.builder}: ${entry.problems.join('; ')}`).join(' | ')
     )
   }
-  core.info(`Canary: all ${entries.length} builder(s) healthy.`)
+  logInfo(`Canary: all ${entries.length} builder(s) healthy.`)
 }
 
 /** Compares this run with the saved recent runs (a warning, never a failure), then saves the history. */

@@ -2,6 +2,7 @@ import * as core from '@actions/core'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type CanarySample, parseHistory } from './trend.js'
+import { logInfo } from '../base/index.js'
 
 const HISTORY_FILE = 'history.json'
 
@@ -47,11 +48,11 @@ export async function restoreHistory(
     // The primary key is the prefix too: there is no exact key to hope for, only the newest earlier run.
     const key = await cache.restoreCache([historyPath(directory)], prefix, [prefix])
     if (key === undefined) {
-      core.info(`Canary history: none saved yet under ${prefix}*; trends start with this run.`)
+      logInfo(`Canary history: none saved yet under ${prefix}*; trends start with this run.`)
       return { samples: [] }
     }
     const samples = parseHistory(await readFile(historyPath(directory), 'utf8'))
-    core.info(`Canary history: ${samples.length} sample(s) restored from ${key}.`)
+    logInfo(`Canary history: ${samples.length} sample(s) restored from ${key}.`)
     return { samples, key }
   } catch (error) {
     core.warning(
@@ -73,7 +74,7 @@ export async function saveHistory(
 ): Promise<string> {
   const cache = await cacheModule()
   if (!cache.isFeatureAvailable()) {
-    core.info('Canary history not saved: the GitHub Actions cache service is not available to this job.')
+    logInfo('Canary history not saved: the GitHub Actions cache service is not available to this job.')
     return ''
   }
   const key = `${historyKeyPrefix(id)}${runId}`
@@ -88,7 +89,7 @@ export async function saveHistory(
       )
       return ''
     }
-    core.info(`Canary history: ${samples.length} sample(s) saved under ${key}.`)
+    logInfo(`Canary history: ${samples.length} sample(s) saved under ${key}.`)
     return key
   } catch (error) {
     core.warning(`trend-factor: could not save the canary history under ${key} (${describe(error)}).`)

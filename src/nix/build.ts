@@ -4,6 +4,7 @@ import { type BuildRecord, type CopyRecord, type LogObserver, NixLogReader } fro
 import { LineSplitter, type NixEvent } from './nix-log.js'
 import { NIX_FEATURES } from './nix-cli.js'
 import { type ProgressOptions, ProgressTracker } from './progress.js'
+import { StorePathFilter, storeDirOf } from './nix-log.js'
 import { runCommand } from '../base/index.js'
 import type { Settings } from '../inputs/index.js'
 
@@ -73,7 +74,8 @@ export async function runNixBuild(
     },
     progressLine: line => tracker.progressLine(line)
   }
-  const reader = new NixLogReader(line => core.info(line), Date.now, observer)
+  const storeDir = storeDirOf(env)
+  const reader = new NixLogReader(line => core.info(line), Date.now, observer, new StorePathFilter(storeDir))
   const splitter = new LineSplitter(line => reader.readLine(line))
   // Build logs come from the builder: keep a line like "::add-mask::" or "::error::" in them from acting on the runner.
   const resumeToken = randomBytes(16).toString('hex')
@@ -85,20 +87,25 @@ export async function runNixBuild(
   }, PROGRESS_POLL_MS)
   let result
   try {
+    // The build: bounded by the job's own timeout only, as a build may rightly take hours.
     result = await runCommand('nix', args, {
       env,
       onStderr: chunk => splitter.push(chunk),
-      track: `nix ${args[NIX_FEATURES.length] ?? 'build'}`
+      track: `nix ${args[NIX_FEATURES.length] ?? 'build'}`,
+      timeoutMs: 'none'
     })
     splitter.end()
   } finally {
     clearInterval(ticker)
     core.info(`::${resumeToken}::`)
   }
+  const outPaths = reader.paths.keep(parseOutPaths(result.stdout.toString()))
+  const refused = reader.paths.warning("Nix's log of the build")
+  if (refused !== undefined) core.warning(refused, { title: 'nix-offload: not a store path' })
   return {
     exitCode: result.code,
     builds: reader.ledger.records(),
-    outPaths: parseOutPaths(result.stdout.toString()),
+    outPaths,
     messages: reader.messages,
     lastLines: reader.lastLines,
     copies: reader.copyLedger.records()

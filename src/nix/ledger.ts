@@ -9,6 +9,7 @@ import {
   ResultType,
   stripAnsi
 } from './nix-log.js'
+import { StorePathFilter } from './nix-log.js'
 
 export type BuildStatus = 'built' | 'failed' | 'unfinished'
 
@@ -150,10 +151,15 @@ export class NixLogReader {
   /** The last log lines of each derivation, to show with a failure. */
   readonly lastLines = new Map<string, string[]>()
 
+  /**
+   * `paths` checks each path the log names before the ledgers keep it: the log is relayed from the builder, and the
+   * ledgers' paths reach command lines (the proof, the sizes).
+   */
   constructor(
     private readonly print: LogPrinter,
     private readonly clock: () => number = Date.now,
-    private readonly observer?: LogObserver
+    private readonly observer?: LogObserver,
+    readonly paths = new StorePathFilter()
   ) {}
 
   readLine(line: string): void {
@@ -174,13 +180,13 @@ export class NixLogReader {
         let relayed = false
         if (event.type === ActivityType.Build) {
           const [drvPath, machine] = event.fields
-          if (typeof drvPath === 'string') {
+          if (typeof drvPath === 'string' && this.paths.admit(drvPath)) {
             relayed = this.ledger.startBuild(event.id, drvPath, String(machine ?? ''), now)
           }
         }
         if (event.type === ActivityType.CopyPath) {
           const [path, from, to] = event.fields
-          if (typeof path === 'string')
+          if (typeof path === 'string' && this.paths.admit(path))
             this.copyLedger.startCopy(event.id, path, String(from ?? ''), String(to ?? ''), now)
         }
         if (!relayed && event.level <= LEVEL_INFO && event.text !== '') this.print(event.text)
@@ -211,7 +217,7 @@ export class NixLogReader {
           const plain = stripAnsi(event.msg)
           this.messages.push(plain)
           if (event.level === 0)
-            for (const drvPath of failedDerivations(plain)) this.ledger.markFailed(drvPath)
+            for (const drvPath of this.paths.keep(failedDerivations(plain))) this.ledger.markFailed(drvPath)
         }
         return
     }

@@ -3,6 +3,8 @@
  * turns lines into typed events and nothing else.
  */
 
+import { safeLine } from '../base/index.js'
+
 /** Activity types (libutil/logging.hh). */
 export enum ActivityType {
   CopyPath = 100,
@@ -237,5 +239,59 @@ export class LineSplitter {
   end(): void {
     if (this.unfinished.length > 0) this.onLine(Buffer.concat(this.unfinished).toString('utf8'))
     this.unfinished = []
+  }
+}
+
+/**
+ * A store path as Nix makes it: the store directory, 32 characters of Nix's base-32 (no e, o, t or u), a dash and a
+ * name of letters, digits and `+-._?=` that does not start with a dot. Paths named by Nix's log or by a builder's
+ * answers are checked against this before they reach the ledger or a command line: a hostile builder could otherwise
+ * hand the runner's `nix` an `--option` or a path outside the store.
+ */
+const STORE_PATH_BASE = /^[0-9a-df-np-sv-z]{32}-(?!\.)[A-Za-z0-9+\-._?=]{1,211}$/
+
+/** Nix's default store directory; a Nix built or run with another (NIX_STORE_DIR) names its paths under that. */
+export const DEFAULT_STORE_DIR = '/nix/store'
+
+/** The store directory the runner's `nix` uses, as that `nix` reads it from its environment. */
+export function storeDirOf(env: NodeJS.ProcessEnv): string {
+  const dir = env.NIX_STORE_DIR ?? env.NIX_STORE ?? ''
+  return /^\/[^\s]*[^/\s]$/.test(dir) ? dir : DEFAULT_STORE_DIR
+}
+
+export function isStorePath(path: string, storeDir = DEFAULT_STORE_DIR): boolean {
+  return path.startsWith(`${storeDir}/`) && STORE_PATH_BASE.test(path.slice(storeDir.length + 1))
+}
+
+/**
+ * Keeps the store paths among those it is shown and counts the others, for one warning that quotes the first of them
+ * made harmless to print.
+ */
+export class StorePathFilter {
+  private rejected = 0
+  private firstRejected: string | undefined
+
+  constructor(readonly storeDir = DEFAULT_STORE_DIR) {}
+
+  /** Whether `path` is a store path; counts it when it is not. */
+  admit(path: string): boolean {
+    if (isStorePath(path, this.storeDir)) return true
+    this.rejected++
+    this.firstRejected ??= path
+    return false
+  }
+
+  keep(paths: readonly string[]): string[] {
+    return paths.filter(path => this.admit(path))
+  }
+
+  /** The warning for what was left out, or undefined when all were store paths. */
+  warning(source: string): string | undefined {
+    if (this.rejected === 0 || this.firstRejected === undefined) return undefined
+    const first = safeLine(this.firstRejected.slice(0, 200))
+    return (
+      `${source} named ${this.rejected} store path(s) that are no store paths under ${this.storeDir} (the first: ` +
+      `"${first}"); they were left out of the ledger and of every command.`
+    )
   }
 }

@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, readlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as core from '@actions/core'
-import { phase, runCommand, stderrTail } from '../base/index.js'
+import { phase, runCommand, safeLine, stderrTail } from '../base/index.js'
 import type { Settings } from '../inputs/index.js'
 import { asksForOutLinks, type BuildOutcome, buildArguments, lastError, runNixBuild } from './build.js'
 import type { BuildRecord } from './ledger.js'
@@ -24,6 +24,7 @@ import {
 } from './store-proof.js'
 import type { InstallableNeed, StoreRoute } from './strategy.js'
 import { copiesByBuilder, narSizes } from './transfer.js'
+import { isStorePath, storeDirOf } from './nix-log.js'
 
 /**
  * The `remote-store` strategy (strategy.ts): the build runs in a builder's own store. The runner's `nix` is the SSH
@@ -73,13 +74,13 @@ export async function installableNeeds(
         '',
         ...installables
       ],
-      { env }
+      { env, timeoutMs: EVALUATION_TIMEOUT_MS }
     )
     if (result.code !== 0) {
       return /local builds are disabled|unable to start any build|required to build/i.test(result.stderr)
         ? 'evaluating them needs a derivation built first (import-from-derivation), which the runner would build ' +
             'itself; the build hook offloads it'
-        : `evaluating them failed (${result.stderr.trim().split('\n').at(-1) ?? 'no message'})`
+        : `evaluating them failed (${safeLine(result.stderr.trim().split('\n').at(-1) ?? 'no message')})`
     }
     try {
       return parseDerivationShow(result.stdout.toString())
@@ -103,6 +104,12 @@ export async function installableNeeds(
   }
   return { needs }
 }
+
+/**
+ * An evaluation's bound: it may fetch the flake's inputs (a nixpkgs tarball) and evaluate a whole system, which can
+ * rightly take minutes, but it builds nothing.
+ */
+const EVALUATION_TIMEOUT_MS = 10 * 60_000
 
 /** The user's `args` without those only `nix build` takes (out-links, output printing), which `derivation show` refuses. */
 function evaluationArgs(args: string[]): string[] {
@@ -261,11 +268,13 @@ async function buildAndCopyBack(
   // it started there are over, and all succeeded.
   // (Nix names the builder's store by its URI, the runner's `daemon` or `local`; 2.26 names it `ssh-ng://` alone.)
   const started = new Set<string>()
+  const storeDir = storeDirOf(env)
   let over = false
   const watch = (event: NixEvent): void => {
     if (event.action !== 'start' || over) return
     const [first, from] = event.fields
-    if (event.type === ActivityType.Build && typeof first === 'string') started.add(first)
+    if (event.type === ActivityType.Build && typeof first === 'string' && isStorePath(first, storeDir))
+      started.add(first)
     if (event.type === ActivityType.CopyPath && typeof from === 'string' && /^[a-z-]+:\/\//.test(from)) {
       over = true
       buildsOver([...started])
@@ -285,7 +294,7 @@ async function buildAndCopyBack(
     }
     return outcome
   }
-  return { ...outcome, outPaths: await readOutLinks(links) }
+  return { ...outcome, outPaths: await readOutLinks(links, storeDir) }
 }
 
 /** The name of the links `nix copy` makes; `out`, `out-dev`, `out-1`, … as Nix's createOutLinks names them. */
@@ -295,7 +304,7 @@ const OUT_LINK = 'out'
  * The store paths the links in `dir` point to, by installable, then output, as `nix build --json` orders them: Nix
  * names the i-th installable's output o `out[-i][-o]`, without `-i` for the first and `-o` for `out`.
  */
-export async function readOutLinks(dir: string): Promise<string[]> {
+export async function readOutLinks(dir: string, storeDir?: string): Promise<string[]> {
   const links: { index: number; output: string; target: string }[] = []
   for (const name of await readdir(dir)) {
     const match = /^out(?:-(\d+))?(?:-(.+))?$/.exec(name)
@@ -307,7 +316,7 @@ export async function readOutLinks(dir: string): Promise<string[]> {
     })
   }
   links.sort((x, y) => x.index - y.index || (x.output < y.output ? -1 : x.output > y.output ? 1 : 0))
-  return links.map(link => link.target)
+  return links.map(link => link.target).filter(target => isStorePath(target, storeDir))
 }
 
 /** Every build of a session with a builder's store ran there. */
@@ -334,18 +343,22 @@ async function linkOutputs(settings: Settings, haveOutputs: boolean): Promise<vo
     )
     return
   }
-  const result = await runCommand('nix', [
-    ...NIX_FEATURES,
-    'build',
-    ...settings.args,
-    '--max-jobs',
-    '0',
-    '--builders',
-    '',
-    ...settings.installables
-  ])
+  const result = await runCommand(
+    'nix',
+    [
+      ...NIX_FEATURES,
+      'build',
+      ...settings.args,
+      '--max-jobs',
+      '0',
+      '--builders',
+      '',
+      ...settings.installables
+    ],
+    { timeoutMs: EVALUATION_TIMEOUT_MS }
+  )
   if (result.code !== 0) {
-    const last = result.stderr.trim().split('\n').at(-1) ?? `exit code ${result.code}`
+    const last = safeLine(result.stderr.trim().split('\n').at(-1) ?? `exit code ${result.code}`)
     core.warning(`The out-links 'args' asks for could not be made: ${last}`)
   }
 }
@@ -358,8 +371,17 @@ async function copyBack(
 ): Promise<string | undefined> {
   const result = await runCommand(
     'nix',
-    [...NIX_FEATURES, 'copy', '--from', storeUri, '--no-check-sigs', ...paths],
-    { env, track: 'nix copy' }
+    [
+      ...NIX_FEATURES,
+      'copy',
+      '--from',
+      storeUri,
+      '--no-check-sigs',
+      '--',
+      ...paths.filter(path => isStorePath(path, storeDirOf(env)))
+    ],
+    // The copy of the build's outputs scales with them, as the build does: the job's timeout bounds it.
+    { env, track: 'nix copy', timeoutMs: 'none' }
   )
   if (result.code === 0) return undefined
   const last = stderrTail(result.stderr)

@@ -12,6 +12,7 @@ import {
   pathInfoJsonArgs,
   sshDestination
 } from './nix-cli.js'
+import { isStorePath, storeDirOf } from './nix-log.js'
 
 /**
  * The second source of the remote-store strategy's proof (store-build.ts): what the builder's own store says of each
@@ -121,7 +122,7 @@ export function startPathInfo(storeUri: string, env: NodeJS.ProcessEnv): PathInf
     ask: async paths => {
       hand(paths.map(path => `${path}\n`).join(''))
       const result = await running
-      return result?.code === 0 ? readPathInfo(result.stdout) : undefined
+      return result?.code === 0 ? readPathInfo(result.stdout, storeDirOf(env)) : undefined
     },
     cancel: () => hand('')
   }
@@ -140,24 +141,24 @@ export async function builderPathInfo(
   env: NodeJS.ProcessEnv,
   early?: PathInfoAsker
 ): Promise<PathInfo[]> {
-  if (paths.length === 0) return []
-  const asked = await early?.ask(paths)
+  const storeDir = storeDirOf(env)
+  const asking = paths.filter(path => isStorePath(path, storeDir))
+  if (asking.length === 0) return []
+  const asked = await early?.ask(asking)
   if (asked !== undefined) return asked
   const there = await runCommand(
     'ssh',
-    [...sshOptionsOf(env), sshDestination(storeUri), remotePathInfo(paths)],
-    {
-      env
-    }
+    [...sshOptionsOf(env), sshDestination(storeUri), remotePathInfo(['--', ...asking])],
+    { env }
   )
-  const found = there.code === 0 ? readPathInfo(there.stdout) : undefined
+  const found = there.code === 0 ? readPathInfo(there.stdout, storeDir) : undefined
   if (found !== undefined) return found
   const here = await runCommand(
     'nix',
-    [...NIX_FEATURES, ...pathInfoJsonArgs(release), '--store', storeUri, ...paths],
+    [...NIX_FEATURES, ...pathInfoJsonArgs(release), '--store', storeUri, '--', ...asking],
     { env }
   )
-  return here.code === 0 ? (readPathInfo(here.stdout) ?? []) : []
+  return here.code === 0 ? (readPathInfo(here.stdout, storeDir) ?? []) : []
 }
 
 /** The ssh options Nix is given (NIX_SSHOPTS: `-F <the plan's config>`), for an `ssh` of the action's own. */
@@ -172,13 +173,25 @@ function remotePathInfo(words: string[]): string {
     .join(' ')
 }
 
-/** What `nix path-info --json` printed, or undefined when it is no such answer (a greeting, an error). */
-function readPathInfo(stdout: Buffer): PathInfo[] | undefined {
+/**
+ * What `nix path-info --json` printed, or undefined when it is no such answer (a greeting, an error). The builder
+ * answers: what it names that is no store path is left out, and a deriver that is none is not believed.
+ */
+function readPathInfo(stdout: Buffer, storeDir: string): PathInfo[] | undefined {
+  let infos: PathInfo[]
   try {
-    return parsePathInfo(stdout.toString())
+    infos = parsePathInfo(stdout.toString())
   } catch {
     return undefined
   }
+  return infos
+    .filter(info => isStorePath(info.path, storeDir))
+    .map(info => {
+      if (info.deriver === undefined || isStorePath(info.deriver, storeDir)) return info
+      const believed: PathInfo = { ...info }
+      delete believed.deriver
+      return believed
+    })
 }
 
 /**
@@ -191,17 +204,25 @@ async function derivationOutputs(
   env: NodeJS.ProcessEnv
 ): Promise<Map<string, string[]>> {
   const outputsOf = new Map<string, string[]>()
+  const storeDir = storeDirOf(env)
+  const stored = drvPaths.filter(drv => isStorePath(drv, storeDir))
   await Promise.all(
-    drvPaths.map(async drv => {
+    stored.map(async drv => {
       const outputs = await readFile(drv, 'utf8').then(parseDerivationOutputs, () => undefined)
       if (outputs !== undefined) outputsOf.set(drv, outputs)
     })
   )
-  const unread = drvPaths.filter(drv => !outputsOf.has(drv))
+  const unread = stored.filter(drv => !outputsOf.has(drv))
   if (unread.length === 0) return outputsOf
-  const shown = await runCommand('nix', [...NIX_FEATURES, ...derivationShowArgs(release), ...unread], { env })
+  const shown = await runCommand('nix', [...NIX_FEATURES, ...derivationShowArgs(release), '--', ...unread], {
+    env
+  })
   if (shown.code === 0) {
-    for (const drv of parseDerivationShow(shown.stdout.toString())) outputsOf.set(drv.drvPath, drv.outputs)
+    for (const drv of parseDerivationShow(shown.stdout.toString(), storeDir))
+      outputsOf.set(
+        drv.drvPath,
+        drv.outputs.filter(path => isStorePath(path, storeDir))
+      )
   }
   return outputsOf
 }

@@ -1,3 +1,4 @@
+import { safeLine } from '../base/index.js'
 import { Input, SetupError, type Settings } from '../inputs/index.js'
 
 /**
@@ -99,10 +100,11 @@ export function chooseStrategy(
   for (const need of needs) {
     const builder = builders.find(candidate => fits(candidate, need))
     if (builder === undefined) {
+      // The system and features are the evaluation's: any text at all.
+      const features = need.features.map(safeLine).join(', ')
       const why =
-        `no single builder offers what ${need.installable} needs (system ${need.system}` +
-        `${need.features.length > 0 ? `, features ${need.features.join(', ')}` : ''}), so its graph cannot go whole ` +
-        'to one builder'
+        `no single builder offers what ${safeLine(need.installable)} needs (system ${safeLine(need.system)}` +
+        `${features !== '' ? `, features ${features}` : ''}), so its graph cannot go whole to one builder`
       if (explicit) refuse(why)
       return hook(`remote-store does not fit: ${why}`)
     }

@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises'
 import { runCommand } from '../base/index.js'
 import type { CopyRecord } from './ledger.js'
+import { isStorePath, storeDirOf } from './nix-log.js'
 
 /** Bytes (NAR sizes) that went to and came from one builder during the build. */
 export interface Transfer {
@@ -69,8 +70,10 @@ export async function narSizes(
   env: NodeJS.ProcessEnv
 ): Promise<Map<string, number>> {
   const sizes = new Map<string, number>()
+  const storeDir = storeDirOf(env)
+  const stored = paths.filter(path => isStorePath(path, storeDir))
   await Promise.all(
-    paths
+    stored
       .filter(path => path.endsWith('.drv'))
       .map(async path => {
         const file = await stat(path).catch(() => undefined)
@@ -78,10 +81,10 @@ export async function narSizes(
           sizes.set(path, regularFileNarSize(file.size))
       })
   )
-  const rest = paths.filter(path => !sizes.has(path))
+  const rest = stored.filter(path => !sizes.has(path))
   if (rest.length === 0) return sizes
   // `nix-store --query --size`, not `nix path-info`: Nix 2.8's path-info takes a .drv path for its outputs.
-  const result = await runCommand('nix-store', ['--query', '--size', ...rest], { env })
+  const result = await runCommand('nix-store', ['--query', '--size', '--', ...rest], { env })
   if (result.code === 0) {
     const lines = result.stdout.toString().trim().split('\n')
     rest.forEach((path, index) => sizes.set(path, Number(lines[index]) || 0))

@@ -1,6 +1,6 @@
 import * as core from '@actions/core'
 import { readFileSync } from 'node:fs'
-import { emptyAgentCommand, stopKeyAgent, stopProcesses } from '../base/index.js'
+import { emptyAgentCommand, logInfo, stopKeyAgent, stopProcesses } from '../base/index.js'
 import { NOTHING_TO_UNDO } from '../inputs/index.js'
 import { type FileOp, fileOps } from './file-agent.js'
 import { NIX_CONF, SHARED_MACHINES } from './plan.js'
@@ -40,11 +40,11 @@ export async function cleanup(): Promise<void> {
     return
   }
   if (journal === undefined || journal.undo.length === 0) {
-    core.info(NOTHING_TO_UNDO)
+    logInfo(NOTHING_TO_UNDO)
     return
   }
   const outcome = await undoJournal(journal)
-  core.info(describeUndo(journal, outcome))
+  logInfo(describeUndo(journal, outcome))
 }
 
 /** How long a process left running has to end after SIGTERM before it is killed. */
@@ -68,7 +68,7 @@ async function stopLeftRunning(): Promise<void> {
   const stopped = await stopProcesses(records, STOP_WAIT_MS)
   if (stopped.length === 0) return
   const named = stopped.map(record => `${record.label} (pid ${record.pid})`).join(', ')
-  core.info(`nix-offload: stopped ${stopped.length} process(es) main left running: ${named}.`)
+  logInfo(`nix-offload: stopped ${stopped.length} process(es) main left running: ${named}.`)
 }
 
 function describeUndo(journal: Journal, outcome: UndoOutcome): string {

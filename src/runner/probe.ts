@@ -43,8 +43,11 @@ export interface RunnerFacts {
   nixPath: string
 }
 
-/** The probe asks the local Nix only: a minute without an answer is a hung daemon, not a slow one. */
-const PROBE_TIMEOUT_MS = 60_000
+/**
+ * The probe asks the local Nix and the user database only: most of a minute without an answer is a hung daemon, not
+ * a slow one (the stop's grace and the pipes' drain keep the whole under a minute).
+ */
+const PROBE_TIMEOUT_MS = 50_000
 
 export async function probeRunner(env: NodeJS.ProcessEnv = process.env): Promise<RunnerFacts> {
   const user = userInfo()
@@ -164,15 +167,33 @@ async function nixOutput(args: string[], env: NodeJS.ProcessEnv): Promise<string
   return result.stdout.toString()
 }
 
-async function groupsOf(user: string): Promise<string[]> {
-  const result = await runCommand('id', ['-Gn', user])
-  return result.stdout.toString().trim().split(/\s+/).filter(Boolean)
+/** How the probe's questions to the system are run: its environment and time bound (tests shorten both). */
+export interface SystemQuestion {
+  env?: NodeJS.ProcessEnv
+  timeoutMs?: number
+}
+
+/** The output of a question to the system (the user database), or a SetupError saying which one hung. */
+async function askSystem(command: string, args: string[], question: SystemQuestion): Promise<string> {
+  const { env = process.env, timeoutMs = PROBE_TIMEOUT_MS } = question
+  const result = await runCommand(command, args, { env, timeoutMs })
+  if (result.timedOut === true) {
+    throw new SetupError(
+      `\`${[command, ...args].join(' ')}\` hung: no answer within ${timeoutMs / 1000} s. The runner's user database ` +
+        '(NSS: LDAP, SSSD) is not answering; fix it or use a runner whose accounts are local.'
+    )
+  }
+  return result.stdout.toString()
+}
+
+export async function groupsOf(user: string, question: SystemQuestion = {}): Promise<string[]> {
+  const groups = await askSystem('id', ['-Gn', user], question)
+  return groups.trim().split(/\s+/).filter(Boolean)
 }
 
 /** The home directory from the user database, which is what ssh reads its config from (not $HOME). */
-async function homeOf(user: string): Promise<string> {
-  const result = await runCommand('sh', ['-c', `echo ~${user}`])
-  const home = result.stdout.toString().trim()
+export async function homeOf(user: string, question: SystemQuestion = {}): Promise<string> {
+  const home = (await askSystem('sh', ['-c', `echo ~${user}`], question)).trim()
   if (!home.startsWith('/')) throw new SetupError(`Cannot find the home directory of ${user}.`)
   return home
 }

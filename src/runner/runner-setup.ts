@@ -5,7 +5,7 @@ import type { RunnerFacts } from './probe.js'
 import { label } from '../inputs/index.js'
 import type { Journal } from './state.js'
 import { pingStores, type StoreReach } from './store-ping.js'
-import { phase } from '../base/index.js'
+import { logInfo, phase } from '../base/index.js'
 
 /**
  * Configures the runner for the builders (the plan, applied and journaled) and pings every builder's store through
@@ -30,9 +30,9 @@ export function announcePlan(plan: Plan, facts: RunnerFacts): void {
       : facts.store === 'daemon'
         ? 'root (the nix-daemon opens the SSH connections)'
         : facts.userName
-  core.info(`Configuring for ${who} (${plan.path}).`)
+  logInfo(`Configuring for ${who} (${plan.path}).`)
   for (const builder of plan.builders) {
-    core.info(`Builder ${builder.storeUri} → ${label(builder)} (${builder.systems.join(', ')})`)
+    logInfo(`Builder ${builder.storeUri} → ${label(builder)} (${builder.systems.join(', ')})`)
   }
   for (const warning of plan.warnings) core.warning(warning, { title: 'nix-offload' })
 }

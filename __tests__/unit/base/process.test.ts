@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net'
-import { childEnvironment, runCommand, startCompanion } from '../../../src/base/process.js'
+import {
+  childEnvironment,
+  DEFAULT_TIMEOUT_MS,
+  DRAIN_MS,
+  runCommand,
+  startCompanion,
+  stderrTail
+} from '../../../src/base/process.js'
 
 describe('childEnvironment', () => {
   it('keeps what Nix needs and drops the step inputs and the runner tokens', () => {
@@ -110,5 +117,40 @@ describe('startCompanion', () => {
     expect(await companion.close(5_000)).toBe(true)
     far.destroy()
     server.close()
+  })
+})
+
+describe('runCommand bounds', () => {
+  it('resolves soon after the command exits, though a grandchild still holds its stdout', async () => {
+    const started = Date.now()
+    const result = await runCommand('sh', ['-c', 'sleep 30 & echo hi'])
+    expect(Date.now() - started).toBeLessThan(DRAIN_MS + 1_500)
+    expect(result).toMatchObject({ code: 0 })
+    expect(result.stdout.toString()).toBe('hi\n')
+  })
+
+  it('stops a stuck command at its bound, and its stderr names the command that hung', async () => {
+    const started = Date.now()
+    const result = await runCommand('sleep', ['100'], { timeoutMs: 100 })
+    expect(Date.now() - started).toBeLessThan(3_000)
+    expect(result.timedOut).toBe(true)
+    expect(result.code).not.toBe(0)
+    expect(stderrTail(result.stderr)).toContain('`sleep 100` hung')
+  })
+
+  it('has a bound when its caller gives none, and none only when asked', () => {
+    expect(DEFAULT_TIMEOUT_MS).toBeLessThanOrEqual(60_000)
+  })
+
+  it('counts the bound from the moment a promised input is known', async () => {
+    let hand: (text: string) => void = () => undefined
+    const running = runCommand('sh', ['-c', 'read line; echo "$line"'], {
+      timeoutMs: 200,
+      input: new Promise<string>(resolve => (hand = resolve))
+    })
+    setTimeout(() => hand('late\n'), 400)
+    const result = await running
+    expect(result.timedOut).toBeUndefined()
+    expect(result.stdout.toString()).toBe('late\n')
   })
 })

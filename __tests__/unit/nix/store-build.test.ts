@@ -16,21 +16,21 @@ describe('readOutLinks', () => {
     // As Nix's createOutLinks names them (seen on 2.26 and 2.34 for two installables): out, out-1, and `-<output>`
     // for every output but `out`. Made in an order that is not the one to read.
     const links: [name: string, target: string][] = [
-      ['out-1', '/nix/store/bbbb-second'],
-      ['out-dev', '/nix/store/aaaa-first-dev'],
-      ['out-10', '/nix/store/kkkk-eleventh'],
-      ['out', '/nix/store/aaaa-first'],
-      ['out-2-man', '/nix/store/cccc-third-man'],
-      ['out-2', '/nix/store/cccc-third']
+      ['out-1', '/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-second'],
+      ['out-dev', '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-first-dev'],
+      ['out-10', '/nix/store/kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk-eleventh'],
+      ['out', '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-first'],
+      ['out-2-man', '/nix/store/cccccccccccccccccccccccccccccccc-third-man'],
+      ['out-2', '/nix/store/cccccccccccccccccccccccccccccccc-third']
     ]
     for (const [name, target] of links) symlinkSync(target, join(dir, name))
     expect(await readOutLinks(dir)).toEqual([
-      '/nix/store/aaaa-first-dev',
-      '/nix/store/aaaa-first',
-      '/nix/store/bbbb-second',
-      '/nix/store/cccc-third-man',
-      '/nix/store/cccc-third',
-      '/nix/store/kkkk-eleventh'
+      '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-first-dev',
+      '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-first',
+      '/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-second',
+      '/nix/store/cccccccccccccccccccccccccccccccc-third-man',
+      '/nix/store/cccccccccccccccccccccccccccccccc-third',
+      '/nix/store/kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk-eleventh'
     ])
   })
 })

@@ -58,7 +58,7 @@ describe('builderPathInfo', () => {
       '-F',
       '/tmp/nix-offload-abc123/ssh_config',
       'nixbuilder@nix-offload-abc123-1',
-      `'nix' '--extra-experimental-features' 'nix-command' 'path-info' '--json' '${OUT}'`
+      `'nix' '--extra-experimental-features' 'nix-command' 'path-info' '--json' '--' '${OUT}'`
     ])
   })
 
@@ -76,6 +76,7 @@ describe('builderPathInfo', () => {
         '1',
         '--store',
         STORE,
+        '--',
         OUT
       ])
     }
@@ -116,7 +117,7 @@ describe('builderPathInfo', () => {
     expect(infos.map(info => info.path)).toEqual([OUT])
     const calls = readFileSync(join(dir, 'ssh.calls'), 'utf8')
     expect(calls).toContain(`'--json' '--stdin'`)
-    expect(calls).toContain(`'--json' '${OUT}'`)
+    expect(calls).toContain(`'--json' '--' '${OUT}'`)
     // Cancelled before any question, it reads an empty stdin and ends: its answer is none.
     const unasked = startPathInfo(STORE, run.env)
     unasked.cancel()

@@ -5,6 +5,8 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { narSizes, regularFileNarSize } from '../../../src/nix/transfer.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'nix-offload-transfer-'))
+/** The test's own store directory (NIX_STORE_DIR): narSizes takes store paths only. */
+const inStore = (hash: string, name: string): string => join(dir, `${hash.repeat(32)}-${name}`)
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 describe('regularFileNarSize', () => {
@@ -19,18 +21,20 @@ describe('regularFileNarSize', () => {
 
 describe('narSizes', () => {
   it('sizes a derivation from its file, with no `nix-store` (none on PATH here)', async () => {
-    const drv = join(dir, 'abc-x.drv')
+    const drv = inStore('a', 'x.drv')
     writeFileSync(drv, 'D'.repeat(397))
-    const sizes = await narSizes([drv], { PATH: '/nonexistent' })
+    const sizes = await narSizes([drv], { PATH: '/nonexistent', NIX_STORE_DIR: dir })
     expect(sizes.get(drv)).toBe(512)
   })
 
   it('asks `nix-store` of an executable or missing .drv and of any other path', async () => {
-    const executable = join(dir, 'exe.drv')
+    const executable = inStore('b', 'exe.drv')
     writeFileSync(executable, 'x')
     chmodSync(executable, 0o755)
-    const missing = join(dir, 'missing.drv')
-    const drv = join(dir, 'abc-y.drv')
+    const missing = inStore('c', 'missing.drv')
+    const output = inStore('d', 'out')
+    mkdirSync(output)
+    const drv = inStore('f', 'y.drv')
     writeFileSync(drv, '')
     // A stand-in nix-store: records what it was asked, and answers 7 bytes for each path.
     const bin = join(dir, 'bin')
@@ -41,13 +45,16 @@ describe('narSizes', () => {
       `#!/bin/sh\nshift\nshift\necho "$@" > ${asked}\nfor p; do echo 7; done\n`
     )
     chmodSync(join(bin, 'nix-store'), 0o755)
-    const sizes = await narSizes([executable, drv, missing, dir], { PATH: `${bin}:/usr/bin:/bin` })
-    expect(readFileSync(asked, 'utf8')).toBe(`${executable} ${missing} ${dir}\n`)
+    const sizes = await narSizes([executable, drv, missing, output], {
+      PATH: `${bin}:/usr/bin:/bin`,
+      NIX_STORE_DIR: dir
+    })
+    expect(readFileSync(asked, 'utf8')).toBe(`-- ${executable} ${missing} ${output}\n`)
     expect([...sizes]).toEqual([
       [drv, 112],
       [executable, 7],
       [missing, 7],
-      [dir, 7]
+      [output, 7]
     ])
   })
 })
