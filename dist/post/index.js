@@ -59,6 +59,8 @@ var StateKey;
 (function (StateKey) {
     /** The undo journal: every change main made to the runner, in order. */
     StateKey["Journal"] = "journal";
+    /** The long-running processes main started that still run: what post stops if main was killed. */
+    StateKey["Children"] = "children";
 })(StateKey || (StateKey = {}));
 /** What the post step says when main left it nothing to undo (post.ts reads the state without the undo code). */
 const NOTHING_TO_UNDO = 'nix-offload: nothing to undo (the main step left nothing on this runner).';
@@ -74,14 +76,16 @@ const MARKER = 'nix-offload';
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _inputs_constants_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(68);
 
-// Most post steps have nothing left to undo (main undid its remote-store files itself, or changed nothing): say so
-// without loading the undo code. A journal with changes in it loads it.
+// Most post steps have nothing left to undo (main undid its remote-store files itself, or changed nothing, and its
+// processes ended): say so without loading the undo code. A journal with changes in it, or a process, loads it.
 const journal = process.env[`STATE_${_inputs_constants_js__WEBPACK_IMPORTED_MODULE_0__/* .StateKey */ .zv.Journal}`] ?? '';
-if (journal === '' || /^\{"asRoot":(true|false),"undo":\[\]\}$/.test(journal)) {
+const children = process.env[`STATE_${_inputs_constants_js__WEBPACK_IMPORTED_MODULE_0__/* .StateKey */ .zv.Children}`] ?? '';
+if ((journal === '' || /^\{"asRoot":(true|false),"undo":\[\]\}$/.test(journal)) &&
+    (children === '' || children === '[]')) {
     process.stdout.write(`${_inputs_constants_js__WEBPACK_IMPORTED_MODULE_0__/* .NOTHING_TO_UNDO */ .x_}\n`);
 }
 else {
-    const { cleanup } = await Promise.all(/* import() */[__nccwpck_require__.e(659), __nccwpck_require__.e(966)]).then(__nccwpck_require__.bind(__nccwpck_require__, 966));
+    const { cleanup } = await Promise.all(/* import() */[__nccwpck_require__.e(659), __nccwpck_require__.e(753)]).then(__nccwpck_require__.bind(__nccwpck_require__, 753));
     await cleanup();
 }
 
@@ -132,10 +136,38 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_p
 
 /***/ }),
 
+/***/ 598:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:crypto");
+
+/***/ }),
+
 /***/ 24:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+
+/***/ }),
+
+/***/ 161:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+
+/***/ }),
+
+/***/ 760:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+
+/***/ }),
+
+/***/ 136:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:url");
 
 /***/ }),
 
