@@ -1541,10 +1541,15 @@ function undoOps(undo) {
     }
 }
 /** A path as an extended regular expression that matches only itself (pkill -f). */
+/** Nix's `builders` when nix.conf sets none: `@` and this file, in the configuration directory /etc/nix. */
+const DEFAULT_MACHINES = '/etc/nix/machines';
 function escapeRegex(text) {
     return text.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
 }
-/** The shared files a journal's blocks may be in: Nix's, and each machines file the daemon's nix.conf names now. */
+/**
+ * The shared files a journal's blocks may be in: nix.conf, the action's own machines file, Nix's default one (the
+ * daemon reads `@/etc/nix/machines` when its nix.conf sets no `builders`), and each machines file nix.conf names now.
+ */
 function sharedFiles() {
     let conf = '';
     try {
@@ -1554,7 +1559,7 @@ function sharedFiles() {
         // No nix.conf to read: only the default machines file is the daemon's.
     }
     const named = [...conf.matchAll(/^\s*builders\s*=\s*@(\/\S+)\s*$/gm)].map(match => match[1] ?? '');
-    return { nixConf: NIX_CONF, machines: [SHARED_MACHINES, ...named] };
+    return { nixConf: NIX_CONF, machines: [SHARED_MACHINES, DEFAULT_MACHINES, ...named] };
 }
 
 ;// CONCATENATED MODULE: ./src/runner/index.ts

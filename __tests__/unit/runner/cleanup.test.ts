@@ -76,6 +76,17 @@ describe('the post step, given the journal main saved', () => {
     ])
   })
 
+  it("takes a block in Nix's default machines file, which a daemon reads when nix.conf names none", async () => {
+    const journal = {
+      asRoot: true,
+      token: TOKEN,
+      undo: [{ kind: 'remove-block', path: '/etc/nix/machines', token: TOKEN, at: 'end' }]
+    }
+    const ops = await postWith(JSON.stringify(journal))
+    expect(warnings()).toEqual([])
+    expect(ops).toEqual([{ op: 'remove-block', path: '/etc/nix/machines', token: TOKEN, at: 'end' }])
+  })
+
   it("takes the remote-store plan's ssh config only from its own work dir", async () => {
     const ops = await postWith(
       JSON.stringify({
