@@ -37,7 +37,7 @@ if command -v nix >/dev/null; then "$HERE/local-daemon.sh" stop; fi
 
 # Anything of the lab's still running (a test's stray ssh master, a build user's
 # process) would keep a store or a mount busy.
-for user in "$LAB_RUNNER_USER" "$LAB_BUILDER_USER" "$LAB_NONIX_USER"; do
+for user in "$LAB_RUNNER_USER" "${LAB_BUILDER_ACCOUNTS[@]}"; do
   if id "$user" >/dev/null 2>&1; then pkill -KILL -u "$user" 2>/dev/null || true; fi
 done
 pkill -KILL -f '^nix-daemon' 2>/dev/null || true
@@ -58,7 +58,7 @@ original_conf=$(cat "$LAB_DIR/nix.conf.orig" 2>/dev/null) || original_conf=
 rm -rf --one-file-system "$LAB_ROOTFS_DIR" "$LAB_DIR" /nix
 
 # Users and groups: the runner, the builder accounts, and every store's build users.
-for user in "$LAB_RUNNER_USER" "$LAB_BUILDER_USER" "$LAB_NONIX_USER"; do
+for user in "$LAB_RUNNER_USER" "${LAB_BUILDER_ACCOUNTS[@]}"; do
   if id "$user" >/dev/null 2>&1; then userdel -r "$user" 2>/dev/null || userdel "$user"; fi
   rm -rf "/home/${user:?}"
 done

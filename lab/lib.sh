@@ -38,6 +38,16 @@ LAB_BUILDER_USER=nixbuilder
 # installed but not on the non-interactive PATH (e.g. only in a login profile).
 # shellcheck disable=SC2034
 LAB_NONIX_USER=nixnopath
+# Builder accounts whose key may only run Nix, as NixOS's nix.sshServe makes
+# them: an sshd `Match User` block with `ForceCommand nix-daemon --stdio`
+# (protocol ssh-ng) or `ForceCommand nix-store --serve --write` (protocol ssh).
+# shellcheck disable=SC2034
+LAB_DAEMON_ONLY_USER=nixssh
+# shellcheck disable=SC2034
+LAB_SERVE_ONLY_USER=nixserve
+# Every builder account, on every builder.
+# shellcheck disable=SC2034
+LAB_BUILDER_ACCOUNTS=("$LAB_BUILDER_USER" "$LAB_NONIX_USER" "$LAB_DAEMON_ONLY_USER" "$LAB_SERVE_ONLY_USER")
 
 die() { echo "lab: $*" >&2; exit 1; }
 log() { echo "lab: $*" >&2; }

@@ -82,7 +82,7 @@ if ! in_root id "$LAB_RUNNER_USER" >/dev/null 2>&1; then
 fi
 echo "$LAB_RUNNER_USER ALL=(ALL) NOPASSWD:ALL" >"$root/etc/sudoers.d/nix-offload-lab-runner"
 chmod 0440 "$root/etc/sudoers.d/nix-offload-lab-runner"
-for user in "$LAB_BUILDER_USER" "$LAB_NONIX_USER"; do
+for user in "${LAB_BUILDER_ACCOUNTS[@]}"; do
   # The host's uids here too: a system uid picked inside could be one the host uses for something else.
   uid=$(id -u "$user")
   in_root id "$user" >/dev/null 2>&1 || in_root useradd -r -m -u "$uid" -d /home/"$user" -s /bin/bash "$user"

@@ -64,9 +64,9 @@ if write_if_changed "$sudoers" 0440 <<<"$LAB_RUNNER_USER ALL=(ALL) NOPASSWD:ALL"
   visudo -cqf "$sudoers" || { rm -f "$sudoers"; die "generated $sudoers is invalid"; }
 fi
 
-# $LAB_NONIX_USER is set up exactly like $LAB_BUILDER_USER; only its SSH
-# sessions' PATH differs (see the Match block in sshd_config below).
-for user in "$LAB_BUILDER_USER" "$LAB_NONIX_USER"; do
+# Every builder account is set up exactly like $LAB_BUILDER_USER; only what its
+# SSH sessions may run differs (see the Match blocks in sshd_config below).
+for user in "${LAB_BUILDER_ACCOUNTS[@]}"; do
   if ! id "$user" >/dev/null 2>&1; then
     # bash (not nologin): Nix runs `nix-daemon --stdio` through the login shell.
     useradd -r -m -d /home/"$user" -s /bin/bash "$user"
@@ -81,6 +81,9 @@ done
 # --- keys --------------------------------------------------------------------
 ensure_key "$LAB_DIR/client_key" nix-offload-lab-client
 ensure_key "$LAB_DIR/other_key" nix-offload-lab-other-unauthorised
+# Authorised with `command="nix-daemon --stdio",restrict`, as hardening guides
+# write it: whatever a client asks for, this key runs only the Nix daemon.
+ensure_key "$LAB_DIR/daemon_only_key" nix-offload-lab-daemon-only
 
 # --- root filesystems of the newer Nix versions (made at once) ------------------
 pids=()
@@ -166,7 +169,10 @@ for name in "${LAB_BUILDERS[@]}"; do
   install -d -m 0755 "$dir/nix/var" "$dir/nix/var/nix" "$dir/nix/var/nix/daemon-socket"
   ensure_key "$dir/ssh_host_ed25519_key" "nix-offload-lab-builder-$name"
   changed=0
-  write_if_changed "$dir/authorized_keys" 0644 <"$LAB_DIR/client_key.pub" && changed=1
+  {
+    cat "$LAB_DIR/client_key.pub"
+    printf 'command="nix-daemon --stdio",restrict %s\n' "$(cut -d' ' -f1,2 "$LAB_DIR/daemon_only_key.pub")"
+  } | write_if_changed "$dir/authorized_keys" 0644 && changed=1
   write_if_changed "$dir/sshd_config" 0644 <<EOF && changed=1
 # Builder $name of the nix-offload test lab (written by lab/up.sh).
 ListenAddress 127.0.0.1
@@ -175,7 +181,7 @@ HostKey $dir/ssh_host_ed25519_key
 PidFile $dir/sshd.pid
 # Root-owned and outside nixbuilder's home, so a build cannot add keys.
 AuthorizedKeysFile $dir/authorized_keys
-AllowUsers $LAB_BUILDER_USER $LAB_NONIX_USER
+AllowUsers ${LAB_BUILDER_ACCOUNTS[*]}
 PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
@@ -197,14 +203,27 @@ $penalties
 # only on a login shell's PATH.
 Match User $LAB_NONIX_USER
   SetEnv PATH=/nonexistent
+# As NixOS's nix.sshServe writes them (protocol ssh-ng, and its default ssh).
+Match User $LAB_DAEMON_ONLY_USER
+  ForceCommand nix-daemon --stdio
+  PermitTTY no
+  AllowTcpForwarding no
+  AllowAgentForwarding no
+  X11Forwarding no
+Match User $LAB_SERVE_ONLY_USER
+  ForceCommand nix-store --serve --write
+  PermitTTY no
+  AllowTcpForwarding no
+  AllowAgentForwarding no
+  X11Forwarding no
 EOF
   write_if_changed "$dir/etc-nix/nix.conf" 0644 <<EOF && changed=1
 # Builder $name of the nix-offload test lab (written by lab/up.sh).
 sandbox = false
 substituters =
 # ssh-ng before Nix 2.16 needs the remote user trusted to build input-addressed derivations.
-# $LAB_NONIX_USER is trusted too, so that only its PATH differs from $LAB_BUILDER_USER.
-trusted-users = root $LAB_BUILDER_USER $LAB_NONIX_USER
+# Every builder account is trusted, so that only what its sessions may run differs.
+trusted-users = root ${LAB_BUILDER_ACCOUNTS[*]}
 max-jobs = 4
 system-features = $features
 # Its own build users: uids no other store on the host uses.
@@ -234,8 +253,9 @@ local_system=$(nix --extra-experimental-features nix-command show-config --json 
 
 joined=$(IFS=,; echo "${builders_json[*]}")
 runners=$(IFS=,; echo "${runners_json[*]}")
-printf '{"hostNix":"%s","runners":[%s],"runnerUser":"%s","noNixUser":"%s","clientKey":"%s","clientPublicKey":"%s","otherKey":"%s","knownHosts":"%s","localSystem":"%s","nixConf":"/etc/nix/nix.conf","localDaemonLog":"%s","localDaemonCtl":"%s","builderCtl":"%s","builders":[%s]}\n' \
-  "$host" "$runners" "$LAB_RUNNER_USER" "$LAB_NONIX_USER" "$LAB_DIR/client_key" "$(cut -d' ' -f1,2 "$LAB_DIR/client_key.pub")" "$LAB_DIR/other_key" \
+printf '{"hostNix":"%s","runners":[%s],"runnerUser":"%s","noNixUser":"%s","daemonOnlyUser":"%s","serveOnlyUser":"%s","daemonOnlyKey":"%s","clientKey":"%s","clientPublicKey":"%s","otherKey":"%s","knownHosts":"%s","localSystem":"%s","nixConf":"/etc/nix/nix.conf","localDaemonLog":"%s","localDaemonCtl":"%s","builderCtl":"%s","builders":[%s]}\n' \
+  "$host" "$runners" "$LAB_RUNNER_USER" "$LAB_NONIX_USER" "$LAB_DAEMON_ONLY_USER" "$LAB_SERVE_ONLY_USER" \
+  "$LAB_DIR/daemon_only_key" "$LAB_DIR/client_key" "$(cut -d' ' -f1,2 "$LAB_DIR/client_key.pub")" "$LAB_DIR/other_key" \
   "$LAB_DIR/known_hosts" "$local_system" "$LAB_DIR/local-daemon.log" "$HERE/local-daemon.sh" "$HERE/builder.sh" "$joined" |
   write_if_changed "$LAB_DIR/lab.json" 0644 || true
 

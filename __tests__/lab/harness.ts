@@ -51,6 +51,12 @@ export interface Lab {
   runnerUser: string
   clientKey: string
   otherKey: string
+  /** A key authorised with `command="nix-daemon --stdio",restrict`: it runs only the Nix daemon. */
+  daemonOnlyKey: string
+  /** A builder account whose sessions sshd forces to `nix-daemon --stdio` (NixOS's nix.sshServe, ssh-ng). */
+  daemonOnlyUser: string
+  /** A builder account whose sessions sshd forces to `nix-store --serve --write` (NixOS's nix.sshServe, ssh). */
+  serveOnlyUser: string
   localSystem: string
   localDaemonCtl: string
   builderCtl: string

@@ -264,41 +264,28 @@ describe('a builder whose Nix does not trust its ssh user', () => {
 
 describe('a builder whose store is full', () => {
   const c = builder(lab, 'c')
-  const pidOf = (file: string): string =>
-    readFileSync(`/var/lib/nix-offload-lab/builders/${c.id}/${file}`, 'utf8').trim()
-  /**
-   * The builder's mount namespaces: its daemon's, which Nix unshares for itself at start, and the one it started in
-   * (the holder's, which sshd's sessions share). Nix puts a builder without a sandbox (the lab's) back into the
-   * namespace it started in, so the small store must be mounted in both for the build to see it.
-   */
-  const namespaces = (): string[] => [pidOf('holder.pid'), pidOf('nix-daemon.pid')]
+  // The builder's nix-daemon runs in a mount namespace of its own (Nix unshares one at start), where its builds run:
+  // the store is mounted in there.
+  const daemonPid = (): string =>
+    readFileSync(`/var/lib/nix-offload-lab/builders/${c.id}/nix-daemon.pid`, 'utf8').trim()
   /** The /nix/store that builder c's daemons see, inside its mount namespace (and chroot, for a newer Nix). */
   const storeInside = (): string => {
     const root =
       c.nix === HOST_NIX ? '' : `/var/lib/nix-offload-lab-rootfs/${c.nix === '2.26' ? 'trixie' : 'sid'}`
     return `${root}/nix/store`
   }
+  /** Runs `argv` in builder c's daemon's mount namespace, and fails the test if it fails. */
+  const inDaemonNamespace = async (argv: string[]): Promise<void> => {
+    const result = await runOnHost(['nsenter', '-t', daemonPid(), '-m', ...argv])
+    if (result.code !== 0) throw new Error(`${argv.join(' ')} failed: ${result.stderr}`)
+  }
 
   it('fails with the store-full diagnosis, naming the builder, when the build there runs out of space', async () => {
     // A 2 MiB store for the length of the test: an 8 MiB output cannot fit. What the test writes there goes with it.
-    const mounted: string[] = []
+    // A store no earlier build opened has no directory yet (a fresh lab): make it, or there is nothing to mount on.
+    await inDaemonNamespace(['mkdir', '-p', storeInside()])
+    await inDaemonNamespace(['mount', '-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', storeInside()])
     try {
-      for (const pid of namespaces()) {
-        await runOnHost([
-          'nsenter',
-          '-t',
-          pid,
-          '-m',
-          'mount',
-          '-t',
-          'tmpfs',
-          '-o',
-          'size=2m',
-          'tmpfs',
-          storeInside()
-        ])
-        mounted.push(pid)
-      }
       const drv = derivationFile(
         lab,
         `  drv = builtins.derivation { name = "nix-offload-test-\${nonce}"; inherit system; builder = "/bin/sh"; ` +
@@ -318,7 +305,7 @@ describe('a builder whose store is full', () => {
       expect(error).toContain(`The store of builder nixbuilder@127.0.0.1:${c.port} is full`)
       expect(main.outputs.confirmed).toBe('false')
     } finally {
-      for (const pid of mounted) await runOnHost(['nsenter', '-t', pid, '-m', 'umount', storeInside()])
+      await inDaemonNamespace(['umount', storeInside()])
     }
   })
 })
