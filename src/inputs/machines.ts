@@ -113,6 +113,7 @@ function parseMachineLine(entry: Entry, defaultSystem: string, notices: string[]
   const at = (column: number, name: string): string => `${where}, column ${column} (${name}): `
   const input = Input.Builders
   const address = parseStoreUri(uri, at(1, 'URI'))
+  refuseCountAsKeyPath(keyPath, at(3, 'ssh-key'))
   const machine: MachineLine = {
     ...address.store,
     systems: given(systems, [defaultSystem], value =>
@@ -134,6 +135,16 @@ function parseMachineLine(entry: Entry, defaultSystem: string, notices: string[]
   notices.push(...addressNotices(machine, where, address.ignored))
   if (keyPath !== '-') notices.push(ignoredKeyNotice(machine, where, `"${printable(keyPath)}" in column 3`))
   return machine
+}
+
+/** A number where the key path goes is max-jobs from a line that left the key path out. */
+function refuseCountAsKeyPath(keyPath: string, at: string): void {
+  if (!/^\d+$/.test(keyPath) && keyPath !== 'auto') return
+  throw new InputError(
+    Input.Builders,
+    `${at}"${printable(keyPath)}" is not a key path; columns follow /etc/nix/machines, with the SSH key path third: ` +
+      `for max-jobs ${printable(keyPath)}, write "- ${printable(keyPath)}" after the systems`
+  )
 }
 
 function given<T>(value: string, fallback: T, parse: (value: string) => T): T {

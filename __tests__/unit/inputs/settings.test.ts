@@ -636,10 +636,12 @@ const REFUSALS: Refusal[] = [
     detail: 'line 1, column 4 (max-jobs): "0" is not a whole number of at least 1'
   },
   {
-    what: 'builders max-jobs in the old column 3',
-    inputs: { builders: 'ssh-ng://nix@b1.example.com x86_64-linux 4 fast' },
+    what: 'builders line in the earlier six-column form',
+    inputs: { builders: 'ssh-ng://nix@b1.example.com x86_64-linux 4 1 kvm -' },
     input: 'builders',
-    detail: 'line 1, column 4 (max-jobs): "fast" is not a whole number of at least 1'
+    detail:
+      'line 1, column 3 (ssh-key): "4" is not a key path; columns follow /etc/nix/machines, with the SSH key path ' +
+      'third: for max-jobs 4, write "- 4" after the systems'
   },
   {
     what: 'builders speed-factor not a number',
