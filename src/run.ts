@@ -45,6 +45,7 @@ export async function run(): Promise<void> {
     const facts = await probing
     const parsed = facts.system === guess ? early : parseSettings(read, { system: facts.system })
     describeRunner(facts, parsed)
+    for (const notice of parsed.notices) core.notice(notice, { title: 'nix-offload: inputs' })
     const { settings, notice } = settingsForRunner(parsed, facts)
     if (notice !== undefined) core.notice(notice, { title: 'nix-offload: multiplexing off' })
     const checking =

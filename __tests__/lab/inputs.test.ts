@@ -55,8 +55,8 @@ const cases: [string, Record<string, string>, string][] = [
   ['an option as installable', { installables: '--impure' }, 'installables'],
   ['an unclosed quote in args', { args: "--expr 'unclosed" }, 'args'],
   [
-    'a builders line with seven columns',
-    { builders: `ssh-ng://u@127.0.0.1:${b.port} x86_64-linux 1 1 - - /key`, 'known-hosts': knownB },
+    'a builders line with nine columns',
+    { builders: `ssh-ng://u@127.0.0.1:${b.port} x86_64-linux - 1 1 - - - extra`, 'known-hosts': knownB },
     'builders'
   ],
   [

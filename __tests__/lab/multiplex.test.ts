@@ -125,7 +125,7 @@ describe('several builders', () => {
     const main = await runMain(lab, {
       ...builderInputs(lab, 'a'),
       'supported-features': 'benchmark big-parallel lab-a',
-      builders: `ssh-ng://${b.user}@${b.host}:${b.port} ${lab.localSystem} 2 2 benchmark,lab-b -`,
+      builders: `ssh-ng://${b.user}@${b.host}:${b.port} ${lab.localSystem} - 2 2 benchmark,lab-b -`,
       'known-hosts': `[${b.host}]:${b.port} ${b.hostPublicKey}`,
       args: drvs.args,
       installables: drvs.installables

@@ -187,7 +187,7 @@ describe('builders', () => {
     const main = await offloadAndUndo({
       ...builderInputs(lab, 'a'),
       'supported-features': 'benchmark, big-parallel lab-a',
-      builders: `ssh-ng://${b.user}@${b.host}:${b.port} ${lab.localSystem} 2 1 benchmark,lab-b -`,
+      builders: `ssh-ng://${b.user}@${b.host}:${b.port} ${lab.localSystem} - 2 1 benchmark,lab-b -`,
       'known-hosts': `[${b.host}]:${b.port} ${b.hostPublicKey}`,
       args: drv.args,
       installables: 'drv'

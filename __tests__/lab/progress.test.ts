@@ -27,7 +27,7 @@ function twoBuilders(): Record<string, string> {
   return {
     ...builderInputs(lab, 'a'),
     'max-jobs': String(JOBS),
-    builders: `ssh-ng://${b.user}@${b.host}:${b.port} ${lab.localSystem} ${JOBS} 1 - -`,
+    builders: `ssh-ng://${b.user}@${b.host}:${b.port} ${lab.localSystem} - ${JOBS} 1 - -`,
     'known-hosts': `[${b.host}]:${b.port} ${b.hostPublicKey}`
   }
 }

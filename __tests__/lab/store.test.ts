@@ -213,7 +213,7 @@ describe('the remote-store strategy', () => {
     const main = await mainAndPost({
       ...autoInputs('a'),
       'supported-features': 'lab-a',
-      builders: `ssh-ng://${b.user}@${b.host}:${b.port} - 1 1 lab-b`,
+      builders: `ssh-ng://${b.user}@${b.host}:${b.port} - - 1 1 lab-b`,
       'known-hosts': `[${b.host}]:${b.port} ${b.hostPublicKey}`,
       args: first.args,
       installables: 'da\ndb'

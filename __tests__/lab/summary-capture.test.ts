@@ -45,7 +45,7 @@ describe('what the step shows', () => {
     const main = await runMain(lab, {
       ...builderInputs(lab, 'a'),
       'max-jobs': '2',
-      builders: `ssh-ng://${b.user}@${b.host}:${b.port} ${lab.localSystem} 2 1 - -`,
+      builders: `ssh-ng://${b.user}@${b.host}:${b.port} ${lab.localSystem} - 2 1 - -`,
       'known-hosts': `[${b.host}]:${b.port} ${b.hostPublicKey}`,
       args: file.args,
       installables: names.join('\n')

@@ -86,7 +86,7 @@ export function judge(
     const where = `${request.host} port ${request.port}`
     // A builder from the `builders` input has its port in its line, not in the `port` input.
     const portSource =
-      request.pinInput === Input.KnownHosts ? `the port in ${request.origin}` : `'${Input.Port}'`
+      request.pinInput === Input.HostPublicKey ? `'${Input.Port}'` : `the port in ${request.origin}`
     const why = {
       refused: `connection refused on ${where}: nothing listens there. Is sshd running on the builder, and is ${portSource} right?`,
       timeout: `no answer from ${where} (${reach.detail}): the builder is down, or a firewall drops the connection.`,

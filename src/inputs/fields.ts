@@ -9,6 +9,14 @@ import { InputError } from './errors.js'
 
 export type Protocol = 'ssh-ng' | 'ssh'
 
+/** What `systems`, `max-jobs` and `supported-features` may say instead of a value: ask the builder. */
+export const AUTO = 'auto'
+export type Auto = typeof AUTO
+
+export function orAuto<T>(value: string, parse: (value: string) => T): T | Auto {
+  return value.trim() === AUTO ? AUTO : parse(value)
+}
+
 const USER = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/
 const HOSTNAME =
   /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/

@@ -1,8 +1,9 @@
 /**
  * inputs: the step's inputs read once (take-inputs.ts, which then clears them from the environment) into one typed,
- * validated, immutable Settings object (settings.ts, with the single-value parsers in fields.ts), the names of inputs,
- * outputs and state keys (constants.ts), SSH key and known_hosts parsing (keys.ts), shell-like word splitting, the
- * errors a user can act on, and how a builder is named everywhere (builder-label.ts). A new input starts here.
+ * validated, immutable Settings object (settings.ts, with the single-value parsers in fields.ts and the `builders`
+ * input's machines lines in machines.ts), the names of inputs, outputs and state keys (constants.ts), SSH key and
+ * known_hosts parsing (keys.ts), shell-like word splitting, the errors a user can act on, and how a builder is named
+ * everywhere (builder-label.ts). A new input starts here.
  * May import: base.
  */
 

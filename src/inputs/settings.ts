@@ -10,6 +10,8 @@ import {
   parsePrivateKey
 } from './keys.js'
 import {
+  AUTO,
+  type Auto,
   CONTROL,
   FEATURE,
   parseBoolean,
@@ -23,17 +25,15 @@ import {
   parseNumber,
   parsePort,
   parseProtocol,
+  orAuto,
   parseUser,
   type Protocol,
   SYSTEM
 } from './fields.js'
+import { parseMachines } from './machines.js'
 import { splitShellWords } from './shell-words.js'
 
-export type { Protocol } from './fields.js'
-
-/** What `systems`, `max-jobs` and `supported-features` may say instead of a value: ask the builder. */
-export const AUTO = 'auto'
-export type Auto = typeof AUTO
+export { AUTO, type Auto, type Protocol } from './fields.js'
 
 /** One remote machine, with every value known; every field is safe to put in its file. */
 export interface Builder {
@@ -51,8 +51,10 @@ export interface Builder {
   mandatoryFeatures: string[]
   /** Which input described it, for error messages: `host` or `builders` line N. */
   origin: string
-  /** The input that pins its host key: `host-public-key` or `known-hosts`. */
+  /** The input that pins its host key: `host-public-key`, `known-hosts`, or `builders` (its column 8). */
   pinInput: Input
+  /** The command that serves the store on the builder, from a `builders` line's `?remote-program=`. */
+  remoteProgram?: string
 }
 
 /** A builder as the inputs describe it: some values may be `auto`, detected by the preflight. */
@@ -119,6 +121,8 @@ export interface Settings {
   fallback: 'fail' | 'local'
   /** `ssh-private-key` is empty and `fallback: local` allows it (a pull request from a fork gets no secrets). */
   keyMissing: boolean
+  /** What the inputs said that the action replaced or filled in (a key path in `builders`): for the log. */
+  notices: string[]
 }
 
 export type Strategy = 'hook' | 'remote-store' | 'auto'
@@ -199,9 +203,12 @@ export function parseSettings(read: InputReader, defaults: SettingsDefaults): Se
     knownHosts.push(parsed)
   }
 
-  for (const [index, line] of read(Input.Builders).split('\n').entries()) {
-    if (line.trim() === '' || line.trim().startsWith('#')) continue
-    builders.push(parseBuilderLine(line, index + 1, defaults))
+  const { machines, notices } = parseMachines(read(Input.Builders), defaults.system)
+  for (const { hostKey, ...machine } of machines) {
+    // A host key in the line pins the builder beside any `known-hosts` line for it: ssh accepts either.
+    builders.push({ ...machine, pinInput: hostKey === undefined ? Input.KnownHosts : Input.Builders })
+    if (hostKey !== undefined)
+      knownHosts.push({ hosts: knownHostsName(machine.host, machine.port), key: hostKey })
   }
 
   if (builders.length === 0) {
@@ -255,6 +262,7 @@ export function parseSettings(read: InputReader, defaults: SettingsDefaults): Se
     copyBack: parseBoolean(Input.CopyBack, read(Input.CopyBack), true),
     fallback,
     keyMissing,
+    notices,
     canary: {
       payloadMb: parseNumber(Input.CanaryPayloadMb, read(Input.CanaryPayloadMb), 8, 0, 4096),
       maxConnectMs: parseNumber(Input.MaxConnectMs, read(Input.MaxConnectMs), 2000, 0, 600_000),
@@ -294,54 +302,4 @@ function parseHostPublicKey(raw: string): HostKey | undefined {
     )
   }
   return key
-}
-
-function parseBuilderLine(line: string, lineNumber: number, defaults: SettingsDefaults): BuilderRequest {
-  const where = `line ${lineNumber}`
-  if (CONTROL.test(line.replace(/\r$/, '').replace(/\t/g, ' '))) {
-    throw new InputError(Input.Builders, `${where} contains a control character`)
-  }
-  const columns = line.trim().split(/[ \t]+/)
-  if (columns.length > 6) {
-    throw new InputError(
-      Input.Builders,
-      `${where} has ${columns.length} columns; expected at most 6: "ssh-ng://user@host[:port] systems max-jobs ` +
-        `speed-factor supported-features mandatory-features" (the key comes from '${Input.SshPrivateKey}', host keys from ` +
-        `'${Input.KnownHosts}')`
-    )
-  }
-  const [uri = '', systems = '-', maxJobs = '-', speedFactor = '-', supported = '-', mandatory = '-'] =
-    columns
-  const match = /^(ssh-ng|ssh):\/\/([^@/]+)@(\[[^\]]+\]|[^:/]+)(?::([^/]*))?$/.exec(uri)
-  if (match === null) {
-    throw new InputError(
-      Input.Builders,
-      `${where}: "${uri.slice(0, 80)}" is not a builder address; expected ssh-ng://user@host or ssh-ng://user@host:port`
-    )
-  }
-  const [, protocol = '', user = '', rawHost = '', port] = match
-  const at = (name: string): string => `${where}, column ${name}: `
-  const input = Input.Builders
-  return {
-    protocol: parseProtocol(input, protocol, at('1')),
-    user: parseUser(input, user, at('1')),
-    host: parseHost(input, rawHost.replace(/^\[(.*)\]$/, '$1'), at('1')),
-    port: port === undefined ? 22 : parsePort(input, port, at('1')),
-    systems:
-      systems === '-' ? [defaults.system] : parseList(input, systems, SYSTEM, 'a Nix system', at('systems')),
-    maxJobs: maxJobs === '-' ? 1 : parseCount(input, maxJobs, 1, at('max-jobs')),
-    speedFactor: speedFactor === '-' ? 1 : parseCount(input, speedFactor, 1, at('speed-factor')),
-    supportedFeatures:
-      supported === '-'
-        ? []
-        : orAuto(supported, value => parseList(input, value, FEATURE, 'a feature', at('supported-features'))),
-    mandatoryFeatures:
-      mandatory === '-' ? [] : parseList(input, mandatory, FEATURE, 'a feature', at('mandatory-features')),
-    origin: `input '${Input.Builders}' ${where}`,
-    pinInput: Input.KnownHosts
-  }
-}
-
-function orAuto<T>(value: string, parse: (value: string) => T): T | Auto {
-  return value.trim() === AUTO ? AUTO : parse(value)
 }

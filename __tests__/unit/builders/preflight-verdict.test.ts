@@ -134,6 +134,18 @@ describe('judge: messages that say where to look', () => {
     expect(judge(REQUEST, observation, KEY).result.message).toContain("is 'port' right?")
   })
 
+  it("points at the builders line's port for a builder pinned by its own column 8 too", () => {
+    const observation: Observation = {
+      reach: { ok: false, failure: 'refused', detail: 'ECONNREFUSED' },
+      pinned: [HOST_KEY],
+      totalMs: 1
+    }
+    const pinnedInLine: BuilderRequest = { ...fromBuilders, pinInput: Input.Builders }
+    expect(judge(pinnedInLine, observation, KEY).result.message).toContain(
+      "is the port in 'builders' line 1 right?"
+    )
+  })
+
   it('names PerSourcePenalties when the builder drops the connection before the handshake', () => {
     const observation: Observation = {
       reach: { ok: true, connectMs: 1 },

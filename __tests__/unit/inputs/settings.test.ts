@@ -112,7 +112,8 @@ describe('parseSettings with one builder from host', () => {
       strategy: 'auto',
       copyBack: true,
       fallback: 'fail',
-      keyMissing: false
+      keyMissing: false,
+      notices: []
     })
     expect(wantsBuild(settings)).toBe(false)
   })
@@ -220,7 +221,7 @@ describe('parseSettings with builders lines', () => {
     const settings = parse(
       {
         builders:
-          'ssh-ng://nix@b1.example.com:2222 aarch64-linux,armv7l-linux 4 2 kvm,big-parallel benchmark',
+          'ssh-ng://nix@b1.example.com:2222 aarch64-linux,armv7l-linux - 4 2 kvm,big-parallel benchmark',
         'known-hosts': `[b1.example.com]:2222 ${HOST_KEY_LINE}`
       },
       ONLY_BUILDERS
@@ -266,7 +267,7 @@ describe('parseSettings with builders lines', () => {
       origin: "input 'builders' line 1",
       pinInput: 'known-hosts'
     }
-    for (const line of ['ssh-ng://nix@b.example.com - - - - -', 'ssh-ng://nix@b.example.com']) {
+    for (const line of ['ssh-ng://nix@b.example.com - - - - - - -', 'ssh-ng://nix@b.example.com']) {
       expect(parse({ builders: line, 'known-hosts': knownHosts }, ONLY_BUILDERS).builders).toEqual([expected])
     }
   })
@@ -275,7 +276,7 @@ describe('parseSettings with builders lines', () => {
     const settings = parse(
       {
         builders:
-          '# fleet\r\n\r\nssh-ng://nix@b1.example.com\r\nssh-ng://nix@b2.example.com x86_64-linux 2\r\n',
+          '# fleet\r\n\r\nssh-ng://nix@b1.example.com\r\nssh-ng://nix@b2.example.com x86_64-linux - 2\r\n',
         'known-hosts': `# pinned\r\n*.example.com ${HOST_KEY_LINE}\r\n`
       },
       ONLY_BUILDERS
@@ -535,86 +536,136 @@ const REFUSALS: Refusal[] = [
   },
   // builders and known-hosts
   {
-    what: 'builders line with 7 columns',
-    inputs: { builders: 'ssh-ng://nix@b1.example.com x86_64-linux - 1 1 - -', 'known-hosts': KNOWN_B1 },
-    input: 'builders',
-    detail: /^line 1 has 7 columns; expected at most 6/
-  },
-  {
-    what: 'builders line in machines-file form with a key path',
+    what: 'builders line with 9 columns',
     inputs: {
-      builders: 'ssh-ng://nix@b1.example.com x86_64-linux /root/.ssh/id 1 1 - - -',
+      builders: 'ssh-ng://nix@b1.example.com x86_64-linux - 1 1 - - - extra',
       'known-hosts': KNOWN_B1
     },
     input: 'builders',
-    detail: /^line 1 has 8 columns/
+    detail: /^line 1 has 9 columns; expected at most 8: "URI systems ssh-key max-jobs /
   },
   {
-    what: 'builders URI without a scheme',
-    inputs: { builders: 'nix@b1.example.com' },
+    what: 'builders URI with another scheme',
+    inputs: { builders: 'https://b1.example.com' },
     input: 'builders',
     detail:
-      'line 1: "nix@b1.example.com" is not a builder address; expected ssh-ng://user@host or ssh-ng://user@host:port'
+      'line 1, column 1 (URI): "https://" is not an SSH store; write the builder as ssh-ng://user@host or ssh://user@host'
   },
   {
-    what: 'builders URI without a user',
-    inputs: { builders: 'ssh-ng://b1.example.com' },
+    what: 'builders URI with an empty user',
+    inputs: { builders: 'ssh-ng://@b1.example.com' },
     input: 'builders',
-    detail: /^line 1: "ssh-ng:\/\/b1\.example\.com" is not a builder address/
+    detail: 'line 1, column 1 (URI): the SSH user on the builder is required'
   },
   {
     what: 'builders URI with port 99999',
     inputs: { builders: 'ssh-ng://nix@b1.example.com:99999' },
     input: 'builders',
-    detail: 'line 1, column 1: "99999" is not a TCP port (1-65535)'
+    detail: 'line 1, column 1 (URI): "99999" is not a TCP port (1-65535)'
   },
   {
     what: 'builders URI with an empty port',
     inputs: { builders: 'ssh-ng://nix@b1.example.com:' },
     input: 'builders',
-    detail: 'line 1, column 1: "" is not a TCP port (1-65535)'
+    detail: 'line 1, column 1 (URI): "" is not a TCP port (1-65535)'
   },
   {
     what: 'builders URI whose user is an ssh option',
     inputs: { builders: 'ssh-ng://-oProxyCommand=id@b1.example.com' },
     input: 'builders',
-    detail: /^line 1, column 1: "-oProxyCommand=id" is not a valid user name/
+    detail: /^line 1, column 1 \(URI\): "-oProxyCommand=id" is not a valid user name/
   },
   {
     what: 'builders URI whose host is an ssh option',
     inputs: { builders: 'ssh-ng://nix@-oProxyCommand=id' },
     input: 'builders',
-    detail: 'line 1, column 1: "-oProxyCommand=id" is not a DNS name or an IP address'
+    detail: 'line 1, column 1 (URI): "-oProxyCommand=id" is not a DNS name or an IP address'
   },
   {
-    what: 'builders systems with ;',
-    inputs: { builders: 'ssh-ng://nix@b1.example.com x86_64-linux;x' },
+    what: 'bare builders host that is an ssh option',
+    inputs: { builders: '-oProxyCommand=id' },
     input: 'builders',
-    detail: 'line 1, column systems: "x86_64-linux;x" is not a Nix system'
+    detail: 'line 1, column 1 (URI): "-oProxyCommand=id" is not a DNS name or an IP address'
+  },
+  {
+    what: 'builders URI with a path',
+    inputs: { builders: 'ssh://nix@b1.example.com/store' },
+    input: 'builders',
+    detail: 'line 1, column 1 (URI): "b1.example.com/store" is not a DNS name or an IP address'
+  },
+  {
+    what: 'builders URI with an unknown parameter',
+    inputs: { builders: 'ssh-ng://nix@b1.example.com?compress=true' },
+    input: 'builders',
+    detail: /^line 1, column 1 \(URI\): the URI parameter "compress" is not supported here; remove it/
+  },
+  {
+    what: 'builders remote-program that is an option',
+    inputs: { builders: 'ssh-ng://nix@b1.example.com?remote-program=-oProxyCommand%3Did' },
+    input: 'builders',
+    detail: /^line 1, column 1 \(URI\): remote-program "-oProxyCommand=id" is not a command name or path/
+  },
+  {
+    what: 'builders remote-program with a space',
+    inputs: { builders: 'ssh-ng://nix@b1.example.com?remote-program=nix%20daemon' },
+    input: 'builders',
+    detail: /^line 1, column 1 \(URI\): remote-program "nix daemon" is not a command name or path/
+  },
+  {
+    what: 'builders URI parameter with an encoded newline',
+    inputs: { builders: 'ssh-ng://nix@b1.example.com?ssh-key=%0A' },
+    input: 'builders',
+    detail: /^line 1, column 1 \(URI\): the value of "ssh-key" is not a valid percent-encoded value/
+  },
+  {
+    what: 'builders line that includes a file',
+    inputs: { builders: '@/etc/nix/machines' },
+    input: 'builders',
+    detail: 'line 1: "@/etc/nix/machines" includes a file from the runner; paste that file\'s lines instead'
+  },
+  {
+    what: 'builders systems with a quote',
+    inputs: { builders: "ssh-ng://nix@b1.example.com x86_64-linux'x" },
+    input: 'builders',
+    detail: 'line 1, column 2 (systems): "x86_64-linux\'x" is not a Nix system'
   },
   {
     what: 'builders max-jobs 0',
-    inputs: { builders: 'ssh-ng://nix@b1.example.com - 0' },
+    inputs: { builders: 'ssh-ng://nix@b1.example.com - - 0' },
     input: 'builders',
-    detail: 'line 1, column max-jobs: "0" is not a whole number of at least 1'
+    detail: 'line 1, column 4 (max-jobs): "0" is not a whole number of at least 1'
+  },
+  {
+    what: 'builders line in the earlier six-column form',
+    inputs: { builders: 'ssh-ng://nix@b1.example.com x86_64-linux 4 1 kvm -' },
+    input: 'builders',
+    detail:
+      'line 1, column 3 (ssh-key): "4" is not a key path; columns follow /etc/nix/machines, with the SSH key path ' +
+      'third: for max-jobs 4, write "- 4" after the systems'
   },
   {
     what: 'builders speed-factor not a number',
-    inputs: { builders: 'ssh-ng://nix@b1.example.com - - fast' },
+    inputs: { builders: 'ssh-ng://nix@b1.example.com - - - fast' },
     input: 'builders',
-    detail: 'line 1, column speed-factor: "fast" is not a whole number of at least 1'
+    detail: 'line 1, column 5 (speed-factor): "fast" is not a whole number of at least 1'
   },
   {
-    what: 'builders feature with #',
-    inputs: { builders: 'ssh-ng://nix@b1.example.com - - - kvm,#x' },
+    what: 'builders feature with !',
+    inputs: { builders: 'ssh-ng://nix@b1.example.com - - - - kvm,!x' },
     input: 'builders',
-    detail: 'line 1, column supported-features: "#x" is not a feature'
+    detail: 'line 1, column 6 (supported-features): "!x" is not a feature'
   },
   {
     what: 'builders mandatory feature with a quote',
-    inputs: { builders: "ssh-ng://nix@b1.example.com - - - - a'b" },
+    inputs: { builders: "ssh-ng://nix@b1.example.com - - - - - a'b" },
     input: 'builders',
-    detail: 'line 1, column mandatory-features: "a\'b" is not a feature'
+    detail: 'line 1, column 7 (mandatory-features): "a\'b" is not a feature'
+  },
+  {
+    what: 'builders error in the second entry of a line',
+    inputs: { builders: 'ssh://a.example.com; ssh://b.example.com - - 0' },
+    input: 'builders',
+    detail: 'line 1, entry 2, column 4 (max-jobs): "0" is not a whole number of at least 1'
   },
   {
     what: 'builders line with a control character',

@@ -21,6 +21,7 @@ export function settingsWith(overrides: Partial<Settings> = {}): Settings {
     copyBack: true,
     fallback: 'fail',
     keyMissing: false,
+    notices: [],
     ...overrides
   }
 }
