@@ -31,6 +31,7 @@ export {
   wantsBuild
 } from './settings.js'
 export { hostPort, label } from './builder-label.js'
+export { nixBeside } from './remote-program.js'
 export { takeInputs } from './take-inputs.js'
 /** What a Nix system type and a system feature may look like, for values a builder reports too. */
 export { FEATURE, SYSTEM } from './fields.js'

@@ -28,6 +28,7 @@ import {
   SYSTEM
 } from './fields.js'
 import { splitShellWords } from './shell-words.js'
+import { checkProgramFits, parseRemoteProgram, programFor } from './remote-program.js'
 
 export type { Protocol } from './fields.js'
 
@@ -53,6 +54,8 @@ export interface Builder {
   origin: string
   /** The input that pins its host key: `host-public-key` or `known-hosts`. */
   pinInput: Input
+  /** Full path of the program Nix runs there (`remote-program`); unset: `nix-daemon` or `nix-store` from its PATH. */
+  remoteProgram?: string
 }
 
 /** A builder as the inputs describe it: some values may be `auto`, detected by the preflight. */
@@ -204,6 +207,8 @@ export function parseSettings(read: InputReader, defaults: SettingsDefaults): Se
     builders.push(parseBuilderLine(line, index + 1, defaults))
   }
 
+  placeRemotePrograms(builders, read(Input.RemoteProgram))
+
   if (builders.length === 0) {
     throw new InputError(
       Input.Host,
@@ -339,6 +344,16 @@ function parseBuilderLine(line: string, lineNumber: number, defaults: SettingsDe
       mandatory === '-' ? [] : parseList(input, mandatory, FEATURE, 'a feature', at('mandatory-features')),
     origin: `input '${Input.Builders}' ${where}`,
     pinInput: Input.KnownHosts
+  }
+}
+
+/** Gives each builder the program `remote-program` names for its protocol. */
+function placeRemotePrograms(builders: BuilderRequest[], value: string): void {
+  const remote = parseRemoteProgram(value)
+  if (remote === undefined) return
+  for (const builder of builders) {
+    checkProgramFits(remote, builder.protocol, builder.origin)
+    builder.remoteProgram = programFor(builder.protocol, remote)
   }
 }
 
