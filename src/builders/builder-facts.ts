@@ -43,7 +43,8 @@ export function factsCommands(protocol: Protocol, path?: string): [about: string
     `p=${shellQuote(program)}`,
     // A path: `command -v` in dash says yes to any file there, executable or not.
     `if ${path === undefined ? 'command -v "$p" >/dev/null 2>&1' : '[ -f "$p" ] && [ -x "$p" ]'}; then echo "${MARK} found yes"; else echo "${MARK} found no"; fi`,
-    `echo "${MARK} version $("$p" --version 2>/dev/null | head -n 1)"`,
+    // No `head`: parseFacts reads the first line only, and a PATH without Nix may lack the other tools too.
+    `echo "${MARK} version $("$p" --version 2>/dev/null)"`,
     `echo "${MARK} user $(id -un)"`,
     `echo "${MARK} groups $(id -Gn)"`,
     `echo "${MARK} cores $(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null)"`,
@@ -58,7 +59,8 @@ export function factsCommands(protocol: Protocol, path?: string): [about: string
     `echo "${MARK} store $? $(printf '%s' "$e" | tail -n 1)"`
   ]
   const nix = besideProgram(path)
-  const command = (lines: string[]): string => `sh -c ${shellQuote([...nix, ...lines].join('\n'))}`
+  // /bin/sh by path: a builder user's PATH may name no directory at all (sshd's `SetEnv PATH=…`).
+  const command = (lines: string[]): string => `/bin/sh -c ${shellQuote([...nix, ...lines].join('\n'))}`
   return [command([...about, ...config]), command(store)]
 }
 

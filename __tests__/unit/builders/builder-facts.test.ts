@@ -134,14 +134,20 @@ describe('parseFacts', () => {
 })
 
 describe('factsCommands with remote-program', () => {
-  /** A builder's shell whose PATH has the usual tools but no Nix; Nix's programs are fakes in `bin`, if any. */
-  function builderShell(programs: Record<string, string>): { bin: string; run: (command: string) => string } {
+  /**
+   * A builder's shell whose PATH has the usual tools but no Nix, or with `bare` no directory at all (the lab's
+   * no-Nix user); Nix's programs are fakes in `bin`, if any.
+   */
+  function builderShell(
+    programs: Record<string, string>,
+    bare = false
+  ): { bin: string; run: (command: string) => string } {
     const root = mkdtempSync(join(tmpdir(), 'remote-program-'))
     const tools = join(root, 'tools')
     const bin = join(root, 'nix', 'bin')
     mkdirSync(tools)
     mkdirSync(bin, { recursive: true })
-    for (const tool of ['sh', 'id', 'getconf', 'nproc', 'df', 'tail', 'head', 'awk', 'cat']) {
+    for (const tool of bare ? [] : ['id', 'getconf', 'nproc', 'df', 'tail', 'head', 'awk', 'cat']) {
       const found = ['/usr/bin', '/bin'].map(dir => join(dir, tool)).find(path => existsSync(path))
       if (found !== undefined) symlinkSync(found, join(tools, tool))
     }
@@ -150,7 +156,10 @@ describe('factsCommands with remote-program', () => {
       chmodSync(join(bin, name), 0o755)
     }
     const run = (command: string): string =>
-      execFileSync('/bin/sh', ['-c', command], { env: { PATH: tools }, encoding: 'utf8' })
+      execFileSync('/bin/sh', ['-c', command], {
+        env: { PATH: bare ? join(root, 'nonexistent') : tools },
+        encoding: 'utf8'
+      })
     return { bin, run }
   }
 
@@ -191,5 +200,14 @@ describe('factsCommands with remote-program', () => {
     expect(
       parseFacts('ssh-ng', factsCommands('ssh-ng', missing).map(run).join(''), missing).programFound
     ).toBe(false)
+  })
+
+  it('answers from a PATH that names no directory at all, as sshd leaves it with `SetEnv PATH=/nonexistent`', () => {
+    const { bin, run } = builderShell({ 'nix-daemon': 'echo "nix-daemon (Nix) 2.8.0"', nix: FAKE_NIX }, true)
+    const program = join(bin, 'nix-daemon')
+    const facts = parseFacts('ssh-ng', factsCommands('ssh-ng', program).map(run).join(''), program)
+    expect(facts).toMatchObject({ programFound: true, nixVersion: '2.8.0', storeAnswers: true })
+    expect(facts.trustedUsers).toEqual(['root', 'nixbuilder', 'nixnopath'])
+    expect(parseFacts('ssh-ng', factsCommands('ssh-ng').map(run).join('')).programFound).toBe(false)
   })
 })
