@@ -8,7 +8,8 @@ interface Need {
   features: string[]
 }
 
-export function unreachable(uri: string, reason: string, context: DiagnosisContext): Diagnosis {
+export function unreachable(printed: string, reason: string, context: DiagnosisContext): Diagnosis {
+  const uri = configuredUri(printed, context)
   const label = labelOf(uri, context)
   const pinInput = context.builders.find(b => b.storeUri === uri)?.pinInput
   const pin = pinInput === undefined ? '`host-public-key` / `known-hosts`' : `\`${pinInput}\``
@@ -34,6 +35,17 @@ export function unreachable(uri: string, reason: string, context: DiagnosisConte
     message: lines.join('\n'),
     machine: uri
   }
+}
+
+/**
+ * The store URI of the configured builder that Nix named: its connection errors name the store without the URI's
+ * settings (`?remote-program=…`), its build lines with them.
+ */
+function configuredUri(printed: string, context: DiagnosisContext): string {
+  const withoutSettings = (uri: string): string => uri.replace(/\?.*$/, '')
+  return (
+    context.builders.find(b => withoutSettings(b.storeUri) === withoutSettings(printed))?.storeUri ?? printed
+  )
 }
 
 /** ssh's own words, when Nix passed them on (ssh:// stores drain ssh's stderr into the message in newer Nix). */

@@ -124,7 +124,9 @@ describe('builder-unreachable', () => {
     const withProgram = context({ builders: [{ ...BUILDER_1, storeUri: uri }, BUILDER_2] })
     for (const message of [
       `cannot build on '${uri}': error: failed to start SSH connection to 'nixbuilder@nix-offload-a1b2c3-1'`,
-      "error: failed to start SSH connection to 'nixbuilder@nix-offload-a1b2c3-1'"
+      "error: failed to start SSH connection to 'nixbuilder@nix-offload-a1b2c3-1'",
+      // remote-store.cc names the store without its settings.
+      `error: cannot open connection to remote store '${URI_1}': error: unexpected end-of-file`
     ]) {
       const [first] = diagnose([message], withProgram)
       expect(first?.machine).toBe(uri)
