@@ -1,6 +1,6 @@
 import { shellQuote } from '../base/index.js'
 import { CONFIG_SHOW_SHELL, parseConfigShow, parseNixVersion, settingList } from '../nix/index.js'
-import { FEATURE, type Protocol, SYSTEM } from '../inputs/index.js'
+import { FEATURE, nixBeside, type Protocol, SYSTEM } from '../inputs/index.js'
 
 /** What a builder's own Nix says about itself, read over SSH as the builder user. */
 export interface BuilderFacts {
@@ -37,12 +37,14 @@ const MARK = '@@nix-offload'
  * the store's answer now comes beside the rest, not after it. Three at once were slower on the lab, whose builder
  * shares the runner's two cores with the SSH master's handshake (Nix 2.8: 567–589 ms for the step against 526–536).
  */
-export function factsCommands(protocol: Protocol): [about: string, store: string] {
-  const program = remoteProgram(protocol)
+export function factsCommands(protocol: Protocol, path?: string): [about: string, store: string] {
+  const program = remoteProgram(protocol, path)
   const about = [
-    `p=${program}`,
-    `if command -v "$p" >/dev/null 2>&1; then echo "${MARK} found yes"; else echo "${MARK} found no"; fi`,
-    `echo "${MARK} version $("$p" --version 2>/dev/null | head -n 1)"`,
+    `p=${shellQuote(program)}`,
+    // A path: `command -v` in dash says yes to any file there, executable or not.
+    `if ${path === undefined ? 'command -v "$p" >/dev/null 2>&1' : '[ -f "$p" ] && [ -x "$p" ]'}; then echo "${MARK} found yes"; else echo "${MARK} found no"; fi`,
+    // No `head`: parseFacts reads the first line only, and a PATH without Nix may lack the other tools too.
+    `echo "${MARK} version $("$p" --version 2>/dev/null)"`,
     `echo "${MARK} user $(id -un)"`,
     `echo "${MARK} groups $(id -Gn)"`,
     `echo "${MARK} cores $(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null)"`,
@@ -56,17 +58,32 @@ export function factsCommands(protocol: Protocol): [about: string, store: string
     `e=$(nix --extra-experimental-features nix-command store ping 2>&1 >/dev/null </dev/null)`,
     `echo "${MARK} store $? $(printf '%s' "$e" | tail -n 1)"`
   ]
-  const command = (lines: string[]): string => `sh -c ${shellQuote(lines.join('\n'))}`
+  const nix = besideProgram(path)
+  // /bin/sh by path: a builder user's PATH may name no directory at all (sshd's `SetEnv PATH=…`).
+  const command = (lines: string[]): string => `/bin/sh -c ${shellQuote([...nix, ...lines].join('\n'))}`
   return [command([...about, ...config]), command(store)]
 }
 
-export function remoteProgram(protocol: Protocol): string {
-  return protocol === 'ssh-ng' ? 'nix-daemon' : 'nix-store'
+/**
+ * With `remote-program` set, every `nix` the commands run is the one beside that program, when it is there: the
+ * builder user's PATH may have none. `command` skips the function itself.
+ */
+function besideProgram(path: string | undefined): string[] {
+  if (path === undefined) return []
+  return [`n=${shellQuote(nixBeside(path))}`, '[ -x "$n" ] || n=nix', 'nix() { command "$n" "$@"; }']
 }
 
-export function parseFacts(protocol: Protocol, output: string): BuilderFacts {
+/**
+ * The program Nix runs there: `path`, the builder's `remote-program`, else `nix-daemon` (ssh-ng) or `nix-store` (ssh)
+ * from PATH.
+ */
+export function remoteProgram(protocol: Protocol, path?: string): string {
+  return path ?? (protocol === 'ssh-ng' ? 'nix-daemon' : 'nix-store')
+}
+
+export function parseFacts(protocol: Protocol, output: string, path?: string): BuilderFacts {
   const facts: BuilderFacts = {
-    program: remoteProgram(protocol),
+    program: remoteProgram(protocol, path),
     programFound: false,
     nixVersion: '',
     user: '',

@@ -273,9 +273,19 @@ function unpinnedMessage(request: BuilderRequest, name: string, presented: HostK
 function nixMissingMessage(request: BuilderRequest, name: string, facts: BuilderFacts): string {
   const store =
     request.protocol === 'ssh-ng' ? `${facts.program} --stdio` : `${facts.program} --serve --write`
+  if (request.remoteProgram !== undefined) {
+    const programName = facts.program.slice(facts.program.lastIndexOf('/') + 1)
+    return (
+      `Input '${Input.RemoteProgram}': builder ${name} has no executable ${facts.program}, and Nix runs \`${store}\` ` +
+      `there over SSH. Fix: set '${Input.RemoteProgram}' to the directory where \`command -v ${programName}\` finds ` +
+      `it in a login shell of ${request.user} on the builder (multi-user installs: /nix/var/nix/profiles/default/bin).`
+    )
+  }
   return (
     `Builder ${name}: ${facts.program} is not on the non-interactive PATH of ${request.user}, and Nix runs ` +
-    `\`${store}\` there over SSH. Fix on the builder: install Nix for that user, or make it reachable without a login ` +
+    `\`${store}\` there over SSH. Fix from the workflow: set \`${Input.RemoteProgram}: ` +
+    `/nix/var/nix/profiles/default/bin\` (where \`command -v ${facts.program}\` finds it in a login shell on the ` +
+    `builder). Or fix on the builder: install Nix for that user, or make it reachable without a login ` +
     `shell (multi-user installs put it in /nix/var/nix/profiles/default/bin, which only interactive shells add: ` +
     `e.g. add that directory to PATH in ~${request.user}/.bashrc above its interactive check, or set ` +
     `"SetEnv PATH=…" for that user in sshd_config).`

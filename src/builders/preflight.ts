@@ -124,7 +124,7 @@ function handshake(
         // Everything but the store check answered: the builder's store (its nix-daemon) hangs.
         const [about, store] = outputs
         if (about !== undefined && store === undefined) {
-          const facts = parseFacts(builder.protocol, about)
+          const facts = parseFacts(builder.protocol, about, builder.remoteProgram)
           observation.facts = { ...facts, storeAnswers: false, storeError: `no answer within ${seconds} s` }
         } else {
           observation.error ??= `no SSH handshake within ${seconds} s`
@@ -139,9 +139,9 @@ function handshake(
     const order = [...new Set([...pinnedTypes, ...DEFAULT_ORDER])].flatMap(type => KEY_ALGORITHMS[type] ?? [])
     client.on('ready', () => {
       observation.authenticated = true
-      void execAll(client, factsCommands(builder.protocol), outputs).then(error => {
+      void execAll(client, factsCommands(builder.protocol, builder.remoteProgram), outputs).then(error => {
         if (error !== undefined) observation.error = `cannot run a command on the builder: ${error}`
-        else observation.facts = parseFacts(builder.protocol, outputs.join(''))
+        else observation.facts = parseFacts(builder.protocol, outputs.join(''), builder.remoteProgram)
         finish()
       })
     })

@@ -8,7 +8,8 @@ interface Need {
   features: string[]
 }
 
-export function unreachable(uri: string, reason: string, context: DiagnosisContext): Diagnosis {
+export function unreachable(printed: string, reason: string, context: DiagnosisContext): Diagnosis {
+  const uri = configuredUri(printed, context)
   const label = labelOf(uri, context)
   const pinInput = context.builders.find(b => b.storeUri === uri)?.pinInput
   const pin = pinInput === undefined ? '`host-public-key` / `known-hosts`' : `\`${pinInput}\``
@@ -23,8 +24,9 @@ export function unreachable(uri: string, reason: string, context: DiagnosisConte
       'macOS: /var/log/nix-daemon.log).',
     `Likely causes: the host is down or unreachable; wrong port; its host key changed (update ${pin}); ` +
       "the key was refused (the builder user's authorized_keys); nix-daemon (ssh-ng) or nix-store (ssh) " +
-      "not on the builder's non-interactive PATH. The action's preflight normally catches these first, so the builder " +
-      'changed or went away after it.'
+      "not on the builder's non-interactive PATH (the `remote-program` input can name where it is) or not where " +
+      "`remote-program` says. The action's preflight normally catches these first, so the builder changed or went " +
+      'away after it.'
   )
   return {
     cause: 'builder-unreachable',
@@ -33,6 +35,17 @@ export function unreachable(uri: string, reason: string, context: DiagnosisConte
     message: lines.join('\n'),
     machine: uri
   }
+}
+
+/**
+ * The store URI of the configured builder that Nix named: its connection errors name the store without the URI's
+ * settings (`?remote-program=…`), its build lines with them.
+ */
+function configuredUri(printed: string, context: DiagnosisContext): string {
+  const withoutSettings = (uri: string): string => uri.replace(/\?.*$/, '')
+  return (
+    context.builders.find(b => withoutSettings(b.storeUri) === withoutSettings(printed))?.storeUri ?? printed
+  )
 }
 
 /** ssh's own words, when Nix passed them on (ssh:// stores drain ssh's stderr into the message in newer Nix). */
@@ -52,13 +65,21 @@ function sshHint(reason: string, pin: string): string | undefined {
       'The host name does not resolve: check `host`.'
     ],
     [/timed out|No route to host/i, 'The host did not answer: it is down or a firewall drops the traffic.'],
-    [/command not found|No such file or directory/i, "Nix is not on the builder's non-interactive PATH."]
+    [
+      /command not found|No such file or directory/i,
+      "Nix is not on the builder's non-interactive PATH: set `remote-program: /nix/var/nix/profiles/default/bin` " +
+        '(the directory where `command -v nix-daemon` finds it in a login shell on the builder), or add it to PATH there.'
+    ]
   ]
   return hints.find(([pattern]) => pattern.test(reason))?.[1]
 }
 
 export function byHost(host: string, text: string, context: DiagnosisContext): Finding[] {
-  const bare = (s: string): string => s.replace(/^[a-z-]+:\/\//, '').replace(/^[^@]*@/, '')
+  const bare = (s: string): string =>
+    s
+      .replace(/^[a-z-]+:\/\//, '')
+      .replace(/^[^@]*@/, '')
+      .replace(/\?.*$/, '')
   const offer = context.builders.find(b => bare(b.storeUri) === bare(host) || b.label === host)
   return [unreachable(offer?.storeUri ?? host, text, context)]
 }

@@ -6,6 +6,7 @@ export enum Input {
   SshPrivateKey = 'ssh-private-key',
   HostPublicKey = 'host-public-key',
   Protocol = 'protocol',
+  RemoteProgram = 'remote-program',
   Systems = 'systems',
   MaxJobs = 'max-jobs',
   SpeedFactor = 'speed-factor',

@@ -1,5 +1,5 @@
 /**
- * inputs: the step's inputs read once (take-inputs.ts, which then clears them from the environment) into one typed,
+ * inputs: the step's inputs read once (takeInputs, which then clears them from the environment) into one typed,
  * validated, immutable Settings object (settings.ts, with the single-value parsers in fields.ts and the `builders`
  * input's machines lines in machines.ts), the names of inputs, outputs and state keys (constants.ts), SSH key and
  * known_hosts parsing (keys.ts), shell-like word splitting, the errors a user can act on, and how a builder is named
@@ -29,9 +29,11 @@ export {
   type Protocol,
   type Settings,
   type Strategy,
+  takeInputs,
   wantsBuild
 } from './settings.js'
 export { hostPort, label } from './builder-label.js'
-export { takeInputs } from './take-inputs.js'
+export { nixBeside } from './remote-program.js'
+
 /** What a Nix system type and a system feature may look like, for values a builder reports too. */
 export { FEATURE, SYSTEM } from './fields.js'

@@ -235,7 +235,11 @@ function decodeQueryValue(value: string, name: string, at: string): string {
   )
 }
 
-const PROGRAM = /^[A-Za-z0-9_./+@][A-Za-z0-9_./+@-]*$/
+/**
+ * A program's name, or its absolute path, of characters that Nix renders unchanged in a store URI's query (newer Nix
+ * prints the machine as a rendered URI, which percent-encodes any other) and that no shell reads specially.
+ */
+const PROGRAM = /^(?:[A-Za-z0-9_][A-Za-z0-9._-]*|(?:\/[A-Za-z0-9_][A-Za-z0-9._-]*)+)$/
 
 function parseRemoteProgram(value: string, at: string): string {
   if (PROGRAM.test(value)) return value

@@ -1,3 +1,4 @@
+import * as core from '@actions/core'
 import { Input } from './constants.js'
 import { InputError } from './errors.js'
 import {
@@ -32,6 +33,7 @@ import {
 } from './fields.js'
 import { parseMachines } from './machines.js'
 import { splitShellWords } from './shell-words.js'
+import { checkProgramFits, parseRemoteProgram, programFor } from './remote-program.js'
 
 export { AUTO, type Auto, type Protocol } from './fields.js'
 
@@ -53,7 +55,10 @@ export interface Builder {
   origin: string
   /** The input that pins its host key: `host-public-key`, `known-hosts`, or `builders` (its column 8). */
   pinInput: Input
-  /** The command that serves the store on the builder, from a `builders` line's `?remote-program=`. */
+  /**
+   * Full path of the program Nix runs there: a `builders` line's `?remote-program=`, else from the `remote-program`
+   * input; unset: `nix-daemon` or `nix-store` from its PATH.
+   */
   remoteProgram?: string
 }
 
@@ -211,6 +216,8 @@ export function parseSettings(read: InputReader, defaults: SettingsDefaults): Se
       knownHosts.push({ hosts: knownHostsName(machine.host, machine.port), key: hostKey })
   }
 
+  placeRemotePrograms(builders, read(Input.RemoteProgram))
+
   if (builders.length === 0) {
     throw new InputError(
       Input.Host,
@@ -302,4 +309,27 @@ function parseHostPublicKey(raw: string): HostKey | undefined {
     )
   }
   return key
+}
+
+/** The `remote-program` input, for every builder whose `builders` line names none of its own. */
+function placeRemotePrograms(builders: BuilderRequest[], value: string): void {
+  const remote = parseRemoteProgram(value)
+  if (remote === undefined) return
+  for (const builder of builders) {
+    checkProgramFits(remote, builder.protocol, builder.origin)
+    builder.remoteProgram ??= programFor(builder.protocol, remote)
+  }
+}
+
+/**
+ * Reads every input once, as @actions/core does, then takes every INPUT_* variable out of this process's environment:
+ * a library that starts processes with the whole environment (@actions/cache runs tar and zstd) would otherwise hand
+ * them the private key. The settings are read from the answer, as often as they are parsed.
+ */
+export function takeInputs(): InputReader {
+  const values = new Map<Input, string>(Object.values(Input).map(name => [name, core.getInput(name)]))
+  for (const variable of Object.keys(process.env)) {
+    if (/^INPUT_/i.test(variable)) Reflect.deleteProperty(process.env, variable)
+  }
+  return name => values.get(name) ?? ''
 }

@@ -5,6 +5,7 @@
  */
 
 import { isRecord } from '../base/index.js'
+import { nixBeside } from '../inputs/index.js'
 
 /** Runs `nix` with the features the action needs, whatever the runner's config enables. */
 export const NIX_FEATURES = ['--extra-experimental-features', 'nix-command flakes']
@@ -296,9 +297,18 @@ export function pathInfoJsonArgs(release: NixRelease): string[] {
   return nixFrom(release, '2.34') ? ['path-info', '--json', '--json-format', '1'] : ['path-info', '--json']
 }
 
-/** What `ssh` is given for a builder's store URI (`ssh-ng://user@alias` → `user@alias`), with the plan's ssh config. */
+/**
+ * What `ssh` is given for a builder's store URI (`ssh-ng://user@alias?remote-program=…` → `user@alias`), with the
+ * plan's ssh config.
+ */
 export function sshDestination(storeUri: string): string {
-  return storeUri.replace(/^[a-z-]+:\/\//, '')
+  return storeUri.replace(/^[a-z-]+:\/\//, '').replace(/\?.*$/, '')
+}
+
+/** The `nix` to run on a builder over `ssh`: beside its store URI's `remote-program`, else the one on its PATH. */
+export function builderNix(storeUri: string): string {
+  const program = /[?&]remote-program=([^&]+)/.exec(storeUri)?.[1]
+  return program === undefined ? 'nix' : nixBeside(program)
 }
 
 /**

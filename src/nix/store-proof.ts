@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { runCommand, shellQuote } from '../base/index.js'
 import type { BuildRecord } from './ledger.js'
 import {
+  builderNix,
   derivationShowArgs,
   NIX_FEATURES,
   type NixRelease,
@@ -115,7 +116,7 @@ export function startPathInfo(storeUri: string, env: NodeJS.ProcessEnv): PathInf
   const input = new Promise<string>(resolve => (hand = resolve))
   const running = runCommand(
     'ssh',
-    [...sshOptionsOf(env), sshDestination(storeUri), remotePathInfo(['--stdin'])],
+    [...sshOptionsOf(env), sshDestination(storeUri), remotePathInfo(storeUri, ['--stdin'])],
     { env, input, track: 'ssh nix path-info' }
   ).catch(() => undefined)
   return {
@@ -148,7 +149,7 @@ export async function builderPathInfo(
   if (asked !== undefined) return asked
   const there = await runCommand(
     'ssh',
-    [...sshOptionsOf(env), sshDestination(storeUri), remotePathInfo(['--', ...asking])],
+    [...sshOptionsOf(env), sshDestination(storeUri), remotePathInfo(storeUri, ['--', ...asking])],
     { env }
   )
   const found = there.code === 0 ? readPathInfo(there.stdout, storeDir) : undefined
@@ -166,9 +167,19 @@ function sshOptionsOf(env: NodeJS.ProcessEnv): string[] {
   return (env.NIX_SSHOPTS ?? '').split(/\s+/).filter(word => word !== '')
 }
 
-/** `nix path-info --json` with `words`, as the one line ssh hands the builder's shell: each word quoted for it. */
-function remotePathInfo(words: string[]): string {
-  return ['nix', '--extra-experimental-features', 'nix-command', 'path-info', '--json', ...words]
+/**
+ * `nix path-info --json` with `words`, as the one line ssh hands the builder's shell: each word quoted for it. With
+ * `remote-program` set, the `nix` beside it; when there is none, the ssh-ng fallback still reaches the store.
+ */
+function remotePathInfo(storeUri: string, words: string[]): string {
+  return [
+    builderNix(storeUri),
+    '--extra-experimental-features',
+    'nix-command',
+    'path-info',
+    '--json',
+    ...words
+  ]
     .map(shellQuote)
     .join(' ')
 }

@@ -21,8 +21,12 @@ export function copiesByBuilder(
     storeUris.map(uri => [uri, { sent: new Set<string>(), received: new Set<string>() }])
   )
   const only = storeUris.length === 1 ? storeUris[0] : undefined
+  // Nix names a store in its copy activities without the URI's settings (`?remote-program=…`).
+  const withoutSettings = (uri: string): string => uri.replace(/\?.*$/, '')
+  const byName = new Map(storeUris.map(uri => [withoutSettings(uri), uri]))
   const builderOf = (store: string): string | undefined =>
-    byBuilder.has(store) ? store : only !== undefined && /^[a-z-]+:\/\//.test(store) ? only : undefined
+    byName.get(withoutSettings(store)) ??
+    (only !== undefined && /^[a-z-]+:\/\//.test(store) ? only : undefined)
   for (const copy of copies) {
     const to = builderOf(copy.to)
     const from = builderOf(copy.from)

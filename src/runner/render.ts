@@ -6,7 +6,10 @@ import type { Builder } from '../inputs/index.js'
 export interface ConfiguredBuilder extends Builder {
   /** The ssh config Host alias, also the host part of the store URI Nix prints in its log. */
   alias: string
-  /** e.g. ssh-ng://nixbuilder@nix-offload-1a2b3c-1: what Nix names the machine in `building … on '…'`. */
+  /**
+   * e.g. ssh-ng://nixbuilder@nix-offload-1a2b3c-1, with `?remote-program=…` when that input is set: what Nix names
+   * the machine in `building … on '…'`.
+   */
   storeUri: string
 }
 

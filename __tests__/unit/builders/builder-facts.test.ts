@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { factsCommands, parseFacts } from '../../../src/builders/builder-facts.js'
 import { CONFIG_SHOW_SHELL } from '../../../src/nix/nix-cli.js'
@@ -126,5 +130,84 @@ describe('parseFacts', () => {
       extraPlatforms: []
     })
     expect(facts.trustedUsers).toBeUndefined()
+  })
+})
+
+describe('factsCommands with remote-program', () => {
+  /**
+   * A builder's shell whose PATH has the usual tools but no Nix, or with `bare` no directory at all (the lab's
+   * no-Nix user); Nix's programs are fakes in `bin`, if any.
+   */
+  function builderShell(
+    programs: Record<string, string>,
+    bare = false
+  ): { bin: string; run: (command: string) => string } {
+    const root = mkdtempSync(join(tmpdir(), 'remote-program-'))
+    const tools = join(root, 'tools')
+    const bin = join(root, 'nix', 'bin')
+    mkdirSync(tools)
+    mkdirSync(bin, { recursive: true })
+    for (const tool of bare ? [] : ['id', 'getconf', 'nproc', 'df', 'tail', 'head', 'awk', 'cat']) {
+      const found = ['/usr/bin', '/bin'].map(dir => join(dir, tool)).find(path => existsSync(path))
+      if (found !== undefined) symlinkSync(found, join(tools, tool))
+    }
+    for (const [name, script] of Object.entries(programs)) {
+      writeFileSync(join(bin, name), `#!/bin/sh\n${script}\n`)
+      chmodSync(join(bin, name), 0o755)
+    }
+    const run = (command: string): string =>
+      execFileSync('/bin/sh', ['-c', command], {
+        env: { PATH: bare ? join(root, 'nonexistent') : tools },
+        encoding: 'utf8'
+      })
+    return { bin, run }
+  }
+
+  const FAKE_NIX = [
+    'case "$*" in',
+    '  *"store ping"*) exit 0 ;;',
+    `  *"config show"*) echo '${JSON.stringify(CONFIG)}' ;;`,
+    '  *) exit 1 ;;',
+    'esac'
+  ].join('\n')
+
+  it("checks that program and asks the `nix` beside it, where the builder user's PATH has no Nix", () => {
+    const { bin, run } = builderShell({ 'nix-daemon': 'echo "nix-daemon (Nix) 2.8.0"', nix: FAKE_NIX })
+    const program = join(bin, 'nix-daemon')
+    const facts = parseFacts('ssh-ng', factsCommands('ssh-ng', program).map(run).join(''), program)
+    expect(facts).toMatchObject({
+      program,
+      programFound: true,
+      nixVersion: '2.8.0',
+      system: 'x86_64-linux',
+      trustedUsers: ['root', 'nixbuilder', 'nixnopath'],
+      storeAnswers: true
+    })
+    // Without the input, the same shell finds nothing.
+    const bare = parseFacts('ssh-ng', factsCommands('ssh-ng').map(run).join(''))
+    expect(bare).toMatchObject({ program: 'nix-daemon', programFound: false })
+    expect(bare.storeAnswers).toBeUndefined()
+  })
+
+  it('says not found for a path that is missing or not executable, and leaves the store unknown without a `nix`', () => {
+    const { bin, run } = builderShell({ 'nix-store': 'echo "nix-store (Nix) 2.8.0"' })
+    chmodSync(join(bin, 'nix-store'), 0o644)
+    const store = join(bin, 'nix-store')
+    const notExecutable = parseFacts('ssh', factsCommands('ssh', store).map(run).join(''), store)
+    expect(notExecutable).toMatchObject({ program: store, programFound: false })
+    expect(notExecutable.storeAnswers).toBeUndefined()
+    const missing = join(bin, 'nix-daemon')
+    expect(
+      parseFacts('ssh-ng', factsCommands('ssh-ng', missing).map(run).join(''), missing).programFound
+    ).toBe(false)
+  })
+
+  it('answers from a PATH that names no directory at all, as sshd leaves it with `SetEnv PATH=/nonexistent`', () => {
+    const { bin, run } = builderShell({ 'nix-daemon': 'echo "nix-daemon (Nix) 2.8.0"', nix: FAKE_NIX }, true)
+    const program = join(bin, 'nix-daemon')
+    const facts = parseFacts('ssh-ng', factsCommands('ssh-ng', program).map(run).join(''), program)
+    expect(facts).toMatchObject({ programFound: true, nixVersion: '2.8.0', storeAnswers: true })
+    expect(facts.trustedUsers).toEqual(['root', 'nixbuilder', 'nixnopath'])
+    expect(parseFacts('ssh-ng', factsCommands('ssh-ng').map(run).join('')).programFound).toBe(false)
   })
 })

@@ -189,3 +189,39 @@ describe("judge: the builder user's store", () => {
     expect(judge(REQUEST, observe({}), KEY).result.healthy).toBe(true)
   })
 })
+
+describe('judge: no Nix where the builder runs it', () => {
+  function missing(request: BuilderRequest, program: string): string {
+    const observation: Observation = {
+      reach: { ok: true, connectMs: 1 },
+      presented: HOST_KEY,
+      pinned: [HOST_KEY],
+      authenticated: true,
+      facts: { ...facts(['root']), program, programFound: false, nixVersion: '' },
+      totalMs: 5
+    }
+    const { result } = judge(request, observation, KEY)
+    expect(result.healthy).toBe(false)
+    return result.message ?? ''
+  }
+
+  it('names the remote-program input as the fix from the workflow, beside the fixes on the builder', () => {
+    const message = missing(REQUEST, 'nix-daemon')
+    expect(message).toMatch(/^Builder .*: nix-daemon is not on the non-interactive PATH of nixbuilder/)
+    expect(message).toContain(
+      'set `remote-program: /nix/var/nix/profiles/default/bin` (where `command -v nix-daemon` finds it in a login shell'
+    )
+    expect(message).toContain('~nixbuilder/.bashrc')
+    expect(message).toContain('SetEnv PATH=')
+  })
+
+  it('blames the remote-program input when the program it names is not there', () => {
+    const program = '/opt/nix/bin/nix-store'
+    const message = missing({ ...REQUEST, protocol: 'ssh', remoteProgram: program }, program)
+    expect(message).toMatch(
+      /^Input 'remote-program': builder .* has no executable \/opt\/nix\/bin\/nix-store/
+    )
+    expect(message).toContain('`/opt/nix/bin/nix-store --serve --write`')
+    expect(message).toContain('`command -v nix-store`')
+  })
+})

@@ -119,6 +119,33 @@ describe('builder-unreachable', () => {
     expect(first?.message.split('\n')[1]).toBe("ssh rejected the builder's host key: update `known-hosts`.")
   })
 
+  it('names a builder whose store URI carries remote-program, from the URI or from its ssh host alone', () => {
+    const uri = `${URI_1}?remote-program=/nix/var/nix/profiles/default/bin/nix-daemon`
+    const withProgram = context({ builders: [{ ...BUILDER_1, storeUri: uri }, BUILDER_2] })
+    for (const message of [
+      `cannot build on '${uri}': error: failed to start SSH connection to 'nixbuilder@nix-offload-a1b2c3-1'`,
+      "error: failed to start SSH connection to 'nixbuilder@nix-offload-a1b2c3-1'",
+      // remote-store.cc names the store without its settings.
+      `error: cannot open connection to remote store '${URI_1}': error: unexpected end-of-file`
+    ]) {
+      const [first] = diagnose([message], withProgram)
+      expect(first?.machine).toBe(uri)
+      expect(firstLine(first)).toContain(`Builder ${LABEL_1} is unreachable`)
+    }
+  })
+
+  it("names the remote-program input when the builder's shell found no Nix", () => {
+    const [first] = diagnose(
+      [
+        `cannot build on '${URI_2}': error: cannot connect to 'root@nix-offload-a1b2c3-2': sh: nix-store: command not found`
+      ],
+      context()
+    )
+    expect(first?.message.split('\n')[1]).toMatch(
+      /^Nix is not on the builder's non-interactive PATH: set `remote-program: \/nix\/var\/nix\/profiles\/default\/bin`/
+    )
+  })
+
   it('falls back to the store URI for a builder the action did not configure', () => {
     const [first] = diagnose(
       ["cannot build on 'ssh://me@elsewhere': error: cannot connect to 'me@elsewhere'"],

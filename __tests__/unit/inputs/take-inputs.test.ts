@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Input } from '../../../src/inputs/constants.js'
-import { takeInputs } from '../../../src/inputs/take-inputs.js'
+import { takeInputs } from '../../../src/inputs/settings.js'
 
 const KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----'
 

@@ -16,6 +16,7 @@ import {
   settingList,
   storeInfoArgs
 } from '../../../src/nix/nix-cli.js'
+import { builderNix, sshDestination } from '../../../src/nix/nix-cli.js'
 
 const nix = (version: string): NixRelease => ({ implementation: 'nix', version })
 const lix = (version: string): NixRelease => ({ implementation: 'lix', version })
@@ -479,5 +480,20 @@ describe('parseDerivationOutputs', () => {
     expect(parseDerivationOutputs('Derive([("out","/nix/store/a-b","",""')).toBe(undefined)
     expect(parseDerivationOutputs('')).toBe(undefined)
     expect(parseDerivationOutputs('{"out":"/nix/store/a-b"}')).toBe(undefined)
+  })
+})
+
+describe('sshDestination and builderNix', () => {
+  const PLAIN = 'ssh-ng://nixbuilder@nix-offload-a1b2c3-1'
+  const WITH_PROGRAM = `${PLAIN}?remote-program=/nix/var/nix/profiles/default/bin/nix-daemon`
+
+  it("gives ssh the user and alias, without the store URI's settings", () => {
+    expect(sshDestination(PLAIN)).toBe('nixbuilder@nix-offload-a1b2c3-1')
+    expect(sshDestination(WITH_PROGRAM)).toBe('nixbuilder@nix-offload-a1b2c3-1')
+  })
+
+  it("runs the builder's `nix` beside remote-program, else the one on its PATH", () => {
+    expect(builderNix(PLAIN)).toBe('nix')
+    expect(builderNix(WITH_PROGRAM)).toBe('/nix/var/nix/profiles/default/bin/nix')
   })
 })

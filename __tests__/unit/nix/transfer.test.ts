@@ -2,7 +2,8 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { narSizes, regularFileNarSize } from '../../../src/nix/transfer.js'
+import type { CopyRecord } from '../../../src/nix/ledger.js'
+import { copiesByBuilder, narSizes, regularFileNarSize } from '../../../src/nix/transfer.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'nix-offload-transfer-'))
 /** The test's own store directory (NIX_STORE_DIR): narSizes takes store paths only. */
@@ -56,5 +57,20 @@ describe('narSizes', () => {
       [missing, 7],
       [output, 7]
     ])
+  })
+})
+
+describe('copiesByBuilder', () => {
+  it('gives a copy to the builder whose store URI carries remote-program: Nix names the store without it', () => {
+    const one =
+      'ssh-ng://nixbuilder@nix-offload-a1b2c3-1?remote-program=/nix/var/nix/profiles/default/bin/nix-daemon'
+    const two = 'ssh://root@nix-offload-a1b2c3-2?remote-program=/nix/var/nix/profiles/default/bin/nix-store'
+    const copies: CopyRecord[] = [
+      { path: '/nix/store/a-in', from: 'local', to: 'ssh-ng://nixbuilder@nix-offload-a1b2c3-1', start: 1 },
+      { path: '/nix/store/b-out', from: 'ssh://root@nix-offload-a1b2c3-2', to: 'local', start: 2 }
+    ]
+    const byBuilder = copiesByBuilder(copies, [one, two])
+    expect([...(byBuilder.get(one)?.sent ?? [])]).toEqual(['/nix/store/a-in'])
+    expect([...(byBuilder.get(two)?.received ?? [])]).toEqual(['/nix/store/b-out'])
   })
 })

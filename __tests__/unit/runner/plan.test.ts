@@ -166,6 +166,29 @@ describe('makePlan, common to every path', () => {
     })
   })
 
+  it("carries remote-program in each builder's store URI, the machines file's first column, and the ssh alias without it", () => {
+    const mac = { ...BUILDER, remoteProgram: '/nix/var/nix/profiles/default/bin/nix-daemon' }
+    const linux = {
+      ...BUILDER,
+      protocol: 'ssh' as const,
+      remoteProgram: '/nix/var/nix/profiles/default/bin/nix-store'
+    }
+    const hook = planOf(settings({ builders: [mac, linux] }), TRUSTED_DAEMON, TOKEN)
+    expect(hook.builders.map(b => b.storeUri)).toEqual([
+      `ssh-ng://nixbuilder@nix-offload-${TOKEN}-1?remote-program=/nix/var/nix/profiles/default/bin/nix-daemon`,
+      `ssh://nixbuilder@nix-offload-${TOKEN}-2?remote-program=/nix/var/nix/profiles/default/bin/nix-store`
+    ])
+    expect(step(hook, 'write', `${WORK_DIR}/machines`).content.split('\n')[0]).toBe(
+      `ssh-ng://nixbuilder@nix-offload-${TOKEN}-1?remote-program=/nix/var/nix/profiles/default/bin/nix-daemon ` +
+        'x86_64-linux - 2 1 kvm - -'
+    )
+    expect(step(hook, 'block', '/root/.ssh/config').content).toContain(`Host nix-offload-${TOKEN}-1\n`)
+    const store = makeStorePlan(settings({ builders: [mac] }), [mac], TOKEN, '/home/runner/work/_temp')
+    expect(store.builders[0]?.storeUri).toBe(
+      `ssh-ng://nixbuilder@nix-offload-${TOKEN}-1?remote-program=/nix/var/nix/profiles/default/bin/nix-daemon`
+    )
+  })
+
   it('copes with a trailing slash on the ssh home', () => {
     expect(planOf(settings(), facts({ sshHome: '/var/root/' }), TOKEN).workDir).toBe(
       `/var/root/.ssh/nix-offload-${TOKEN}`
