@@ -1,9 +1,20 @@
 import { shellQuote } from '../base/index.js'
 import { CONFIG_SHOW_SHELL, parseConfigShow, parseNixVersion, settingList } from '../nix/index.js'
-import { FEATURE, type Protocol, SYSTEM } from '../inputs/index.js'
+import { type BuilderAccess, FEATURE, type Protocol, SYSTEM } from '../inputs/index.js'
+import type { DaemonGreeting, StoreRoundTrip } from './nix-protocol.js'
 
 /** What a builder's own Nix says about itself, read over SSH as the builder user. */
 export interface BuilderFacts {
+  /** Whether the key runs shell commands there, or only one of Nix's programs. */
+  access: BuilderAccess
+  /** What that access cannot tell, in words for the summary (empty with a shell). */
+  unasked: string[]
+  /** The protocol version the forced program spoke, e.g. "1.34" (nix-daemon) or "2.7" (nix-store --serve). */
+  protocolVersion?: string
+  /** What a forced nix-daemon said of the user (protocol 1.35+); undefined when it did not say. */
+  trusted?: boolean
+  /** The store's round trip over a forced nix-daemon, in milliseconds. */
+  storeMs?: number
   /** The program Nix runs on the builder (`nix-daemon` for ssh-ng, `nix-store` for ssh) and whether PATH has it. */
   program: string
   programFound: boolean
@@ -56,7 +67,9 @@ export function factsCommands(protocol: Protocol): [about: string, store: string
     `e=$(nix --extra-experimental-features nix-command store ping 2>&1 >/dev/null </dev/null)`,
     `echo "${MARK} store $? $(printf '%s' "$e" | tail -n 1)"`
   ]
-  const command = (lines: string[]): string => `sh -c ${shellQuote(lines.join('\n'))}`
+  // The preflight writes the worker protocol's magic to every command's stdin, for a builder that runs only
+  // nix-daemon whatever the command: no shell may read it as input.
+  const command = (lines: string[]): string => `sh -c ${shellQuote(['exec </dev/null', ...lines].join('\n'))}`
   return [command([...about, ...config]), command(store)]
 }
 
@@ -66,6 +79,8 @@ export function remoteProgram(protocol: Protocol): string {
 
 export function parseFacts(protocol: Protocol, output: string): BuilderFacts {
   const facts: BuilderFacts = {
+    access: 'shell',
+    unasked: [],
     program: remoteProgram(protocol),
     programFound: false,
     nixVersion: '',
@@ -108,4 +123,52 @@ export function parseFacts(protocol: Protocol, output: string): BuilderFacts {
     }
   }
   return facts
+}
+
+/** What a key that runs only nix-daemon or nix-store --serve cannot be asked: everything a shell command would tell. */
+const UNASKED = ['systems', 'features', 'cores (max-jobs)', 'trusted-users', 'free space']
+
+/**
+ * The facts of a builder whose key runs only `nix-daemon --stdio`, from its handshake and its store's answer (or
+ * `store` a string: why there was none).
+ */
+export function daemonFacts(greeting: DaemonGreeting, store: StoreRoundTrip | string): BuilderFacts {
+  const facts: BuilderFacts = {
+    access: 'nix-daemon',
+    unasked: greeting.trusted === undefined ? UNASKED : UNASKED.filter(item => item !== 'trusted-users'),
+    protocolVersion: greeting.protocol,
+    program: 'nix-daemon',
+    programFound: true,
+    nixVersion: parseNixVersion(greeting.nixVersion).version,
+    user: '',
+    groups: [],
+    extraPlatforms: [],
+    systemFeatures: []
+  }
+  if (greeting.trusted !== undefined) facts.trusted = greeting.trusted
+  if (typeof store === 'string') {
+    facts.storeAnswers = false
+    facts.storeError = store
+  } else {
+    facts.storeAnswers = store.storeAnswers
+    facts.storeMs = store.storeMs
+    if (store.storeError !== undefined) facts.storeError = store.storeError
+  }
+  return facts
+}
+
+/** The facts of a builder whose key runs only `nix-store --serve`: its protocol version, nothing more. */
+export function serveFacts(protocolVersion: string): BuilderFacts {
+  return {
+    access: 'nix-store --serve',
+    unasked: [...UNASKED, 'Nix version', 'whether its store answers'],
+    protocolVersion,
+    program: 'nix-store',
+    programFound: true,
+    nixVersion: '',
+    user: '',
+    groups: [],
+    extraPlatforms: [],
+    systemFeatures: []
+  }
 }

@@ -20,6 +20,7 @@ export {
 export {
   AUTO,
   type Builder,
+  type BuilderAccess,
   type BuilderRequest,
   builderWith,
   type CanaryThresholds,

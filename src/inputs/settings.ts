@@ -35,6 +35,12 @@ export type { Protocol } from './fields.js'
 export const AUTO = 'auto'
 export type Auto = typeof AUTO
 
+/**
+ * What the action's SSH key may run on a builder: any command through the user's shell, or only one of Nix's own
+ * programs, forced by the builder (sshd's ForceCommand, `command=` in authorized_keys, NixOS `nix.sshServe`).
+ */
+export type BuilderAccess = 'shell' | 'nix-daemon' | 'nix-store --serve'
+
 /** One remote machine, with every value known; every field is safe to put in its file. */
 export interface Builder {
   protocol: Protocol
@@ -53,6 +59,8 @@ export interface Builder {
   origin: string
   /** The input that pins its host key: `host-public-key` or `known-hosts`. */
   pinInput: Input
+  /** Found by the preflight; unset before it, or when it found a shell. */
+  access?: BuilderAccess
 }
 
 /** A builder as the inputs describe it: some values may be `auto`, detected by the preflight. */
