@@ -18,6 +18,7 @@ function offer(index: number, overrides: Partial<StoreOffer> = {}): StoreOffer {
   return {
     index,
     label: `builder-${index + 1}`,
+    protocol: 'ssh-ng',
     systems: ['x86_64-linux'],
     supportedFeatures: [],
     mandatoryFeatures: [],
