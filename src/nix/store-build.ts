@@ -162,10 +162,22 @@ export async function buildInStores(
     const started = Date.now()
     const jobs = maxJobs(route.storeUri)
     // The proof's `nix` on the builder starts with the build, and is asked once the builds are over (store-proof.ts).
-    const early = oneSession ? startPathInfo(route.storeUri, env) : undefined
+    // A builder whose key runs only nix-daemon takes no shell command: its store is asked over ssh-ng.
+    const shell = route.access === undefined || route.access === 'shell'
+    const early = oneSession && shell ? startPathInfo(route.storeUri, env) : undefined
     try {
       const ask = (drvPaths: string[]): Promise<StoreAnswer> =>
-        phase('proof from the store', askBuilderStore(release, route.storeUri, drvPaths, started, env, early))
+        phase(
+          'proof from the store',
+          askBuilderStore(
+            release,
+            route.storeUri,
+            drvPaths,
+            started,
+            env,
+            early === undefined ? { shell } : { early, shell }
+          )
+        )
       // In one session the builds are over when the copy back begins: the store is asked then, beside the copy.
       let asking: Promise<StoreAnswer> | undefined
       const one = oneSession

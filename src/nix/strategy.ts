@@ -1,5 +1,5 @@
 import { safeLine } from '../base/index.js'
-import { Input, type Protocol, SetupError, type Settings } from '../inputs/index.js'
+import { type BuilderAccess, Input, type Protocol, SetupError, type Settings } from '../inputs/index.js'
 
 /**
  * How the build reaches the builders (input `strategy`):
@@ -39,6 +39,8 @@ export interface StoreRoute {
   label: string
   storeUri: string
   installables: string[]
+  /** What the builder's key may run there (the preflight's finding); unset: a shell. */
+  access?: BuilderAccess
 }
 
 export interface StrategyChoice {

@@ -88,7 +88,7 @@ describe('builderPathInfo', () => {
     const dir = run.env.PATH.split(':')[0] ?? ''
     writeFileSync(join(dir, 'ssh'), `#!/bin/sh\n${script(dir)}`)
     const early = startPathInfo(STORE, run.env)
-    const infos = await builderPathInfo({ implementation: 'nix', version }, STORE, [OUT], run.env, early)
+    const infos = await builderPathInfo({ implementation: 'nix', version }, STORE, [OUT], run.env, { early })
     return { run, dir, infos }
   }
 
@@ -171,5 +171,17 @@ describe('storeProofs', () => {
       store: false,
       problem: '/nix/store/a-out was copied into it, not built there'
     })
+  })
+})
+
+describe('builderPathInfo on a builder whose key runs only nix-daemon', () => {
+  it('runs no shell command there: the runner asks over ssh-ng at once', async () => {
+    const run = fakes({ code: 0, stdout: INFO }, { code: 0, stdout: INFO })
+    const infos = await builderPathInfo({ implementation: 'nix', version: '2.8.0' }, STORE, [OUT], run.env, {
+      shell: false
+    })
+    expect(infos.map(info => info.path)).toEqual([OUT])
+    expect(() => run.args('ssh')).toThrow()
+    expect(run.args('nix')).toContain('--store')
   })
 })
