@@ -13,6 +13,7 @@ import {
   sshDestination
 } from './nix-cli.js'
 import { isStorePath, storeDirOf } from './nix-log.js'
+import type { BuilderAccess } from '../inputs/index.js'
 
 /**
  * The second source of the remote-store strategy's proof (store-build.ts): what the builder's own store says of each
@@ -119,6 +120,19 @@ export interface PathInfoAsker {
   ask: (paths: string[]) => Promise<PathInfo[] | undefined>
   /** Ends it unasked (the build failed): its stdin closes empty. */
   cancel: () => void
+}
+
+/**
+ * How the proof asks the builder at `storeUri`: with a path-info started now (`start`) when its key runs shell
+ * commands; over ssh-ng alone when it runs only nix-daemon, which any shell command would start instead.
+ */
+export function pathInfoRoute(
+  storeUri: string,
+  env: NodeJS.ProcessEnv,
+  options: { start: boolean; access: BuilderAccess | undefined }
+): PathInfoRoute {
+  if (options.access !== undefined && options.access !== 'shell') return { shell: false }
+  return options.start ? { early: startPathInfo(storeUri, env), shell: true } : { shell: true }
 }
 
 export function startPathInfo(storeUri: string, env: NodeJS.ProcessEnv): PathInfoAsker {

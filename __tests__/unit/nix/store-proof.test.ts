@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { BuildRecord } from '../../../src/nix/ledger.js'
-import { builderPathInfo, startPathInfo, storeProofs } from '../../../src/nix/store-proof.js'
+import { builderPathInfo, pathInfoRoute, startPathInfo, storeProofs } from '../../../src/nix/store-proof.js'
 
 const OUT = '/nix/store/5dvfbrk5f9h90g6k9xzs2rkjbwlff0cp-bench-b48ef7c693ae-10'
 const STORE = 'ssh-ng://nixbuilder@nix-offload-abc123-1'
@@ -183,5 +183,21 @@ describe('builderPathInfo on a builder whose key runs only nix-daemon', () => {
     expect(infos.map(info => info.path)).toEqual([OUT])
     expect(() => run.args('ssh')).toThrow()
     expect(run.args('nix')).toContain('--store')
+  })
+})
+
+describe('pathInfoRoute', () => {
+  it('starts nothing on a builder whose key runs only nix-daemon', () => {
+    const run = fakes({ code: 0, stdout: INFO }, { code: 0, stdout: INFO })
+    expect(pathInfoRoute(STORE, run.env, { start: true, access: 'nix-daemon' })).toEqual({ shell: false })
+  })
+
+  it('starts the early path-info on a builder with a shell, when asked to', () => {
+    const run = fakes({ code: 0, stdout: INFO }, { code: 0, stdout: INFO })
+    const how = pathInfoRoute(STORE, run.env, { start: true, access: undefined })
+    expect(how.shell).toBe(true)
+    expect(how.early).toBeDefined()
+    how.early?.cancel()
+    expect(pathInfoRoute(STORE, run.env, { start: false, access: 'shell' })).toEqual({ shell: true })
   })
 })
