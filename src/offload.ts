@@ -25,6 +25,7 @@ import {
   lastError,
   runBuild,
   type StoreBuildOutcome,
+  type StoreRoute,
   transferBytes
 } from './nix/index.js'
 import { builderOffer, diagnose, orderDiagnoses } from './diagnosis/index.js'
@@ -151,8 +152,10 @@ export async function offload(
     choice.strategy === 'remote-store'
       ? makeStorePlan(settings, checked.builders, token, tempDirectory())
       : (earlyPlan ?? makePlan(settings, checked.builders, facts, token))
-  // The early remote-store configuration wrote the same files (the same builders, in order, and token).
-  const keptStore = choice.strategy === 'remote-store' ? earlyStore : undefined
+  // The early remote-store configuration wrote the same files (the same builders, in order, and token), and checked
+  // each builder through its shell: not what a builder whose key runs only nix-daemon takes.
+  const shellOnly = checked.builders.every(builder => builder.access === undefined)
+  const keptStore = choice.strategy === 'remote-store' && shellOnly ? earlyStore : undefined
   if (earlyStore !== undefined && keptStore === undefined) await undoEarly(earlyStore, false)
   if (keptStore !== undefined) announcePlan(plan, facts)
   const { stores, journal } = await (early ?? keptStore ?? configureRunner(plan, facts))
@@ -191,7 +194,7 @@ export async function offload(
           buildInStores(
             runnerRelease(facts),
             settings,
-            choice.routes.map(route => ({ ...route, storeUri: plan.builders[route.index]?.storeUri ?? '' })),
+            choice.routes.map(route => storeRoute(route, plan.builders[route.index])),
             storeUri => plan.builders.find(builder => builder.storeUri === storeUri)?.maxJobs ?? 1,
             nixEnvironment(plan, process.env),
             plan.workDir
@@ -237,6 +240,13 @@ export async function offload(
   await publish(report, settings, true)
   await undoing
   await judgeBuild(outcome, report, plan, facts, settings)
+}
+
+/** A route with its builder's store URI, and what its key may run there (for the proof). */
+function storeRoute(route: StoreRoute, builder: Plan['builders'][number] | undefined): StoreRoute {
+  const routed: StoreRoute = { ...route, storeUri: builder?.storeUri ?? '' }
+  if (builder?.access !== undefined) routed.access = builder.access
+  return routed
 }
 
 /** Undoes the remote-store plan at the end of main, so the post step has nothing left to undo. */

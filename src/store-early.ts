@@ -28,7 +28,8 @@ export function startStoreEarly(settings: Settings, token: string): EarlyStore |
   )
     return undefined
   const given = givenBuilders(settings.builders)
-  if (given === undefined) return undefined
+  // Only an ssh-ng builder's store builds; with another, the strategy refuses remote-store before anything is written.
+  if (given === undefined || given.some(builder => builder.protocol !== 'ssh-ng')) return undefined
   let plan: Plan
   try {
     plan = makeStorePlan(settings, given, token, tempDirectory())

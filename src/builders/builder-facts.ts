@@ -1,9 +1,20 @@
 import { shellQuote } from '../base/index.js'
 import { CONFIG_SHOW_SHELL, parseConfigShow, parseNixVersion, settingList } from '../nix/index.js'
-import { FEATURE, nixBeside, type Protocol, SYSTEM } from '../inputs/index.js'
+import { type BuilderAccess, FEATURE, nixBeside, type Protocol, SYSTEM } from '../inputs/index.js'
+import type { DaemonGreeting, StoreRoundTrip } from './nix-protocol.js'
 
 /** What a builder's own Nix says about itself, read over SSH as the builder user. */
 export interface BuilderFacts {
+  /** Whether the key runs shell commands there, or only one of Nix's programs. */
+  access: BuilderAccess
+  /** What that access cannot tell, in words for the summary (empty with a shell). */
+  unasked: string[]
+  /** The protocol version the forced program spoke, e.g. "1.34" (nix-daemon) or "2.7" (nix-store --serve). */
+  protocolVersion?: string
+  /** What a forced nix-daemon said of the user (protocol 1.35+); undefined when it did not say. */
+  trusted?: boolean
+  /** The store's round trip over a forced nix-daemon, in milliseconds. */
+  storeMs?: number
   /** The program Nix runs on the builder (`nix-daemon` for ssh-ng, `nix-store` for ssh) and whether PATH has it. */
   program: string
   programFound: boolean
@@ -59,8 +70,11 @@ export function factsCommands(protocol: Protocol, path?: string): [about: string
     `echo "${MARK} store $? $(printf '%s' "$e" | tail -n 1)"`
   ]
   const nix = besideProgram(path)
-  // /bin/sh by path: a builder user's PATH may name no directory at all (sshd's `SetEnv PATH=…`).
-  const command = (lines: string[]): string => `/bin/sh -c ${shellQuote([...nix, ...lines].join('\n'))}`
+  // /bin/sh by path: a builder user's PATH may name no directory at all (sshd's `SetEnv PATH=…`). The preflight
+  // writes the worker protocol's magic to every command's stdin, for a builder that runs only nix-daemon whatever the
+  // command: no shell may read it as input.
+  const command = (lines: string[]): string =>
+    `/bin/sh -c ${shellQuote(['exec </dev/null', ...nix, ...lines].join('\n'))}`
   return [command([...about, ...config]), command(store)]
 }
 
@@ -83,6 +97,8 @@ export function remoteProgram(protocol: Protocol, path?: string): string {
 
 export function parseFacts(protocol: Protocol, output: string, path?: string): BuilderFacts {
   const facts: BuilderFacts = {
+    access: 'shell',
+    unasked: [],
     program: remoteProgram(protocol, path),
     programFound: false,
     nixVersion: '',
@@ -125,4 +141,52 @@ export function parseFacts(protocol: Protocol, output: string, path?: string): B
     }
   }
   return facts
+}
+
+/** What a key that runs only nix-daemon or nix-store --serve cannot be asked: everything a shell command would tell. */
+const UNASKED = ['systems', 'features', 'cores (max-jobs)', 'trusted-users', 'free space']
+
+/**
+ * The facts of a builder whose key runs only `nix-daemon --stdio`, from its handshake and its store's answer (or
+ * `store` a string: why there was none).
+ */
+export function daemonFacts(greeting: DaemonGreeting, store: StoreRoundTrip | string): BuilderFacts {
+  const facts: BuilderFacts = {
+    access: 'nix-daemon',
+    unasked: greeting.trusted === undefined ? UNASKED : UNASKED.filter(item => item !== 'trusted-users'),
+    protocolVersion: greeting.protocol,
+    program: 'nix-daemon',
+    programFound: true,
+    nixVersion: parseNixVersion(greeting.nixVersion).version,
+    user: '',
+    groups: [],
+    extraPlatforms: [],
+    systemFeatures: []
+  }
+  if (greeting.trusted !== undefined) facts.trusted = greeting.trusted
+  if (typeof store === 'string') {
+    facts.storeAnswers = false
+    facts.storeError = store
+  } else {
+    facts.storeAnswers = store.storeAnswers
+    facts.storeMs = store.storeMs
+    if (store.storeError !== undefined) facts.storeError = store.storeError
+  }
+  return facts
+}
+
+/** The facts of a builder whose key runs only `nix-store --serve`: its protocol version, nothing more. */
+export function serveFacts(protocolVersion: string): BuilderFacts {
+  return {
+    access: 'nix-store --serve',
+    unasked: [...UNASKED, 'Nix version', 'whether its store answers'],
+    protocolVersion,
+    program: 'nix-store',
+    programFound: true,
+    nixVersion: '',
+    user: '',
+    groups: [],
+    extraPlatforms: [],
+    systemFeatures: []
+  }
 }

@@ -88,6 +88,8 @@ function describe(result: PreflightResult): string {
     `${result.keyType} key accepted`,
     `${result.remoteProgram} (Nix ${result.nixVersion || '?'})`
   ]
+  if (result.access !== undefined && result.access !== 'shell')
+    parts.push(`key runs only ${result.access === 'nix-daemon' ? 'nix-daemon --stdio' : 'nix-store --serve'}`)
   if (result.builderUserTrusted !== undefined)
     parts.push(result.builderUserTrusted ? 'user trusted' : 'user not trusted')
   if (result.detected !== undefined) parts.push(`detected ${JSON.stringify(result.detected)}`)

@@ -4,7 +4,7 @@ import { Input } from '../inputs/index.js'
 import { fingerprint, type HostKey, knownHostsName, type PrivateKey } from '../inputs/index.js'
 import type { Observation } from './preflight.js'
 import { isTrustedUser } from '../runner/index.js'
-import { label, type Strategy } from '../inputs/index.js'
+import { type BuilderAccess, label, type Strategy } from '../inputs/index.js'
 import {
   AUTO,
   type Builder,
@@ -24,6 +24,7 @@ export type PreflightCause =
   | 'store-unresponsive'
   | 'builder-user-untrusted'
   | 'auto-undetectable'
+  | 'access-mismatch'
 
 /** One builder's preflight, as reported (JSON) and judged. */
 export interface PreflightResult {
@@ -38,6 +39,9 @@ export interface PreflightResult {
   authenticated?: boolean
   keyType: string
   remoteProgram?: string
+  /** What the key may run there; with a forced Nix program, what could not be asked (e.g. "systems"). */
+  access?: BuilderAccess
+  unasked?: string[]
   nixVersion?: string
   builderUserTrusted?: boolean
   /** What `auto` resolved to, when asked for. */
@@ -141,13 +145,21 @@ export function judge(
 
   const facts = observation.facts
   result.remoteProgram = facts.program
+  result.access = facts.access
+  if (facts.unasked.length > 0) result.unasked = facts.unasked
+  const mismatch = accessMismatch(request, name, facts.access, strategy)
+  if (mismatch !== undefined) return fail('access-mismatch', mismatch)
   if (!facts.programFound) {
     return fail('nix-missing', nixMissingMessage(request, name, facts))
   }
   if (facts.storeAnswers === false) {
+    const asked =
+      facts.access === 'nix-daemon'
+        ? `its nix-daemon --stdio (the only command the key runs) shook hands, but a query of its store got`
+        : `\`nix store ping\` as ${request.user} there:`
     return fail(
       'store-unresponsive',
-      `Builder ${name}: its Nix store does not answer: \`nix store ping\` as ${request.user} there: ` +
+      `Builder ${name}: its Nix store does not answer: ${asked} ` +
         `${facts.storeError ?? 'no answer'}. The SSH login works, but every build there needs its nix-daemon: is it ` +
         'running and responsive? Fix: restart it on the builder (systemctl restart nix-daemon).'
     )
@@ -158,6 +170,7 @@ export function judge(
   if (facts.trustedUsers !== undefined) {
     result.builderUserTrusted = isTrustedUser(facts.user || request.user, facts.groups, facts.trustedUsers)
   }
+  if (facts.trusted !== undefined) result.builderUserTrusted = facts.trusted
   const tooOld = (version: string): boolean =>
     version === '' || compareVersions(version, TRUST_NOT_NEEDED_FROM) < 0
   const runnerNeedsTrust = runnerNixVersion !== '' && tooOld(runnerNixVersion)
@@ -244,6 +257,10 @@ function untrustedUploadWarning(
 
 /** Replaces `auto` with what the builder's Nix reports: system + extra-platforms, system-features, cores. */
 export function resolve(request: BuilderRequest, facts: BuilderFacts): Builder | string {
+  if (facts.access !== 'shell') {
+    const unknown = autoWithoutShell(request, facts.access)
+    if (unknown !== undefined) return unknown
+  }
   const systems =
     request.systems === AUTO ? [facts.system ?? '', ...facts.extraPlatforms].filter(Boolean) : request.systems
   if (systems.length === 0) {
@@ -254,7 +271,76 @@ export function resolve(request: BuilderRequest, facts: BuilderFacts): Builder |
     return `'max-jobs: auto' needs the builder's core count (getconf, nproc or sysctl).`
   const supportedFeatures =
     request.supportedFeatures === AUTO ? facts.systemFeatures : request.supportedFeatures
-  return builderWith(request, systems, maxJobs, supportedFeatures)
+  const builder = builderWith(request, systems, maxJobs, supportedFeatures)
+  if (facts.access !== 'shell') builder.access = facts.access
+  return builder
+}
+
+/**
+ * The input (or the column of the builders line) to set instead of `auto`: a builder whose key runs only one of Nix's
+ * programs answers no shell command, and neither protocol tells the systems, features or cores.
+ */
+function autoWithoutShell(request: BuilderRequest, access: BuilderAccess): string | undefined {
+  const fromLine = request.pinInput === Input.KnownHosts
+  const wanted = [
+    { auto: request.systems === AUTO, input: Input.Systems, column: 2, example: 'x86_64-linux' },
+    { auto: request.maxJobs === AUTO, input: Input.MaxJobs, column: 4, example: '4' },
+    {
+      auto: request.supportedFeatures === AUTO,
+      input: Input.SupportedFeatures,
+      column: 6,
+      example: 'big-parallel'
+    }
+  ].filter(entry => entry.auto)
+  if (wanted.length === 0) return undefined
+  const where = wanted
+    .map(entry =>
+      fromLine
+        ? `column ${entry.column} (${entry.input}) of its line in ${request.origin}`
+        : `'${entry.input}'`
+    )
+    .join(', ')
+  const program = access === 'nix-daemon' ? 'nix-daemon --stdio' : 'nix-store --serve'
+  return (
+    `its key runs only ${program} (a forced command), which cannot tell its ${wanted.map(e => e.input).join(', ')}, ` +
+    `so 'auto' has nothing to go on. Fix: set ${where} to the builder's values (e.g. ${wanted.map(e => `${e.input}: ${e.example}`).join(', ')}).`
+  )
+}
+
+/**
+ * A key that runs only one of Nix's programs decides the protocol: ssh-ng talks to nix-daemon, ssh to nix-store
+ * --serve, and the build in the builder's own store needs ssh-ng.
+ */
+function accessMismatch(
+  request: BuilderRequest,
+  name: string,
+  access: BuilderAccess,
+  strategy: Strategy
+): string | undefined {
+  const fromLine = request.pinInput === Input.KnownHosts
+  const protocolInput = (protocol: string): string =>
+    fromLine ? `a ${protocol}:// URI in its line in ${request.origin}` : `'${Input.Protocol}: ${protocol}'`
+  if (access === 'nix-store --serve' && request.protocol === 'ssh-ng') {
+    return (
+      `Builder ${name}: the key for ${request.user} runs only \`nix-store --serve\` there (a forced command, e.g. ` +
+      `NixOS nix.sshServe with protocol "ssh"), which speaks Nix's ssh protocol, not ssh-ng. Fix: set ` +
+      `${protocolInput('ssh')} with '${Input.Strategy}: hook' (or auto), or have the builder run \`nix-daemon --stdio\` ` +
+      `for this key (NixOS: nix.sshServe.protocol = "ssh-ng").`
+    )
+  }
+  if (access === 'nix-daemon' && request.protocol === 'ssh') {
+    return (
+      `Builder ${name}: the key for ${request.user} runs only \`nix-daemon --stdio\` there (a forced command), ` +
+      `which speaks ssh-ng, not Nix's ssh protocol. Fix: set ${protocolInput('ssh-ng')}.`
+    )
+  }
+  if (access === 'nix-store --serve' && strategy === 'remote-store') {
+    return (
+      `Builder ${name}: '${Input.Strategy}: remote-store' builds in the builder's own store over ssh-ng, and the key ` +
+      `for ${request.user} runs only \`nix-store --serve\` there. Fix: set '${Input.Strategy}: hook' (or auto).`
+    )
+  }
+  return undefined
 }
 
 function unpinnedMessage(request: BuilderRequest, name: string, presented: HostKey): string {

@@ -1,6 +1,7 @@
 import { connect as tcpConnect, type Socket } from 'node:net'
 import ssh2 from 'ssh2'
-import { type BuilderFacts, factsCommands, parseFacts } from './builder-facts.js'
+import { type BuilderFacts, daemonFacts, parseFacts } from './builder-facts.js'
+import { type Asking, askBuilder } from './preflight-ask.js'
 import { type HostKey, knownHostsLineMatches, type KnownHostsLine, type PrivateKey } from '../inputs/index.js'
 import type { BuilderRequest } from '../inputs/index.js'
 
@@ -98,6 +99,9 @@ function openTcp(host: string, port: number, timeoutMs: number): Promise<{ reach
   })
 }
 
+/** The steps of an SSH session, in order: a timeout names the one that hung. */
+type SshStep = 'version exchange' | 'key exchange' | 'authentication' | 'command'
+
 function handshake(
   builder: BuilderRequest,
   socket: Socket,
@@ -116,32 +120,23 @@ function handshake(
       socket.destroy()
       resolve()
     }
-    // The facts commands' outputs, each once its channel closed.
-    const outputs: (string | undefined)[] = []
-    const timer = setTimeout(
-      () => {
-        const seconds = Math.round(Math.max(timeoutMs, 1000) / 1000)
-        // Everything but the store check answered: the builder's store (its nix-daemon) hangs.
-        const [about, store] = outputs
-        if (about !== undefined && store === undefined) {
-          const facts = parseFacts(builder.protocol, about, builder.remoteProgram)
-          observation.facts = { ...facts, storeAnswers: false, storeError: `no answer within ${seconds} s` }
-        } else {
-          observation.error ??= `no SSH handshake within ${seconds} s`
-        }
-        finish()
-      },
-      Math.max(timeoutMs, 1000)
-    )
-    // Ask for the pinned key's type first, as OpenSSH does when known_hosts has one, so a builder with several host
-    // keys presents the pinned one.
-    const pinnedTypes = observation.pinned.map(pin => pin.type)
-    const order = [...new Set([...pinnedTypes, ...DEFAULT_ORDER])].flatMap(type => KEY_ALGORITHMS[type] ?? [])
+    let step: SshStep = 'version exchange'
+    const asking: Asking = { opened: 0, outputs: [] }
+    const limitMs = Math.max(timeoutMs, 1000)
+    const timer = setTimeout(() => {
+      // The builder's first bytes are its SSH version line, and the key exchange follows it. Read off the socket's
+      // count: a listener of the preflight's own would start the socket flowing before ssh2 listens.
+      if (step === 'version exchange' && socket.bytesRead > 0) step = 'key exchange'
+      timedOut(builder, observation, { step, asking, seconds: Math.round(limitMs / 1000) })
+      finish()
+    }, limitMs)
+    client.on('handshake', () => (step = 'authentication'))
     client.on('ready', () => {
+      step = 'command'
       observation.authenticated = true
-      void execAll(client, factsCommands(builder.protocol, builder.remoteProgram), outputs).then(error => {
-        if (error !== undefined) observation.error = `cannot run a command on the builder: ${error}`
-        else observation.facts = parseFacts(builder.protocol, outputs.join(''), builder.remoteProgram)
+      void askBuilder(client, builder, asking).then(answer => {
+        if (typeof answer === 'string') observation.error = answer
+        else observation.facts = answer
         finish()
       })
     })
@@ -151,59 +146,71 @@ function handshake(
       finish()
     })
     client.on('close', finish)
-    client.connect({
-      sock: socket,
-      username: builder.user,
-      privateKey: key.text,
-      // Straight to the key: without this, ssh2 first asks for method "none" to learn the methods, one more round
-      // trip (about 45 ms against OpenSSH's sshd even on loopback).
-      authHandler: ['publickey'],
-      algorithms: { serverHostKey: order },
-      readyTimeout: Math.max(timeoutMs, 1000),
-      hostVerifier: (blob: Buffer): boolean => {
-        observation.presented = hostKeyOf(blob)
-        return isPinned(observation)
-      }
-    })
+    client.connect(connectConfig(builder, socket, key, observation))
   })
 }
 
-/**
- * Runs `commands` at once, each on its own channel of `client`, and fills `outputs` (stdout, by the commands' order) as
- * each ends; resolves with an error message, or undefined once all have ended. A builder that allows fewer sessions
- * at once (sshd's MaxSessions) refuses a channel: that command then runs once another has ended.
- */
-function execAll(
-  client: ssh2.Client,
-  commands: string[],
-  outputs: (string | undefined)[]
-): Promise<string | undefined> {
-  return new Promise(resolve => {
-    const refused: number[] = []
-    let open = 0
-    const start = (index: number): void => {
-      open++
-      client.exec(commands[index] ?? '', (error, stream) => {
-        if (error) {
-          open--
-          if (open === 0) resolve(error.message)
-          else refused.push(index)
-          return
-        }
-        let text = ''
-        stream.on('data', (chunk: Buffer) => (text += chunk.toString()))
-        stream.stderr.on('data', () => undefined)
-        stream.on('close', () => {
-          outputs[index] = text
-          open--
-          const next = refused.shift()
-          if (next !== undefined) start(next)
-          else if (open === 0) resolve(undefined)
-        })
-      })
+function connectConfig(
+  builder: BuilderRequest,
+  socket: Socket,
+  key: PrivateKey,
+  observation: Observation
+): ssh2.ConnectConfig {
+  // Ask for the pinned key's type first, as OpenSSH does when known_hosts has one, so a builder with several host
+  // keys presents the pinned one.
+  const pinnedTypes = observation.pinned.map(pin => pin.type)
+  const order = [...new Set([...pinnedTypes, ...DEFAULT_ORDER])].flatMap(type => KEY_ALGORITHMS[type] ?? [])
+  return {
+    sock: socket,
+    username: builder.user,
+    privateKey: key.text,
+    // Straight to the key: without this, ssh2 first asks for method "none" to learn the methods, one more round
+    // trip (about 45 ms against OpenSSH's sshd even on loopback).
+    authHandler: ['publickey'],
+    algorithms: { serverHostKey: order },
+    // The preflight's own timer names the step that hung; ssh2's would only say "handshake".
+    readyTimeout: 0,
+    hostVerifier: (blob: Buffer): boolean => {
+      observation.presented = hostKeyOf(blob)
+      return isPinned(observation)
     }
-    commands.forEach((_, index) => start(index))
-  })
+  }
+}
+
+/** What the preflight knows when its time is up, said as the step that hung. */
+function timedOut(
+  builder: BuilderRequest,
+  observation: Observation,
+  at: { step: SshStep; asking: Asking; seconds: number }
+): void {
+  const { asking, seconds } = at
+  const within = `within ${seconds} s`
+  const [about, store] = asking.outputs
+  if (asking.greeting !== undefined) {
+    // The forced nix-daemon shook hands, and its store did not answer.
+    observation.facts = daemonFacts(asking.greeting, `no answer ${within}`)
+  } else if (about !== undefined && store === undefined) {
+    // Everything but the store check answered: the builder's store (its nix-daemon) hangs.
+    const facts = parseFacts(builder.protocol, about, builder.remoteProgram)
+    observation.facts = { ...facts, storeAnswers: false, storeError: `no answer ${within}` }
+  } else {
+    observation.error ??= stalledAt(at.step, asking, builder.user, within)
+  }
+}
+
+function stalledAt(step: SshStep, asking: Asking, user: string, within: string): string {
+  if (step === 'version exchange')
+    return `the builder accepted the TCP connection but sent no SSH version line ${within}`
+  if (step === 'key exchange')
+    return `the builder sent its SSH version line, but the key exchange did not end ${within}`
+  if (step === 'authentication')
+    return `the SSH key exchange ended, but the builder did not answer the authentication as ${user} ${within}`
+  if (asking.opened === 0) return `logged in, but the builder opened no session channel ${within}`
+  if (asking.access === 'nix-store --serve')
+    return `the key runs only nix-store --serve, which did not answer its handshake ${within}`
+  if (asking.access === 'nix-daemon')
+    return `the key runs only nix-daemon, which did not end its handshake ${within}`
+  return `logged in, but the facts command printed nothing ${within} (neither a shell nor Nix's own protocol answered)`
 }
 
 function isPinned(observation: Observation): boolean {

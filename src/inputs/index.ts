@@ -21,6 +21,7 @@ export {
 export {
   AUTO,
   type Builder,
+  type BuilderAccess,
   type BuilderRequest,
   builderWith,
   type CanaryThresholds,

@@ -37,6 +37,12 @@ import { checkProgramFits, parseRemoteProgram, programFor } from './remote-progr
 
 export { AUTO, type Auto, type Protocol } from './fields.js'
 
+/**
+ * What the action's SSH key may run on a builder: any command through the user's shell, or only one of Nix's own
+ * programs, forced by the builder (sshd's ForceCommand, `command=` in authorized_keys, NixOS `nix.sshServe`).
+ */
+export type BuilderAccess = 'shell' | 'nix-daemon' | 'nix-store --serve'
+
 /** One remote machine, with every value known; every field is safe to put in its file. */
 export interface Builder {
   protocol: Protocol
@@ -60,6 +66,8 @@ export interface Builder {
    * input; unset: `nix-daemon` or `nix-store` from its PATH.
    */
   remoteProgram?: string
+  /** Found by the preflight; unset before it, or when it found a shell. */
+  access?: BuilderAccess
 }
 
 /** A builder as the inputs describe it: some values may be `auto`, detected by the preflight. */

@@ -33,7 +33,13 @@ export {
   type StoreBuildOutcome,
   type StoreProof
 } from './store-build.js'
-export { type ChosenStrategy, chooseStrategy, type StoreOffer, type StrategyChoice } from './strategy.js'
+export {
+  type ChosenStrategy,
+  chooseStrategy,
+  type StoreOffer,
+  type StoreRoute,
+  type StrategyChoice
+} from './strategy.js'
 export { derivationName } from './nix-log.js'
 export { type Transfer, transferBytes } from './transfer.js'
 export { type BuildTimes, buildTimes, formatBytes, type ProgressOptions } from './progress.js'

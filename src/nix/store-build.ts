@@ -17,7 +17,7 @@ import {
 } from './nix-cli.js'
 import {
   askBuilderStore,
-  startPathInfo,
+  pathInfoRoute,
   type StoreAnswer,
   type StoreProof,
   storeProofs
@@ -162,10 +162,10 @@ export async function buildInStores(
     const started = Date.now()
     const jobs = maxJobs(route.storeUri)
     // The proof's `nix` on the builder starts with the build, and is asked once the builds are over (store-proof.ts).
-    const early = oneSession ? startPathInfo(route.storeUri, env) : undefined
+    const how = pathInfoRoute(route.storeUri, env, { start: oneSession, access: route.access })
     try {
       const ask = (drvPaths: string[]): Promise<StoreAnswer> =>
-        phase('proof from the store', askBuilderStore(release, route.storeUri, drvPaths, started, env, early))
+        phase('proof from the store', askBuilderStore(release, route.storeUri, drvPaths, started, env, how))
       // In one session the builds are over when the copy back begins: the store is asked then, beside the copy.
       let asking: Promise<StoreAnswer> | undefined
       const one = oneSession
@@ -207,7 +207,7 @@ export async function buildInStores(
       if (settings.copyBack) outcome.copiedBack.set(route.storeUri, one.outPaths)
     } finally {
       // Not asked (the build failed, or built nothing there): it ends, its stdin closed empty.
-      early?.cancel()
+      how.early?.cancel()
     }
   }
   if (outcome.exitCode === 0) await phase('out-links', linkOutputs(settings, outcome.outPaths.length > 0))

@@ -14,6 +14,7 @@ import {
   sshDestination
 } from './nix-cli.js'
 import { isStorePath, storeDirOf } from './nix-log.js'
+import type { BuilderAccess } from '../inputs/index.js'
 
 /**
  * The second source of the remote-store strategy's proof (store-build.ts): what the builder's own store says of each
@@ -37,6 +38,17 @@ export interface StoreAnswer {
   sizes: Map<string, number>
 }
 
+/** How the builder's store is asked about paths. */
+export interface PathInfoRoute {
+  /** A `nix path-info` started on the builder before the question (startPathInfo), which answers first when it can. */
+  early?: PathInfoAsker
+  /**
+   * False when the builder's key runs only nix-daemon (a forced command): a shell command there would start that
+   * daemon, which waits for its protocol, so the runner's `nix` asks over ssh-ng at once.
+   */
+  shell?: boolean
+}
+
 /**
  * Asks the builder's store about each derivation's outputs: `ultimate` (built there, not copied in), the deriver, and
  * a registration time inside this build's window, which began at `started` (a minute's slack for the two clocks).
@@ -47,14 +59,14 @@ export async function askBuilderStore(
   drvPaths: string[],
   started: number,
   env: NodeJS.ProcessEnv,
-  early?: PathInfoAsker
+  route: PathInfoRoute = {}
 ): Promise<StoreAnswer> {
   const answer: StoreAnswer = { problems: new Map(), sizes: new Map() }
   if (drvPaths.length === 0) return answer
   const outputsOf = await derivationOutputs(release, drvPaths, env)
   const outputs = [...outputsOf.values()].flat()
   const byPath = new Map(
-    (await builderPathInfo(release, storeUri, outputs, env, early)).map(info => [info.path, info])
+    (await builderPathInfo(release, storeUri, outputs, env, route)).map(info => [info.path, info])
   )
   const window = { from: started / 1000 - 60, to: Date.now() / 1000 + 60 }
   for (const drvPath of drvPaths) {
@@ -111,6 +123,19 @@ export interface PathInfoAsker {
   cancel: () => void
 }
 
+/**
+ * How the proof asks the builder at `storeUri`: with a path-info started now (`start`) when its key runs shell
+ * commands; over ssh-ng alone when it runs only nix-daemon, which any shell command would start instead.
+ */
+export function pathInfoRoute(
+  storeUri: string,
+  env: NodeJS.ProcessEnv,
+  options: { start: boolean; access: BuilderAccess | undefined }
+): PathInfoRoute {
+  if (options.access !== undefined && options.access !== 'shell') return { shell: false }
+  return options.start ? { early: startPathInfo(storeUri, env), shell: true } : { shell: true }
+}
+
 export function startPathInfo(storeUri: string, env: NodeJS.ProcessEnv): PathInfoAsker {
   let hand: (text: string) => void = () => undefined
   const input = new Promise<string>(resolve => (hand = resolve))
@@ -132,28 +157,30 @@ export function startPathInfo(storeUri: string, env: NodeJS.ProcessEnv): PathInf
 /**
  * `nix path-info --json` of `paths` in the builder's store, asked there through the SSH connection (`ssh` with the
  * plan's config, over its master): one `nix` on the builder, instead of one here and a `nix-daemon --stdio` there
- * (lab, Nix 2.8: 32 ms against 55). `early`, a PathInfoAsker, answers first when it can. Over ssh-ng when neither can,
- * e.g. with no `nix` on the builder user's PATH.
+ * (lab, Nix 2.8: 32 ms against 55). `route.early`, a PathInfoAsker, answers first when it can. Over ssh-ng when neither
+ * can (e.g. with no `nix` on the builder user's PATH), or at once when the builder's key runs no shell command.
  */
 export async function builderPathInfo(
   release: NixRelease,
   storeUri: string,
   paths: string[],
   env: NodeJS.ProcessEnv,
-  early?: PathInfoAsker
+  route: PathInfoRoute = {}
 ): Promise<PathInfo[]> {
   const storeDir = storeDirOf(env)
   const asking = paths.filter(path => isStorePath(path, storeDir))
   if (asking.length === 0) return []
-  const asked = await early?.ask(asking)
+  const asked = route.shell === false ? undefined : await route.early?.ask(asking)
   if (asked !== undefined) return asked
-  const there = await runCommand(
-    'ssh',
-    [...sshOptionsOf(env), sshDestination(storeUri), remotePathInfo(storeUri, ['--', ...asking])],
-    { env }
-  )
-  const found = there.code === 0 ? readPathInfo(there.stdout, storeDir) : undefined
-  if (found !== undefined) return found
+  if (route.shell !== false) {
+    const there = await runCommand(
+      'ssh',
+      [...sshOptionsOf(env), sshDestination(storeUri), remotePathInfo(storeUri, ['--', ...asking])],
+      { env }
+    )
+    const found = there.code === 0 ? readPathInfo(there.stdout, storeDir) : undefined
+    if (found !== undefined) return found
+  }
   const here = await runCommand(
     'nix',
     [...NIX_FEATURES, ...pathInfoJsonArgs(release), '--store', storeUri, '--', ...asking],

@@ -1,5 +1,5 @@
 import { safeLine } from '../base/index.js'
-import { Input, SetupError, type Settings } from '../inputs/index.js'
+import { type BuilderAccess, Input, type Protocol, SetupError, type Settings } from '../inputs/index.js'
 
 /**
  * How the build reaches the builders (input `strategy`):
@@ -26,6 +26,8 @@ export interface InstallableNeed {
 export interface StoreOffer {
   index: number
   label: string
+  /** Only an ssh-ng builder's store can build: `nix-store --serve` (ssh) only copies and builds one derivation. */
+  protocol: Protocol
   systems: string[]
   supportedFeatures: string[]
   mandatoryFeatures: string[]
@@ -37,6 +39,8 @@ export interface StoreRoute {
   label: string
   storeUri: string
   installables: string[]
+  /** What the builder's key may run there (the preflight's finding); unset: a shell. */
+  access?: BuilderAccess
 }
 
 export interface StrategyChoice {
@@ -94,11 +98,20 @@ export function chooseStrategy(
     if (explicit) refuse(why)
     return hook(`remote-store does not fit: ${why}`)
   }
+  const stores = builders.filter(builder => builder.protocol === 'ssh-ng')
+  if (stores.length === 0 && builders.length > 0) {
+    const why =
+      `it needs an ssh-ng builder (the builder's own nix-daemon builds the graph), and ${builders.map(b => b.label).join(', ')} ` +
+      `speak${builders.length === 1 ? 's' : ''} only Nix's ssh protocol (nix-store --serve). Set '${Input.Strategy}: hook' ` +
+      `(or auto), or '${Input.Protocol}: ssh-ng' where the builder runs nix-daemon`
+    if (explicit) refuse(why)
+    return hook(`remote-store does not fit: ${why}`)
+  }
   const routes = new Map<number, StoreRoute>()
   // With one builder every installable goes there (`needs` then comes from one evaluation of them all).
-  const only = builders.length === 1 ? builders[0] : undefined
+  const only = stores.length === 1 && builders.length === 1 ? stores[0] : undefined
   for (const need of needs) {
-    const builder = builders.find(candidate => fits(candidate, need))
+    const builder = stores.find(candidate => fits(candidate, need))
     if (builder === undefined) {
       // The system and features are the evaluation's: any text at all.
       const features = need.features.map(safeLine).join(', ')

@@ -186,6 +186,10 @@ function renderPreflight(results: PreflightResult[]): string[] {
         `${result.nixVersion ? inline(`${result.remoteProgram ?? ''} ${result.nixVersion}`) : '–'} | ${trust} | ${verdict} |`
     )
   }
+  for (const result of results) {
+    const note = accessNote(result)
+    if (note !== undefined) lines.push('', `> **${inline(result.builder)}**: ${inline(note)}`)
+  }
   const problems = results.filter(result => !result.healthy && result.message !== undefined)
   for (const result of problems)
     lines.push(
@@ -193,6 +197,14 @@ function renderPreflight(results: PreflightResult[]): string[] {
       `> **${inline(result.builder)}**: ${inline((result.message ?? '').split(/\r\n|\r|\n/)[0] ?? '')}`
     )
   return lines
+}
+
+/** What a key that runs only one of Nix's programs left unasked, e.g. "key runs only nix-daemon --stdio: …". */
+export function accessNote(result: PreflightResult): string | undefined {
+  if (result.access === undefined || result.access === 'shell') return undefined
+  const program = result.access === 'nix-daemon' ? 'nix-daemon --stdio' : 'nix-store --serve'
+  const unasked = result.unasked?.length ? `; not asked: ${result.unasked.join(', ')}` : ''
+  return `key runs only ${program}: systems, features and max-jobs from the inputs${unasked}`
 }
 
 function detectedText(detected: NonNullable<PreflightResult['detected']>): string {

@@ -104,21 +104,15 @@ async function sshCheck(
   const destination = sshDestination(builder.storeUri)
   const started = Date.now()
   const bound = { timeoutMs: STORE_PING_TIMEOUT_MS, ...(signal === undefined ? {} : { signal }) }
+  // A builder whose key runs only nix-daemon would start it for any command, and it waits for its protocol: no
+  // command there at all (`-N`), and ssh says it is ready from this end (LocalCommand).
+  const shell = builder.access === undefined || builder.access === 'shell'
   let result: CommandResult | undefined
   let command: string[]
-  if (controlPath !== undefined) {
-    const socket = await connectNoDelay(builder, signal)
+  if (controlPath !== undefined || !shell) {
+    const socket = controlPath === undefined ? undefined : await connectNoDelay(builder, signal)
     const fed = socket !== undefined
-    command = fed
-      ? ['-F', configFile, ...FED_MASTER, '-o', `ControlPath=${controlPath}`, '-N', destination]
-      : [
-          '-F',
-          configFile,
-          '-o',
-          'ControlMaster=yes',
-          destination,
-          `echo ${MASTER_READY}; exec cat >/dev/null`
-        ]
+    command = companionCommand({ configFile, destination, controlPath, fed, shell })
     // SHELL: LocalCommand's shell, whose stdout is the connection; /bin/sh reads no BASH_ENV that could print to it.
     const env = fed ? { ...process.env, SHELL: '/bin/sh' } : process.env
     const master = startCompanion('ssh', command, MASTER_READY, {
@@ -128,7 +122,9 @@ async function sshCheck(
       ...(fed ? { transport: socket } : {})
     })
     result = await master.ready
-    if (result === undefined) masters.push(master)
+    if (result === undefined && controlPath !== undefined) masters.push(master)
+    // Without multiplexing the connection was only the check.
+    else if (result === undefined) await master.close(0)
   } else {
     command = ['-F', configFile, destination, 'true']
     result = await runCommand('ssh', command, bound)
@@ -178,6 +174,32 @@ function connectNoDelay(
     socket.once('connect', () => settle(true))
     socket.once('error', () => settle(false))
   })
+}
+
+/** The ssh that checks a builder and stays as its master (with a `controlPath`), as runs on the builder's key. */
+function companionCommand(how: {
+  configFile: string
+  destination: string
+  controlPath: string | undefined
+  fed: boolean
+  shell: boolean
+}): string[] {
+  const { configFile, destination, controlPath } = how
+  const master = controlPath === undefined ? [] : ['-o', 'ControlMaster=yes']
+  if (how.fed) return ['-F', configFile, ...FED_MASTER, '-o', `ControlPath=${controlPath}`, '-N', destination]
+  if (how.shell)
+    return ['-F', configFile, ...master, destination, `echo ${MASTER_READY}; exec cat >/dev/null`]
+  return [
+    '-F',
+    configFile,
+    ...master,
+    '-o',
+    'PermitLocalCommand=yes',
+    '-o',
+    `LocalCommand=echo ${MASTER_READY}`,
+    '-N',
+    destination
+  ]
 }
 
 /** The ssh config's ConnectTimeout. */

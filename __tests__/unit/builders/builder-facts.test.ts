@@ -71,6 +71,8 @@ describe('parseFacts', () => {
       })
     )
     expect(facts).toEqual({
+      access: 'shell',
+      unasked: [],
       program: 'nix-daemon',
       programFound: true,
       nixVersion: '2.34.8',

@@ -29,6 +29,8 @@ const REQUEST: BuilderRequest = {
 
 function facts(trustedUsers: string[], nixVersion = '2.34.8'): BuilderFacts {
   return {
+    access: 'shell',
+    unasked: [],
     program: 'nix-daemon',
     programFound: true,
     nixVersion,

@@ -59,6 +59,8 @@ const STATES: Record<
     pinned: [PINNED],
     authenticated: true,
     facts: {
+      access: 'shell',
+      unasked: [],
       program: 'nix-daemon',
       programFound: true,
       nixVersion: '2.34.8',

@@ -81,6 +81,7 @@ describe('text from a hostile evaluation and builder, printed by the action', ()
     const builder = {
       index: 0,
       label: 'b1',
+      protocol: 'ssh-ng' as const,
       systems: ['x86_64-linux'],
       supportedFeatures: [],
       mandatoryFeatures: []

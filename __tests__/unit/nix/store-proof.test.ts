@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { BuildRecord } from '../../../src/nix/ledger.js'
-import { builderPathInfo, startPathInfo, storeProofs } from '../../../src/nix/store-proof.js'
+import { builderPathInfo, pathInfoRoute, startPathInfo, storeProofs } from '../../../src/nix/store-proof.js'
 
 const OUT = '/nix/store/5dvfbrk5f9h90g6k9xzs2rkjbwlff0cp-bench-b48ef7c693ae-10'
 const STORE = 'ssh-ng://nixbuilder@nix-offload-abc123-1'
@@ -88,7 +88,7 @@ describe('builderPathInfo', () => {
     const dir = run.env.PATH.split(':')[0] ?? ''
     writeFileSync(join(dir, 'ssh'), `#!/bin/sh\n${script(dir)}`)
     const early = startPathInfo(STORE, run.env)
-    const infos = await builderPathInfo({ implementation: 'nix', version }, STORE, [OUT], run.env, early)
+    const infos = await builderPathInfo({ implementation: 'nix', version }, STORE, [OUT], run.env, { early })
     return { run, dir, infos }
   }
 
@@ -171,5 +171,33 @@ describe('storeProofs', () => {
       store: false,
       problem: '/nix/store/a-out was copied into it, not built there'
     })
+  })
+})
+
+describe('builderPathInfo on a builder whose key runs only nix-daemon', () => {
+  it('runs no shell command there: the runner asks over ssh-ng at once', async () => {
+    const run = fakes({ code: 0, stdout: INFO }, { code: 0, stdout: INFO })
+    const infos = await builderPathInfo({ implementation: 'nix', version: '2.8.0' }, STORE, [OUT], run.env, {
+      shell: false
+    })
+    expect(infos.map(info => info.path)).toEqual([OUT])
+    expect(() => run.args('ssh')).toThrow()
+    expect(run.args('nix')).toContain('--store')
+  })
+})
+
+describe('pathInfoRoute', () => {
+  it('starts nothing on a builder whose key runs only nix-daemon', () => {
+    const run = fakes({ code: 0, stdout: INFO }, { code: 0, stdout: INFO })
+    expect(pathInfoRoute(STORE, run.env, { start: true, access: 'nix-daemon' })).toEqual({ shell: false })
+  })
+
+  it('starts the early path-info on a builder with a shell, when asked to', () => {
+    const run = fakes({ code: 0, stdout: INFO }, { code: 0, stdout: INFO })
+    const how = pathInfoRoute(STORE, run.env, { start: true, access: undefined })
+    expect(how.shell).toBe(true)
+    expect(how.early).toBeDefined()
+    how.early?.cancel()
+    expect(pathInfoRoute(STORE, run.env, { start: false, access: 'shell' })).toEqual({ shell: true })
   })
 })

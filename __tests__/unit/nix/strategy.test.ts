@@ -18,6 +18,7 @@ function offer(index: number, overrides: Partial<StoreOffer> = {}): StoreOffer {
   return {
     index,
     label: `builder-${index + 1}`,
+    protocol: 'ssh-ng',
     systems: ['x86_64-linux'],
     supportedFeatures: [],
     mandatoryFeatures: [],
@@ -299,5 +300,25 @@ describe("fits: Nix's rule for sending a derivation to a machine", () => {
   it('counts a mandatory feature as supported, as Nix does', () => {
     const benchmark = { ...builder, supportedFeatures: [], mandatoryFeatures: ['benchmark'] }
     expect(fits(benchmark, { system: 'x86_64-linux', features: ['benchmark'] })).toBe(true)
+  })
+})
+
+describe('chooseStrategy and the protocol: only an ssh-ng builder builds in its own store', () => {
+  it('refuses an explicit remote-store when every builder speaks ssh (nix-store --serve)', () => {
+    const message = refusal({ builders: [offer(0, { protocol: 'ssh' })] }).message
+    expect(message).toContain("'strategy: remote-store' cannot serve this run: it needs an ssh-ng builder")
+    expect(message).toContain("Set 'strategy: hook' (or auto)")
+  })
+
+  it('picks the hook with auto, and says why', () => {
+    const choice = choose({ builders: [offer(0, { protocol: 'ssh' })] })
+    expect(choice.strategy).toBe('hook')
+    expect(choice.reason).toContain("speaks only Nix's ssh protocol")
+  })
+
+  it('routes to the ssh-ng builder only, when both kinds are configured', () => {
+    const choice = choose({ builders: [offer(0, { protocol: 'ssh' }), offer(1)] })
+    expect(choice.strategy).toBe('remote-store')
+    expect(choice.routes.map(route => route.label)).toEqual(['builder-2'])
   })
 })

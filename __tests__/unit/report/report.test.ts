@@ -325,3 +325,47 @@ describe('renderSummary', () => {
     expect(summary).toContain('| `a\\|b` |')
   })
 })
+
+describe('the preflight table and a builder whose key runs only one of Nix programs', () => {
+  const checks = {
+    runner: {
+      nixVersion: '2.8.0',
+      system: 'x86_64-linux',
+      store: 'daemon' as const,
+      user: 'runner',
+      trusted: true
+    },
+    preflight: [
+      {
+        builder: 'nix-ssh@builder:22',
+        origin: "input 'host'",
+        healthy: true,
+        connectMs: 3,
+        authenticated: true,
+        keyType: 'ssh-ed25519',
+        remoteProgram: 'nix-daemon',
+        access: 'nix-daemon' as const,
+        unasked: ['systems', 'features', 'cores (max-jobs)', 'free space'],
+        nixVersion: '2.8.0',
+        durationMs: 300
+      }
+    ],
+    stores: []
+  }
+
+  it('says what could not be asked, and that the inputs gave it', () => {
+    const text = renderSummary(makeReport(undefined, [], [], checks), false)
+    expect(text).toContain(
+      'key runs only nix-daemon --stdio: systems, features and max-jobs from the inputs; not asked: systems, ' +
+        'features, cores (max-jobs), free space'
+    )
+  })
+
+  it('says nothing of the kind for a builder with a shell', () => {
+    const shell = {
+      ...checks,
+      preflight: checks.preflight.map(result => ({ ...result, access: 'shell' as const }))
+    }
+    expect(renderSummary(makeReport(undefined, [], [], shell), false)).not.toContain('key runs only')
+  })
+})
