@@ -1204,8 +1204,16 @@ function keyPlacement(settings, workDir, viaAgent) {
 function configure(builders, token) {
     return builders.map((builder, index) => {
         const alias = `nix-offload-${token}-${index + 1}`;
-        return { ...builder, alias, storeUri: `${builder.protocol}://${builder.user}@${alias}` };
+        return { ...builder, alias, storeUri: storeUriOf(builder, alias) };
     });
+}
+/**
+ * The builder's store as Nix is given it everywhere (machines file, `--store`, `nix copy --from`), and as Nix names
+ * the machine in its log: the `remote-program` setting rides in the query, which Nix keeps in that name.
+ */
+function storeUriOf(builder, alias) {
+    const uri = `${builder.protocol}://${builder.user}@${alias}`;
+    return builder.remoteProgram === undefined ? uri : `${uri}?remote-program=${builder.remoteProgram}`;
 }
 /** This job's block in a machines file that other jobs share: Nix takes `#` to the end of a line as a comment. */
 function machinesBlock(path, token, builders) {

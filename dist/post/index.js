@@ -18,6 +18,7 @@ var Input;
     Input["SshPrivateKey"] = "ssh-private-key";
     Input["HostPublicKey"] = "host-public-key";
     Input["Protocol"] = "protocol";
+    Input["RemoteProgram"] = "remote-program";
     Input["Systems"] = "systems";
     Input["MaxJobs"] = "max-jobs";
     Input["SpeedFactor"] = "speed-factor";
