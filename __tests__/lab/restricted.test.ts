@@ -49,6 +49,21 @@ async function mainAndPost(inputs: Record<string, string>): Promise<StepResult> 
   return main
 }
 
+/** A fresh derivation built through `inputs` with `strategy`: it must build there, confirmed. */
+async function buildThere(inputs: Record<string, string>, strategy: string): Promise<StepResult> {
+  const drv = freshDerivation(lab)
+  const main = await mainAndPost({
+    ...builderInputs(lab, 'a'),
+    ...inputs,
+    strategy,
+    args: drv.args,
+    installables: 'drv'
+  })
+  expect(main.code, visibleLog(main)).toBe(0)
+  expect(main.outputs.confirmed).toBe('true')
+  return main
+}
+
 /** The first error line the step printed. */
 function firstError(main: StepResult): string {
   return (
@@ -62,16 +77,7 @@ describe.each(RESTRICTIONS)('a builder reached through $name', ({ inputs }) => {
   it.each(['hook', 'remote-store', 'auto'])(
     'builds a fresh derivation there with strategy %s, confirmed, and says what the preflight could not ask',
     async strategy => {
-      const drv = freshDerivation(lab)
-      const main = await mainAndPost({
-        ...builderInputs(lab, 'a'),
-        ...inputs,
-        strategy,
-        args: drv.args,
-        installables: 'drv'
-      })
-      expect(main.code, visibleLog(main)).toBe(0)
-      expect(main.outputs.confirmed).toBe('true')
+      const main = await buildThere(inputs, strategy)
       expect(inStore(a.storeDir, main.outputs['out-paths'] ?? '')).toBe(true)
       expect(visibleLog(main)).toMatch(/runs only nix-daemon --stdio/)
       expect(main.summary).toMatch(/runs only nix-daemon --stdio/)
@@ -97,16 +103,7 @@ describe('an account sshd forces to nix-store --serve --write (NixOS nix.sshServ
   it.each(['hook', 'auto'])(
     'builds a fresh derivation there with strategy %s (the hook), confirmed',
     async strategy => {
-      const drv = freshDerivation(lab)
-      const main = await mainAndPost({
-        ...builderInputs(lab, 'a'),
-        ...inputs,
-        strategy,
-        args: drv.args,
-        installables: 'drv'
-      })
-      expect(main.code, visibleLog(main)).toBe(0)
-      expect(main.outputs.confirmed).toBe('true')
+      const main = await buildThere(inputs, strategy)
       expect(visibleLog(main)).toMatch(/runs only nix-store --serve/)
     }
   )

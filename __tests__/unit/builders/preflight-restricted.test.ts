@@ -8,9 +8,10 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { judge } from '../../../src/builders/preflight-verdict.js'
 import { inspectBuilder, type Observation } from '../../../src/builders/preflight.js'
 import type { BuilderRequest, KnownHostsLine, PrivateKey } from '../../../src/inputs/index.js'
-import { AUTO, Input } from '../../../src/inputs/index.js'
+import { AUTO } from '../../../src/inputs/index.js'
 import { parseKnownHostsLine, parsePrivateKey } from '../../../src/inputs/keys.js'
 import { readableKeyPair } from '../support/ssh-keys.js'
+import { builderWith } from '../support/settings.js'
 
 /**
  * The preflight against builders whose key runs one command whatever the client asks (sshd's ForceCommand, or
@@ -109,20 +110,7 @@ function forced(program: string, args: string[], commands: string[] = []): Sessi
 }
 
 function request(port: number, overrides: Partial<BuilderRequest> = {}): BuilderRequest {
-  return {
-    protocol: 'ssh-ng',
-    host: '127.0.0.1',
-    port,
-    user: 'nix-ssh',
-    systems: ['x86_64-linux'],
-    maxJobs: 2,
-    speedFactor: 1,
-    supportedFeatures: [],
-    mandatoryFeatures: [],
-    origin: "input 'host'",
-    pinInput: Input.HostPublicKey,
-    ...overrides
-  }
+  return { ...builderWith({ host: '127.0.0.1', port, user: 'nix-ssh', maxJobs: 2 }), ...overrides }
 }
 
 function inspect(fixture: Fixture, builder: BuilderRequest, timeoutMs = 10_000): Promise<Observation> {

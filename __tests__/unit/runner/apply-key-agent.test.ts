@@ -3,27 +3,14 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Input } from '../../../src/inputs/constants.js'
 import { parsePrivateKey } from '../../../src/inputs/keys.js'
 import type { Builder } from '../../../src/inputs/settings.js'
 import { applyPlan } from '../../../src/runner/apply.js'
 import { undoJournal } from '../../../src/runner/cleanup.js'
 import { makeStorePlan } from '../../../src/runner/plan.js'
-import { settingsWith } from '../support/settings.js'
+import { builderWith, settingsWith } from '../support/settings.js'
 
-const BUILDER: Builder = {
-  protocol: 'ssh-ng',
-  host: 'builder.example.com',
-  port: 22,
-  user: 'nixbuilder',
-  systems: ['x86_64-linux'],
-  maxJobs: 1,
-  speedFactor: 1,
-  supportedFeatures: [],
-  mandatoryFeatures: [],
-  origin: "input 'host'",
-  pinInput: Input.HostPublicKey
-}
+const BUILDER: Builder = builderWith()
 
 /** Every file under `dir`, recursively, that is a regular file. */
 function filesUnder(dir: string): string[] {

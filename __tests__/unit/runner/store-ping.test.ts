@@ -2,10 +2,10 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { type Builder, Input } from '../../../src/inputs/index.js'
+import type { Builder } from '../../../src/inputs/index.js'
 import { makeStorePlan } from '../../../src/runner/plan.js'
 import { pingStores } from '../../../src/runner/store-ping.js'
-import { settingsWith } from '../support/settings.js'
+import { builderWith, settingsWith } from '../support/settings.js'
 
 /**
  * The remote-store plan's check of a builder, with a stand-in `ssh` that records its arguments: like OpenSSH, it runs
@@ -36,20 +36,7 @@ afterEach(() => {
 })
 
 function builder(overrides: Partial<Builder> = {}): Builder {
-  return {
-    protocol: 'ssh-ng',
-    host: '127.0.0.1',
-    port: 1,
-    user: 'nix-ssh',
-    systems: ['x86_64-linux'],
-    maxJobs: 1,
-    speedFactor: 1,
-    supportedFeatures: [],
-    mandatoryFeatures: [],
-    origin: "input 'host'",
-    pinInput: Input.HostPublicKey,
-    ...overrides
-  }
+  return builderWith({ host: '127.0.0.1', port: 1, user: 'nix-ssh', ...overrides })
 }
 
 function args(): string[] {

@@ -1,4 +1,5 @@
-import type { Settings } from '../../../src/inputs/settings.js'
+import { Input } from '../../../src/inputs/constants.js'
+import type { Builder, Settings } from '../../../src/inputs/settings.js'
 
 /** Settings as parseSettings gives them for a minimal configuration, with no builder; tests override what they need. */
 export function settingsWith(overrides: Partial<Settings> = {}): Settings {
@@ -22,6 +23,24 @@ export function settingsWith(overrides: Partial<Settings> = {}): Settings {
     fallback: 'fail',
     keyMissing: false,
     notices: [],
+    ...overrides
+  }
+}
+
+/** One builder with every value known, as the preflight hands it on; tests override what they need. */
+export function builderWith(overrides: Partial<Builder> = {}): Builder {
+  return {
+    protocol: 'ssh-ng',
+    host: 'builder.example.com',
+    port: 22,
+    user: 'nixbuilder',
+    systems: ['x86_64-linux'],
+    maxJobs: 1,
+    speedFactor: 1,
+    supportedFeatures: [],
+    mandatoryFeatures: [],
+    origin: "input 'host'",
+    pinInput: Input.HostPublicKey,
     ...overrides
   }
 }
