@@ -34,8 +34,10 @@ import {
 import { parseMachines } from './machines.js'
 import { splitShellWords } from './shell-words.js'
 import { checkProgramFits, parseRemoteProgram, programFor } from './remote-program.js'
+import { checkBuilderEvaluation, type Evaluate, parseEvaluate } from './evaluate.js'
 
 export { AUTO, type Auto, type Protocol } from './fields.js'
+export type { Evaluate } from './evaluate.js'
 
 /**
  * What the action's SSH key may run on a builder: any command through the user's shell, or only one of Nix's own
@@ -130,6 +132,11 @@ export interface Settings {
   strategy: Strategy
   /** remote-store: copy the requested outputs back to the runner (false: they stay on the builder). */
   copyBack: boolean
+  /**
+   * Where the installables are evaluated: `runner` (the default), or `builder`: the flake and its locked inputs go to
+   * the builder's store, whose own `nix build` evaluates and builds them there (builder-eval.ts in nix/).
+   */
+  evaluate: Evaluate
   /** What to do when no builder can be used: fail the step, or build on the runner (with a warning). */
   fallback: 'fail' | 'local'
   /** `ssh-private-key` is empty and `fallback: local` allows it (a pull request from a fork gets no secrets). */
@@ -254,6 +261,10 @@ export function parseSettings(read: InputReader, defaults: SettingsDefaults): Se
   } catch (error) {
     throw new InputError(Input.Args, `cannot be split into words: ${(error as Error).message}`)
   }
+  const strategy = parseStrategy(read(Input.Strategy))
+  const mode = parseMode(read(Input.Mode))
+  const evaluate = parseEvaluate(read(Input.Evaluate))
+  if (evaluate === 'builder') checkBuilderEvaluation({ installables, args, strategy, mode })
 
   return {
     builders,
@@ -271,10 +282,11 @@ export function parseSettings(read: InputReader, defaults: SettingsDefaults): Se
     rebuild: parseBoolean(Input.Rebuild, read(Input.Rebuild), false),
     summary: parseBoolean(Input.Summary, read(Input.Summary), true),
     skipUnhealthy: parseBoolean(Input.SkipUnhealthy, read(Input.SkipUnhealthy), false),
-    mode: parseMode(read(Input.Mode)),
+    mode,
     multiplex: parseBoolean(Input.Multiplex, read(Input.Multiplex), true),
-    strategy: parseStrategy(read(Input.Strategy)),
+    strategy,
     copyBack: parseBoolean(Input.CopyBack, read(Input.CopyBack), true),
+    evaluate,
     fallback,
     keyMissing,
     notices,
