@@ -13,7 +13,9 @@ import {
 import {
   AUTO,
   type Auto,
+  checkBuilderEvaluation,
   CONTROL,
+  type Evaluate,
   FEATURE,
   parseBoolean,
   parseCount,
@@ -21,6 +23,7 @@ import {
   parseInstallables,
   parseList,
   parseFallback,
+  parseEvaluate,
   parseMode,
   parseStrategy,
   parseNumber,
@@ -34,10 +37,9 @@ import {
 import { parseMachines } from './machines.js'
 import { splitShellWords } from './shell-words.js'
 import { checkProgramFits, parseRemoteProgram, programFor } from './remote-program.js'
-import { checkBuilderEvaluation, type Evaluate, parseEvaluate } from './evaluate.js'
 
 export { AUTO, type Auto, type Protocol } from './fields.js'
-export type { Evaluate } from './evaluate.js'
+export type { Evaluate } from './fields.js'
 
 /**
  * What the action's SSH key may run on a builder: any command through the user's shell, or only one of Nix's own
