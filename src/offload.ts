@@ -16,7 +16,9 @@ import {
 import {
   type BuildOutcome,
   buildInStores,
+  buildOnBuilder,
   checksOnlyLocally,
+  chooseEvaluatingBuilder,
   type ChosenStrategy,
   type StrategyChoice,
   chooseStrategy,
@@ -70,12 +72,14 @@ export async function offload(
     ? chooseStrategy(settings, wantsBuild(settings), trustOf(facts), [], undefined, settings.installables)
     : undefined
   if (decided !== undefined) checkRebuild(facts, settings, decided.strategy)
-  const needing: Promise<InstallableLookup> = hookForSure
-    ? Promise.resolve({})
-    : phase(
-        'installables',
-        installableNeeds(runnerRelease(facts), settings, process.env, settings.builders.length === 1)
-      )
+  // With `evaluate: builder` the runner evaluates nothing: the builder's own `nix build` does.
+  const needing: Promise<InstallableLookup> =
+    hookForSure || settings.evaluate === 'builder'
+      ? Promise.resolve({})
+      : phase(
+          'installables',
+          installableNeeds(runnerRelease(facts), settings, process.env, settings.builders.length === 1)
+        )
   needing.catch(() => undefined)
   const given = settings.skipUnhealthy || !hookForSure ? undefined : givenBuilders(settings.builders)
   const earlyPlan = given === undefined ? undefined : planWithoutRestart(settings, given, facts, token)
@@ -130,17 +134,20 @@ export async function offload(
   let choice: StrategyChoice
   try {
     const lookup = await needing
+    const offers = checked.builders.map((builder, index) => ({ index, label: label(builder), ...builder }))
     choice =
       decided ??
-      chooseStrategy(
-        settings,
-        true,
-        trustOf(facts),
-        checked.builders.map((builder, index) => ({ index, label: label(builder), ...builder })),
-        lookup.needs,
-        settings.installables,
-        lookup.problem
-      )
+      (settings.evaluate === 'builder'
+        ? chooseEvaluatingBuilder(settings, trustOf(facts), offers)
+        : chooseStrategy(
+            settings,
+            true,
+            trustOf(facts),
+            offers,
+            lookup.needs,
+            settings.installables,
+            lookup.problem
+          ))
     logInfo(`Strategy: ${choice.strategy}: ${choice.reason}.`)
     if (decided === undefined) checkRebuild(facts, settings, choice.strategy)
   } catch (error) {
@@ -189,22 +196,12 @@ export async function offload(
   let sizes: StoreBuildOutcome['sizes'] = new Map()
   const outcome: BuildOutcome =
     choice.strategy === 'remote-store'
-      ? await phase(
-          'build',
-          buildInStores(
-            runnerRelease(facts),
-            settings,
-            choice.routes.map(route => storeRoute(route, plan.builders[route.index])),
-            storeUri => plan.builders.find(builder => builder.storeUri === storeUri)?.maxJobs ?? 1,
-            nixEnvironment(plan, process.env),
-            plan.workDir
-          ).then(built => {
-            proofs = built.proofs
-            copiedBack = built.copiedBack
-            sizes = built.sizes
-            return built
-          })
-        )
+      ? await phase('build', buildInBuilderStore(facts, settings, choice, plan)).then(built => {
+          proofs = built.proofs
+          copiedBack = built.copiedBack
+          sizes = built.sizes
+          return built
+        })
       : await phase(
           'build',
           runBuild(settings, process.env, {
@@ -240,6 +237,29 @@ export async function offload(
   await publish(report, settings, true)
   await undoing
   await judgeBuild(outcome, report, plan, facts, settings)
+}
+
+/** The build in a builder's own store: evaluated on the runner (buildInStores), or on the builder (buildOnBuilder). */
+function buildInBuilderStore(
+  facts: RunnerFacts,
+  settings: Settings,
+  choice: StrategyChoice,
+  plan: Plan
+): Promise<StoreBuildOutcome> {
+  const routes = choice.routes.map(route => storeRoute(route, plan.builders[route.index]))
+  const env = nixEnvironment(plan, process.env)
+  const [first] = routes
+  if (settings.evaluate === 'builder' && first !== undefined) {
+    return buildOnBuilder(settings, { release: runnerRelease(facts), route: first, env })
+  }
+  return buildInStores(
+    runnerRelease(facts),
+    settings,
+    routes,
+    storeUri => plan.builders.find(builder => builder.storeUri === storeUri)?.maxJobs ?? 1,
+    env,
+    plan.workDir
+  )
 }
 
 /** A route with its builder's store URI, and what its key may run there (for the proof). */

@@ -31,6 +31,7 @@ export enum Input {
   Multiplex = 'multiplex',
   Strategy = 'strategy',
   CopyBack = 'copy-back',
+  Evaluate = 'evaluate',
   Fallback = 'fallback'
 }
 

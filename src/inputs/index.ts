@@ -25,6 +25,7 @@ export {
   type BuilderRequest,
   builderWith,
   type CanaryThresholds,
+  type Evaluate,
   givenBuilders,
   parseSettings,
   type Protocol,

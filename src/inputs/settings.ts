@@ -13,7 +13,9 @@ import {
 import {
   AUTO,
   type Auto,
+  checkBuilderEvaluation,
   CONTROL,
+  type Evaluate,
   FEATURE,
   parseBoolean,
   parseCount,
@@ -21,6 +23,7 @@ import {
   parseInstallables,
   parseList,
   parseFallback,
+  parseEvaluate,
   parseMode,
   parseStrategy,
   parseNumber,
@@ -36,6 +39,7 @@ import { splitShellWords } from './shell-words.js'
 import { checkProgramFits, parseRemoteProgram, programFor } from './remote-program.js'
 
 export { AUTO, type Auto, type Protocol } from './fields.js'
+export type { Evaluate } from './fields.js'
 
 /**
  * What the action's SSH key may run on a builder: any command through the user's shell, or only one of Nix's own
@@ -130,6 +134,11 @@ export interface Settings {
   strategy: Strategy
   /** remote-store: copy the requested outputs back to the runner (false: they stay on the builder). */
   copyBack: boolean
+  /**
+   * Where the installables are evaluated: `runner` (the default), or `builder`: the flake and its locked inputs go to
+   * the builder's store, whose own `nix build` evaluates and builds them there (builder-eval.ts in nix/).
+   */
+  evaluate: Evaluate
   /** What to do when no builder can be used: fail the step, or build on the runner (with a warning). */
   fallback: 'fail' | 'local'
   /** `ssh-private-key` is empty and `fallback: local` allows it (a pull request from a fork gets no secrets). */
@@ -254,6 +263,10 @@ export function parseSettings(read: InputReader, defaults: SettingsDefaults): Se
   } catch (error) {
     throw new InputError(Input.Args, `cannot be split into words: ${(error as Error).message}`)
   }
+  const strategy = parseStrategy(read(Input.Strategy))
+  const mode = parseMode(read(Input.Mode))
+  const evaluate = parseEvaluate(read(Input.Evaluate))
+  if (evaluate === 'builder') checkBuilderEvaluation({ installables, args, strategy, mode })
 
   return {
     builders,
@@ -271,10 +284,11 @@ export function parseSettings(read: InputReader, defaults: SettingsDefaults): Se
     rebuild: parseBoolean(Input.Rebuild, read(Input.Rebuild), false),
     summary: parseBoolean(Input.Summary, read(Input.Summary), true),
     skipUnhealthy: parseBoolean(Input.SkipUnhealthy, read(Input.SkipUnhealthy), false),
-    mode: parseMode(read(Input.Mode)),
+    mode,
     multiplex: parseBoolean(Input.Multiplex, read(Input.Multiplex), true),
-    strategy: parseStrategy(read(Input.Strategy)),
+    strategy,
     copyBack: parseBoolean(Input.CopyBack, read(Input.CopyBack), true),
+    evaluate,
     fallback,
     keyMissing,
     notices,

@@ -66,6 +66,28 @@ export async function runNixBuild(
   progress: ProgressOptions = {},
   watch?: (event: NixEvent) => void
 ): Promise<BuildOutcome> {
+  const track = `nix ${args[NIX_FEATURES.length] ?? 'build'}`
+  return runLoggedBuild({ program: 'nix', args, track }, env, progress, watch)
+}
+
+/**
+ * A command whose stderr is a `nix build --log-format internal-json` log and whose stdout is its `--json`: `nix`
+ * itself, or `ssh` running the builder's own `nix build` there (builder-eval.ts), whose stderr ssh relays.
+ */
+export interface LoggedBuild {
+  program: 'nix' | 'ssh'
+  args: string[]
+  /** The label the post step knows the process by, should main be killed. */
+  track: string
+}
+
+/** Runs a LoggedBuild as runNixBuild runs `nix build`. */
+export async function runLoggedBuild(
+  command: LoggedBuild,
+  env: NodeJS.ProcessEnv,
+  progress: ProgressOptions = {},
+  watch?: (event: NixEvent) => void
+): Promise<BuildOutcome> {
   const tracker = new ProgressTracker(Date.now, progress)
   const observer: LogObserver = {
     event: event => {
@@ -88,10 +110,10 @@ export async function runNixBuild(
   let result
   try {
     // The build: bounded by the job's own timeout only, as a build may rightly take hours.
-    result = await runCommand('nix', args, {
+    result = await runCommand(command.program, command.args, {
       env,
       onStderr: chunk => splitter.push(chunk),
-      track: `nix ${args[NIX_FEATURES.length] ?? 'build'}`,
+      track: command.track,
       timeoutMs: 'none'
     })
     splitter.end()

@@ -1,8 +1,8 @@
 /**
  * nix: everything about Nix itself. Its command line and version rules (nix-cli.ts: which command each version has),
  * reading its internal-json log (nix-log.ts) into a ledger of derivation → machine, times and copies (ledger.ts),
- * running `nix build` through the build hook (build.ts) or in a builder's own store (store-build.ts), which of the two
- * serves a run (strategy.ts), and the live progress of a build and its times per builder (progress.ts).
+ * running `nix build` through the build hook (build.ts) or in a builder's own store (store-build.ts), or the builder's
+ * own `nix build` of a flake sent there (builder-eval.ts), which of them serves a run (strategy.ts), and the live progress of a build and its times per builder (progress.ts).
  * May import: base, inputs.
  */
 
@@ -33,6 +33,7 @@ export {
   type StoreBuildOutcome,
   type StoreProof
 } from './store-build.js'
+export { buildOnBuilder, chooseEvaluatingBuilder } from './builder-eval.js'
 export {
   type ChosenStrategy,
   chooseStrategy,
@@ -41,5 +42,5 @@ export {
   type StrategyChoice
 } from './strategy.js'
 export { derivationName } from './nix-log.js'
-export { type Transfer, transferBytes } from './transfer.js'
+export { type Transfer, transferBytes } from './store-proof.js'
 export { type BuildTimes, buildTimes, formatBytes, type ProgressOptions } from './progress.js'

@@ -99,6 +99,14 @@ export class BuildLedger {
   }
 }
 
+/**
+ * The builds in a log that `machine`'s own Nix wrote: there an actBuild with an empty machine name is a build local to
+ * that machine's store, not to the runner. One that names a machine was handed on by that Nix's own build hook.
+ */
+export function builtOn(machine: string, builds: readonly BuildRecord[]): BuildRecord[] {
+  return builds.map(record => (record.machine === '' ? { ...record, machine } : record))
+}
+
 /** One store path copied between stores (actCopyPath, 100: fields path, from, to), as the log timed it. */
 export interface CopyRecord {
   path: string

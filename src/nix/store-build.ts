@@ -17,13 +17,14 @@ import {
 } from './nix-cli.js'
 import {
   askBuilderStore,
+  copiesByBuilder,
+  narSizes,
   pathInfoRoute,
   type StoreAnswer,
   type StoreProof,
   storeProofs
 } from './store-proof.js'
 import type { InstallableNeed, StoreRoute } from './strategy.js'
-import { copiesByBuilder, narSizes } from './transfer.js'
 import { isStorePath, storeDirOf } from './nix-log.js'
 
 /**
@@ -364,7 +365,7 @@ async function linkOutputs(settings: Settings, haveOutputs: boolean): Promise<vo
 }
 
 /** Brings the requested outputs back; the builder did not sign them, so the runner's store must take them unsigned. */
-async function copyBack(
+export async function copyBack(
   storeUri: string,
   paths: string[],
   env: NodeJS.ProcessEnv

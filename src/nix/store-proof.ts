@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { runCommand, shellQuote } from '../base/index.js'
-import type { BuildRecord } from './ledger.js'
+import type { BuildRecord, CopyRecord } from './ledger.js'
 import {
   builderNix,
   derivationShowArgs,
@@ -17,8 +17,9 @@ import { isStorePath, storeDirOf } from './nix-log.js'
 import type { BuilderAccess } from '../inputs/index.js'
 
 /**
- * The second source of the remote-store strategy's proof (store-build.ts): what the builder's own store says of each
- * output it built.
+ * What the stores say of the paths a build made or moved: the second source of the remote-store strategy's proof
+ * (store-build.ts), what the builder's own store says of each output it built; and the bytes that went to and came
+ * from each builder, as NAR sizes.
  */
 
 /** How a derivation's place of build was proven. */
@@ -47,6 +48,11 @@ export interface PathInfoRoute {
    * daemon, which waits for its protocol, so the runner's `nix` asks over ssh-ng at once.
    */
   shell?: boolean
+  /**
+   * The store the derivations are in when it is not the runner's: the builder's, when the builder evaluated them
+   * (builder-eval.ts). Their outputs are then read from there.
+   */
+  derivationStore?: string
 }
 
 /**
@@ -63,7 +69,7 @@ export async function askBuilderStore(
 ): Promise<StoreAnswer> {
   const answer: StoreAnswer = { problems: new Map(), sizes: new Map() }
   if (drvPaths.length === 0) return answer
-  const outputsOf = await derivationOutputs(release, drvPaths, env)
+  const outputsOf = await derivationOutputs(release, drvPaths, env, route.derivationStore)
   const outputs = [...outputsOf.values()].flat()
   const byPath = new Map(
     (await builderPathInfo(release, storeUri, outputs, env, route)).map(info => [info.path, info])
@@ -190,7 +196,7 @@ export async function builderPathInfo(
 }
 
 /** The ssh options Nix is given (NIX_SSHOPTS: `-F <the plan's config>`), for an `ssh` of the action's own. */
-function sshOptionsOf(env: NodeJS.ProcessEnv): string[] {
+export function sshOptionsOf(env: NodeJS.ProcessEnv): string[] {
   return (env.NIX_SSHOPTS ?? '').split(/\s+/).filter(word => word !== '')
 }
 
@@ -234,27 +240,34 @@ function readPathInfo(stdout: Buffer, storeDir: string): PathInfo[] | undefined 
 
 /**
  * Each derivation's output paths: read from its .drv file in the runner's store (the eval store, where the build
- * wrote it), which takes no `nix` process; `nix derivation show` for those a file does not tell.
+ * wrote it), which takes no `nix` process; `nix derivation show` for those a file does not tell, and for all of them
+ * when they are in another store (`store`), which the runner's `nix` reads over the connection.
  */
 async function derivationOutputs(
   release: NixRelease,
   drvPaths: string[],
-  env: NodeJS.ProcessEnv
+  env: NodeJS.ProcessEnv,
+  store?: string
 ): Promise<Map<string, string[]>> {
   const outputsOf = new Map<string, string[]>()
   const storeDir = storeDirOf(env)
   const stored = drvPaths.filter(drv => isStorePath(drv, storeDir))
-  await Promise.all(
-    stored.map(async drv => {
-      const outputs = await readFile(drv, 'utf8').then(parseDerivationOutputs, () => undefined)
-      if (outputs !== undefined) outputsOf.set(drv, outputs)
-    })
-  )
+  if (store === undefined) {
+    await Promise.all(
+      stored.map(async drv => {
+        const outputs = await readFile(drv, 'utf8').then(parseDerivationOutputs, () => undefined)
+        if (outputs !== undefined) outputsOf.set(drv, outputs)
+      })
+    )
+  }
   const unread = stored.filter(drv => !outputsOf.has(drv))
   if (unread.length === 0) return outputsOf
-  const shown = await runCommand('nix', [...NIX_FEATURES, ...derivationShowArgs(release), '--', ...unread], {
-    env
-  })
+  const where = store === undefined ? [] : ['--store', store]
+  const shown = await runCommand(
+    'nix',
+    [...NIX_FEATURES, ...derivationShowArgs(release), ...where, '--', ...unread],
+    { env }
+  )
   if (shown.code === 0) {
     for (const drv of parseDerivationShow(shown.stdout.toString(), storeDir))
       outputsOf.set(
@@ -263,4 +276,106 @@ async function derivationOutputs(
       )
   }
   return outputsOf
+}
+
+/** Bytes (NAR sizes) that went to and came from one builder during the build. */
+export interface Transfer {
+  sent: number
+  received: number
+}
+
+/**
+ * Which store paths went to or came from each builder, from Nix's copy activities (type 100: path, from, to). A copy
+ * whose store name is not a builder's URI (Nix 2.26 names a bare "ssh-ng://") goes to the only builder, if there is one.
+ */
+export function copiesByBuilder(
+  copies: readonly CopyRecord[],
+  storeUris: readonly string[]
+): Map<string, { sent: Set<string>; received: Set<string> }> {
+  const byBuilder = new Map(
+    storeUris.map(uri => [uri, { sent: new Set<string>(), received: new Set<string>() }])
+  )
+  const only = storeUris.length === 1 ? storeUris[0] : undefined
+  // Nix names a store in its copy activities without the URI's settings (`?remote-program=…`).
+  const withoutSettings = (uri: string): string => uri.replace(/\?.*$/, '')
+  const byName = new Map(storeUris.map(uri => [withoutSettings(uri), uri]))
+  const builderOf = (store: string): string | undefined =>
+    byName.get(withoutSettings(store)) ??
+    (only !== undefined && /^[a-z-]+:\/\//.test(store) ? only : undefined)
+  for (const copy of copies) {
+    const to = builderOf(copy.to)
+    const from = builderOf(copy.from)
+    if (to !== undefined) byBuilder.get(to)?.sent.add(copy.path)
+    else if (from !== undefined) byBuilder.get(from)?.received.add(copy.path)
+  }
+  return byBuilder
+}
+
+/**
+ * The bytes each builder sent and received, as NAR sizes: from `known` (e.g. what the builder's store said of its
+ * outputs), else from the runner's own store: every path sent was there, and every path received is there now
+ * (`alsoReceived`: outputs copied back outside the build's log, by `nix copy`).
+ */
+export async function transferBytes(
+  copies: readonly CopyRecord[],
+  storeUris: readonly string[],
+  alsoReceived: ReadonlyMap<string, readonly string[]>,
+  env: NodeJS.ProcessEnv,
+  known: ReadonlyMap<string, number> = new Map()
+): Promise<Map<string, Transfer>> {
+  const byBuilder = copiesByBuilder(copies, storeUris)
+  for (const [uri, paths] of alsoReceived) for (const path of paths) byBuilder.get(uri)?.received.add(path)
+  const all = [...new Set([...byBuilder.values()].flatMap(entry => [...entry.sent, ...entry.received]))]
+  const sizes = new Map([
+    ...known,
+    ...(await narSizes(
+      all.filter(path => !known.has(path)),
+      env
+    ))
+  ])
+  const sum = (paths: Set<string>): number =>
+    [...paths].reduce((total, path) => total + (sizes.get(path) ?? 0), 0)
+  return new Map(
+    [...byBuilder].map(([uri, entry]) => [uri, { sent: sum(entry.sent), received: sum(entry.received) }])
+  )
+}
+
+/**
+ * The NAR sizes of paths in the runner's store; those it cannot tell are left out. A derivation's is its file's size
+ * in the archive's framing (no `nix-store` started for what went up in a small build, the derivations alone).
+ */
+export async function narSizes(
+  paths: readonly string[],
+  env: NodeJS.ProcessEnv
+): Promise<Map<string, number>> {
+  const sizes = new Map<string, number>()
+  const storeDir = storeDirOf(env)
+  const stored = paths.filter(path => isStorePath(path, storeDir))
+  await Promise.all(
+    stored
+      .filter(path => path.endsWith('.drv'))
+      .map(async path => {
+        const file = await stat(path).catch(() => undefined)
+        if (file?.isFile() === true && (file.mode & 0o111) === 0)
+          sizes.set(path, regularFileNarSize(file.size))
+      })
+  )
+  const rest = stored.filter(path => !sizes.has(path))
+  if (rest.length === 0) return sizes
+  // `nix-store --query --size`, not `nix path-info`: Nix 2.8's path-info takes a .drv path for its outputs.
+  const result = await runCommand('nix-store', ['--query', '--size', '--', ...rest], { env })
+  if (result.code === 0) {
+    const lines = result.stdout.toString().trim().split('\n')
+    rest.forEach((path, index) => sizes.set(path, Number(lines[index]) || 0))
+  }
+  return sizes
+}
+
+/**
+ * The NAR size of a regular, non-executable file of `bytes` bytes (a .drv): the archive's framing, 112 bytes (the
+ * strings "nix-archive-1", "(", "type", "regular", "contents" and ")", each after its 8-byte length and padded to 8
+ * bytes, and the contents' length), and the contents padded to 8 bytes.
+ */
+export function regularFileNarSize(bytes: number): number {
+  return 112 + Math.ceil(bytes / 8) * 8
 }

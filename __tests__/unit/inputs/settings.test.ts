@@ -111,6 +111,7 @@ describe('parseSettings with one builder from host', () => {
       multiplex: true,
       strategy: 'auto',
       copyBack: true,
+      evaluate: 'runner',
       fallback: 'fail',
       keyMissing: false,
       notices: []

@@ -7,7 +7,7 @@ import { runNixBuild } from '../../../src/nix/build.js'
 import { NixLogReader } from '../../../src/nix/ledger.js'
 import { ActivityType, isStorePath, LEVEL_INFO, ResultType, storeDirOf } from '../../../src/nix/nix-log.js'
 import { builderPathInfo } from '../../../src/nix/store-proof.js'
-import { narSizes } from '../../../src/nix/transfer.js'
+import { narSizes } from '../../../src/nix/store-proof.js'
 
 vi.mock('@actions/core', async importOriginal => ({
   ...(await importOriginal<typeof import('@actions/core')>()),

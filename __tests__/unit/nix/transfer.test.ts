@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { CopyRecord } from '../../../src/nix/ledger.js'
-import { copiesByBuilder, narSizes, regularFileNarSize } from '../../../src/nix/transfer.js'
+import { copiesByBuilder, narSizes, regularFileNarSize } from '../../../src/nix/store-proof.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'nix-offload-transfer-'))
 /** The test's own store directory (NIX_STORE_DIR): narSizes takes store paths only. */

@@ -20,6 +20,7 @@ export function settingsWith(overrides: Partial<Settings> = {}): Settings {
     multiplex: true,
     strategy: 'hook',
     copyBack: true,
+    evaluate: 'runner',
     fallback: 'fail',
     keyMissing: false,
     notices: [],
