@@ -4,7 +4,10 @@ import { builderInputs, freshDerivation, loadLab, runMain, runPost } from './har
 const lab = loadLab()
 const kinds: [string, Record<string, string>][] = [
   ['shell (nixbuilder)', {}],
-  ['authorized_keys command="nix-daemon --stdio"', { 'ssh-private-key': readFileSync(lab.daemonOnlyKey, 'utf8') }],
+  [
+    'authorized_keys command="nix-daemon --stdio"',
+    { 'ssh-private-key': readFileSync(lab.daemonOnlyKey, 'utf8') }
+  ],
   ['ForceCommand nix-daemon --stdio (nixssh)', { user: lab.daemonOnlyUser }],
   ['ForceCommand nix-store --serve --write (nixserve)', { user: lab.serveOnlyUser, protocol: 'ssh' }]
 ]
@@ -12,7 +15,12 @@ for (const [name, inputs] of kinds) {
   const times: number[] = []
   for (let i = 0; i < 5; i++) {
     const drv = freshDerivation(lab)
-    const main = await runMain(lab, { ...builderInputs(lab, 'a'), ...inputs, args: drv.args, installables: 'drv' })
+    const main = await runMain(lab, {
+      ...builderInputs(lab, 'a'),
+      ...inputs,
+      args: drv.args,
+      installables: 'drv'
+    })
     await runPost(lab, main)
     if (main.code !== 0) console.log(`${name}: step failed`)
     const found = /::debug::preflight: (\d+) ms/.exec(main.stdout)
