@@ -83,6 +83,7 @@ describe('derivedPathArgs', () => {
         run(['build', '--dry-run', '--json', ...derivedPathArgs(release, selected ?? [])])
       )
       expect(again).toEqual(selected)
-    })
+      // A fresh store's database, and a machine busy with other work, can take seconds.
+    }, 60_000)
   })
 })
