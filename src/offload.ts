@@ -72,10 +72,7 @@ export async function offload(
   if (decided !== undefined) checkRebuild(facts, settings, decided.strategy)
   const needing: Promise<InstallableLookup> = hookForSure
     ? Promise.resolve({})
-    : phase(
-        'installables',
-        installableNeeds(runnerRelease(facts), settings, process.env, settings.builders.length === 1)
-      )
+    : phase('installables', installableNeeds(runnerRelease(facts), settings, process.env))
   needing.catch(() => undefined)
   const given = settings.skipUnhealthy || !hookForSure ? undefined : givenBuilders(settings.builders)
   const earlyPlan = given === undefined ? undefined : planWithoutRestart(settings, given, facts, token)

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { derivedPathArgs, parseDryRun, type SelectedOutputs } from '../../../src/nix/derived-path.js'
+import { derivedPathArgs, parseDryRun, type SelectedOutputs } from '../../../src/nix/strategy.js'
 import { NIX_FEATURES, type NixRelease } from '../../../src/nix/nix-cli.js'
 
 const A = '/nix/store/2jqwpfx6gwjq5azsw311403ijaca7wlc-a.drv'

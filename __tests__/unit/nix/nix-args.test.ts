@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { forBuild, forCopy, forEvaluation, forLinks, groupArgs } from '../../../src/nix/nix-args.js'
+import { forBuild, forCopy, forEvaluation, forLinks, groupArgs } from '../../../src/nix/build.js'
 
 describe('the split of args', () => {
   const ARGS = [
