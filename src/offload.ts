@@ -76,10 +76,7 @@ export async function offload(
   const needing: Promise<InstallableLookup> =
     hookForSure || settings.evaluate === 'builder'
       ? Promise.resolve({})
-      : phase(
-          'installables',
-          installableNeeds(runnerRelease(facts), settings, process.env, settings.builders.length === 1)
-        )
+      : phase('installables', installableNeeds(runnerRelease(facts), settings, process.env))
   needing.catch(() => undefined)
   const given = settings.skipUnhealthy || !hookForSure ? undefined : givenBuilders(settings.builders)
   const earlyPlan = given === undefined ? undefined : planWithoutRestart(settings, given, facts, token)

@@ -163,3 +163,161 @@ export function parseOutPaths(stdout: string): string[] {
   }
   return paths
 }
+
+/*
+ * The user's `args`, split by what each option acts on. In a builder's store the evaluation (`nix build --dry-run`)
+ * and the build from its derivations are two commands: an evaluation option on the build (`--file`, `--expr`, `--arg`)
+ * would make it evaluate again or conflict with the derivations it is given, and a build option on the evaluation
+ * (`--out-link`, `--rebuild`) has nothing to act on.
+ */
+
+/**
+ * - `evaluation`: what the expression is and how it is evaluated; a word of `args` that is no option's value is an
+ *   installable, also evaluated;
+ * - `build`: how derivations are realised (`nix copy` takes these too);
+ * - `result`: what `nix build` makes or prints of the outputs: links, a profile, JSON (`nix copy` has none of them);
+ * - `common`: logging and settings, for every command. An option not listed here is common, with the words after it
+ *   up to the next option, as its arity is not known: whatever it is, every command gets it.
+ */
+export type ArgRole = 'evaluation' | 'build' | 'result' | 'common'
+
+/** Options by name, with the number of values after them (Nix 2.8–2.34's `nix build`). */
+const OPTIONS: Record<ArgRole, Record<string, number>> = {
+  evaluation: {
+    '--arg': 2,
+    '--argstr': 2,
+    '--arg-from-file': 2,
+    '--arg-from-stdin': 1,
+    '-I': 1,
+    '--include': 1,
+    '--impure': 0,
+    '-f': 1,
+    '--file': 1,
+    '--expr': 1,
+    '--stdin': 0,
+    '--override-input': 2,
+    '--override-flake': 2,
+    '--update-input': 1,
+    '--inputs-from': 1,
+    '--recreate-lock-file': 0,
+    '--no-update-lock-file': 0,
+    '--no-write-lock-file': 0,
+    '--commit-lock-file': 0,
+    '--no-registries': 0,
+    '--reference-lock-file': 1,
+    '--output-lock-file': 1,
+    '--show-trace': 0,
+    '--debugger': 0,
+    '--eval-store': 1,
+    '--eval-cache': 0,
+    '--no-eval-cache': 0,
+    '--pure-eval': 0,
+    '--no-pure-eval': 0,
+    '--restrict-eval': 0,
+    '--allowed-uris': 1,
+    '--allow-import-from-derivation': 0,
+    '--no-allow-import-from-derivation': 0
+  },
+  build: {
+    '-j': 1,
+    '--max-jobs': 1,
+    '--cores': 1,
+    '-k': 0,
+    '--keep-going': 0,
+    '-K': 0,
+    '--keep-failed': 0,
+    '--fallback': 0,
+    '--rebuild': 0,
+    '--repair': 0,
+    '--builders': 1,
+    '--max-silent-time': 1,
+    '--timeout': 1,
+    '--sandbox': 0,
+    '--no-sandbox': 0,
+    '-Q': 0,
+    '--no-build-output': 0,
+    '--keep-outputs': 0,
+    '--keep-derivations': 0
+  },
+  result: {
+    '-o': 1,
+    '--out-link': 1,
+    '--no-link': 0,
+    '--profile': 1,
+    '--json': 0,
+    '--print-out-paths': 0,
+    '--dry-run': 0
+  },
+  common: {
+    '--option': 2,
+    '-L': 0,
+    '--print-build-logs': 0,
+    '-v': 0,
+    '--verbose': 0,
+    '--quiet': 0,
+    '--debug': 0,
+    '--log-format': 1,
+    '--offline': 0,
+    '--refresh': 0,
+    '--experimental-features': 1,
+    '--extra-experimental-features': 1
+  }
+}
+
+/** One option with its values, or a word of its own, as the user wrote it. */
+interface ArgGroup {
+  role: ArgRole
+  words: string[]
+}
+
+/** The role of an option by name (`--name=value` by its name); undefined for one not listed. */
+function roleOf(option: string): { role: ArgRole; arity: number } | undefined {
+  const name = option.replace(/=.*$/, '')
+  for (const role of ['evaluation', 'build', 'result', 'common'] as const) {
+    const arity = OPTIONS[role][name]
+    if (arity !== undefined) return { role, arity: name === option ? arity : 0 }
+  }
+  return undefined
+}
+
+/** Splits `args` into options with their values, each with its role, in the order given. */
+export function groupArgs(args: readonly string[]): ArgGroup[] {
+  const groups: ArgGroup[] = []
+  let unknown: ArgGroup | undefined
+  for (let i = 0; i < args.length; i++) {
+    const word = args[i] ?? ''
+    if (!word.startsWith('-') || word === '-') {
+      // A value of the unlisted option before it, or else an installable.
+      if (unknown !== undefined) unknown.words.push(word)
+      else groups.push({ role: 'evaluation', words: [word] })
+      continue
+    }
+    const known = roleOf(word)
+    if (known === undefined) {
+      unknown = { role: 'common', words: [word] }
+      groups.push(unknown)
+      continue
+    }
+    unknown = undefined
+    groups.push({ role: known.role, words: args.slice(i, i + 1 + known.arity) })
+    i += known.arity
+  }
+  return groups
+}
+
+/** The words of `args` whose role is among `roles`, in the order given. */
+export function argsFor(args: readonly string[], roles: readonly ArgRole[]): string[] {
+  return groupArgs(args).flatMap(group => (roles.includes(group.role) ? group.words : []))
+}
+
+/** What the evaluation that finds the derivations takes. */
+export const forEvaluation = (args: readonly string[]): string[] => argsFor(args, ['evaluation', 'common'])
+
+/** What `nix build` from the derivations takes. */
+export const forBuild = (args: readonly string[]): string[] => argsFor(args, ['build', 'result', 'common'])
+
+/** What `nix copy`, building from the derivations, takes: it has none of `nix build`'s result options. */
+export const forCopy = (args: readonly string[]): string[] => argsFor(args, ['build', 'common'])
+
+/** What the `nix build` that only makes the out-links here, of outputs already here, takes. */
+export const forLinks = (args: readonly string[]): string[] => argsFor(args, ['result', 'common'])

@@ -60,7 +60,16 @@ export function chooseEvaluatingBuilder(
     reason:
       `'${Input.Evaluate}: builder': the flake and its locked inputs go to ${chosen.label}, whose own \`nix build\` ` +
       'evaluates and builds them in its store; only the outputs come back',
-    routes: [{ index: chosen.index, label: chosen.label, storeUri: '', installables: settings.installables }]
+    // The builder evaluates: the runner knows no derivation of the run.
+    routes: [
+      {
+        index: chosen.index,
+        label: chosen.label,
+        storeUri: '',
+        installables: settings.installables,
+        derivations: []
+      }
+    ]
   }
 }
 

@@ -1,8 +1,10 @@
 /**
  * nix: everything about Nix itself. Its command line and version rules (nix-cli.ts: which command each version has),
  * reading its internal-json log (nix-log.ts) into a ledger of derivation → machine, times and copies (ledger.ts),
- * running `nix build` through the build hook (build.ts) or in a builder's own store (store-build.ts), or the builder's
- * own `nix build` of a flake sent there (builder-eval.ts), which of them serves a run (strategy.ts), and the live progress of a build and its times per builder (progress.ts).
+ * running `nix build` through the build hook (build.ts, with the `args` split by what each option acts on), in a
+ * builder's own store (store-build.ts) from the derivations one evaluation selected, or the builder's own `nix build`
+ * of a flake sent there (builder-eval.ts), which of them serves a run and where (strategy.ts, with that evaluation and
+ * the derived paths each Nix takes back), and the live progress of a build and its times per builder (progress.ts).
  * May import: base, inputs.
  */
 
@@ -26,17 +28,13 @@ export {
 } from './nix-cli.js'
 export type { BuildRecord, BuildStatus, CopyRecord } from './ledger.js'
 export { type BuildOutcome, lastError, runBuild } from './build.js'
-export {
-  buildInStores,
-  type InstallableLookup,
-  installableNeeds,
-  type StoreBuildOutcome,
-  type StoreProof
-} from './store-build.js'
+export { buildInStores, type StoreBuildOutcome, type StoreProof } from './store-build.js'
 export { buildOnBuilder, chooseEvaluatingBuilder } from './builder-eval.js'
 export {
   type ChosenStrategy,
   chooseStrategy,
+  type InstallableLookup,
+  installableNeeds,
   type StoreOffer,
   type StoreRoute,
   type StrategyChoice

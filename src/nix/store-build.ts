@@ -3,18 +3,20 @@ import { join } from 'node:path'
 import * as core from '@actions/core'
 import { phase, runCommand, safeLine, stderrTail } from '../base/index.js'
 import type { Settings } from '../inputs/index.js'
-import { asksForOutLinks, type BuildOutcome, buildArguments, lastError, runNixBuild } from './build.js'
+import {
+  asksForOutLinks,
+  type BuildOutcome,
+  buildArguments,
+  forBuild,
+  forCopy,
+  forLinks,
+  lastError,
+  runNixBuild
+} from './build.js'
 import type { BuildRecord } from './ledger.js'
 import { ActivityType, type NixEvent } from './nix-log.js'
 import { machineLabel } from './progress.js'
-import {
-  copyLinksOutputs,
-  derivationShowArgs,
-  NIX_FEATURES,
-  type NixRelease,
-  parseDerivationShow,
-  type ShownDerivation
-} from './nix-cli.js'
+import { copyLinksOutputs, NIX_FEATURES, type NixRelease } from './nix-cli.js'
 import {
   askBuilderStore,
   copiesByBuilder,
@@ -24,7 +26,7 @@ import {
   type StoreProof,
   storeProofs
 } from './store-proof.js'
-import type { InstallableNeed, StoreRoute } from './strategy.js'
+import { derivedPathArgs, EVALUATION_TIMEOUT_MS, type RoutedDerivation, type StoreRoute } from './strategy.js'
 import { isStorePath, storeDirOf } from './nix-log.js'
 
 /**
@@ -44,95 +46,14 @@ export interface StoreBuildOutcome extends BuildOutcome {
   sizes: Map<string, number>
 }
 
-/** What the installables need, or why they could not be looked at. */
-export interface InstallableLookup {
-  needs?: InstallableNeed[]
-  /** Why not, for the strategy's reason. */
-  problem?: string
+/** One session with a builder's store: its URI, and the command-line tail naming what it builds. */
+export interface StoreSession {
+  storeUri: string
+  targets: string[]
 }
 
 /**
- * What each installable needs, from its derivation, evaluated on the runner. Nothing may be built on the runner while
- * doing so (`--max-jobs 0`, no builders): an expression that imports from a derivation (IFD) would otherwise have it
- * built here, unseen, and with the build hook that derivation is offloaded like any other.
- */
-export async function installableNeeds(
-  release: NixRelease,
-  settings: Settings,
-  env: NodeJS.ProcessEnv,
-  oneCall: boolean
-): Promise<InstallableLookup> {
-  const show = async (installables: string[]): Promise<ShownDerivation[] | string> => {
-    const result = await runCommand(
-      'nix',
-      [
-        ...NIX_FEATURES,
-        ...derivationShowArgs(release),
-        ...evaluationArgs(settings.args),
-        '--max-jobs',
-        '0',
-        '--builders',
-        '',
-        ...installables
-      ],
-      { env, timeoutMs: EVALUATION_TIMEOUT_MS }
-    )
-    if (result.code !== 0) {
-      return /local builds are disabled|unable to start any build|required to build/i.test(result.stderr)
-        ? 'evaluating them needs a derivation built first (import-from-derivation), which the runner would build ' +
-            'itself; the build hook offloads it'
-        : `evaluating them failed (${safeLine(result.stderr.trim().split('\n').at(-1) ?? 'no message')})`
-    }
-    try {
-      return parseDerivationShow(result.stdout.toString())
-    } catch {
-      return 'their derivations could not be read'
-    }
-  }
-  if (oneCall) {
-    // One builder: every installable goes there if all fit, so one evaluation says enough.
-    const shown = await show(settings.installables)
-    if (typeof shown === 'string') return { problem: shown }
-    return { needs: shown.map(drv => ({ installable: drv.drvPath, ...need(drv) })) }
-  }
-  const needs: InstallableNeed[] = []
-  for (const installable of settings.installables) {
-    const shown = await show([installable])
-    if (typeof shown === 'string') return { problem: shown }
-    const [drv] = shown
-    if (drv === undefined) return { problem: `${installable} names no derivation` }
-    needs.push({ installable, ...need(drv) })
-  }
-  return { needs }
-}
-
-/**
- * An evaluation's bound: it may fetch the flake's inputs (a nixpkgs tarball) and evaluate a whole system, which can
- * rightly take minutes, but it builds nothing.
- */
-const EVALUATION_TIMEOUT_MS = 10 * 60_000
-
-/** The user's `args` without those only `nix build` takes (out-links, output printing), which `derivation show` refuses. */
-function evaluationArgs(args: string[]): string[] {
-  const kept: string[] = []
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] ?? ''
-    if (arg === '-o' || arg === '--out-link') {
-      i++
-      continue
-    }
-    if (/^(--no-link|--json|--print-out-paths|--print-build-logs|-L|--out-link=.*)$/.test(arg)) continue
-    kept.push(arg)
-  }
-  return kept
-}
-
-function need(drv: ShownDerivation): Omit<InstallableNeed, 'installable'> {
-  return { drvPath: drv.drvPath, system: drv.system, features: drv.features }
-}
-
-/**
- * Builds each route's installables in that builder's store, one builder after the other, then proves each derivation
+ * Builds each route's derivations (the outputs its installables selected) in that builder's store, one builder after the other, then proves each derivation
  * from the builder's store and brings the requested outputs back (unless `copy-back` is false). Where the runner's
  * `nix copy` can name what it copied (copyLinksOutputs), one `nix copy --from` session builds and brings back;
  * otherwise `nix build --store`, then `nix copy --from`. `workDir` is the plan's own directory, for the links that
@@ -158,12 +79,14 @@ export async function buildInStores(
     sizes: new Map()
   }
   // `nix copy` has no `--rebuild`: a check build goes through `nix build --store`.
-  const oneSession = settings.copyBack && !settings.rebuild && copyLinksOutputs(release)
+  const rebuild = settings.rebuild || settings.args.includes('--rebuild')
+  const oneSession = settings.copyBack && !rebuild && copyLinksOutputs(release)
   for (const route of routes) {
     const started = Date.now()
     const jobs = maxJobs(route.storeUri)
     // The proof's `nix` on the builder starts with the build, and is asked once the builds are over (store-proof.ts).
     const how = pathInfoRoute(route.storeUri, env, { start: oneSession, access: route.access })
+    const session = { storeUri: route.storeUri, targets: derivedPathArgs(release, route.derivations) }
     try {
       const ask = (drvPaths: string[]): Promise<StoreAnswer> =>
         phase('proof from the store', askBuilderStore(release, route.storeUri, drvPaths, started, env, how))
@@ -172,9 +95,9 @@ export async function buildInStores(
       const one = oneSession
         ? await phase(
             'nix copy --from',
-            buildAndCopyBack(settings, route, jobs, env, workDir, built => (asking = ask(built)))
+            buildAndCopyBack(settings, session, jobs, env, workDir, built => (asking = ask(built)))
           )
-        : await phase('nix build --store', buildInStore(settings, route, jobs, env))
+        : await phase('nix build --store', buildInStore(settings, session, jobs, env))
       asking?.catch(() => undefined)
       outcome.builds.push(...one.builds)
       outcome.outPaths.push(...one.outPaths)
@@ -211,26 +134,42 @@ export async function buildInStores(
       how.early?.cancel()
     }
   }
-  if (outcome.exitCode === 0) await phase('out-links', linkOutputs(settings, outcome.outPaths.length > 0))
+  if (outcome.exitCode === 0 && outcome.outPaths.length > 0) {
+    const linked = routes.flatMap(route => route.derivations)
+    await phase('out-links', linkOutputs(release, settings, linked))
+  }
   return outcome
 }
 
-/** `nix build --store <builder> --eval-store auto`: the runner evaluates, the builder's daemon builds the graph. */
+/**
+ * `nix build --store <builder> --eval-store auto` of the derivations the runner evaluated: the builder's daemon builds
+ * the graph, its derivations copied there from the runner's store.
+ */
 async function buildInStore(
   settings: Settings,
-  route: StoreRoute,
+  session: StoreSession,
   maxJobs: number,
   env: NodeJS.ProcessEnv
 ): Promise<BuildOutcome> {
-  // The builder's daemon builds: `-j` (the client's max-jobs) reaches it for this session (NIX-FACTS.md).
+  const args = storeBuildArguments(settings, session, maxJobs)
+  return inBuilderStore(
+    session.storeUri,
+    await runNixBuild(args, env, { local: machineLabel(session.storeUri) })
+  )
+}
+
+/** buildInStore's command line: only the build's options of `args`, and the derivations, not the installables. */
+export function storeBuildArguments(settings: Settings, session: StoreSession, maxJobs: number): string[] {
+  // The builder's daemon builds: `-j` (the client's max-jobs) reaches it for this session.
   const args = buildArguments({
     ...settings,
-    installables: route.installables,
+    args: forBuild(settings.args),
+    installables: session.targets,
     localJobs: maxJobs
   })
   const build = args.indexOf('build')
-  args.splice(build + 1, 0, '--store', route.storeUri, '--eval-store', 'auto')
-  return inBuilderStore(route.storeUri, await runNixBuild(args, env, { local: machineLabel(route.storeUri) }))
+  args.splice(build + 1, 0, '--store', session.storeUri, '--eval-store', 'auto')
+  return args
 }
 
 /**
@@ -240,31 +179,14 @@ async function buildInStore(
  */
 async function buildAndCopyBack(
   settings: Settings,
-  route: StoreRoute,
+  route: StoreSession,
   maxJobs: number,
   env: NodeJS.ProcessEnv,
   workDir: string,
   buildsOver: (built: string[]) => void
 ): Promise<BuildOutcome> {
   const links = await mkdtemp(join(workDir, 'out-'))
-  const args = [
-    ...NIX_FEATURES,
-    'copy',
-    '--from',
-    route.storeUri,
-    '--eval-store',
-    'auto',
-    '--no-check-sigs',
-    ...evaluationArgs(settings.args),
-    // After the user's `args`, as in buildArguments: a later duplicate cannot switch off the proof.
-    '--log-format',
-    'internal-json',
-    '--max-jobs',
-    String(maxJobs),
-    '--out-link',
-    join(links, OUT_LINK),
-    ...route.installables
-  ]
+  const args = copyArguments(settings, route, maxJobs, join(links, OUT_LINK))
   // `nix copy` realises every installable before it copies: the first copy from the builder's store says the builds
   // it started there are over, and all succeeded.
   // (Nix names the builder's store by its URI, the runner's `daemon` or `local`; 2.26 names it `ssh-ng://` alone.)
@@ -296,6 +218,33 @@ async function buildAndCopyBack(
     return outcome
   }
   return { ...outcome, outPaths: await readOutLinks(links, storeDir) }
+}
+
+/** buildAndCopyBack's command line: `nix copy` takes none of `nix build`'s result options, and its own link. */
+export function copyArguments(
+  settings: Settings,
+  session: StoreSession,
+  maxJobs: number,
+  link: string
+): string[] {
+  return [
+    ...NIX_FEATURES,
+    'copy',
+    '--from',
+    session.storeUri,
+    '--eval-store',
+    'auto',
+    '--no-check-sigs',
+    ...forCopy(settings.args),
+    // After the user's `args`, as in buildArguments: a later duplicate cannot switch off the proof.
+    '--log-format',
+    'internal-json',
+    '--max-jobs',
+    String(maxJobs),
+    '--out-link',
+    link,
+    ...session.targets
+  ]
 }
 
 /** The name of the links `nix copy` makes; `out`, `out-dev`, `out-1`, … as Nix's createOutLinks names them. */
@@ -333,28 +282,34 @@ function inBuilderStore(storeUri: string, outcome: BuildOutcome): BuildOutcome {
 
 /**
  * The out-links the user's `args` ask for (`-o`/`--out-link`), which neither `nix build --store` nor `nix copy` makes
- * as a plain build would: a `nix build` here of the same installables, now valid here, makes them the same way and
- * builds nothing (`--max-jobs 0`, no builders). With `copy-back: false` there is nothing here to link to.
+ * as a plain build would: a `nix build` here of the same derivations' outputs, now valid here, in the order the
+ * installables selected them, makes them the same way and builds nothing (`--max-jobs 0`, no builders). With
+ * `copy-back: false` there is nothing here to link to.
  */
-async function linkOutputs(settings: Settings, haveOutputs: boolean): Promise<void> {
-  if (!asksForOutLinks(settings.args) || !haveOutputs) return
+async function linkOutputs(
+  release: NixRelease,
+  settings: Settings,
+  derivations: RoutedDerivation[]
+): Promise<void> {
+  if (!asksForOutLinks(settings.args)) return
   if (!settings.copyBack) {
     core.warning(
       "The out-links 'args' asks for were not made: with 'copy-back: false' the outputs stay in the builder's store."
     )
     return
   }
+  const ordered = [...derivations].sort((x, y) => x.order - y.order)
   const result = await runCommand(
     'nix',
     [
       ...NIX_FEATURES,
       'build',
-      ...settings.args,
+      ...forLinks(settings.args),
       '--max-jobs',
       '0',
       '--builders',
       '',
-      ...settings.installables
+      ...derivedPathArgs(release, ordered)
     ],
     { timeoutMs: EVALUATION_TIMEOUT_MS }
   )

@@ -1,5 +1,15 @@
-import { safeLine } from '../base/index.js'
+import { isRecord, runCommand, safeLine } from '../base/index.js'
 import { type BuilderAccess, Input, type Protocol, SetupError, type Settings } from '../inputs/index.js'
+import { forEvaluation } from './build.js'
+import {
+  compareVersions,
+  derivationShowArgs,
+  NIX_FEATURES,
+  type NixRelease,
+  parseDerivationShow,
+  type ShownDerivation
+} from './nix-cli.js'
+import { DEFAULT_STORE_DIR, isStorePath, storeDirOf } from './nix-log.js'
 
 /**
  * How the build reaches the builders (input `strategy`):
@@ -14,12 +24,17 @@ import { type BuilderAccess, Input, type Protocol, SetupError, type Settings } f
  */
 export type ChosenStrategy = 'hook' | 'remote-store'
 
-/** What one installable needs, from its derivation (`nix derivation show`). */
-export interface InstallableNeed {
+/** What one derivation an installable selected needs (`nix derivation show`), and which of its outputs it selected. */
+export interface InstallableNeed extends SelectedOutputs {
+  /** The installable that selected it, or its path where that is not known. */
   installable: string
-  drvPath: string
   system: string
   features: string[]
+}
+
+/** A derivation a route builds, with its place among all the installables selected, for out-links numbered as Nix does. */
+export interface RoutedDerivation extends SelectedOutputs {
+  order: number
 }
 
 /** What one healthy builder offers; `index` is its place in the builders the plan configures. */
@@ -39,6 +54,8 @@ export interface StoreRoute {
   label: string
   storeUri: string
   installables: string[]
+  /** What the routing evaluation selected of them: the build names these, so it evaluates nothing again. */
+  derivations: RoutedDerivation[]
   /** What the builder's key may run there (the preflight's finding); unset: a shell. */
   access?: BuilderAccess
 }
@@ -110,7 +127,7 @@ export function chooseStrategy(
   const routes = new Map<number, StoreRoute>()
   // With one builder every installable goes there (`needs` then comes from one evaluation of them all).
   const only = stores.length === 1 && builders.length === 1 ? stores[0] : undefined
-  for (const need of needs) {
+  for (const [order, need] of needs.entries()) {
     const builder = stores.find(candidate => fits(candidate, need))
     if (builder === undefined) {
       // The system and features are the evaluation's: any text at all.
@@ -126,13 +143,16 @@ export function chooseStrategy(
       index: builder.index,
       label: builder.label,
       storeUri: '',
-      installables: []
+      installables: [],
+      derivations: []
     }
-    route.installables.push(need.installable)
+    if (!route.installables.includes(need.installable)) route.installables.push(need.installable)
+    route.derivations.push(routed(need, order))
     routes.set(builder.index, route)
   }
   if (only !== undefined) {
-    routes.set(only.index, { index: only.index, label: only.label, storeUri: '', installables })
+    const derivations = needs.map(routed)
+    routes.set(only.index, { index: only.index, label: only.label, storeUri: '', installables, derivations })
   }
   const where = [...routes.values()].map(route => route.label).join(', ')
   return {
@@ -143,6 +163,10 @@ export function chooseStrategy(
         'session per build, and only the requested outputs come back',
     routes: [...routes.values()]
   }
+}
+
+function routed({ drvPath, outputs }: InstallableNeed, order: number): RoutedDerivation {
+  return { drvPath, outputs, order }
 }
 
 /** Nix's own rule for sending a derivation to a machine (build-remote.cc): system, all required and mandatory features. */
@@ -156,3 +180,165 @@ export function fits(builder: StoreOffer, need: Pick<InstallableNeed, 'system' |
     builder.mandatoryFeatures.every(feature => need.features.includes(feature))
   )
 }
+
+/*
+ * What an installable names once evaluated: a derivation and the outputs selected from it (Nix's `DerivedPath::Built`),
+ * as `nix build --dry-run --json` prints them, and how each Nix takes them back on its command line, so that a build
+ * from them evaluates nothing again.
+ */
+
+/** One derivation and the outputs an installable selected from it. */
+export interface SelectedOutputs {
+  drvPath: string
+  /** Output names, never empty. */
+  outputs: string[]
+}
+
+/** An output's name as Nix allows it: the characters of a store path's name, so it is safe in a Nix string. */
+const OUTPUT_NAME = /^(?!\.)[A-Za-z0-9+\-._?=]{1,211}$/
+
+/**
+ * Reads `nix build --dry-run --json`: `[{"drvPath": …, "outputs": {"out": "/nix/store/…", …}}]` in the installables'
+ * order, each entry one derivation with exactly the outputs `nix build` would build of it (the same shape from 2.8 to
+ * 2.34; an output's path is null while a content-addressed derivation has none). Entries that are not a derivation in
+ * `storeDir` with well-formed output names are left out: they reach a command line next. Undefined for anything
+ * that is not such a list.
+ */
+export function parseDryRun(stdout: string, storeDir = DEFAULT_STORE_DIR): SelectedOutputs[] | undefined {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(stdout)
+  } catch {
+    return undefined
+  }
+  if (!Array.isArray(parsed)) return undefined
+  return parsed.flatMap((entry: unknown): SelectedOutputs[] => {
+    if (!isRecord(entry) || !isRecord(entry.outputs) || typeof entry.drvPath !== 'string') return []
+    const { drvPath } = entry
+    const outputs = Object.keys(entry.outputs)
+    const valid =
+      drvPath.endsWith('.drv') &&
+      isStorePath(drvPath, storeDir) &&
+      outputs.length > 0 &&
+      outputs.every(output => OUTPUT_NAME.test(output))
+    return valid ? [{ drvPath, outputs }] : []
+  })
+}
+
+/**
+ * The command-line tail that builds exactly `selected`, one installable per entry in their order (so out-links are
+ * numbered as a build of the original installables numbers them), without evaluating them again.
+ *
+ * Nix 2.13 and later, and every Lix (forked from 2.18), parse `<drv>^<output>,…` as an installable (2.13's release
+ * notes; ExtendedOutputsSpec in installables.cc) and only parse the path, so the .drv needs to exist only in the eval
+ * store, whence the building store's buildPaths copies it.
+ * Up to 2.12 a store path installable has no output selector (`!` is the separator of `nix-store -r` and of
+ * DerivedPath::to_string only), and a bare `.drv` is read from the building store, where it is not yet: an `--expr`
+ * of derivation-shaped attribute sets naming the .drv does it instead. Its evaluation reads no file; 2.8 selects by
+ * `outputName`, 2.9–2.12 by `outputs`, so each set has both, one set per output, and Nix groups them by derivation.
+ */
+export function derivedPathArgs(release: NixRelease, selected: SelectedOutputs[]): string[] {
+  const caret = release.implementation === 'lix' || compareVersions(release.version, '2.13') >= 0
+  if (caret) {
+    return selected.map(({ drvPath, outputs }) => `${drvPath}^${outputs.join(',')}`)
+  }
+  const entry = ({ drvPath, outputs }: SelectedOutputs): string => {
+    const name = drvPath.replace(/^.*\/[^-/]*-/, '').replace(/\.drv$/, '')
+    const sets = outputs.map(
+      output =>
+        `{ type = "derivation"; name = "${name}"; drvPath = "${drvPath}"; ` +
+        `outputName = "${output}"; outputs = [ "${output}" ]; }`
+    )
+    return `[ ${sets.join(' ')} ]`
+  }
+  return ['--expr', `[ ${selected.map(entry).join(' ')} ]`, ...selected.map((_, index) => String(index))]
+}
+
+/*
+ * The remote-store strategy's evaluation, on the runner, beside the preflight: it says where each installable can be
+ * built (chooseStrategy), and what the build in a builder's store then names (store-build.ts).
+ */
+
+/** What the installables need, or why they could not be looked at. */
+export interface InstallableLookup {
+  needs?: InstallableNeed[]
+  /** Why not, for the strategy's reason. */
+  problem?: string
+}
+
+/**
+ * What each installable needs, from the derivations and outputs one evaluation on the runner selects
+ * (`nix build --dry-run --json`), which the build then names instead of the installables, so it evaluates nothing
+ * again. Nothing may be built on the runner meanwhile (`--max-jobs 0`, no builders): an expression that imports from
+ * a derivation (IFD) would otherwise have it built here, unseen, and with the build hook that derivation is offloaded
+ * like any other. The derivations' systems and features come from reading them, which evaluates nothing.
+ */
+export async function installableNeeds(
+  release: NixRelease,
+  settings: Settings,
+  env: NodeJS.ProcessEnv
+): Promise<InstallableLookup> {
+  const evaluated = await runCommand('nix', evaluationArguments(settings), {
+    env,
+    timeoutMs: EVALUATION_TIMEOUT_MS
+  })
+  if (evaluated.code !== 0) return { problem: evaluationProblem(evaluated.stderr) }
+  const selected = parseDryRun(evaluated.stdout.toString(), storeDirOf(env))
+  if (selected === undefined || selected.length === 0) return { problem: 'they name no derivation to build' }
+  const shown = await runCommand(
+    'nix',
+    [...NIX_FEATURES, ...derivationShowArgs(release), ...derivedPathArgs(release, selected)],
+    { env, timeoutMs: EVALUATION_TIMEOUT_MS }
+  )
+  let drvs: ShownDerivation[] = []
+  try {
+    drvs = shown.code === 0 ? parseDerivationShow(shown.stdout.toString(), storeDirOf(env)) : []
+  } catch {
+    // Said below, as for a derivation it did not show.
+  }
+  const needs: InstallableNeed[] = []
+  // One entry per installable when they are as many (the usual case); an attribute set given by `-f` or `--expr`
+  // may select several derivations, which are then named by their paths.
+  const named = selected.length === settings.installables.length
+  for (const [index, { drvPath, outputs }] of selected.entries()) {
+    const drv = drvs.find(candidate => candidate.drvPath === drvPath)
+    if (drv === undefined) return { problem: `their derivation ${drvPath} could not be read` }
+    const installable = (named ? settings.installables[index] : undefined) ?? drvPath
+    needs.push({ installable, drvPath, outputs, system: drv.system, features: drv.features })
+  }
+  return { needs }
+}
+
+/**
+ * The one evaluation: `nix build --dry-run --json` evaluates as `nix build` does, with only the evaluation's options
+ * of `args`, and prints each derivation with exactly the outputs the installables select (a flake's
+ * `outputsToInstall`, `.dev`, `^out`), which `nix derivation show` cannot say.
+ */
+export function evaluationArguments(settings: Pick<Settings, 'args' | 'installables'>): string[] {
+  return [
+    ...NIX_FEATURES,
+    'build',
+    ...forEvaluation(settings.args),
+    // After the user's `args`: a later duplicate cannot let it build.
+    '--dry-run',
+    '--json',
+    '--max-jobs',
+    '0',
+    '--builders',
+    '',
+    ...settings.installables
+  ]
+}
+
+function evaluationProblem(stderr: string): string {
+  return /local builds are disabled|unable to start any build|required to build/i.test(stderr)
+    ? 'evaluating them needs a derivation built first (import-from-derivation), which the runner would build ' +
+        'itself; the build hook offloads it'
+    : `evaluating them failed (${safeLine(stderr.trim().split('\n').at(-1) ?? 'no message')})`
+}
+
+/**
+ * An evaluation's bound: it may fetch the flake's inputs (a nixpkgs tarball) and evaluate a whole system, which can
+ * rightly take minutes, but it builds nothing.
+ */
+export const EVALUATION_TIMEOUT_MS = 10 * 60_000

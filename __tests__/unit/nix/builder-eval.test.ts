@@ -49,7 +49,9 @@ describe('chooseEvaluatingBuilder', () => {
       offer({ index: 3, label: 'later' })
     ])
     expect(choice.strategy).toBe('remote-store')
-    expect(choice.routes).toEqual([{ index: 2, label: 'shell', storeUri: '', installables: ['.#a', '.#b'] }])
+    expect(choice.routes).toEqual([
+      { index: 2, label: 'shell', storeUri: '', installables: ['.#a', '.#b'], derivations: [] }
+    ])
     expect(choice.reason).toContain("'evaluate: builder'")
   })
 
@@ -171,7 +173,7 @@ function fakes(options: { archiveCode?: number; buildCode?: number } = {}) {
 
 describe('buildOnBuilder', () => {
   const release = { implementation: 'nix' as const, version: '2.34.8' }
-  const route = { index: 0, label: 'b1', storeUri: STORE, installables: ['.#heavy'] }
+  const route = { index: 0, label: 'b1', storeUri: STORE, installables: ['.#heavy'], derivations: [] }
 
   it('archives the flake, builds it there over ssh, proves it from that store and copies the output back', async () => {
     const run = fakes()

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { logInfo, stderrTail } from '../../../src/base/index.js'
 import { lastError, runNixBuild } from '../../../src/nix/build.js'
 import { ActivityType, LEVEL_INFO, ResultType } from '../../../src/nix/nix-log.js'
-import { installableNeeds } from '../../../src/nix/store-build.js'
+import { installableNeeds } from '../../../src/nix/strategy.js'
 import { chooseStrategy } from '../../../src/nix/strategy.js'
 import { settingsWith } from '../support/settings.js'
 
@@ -32,13 +32,17 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
 })
 
-/** A `nix` on PATH that prints `stderr` and `stdout` and exits 0. */
-function fakeNix(stdout: string, stderr: string): NodeJS.ProcessEnv {
+/** A `nix` on PATH that prints `stderr` and `stdout` (`dryRun` instead for `nix build --dry-run`) and exits 0. */
+function fakeNix(stdout: string, stderr: string, dryRun = stdout): NodeJS.ProcessEnv {
   const dir = mkdtempSync(join(tmpdir(), 'nix-offload-hostile-text-'))
   dirs.push(dir)
   writeFileSync(join(dir, 'out'), stdout)
+  writeFileSync(join(dir, 'dry'), dryRun)
   writeFileSync(join(dir, 'err'), stderr)
-  writeFileSync(join(dir, 'nix'), `#!/bin/sh\ncat ${dir}/err >&2\ncat ${dir}/out\n`)
+  writeFileSync(
+    join(dir, 'nix'),
+    `#!/bin/sh\ncat ${dir}/err >&2\ncase " $* " in *" --dry-run "*) cat ${dir}/dry ;; *) cat ${dir}/out ;; esac\n`
+  )
   chmodSync(join(dir, 'nix'), 0o755)
   return { PATH: `${dir}:/usr/bin:/bin` }
 }
@@ -74,8 +78,7 @@ describe('text from a hostile evaluation and builder, printed by the action', ()
     const lookup = await installableNeeds(
       { implementation: 'nix', version: '2.8.0' },
       settings,
-      fakeNix(shown, ''),
-      true
+      fakeNix(shown, '', JSON.stringify([{ drvPath: DRV, outputs: { out: null } }]))
     )
     expect(lookup.needs?.[0]?.system).toBe(FORGED_SYSTEM)
     const builder = {
@@ -117,12 +120,9 @@ describe('text from a hostile evaluation and builder, printed by the action', ()
       `#!/bin/sh\nprintf 'error: x\\r::error title=INJECTED::y\\n' >&2\nexit 1\n`
     )
     chmodSync(join(dir, 'nix'), 0o755)
-    const lookup = await installableNeeds(
-      { implementation: 'nix', version: '2.8.0' },
-      settingsWith(),
-      { PATH: `${dir}:/usr/bin:/bin` },
-      true
-    )
+    const lookup = await installableNeeds({ implementation: 'nix', version: '2.8.0' }, settingsWith(), {
+      PATH: `${dir}:/usr/bin:/bin`
+    })
     logInfo(lookup.problem ?? '')
     logInfo(stderrTail(`ok\n${FORGED_STOP}\n${FORGED_FEATURE}\n${FORGED_NAME}`))
     expect(lookup.problem).toContain('evaluating them failed')

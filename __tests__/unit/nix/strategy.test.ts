@@ -5,6 +5,7 @@ import {
   chooseStrategy,
   fits,
   type InstallableNeed,
+  type RoutedDerivation,
   type RunnerTrust,
   type StoreOffer,
   type StrategyChoice
@@ -30,10 +31,17 @@ function need(installable: string, overrides: Partial<InstallableNeed> = {}): In
   return {
     installable,
     drvPath: `/nix/store/00000000000000000000000000000000-${installable.replace(/\W/g, '-')}.drv`,
+    outputs: ['out'],
     system: 'x86_64-linux',
     features: [],
     ...overrides
   }
+}
+
+/** What a route builds of `need(installable)`, the `order`-th need. */
+function routed(installable: string, order: number): RoutedDerivation {
+  const { drvPath, outputs } = need(installable)
+  return { drvPath, outputs, order }
 }
 
 interface Run {
@@ -127,7 +135,9 @@ describe('chooseStrategy and the way back to an untrusted runner', () => {
   it('picks remote-store for an untrusted runner when nothing comes back (copy-back: false)', () => {
     const choice = choose({ runner: UNTRUSTED, settings: { copyBack: false } })
     expect(choice.strategy).toBe('remote-store')
-    expect(choice.routes).toEqual([{ index: 0, label: 'builder-1', storeUri: '', installables: [HELLO] }])
+    expect(choice.routes).toEqual([
+      { index: 0, label: 'builder-1', storeUri: '', installables: [HELLO], derivations: [routed(HELLO, 0)] }
+    ])
   })
 })
 
@@ -147,8 +157,8 @@ describe('chooseStrategy when the installables could not be looked at', () => {
 })
 
 describe('chooseStrategy with one builder', () => {
-  it('sends every installable, as given, to it when all needs fit', () => {
-    // With one builder the needs come from one evaluation of them all, named by derivation (store-build.ts).
+  it('sends every installable, as given, and every derivation they selected, in order, to it when all needs fit', () => {
+    // Named by derivation, as when an attribute set selects several (store-eval.ts).
     const installables = [HELLO, VM_TEST, '.#b']
     const choice = choose({
       builders: [offer(0, { supportedFeatures: ['kvm', 'nixos-test'] })],
@@ -160,7 +170,8 @@ describe('chooseStrategy with one builder', () => {
       ]
     })
     expect(choice.strategy).toBe('remote-store')
-    expect(choice.routes).toEqual([{ index: 0, label: 'builder-1', storeUri: '', installables }])
+    const derivations = ['/nix/store/a-hello.drv', '/nix/store/b-vm.drv', '/nix/store/c-b.drv'].map(routed)
+    expect(choice.routes).toEqual([{ index: 0, label: 'builder-1', storeUri: '', installables, derivations }])
     expect(choice.reason).toContain('every installable goes whole to one builder (builder-1)')
     expect(choice.reason).toContain('only the requested outputs come back')
   })
@@ -211,20 +222,28 @@ describe('chooseStrategy with several builders', () => {
     })
     expect(choice.strategy).toBe('remote-store')
     expect(choice.routes).toEqual([
-      { index: 0, label: 'x86', storeUri: '', installables: [HELLO, '.#other'] },
-      { index: 1, label: 'arm', storeUri: '', installables: [ARM] },
-      { index: 2, label: 'kvm', storeUri: '', installables: [VM_TEST] }
+      {
+        index: 0,
+        label: 'x86',
+        storeUri: '',
+        installables: [HELLO, '.#other'],
+        derivations: [routed(HELLO, 0), routed('.#other', 3)]
+      },
+      { index: 1, label: 'arm', storeUri: '', installables: [ARM], derivations: [routed(ARM, 1)] },
+      { index: 2, label: 'kvm', storeUri: '', installables: [VM_TEST], derivations: [routed(VM_TEST, 2)] }
     ])
     expect(choice.reason).toContain('(x86, arm, kvm)')
   })
 
   it('leaves out builders that get nothing', () => {
-    const routed = choose({
+    const { routes } = choose({
       builders: [x86, arm, kvm],
       installables: [ARM],
       needs: [need(ARM, { system: 'aarch64-linux' })]
     })
-    expect(routed.routes).toEqual([{ index: 1, label: 'arm', storeUri: '', installables: [ARM] }])
+    expect(routes).toEqual([
+      { index: 1, label: 'arm', storeUri: '', installables: [ARM], derivations: [routed(ARM, 0)] }
+    ])
   })
 
   it('skips a builder whose mandatory features the installable does not require', () => {
@@ -240,8 +259,14 @@ describe('chooseStrategy with several builders', () => {
       needs: [need(HELLO), need('.#chromium', { features: ['big-parallel'] })]
     })
     expect(choice.routes).toEqual([
-      { index: 1, label: 'light', storeUri: '', installables: [HELLO] },
-      { index: 0, label: 'heavy', storeUri: '', installables: ['.#chromium'] }
+      { index: 1, label: 'light', storeUri: '', installables: [HELLO], derivations: [routed(HELLO, 0)] },
+      {
+        index: 0,
+        label: 'heavy',
+        storeUri: '',
+        installables: ['.#chromium'],
+        derivations: [routed('.#chromium', 1)]
+      }
     ])
   })
 
