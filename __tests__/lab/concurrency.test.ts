@@ -77,11 +77,20 @@ const clock = (): (() => number) => {
   return () => Date.now() - start
 }
 
-async function finish(main: Promise<StepResult>, now: () => number): Promise<Job> {
-  const done = await main
-  const mainEnded = now()
-  const post = await runPost(lab, done)
-  return { main: done, post, mainEnded, postEnded: now() }
+/** A main step's result with the moment it ended, taken when it ends, not when the scenario gets round to it. */
+interface Ended {
+  result: StepResult
+  at: number
+}
+
+function stamped(main: Promise<StepResult>, now: () => number): Promise<Ended> {
+  return main.then(result => ({ result, at: now() }))
+}
+
+async function finish(main: Promise<Ended>, now: () => number): Promise<Job> {
+  const { result, at } = await main
+  const post = await runPost(lab, result)
+  return { main: result, post, mainEnded: at, postEnded: now() }
 }
 
 function expectConfirmed(job: Job, derivations: number): void {
@@ -111,11 +120,13 @@ async function isolated(scenario: () => Promise<Job[]>): Promise<Job[]> {
 
 async function nested(): Promise<Job[]> {
   const now = clock()
-  const outer = chain(2, 3)
+  // A's derivations take long enough that B, main and post, fits in the first one on a busy machine too.
+  const outer = chain(2, 6)
   const a = await startMainUntil(lab, inputsFor(outer), outer.started(1))
+  const aEnded = stamped(a.done, now)
   const inner = chain(1, 0.5)
-  const b = await finish(runMain(lab, inputsFor(inner)), now)
-  const jobA = await finish(a.done, now)
+  const b = await finish(stamped(runMain(lab, inputsFor(inner)), now), now)
+  const jobA = await finish(aEnded, now)
   // B came and went while A built its first derivation; A's second one went through A's alias after B's post.
   expect(b.postEnded).toBeLessThan(jobA.mainEnded)
   expect(b.post.stdout).toMatch(
@@ -130,10 +141,13 @@ async function crossing(): Promise<Job[]> {
   const now = clock()
   const first = chain(1, 2)
   const a = await startMainUntil(lab, inputsFor(first), first.started(1))
-  const second = chain(2, 2.5)
+  const aEnded = stamped(a.done, now)
+  // B's derivations take long enough that A's post, too, ends while B builds, on a busy machine too.
+  const second = chain(2, 5)
   const b = await startMainUntil(lab, inputsFor(second), second.started(1))
-  const jobA = await finish(a.done, now)
-  const jobB = await finish(b.done, now)
+  const bEnded = stamped(b.done, now)
+  const jobA = await finish(aEnded, now)
+  const jobB = await finish(bEnded, now)
   // A ended, post step and all, while B still built: B's second derivation needed B's block after A's post.
   expect(jobA.postEnded).toBeLessThan(jobB.mainEnded)
   expectConfirmed(jobA, 1)
@@ -144,7 +158,7 @@ async function crossing(): Promise<Job[]> {
 async function together(count: number): Promise<Job[]> {
   const now = clock()
   const works = Array.from({ length: count }, () => chain(2, 1))
-  const jobs = await Promise.all(works.map(work => finish(runMain(lab, inputsFor(work)), now)))
+  const jobs = await Promise.all(works.map(work => finish(stamped(runMain(lab, inputsFor(work)), now), now)))
   for (const job of jobs) expectConfirmed(job, 2)
   return jobs
 }
@@ -155,7 +169,7 @@ async function random(count: number): Promise<Job[]> {
     Array.from({ length: count }, async () => {
       await new Promise(resolve => setTimeout(resolve, randomInt(0, 3000)))
       const work = chain(2, randomInt(2, 9) / 4)
-      return finish(runMain(lab, inputsFor(work)), now)
+      return finish(stamped(runMain(lab, inputsFor(work)), now), now)
     })
   )
   for (const job of jobs) expectConfirmed(job, 2)
