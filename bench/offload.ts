@@ -5,6 +5,7 @@
  *   npx tsx bench/offload.ts --derivations 1 --runs 5 --strategy hook,remote-store            # one tiny derivation
  *   LAB_RUNNER_NIX=2.34 LAB_BUILDER_NIX=2.34 npx tsx bench/offload.ts …                       # runner and builder 2.34
  *   npx tsx bench/offload.ts --derivations 50 --runs 3 --rtt-ms 20   # the builder behind a 20 ms round trip
+ *   npx tsx bench/offload.ts --derivations 1 --runs 3 --eval-work 12000000   # an evaluation of about 4 s first
  *
  * "plain" is the set-up the seed recipe describes, made by hand once before the runs: an ssh config Host alias for
  * root without multiplexing, a pinned known_hosts, and `nix build --builders '…' --max-jobs 0` as the runner user.
@@ -44,6 +45,8 @@ const runs = Number(option('--runs', '5'))
 const rttMs = Number(option('--rtt-ms', '0'))
 const strategies = parseStrategies(option('--strategy', 'auto'))
 const withFloor = process.argv.includes('--floor')
+/** Steps of pure evaluation work every run's expression does first (seed.ts `expression`): 0 for none. */
+const evalWork = Number(option('--eval-work', '0'))
 const maxJobs = count > 1 ? 4 : 1
 const direct = benchBuilder(lab)
 await freshStore(lab, direct)
@@ -64,11 +67,11 @@ const actionName = (strategy: string): string => `nix-offload, strategy ${strate
 const chosen = new Map<string, string[]>()
 type Variant = [name: string, measure: () => Promise<number>]
 const variants: Variant[] = [
-  [PLAIN, () => seedBuild(lab, b, seed.seed, expression(lab, count), maxJobs)],
+  [PLAIN, () => seedBuild(lab, b, seed.seed, expression(lab, count, evalWork), maxJobs)],
   ...strategies.map((strategy): Variant => [
     actionName(strategy),
     async () => {
-      const run = await runAction(lab, b, strategy, expression(lab, count), maxJobs, count)
+      const run = await runAction(lab, b, strategy, expression(lab, count, evalWork), maxJobs, count)
       if (run.chose !== undefined) chosen.set(strategy, [...(chosen.get(strategy) ?? []), run.chose])
       return run.ms
     }
@@ -76,18 +79,24 @@ const variants: Variant[] = [
 ]
 if (withFloor) {
   variants.push(
-    [FLOOR, async () => (await bareStoreBuild(lab, bare, bare.plain, expression(lab, count), maxJobs)).ms],
+    [
+      FLOOR,
+      async () => (await bareStoreBuild(lab, bare, bare.plain, expression(lab, count, evalWork), maxJobs)).ms
+    ],
     [
       FLOOR_MUX,
       async () => {
-        const { ms } = await bareStoreBuild(lab, bare, bare.mux, expression(lab, count), maxJobs)
+        const { ms } = await bareStoreBuild(lab, bare, bare.mux, expression(lab, count, evalWork), maxJobs)
         await bare.closeMaster()
         return ms
       }
     ]
   )
   if (oneSession)
-    variants.push([FLOOR_ONE, () => bareCopyBuild(lab, bare, bare.plain, expression(lab, count), maxJobs)])
+    variants.push([
+      FLOOR_ONE,
+      () => bareCopyBuild(lab, bare, bare.plain, expression(lab, count, evalWork), maxJobs)
+    ])
 }
 
 const results = new Map<string, number[]>(variants.map(([name]) => [name, []]))
@@ -115,6 +124,7 @@ const ms = (name: string): number => median(results.get(name) ?? [])
 console.log(
   `\n${count} fresh derivation(s), runner Nix ${lab.runner.nix}, builder ${direct.id} (Nix ${direct.nix}), ` +
     `max-jobs ${maxJobs}, dist/main ${bundle}, medians of ${runs} runs` +
+    (evalWork > 0 ? `, an evaluation of ${evalWork} steps first` : '') +
     (rttMs > 0 ? `, builder behind a ${rttMs} ms round trip:` : ':')
 )
 console.log(`  builder ${direct.id} at the end: ${storeState(direct)}`)

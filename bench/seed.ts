@@ -73,17 +73,23 @@ export interface Expression {
   nonce: string
 }
 
-/** A file of `count` tiny derivations that no store holds yet. */
-export function expression(lab: Lab, count: number): Expression {
+/**
+ * A file of `count` tiny derivations that no store holds yet. With `evalWork` above 0, every name depends on a sum
+ * over that many numbers, evaluated once for the file: an evaluation as heavy as a nixpkgs override's (on the lab's
+ * Nix 2.8, 4 M steps take about a second and 12 M about four), and a build of one tiny derivation.
+ */
+export function expression(lab: Lab, count: number, evalWork = 0): Expression {
   const id = nonce()
+  const work =
+    evalWork > 0 ? `builtins.foldl' (acc: x: acc + x) 0 (builtins.genList (i: i) ${evalWork})` : '0'
   const body = Array.from(
     { length: count },
     (_, i) =>
-      `  d${i + 1} = builtins.derivation { name = "bench-${id}-${i + 1}"; system = "${lab.localSystem}"; ` +
-      `builder = "/bin/sh"; args = [ "-c" "echo ${i + 1} > $out" ]; };`
+      `  d${i + 1} = builtins.derivation { name = "bench-${id}-${i + 1}-\${toString work}"; ` +
+      `system = "${lab.localSystem}"; builder = "/bin/sh"; args = [ "-c" "echo ${i + 1} > $out" ]; };`
   ).join('\n')
   const attributes = Array.from({ length: count }, (_, i) => `d${i + 1}`)
-  return writeExpression(lab, id, `{\n${body}\n}\n`, {}, attributes)
+  return writeExpression(lab, id, `let work = ${work}; in {\n${body}\n}\n`, {}, attributes)
 }
 
 /** Writes `default.nix` (and `files`, relative to it) into a fresh runner directory the runner user owns. */
