@@ -43,6 +43,7 @@ var Input;
     Input["Multiplex"] = "multiplex";
     Input["Strategy"] = "strategy";
     Input["CopyBack"] = "copy-back";
+    Input["Evaluate"] = "evaluate";
     Input["Fallback"] = "fallback";
 })(Input || (Input = {}));
 var Output;
