@@ -36,6 +36,14 @@ export interface ActionRun {
   reported: { sent: number; received: number } | undefined
 }
 
+/** What a benchmark may add to a run of the action. */
+export interface ActionExtras {
+  /** More inputs, e.g. one that only some bundles know. */
+  inputs?: Record<string, string>
+  /** A command of the host's around each step (StepOptions.wrap), e.g. to measure its processes. */
+  wrap?: (entry: 'main' | 'post') => string[]
+}
+
 /**
  * Runs the action on `expr` with `strategy`, checks that every derivation was proven remote, that the outputs are on
  * the runner, and (when the report names one) that the strategy asked for was used. `built` is how many derivations
@@ -47,18 +55,24 @@ export async function runAction(
   strategy: Strategy,
   expr: Expression,
   maxJobs: number,
-  built: number
+  built: number,
+  extras: ActionExtras = {}
 ): Promise<ActionRun> {
   const started = performance.now()
-  const main = await runMain(lab, {
-    ...builderInputs(lab, b.name),
-    port: String(b.port),
-    'max-jobs': String(maxJobs),
-    strategy,
-    args: expr.args.join(' '),
-    installables: expr.attributes.join('\n')
-  })
-  const post = await runPost(lab, main)
+  const main = await runMain(
+    lab,
+    {
+      ...builderInputs(lab, b.name),
+      port: String(b.port),
+      'max-jobs': String(maxJobs),
+      strategy,
+      args: expr.args.join(' '),
+      installables: expr.attributes.join('\n'),
+      ...extras.inputs
+    },
+    { wrap: extras.wrap?.('main') }
+  )
+  const post = await runPost(lab, main, { wrap: extras.wrap?.('post') })
   const ms = performance.now() - started
   const log = `${main.stdout}\n${main.stderr}`
   if (main.code !== 0 || post.code !== 0)

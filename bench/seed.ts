@@ -13,7 +13,8 @@ import {
   hostPath,
   type Lab,
   type LabBuilder,
-  runCommandAs
+  runnerArgv,
+  runOnHost
 } from '../__tests__/lab/harness.js'
 
 /** `--name value` from the command line, or `fallback`. */
@@ -171,17 +172,19 @@ export const NIX = ['nix', '--extra-experimental-features', 'nix-command']
 
 /**
  * A plain `nix build` as the runner user, the seed's way: `--max-jobs 0` and a builders line naming root's `alias`
- * with `maxJobs`. Returns its time in ms; throws when it fails.
+ * with `maxJobs`. Returns its time in ms; throws when it fails. `wrap` is a command of the host's around it (e.g.
+ * `/usr/bin/time`).
  */
 export async function seedBuild(
   lab: Lab,
   b: LabBuilder,
   alias: string,
   expr: Expression,
-  maxJobs: number
+  maxJobs: number,
+  wrap: string[] = []
 ): Promise<number> {
   const started = performance.now()
-  const result = await runCommandAs(lab, 'runner', [
+  const build = [
     ...NIX,
     'build',
     '--no-link',
@@ -191,7 +194,10 @@ export async function seedBuild(
     `ssh-ng://${b.user}@${alias} ${lab.localSystem} - ${maxJobs} 1 - - -`,
     ...expr.args,
     ...expr.attributes
-  ])
+  ]
+  const result = await runOnHost([...wrap, ...runnerArgv(lab, 'runner', build)], {
+    HOME: `/home/${lab.runnerUser}`
+  })
   const ms = performance.now() - started
   if (result.code !== 0) throw new Error(`plain nix build through ${alias} failed: ${result.stderr}`)
   return ms

@@ -26,7 +26,7 @@ export function builderDatabase(b: LabBuilder): string {
   return b.storeDir.replace(/\/store$/, '/var/nix/db/db.sqlite')
 }
 
-/** The valid paths whose names contain `nonce`, from the database file `database`. */
+/** The valid paths whose names contain `nonce`, from the database file `database`, newest first. */
 export async function pathsWith(database: string, nonce: string): Promise<StorePath[]> {
   if (!/^[0-9a-f]+$/.test(nonce)) throw new Error(`not a nonce: ${nonce}`)
   const result = await runOnHost([
@@ -38,7 +38,7 @@ export async function pathsWith(database: string, nonce: string): Promise<StoreP
     '-separator',
     '\t',
     database,
-    `select path, narSize, coalesce(ultimate, 0) from ValidPaths where path like '%${nonce}%'`
+    `select path, narSize, coalesce(ultimate, 0) from ValidPaths where path like '%${nonce}%' order by id desc`
   ])
   if (result.code !== 0) throw new Error(`sqlite3 ${database} failed: ${result.stderr}`)
   return result.stdout
@@ -86,34 +86,40 @@ export async function deleteFromBuilder(lab: Lab, b: LabBuilder, nonces: string[
   try {
     for (const id of nonces) {
       const paths = await pathsWith(builderDatabase(b), id)
-      if (paths.length === 0) continue
-      const result = await runOnHost([
-        'ssh',
-        '-F',
-        '/dev/null',
-        '-i',
-        lab.clientKey,
-        '-o',
-        'IdentitiesOnly=yes',
-        '-o',
-        `UserKnownHostsFile=${join(dir, 'known_hosts')}`,
-        '-o',
-        'StrictHostKeyChecking=yes',
-        '-o',
-        'BatchMode=yes',
-        '-p',
-        String(b.port),
-        `${b.user}@${b.host}`,
-        'nix-store',
-        '--delete',
-        ...paths.map(p => p.path)
-      ])
-      if (result.code !== 0)
-        process.stderr.write(
-          `warning: could not clean builder ${b.id}'s store: ${result.stderr.split('\n').at(-2)}\n`
-        )
+      // The remote command is one argument of the builder's shell, which the kernel caps at 128 KiB. Newest first:
+      // a path is registered after its references, so no chunk deletes a path that a later one still refers to.
+      for (let start = 0; start < paths.length; start += 500)
+        await deleteOnBuilder(lab, b, dir, paths.slice(start, start + 500))
     }
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
+}
+
+async function deleteOnBuilder(lab: Lab, b: LabBuilder, dir: string, paths: StorePath[]): Promise<void> {
+  const result = await runOnHost([
+    'ssh',
+    '-F',
+    '/dev/null',
+    '-i',
+    lab.clientKey,
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    `UserKnownHostsFile=${join(dir, 'known_hosts')}`,
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'BatchMode=yes',
+    '-p',
+    String(b.port),
+    `${b.user}@${b.host}`,
+    'nix-store',
+    '--delete',
+    ...paths.map(p => p.path)
+  ])
+  if (result.code !== 0)
+    process.stderr.write(
+      `warning: could not clean builder ${b.id}'s store: ${result.stderr.split('\n').at(-2)}\n`
+    )
 }

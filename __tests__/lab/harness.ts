@@ -205,6 +205,8 @@ export interface StepOptions {
   env?: Record<string, string>
   /** The step's working directory (and RUNNER_TEMP), made by newStepDir; a fresh one by default. */
   dir?: string
+  /** A command of the host's that runs the step, e.g. `/usr/bin/time -o FILE` to measure it as a whole. */
+  wrap?: string[]
 }
 
 /** A fresh step directory, as the runner sees it (under its root filesystem's /tmp for a newer Nix). */
@@ -238,7 +240,10 @@ export function startStep(
     ...variables
   }
   const script = join(lab.runner.root === '' ? join(ROOT, 'dist') : DIST_IN_ROOT, entry, 'index.js')
-  const [command = '', ...args] = onRunner(lab, [...asUser(lab, runAs), runnerNode(lab), script])
+  const [command = '', ...args] = [
+    ...(options.wrap ?? []),
+    ...runnerArgv(lab, runAs, [runnerNode(lab), script])
+  ]
   const child = spawn(command, args, {
     cwd: hostPath(lab, dir),
     env,
@@ -511,10 +516,15 @@ export function runCommandAs(
   argv: string[],
   env: Record<string, string> = {}
 ): Promise<CommandResult> {
-  return runOnHost(onRunner(lab, [...asUser(lab, runAs), ...argv]), {
+  return runOnHost(runnerArgv(lab, runAs, argv), {
     HOME: runAs === 'runner' ? `/home/${lab.runnerUser}` : '/root',
     ...env
   })
+}
+
+/** The host's argv that runs `argv` on the runner as `runAs`, for a caller that wraps it in a command of its own. */
+export function runnerArgv(lab: Lab, runAs: RunAs, argv: string[]): string[] {
+  return onRunner(lab, [...asUser(lab, runAs), ...argv])
 }
 
 /** Runs a command on the host, as root: the lab's scripts, a look into a builder's store. */
