@@ -29,6 +29,21 @@ export function builderDatabase(b: LabBuilder): string {
 /** The valid paths whose names contain `nonce`, from the database file `database`, newest first. */
 export async function pathsWith(database: string, nonce: string): Promise<StorePath[]> {
   if (!/^[0-9a-f]+$/.test(nonce)) throw new Error(`not a nonce: ${nonce}`)
+  return validPaths(database, `path like '%${nonce}%'`)
+}
+
+/**
+ * The valid ones of `paths`, from the database file `database`, newest first: for a path whose name has no nonce, as
+ * a flake's source (always named `source`).
+ */
+export async function pathsAmong(database: string, paths: string[]): Promise<StorePath[]> {
+  const bad = paths.find(path => !/^\/nix\/store\/[0-9a-z]{32}-[A-Za-z0-9+._?=-]+$/.test(path))
+  if (bad !== undefined) throw new Error(`not a store path: ${bad}`)
+  if (paths.length === 0) return []
+  return validPaths(database, `path in (${paths.map(path => `'${path}'`).join(', ')})`)
+}
+
+async function validPaths(database: string, where: string): Promise<StorePath[]> {
   const result = await runOnHost([
     // Not -readonly: a read-only connection cannot open a WAL database whose -shm file the daemon has not left
     // behind ("database is locked"). It only reads; the busy timeout waits out a daemon's write.
@@ -38,7 +53,7 @@ export async function pathsWith(database: string, nonce: string): Promise<StoreP
     '-separator',
     '\t',
     database,
-    `select path, narSize, coalesce(ultimate, 0) from ValidPaths where path like '%${nonce}%' order by id desc`
+    `select path, narSize, coalesce(ultimate, 0) from ValidPaths where ${where} order by id desc`
   ])
   if (result.code !== 0) throw new Error(`sqlite3 ${database} failed: ${result.stderr}`)
   return result.stdout
@@ -60,20 +75,20 @@ export function totalBytes(paths: StorePath[]): number {
  * worker's temporary root). Warns instead of failing: a benchmark's figures do not depend on it.
  */
 export async function deleteFromRunner(lab: Lab, nonces: string[]): Promise<void> {
-  for (const id of nonces) {
-    const paths = await pathsWith(runnerDatabase(lab), id)
-    if (paths.length === 0) continue
-    const result = await runCommandAs(lab, 'root', [
-      'nix-store',
-      '--delete',
-      '--ignore-liveness',
-      ...paths.map(p => p.path)
-    ])
-    if (result.code !== 0)
-      process.stderr.write(
-        `warning: could not clean the runner's store: ${result.stderr.split('\n').at(-2)}\n`
-      )
-  }
+  for (const id of nonces) await deletePathsFromRunner(lab, await pathsWith(runnerDatabase(lab), id))
+}
+
+/** Deletes `paths` from the runner's store, as deleteFromRunner does. */
+export async function deletePathsFromRunner(lab: Lab, paths: StorePath[]): Promise<void> {
+  if (paths.length === 0) return
+  const result = await runCommandAs(lab, 'root', [
+    'nix-store',
+    '--delete',
+    '--ignore-liveness',
+    ...paths.map(p => p.path)
+  ])
+  if (result.code !== 0)
+    process.stderr.write(`warning: could not clean the runner's store: ${result.stderr.split('\n').at(-2)}\n`)
 }
 
 /**
@@ -81,16 +96,19 @@ export async function deleteFromRunner(lab: Lab, nonces: string[]): Promise<void
  * (trusted) user over ssh. Warns instead of failing.
  */
 export async function deleteFromBuilder(lab: Lab, b: LabBuilder, nonces: string[]): Promise<void> {
+  for (const id of nonces) await deletePathsFromBuilder(lab, b, await pathsWith(builderDatabase(b), id))
+}
+
+/** Deletes `paths` (newest first) from builder `b`'s store, as deleteFromBuilder does. */
+export async function deletePathsFromBuilder(lab: Lab, b: LabBuilder, paths: StorePath[]): Promise<void> {
+  if (paths.length === 0) return
   const dir = mkdtempSync(join(tmpdir(), 'nix-offload-bench-clean-'))
   writeFileSync(join(dir, 'known_hosts'), `[${b.host}]:${b.port} ${b.hostPublicKey}\n`)
   try {
-    for (const id of nonces) {
-      const paths = await pathsWith(builderDatabase(b), id)
-      // The remote command is one argument of the builder's shell, which the kernel caps at 128 KiB. Newest first:
-      // a path is registered after its references, so no chunk deletes a path that a later one still refers to.
-      for (let start = 0; start < paths.length; start += 500)
-        await deleteOnBuilder(lab, b, dir, paths.slice(start, start + 500))
-    }
+    // The remote command is one argument of the builder's shell, which the kernel caps at 128 KiB. Newest first: a
+    // path is registered after its references, so no chunk deletes a path that a later one still refers to.
+    for (let start = 0; start < paths.length; start += 500)
+      await deleteOnBuilder(lab, b, dir, paths.slice(start, start + 500))
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
