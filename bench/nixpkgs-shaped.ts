@@ -20,7 +20,15 @@ import { createHash } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { builderCtl, chownTree, hostPath, loadLab, ROOT, runOnHost } from '../__tests__/lab/harness.js'
+import {
+  builderCtl,
+  chownTree,
+  hostPath,
+  loadLab,
+  ROOT,
+  runCommandAs,
+  runOnHost
+} from '../__tests__/lab/harness.js'
 import { bundleId, runAction } from './action.js'
 import { type CacheFiles, fillCache, startCacheServer } from './binary-cache.js'
 import { type Phase, printPhase, type RunFigures, type Usage } from './nixpkgs-figures.js'
@@ -28,8 +36,10 @@ import {
   appNames,
   DEFAULT_SHAPE,
   derivationCount,
+  EMPTY_FLAKE_LOCK,
   outputBytes,
   overrideExpression,
+  overrideFlake,
   packageName,
   type TreeShape,
   writeTree
@@ -37,6 +47,7 @@ import {
 import {
   benchBuilder,
   type Expression,
+  NIX,
   nonce,
   option,
   printFailures,
@@ -48,6 +59,9 @@ import {
   builderDatabase,
   deleteFromBuilder,
   deleteFromRunner,
+  deletePathsFromBuilder,
+  deletePathsFromRunner,
+  pathsAmong,
   pathsWith,
   runnerDatabase
 } from './store-paths.js'
@@ -105,27 +119,51 @@ async function filledCache(): Promise<CacheFiles> {
   }
 }
 
-/** A run's expression: a hard-linked copy of the tree beside the override, so that its directory holds all it needs. */
+const FLAKES = ['--extra-experimental-features', 'flakes']
+
+function runDir(id: string): string {
+  return `/tmp/nix-offload-bench-${id}`
+}
+
+/**
+ * A run's flake: a hard-linked copy of the tree beside the override and a flake.nix exposing it, so that its directory
+ * holds all it needs and its evaluation is pure. Every variant builds `path:<dir>#<app>`, since `evaluate: builder`
+ * takes only flakes (see bench/README.md); `path:` needs no git.
+ */
 async function runExpression(id: string): Promise<Expression> {
-  const dir = `/tmp/nix-offload-bench-${id}`
+  const dir = runDir(id)
   await must(['mkdir', hostPath(lab, dir)])
   await must(['cp', '-al', hostPath(lab, tree), hostPath(lab, `${dir}/pkgs`)])
   writeFileSync(hostPath(lab, `${dir}/default.nix`), overrideExpression('./pkgs', lab.localSystem, shape, id))
+  writeFileSync(hostPath(lab, `${dir}/flake.nix`), overrideFlake(lab.localSystem))
+  writeFileSync(hostPath(lab, `${dir}/flake.lock`), EMPTY_FLAKE_LOCK)
   chownTree(hostPath(lab, dir), lab.runnerUser)
   return {
-    args: [
-      '--option',
-      'substituters',
-      url,
-      '--option',
-      'trusted-public-keys',
-      cache.publicKey,
-      '-f',
-      `${dir}/default.nix`
-    ],
-    attributes: apps,
+    args: ['--option', 'substituters', url, '--option', 'trusted-public-keys', cache.publicKey],
+    attributes: apps.map(app => `path:${dir}#${app}`),
     nonce: id
   }
+}
+
+/**
+ * The store path of the run's flake source, which every variant copied into the runner's store and `evaluate:
+ * builder` sent on to the builder. Its name is always `source`, without the nonce, so only the runner's Nix can name it.
+ */
+async function flakeSource(id: string): Promise<string> {
+  const result = await runCommandAs(lab, 'runner', [
+    ...NIX,
+    ...FLAKES,
+    'flake',
+    'metadata',
+    '--json',
+    `path:${runDir(id)}`
+  ])
+  const parsed: unknown = result.code === 0 ? JSON.parse(result.stdout) : undefined
+  const path: unknown =
+    typeof parsed === 'object' && parsed !== null && 'path' in parsed ? parsed.path : undefined
+  if (typeof path !== 'string')
+    throw new Error(`nix flake metadata path:${runDir(id)} failed: ${result.stderr}`)
+  return path
 }
 
 async function must(argv: string[]): Promise<void> {
@@ -157,7 +195,11 @@ const EVALUATE = 'action, evaluate: builder'
 const seed = seedConfig(lab, b)
 const variants: [name: string, build: Build][] = [
   [AUTO, async (expr, wrap) => (await runAction(lab, b, 'auto', expr, MAX_JOBS, apps.length, { wrap })).ms],
-  [SEED, (expr, wrap) => seedBuild(lab, b, seed.seed, expr, MAX_JOBS, wrap('build'))]
+  [
+    SEED,
+    (expr, wrap) =>
+      seedBuild(lab, b, seed.seed, { ...expr, args: [...FLAKES, ...expr.args] }, MAX_JOBS, wrap('build'))
+  ]
 ]
 if (evaluateKnown)
   variants.splice(1, 0, [
@@ -179,25 +221,38 @@ async function measure(build: Build, cold: boolean): Promise<RunFigures> {
   server.takeServed()
   const expr = await runExpression(nonce())
   const usageDir = mkdtempSync(join(tmpdir(), 'nix-offload-bench-usage-'))
+  let source: string | undefined
   try {
     const usageFiles: string[] = []
     const ms = await build(expr, step => {
       usageFiles.push(join(usageDir, step))
       return timed(join(usageDir, step))
     })
-    return { ms, ...readUsage(usageFiles), ...(await moved(expr.nonce, before)) }
+    source = await flakeSource(expr.nonce)
+    return { ms, ...readUsage(usageFiles), ...(await moved(expr.nonce, before, source)) }
   } finally {
     rmSync(usageDir, { recursive: true, force: true })
-    rmSync(hostPath(lab, `/tmp/nix-offload-bench-${expr.nonce}`), { recursive: true, force: true })
+    // Each run's source is new (the nonce is in its default.nix): kept, they would only fill both stores.
+    source ??= await flakeSource(expr.nonce).catch(() => undefined)
+    if (source !== undefined) {
+      await deletePathsFromRunner(lab, await pathsAmong(runnerDatabase(lab), [source]))
+      await deletePathsFromBuilder(lab, b, await pathsAmong(builderDatabase(b), [source]))
+    }
+    rmSync(hostPath(lab, runDir(expr.nonce)), { recursive: true, force: true })
   }
 }
 
 /**
  * What moved during a run, from the stores' databases and the cache's log. Into the runner: outputs of the graph
  * (substituted) and the apps (from the builder); none may have been built there. Up to the builder: the paths that
- * became valid there without being built or substituted there, and that the runner holds.
+ * became valid there without being built or substituted there, and that the runner holds, and the flake's `source`
+ * when it went there (new in every run, so it was not there before).
  */
-async function moved(id: string, before: Set<string>): Promise<Omit<RunFigures, 'ms' | keyof Usage>> {
+async function moved(
+  id: string,
+  before: Set<string>,
+  source: string
+): Promise<Omit<RunFigures, 'ms' | keyof Usage>> {
   const served = server.takeServed()
   const onRunner = await pathsWith(runnerDatabase(lab), graphId)
   const outputs = onRunner.filter(p => !p.path.endsWith('.drv'))
@@ -212,9 +267,12 @@ async function moved(id: string, before: Set<string>): Promise<Omit<RunFigures, 
   }
   const substitutedThere = new Set(builderServed.map(nar => nar.storePath))
   const runnerHolds = new Set(onRunner.map(p => p.path))
-  const sent = (await pathsWith(builderDatabase(b), graphId)).filter(
-    p => !before.has(p.path) && !p.ultimate && !substitutedThere.has(p.path) && runnerHolds.has(p.path)
-  )
+  const sent = [
+    ...(await pathsWith(builderDatabase(b), graphId)).filter(
+      p => !before.has(p.path) && !p.ultimate && !substitutedThere.has(p.path) && runnerHolds.has(p.path)
+    ),
+    ...(await pathsAmong(builderDatabase(b), [source])).filter(p => !p.ultimate)
+  ]
   const sum = (paths: { narSize: number }[]): number => paths.reduce((total, p) => total + p.narSize, 0)
   return {
     substitutedBytes: sum(substituted),

@@ -186,3 +186,18 @@ export function overrideExpression(treeDir: string, system: string, shape: TreeS
     `in { inherit (pkgs) ${appNames(shape).join(' ')}; }\n`
   )
 }
+
+/**
+ * The run's directory as a flake: `evaluate: builder` sends only flakes (a file named by `-f` may import any path of
+ * the runner). It exposes `overrideExpression`'s apps, read from the `default.nix` beside it, so that the flake and the
+ * file build the same derivations. It has no inputs, so it needs nothing but its own directory.
+ */
+export function overrideFlake(system: string): string {
+  return `{\n  outputs = { self }: { packages.${system} = import ./default.nix; };\n}\n`
+}
+
+/**
+ * The lock file of a flake with no inputs, as Nix computes it. Written beside flake.nix so that no Nix writes one
+ * into the directory while a run reads it; an equal lock file is never rewritten.
+ */
+export const EMPTY_FLAKE_LOCK = '{"nodes":{"root":{}},"root":"root","version":7}\n'
