@@ -147,7 +147,8 @@ async function runExpression(id: string): Promise<Expression> {
 
 /**
  * The store path of the run's flake source, which every variant copied into the runner's store and `evaluate:
- * builder` sent on to the builder. Its name is always `source`, without the nonce, so only the runner's Nix can name it.
+ * builder` sent on to the builder. Its name is always `source`, without the nonce, so only the runner's Nix can name
+ * it.
  */
 async function flakeSource(id: string): Promise<string> {
   const result = await runCommandAs(lab, 'runner', [
