@@ -120,6 +120,7 @@ describe('evaluate: builder', () => {
     const flake = freshFlake()
     const main = await mainAndPost({
       ...builderInputs(lab, 'a'),
+      strategy: 'remote-store',
       evaluate: 'builder',
       'copy-back': 'false',
       installables: flake.installable
@@ -136,6 +137,7 @@ describe('evaluate: builder', () => {
     const flake = freshFlake()
     const main = await mainAndPost({
       ...builderInputs(lab, 'a'),
+      strategy: 'remote-store',
       'ssh-private-key': readFileSync(lab.daemonOnlyKey, 'utf8'),
       evaluate: 'builder',
       installables: flake.installable
@@ -152,6 +154,7 @@ describe('evaluate: builder', () => {
     const drv = freshDerivation(lab)
     const main = await mainAndPost({
       ...builderInputs(lab, 'a'),
+      strategy: 'remote-store',
       evaluate: 'builder',
       args: drv.args,
       installables: 'drv'

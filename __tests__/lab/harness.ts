@@ -223,7 +223,7 @@ export function startStep(
   entry: 'main' | 'post',
   variables: Record<string, string>,
   options: StepOptions & { dir?: string } = {}
-): { child: ChildProcess; done: Promise<StepResult> } {
+): { child: ChildProcess; done: Promise<StepResult>; dir: string } {
   const runAs = options.runAs ?? 'runner'
   const dir = options.dir ?? newStepDir(lab, runAs)
   const home = runAs === 'runner' ? `/home/${lab.runnerUser}` : '/root'
@@ -259,7 +259,7 @@ export function startStep(
       resolvePromise(collect(lab, dir, runAs, code, signal, stdout, stderr))
     )
   })
-  return { child, done }
+  return { child, done, dir }
 }
 
 export async function runMain(
@@ -285,7 +285,7 @@ export async function startMainUntil(
   lab: Lab,
   inputs: Record<string, string>,
   marker: string
-): Promise<{ child: ChildProcess; done: Promise<StepResult> }> {
+): Promise<{ child: ChildProcess; done: Promise<StepResult>; dir: string; seen: string }> {
   const step = startStep(lab, 'main', inputVariables(inputs))
   let seen = ''
   await new Promise<void>((resolve, reject) => {
@@ -295,7 +295,7 @@ export async function startMainUntil(
     })
     step.child.on('close', () => reject(new Error(`main ended before "${marker}" appeared:\n${seen}`)))
   })
-  return step
+  return { ...step, seen }
 }
 
 /** Runs the post step with the state main saved, in main's working directory, as the same user. */

@@ -10,6 +10,7 @@ import {
   runCommandAs,
   runMain,
   runPost,
+  startMainUntil,
   visibleLog
 } from './harness.js'
 
@@ -18,7 +19,7 @@ const lab: Lab = loadLab()
 /**
  * An `--impure` expression that looks for the private key wherever the runner user's evaluation can: every file that
  * NIX_SSHOPTS names, every absolute path in those files (the ssh config's IdentityFile, UserKnownHostsFile, …), every
- * file in their directories and in $HOME/.ssh (one level down too), and in `decoy` if given. Only regular files are
+ * file in their directories, in $HOME/.ssh and in $RUNNER_TEMP (one level down too), and in `decoy` if given. Only regular files are
  * read: reading a socket or a directory is an error `builtins.tryEval` does not catch. `probe`'s name says what it
  * found, and whether NIX_SSHOPTS named a file it could read.
  */
@@ -38,7 +39,9 @@ let
   optsFiles = absolute (words (builtins.getEnv "NIX_SSHOPTS"));
   named = builtins.concatLists (map (file: absolute (words (readable file))) optsFiles);
   home = builtins.getEnv "HOME";
+  temp = builtins.getEnv "RUNNER_TEMP";
   dirs = map dirOf (optsFiles ++ named) ++ [ "\${home}/.ssh" ] ++ entries "\${home}/.ssh"
+    ++ (if temp == "" then [ ] else [ temp ] ++ entries temp)
     ++ (if decoy == "" then [ ] else [ decoy ]);
   candidates = optsFiles ++ named ++ builtins.concatLists (map entries dirs);
   holdsKey = path: builtins.length (builtins.split "PRIVATE KEY" (readable path)) > 1;
@@ -53,6 +56,18 @@ in {
   };
 }
 `
+
+/** Every regular file under `dirs` on the runner, as root, that holds a private key: what a build could have read. */
+async function keyFilesUnder(dirs: string[]): Promise<string> {
+  const found = await runCommandAs(lab, 'root', [
+    'sh',
+    '-c',
+    'find "$@" -type f -exec grep -l "PRIVATE KEY" {} + 2>/dev/null || true',
+    'find',
+    ...dirs
+  ])
+  return found.stdout.trim()
+}
 
 /** The probe in a fresh file of the runner's: `-f file --argstr nonce … --argstr system …`. */
 function probeFile(): { args: string; nonce: string; file: string } {
@@ -95,6 +110,8 @@ describe('the private key and the evaluation of the runner user', () => {
   })
 
   it('under remote-store, an --impure expression reading every file NIX_SSHOPTS leads to finds no private key', async () => {
+    // The routing evaluation runs without NIX_SSHOPTS, and may run before the step's directory exists: what the
+    // probe can see then is no proof, so the test also looks itself, as root, while the build runs.
     const { args } = probeFile()
     const main = await runMain(lab, {
       ...builderInputs(lab, 'a'),
@@ -104,8 +121,29 @@ describe('the private key and the evaluation of the runner user', () => {
     })
     expect(main.code, visibleLog(main)).toBe(0)
     const [outPath = ''] = main.outputs['out-paths']?.split('\n') ?? []
-    expect(outPath).toMatch(/-no-key-saw-config$/)
+    expect(outPath).toMatch(/-no-key-/)
     const post = await runPost(lab, main)
     expect(post.code, post.stdout).toBe(0)
+  })
+
+  it("under remote-store, no file in the step's directory or the runner user's ~/.ssh holds the key while the build runs", async () => {
+    const drv = freshDerivation(lab, { seconds: 3 })
+    const step = await startMainUntil(
+      lab,
+      { ...builderInputs(lab, 'a'), strategy: 'remote-store', args: drv.args, installables: 'drv' },
+      `building ${drv.nonce}`
+    )
+    // The step's own directory: RUNNER_TEMP's, or the system's when that path is too long for SSH's sockets.
+    const workDir = /with (\S+)\/ssh_config\)/.exec(step.seen)?.[1] ?? ''
+    expect(workDir, step.seen).toMatch(/\/nix-offload-[0-9a-f]{6}$/)
+    const files = await runCommandAs(lab, 'root', ['find', workDir, '-maxdepth', '1'])
+    const during = await keyFilesUnder([step.dir, workDir, `/home/${lab.runnerUser}/.ssh`])
+    const main = await step.done
+    expect(main.code, visibleLog(main)).toBe(0)
+    // It was there, with the config and the key's public half, and no file held the key.
+    expect(files.stdout).toContain(`${workDir}/ssh_config`)
+    expect(files.stdout).toContain(`${workDir}/key.pub`)
+    expect(during).toBe('')
+    expect((await runPost(lab, main)).code).toBe(0)
   })
 })
