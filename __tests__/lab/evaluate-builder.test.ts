@@ -11,15 +11,10 @@ import {
   inStore,
   type Lab,
   loadLab,
-  newMasters,
   reportOf,
-  runMain,
-  runPost,
-  snapshot,
-  sshMasters,
-  type StepResult,
   visibleLog,
-  watched
+  firstError,
+  mainThenPost
 } from './harness.js'
 
 const lab: Lab = loadLab()
@@ -64,31 +59,10 @@ function freshFlake(): { installable: string; name: string } {
   return { installable: `path:${dir}#packages.${system}.default`, name }
 }
 
-/** Main, then post; post must leave nothing running and the runner's files as they were. */
-async function mainAndPost(inputs: Record<string, string>): Promise<StepResult> {
-  const before = snapshot(watched(lab))
-  const mastersBefore = await sshMasters(lab)
-  const main = await runMain(lab, inputs)
-  const post = await runPost(lab, main)
-  expect(post.code, post.stdout).toBe(0)
-  expect(newMasters(mastersBefore, await sshMasters(lab))).toBe('')
-  expect(snapshot(watched(lab))).toEqual(before)
-  return main
-}
-
-/** The first error line the step printed. */
-function firstError(main: StepResult): string {
-  return (
-    visibleLog(main)
-      .split('\n')
-      .find(line => line.startsWith('::error')) ?? ''
-  )
-}
-
 describe('evaluate: builder', () => {
   it('sends a local flake to the builder, whose own nix evaluates and builds it: confirmed, proven from its store, the output copied back, the derivation never on the runner', async () => {
     const flake = freshFlake()
-    const main = await mainAndPost({
+    const main = await mainThenPost(lab, {
       ...builderInputs(lab, 'a'),
       strategy: 'remote-store',
       evaluate: 'builder',
@@ -118,7 +92,7 @@ describe('evaluate: builder', () => {
 
   it('with copy-back false leaves the output on the builder', async () => {
     const flake = freshFlake()
-    const main = await mainAndPost({
+    const main = await mainThenPost(lab, {
       ...builderInputs(lab, 'a'),
       strategy: 'remote-store',
       evaluate: 'builder',
@@ -135,7 +109,7 @@ describe('evaluate: builder', () => {
 
   it('refuses a key that runs only nix-daemon before any change, naming the input and the fix', async () => {
     const flake = freshFlake()
-    const main = await mainAndPost({
+    const main = await mainThenPost(lab, {
       ...builderInputs(lab, 'a'),
       strategy: 'remote-store',
       'ssh-private-key': readFileSync(lab.daemonOnlyKey, 'utf8'),
@@ -152,7 +126,7 @@ describe('evaluate: builder', () => {
 
   it('refuses a -f installable before any change, naming evaluate: runner as the way', async () => {
     const drv = freshDerivation(lab)
-    const main = await mainAndPost({
+    const main = await mainThenPost(lab, {
       ...builderInputs(lab, 'a'),
       strategy: 'remote-store',
       evaluate: 'builder',

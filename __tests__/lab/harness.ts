@@ -596,3 +596,26 @@ export function chownTree(path: string, user: string): void {
   }
   visit(path)
 }
+
+/** The first error line the step printed: what a user reads first. */
+export function firstError(result: StepResult): string {
+  return (
+    visibleLog(result)
+      .split('\n')
+      .find(line => line.startsWith('::error')) ?? ''
+  )
+}
+
+/** Main, then post, which must succeed, leave no SSH master of the step and the runner's files as they were. */
+export async function mainThenPost(lab: Lab, inputs: Record<string, string>): Promise<StepResult> {
+  const before = snapshot(watched(lab))
+  const mastersBefore = await sshMasters(lab)
+  const main = await runMain(lab, inputs)
+  const post = await runPost(lab, main)
+  if (post.code !== 0) throw new Error(`the post step failed:\n${post.stdout}${post.stderr}`)
+  const masters = newMasters(mastersBefore, await sshMasters(lab))
+  if (masters !== '') throw new Error(`the step left SSH masters running:\n${masters}`)
+  if (JSON.stringify(snapshot(watched(lab))) !== JSON.stringify(before))
+    throw new Error("the step left the runner's files changed")
+  return main
+}

@@ -25,21 +25,13 @@ import {
   type StepResult,
   visibleLog,
   watched,
-  numberedDerivations
+  numberedDerivations,
+  firstError
 } from './harness.js'
 
 const lab: Lab = loadLab()
 const a = builder(lab, 'a')
 const b = builder(lab, 'b')
-
-/** The first error line the step printed: what a user reads first. */
-function firstError(result: StepResult): string {
-  return (
-    visibleLog(result)
-      .split('\n')
-      .find(line => line.startsWith('::error')) ?? ''
-  )
-}
 
 async function builderCtl(command: string, name: string): Promise<void> {
   await ctlBuilder(lab, command, name)

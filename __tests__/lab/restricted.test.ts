@@ -7,14 +7,10 @@ import {
   inStore,
   type Lab,
   loadLab,
-  newMasters,
-  runMain,
-  runPost,
-  snapshot,
-  sshMasters,
   type StepResult,
   visibleLog,
-  watched
+  firstError,
+  mainThenPost
 } from './harness.js'
 
 const lab: Lab = loadLab()
@@ -37,22 +33,10 @@ const RESTRICTIONS: Restriction[] = [
   }
 ]
 
-/** Main, then post; post must leave nothing running and the runner as it was. */
-async function mainAndPost(inputs: Record<string, string>): Promise<StepResult> {
-  const before = snapshot(watched(lab))
-  const mastersBefore = await sshMasters(lab)
-  const main = await runMain(lab, inputs)
-  const post = await runPost(lab, main)
-  expect(post.code, post.stdout).toBe(0)
-  expect(newMasters(mastersBefore, await sshMasters(lab))).toBe('')
-  expect(snapshot(watched(lab))).toEqual(before)
-  return main
-}
-
 /** A fresh derivation built through `inputs` with `strategy`: it must build there, confirmed. */
 async function buildThere(inputs: Record<string, string>, strategy: string): Promise<StepResult> {
   const drv = freshDerivation(lab)
-  const main = await mainAndPost({
+  const main = await mainThenPost(lab, {
     ...builderInputs(lab, 'a'),
     ...inputs,
     strategy,
@@ -62,15 +46,6 @@ async function buildThere(inputs: Record<string, string>, strategy: string): Pro
   expect(main.code, visibleLog(main)).toBe(0)
   expect(main.outputs.confirmed).toBe('true')
   return main
-}
-
-/** The first error line the step printed. */
-function firstError(main: StepResult): string {
-  return (
-    visibleLog(main)
-      .split('\n')
-      .find(line => line.startsWith('::error')) ?? ''
-  )
 }
 
 describe.each(RESTRICTIONS)('a builder reached through $name', ({ inputs }) => {
@@ -85,7 +60,7 @@ describe.each(RESTRICTIONS)('a builder reached through $name', ({ inputs }) => {
   )
 
   it('refuses auto systems with an error naming the input to set, before writing anything', async () => {
-    const main = await mainAndPost({
+    const main = await mainThenPost(lab, {
       ...builderInputs(lab, 'a'),
       ...inputs,
       systems: 'auto',
@@ -109,7 +84,7 @@ describe('an account sshd forces to nix-store --serve --write (NixOS nix.sshServ
   )
 
   it('refuses strategy remote-store before any change, saying it needs ssh-ng', async () => {
-    const main = await mainAndPost({
+    const main = await mainThenPost(lab, {
       ...builderInputs(lab, 'a'),
       ...inputs,
       strategy: 'remote-store',
@@ -122,7 +97,7 @@ describe('an account sshd forces to nix-store --serve --write (NixOS nix.sshServ
   })
 
   it('with protocol ssh-ng, fails at once naming the restriction and the protocol that would work', async () => {
-    const main = await mainAndPost({
+    const main = await mainThenPost(lab, {
       ...builderInputs(lab, 'a'),
       user: lab.serveOnlyUser,
       installables: 'drv'

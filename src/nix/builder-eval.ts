@@ -5,7 +5,7 @@ import { builtOn } from './ledger.js'
 import { builderNix, NIX_FEATURES, type NixRelease, sshDestination } from './nix-cli.js'
 import { isStorePath, storeDirOf } from './nix-log.js'
 import { machineLabel } from './progress.js'
-import { copyBack, type StoreBuildOutcome } from './store-build.js'
+import { copyBack, emptyOutcome, type StoreBuildOutcome } from './store-build.js'
 import { askBuilderStore, sshOptionsOf, storeProofs } from './store-proof.js'
 import type { RunnerTrust, StoreOffer, StoreRoute, StrategyChoice } from './strategy.js'
 
@@ -147,17 +147,7 @@ export interface BuilderEvaluation {
 /** Sends the flakes, builds on the builder, proves each build from its store, and brings the outputs back. */
 export async function buildOnBuilder(settings: Settings, how: BuilderEvaluation): Promise<StoreBuildOutcome> {
   const { route, env } = how
-  const outcome: StoreBuildOutcome = {
-    exitCode: 0,
-    builds: [],
-    outPaths: [],
-    messages: [],
-    lastLines: new Map(),
-    copies: [],
-    proofs: new Map(),
-    copiedBack: new Map(),
-    sizes: new Map()
-  }
+  const outcome = emptyOutcome()
   const started = Date.now()
   const sources = await phase('nix flake archive', archiveFlakes(route, env))
   if (typeof sources === 'string') return { ...outcome, exitCode: 1, messages: [sources] }

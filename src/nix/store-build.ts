@@ -52,6 +52,21 @@ export interface StoreSession {
   targets: string[]
 }
 
+/** A store build's outcome before anything was built: what each way of building in a builder's store fills in. */
+export function emptyOutcome(): StoreBuildOutcome {
+  return {
+    exitCode: 0,
+    builds: [],
+    outPaths: [],
+    messages: [],
+    lastLines: new Map(),
+    copies: [],
+    proofs: new Map(),
+    copiedBack: new Map(),
+    sizes: new Map()
+  }
+}
+
 /**
  * Builds each route's derivations (the outputs its installables selected) in that builder's store, one builder after the other, then proves each derivation
  * from the builder's store and brings the requested outputs back (unless `copy-back` is false). Where the runner's
@@ -67,17 +82,7 @@ export async function buildInStores(
   env: NodeJS.ProcessEnv,
   workDir: string
 ): Promise<StoreBuildOutcome> {
-  const outcome: StoreBuildOutcome = {
-    exitCode: 0,
-    builds: [],
-    outPaths: [],
-    messages: [],
-    lastLines: new Map(),
-    copies: [],
-    proofs: new Map(),
-    copiedBack: new Map(),
-    sizes: new Map()
-  }
+  const outcome = emptyOutcome()
   // `nix copy` has no `--rebuild`: a check build goes through `nix build --store`.
   const rebuild = settings.rebuild || settings.args.includes('--rebuild')
   const oneSession = settings.copyBack && !rebuild && copyLinksOutputs(release)
