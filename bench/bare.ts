@@ -1,7 +1,7 @@
 /**
  * The bare floor of the remote-store strategy: the two commands the action runs, alone, as the runner user, with an
- * ssh config made once before the runs and handed to Nix through NIX_SSHOPTS (NIX-FACTS.md, "Building in the
- * builder's own store"):
+ * ssh config made once before the runs and handed to Nix through NIX_SSHOPTS (docs/nix.md, "Building in the
+ * builder's store"):
  *
  *   nix build --store ssh-ng://ALIAS --eval-store auto -j N --no-link --json …
  *   nix copy --from ssh-ng://ALIAS --no-check-sigs OUT…

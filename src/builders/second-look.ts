@@ -5,8 +5,8 @@ import type { ConfiguredBuilder } from '../runner/index.js'
 /**
  * A second look at the builders Nix could not reach during the build. Nix's log cannot say why: from Nix 2.16 it
  * reads `failed to start SSH connection to '<alias>'` whether the builder is down, its host key changed or it refused
- * the key (seen on 2.26 and 2.34), and ssh's own words go to the nix-daemon's log (NIX-FACTS.md). Every configured
- * builder passed the preflight, so the action runs that same check again now and names what changed.
+ * the key (seen on 2.26 and 2.34), and ssh's own words go to the nix-daemon's log (docs/nix.md, "Failure wordings").
+ * Every configured builder passed the preflight, so the action runs that same check again now and names what changed.
  */
 
 /** The preflight's SSH check of one builder, run again and judged as the preflight judges it. */

@@ -7,7 +7,8 @@ export interface CanaryTarget {
 }
 
 /**
- * A Nix file with one derivation per builder. Each needs no nixpkgs (the sandbox's /bin/sh is enough, NIX-FACTS.md),
+ * A Nix file with one derivation per builder. Each needs no nixpkgs (the sandbox's /bin/sh is enough, docs/nix.md,
+ * "Runner details"),
  * takes the payload as input (so it must be copied to the builder) and writes an output of the same size with shell
  * builtins only (so it must be copied back).
  */

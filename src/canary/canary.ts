@@ -57,7 +57,8 @@ export async function canary(
     const expression = join(directory, 'canary.nix')
     writeFileSync(expression, renderCanaryExpression(targets, payloadFile, thresholds.payloadMb))
     // One builder at a time, with the machines file naming only that builder: its canary can go nowhere else, and
-    // its figures are its own. The hook re-reads the machines file for every build (NIX-FACTS.md).
+    // its figures are its own. The hook re-reads the machines file for every build (docs/nix.md, "Where builds are
+    // offloaded from").
     const viaSudo = plan.asRoot && !facts.isRoot
     const useMachines = async (chosen: typeof plan.builders): Promise<void> => {
       const ops: FileOp[] = [machinesFileOp(plan, chosen)]

@@ -61,8 +61,8 @@ export const RULES: readonly Rule[] = [
     pattern: /cannot build on '(?<uri>[^']+)': (?<reason>[\s\S]*)/,
     explain: (m, c) => [unreachable(group(m, 'uri'), group(m, 'reason'), c)]
   },
-  // libstore/ssh.cc SSHMaster::startCommand: `failed to start SSH connection to '%s'` (NIX-FACTS: 2.16+; Lix too), when
-  // not already wrapped in `cannot build on`.
+  // libstore/ssh.cc SSHMaster::startCommand: `failed to start SSH connection to '%s'` (2.16+, docs/nix.md, "Failure
+  // wordings"; Lix too), when not already wrapped in `cannot build on`.
   {
     cause: 'builder-unreachable',
     versions: 'Nix 2.16+, Lix 2.90+',
@@ -92,7 +92,8 @@ export const RULES: readonly Rule[] = [
     explain: (m, c) =>
       isSshUri(group(m, 'uri')) ? [unreachable(group(m, 'uri'), group(m, 'reason'), c)] : []
   },
-  // libstore/daemon.cc: warning since Nix 2.22 (before: dropped silently, NIX-FACTS.md); Lix capitalises `Ignoring`.
+  // libstore/daemon.cc: warning since Nix 2.22 (before: dropped silently, docs/nix.md, "Failure wordings"); Lix
+  // capitalises `Ignoring`.
   {
     cause: 'untrusted-settings-ignored',
     versions: 'Nix 2.22+, Lix 2.90+',

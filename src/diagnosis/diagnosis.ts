@@ -21,8 +21,8 @@ export type {
 } from './diagnosis-types.js'
 
 /**
- * Turns Nix's remote-build failure messages (level-0 `msg` texts, ANSI already stripped, see NIX-FACTS.md "Failure
- * strings") into causes and fixes. The wordings are data: `RULES` holds one row per wording and the Nix/Lix versions
+ * Turns Nix's remote-build failure messages (level-0 `msg` texts, ANSI already stripped, see docs/nix.md, "Failure
+ * wordings") into causes and fixes. The wordings are data: `RULES` holds one row per wording and the Nix/Lix versions
  * that print it, so supporting a new wording is adding a row.
  */
 
@@ -38,7 +38,10 @@ export function builderOffer(builder: OfferedBuilder): BuilderOffer {
   }
 }
 
-/** Errors a connection lost mid-way shows; the ssh error itself goes to the nix-daemon's log (NIX-FACTS.md). */
+/**
+ * Errors a connection lost mid-way shows; the ssh error itself goes to the nix-daemon's log (docs/nix.md, "Failure
+ * wordings").
+ */
 export function diagnose(messages: readonly string[], context: DiagnosisContext): Diagnosis[] {
   const found: Finding[] = []
   messages.forEach((message, index) => {

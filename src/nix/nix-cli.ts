@@ -291,7 +291,7 @@ export function parseDerivationShow(stdout: string, storeDir = '/nix/store'): Sh
 
 /**
  * `nix path-info --json`, after NIX_FEATURES: Nix 2.34 warns "'--json' without '--json-format' is deprecated" and
- * takes `--json-format 1` (NIX-FACTS.md); older Nix and Lix have no such option.
+ * takes `--json-format 1` (docs/nix.md, "Building in the builder's store"); older Nix and Lix have no such option.
  */
 export function pathInfoJsonArgs(release: NixRelease): string[] {
   return nixFrom(release, '2.34') ? ['path-info', '--json', '--json-format', '1'] : ['path-info', '--json']

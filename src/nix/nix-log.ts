@@ -1,6 +1,6 @@
 /**
- * Nix's `--log-format internal-json` stream: one `@nix {json}` object per stderr line (see NIX-FACTS.md). This module
- * turns lines into typed events and nothing else.
+ * Nix's `--log-format internal-json` stream: one `@nix {json}` object per stderr line (docs/nix.md, "Proving where a
+ * derivation was built"). This module turns lines into typed events and nothing else.
  */
 
 import { safeLine } from '../base/index.js'

@@ -39,7 +39,7 @@ export interface RunnerFacts {
   serviceManager: ServiceManager
   /** Home directory of the account that opens the SSH connections (root's for a daemon). */
   sshHome: string
-  /** Absolute path of `nix`: sudo's secure_path often lacks the runner's Nix (NIX-FACTS.md). */
+  /** Absolute path of `nix`: sudo's secure_path often lacks the runner's Nix (docs/nix.md, "Runner details"). */
   nixPath: string
 }
 

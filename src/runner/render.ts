@@ -31,7 +31,8 @@ export interface SshFiles {
 
 /**
  * The Nix machines file. A port in the URI only works from Nix 2.31 and field 8 (base64 host key) is written without
- * `[host]:port`, so the port and the pinned key live in the ssh Host alias instead (see NIX-FACTS.md).
+ * `[host]:port`, so the port and the pinned key live in the ssh Host alias instead (docs/nix.md, "The machines
+ * format").
  */
 export function renderMachines(builders: ConfiguredBuilder[]): string {
   return builders.map(renderMachineLine).join('\n') + '\n'
@@ -79,7 +80,8 @@ export function renderSshConfig(token: string, builders: ConfiguredBuilder[], fi
       '  ServerAliveInterval 15',
       '  ServerAliveCountMax 4'
     )
-    // Nix opens a connection per derivation and never shares one (NIX-FACTS.md): the master does, for every session.
+    // Nix opens a connection per derivation and never shares one (docs/nix.md, "ControlMaster hazards"): the master
+    // does, for every session.
     // Pinned either way: a `Host *` of the runner's own (ControlMaster yes, say) must not decide for the alias, or a
     // master nobody closes outlives the job, and Nix meets "got 'started'" or hangs on `ssh -O check`.
     if (files.controlPath !== undefined) {
