@@ -1105,7 +1105,7 @@ function controlPathIn(dir) {
 }
 /**
  * The remote-store plan: every file in a 0700 directory of the runner user's under `tempDir` (RUNNER_TEMP), no sudo.
- * Lix splits NIX_SSHOPTS on whitespace (NIX-FACTS.md), so the directory's path must have none.
+ * Lix splits NIX_SSHOPTS on whitespace (docs/nix.md, "NIX_SSHOPTS splitting"), so the directory's path must have none.
  */
 function makeStorePlan(settings, builders, token, tempDir) {
     if (/\s/.test(tempDir))
