@@ -90,7 +90,7 @@ const graphId = createHash('sha256')
   .digest('hex')
   .slice(0, 12)
 const tree = `/tmp/nix-offload-bench-tree-${graphId}`
-const cacheDir = option('--cache-dir', `/var/tmp/nix-offload-bench-cache-${graphId}`)
+const cacheDir = option('--cache-dir', `/var/tmp/nix-offload-bench-cache-${graphId}-none`)
 const evaluateKnown = /^ {2}evaluate:/m.test(readFileSync(join(ROOT, 'action.yml'), 'utf8'))
 
 rmSync(hostPath(lab, tree), { recursive: true, force: true })
