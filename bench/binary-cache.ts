@@ -119,7 +119,9 @@ export async function startCacheServer(files: CacheFiles): Promise<CacheServer> 
     const file = normalize(join(root, decodeURIComponent(url.pathname)))
     if (!file.startsWith(`${root}/`) || !existsSync(file) || !statSync(file).isFile())
       return void response.writeHead(404).end()
-    const headers = { 'content-length': String(statSync(file).size) }
+    // One request per connection, as a plain static server answers: Nix 2.8 failed a substitution on the lab
+    // (`basic_string::_M_create`) over connections this server kept alive.
+    const headers = { 'content-length': String(statSync(file).size), connection: 'close' }
     if (request.method === 'HEAD') return void response.writeHead(200, headers).end()
     const nar = nars.get(url.pathname.slice(1))
     if (nar !== undefined) served.push(nar)
