@@ -288,6 +288,12 @@ const phases: Phase[] = links.flatMap(link =>
   ['warm', 'cold'].map(state => ({ link, state, results: new Map() }))
 )
 const failures = new Map<string, string[]>()
+// An interrupted run must not leave builder c substituting from a cache that is gone.
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => {
+    writeFileSync(b.nixConf, originalConf)
+    void builderCtl(lab, 'restart', b.name).finally(() => process.exit(130))
+  })
 try {
   writeFileSync(
     b.nixConf,

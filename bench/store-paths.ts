@@ -105,13 +105,49 @@ export async function deletePathsFromBuilder(lab: Lab, b: LabBuilder, paths: Sto
   const dir = mkdtempSync(join(tmpdir(), 'nix-offload-bench-clean-'))
   writeFileSync(join(dir, 'known_hosts'), `[${b.host}]:${b.port} ${b.hostPublicKey}\n`)
   try {
-    // The remote command is one argument of the builder's shell, which the kernel caps at 128 KiB. Newest first: a
-    // path is registered after its references, so no chunk deletes a path that a later one still refers to.
-    for (let start = 0; start < paths.length; start += 500)
-      await deleteOnBuilder(lab, b, dir, paths.slice(start, start + 500))
+    // The remote command is one argument of the builder's shell, which the kernel caps at 128 KiB. Referrers first,
+    // so that no chunk deletes a path that a later one still refers to (a copy need not register paths in order).
+    const ordered = await referrersFirst(builderDatabase(b), paths)
+    for (let start = 0; start < ordered.length; start += 500)
+      await deleteOnBuilder(lab, b, dir, ordered.slice(start, start + 500))
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
+}
+
+/** `paths` ordered so that each comes before every path it refers to, from the store's Refs table. */
+async function referrersFirst(database: string, paths: StorePath[]): Promise<StorePath[]> {
+  const result = await runOnHost([
+    'sqlite3',
+    '-cmd',
+    '.timeout 10000',
+    '-separator',
+    '\t',
+    database,
+    'select a.path, b.path from Refs join ValidPaths a on a.id = Refs.referrer join ValidPaths b on b.id = Refs.reference'
+  ])
+  if (result.code !== 0) throw new Error(`sqlite3 ${database} failed: ${result.stderr}`)
+  const byPath = new Map(paths.map(p => [p.path, p]))
+  const referrers = new Map<string, number>(paths.map(p => [p.path, 0]))
+  const references = new Map<string, string[]>()
+  for (const line of result.stdout.split('\n')) {
+    const [from = '', to = ''] = line.split('\t')
+    if (from === to || !byPath.has(from) || !byPath.has(to)) continue
+    referrers.set(to, (referrers.get(to) ?? 0) + 1)
+    references.set(from, [...(references.get(from) ?? []), to])
+  }
+  const ready = paths.filter(p => referrers.get(p.path) === 0)
+  const ordered: StorePath[] = []
+  for (let next = ready.shift(); next !== undefined; next = ready.shift()) {
+    ordered.push(next)
+    for (const to of references.get(next.path) ?? []) {
+      const left = (referrers.get(to) ?? 1) - 1
+      referrers.set(to, left)
+      const path = byPath.get(to)
+      if (left === 0 && path !== undefined) ready.push(path)
+    }
+  }
+  return ordered.length === paths.length ? ordered : paths
 }
 
 async function deleteOnBuilder(lab: Lab, b: LabBuilder, dir: string, paths: StorePath[]): Promise<void> {

@@ -20,28 +20,49 @@ export interface ThrottleProxy {
 
 const HIGH_WATER = 4 * 1024 * 1024
 
-/** One direction of one connection over `link`. */
+/**
+ * One direction of one connection over `link`. Chunks and the half-close leave in the order they came, from one queue
+ * drained by one timer: separate timers per chunk could fire out of order (Node groups timers by duration), and an
+ * end that overtook the last chunk cut the response short.
+ */
 function pace(from: Socket, to: Socket, link: Link | undefined): void {
   if (link === undefined) {
     from.pipe(to)
     return
   }
+  const queue: { chunk: Buffer | undefined; due: number }[] = []
   let free = performance.now()
   let queued = 0
+  let timer: NodeJS.Timeout | undefined
+  const drain = (): void => {
+    timer = undefined
+    const now = performance.now()
+    for (let next = queue[0]; next !== undefined && next.due <= now; next = queue[0]) {
+      queue.shift()
+      if (next.chunk === undefined) {
+        to.end()
+        return
+      }
+      to.write(next.chunk)
+      queued -= next.chunk.length
+    }
+    if (queued <= HIGH_WATER) from.resume()
+    const next = queue[0]
+    if (next !== undefined) timer = setTimeout(drain, next.due - now)
+  }
+  const push = (chunk: Buffer | undefined): void => {
+    if (chunk !== undefined)
+      free = Math.max(free, performance.now()) + (chunk.length / link.bytesPerSecond) * 1000
+    const due = Math.max(free, performance.now()) + link.delayMs
+    queue.push({ chunk, due })
+    timer ??= setTimeout(drain, due - performance.now())
+  }
   from.on('data', (chunk: Buffer) => {
-    free = Math.max(free, performance.now()) + (chunk.length / link.bytesPerSecond) * 1000
     queued += chunk.length
     if (queued > HIGH_WATER) from.pause()
-    setTimeout(
-      () => {
-        to.write(chunk)
-        queued -= chunk.length
-        if (queued <= HIGH_WATER) from.resume()
-      },
-      free + link.delayMs - performance.now()
-    )
+    push(chunk)
   })
-  from.on('end', () => setTimeout(() => to.end(), free + link.delayMs - performance.now()))
+  from.on('end', () => push(undefined))
 }
 
 export async function startThrottleProxy(host: string, port: number): Promise<ThrottleProxy> {
