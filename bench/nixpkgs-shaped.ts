@@ -72,6 +72,13 @@ const lab = loadLab()
 const bundle = bundleId(lab)
 const runs = Number(option('--runs', '5'))
 const links = option('--links', 'direct,throttled').split(',')
+const states = option('--phases', 'warm,cold').split(',')
+/**
+ * `--tuned` adds a variant: `auto` with the substitution settings a trusted builder user may raise for its session
+ * (docs/nix.md): more HTTP connections and, from Nix 2.16, more parallel substitutions; before 2.16 a substitution
+ * takes a build slot, so there it raises `max-jobs`.
+ */
+const tuned = process.argv.includes('--tuned')
 const throttled: Link = {
   bytesPerSecond: Number(option('--rate-mb', '50')) * 1e6,
   delayMs: Number(option('--delay-ms', '20'))
@@ -202,6 +209,29 @@ const variants: [name: string, build: Build][] = [
       seedBuild(lab, b, seed.seed, { ...expr, args: [...FLAKES, ...expr.args] }, MAX_JOBS, wrap('build'))
   ]
 ]
+const TUNED = 'action, auto, tuned'
+if (tuned) {
+  const modern = !/^2\.([0-9]|1[0-5])\./.test(`${b.nix}.`)
+  const options = ['--option', 'http-connections', '64']
+  if (modern) options.push('--option', 'max-substitution-jobs', '64')
+  variants.push([
+    TUNED,
+    async (expr, wrap) =>
+      (
+        await runAction(
+          lab,
+          b,
+          'auto',
+          { ...expr, args: [...expr.args, ...options] },
+          modern ? MAX_JOBS : 32,
+          apps.length,
+          {
+            wrap
+          }
+        )
+      ).ms
+  ])
+}
 if (evaluateKnown)
   variants.splice(1, 0, [
     EVALUATE,
@@ -284,9 +314,7 @@ async function moved(
   }
 }
 
-const phases: Phase[] = links.flatMap(link =>
-  ['warm', 'cold'].map(state => ({ link, state, results: new Map() }))
-)
+const phases: Phase[] = links.flatMap(link => states.map(state => ({ link, state, results: new Map() })))
 const failures = new Map<string, string[]>()
 // An interrupted run must not leave builder c substituting from a cache that is gone.
 for (const signal of ['SIGINT', 'SIGTERM'] as const)
