@@ -1,15 +1,81 @@
-import { startKeyAgent } from '../base/index.js'
+import * as core from '@actions/core'
+import { logInfo, phase, runCommand, stderrTail, stopProcesses } from '../base/index.js'
+import { label, NOTHING_TO_UNDO } from '../inputs/index.js'
+import { NIX_FEATURES, parseStoreInfo, storeInfoArgs } from '../nix/index.js'
 import { checkAll, type FileOp, fileOps } from './file-agent.js'
-import type { Plan, Step } from './plan.js'
-import type { ServiceManager } from './probe.js'
-import { type Journal, type Restart, RESTART_COMMANDS, saveJournal, type Undo } from './state.js'
+import { sharedFiles } from './nix-config.js'
+import { nixEnvironment, type Plan, type Step } from './plan.js'
+import { type RunnerFacts, viaSudo } from './probe.js'
+import { blockChange, blockUndoOp } from './render.js'
+import {
+  controlPathIn,
+  mastersChange,
+  mastersUndoOps,
+  sshCheck,
+  SshMasters,
+  STORE_CHECK_TIMEOUT_MS,
+  type StoreReach
+} from './ssh-masters.js'
+import { type Journal, loadChildren, loadJournal, saveJournal, type Undo } from './state.js'
+import {
+  type KeyAgentStep,
+  startKeyAgents,
+  stopOwnKeyAgent,
+  workDirChange,
+  workDirUndoOps
+} from './work-dir.js'
+
+/**
+ * Changing the runner and taking it back: a plan's steps as one batch of file operations with the journal of their
+ * undos (applyPlan), and that journal undone newest first in one batch (undoJournal), each resource's change and undo
+ * coming from its own module; the store check that opens the SSH masters; and the post step.
+ */
+
+/** The masters this process's store checks open: one process, one set, closed together. */
+const storeMasters = new SshMasters()
+
+/**
+ * Configures the runner for the builders (the plan, applied and journaled) and pings every builder's store through
+ * the written config as the account that offloads (which opens the multiplexing masters, returned to be closed).
+ * Later steps see the builders only once `exportNixConfig` runs.
+ */
+export async function configureRunner(
+  plan: Plan,
+  facts: RunnerFacts | undefined,
+  options: { announce: boolean; signal?: AbortSignal } = { announce: true }
+): Promise<{ stores: StoreReach[]; journal: Journal; masters: SshMasters }> {
+  if (options.announce && facts !== undefined) announcePlan(plan, facts)
+  const journal = await phase('configure', applyPlan(plan))
+  const stores = await phase('store check', pingStores(plan, facts, options.signal))
+  return { stores, journal, masters: storeMasters }
+}
+
+/** Ends the SSH masters the remote-store store checks started (SshMasters.close). */
+export function closeStoreMasters(): Promise<boolean> {
+  return storeMasters.close()
+}
+
+/** Says whom the runner is configured for and how, each builder's alias, and the plan's warnings. */
+export function announcePlan(plan: Plan, facts: RunnerFacts): void {
+  const who =
+    plan.path === 'remote-store'
+      ? `${facts.userName} (its own nix opens the SSH connections, with ${plan.sshConfigFile ?? 'an ssh config'})`
+      : plan.asRoot
+        ? 'root (the nix-daemon opens the SSH connections)'
+        : facts.userName
+  logInfo(`Configuring for ${who} (${plan.path}).`)
+  for (const builder of plan.builders) {
+    logInfo(`Builder ${builder.storeUri} → ${label(builder)} (${builder.systems.join(', ')})`)
+  }
+  for (const warning of plan.warnings) core.warning(warning, { title: 'nix-offload' })
+}
 
 /** The plan as one batch of file operations, and each undo with the operation whose change it takes back. */
 interface Batch {
   ops: FileOp[]
   undos: { undo: Undo; op?: number }[]
   /** The key agents to start once the work directory exists. */
-  agents: Extract<Step, { kind: 'key-agent' }>[]
+  agents: KeyAgentStep[]
 }
 
 /**
@@ -20,15 +86,14 @@ interface Batch {
  * not this job's to remove.
  */
 export async function applyPlan(plan: Plan): Promise<Journal> {
-  const viaSudo = plan.asRoot && process.getuid?.() !== 0
   const { ops, undos, agents } = batchOf(plan)
   saveJournal({ asRoot: plan.asRoot, token: plan.token, undo: undos.map(entry => entry.undo) })
-  const results = await fileOps(ops, { viaSudo, keepGoing: false })
+  const results = await fileOps(ops, { viaSudo: viaSudo(plan), keepGoing: false })
   const made = undos.filter(entry => entry.op === undefined || results[entry.op]?.ok === true)
   const journal: Journal = { asRoot: plan.asRoot, token: plan.token, undo: made.map(entry => entry.undo) }
   saveJournal(journal)
   checkAll(ops, results)
-  for (const agent of agents) await startKeyAgent(agent.socket, agent.key)
+  await startKeyAgents(agents)
   return journal
 }
 
@@ -36,49 +101,196 @@ function batchOf(plan: Plan): Batch {
   const batch: Batch = { ops: [], undos: [], agents: [] }
   let ownDir: string | undefined
   for (const step of plan.steps) {
-    if (step.kind === 'ssh-masters') {
-      batch.undos.push({
-        undo: {
-          kind: 'close-ssh-masters',
-          aliases: step.aliases,
-          path: step.controlDir,
-          ...(step.configFile === undefined ? {} : { configFile: step.configFile })
-        }
-      })
-    } else if (step.kind === 'key-agent') {
-      batch.undos.push({ undo: { kind: 'stop-key-agent', socket: step.socket } })
-      batch.agents.push(step)
-    } else if (step.kind === 'mkdir') {
-      ownDir = step.path
-      batch.undos.push({ undo: { kind: 'remove-tree', path: step.path }, op: batch.ops.length })
-      batch.ops.push({ op: 'mkdir', path: step.path })
-    } else if (step.kind === 'write') {
-      // A file of its own needs no undo of its own: its directory goes whole.
-      if (ownDir === undefined || !step.path.startsWith(`${ownDir}/`))
-        throw new Error(`the plan writes ${step.path} outside the action's own directory`)
-      const data = Buffer.from(step.content).toString('base64')
-      batch.ops.push({ op: 'create', path: step.path, data, mode: step.mode })
-    } else {
-      const restart = step.restart === undefined ? undefined : restartOf(step.restart)
-      const block = { path: step.path, token: plan.token, at: step.at }
-      batch.undos.push({
-        undo: { kind: 'remove-block', ...block, ...(restart === undefined ? {} : { restart }) },
-        op: batch.ops.length
-      })
-      batch.ops.push({
-        op: 'add-block',
-        ...block,
-        text: step.content,
-        mode: step.mode,
-        ...(restart === undefined ? {} : { restart: [...RESTART_COMMANDS[restart]] })
-      })
-    }
+    const { op, undo } = changeOf(step, plan.token, ownDir)
+    if (step.kind === 'mkdir') ownDir = step.path
+    if (step.kind === 'key-agent') batch.agents.push(step)
+    if (undo !== undefined) batch.undos.push({ undo, ...(op === undefined ? {} : { op: batch.ops.length }) })
+    if (op !== undefined) batch.ops.push(op)
   }
   return batch
 }
 
-/** The daemon reads nix.conf only when it starts: the file agent restarts it, as root, with this manager's command. */
-function restartOf(manager: ServiceManager): Restart {
-  if (manager === 'none') throw new Error('no service manager to restart the nix-daemon with')
-  return manager
+/** A step's change, from the module of the resource it changes. */
+function changeOf(step: Step, token: string, ownDir: string | undefined): { op?: FileOp; undo?: Undo } {
+  switch (step.kind) {
+    case 'block':
+      return blockChange(step, token)
+    case 'ssh-masters':
+      return mastersChange(step)
+    default:
+      return workDirChange(step, ownDir)
+  }
+}
+
+/** What undoing a journal came to. */
+export interface UndoOutcome {
+  /** Changes that could not be undone; each was a warning. */
+  failures: number
+  /** Shared files that still hold other jobs' blocks, which this job left alone: path → how many. */
+  othersLeft: Map<string, number>
+}
+
+/**
+ * Undoes a journal, newest change first, in one batch of file operations: each block removal checks that none of
+ * this job's block is left, and counts other jobs' blocks. A failure is a warning, never an error.
+ */
+export async function undoJournal(journal: Journal): Promise<UndoOutcome> {
+  // An agent this process started stops here; one that a main step left running is emptied by the file operations.
+  const left: Undo[] = []
+  for (const undo of journal.undo)
+    if (undo.kind !== 'stop-key-agent' || !(await stopOwnKeyAgent(undo))) left.push(undo)
+  const ops = left.reverse().flatMap(undoOpsOf)
+  const outcome: UndoOutcome = { failures: 0, othersLeft: new Map() }
+  try {
+    const results = await fileOps(ops, { viaSudo: viaSudo(journal), keepGoing: true })
+    ops.forEach((op, index) => {
+      const result = results[index]
+      if (op.op === 'attempt') return
+      const path = 'path' in op ? op.path : ''
+      if (result?.ok === true) {
+        if ((result.others ?? 0) > 0) outcome.othersLeft.set(path, result.others ?? 0)
+        return
+      }
+      outcome.failures++
+      core.warning(`nix-offload could not undo its change to ${path}: ${result?.error ?? 'no answer'}`)
+    })
+  } catch (error) {
+    outcome.failures++
+    core.warning(
+      `nix-offload could not undo its changes: ${error instanceof Error ? error.message : String(error)}`
+    )
+  }
+  return outcome
+}
+
+/** An undo's file operations, from the module of the resource it takes back. */
+function undoOpsOf(undo: Undo): FileOp[] {
+  switch (undo.kind) {
+    case 'remove-block':
+      return [blockUndoOp(undo)]
+    case 'close-ssh-masters':
+      return mastersUndoOps(undo)
+    default:
+      return workDirUndoOps(undo)
+  }
+}
+
+/**
+ * The seed's `sudo nix store ping --store ssh-ng://user@alias` check (spelled `nix store info` from Nix 2.19, see
+ * nix/), for every builder at once. It goes through the same ssh config, key file and known_hosts the daemon will
+ * use, as the same account, so it catches what the action's own SSH client cannot: permissions, an ssh config of
+ * root's that overrides ours, a sudo that does not work. Without `facts` (started before the runner probe ends, for
+ * the remote-store plan, which needs no sudo): `nix` from PATH, and the `store ping` form that every version accepts.
+ */
+export async function pingStores(
+  plan: Plan,
+  facts: RunnerFacts | undefined,
+  signal?: AbortSignal
+): Promise<StoreReach[]> {
+  const configFile = plan.sshConfigFile
+  if (plan.path === 'remote-store' && configFile !== undefined) {
+    const masters = plan.steps.find(step => step.kind === 'ssh-masters')
+    const controlPath = masters === undefined ? undefined : controlPathIn(masters.controlDir)
+    return Promise.all(
+      plan.builders.map(builder => sshCheck({ configFile, builder, controlPath }, storeMasters, signal))
+    )
+  }
+  return Promise.all(plan.builders.map(builder => nixStoreCheck(plan, builder, facts, signal)))
+}
+
+async function nixStoreCheck(
+  plan: Plan,
+  builder: Plan['builders'][number],
+  facts: RunnerFacts | undefined,
+  signal: AbortSignal | undefined
+): Promise<StoreReach> {
+  const check = storeInfoArgs({
+    implementation: facts?.nixImplementation ?? 'nix',
+    version: facts?.nixVersion ?? ''
+  })
+  const nixPath = facts?.nixPath ?? 'nix'
+  const args = [...NIX_FEATURES, ...check, '--store', builder.storeUri]
+  const started = Date.now()
+  // Bounded: a builder that stops answering after the preflight must not turn this into a six-hour job.
+  const bound = { timeoutMs: STORE_CHECK_TIMEOUT_MS, ...(signal === undefined ? {} : { signal }) }
+  const result = viaSudo(plan)
+    ? await runCommand('sudo', ['-n', nixPath, ...args], bound)
+    : await runCommand(nixPath, args, { ...bound, env: nixEnvironment(plan, process.env) })
+  const reach: StoreReach = {
+    storeUri: builder.storeUri,
+    builder: label(builder),
+    command: `nix ${check.join(' ')} --store ${builder.storeUri}`,
+    ok: result.code === 0,
+    ms: Date.now() - started
+  }
+  const { version, trusted } = parseStoreInfo(result.stdout.toString(), result.stderr)
+  if (version !== undefined) reach.version = version
+  if (trusted !== undefined) reach.trusted = trusted
+  if (!reach.ok) reach.error = stderrTail(result.stderr)
+  if (result.timedOut === true) {
+    reach.error =
+      `it hung: no answer within ${STORE_CHECK_TIMEOUT_MS / 1000} s (the builder accepted the SSH connection ` +
+      'but its Nix did not answer: is its nix-daemon running and responsive?)'
+  }
+  return reach
+}
+
+/**
+ * The post step: stops what a killed main left running, then undoes, newest first, what main recorded, in one batch
+ * of file operations. It warns instead of failing, so it never breaks a job.
+ */
+export async function cleanup(): Promise<void> {
+  await stopLeftRunning()
+  let journal
+  try {
+    journal = loadJournal(sharedFiles())
+  } catch (error) {
+    core.warning(
+      `nix-offload did not undo anything: the state its main step saved is not a journal it could have written ` +
+        `(${error instanceof Error ? error.message : String(error)}), so nothing was touched. A process of the job ` +
+        `may have written to GITHUB_STATE; remove any nix-offload-<token> directory and "# nix-offload <token>" ` +
+        `block it left by hand.`
+    )
+    return
+  }
+  if (journal === undefined || journal.undo.length === 0) {
+    logInfo(NOTHING_TO_UNDO)
+    return
+  }
+  const outcome = await undoJournal(journal)
+  logInfo(describeUndo(journal, outcome))
+}
+
+/** How long a process left running has to end after SIGTERM before it is killed. */
+const STOP_WAIT_MS = 3_000
+
+/**
+ * A main step killed (SIGKILL, the OOM killer) leaves its `nix` running, and with it the build on the builder, whose
+ * daemon interrupts it once this client's connection is gone. Stopped first: they use the files the undo removes.
+ */
+async function stopLeftRunning(): Promise<void> {
+  let records
+  try {
+    records = loadChildren()
+  } catch (error) {
+    core.warning(
+      `nix-offload stopped no process: the record of what its main step started is not one it could have written ` +
+        `(${error instanceof Error ? error.message : String(error)}).`
+    )
+    return
+  }
+  const stopped = await stopProcesses(records, STOP_WAIT_MS)
+  if (stopped.length === 0) return
+  const named = stopped.map(record => `${record.label} (pid ${record.pid})`).join(', ')
+  logInfo(`nix-offload: stopped ${stopped.length} process(es) main left running: ${named}.`)
+}
+
+function describeUndo(journal: Journal, outcome: UndoOutcome): string {
+  if (outcome.failures > 0)
+    return `nix-offload: ${outcome.failures} change(s) could not be undone (see the warnings above).`
+  const others = [...outcome.othersLeft].map(([path, count]) => `${count} in ${path}`)
+  return others.length === 0
+    ? `nix-offload: undid ${journal.undo.length} change(s); the runner is as it was before the action.`
+    : `nix-offload: undid ${journal.undo.length} change(s); none of this job's configuration is left. Other jobs' ` +
+        `blocks (${others.join(', ')}) are theirs, and were left alone.`
 }

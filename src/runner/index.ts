@@ -1,24 +1,19 @@
 /**
- * runner: the runner's side. The read-only probe of its Nix (probe.ts), the pure plan of every file to write and
- * command to run (plan.ts, rendering in render.ts), applying it with a journal of undo steps (apply.ts, through the
- * batched sudo file agent), the check that root's nix-daemon reaches each builder through what was written
- * (store-ping.ts), the state saved for the post step (state.ts), and the post step's undo (cleanup.ts).
+ * runner: the runner's side. The read-only probe of its Nix, and whether root's changes go through sudo (probe.ts);
+ * the pure plan of every change (plan.ts), made of one module per resource, each with its change and its undo side by
+ * side: the work directory and the key agent in it (work-dir.ts), the ssh config block and the configured builders'
+ * aliases (render.ts), the machines block and the nix.conf block (nix-config.ts), the SSH masters and the store check
+ * that opens them (ssh-masters.ts). Applying the plan with a journal of undo steps, undoing it, and the post step
+ * (apply.ts), through the batched sudo file agent (file-agent.ts); the journal saved for the post step, checked when
+ * read (state.ts).
  * May import: base, inputs, nix.
  */
 
-export { isTrustedUser, probeRunner, type RunnerFacts, runnerRelease } from './probe.js'
-export {
-  type ConfigPath,
-  machinesFileOp,
-  makePlan,
-  makeStorePlan,
-  nixEnvironment,
-  type Plan,
-  settingsForRunner
-} from './plan.js'
+export { isTrustedUser, probeRunner, type RunnerFacts, runnerRelease, viaSudo } from './probe.js'
+export { makePlan, makeStorePlan, nixEnvironment, type Plan, settingsForRunner } from './plan.js'
+export { type ConfigPath, exportNixConfig, machinesFileOp } from './nix-config.js'
 export type { ConfiguredBuilder } from './render.js'
 export { checkAll, type FileOp, fileOps, newToken } from './file-agent.js'
 export { childRecorder, type Journal, saveJournal } from './state.js'
-export { cleanup, undoJournal } from './cleanup.js'
-export { announcePlan, configureRunner, exportNixConfig } from './runner-setup.js'
-export { closeStoreMasters, type StoreReach } from './store-ping.js'
+export { announcePlan, cleanup, closeStoreMasters, configureRunner, undoJournal } from './apply.js'
+export { type SshMasters, type StoreReach } from './ssh-masters.js'

@@ -84,6 +84,14 @@ export async function probeRunner(env: NodeJS.ProcessEnv = process.env): Promise
   return facts
 }
 
+/**
+ * Whether root's changes (a plan's or a journal's `asRoot`) go through sudo: unless this process is root already.
+ * The one place that decides it: the plan's batch, its store check and the post step's undo all ask it.
+ */
+export function viaSudo(owner: { asRoot: boolean }): boolean {
+  return owner.asRoot && process.getuid?.() !== 0
+}
+
 /** The runner's Nix as the version rules in src/nix-cli.ts take it. */
 export function runnerRelease(facts: RunnerFacts): NixRelease {
   const release: NixRelease = { implementation: facts.nixImplementation, version: facts.nixVersion }

@@ -1,6 +1,17 @@
 import { MARKER } from '../inputs/index.js'
 import { type KnownHostsLine, renderKnownHostsLine } from '../inputs/index.js'
-import type { Builder } from '../inputs/index.js'
+import type { Builder, Settings } from '../inputs/index.js'
+import type { FileOp } from './file-agent.js'
+import type { ServiceManager } from './probe.js'
+import { type Restart, RESTART_COMMANDS, type Undo } from './state.js'
+import type { KeyFiles, WriteStep } from './work-dir.js'
+
+/**
+ * The ssh config: each builder's Host alias (a ConfiguredBuilder), the block at the top of the connecting user's
+ * ~/.ssh/config (or the remote-store plan's own file) that defines it, and the known_hosts file it pins. Also the
+ * marked block, the one way the action changes a file that other jobs share: this ssh config, the machines file and
+ * nix.conf (nix-config.ts) each hold one.
+ */
 
 /** A builder as configured on the runner: reached through its own ssh Host alias. */
 export interface ConfiguredBuilder extends Builder {
@@ -13,11 +24,7 @@ export interface ConfiguredBuilder extends Builder {
   storeUri: string
 }
 
-export interface SshFiles {
-  /** The private key's file, or with an `identityAgent` only its public half, which picks the key from the agent. */
-  identityFile: string
-  /** The socket of the agent that holds the private key (base/ssh-agent.ts). */
-  identityAgent?: string
+export interface SshFiles extends KeyFiles {
   knownHostsFile: string
   /** With multiplexing: where the master connections' sockets live. */
   controlPath?: string
@@ -30,31 +37,65 @@ export interface SshFiles {
 }
 
 /**
- * The Nix machines file. A port in the URI only works from Nix 2.31 and field 8 (base64 host key) is written without
- * `[host]:port`, so the port and the pinned key live in the ssh Host alias instead (docs/nix.md, "The machines
- * format").
+ * This job's marked block, at the top or the end of a file that other jobs may share (created with `mode`, and its
+ * directory, if missing). `restart`: the daemon reads this file only at start, so restart it when the blocks change.
  */
-export function renderMachines(builders: ConfiguredBuilder[]): string {
-  return builders.map(renderMachineLine).join('\n') + '\n'
+export interface BlockStep {
+  kind: 'block'
+  path: string
+  mode: number
+  at: 'top' | 'end'
+  content: string
+  restart?: ServiceManager
 }
 
-/** The machines lines as this job's marked block, in a machines file other jobs share. */
-export function renderMachinesBlock(token: string, builders: ConfiguredBuilder[]): string {
-  return `${beginMarker(token)}\n${renderMachines(builders)}# ${MARKER} ${token}: end\n`
+type BlockUndo = Extract<Undo, { kind: 'remove-block' }>
+
+export function configureBuilders(builders: Builder[], token: string): ConfiguredBuilder[] {
+  return builders.map((builder, index): ConfiguredBuilder => {
+    const alias = `nix-offload-${token}-${index + 1}`
+    return { ...builder, alias, storeUri: storeUriOf(builder, alias) }
+  })
 }
 
-export function renderMachineLine(builder: ConfiguredBuilder): string {
-  const list = (items: string[]): string => (items.length === 0 ? '-' : items.join(','))
-  return [
-    builder.storeUri,
-    list(builder.systems),
-    '-',
-    String(builder.maxJobs),
-    String(builder.speedFactor),
-    list(builder.supportedFeatures),
-    list(builder.mandatoryFeatures),
-    '-'
-  ].join(' ')
+/**
+ * The builder's store as Nix is given it everywhere (machines file, `--store`, `nix copy --from`), and as Nix names
+ * the machine in its log: the `remote-program` setting rides in the query, which Nix keeps in that name.
+ */
+function storeUriOf(builder: Builder, alias: string): string {
+  const uri = `${builder.protocol}://${builder.user}@${alias}`
+  return builder.remoteProgram === undefined ? uri : `${uri}?remote-program=${builder.remoteProgram}`
+}
+
+/** The ssh config block, at the top of `sshDir`/config, for a daemon's root or a single-user install's user. */
+export function sshConfigBlock(
+  sshDir: string,
+  token: string,
+  builders: ConfiguredBuilder[],
+  files: SshFiles
+): BlockStep {
+  const content = renderSshConfig(token, builders, files)
+  return { kind: 'block', path: `${sshDir}/config`, mode: 0o600, at: 'top', content }
+}
+
+/** The ssh config as a file of the remote-store plan's own, given to its `nix` with NIX_SSHOPTS (nixEnvironment). */
+export function sshConfigFile(
+  path: string,
+  token: string,
+  builders: ConfiguredBuilder[],
+  files: SshFiles
+): WriteStep {
+  return { kind: 'write', path, mode: 0o600, content: renderSshConfig(token, builders, files) }
+}
+
+/** The known_hosts file the ssh config pins, in the work directory. */
+export function knownHostsFile(settings: Settings, files: SshFiles): WriteStep {
+  return {
+    kind: 'write',
+    path: files.knownHostsFile,
+    mode: 0o644,
+    content: renderKnownHosts(settings.knownHosts)
+  }
 }
 
 /**
@@ -78,48 +119,75 @@ export function renderSshConfig(token: string, builders: ConfiguredBuilder[], fi
       '  BatchMode yes',
       '  ConnectTimeout 10',
       '  ServerAliveInterval 15',
-      '  ServerAliveCountMax 4'
+      '  ServerAliveCountMax 4',
+      ...multiplexLines(files)
     )
-    // Nix opens a connection per derivation and never shares one (docs/nix.md, "ControlMaster hazards"): the master
-    // does, for every session.
-    // Pinned either way: a `Host *` of the runner's own (ControlMaster yes, say) must not decide for the alias, or a
-    // master nobody closes outlives the job, and Nix meets "got 'started'" or hangs on `ssh -O check`.
-    if (files.controlPath !== undefined) {
-      const persist = files.ownMaster === true ? 'no' : '600'
-      lines.push(
-        '  ControlMaster auto',
-        `  ControlPath "${files.controlPath}"`,
-        `  ControlPersist ${persist}`
-      )
-    } else {
-      lines.push('  ControlMaster no', '  ControlPath none')
-    }
   }
-  lines.push('Host *', `# ${MARKER} ${token}: end`)
+  lines.push('Host *', endMarker(token))
   return lines.join('\n') + '\n'
+}
+
+/**
+ * Nix opens a connection per derivation and never shares one (docs/nix.md, "ControlMaster hazards"): the master
+ * does, for every session. Pinned either way: a `Host *` of the runner's own (ControlMaster yes, say) must not decide
+ * for the alias, or a master nobody closes outlives the job, and Nix meets "got 'started'" or hangs on `ssh -O check`.
+ */
+function multiplexLines(files: SshFiles): string[] {
+  if (files.controlPath === undefined) return ['  ControlMaster no', '  ControlPath none']
+  const persist = files.ownMaster === true ? 'no' : '600'
+  return ['  ControlMaster auto', `  ControlPath "${files.controlPath}"`, `  ControlPersist ${persist}`]
 }
 
 export function renderKnownHosts(lines: KnownHostsLine[]): string {
   return lines.map(renderKnownHostsLine).join('\n') + '\n'
 }
 
-/** Settings the action gives Nix, as nix.conf / NIX_CONFIG lines. */
-export function renderNixSettings(machinesFile: string | undefined, buildersUseSubstitutes: boolean): string {
-  const lines: string[] = []
-  if (machinesFile !== undefined) lines.push(`builders = @${machinesFile}`)
-  if (buildersUseSubstitutes) lines.push('builders-use-substitutes = true')
-  return lines.join('\n')
-}
-
-/** Appended to nix.conf: later lines override earlier ones there. */
-export function renderNixConfBlock(token: string, settings: string): string {
-  return `${beginMarker(token)}\n${settings}\n# ${MARKER} ${token}: end\n`
+/** Lines between this job's markers, as a block of a shared file. */
+export function markedBlock(token: string, lines: string): string {
+  return `${beginMarker(token)}\n${lines}${endMarker(token)}\n`
 }
 
 /**
- * The file agent finds a job's block by these marker lines (file-agent.ts). No `;` in them: Nix splits a machines
- * file on it before it drops comments.
+ * The file agent finds a job's block by these marker lines (agent/). No `;` in them: Nix splits a machines file on it
+ * before it drops comments.
  */
 function beginMarker(token: string): string {
   return `# ${MARKER} ${token}: begin (added by the nix-offload action, whose post step removes it)`
+}
+
+function endMarker(token: string): string {
+  return `# ${MARKER} ${token}: end`
+}
+
+/** A block's file operation, and its undo: this job's block out again, the daemon restarted as it was for it. */
+export function blockChange(step: BlockStep, token: string): { op: FileOp; undo: BlockUndo } {
+  const restart = step.restart === undefined ? undefined : restartOf(step.restart)
+  const block = { path: step.path, token, at: step.at }
+  return {
+    op: {
+      op: 'add-block',
+      ...block,
+      text: step.content,
+      mode: step.mode,
+      ...(restart === undefined ? {} : { restart: [...RESTART_COMMANDS[restart]] })
+    },
+    undo: { kind: 'remove-block', ...block, ...(restart === undefined ? {} : { restart }) }
+  }
+}
+
+/** The file operation that takes a block back; it checks that none of this job's is left, and counts others'. */
+export function blockUndoOp(undo: BlockUndo): FileOp {
+  return {
+    op: 'remove-block',
+    path: undo.path,
+    token: undo.token,
+    at: undo.at,
+    ...(undo.restart === undefined ? {} : { restart: [...RESTART_COMMANDS[undo.restart]] })
+  }
+}
+
+/** The daemon reads nix.conf only when it starts: the file agent restarts it, as root, with this manager's command. */
+function restartOf(manager: ServiceManager): Restart {
+  if (manager === 'none') throw new Error('no service manager to restart the nix-daemon with')
+  return manager
 }

@@ -139,8 +139,8 @@ function cleanPath(path: unknown): string {
 }
 
 /**
- * A job's own directory, `<absolute dir>/nix-offload-<the token's first 6 hex digits>` (runner/plan.ts
- * `workDirName`: the full token would make its SSH control sockets' paths too long).
+ * A job's own directory, `<absolute dir>/nix-offload-<the token's first 6 hex digits>` (work-dir.ts
+ * `workDirIn`: the full token would make its SSH control sockets' paths too long).
  */
 function workDir(value: unknown, token: string): string {
   const path = cleanPath(value)

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parsePrivateKey } from '../../../src/inputs/keys.js'
 import type { Builder } from '../../../src/inputs/settings.js'
 import { applyPlan } from '../../../src/runner/apply.js'
-import { undoJournal } from '../../../src/runner/cleanup.js'
+import { undoJournal } from '../../../src/runner/apply.js'
 import { makeStorePlan } from '../../../src/runner/plan.js'
 import { builderWith, settingsWith } from '../support/settings.js'
 

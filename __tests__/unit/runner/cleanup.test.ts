@@ -1,7 +1,7 @@
 import * as core from '@actions/core'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { FileOp } from '../../../src/runner/file-agent.js'
-import { cleanup } from '../../../src/runner/cleanup.js'
+import { cleanup } from '../../../src/runner/apply.js'
 
 vi.mock('@actions/core', async importOriginal => ({
   ...(await importOriginal<typeof import('@actions/core')>()),

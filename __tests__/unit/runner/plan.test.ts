@@ -1,13 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { SetupError } from '../../../src/inputs/errors.js'
-import {
-  controlPathIn,
-  type Plan,
-  type Step,
-  makePlan,
-  makeStorePlan,
-  nixEnvironment
-} from '../../../src/runner/plan.js'
+import { type Plan, type Step, makePlan, makeStorePlan, nixEnvironment } from '../../../src/runner/plan.js'
+import { controlPathIn } from '../../../src/runner/ssh-masters.js'
 import type { RunnerFacts } from '../../../src/runner/probe.js'
 import { Input } from '../../../src/inputs/constants.js'
 import type { Builder, Settings } from '../../../src/inputs/settings.js'

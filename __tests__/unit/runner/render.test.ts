@@ -2,15 +2,13 @@ import { Input } from '../../../src/inputs/constants.js'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
-  type ConfiguredBuilder,
-  renderKnownHosts,
   renderMachineLine,
   renderMachines,
   renderMachinesBlock,
   renderNixConfBlock,
-  renderNixSettings,
-  renderSshConfig
-} from '../../../src/runner/render.js'
+  renderNixSettings
+} from '../../../src/runner/nix-config.js'
+import { type ConfiguredBuilder, renderKnownHosts, renderSshConfig } from '../../../src/runner/render.js'
 
 const KEY_BLOB = 'AAAAC3NzaC1lZDI1NTE5AAAAIK9FOpMsDI5XMSC1L3hqFU0cUvMIhEbq6uCOU+4YkSag'
 

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { Builder } from '../../../src/inputs/index.js'
 import { makeStorePlan } from '../../../src/runner/plan.js'
-import { pingStores } from '../../../src/runner/store-ping.js'
+import { pingStores } from '../../../src/runner/apply.js'
 import { builderWith, settingsWith } from '../support/settings.js'
 
 /**
