@@ -77,7 +77,7 @@ export const SHARED_MACHINES = '/etc/nix/nix-offload.machines'
 
 /**
  * The settings this runner's Nix can take: `multiplex` turned off, with a notice saying why, when that Nix breaks on
- * SSH connection sharing (src/nix-cli.ts `multiplexHazard`). Every plan is made from what this returns.
+ * SSH connection sharing (src/nix/nix-cli.ts `multiplexHazard`). Every plan is made from what this returns.
  */
 export function settingsForRunner(
   settings: Settings,

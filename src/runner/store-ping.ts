@@ -30,7 +30,7 @@ export interface StoreReach {
 
 /**
  * The seed's `sudo nix store ping --store ssh-ng://user@alias` check (spelled `nix store info` from Nix 2.19, see
- * src/nix-cli.ts), for every builder at once. It goes through the same ssh config, key file and known_hosts the
+ * src/nix/nix-cli.ts), for every builder at once. It goes through the same ssh config, key file and known_hosts the
  * daemon will use, as the same account, so it catches what the action's own SSH client cannot: permissions, an ssh
  * config of root's that overrides ours, a sudo that does not work.
  */
