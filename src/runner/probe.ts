@@ -93,10 +93,9 @@ export function runnerRelease(facts: RunnerFacts): NixRelease {
 
 /**
  * `nix --version` first, because it decides how the other two questions are spelled (src/nix/nix-cli.ts); then the store
- * check and the daemon's config at once. `--version` opens no store (about 10 ms on Nix 2.8, 2.26 and 2.34 here):
- * asking it first made the whole probe 3–7 ms slower than asking all three at once (medians of 41 runs, 35–45 ms).
- * Asking the new spellings while `--version` runs costs nothing on current Nix but 15 ms or more on Nix 2.8, where
- * both fail and are asked again.
+ * check and the daemon's config at once. `--version` opens no store, so asking it first costs the probe little;
+ * asking the new spellings while it runs would cost Nix before 2.19 more, as both fail there and are asked again
+ * (bench/README.md, "Figures behind choices in the code").
  */
 async function askNix(
   env: NodeJS.ProcessEnv

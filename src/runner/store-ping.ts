@@ -91,8 +91,8 @@ export async function pingStores(
 /**
  * The remote-store plan's check: `ssh -F <its config> <user@alias> true` as the runner user (the preflight has asked
  * the builder's store already, over the action's own SSH client). Without the runner's `nix` and the builder's
- * `nix-daemon --stdio` it is the shortest way to the master: about 35 ms sooner on the lab than `nix store ping`, on
- * the path every small build waits on. With multiplexing (a `controlPath`), the check is the master: this process's
+ * `nix-daemon --stdio` it is the shortest way to the master, on the path every small build waits on (bench/README.md,
+ * "Figures behind choices in the code"). With multiplexing (a `controlPath`), the check is the master: this process's
  * own child, which closeStoreMasters ends (no `ssh -O stop`).
  */
 async function sshCheck(
@@ -146,8 +146,8 @@ async function sshCheck(
 
 /**
  * A TCP connection to the builder's address and port, as its ssh config names them, with Nagle's algorithm off:
- * OpenSSH turns it off itself only once the session is interactive, and its handshake waited about 85 ms on the
- * builder's delayed ACKs before (lab, Nix 2.34's runner: 90–150 ms for the master, 40–45 ms on this connection).
+ * OpenSSH turns it off itself only once the session is interactive, so its handshake would wait on the builder's
+ * delayed ACKs (bench/README.md, "The builder's own store").
  * Undefined when it cannot connect: ssh then connects itself, and its error says why.
  */
 function connectNoDelay(
