@@ -153,7 +153,7 @@ async function measure(mode: Mode, file: string): Promise<Measurement> {
       for (let at = chunk.indexOf(0x0a); at >= 0; at = chunk.indexOf(0x0a, at + 1)) lines++
     })
   } else {
-    // As src/build.ts drives it, with a printer that prints nothing.
+    // As src/nix/build.ts drives it, with a printer that prints nothing.
     const reader = new NixLogReader(() => undefined)
     const splitter = new LineSplitter(line => {
       lines++
@@ -170,7 +170,7 @@ async function measure(mode: Mode, file: string): Promise<Measurement> {
   return { mode, seconds, startRss, sampledPeakRss: peak, maxRss, lines, digest, summary }
 }
 
-/** Chunks as `data` events, like the nix process's stderr in src/process.ts (64 KiB, a pipe's size). */
+/** Chunks as `data` events, like the nix process's stderr in src/base/process.ts (64 KiB, a pipe's size). */
 function eachChunk(file: string, onChunk: (chunk: Buffer) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     const stream = createReadStream(file, { highWaterMark: 64 * 1024 })

@@ -269,7 +269,7 @@ function storeRoute(route: StoreRoute, builder: Plan['builders'][number] | undef
 /** Undoes the remote-store plan at the end of main, so the post step has nothing left to undo. */
 async function undoNow(journal: Journal): Promise<void> {
   // Its masters are this process's children, ended by SIGTERM (or, when ssh made its own connection, by closing their
-  // input): `ssh -O stop` and the search for a master left over (two processes, about 13 ms on the lab) are only
+  // input): `ssh -O stop` and the search for a master left over (two process starts on the step's path) are only
   // needed when one did not end by itself. No session leaves a master of its own (ControlPersist no).
   const closed = await closeStoreMasters()
   const undo = closed ? journal.undo.filter(entry => entry.kind !== 'close-ssh-masters') : journal.undo

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { appendFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -78,4 +78,67 @@ describe('the stages of src/', () => {
     )
     expect(found.join('\n')).toContain('other-stages-through-their-index')
   }, 30_000)
+
+  it("are the README's import graph: each arrow drawn is an import, and each import between nodes is drawn", () => {
+    const drawn = drawnImports(readFileSync(join(ROOT, 'README.md'), 'utf8'))
+    for (const unit of drawn.nodes) expect(existsSync(join(ROOT, 'src', unit)), unit).toBe(true)
+    expect([...drawn.edges].sort()).toEqual([...realImports()].sort())
+  }, 30_000)
 })
+
+/**
+ * A node of the README's map: a folder of src/ (`runner` is src/runner/) or a module at the top of src/ (`store_early`
+ * is src/store-early.ts: Mermaid ids take `_`, file names `-`). Answers the path under src/ it names.
+ */
+function drawnUnit(id: string): string {
+  const name = id.replaceAll('_', '-')
+  return STAGES.includes(name) ? name : `${name}.ts`
+}
+
+/**
+ * The nodes and arrows of the Mermaid block under "How it works". The block's convention: a line is `id`, or
+ * `id --> id & id …` (the first imports the others), each id optionally followed by its `["label"]`; `flowchart` and
+ * `%%` comments aside, any other line fails the test, so that no arrow goes unchecked.
+ */
+function drawnImports(readme: string): { nodes: Set<string>; edges: Set<string> } {
+  const section = readme.slice(readme.indexOf('## How it works'))
+  const block = /```mermaid\n([\s\S]*?)```/.exec(section)?.[1] ?? ''
+  const nodes = new Set<string>()
+  const edges = new Set<string>()
+  for (const raw of block.split('\n')) {
+    const line = raw.replace(/\["[^"]*"\]/g, '').trim()
+    if (line === '' || line.startsWith('flowchart ') || line.startsWith('%%')) continue
+    const match = /^([a-z_]+)(?:\s*-->\s*([a-z_]+(?:\s*&\s*[a-z_]+)*))?$/.exec(line)
+    expect(match, `README map line not in the convention: ${raw}`).not.toBeNull()
+    const [, from = '', to] = match ?? []
+    nodes.add(drawnUnit(from))
+    for (const id of to?.split(/\s*&\s*/) ?? []) {
+      nodes.add(drawnUnit(id))
+      edges.add(`${drawnUnit(from)} -> ${drawnUnit(id)}`)
+    }
+  }
+  return { nodes, edges }
+}
+
+/** Every import between two different nodes (folders or top-level modules of src/), as dependency-cruiser finds them. */
+function realImports(): Set<string> {
+  const result = spawnSync(
+    join(ROOT, 'node_modules/.bin/depcruise'),
+    ['src', '--config', '.dependency-cruiser.cjs', '--output-type', 'json'],
+    { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }
+  )
+  const cruise = JSON.parse(result.stdout) as {
+    modules: { source: string; dependencies: { resolved: string }[] }[]
+  }
+  const unit = (path: string): string | undefined =>
+    /^src\/([^/]+\/|[^/]+\.ts$)/.exec(path)?.[1]?.replace(/\/$/, '')
+  const edges = new Set<string>()
+  for (const module of cruise.modules) {
+    const from = unit(module.source)
+    for (const dependency of module.dependencies) {
+      const to = unit(dependency.resolved)
+      if (from !== undefined && to !== undefined && from !== to) edges.add(`${from} -> ${to}`)
+    }
+  }
+  return edges
+}

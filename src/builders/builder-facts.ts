@@ -44,9 +44,9 @@ const MARK = '@@nix-offload'
  * Two commands, run at once over one connection, whose outputs in this order make the answer parseFacts reads: what
  * the builder user is and has and its Nix's config, then whether its store answers. Each is run by the builder user's
  * login shell exactly as Nix's own `nix-daemon --stdio` or `nix-store --serve` will be, so `command -v` sees the same
- * non-interactive PATH. Each starts `nix` there (the store question the slowest, about 30 ms on the lab's Nix 2.34):
- * the store's answer now comes beside the rest, not after it. Three at once were slower on the lab, whose builder
- * shares the runner's two cores with the SSH master's handshake (Nix 2.8: 567–589 ms for the step against 526–536).
+ * non-interactive PATH. Each starts `nix` there (the store question the slowest), so the store's answer comes beside
+ * the rest, not after it. Not three: a third `nix` start slows a builder that shares its cores with the SSH master's
+ * handshake (bench/README.md, "Figures behind choices in the code").
  */
 export function factsCommands(protocol: Protocol, path?: string): [about: string, store: string] {
   const program = remoteProgram(protocol, path)

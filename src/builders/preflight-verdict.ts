@@ -57,7 +57,7 @@ export interface PreflightResult {
  * From Nix 2.16 the build hook sends an untrusted ssh-ng user the inputs and `buildPathsWithResults` instead of
  * `buildDerivation`, which the builder's daemon refuses from an untrusted user ("you are not privileged to build
  * input-addressed derivations"; build-remote.cc `trustedOrLegacy`). The choice is the runner's, and it needs the
- * builder to report trust (2.15+): both ends must be 2.16 or later. Seen in the lab: runner 2.8 → builder 2.34 fails.
+ * builder to report trust (2.15+): both ends must be 2.16 or later (docs/nix.md, "Version notes").
  */
 const TRUST_NOT_NEEDED_FROM = '2.16'
 
@@ -175,7 +175,7 @@ export function judge(
     version === '' || compareVersions(version, TRUST_NOT_NEEDED_FROM) < 0
   const runnerNeedsTrust = runnerNixVersion !== '' && tooOld(runnerNixVersion)
   // Building in the builder's own store needs no trust there: the runner sends only derivations and sources
-  // (content-addressed) and asks its daemon to build them (lab: builders 2.8 and 2.34, runners 2.8 and 2.34).
+  // (content-addressed) and asks its daemon to build them (docs/nix.md, "Building in the builder's store").
   if (
     strategy !== 'remote-store' &&
     request.protocol === 'ssh-ng' &&

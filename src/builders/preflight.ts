@@ -75,8 +75,8 @@ function openTcp(host: string, port: number, timeoutMs: number): Promise<{ reach
     socket.once('connect', () => {
       socket.setTimeout(0)
       // ssh2 writes a packet in more than one piece: with Nagle's algorithm on, each request after the key exchange
-      // waits for the builder's delayed ACK (about 40 ms), three times before the key is accepted. Measured on the
-      // lab's loopback: handshake and one command 257 ms with Nagle, 57 ms without.
+      // waits for the builder's delayed ACK, three times before the key is accepted (bench/README.md, "Figures behind
+      // choices in the code").
       socket.setNoDelay(true)
       const connectMs = Number(process.hrtime.bigint() - started) / 1e6
       resolve({ reach: { ok: true, connectMs: Math.round(connectMs * 10) / 10 }, socket })
@@ -165,7 +165,7 @@ function connectConfig(
     username: builder.user,
     privateKey: key.text,
     // Straight to the key: without this, ssh2 first asks for method "none" to learn the methods, one more round
-    // trip (about 45 ms against OpenSSH's sshd even on loopback).
+    // trip, which waits on OpenSSH's sshd even on loopback.
     authHandler: ['publickey'],
     algorithms: { serverHostKey: order },
     // The preflight's own timer names the step that hung; ssh2's would only say "handshake".

@@ -85,7 +85,8 @@ export async function canary(
       builds.push(...outcome.builds)
       copies.push(...outcome.copies)
       // Only this builder is in the machines file for this build, so every copy in it is to or from this builder. The
-      // copy activity's own store names cannot say which: Nix 2.26 gives a bare "ssh-ng://" (seen in the lab).
+      // copy activity's own store names cannot say which: Nix 2.26 gives a bare "ssh-ng://" (docs/nix.md, "Proving
+      // where a derivation was built").
       run.copies = outcome.copies
     }
     await useMachines(plan.builders)

@@ -7,8 +7,8 @@ import { logInfo } from '../base/index.js'
 const HISTORY_FILE = 'history.json'
 
 /**
- * @actions/cache (with the Azure storage client under it) is most of the bundle: loading it costs about 0.3 s, so
- * only the canary's trend pays for it, on first use.
+ * @actions/cache (with the Azure storage client under it) is most of the bundle and of main's load time
+ * (bench/README.md, "Figures behind choices in the code"), so only the canary's trend pays for it, on first use.
  */
 async function cacheModule(): Promise<typeof import('@actions/cache')> {
   return import('@actions/cache')

@@ -143,7 +143,7 @@ function byTime(samples: CanarySample[]): CanarySample[] {
 }
 
 function seconds(value: number): string {
-  // Lab and LAN figures are milliseconds: a tenth of a second would round them all to 0.0 s.
+  // Figures for a builder on a LAN are milliseconds: a tenth of a second would round them all to 0.0 s.
   return value < 1 ? `${Math.round(value * 1000)} ms` : `${value.toFixed(1)} s`
 }
 

@@ -68,7 +68,8 @@ export class BuildLedger {
 
   /**
    * A build activity stopped. The builder's own (relayed) one stops when the build there is done; Nix 2.8 stops the
-   * runner's own only when the whole `nix build` ends (seen in the lab), so whichever stops first ends the build.
+   * runner's own only when the whole `nix build` ends (docs/nix.md, "Proving where a derivation was built"), so
+   * whichever stops first ends the build.
    */
   stop(id: number, time: number): void {
     const activity = this.activities.get(id)

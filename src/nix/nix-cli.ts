@@ -66,7 +66,7 @@ function nixFrom(release: NixRelease, version: string): boolean {
 }
 
 /**
- * The store check, after NIX_FEATURES. `nix store info` exists from Nix 2.19 (NixOS/nix b4b1a07f97), which made
+ * The store check, after NIX_FEATURES. `nix store info` exists from Nix 2.19 (docs/nix.md, "Version notes"), which made
  * `nix store ping` a deprecated alias that warns; its `--json` (`{"url":…,"version":…,"trusted":…}`) is the stable
  * form to read. Older Nix and every Lix (2.90–2.95) have only `store ping`, read as text: its `--json` only exists
  * from 2.14. A version that cannot be read gets `ping`, which every Nix so far still accepts.
@@ -76,8 +76,9 @@ export function storeInfoArgs(release: NixRelease): string[] {
 }
 
 /**
- * The config dump, after NIX_FEATURES. `nix config show` exists from Nix 2.20 (NixOS/nix f300e11b05) and in every Lix
- * (2.90–2.95); in both, `show-config` became a deprecated alias that warns. Nix up to 2.19 has only `show-config`.
+ * The config dump, after NIX_FEATURES. `nix config show` exists from Nix 2.20 (docs/nix.md, "Version notes") and in
+ * every Lix (2.90–2.95); in both, `show-config` became a deprecated alias that warns. Nix up to 2.19 has only
+ * `show-config`.
  */
 export function configShowArgs(release: NixRelease): string[] {
   return release.implementation === 'lix' || nixFrom(release, '2.20')
@@ -159,7 +160,7 @@ export function settingList(config: NixConfig, name: string): string[] {
 
 /**
  * Whether Nix builds every check build (`--rebuild`) itself and never hands it to the build hook: from Nix 2.34.0
- * (NixOS/nix 7cd4359a8b, #15266: "check and repair modes operate on the state of this store specifically"). Before
+ * (docs/nix.md, "Version notes": "check and repair modes operate on the state of this store specifically"). Before
  * that, and in Lix, a check build went to a builder when `max-jobs` was 0.
  */
 export function checksOnlyLocally(release: NixRelease): boolean {
@@ -193,28 +194,26 @@ export interface MultiplexHazard {
  * `nix store info --store ssh-ng://…`, which run the same SSH code. Only releases with a reported bug and the code
  * that explains it are listed:
  *
- * - Nix 2.15.x: 2.15.0 made every ssh run `LocalCommand=echo started` and waits for that line (NixOS/nix 5291a82cd9,
- *   PR #8018). A session through an existing master never runs LocalCommand, so the second connection to a builder
- *   hangs for ever (NixOS/nix#8329). 2.16.0 asks `ssh -O check` first (61cdb0b057, PR #8349). Up to 2.14 there is no
- *   such wait (the lab multiplexes on 2.8).
- * - Determinate Nix 3.11.0–3.21.x: 3.11.0 raised the default `max-connections` of ssh-ng stores to 64
- *   (nix-src 9ac871090), and the build hook keeps it (it sets 1 only for ssh://), so each ssh-ng store starts its own
- *   master. Up to 3.21.1 it asks `ssh -O check` without its own socket and never reads "started" from a session, so
- *   a master on the ssh config's ControlPath (left by a plain `ssh` through the alias, or by an ssh:// store, which
- *   connects without a master of its own) makes it skip its master, and the session, becoming a master itself by
- *   `ControlMaster auto`, prints "started" into the protocol: "protocol mismatch, got 'started'"
- *   (DeterminateSystems/nix-src#441, reported on 3.19.0). 3.21.2 passes `-S` with its own socket or `none`
- *   (nix-src 2ff04c464, 46d1d881a), which fixes that, but when its master has died a session re-created by
- *   `ControlMaster auto` can still leak "started" (a race); 3.22.0 replaces LocalCommand in those sessions
- *   (nix-src#569, a80eb82de). Since 3.21.2 Nix ignores the config's ControlPath anyway, so turning multiplexing off
- *   up to 3.21.x costs nothing there.
+ * - Nix 2.15.x: 2.15.0 made every ssh run `LocalCommand=echo started` and waits for that line. A session through an
+ *   existing master never runs LocalCommand, so the second connection to a builder hangs for ever (NixOS/nix#8329).
+ *   2.16.0 asks `ssh -O check` first. Up to 2.14 there is no such wait.
+ * - Determinate Nix 3.11.0–3.21.x: 3.11.0 raised the default `max-connections` of ssh-ng stores to 64, and the build
+ *   hook keeps it (it sets 1 only for ssh://), so each ssh-ng store starts its own master. Up to 3.21.1 it asks
+ *   `ssh -O check` without its own socket and never reads "started" from a session, so a master on the ssh config's
+ *   ControlPath (left by a plain `ssh` through the alias, or by an ssh:// store, which connects without a master of
+ *   its own) makes it skip its master, and the session, becoming a master itself by `ControlMaster auto`, prints
+ *   "started" into the protocol: "protocol mismatch, got 'started'" (DeterminateSystems/nix-src#441, reported on
+ *   3.19.0). 3.21.2 passes `-S` with its own socket or `none`, which fixes that, but when its master has died a
+ *   session re-created by `ControlMaster auto` can still leak "started" (a race); 3.22.0 replaces LocalCommand in
+ *   those sessions (nix-src#569). Since 3.21.2 Nix ignores the config's ControlPath anyway, so turning multiplexing
+ *   off up to 3.21.x costs nothing there.
  *
- * Not listed: upstream Nix from 2.16 (the lab multiplexes through the hook on 2.26 and 2.34). NixOS/nix#14132
- * ("got 'started'", filed as 2.28.5) needs `max-connections` above 1, which upstream's ssh-ng default and the hook
- * never set: its reporter found it only on Determinate Nix (nix-src#311) and reproduced it upstream with
- * `?max-connections=2` (NixOS/nix#15351). NixOS/nix#10645 is `ControlMaster yes`, not `auto`. Lix up to 2.92 runs
- * upstream 2.18's code; from 2.93 it shares no connections itself and tests remote builds through a
- * `ControlMaster auto` alias (lix 2.93, f92235e1d).
+ * Not listed: upstream Nix from 2.16. NixOS/nix#14132 ("got 'started'", filed as 2.28.5) needs `max-connections`
+ * above 1, which upstream's ssh-ng default and the hook never set: its reporter found it only on Determinate Nix
+ * (nix-src#311) and reproduced it upstream with `?max-connections=2` (NixOS/nix#15351). NixOS/nix#10645 is
+ * `ControlMaster yes`, not `auto`. Lix up to 2.92 runs upstream 2.18's code; from 2.93 it shares no connections
+ * itself and tests remote builds through a `ControlMaster auto` alias. The sources of each: docs/nix.md,
+ * "ControlMaster hazards".
  */
 export function multiplexHazard(release: NixRelease): MultiplexHazard | undefined {
   if (release.implementation === 'lix') return undefined
@@ -265,7 +264,7 @@ export interface ShownDerivation {
 
 /**
  * Reads `nix derivation show` / `show-derivation`: up to 2.33 `{"/nix/store/x.drv": {…}}` with full paths; Nix 2.34
- * `{"derivations": {"x.drv": {…}}, "version": 4}` with base names (seen in the lab).
+ * `{"derivations": {"x.drv": {…}}, "version": 4}` with base names (docs/nix.md, "Version notes").
  */
 export function parseDerivationShow(stdout: string, storeDir = '/nix/store'): ShownDerivation[] {
   const parsed: unknown = JSON.parse(stdout)

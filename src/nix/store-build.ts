@@ -179,7 +179,7 @@ export function storeBuildArguments(settings: Settings, session: StoreSession, m
 
 /**
  * `nix copy --from <builder> --eval-store auto --no-check-sigs`: as buildInStore, and the same session brings the
- * requested outputs back (one ssh-ng session of Nix 2.34 costs about 80 ms even through an open master). Its links,
+ * requested outputs back (each ssh-ng session costs its own start even through an open master). Its links,
  * made in a directory of its own under `workDir`, name the outputs in the order `nix build --json` gives them.
  */
 async function buildAndCopyBack(

@@ -119,7 +119,7 @@ export function storeProofs(
 /**
  * A `nix path-info --json --stdin` started on the builder (through the SSH master) before its question is known, so
  * that the proof waits for no `nix` start there: started as the remote-store build begins, asked once the builds are
- * over (lab, Nix 2.34: the step about 20 ms shorter). Nix reads installables from stdin from 2.19; an older builder's
+ * over. Nix reads installables from stdin from 2.19; an older builder's
  * `nix` refuses the option, and builderPathInfo then asks as before.
  */
 export interface PathInfoAsker {
@@ -163,8 +163,9 @@ export function startPathInfo(storeUri: string, env: NodeJS.ProcessEnv): PathInf
 /**
  * `nix path-info --json` of `paths` in the builder's store, asked there through the SSH connection (`ssh` with the
  * plan's config, over its master): one `nix` on the builder, instead of one here and a `nix-daemon --stdio` there
- * (lab, Nix 2.8: 32 ms against 55). `route.early`, a PathInfoAsker, answers first when it can. Over ssh-ng when neither
- * can (e.g. with no `nix` on the builder user's PATH), or at once when the builder's key runs no shell command.
+ * (bench/README.md, "Figures behind choices in the code"). `route.early`, a PathInfoAsker, answers first when it
+ * can. Over ssh-ng when neither can (e.g. with no `nix` on the builder user's PATH), or at once when the builder's
+ * key runs no shell command.
  */
 export async function builderPathInfo(
   release: NixRelease,

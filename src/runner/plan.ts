@@ -41,7 +41,7 @@ export interface Plan {
 
 /**
  * The settings this runner's Nix can take: `multiplex` turned off, with a notice saying why, when that Nix breaks on
- * SSH connection sharing (nix/ `multiplexHazard`). Every plan is made from what this returns.
+ * SSH connection sharing (src/nix/nix-cli.ts `multiplexHazard`). Every plan is made from what this returns.
  */
 export function settingsForRunner(
   settings: Settings,

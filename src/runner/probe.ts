@@ -21,7 +21,7 @@ export type ServiceManager = 'systemd' | 'launchd' | 'none'
 export interface RunnerFacts {
   /** e.g. "2.8.0"; "unknown" when `nix --version` names none */
   nixVersion: string
-  /** Lix numbers its releases apart from Nix and names its commands its own way (src/nix-cli.ts). */
+  /** Lix numbers its releases apart from Nix and names its commands its own way (src/nix/nix-cli.ts). */
   nixImplementation: NixRelease['implementation']
   /** Determinate Nix's own release (e.g. "3.19.0"), when the runner's Nix is Determinate Nix. */
   determinateVersion?: string
@@ -92,7 +92,7 @@ export function viaSudo(owner: { asRoot: boolean }): boolean {
   return owner.asRoot && process.getuid?.() !== 0
 }
 
-/** The runner's Nix as the version rules in src/nix-cli.ts take it. */
+/** The runner's Nix as the version rules in src/nix/nix-cli.ts take it. */
 export function runnerRelease(facts: RunnerFacts): NixRelease {
   const release: NixRelease = { implementation: facts.nixImplementation, version: facts.nixVersion }
   if (facts.determinateVersion !== undefined) release.determinate = facts.determinateVersion
@@ -100,11 +100,10 @@ export function runnerRelease(facts: RunnerFacts): NixRelease {
 }
 
 /**
- * `nix --version` first, because it decides how the other two questions are spelled (src/nix-cli.ts); then the store
- * check and the daemon's config at once. `--version` opens no store (about 10 ms on Nix 2.8, 2.26 and 2.34 here):
- * asking it first made the whole probe 3–7 ms slower than asking all three at once (medians of 41 runs, 35–45 ms).
- * Asking the new spellings while `--version` runs costs nothing on current Nix but 15 ms or more on Nix 2.8, where
- * both fail and are asked again.
+ * `nix --version` first, because it decides how the other two questions are spelled (src/nix/nix-cli.ts); then the store
+ * check and the daemon's config at once. `--version` opens no store, so asking it first costs the probe little;
+ * asking the new spellings while it runs would cost Nix before 2.19 more, as both fail there and are asked again
+ * (bench/README.md, "Figures behind choices in the code").
  */
 async function askNix(
   env: NodeJS.ProcessEnv

@@ -144,8 +144,9 @@ export const STORE_CHECK_TIMEOUT_MS = 60_000
 /**
  * The remote-store plan's check: `ssh -F <its config> <user@alias> true` as the runner user (the preflight has asked
  * the builder's store already, over the action's own SSH client). Without the runner's `nix` and the builder's
- * `nix-daemon --stdio` it is the shortest way to the master, on the path every small build waits on. With
- * multiplexing (a `controlPath`), the check is the master: this process's own child, kept in `masters`.
+ * `nix-daemon --stdio` it is the shortest way to the master, on the path every small build waits on (bench/README.md,
+ * "Figures behind choices in the code"). With multiplexing (a `controlPath`), the check is the master: this process's
+ * own child, kept in `masters`.
  */
 export async function sshCheck(
   target: { configFile: string; builder: ConfiguredBuilder; controlPath: string | undefined },
@@ -199,8 +200,9 @@ function sshReach(
 
 /**
  * A TCP connection to the builder's address and port, as its ssh config names them, with Nagle's algorithm off:
- * OpenSSH turns it off itself only once the session is interactive, and its handshake waited on the builder's
- * delayed ACKs before. Undefined when it cannot connect: ssh then connects itself, and its error says why.
+ * OpenSSH turns it off itself only once the session is interactive, so its handshake would wait on the builder's
+ * delayed ACKs (bench/README.md, "The builder's own store").
+ * Undefined when it cannot connect: ssh then connects itself, and its error says why.
  */
 function connectNoDelay(
   builder: ConfiguredBuilder,

@@ -77,7 +77,7 @@ function verdict(target: ConfiguredBuilder, state: keyof typeof STATES): Preflig
   return judge(target, { ...STATES[state], totalMs: 3 }, KEY).result
 }
 
-/** What src/diagnosis-rules.ts says for Nix 2.34's `failed to start SSH connection` (abridged to the first line). */
+/** What src/diagnosis/diagnosis-rules.ts says for Nix 2.34's `failed to start SSH connection` (abridged to the first line). */
 function unreachable(target: ConfiguredBuilder): Diagnosis {
   return {
     cause: 'builder-unreachable',

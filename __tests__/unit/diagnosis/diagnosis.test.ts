@@ -55,7 +55,7 @@ function causes(diagnoses: Diagnosis[]): Cause[] {
   return diagnoses.map(d => d.cause)
 }
 
-/** Level-0 messages of a captured log, colours stripped, as src/build.ts collects them. */
+/** Level-0 messages of a captured log, colours stripped, as src/nix/build.ts collects them. */
 function errorMessages(name: string): string[] {
   return readFileSync(join(FIXTURES, name), 'utf8')
     .split('\n')
@@ -532,7 +532,7 @@ describe('the real Nix 2.8 logs', () => {
     expect(diagnoses[0]?.message).toContain('runner is not a trusted user')
   })
 
-  /** Warnings too (level ≤ 1), as src/build.ts keeps them, and the ledger's view of the derivation. */
+  /** Warnings too (level ≤ 1), as src/nix/build.ts keeps them, and the ledger's view of the derivation. */
   function fixtureContext(
     fixture: string,
     builders: BuilderOffer[]
@@ -686,7 +686,7 @@ describe.each([
     pinInput: 'host-public-key'
   }
 
-  /** The log read as the action reads it (src/ledger.ts), and the context src/offload.ts gives the diagnosis. */
+  /** The log read as the action reads it (src/nix/ledger.ts), and the context src/offload.ts gives the diagnosis. */
   function read(
     name: string,
     builders: BuilderOffer[] = [labC]

@@ -19,7 +19,7 @@ vi.mock('@actions/core', async importOriginal => ({
   info: vi.fn()
 }))
 
-/** Level-0 messages of a captured log, colours stripped, as src/build.ts collects them. */
+/** Level-0 messages of a captured log, colours stripped, as src/nix/build.ts collects them. */
 function errorMessages(name: string): string[] {
   return readFileSync(join(FIXTURES, name), 'utf8')
     .split('\n')

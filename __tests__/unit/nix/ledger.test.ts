@@ -21,7 +21,7 @@ interface Replay {
   errors: string[]
 }
 
-/** Feeds a log through the ledger the way src/build.ts does; time is the line number. */
+/** Feeds a log through the ledger the way src/nix/build.ts does; time is the line number. */
 function replay(log: string): Replay {
   const result: Replay = { ledger: new BuildLedger(), logLines: [], relayed: [], errors: [] }
   for (const [index, line] of log.split('\n').entries()) {

@@ -18,7 +18,7 @@ const REMOTE_DRV = '/nix/store/5lkjfcim9xsbc9lbjpisbj34055zlj7g-lab-check-215401
 const FAILING_DRV = '/nix/store/zsdq1lk5wfch6jy1k3j523lagya65j9y-lab-check-110815869.drv'
 const LAB_A = 'ssh-ng://nixbuilder@labA'
 
-/** What a reader leaves behind: all that src/build.ts reports. */
+/** What a reader leaves behind: all that src/nix/build.ts reports. */
 interface Reading {
   printed: string[]
   builds: ReturnType<BuildLedger['records']>
@@ -28,8 +28,8 @@ interface Reading {
 }
 
 /**
- * src/build.ts's readLine as it was before NixLogReader: every line parsed, the clock read for every event. The
- * reader must leave exactly what it left. Time is the line number, for both.
+ * The plain reading NixLogReader must match: every line parsed, the clock read for every event, where the reader
+ * skips progress lines unparsed. It must leave exactly what this leaves. Time is the line number, for both.
  */
 function readAsBuildDid(lines: string[]): Reading {
   const ledger = new BuildLedger()
@@ -118,7 +118,7 @@ function nix(event: Record<string, unknown>): string {
 }
 
 describe('NixLogReader on the captured Nix 2.8 logs', () => {
-  it('leaves exactly what src/build.ts left, for every captured log', () => {
+  it('leaves exactly what the plain reading leaves, for every captured log', () => {
     for (const name of readdirSync(FIXTURES).filter(file => file.endsWith('.log'))) {
       expect(read(fixtureLines(name)), name).toEqual(readAsBuildDid(fixtureLines(name)))
     }
@@ -187,7 +187,7 @@ describe('NixLogReader on generated logs', () => {
     text
   )
 
-  it('leaves exactly what src/build.ts left, whatever the builds print', () => {
+  it('leaves exactly what the plain reading leaves, whatever the builds print', () => {
     fc.assert(
       fc.property(fc.array(line, { maxLength: 60 }), lines => {
         expect(read(lines)).toEqual(readAsBuildDid(lines))

@@ -158,7 +158,7 @@ describe('chooseStrategy when the installables could not be looked at', () => {
 
 describe('chooseStrategy with one builder', () => {
   it('sends every installable, as given, and every derivation they selected, in order, to it when all needs fit', () => {
-    // Named by derivation, as when an attribute set selects several (store-eval.ts).
+    // Named by derivation, as when an attribute set selects several (`installableNeeds` in src/nix/strategy.ts).
     const installables = [HELLO, VM_TEST, '.#b']
     const choice = choose({
       builders: [offer(0, { supportedFeatures: ['kvm', 'nixos-test'] })],
