@@ -151,3 +151,15 @@ describe('.github/workflows/', () => {
     })
   })
 })
+
+describe('.github/dependabot.yml', () => {
+  it('updates the pinned GitHub Actions and the npm dependencies weekly', () => {
+    const config: unknown = parse(readFileSync(join(ROOT, '.github', 'dependabot.yml'), 'utf8'))
+    expect(isRecord(config) ? config.version : undefined).toBe(2)
+    const updates = isRecord(config) && Array.isArray(config.updates) ? config.updates : []
+    expect(updates).toEqual([
+      { 'package-ecosystem': 'github-actions', directory: '/', schedule: { interval: 'weekly' } },
+      { 'package-ecosystem': 'npm', directory: '/', schedule: { interval: 'weekly' } }
+    ])
+  })
+})
