@@ -23,6 +23,7 @@ interface Step {
   run?: string
   id?: string
   if?: string
+  env?: Record<string, string>
   with?: Record<string, unknown>
 }
 
@@ -55,8 +56,8 @@ function declaredInputs(): string[] {
 }
 
 describe('.github/workflows/', () => {
-  it('has the CI, check-dist and self-test workflows', () => {
-    expect(files).toEqual(['check-dist.yml', 'ci.yml', 'self-test.yml'])
+  it('has the CI, check-dist, release and self-test workflows', () => {
+    expect(files).toEqual(['check-dist.yml', 'ci.yml', 'release.yml', 'self-test.yml'])
   })
 
   it.each(files)('%s passes actionlint', async name => {
@@ -112,6 +113,22 @@ describe('.github/workflows/', () => {
     const upload = all.find(step => step.uses?.startsWith('actions/upload-artifact@'))
     expect(upload?.if).toContain("steps.diff.outcome == 'failure'")
     expect(upload?.with?.path).toBe('dist/')
+  })
+
+  it('release.yml makes a GitHub Release of each vX.Y.Z tag, with its CHANGELOG.md section as the notes', () => {
+    const workflow: unknown = parse(read('release.yml'))
+    expect(isRecord(workflow) ? workflow.on : undefined).toEqual({ push: { tags: ['v*.*.*'] } })
+    expect(isRecord(workflow) ? workflow.permissions : undefined).toEqual({ contents: 'write' })
+    const all = steps('release.yml')
+    const notes = all.find(step => step.run?.includes('scripts/changelog-section.sh'))
+    expect(notes?.run).toContain('"${TAG#v}" CHANGELOG.md >"$RUNNER_TEMP/notes.md"')
+    const create = all.find(step => step.run?.includes('gh release create'))
+    expect(create?.run).toContain('--notes-file "$RUNNER_TEMP/notes.md"')
+    expect(create?.env?.GH_TOKEN).toBe('${{ github.token }}')
+    // The same actions/checkout commit as the other workflows.
+    const checkout = (name: string): string[] =>
+      steps(name).flatMap(step => (step.uses?.startsWith('actions/checkout@') ? [step.uses] : []))
+    expect(checkout('release.yml')).toEqual(checkout('ci.yml').slice(0, 1))
   })
 
   describe('self-test.yml', () => {
