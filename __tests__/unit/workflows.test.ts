@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { type Tokens, lexer } from 'marked'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { actionlint } from './support/actionlint.js'
@@ -177,6 +178,84 @@ describe('.github/dependabot.yml', () => {
     expect(updates).toEqual([
       { 'package-ecosystem': 'github-actions', directory: '/', schedule: { interval: 'weekly' } },
       { 'package-ecosystem': 'npm', directory: '/', schedule: { interval: 'weekly' } }
+    ])
+  })
+})
+
+/**
+ * Every workflow a reader may copy: this repository's own, examples/, and the README's yaml blocks (some a whole
+ * workflow, some a list of steps), each as parsed YAML.
+ */
+function workflowTexts(): { name: string; text: string }[] {
+  const inDir = (dir: string): { name: string; text: string }[] =>
+    readdirSync(join(ROOT, dir))
+      .filter(name => /\.ya?ml$/.test(name))
+      .map(name => ({ name: `${dir}/${name}`, text: readFileSync(join(ROOT, dir, name), 'utf8') }))
+  const readme = lexer(readFileSync(join(ROOT, 'README.md'), 'utf8'), { gfm: true })
+    .filter((token): token is Tokens.Code => token.type === 'code' && /^ya?ml$/.test(token.lang ?? ''))
+    .map((token, index) => ({ name: `README.md yaml block ${index + 1}`, text: token.text }))
+  return [...inDir('.github/workflows'), ...inDir('examples'), ...readme]
+}
+
+/** Every mapping in `value` that is a step: one with `run` or `uses`, at any depth. */
+function stepsIn(value: unknown): Step[] {
+  if (Array.isArray(value)) return value.flatMap(stepsIn)
+  if (!isRecord(value)) return []
+  const own = typeof value.run === 'string' || typeof value.uses === 'string' ? [value as Step] : []
+  return [...own, ...Object.values(value).flatMap(stepsIn)]
+}
+
+/** What is wrong with the steps of `text`: step outputs or event data spliced into a script, a checkout that keeps its token. */
+function unsafeSteps(text: string): string[] {
+  const found: string[] = []
+  for (const step of stepsIn(parse(text))) {
+    // A value spliced into the script's text is run as shell code (script injection): it goes through `env:`.
+    if (step.run !== undefined && /\$\{\{\s*(?:steps|github\.event)\./.test(step.run)) {
+      found.push(`run: splices an expression into the script: ${step.run.trim().split('\n')[0] ?? ''}`)
+    }
+    // None of these steps pushes: the token stays out of .git/config, where every later step could read it.
+    if (step.uses?.startsWith('actions/checkout@') && step.with?.['persist-credentials'] !== false) {
+      found.push(`${step.uses}: without persist-credentials: false`)
+    }
+  }
+  return found
+}
+
+describe('every workflow, example and README workflow snippet', () => {
+  const texts = workflowTexts()
+
+  it('finds the workflows, the examples and the README snippets', () => {
+    expect(texts.filter(({ name }) => name.startsWith('.github/workflows/'))).toHaveLength(files.length)
+    expect(texts.filter(({ name }) => name.startsWith('examples/'))).toHaveLength(3)
+    expect(texts.filter(({ name }) => name.startsWith('README.md')).length).toBeGreaterThanOrEqual(4)
+    expect(texts.flatMap(({ text }) => stepsIn(parse(text))).length).toBeGreaterThan(20)
+  })
+
+  it.each(texts.map(({ name, text }) => [name, text]))(
+    '%s passes step outputs and event data to scripts through env, and checks out without keeping the token',
+    (_name, text) => {
+      expect(unsafeSteps(text)).toEqual([])
+    }
+  )
+
+  it('reports a spliced step output, spliced event data and a checkout that keeps its token (the check can fail)', () => {
+    const unsafe = [
+      'jobs:',
+      '  x:',
+      '    steps:',
+      '      - uses: actions/checkout@v5',
+      '      - run: echo "${{ steps.build.outputs.path }}"',
+      '      - run: |',
+      '          echo ok',
+      '          echo "${{ github.event.pull_request.title }}"',
+      '      - env:',
+      '          TITLE: ${{ github.event.pull_request.title }}',
+      '        run: echo "$TITLE"'
+    ].join('\n')
+    expect(unsafeSteps(unsafe)).toEqual([
+      'actions/checkout@v5: without persist-credentials: false',
+      'run: splices an expression into the script: echo "${{ steps.build.outputs.path }}"',
+      'run: splices an expression into the script: echo ok'
     ])
   })
 })
