@@ -15,6 +15,8 @@
 # the whole test command instead (scripts/test-all.sh: the same checks, plus the lab tests on every pair of Nix
 # versions; as root, on a machine that can run the lab).
 # Then it tags, and prints the `git push` commands; with --push it runs them (main, vX.Y.Z, and vX with --force).
+# The pushed tag vX.Y.Z starts .github/workflows/release.yml, which makes the GitHub Release from the same CHANGELOG.md
+# section (scripts/changelog-section.sh).
 #
 # --skip-checks exists for this script's own unit test (__tests__/unit/release.test.ts): it skips the checks, says
 # so, and cannot be combined with --push.

