@@ -1,8 +1,18 @@
 import type { BuilderFacts } from './builder-facts.js'
 import { compareVersions } from '../nix/index.js'
 import { Input } from '../inputs/index.js'
-import { fingerprint, type HostKey, knownHostsName, type PrivateKey } from '../inputs/index.js'
+import { fingerprint, type PrivateKey } from '../inputs/index.js'
 import type { Observation } from './preflight.js'
+import {
+  accessMismatch,
+  hostKeyMismatchMessage,
+  keyRefusedMessage,
+  nixMissingMessage,
+  sshFailedMessage,
+  storeUnresponsiveMessage,
+  unpinnedMessage,
+  unreachableMessage
+} from './preflight-messages.js'
 import { isTrustedUser } from '../runner/index.js'
 import { type BuilderAccess, label, type Strategy } from '../inputs/index.js'
 import {
@@ -61,6 +71,19 @@ export interface PreflightResult {
  */
 const TRUST_NOT_NEEDED_FROM = '2.16'
 
+/** Why a builder fails the preflight, as the result records it. */
+interface Failure {
+  cause: PreflightCause
+  message: string
+}
+
+/** One builder being judged: the request, its label and the result filled in phase by phase. */
+interface Judging {
+  request: BuilderRequest
+  name: string
+  result: PreflightResult
+}
+
 /**
  * Judges one builder's observation; on success also returns the builder with every `auto` value resolved.
  * `runnerNixVersion` is the runner's Nix, which decides with the builder's whether its user must be trusted.
@@ -80,25 +103,40 @@ export function judge(
     keyType: key.type,
     durationMs: observation.totalMs
   }
-  const fail = (cause: PreflightCause, message: string): { result: PreflightResult } => {
-    result.cause = cause
-    result.message = message
-    return { result }
+  const judging: Judging = { request, name, result }
+  const session = judgeSession(judging, observation, key)
+  if ('failure' in session) return failed(result, session.failure)
+  const { facts } = session
+  const refusal = judgeProgram(judging, facts, strategy)
+  if (refusal !== undefined) return failed(result, refusal)
+  recordNix(judging, facts)
+  const distrust = judgeTrust(judging, facts, runnerNixVersion, strategy)
+  if (distrust !== undefined) return failed(result, distrust)
+
+  const resolved = resolve(request, facts)
+  if (typeof resolved === 'string') {
+    return failed(result, { cause: 'auto-undetectable', message: `Builder ${name}: ${resolved}` })
   }
+  recordDetected(judging, resolved)
+  result.healthy = true
+  return { result, builder: resolved }
+}
+
+function failed(result: PreflightResult, failure: Failure): { result: PreflightResult } {
+  result.cause = failure.cause
+  result.message = failure.message
+  return { result }
+}
+
+/** The TCP connection, the host key and the login: the facts the session gathered, or why it failed. */
+function judgeSession(
+  { request, name, result }: Judging,
+  observation: Observation,
+  key: PrivateKey
+): { facts: BuilderFacts } | { failure: Failure } {
   const { reach } = observation
-  if (!reach.ok) {
-    const where = `${request.host} port ${request.port}`
-    // A builder from the `builders` input has its port in its line, not in the `port` input.
-    const portSource =
-      request.pinInput === Input.HostPublicKey ? `'${Input.Port}'` : `the port in ${request.origin}`
-    const why = {
-      refused: `connection refused on ${where}: nothing listens there. Is sshd running on the builder, and is ${portSource} right?`,
-      timeout: `no answer from ${where} (${reach.detail}): the builder is down, or a firewall drops the connection.`,
-      dns: `the name ${request.host} does not resolve (${reach.detail}). Check '${Input.Host}'.`,
-      unreachable: `cannot connect to ${where} (${reach.detail}).`
-    }[reach.failure]
-    return fail('unreachable', `Builder ${name} is unreachable: ${why}`)
-  }
+  if (!reach.ok)
+    return { failure: { cause: 'unreachable', message: unreachableMessage(request, name, reach) } }
   result.connectMs = reach.connectMs
 
   const presented = observation.presented
@@ -110,60 +148,45 @@ export function judge(
     }
   }
   if (presented !== undefined && observation.pinned.length === 0) {
-    return fail('host-key-not-pinned', unpinnedMessage(request, name, presented))
+    return { failure: { cause: 'host-key-not-pinned', message: unpinnedMessage(request, name, presented) } }
   }
   if (presented !== undefined && result.hostKey?.matches === false) {
-    return fail(
-      'host-key-mismatch',
-      `Builder ${name} presented a host key that is not the pinned one: it presented ${presented.type} ` +
-        `${fingerprint(presented)}, '${request.pinInput}' pins ${result.hostKey.pinned.join(', ')}. If the builder ` +
-        `was reinstalled or its keys rotated, check the new key on the builder (ssh-keygen -lf ` +
-        `/etc/ssh/ssh_host_ed25519_key.pub) and update '${request.pinInput}'; otherwise something is in the middle.`
-    )
+    const message = hostKeyMismatchMessage(request, name, presented, result.hostKey.pinned)
+    return { failure: { cause: 'host-key-mismatch', message } }
   }
   if (observation.authenticated === false) {
     result.authenticated = false
-    return fail(
-      'key-refused',
-      `Builder ${name} refused the client key (${key.type}) for user ${request.user}: the key in ` +
-        `'${Input.SshPrivateKey}' is not authorised there. Add its public half to ~${request.user}/.ssh/authorized_keys ` +
-        `on the builder: ${key.publicLine}`
-    )
+    return { failure: { cause: 'key-refused', message: keyRefusedMessage(request, name, key) } }
   }
   if (observation.error !== undefined || observation.facts === undefined) {
-    const error = observation.error ?? 'no answer'
-    // OpenSSH 9.8+ drops an address it penalises (PerSourcePenalties) right after the TCP connect, before any SSH
-    // banner: after many failed or unauthenticated connections from it, e.g. a canary run every few minutes.
-    const penalty = /before handshake|Connection lost|ECONNRESET/i.test(error)
-      ? ' The builder closed the connection before the SSH handshake: its sshd may be penalising this address ' +
-        '(OpenSSH 9.8+ PerSourcePenalties, after failed or unauthenticated connections from it), or MaxStartups is ' +
-        'reached. Check its sshd log; exempt the runner with PerSourcePenaltyExemptList, or wait for the penalty to end.'
-      : ''
-    return fail('ssh-failed', `Builder ${name}: the SSH session failed: ${error}.${penalty}`)
+    const message = sshFailedMessage(name, observation.error ?? 'no answer')
+    return { failure: { cause: 'ssh-failed', message } }
   }
   result.authenticated = true
+  return { facts: observation.facts }
+}
 
-  const facts = observation.facts
+/** What the key may run there, whether that suits the protocol and strategy, and whether its Nix and store answer. */
+function judgeProgram(
+  { request, name, result }: Judging,
+  facts: BuilderFacts,
+  strategy: Strategy
+): Failure | undefined {
   result.remoteProgram = facts.program
   result.access = facts.access
   if (facts.unasked.length > 0) result.unasked = facts.unasked
   const mismatch = accessMismatch(request, name, facts.access, strategy)
-  if (mismatch !== undefined) return fail('access-mismatch', mismatch)
+  if (mismatch !== undefined) return { cause: 'access-mismatch', message: mismatch }
   if (!facts.programFound) {
-    return fail('nix-missing', nixMissingMessage(request, name, facts))
+    return { cause: 'nix-missing', message: nixMissingMessage(request, name, facts) }
   }
   if (facts.storeAnswers === false) {
-    const asked =
-      facts.access === 'nix-daemon'
-        ? `its nix-daemon --stdio (the only command the key runs) shook hands, but a query of its store got`
-        : `\`nix store ping\` as ${request.user} there:`
-    return fail(
-      'store-unresponsive',
-      `Builder ${name}: its Nix store does not answer: ${asked} ` +
-        `${facts.storeError ?? 'no answer'}. The SSH login works, but every build there needs its nix-daemon: is it ` +
-        'running and responsive? Fix: restart it on the builder (systemctl restart nix-daemon).'
-    )
+    return { cause: 'store-unresponsive', message: storeUnresponsiveMessage(request, name, facts) }
   }
+  return undefined
+}
+
+function recordNix({ request, result }: Judging, facts: BuilderFacts): void {
   result.nixVersion = facts.nixVersion
   if (facts.system !== undefined) result.system = facts.system
   if (facts.storeFreeBytes !== undefined) result.storeFreeGb = Math.round(facts.storeFreeBytes / 1e7) / 100
@@ -171,41 +194,48 @@ export function judge(
     result.builderUserTrusted = isTrustedUser(facts.user || request.user, facts.groups, facts.trustedUsers)
   }
   if (facts.trusted !== undefined) result.builderUserTrusted = facts.trusted
+}
+
+/** Whether ssh-ng builds there need the builder's user to be trusted, and it is not (see TRUST_NOT_NEEDED_FROM). */
+function judgeTrust(
+  { request, name, result }: Judging,
+  facts: BuilderFacts,
+  runnerNixVersion: string,
+  strategy: Strategy
+): Failure | undefined {
   const tooOld = (version: string): boolean =>
     version === '' || compareVersions(version, TRUST_NOT_NEEDED_FROM) < 0
   const runnerNeedsTrust = runnerNixVersion !== '' && tooOld(runnerNixVersion)
   // Building in the builder's own store needs no trust there: the runner sends only derivations and sources
   // (content-addressed) and asks its daemon to build them (docs/nix.md, "Building in the builder's store").
-  if (
+  const needsTrust =
     strategy !== 'remote-store' &&
     request.protocol === 'ssh-ng' &&
-    (tooOld(facts.nixVersion) || runnerNeedsTrust) &&
-    result.builderUserTrusted === false
-  ) {
-    const older = runnerNeedsTrust
-      ? `the runner's Nix ${runnerNixVersion} is older than ${TRUST_NOT_NEEDED_FROM}`
-      : `its Nix is older than ${TRUST_NOT_NEEDED_FROM}`
-    return fail(
-      'builder-user-untrusted',
+    (tooOld(facts.nixVersion) || runnerNeedsTrust)
+  if (!needsTrust || result.builderUserTrusted !== false) return undefined
+  const older = runnerNeedsTrust
+    ? `the runner's Nix ${runnerNixVersion} is older than ${TRUST_NOT_NEEDED_FROM}`
+    : `its Nix is older than ${TRUST_NOT_NEEDED_FROM}`
+  return {
+    cause: 'builder-user-untrusted',
+    message:
       `Builder ${name}: its Nix ${facts.nixVersion || '(version unknown)'} does not trust user ${request.user}, and ` +
-        `as ${older}, ssh-ng builds there only for a trusted user ("you are not privileged to build ` +
-        `input-addressed derivations"; both ends need Nix ${TRUST_NOT_NEEDED_FROM}+ to build as an untrusted user). ` +
-        `Fix: on the builder add "trusted-users = ${request.user}" to /etc/nix/nix.conf (NixOS: ` +
-        `nix.settings.trusted-users) and restart its nix-daemon, or set '${Input.Strategy}: remote-store', which ` +
-        `builds in the builder's own store and needs no trust there.`
-    )
+      `as ${older}, ssh-ng builds there only for a trusted user ("you are not privileged to build ` +
+      `input-addressed derivations"; both ends need Nix ${TRUST_NOT_NEEDED_FROM}+ to build as an untrusted user). ` +
+      `Fix: on the builder add "trusted-users = ${request.user}" to /etc/nix/nix.conf (NixOS: ` +
+      `nix.settings.trusted-users) and restart its nix-daemon, or set '${Input.Strategy}: remote-store', which ` +
+      `builds in the builder's own store and needs no trust there.`
   }
+}
 
-  const resolved = resolve(request, facts)
-  if (typeof resolved === 'string') return fail('auto-undetectable', `Builder ${name}: ${resolved}`)
+/** What each `auto` value resolved to, for the report. */
+function recordDetected({ request, result }: Judging, resolved: Builder): void {
   if (request.systems === AUTO || request.supportedFeatures === AUTO || request.maxJobs === AUTO) {
     result.detected = {}
     if (request.systems === AUTO) result.detected.systems = resolved.systems
     if (request.supportedFeatures === AUTO) result.detected.supportedFeatures = resolved.supportedFeatures
     if (request.maxJobs === AUTO) result.detected.maxJobs = resolved.maxJobs
   }
-  result.healthy = true
-  return { result, builder: resolved }
 }
 
 /** A warning about a builder that passed the preflight, for the build to come. */
@@ -304,76 +334,5 @@ function autoWithoutShell(request: BuilderRequest, access: BuilderAccess): strin
   return (
     `its key runs only ${program} (a forced command), which cannot tell its ${wanted.map(e => e.input).join(', ')}, ` +
     `so 'auto' has nothing to go on. Fix: set ${where} to the builder's values (e.g. ${wanted.map(e => `${e.input}: ${e.example}`).join(', ')}).`
-  )
-}
-
-/**
- * A key that runs only one of Nix's programs decides the protocol: ssh-ng talks to nix-daemon, ssh to nix-store
- * --serve, and the build in the builder's own store needs ssh-ng.
- */
-function accessMismatch(
-  request: BuilderRequest,
-  name: string,
-  access: BuilderAccess,
-  strategy: Strategy
-): string | undefined {
-  const fromLine = request.pinInput === Input.KnownHosts
-  const protocolInput = (protocol: string): string =>
-    fromLine ? `a ${protocol}:// URI in its line in ${request.origin}` : `'${Input.Protocol}: ${protocol}'`
-  if (access === 'nix-store --serve' && request.protocol === 'ssh-ng') {
-    return (
-      `Builder ${name}: the key for ${request.user} runs only \`nix-store --serve\` there (a forced command, e.g. ` +
-      `NixOS nix.sshServe with protocol "ssh"), which speaks Nix's ssh protocol, not ssh-ng. Fix: set ` +
-      `${protocolInput('ssh')} with '${Input.Strategy}: hook' (or auto), or have the builder run \`nix-daemon --stdio\` ` +
-      `for this key (NixOS: nix.sshServe.protocol = "ssh-ng").`
-    )
-  }
-  if (access === 'nix-daemon' && request.protocol === 'ssh') {
-    return (
-      `Builder ${name}: the key for ${request.user} runs only \`nix-daemon --stdio\` there (a forced command), ` +
-      `which speaks ssh-ng, not Nix's ssh protocol. Fix: set ${protocolInput('ssh-ng')}.`
-    )
-  }
-  if (access === 'nix-store --serve' && strategy === 'remote-store') {
-    return (
-      `Builder ${name}: '${Input.Strategy}: remote-store' builds in the builder's own store over ssh-ng, and the key ` +
-      `for ${request.user} runs only \`nix-store --serve\` there. Fix: set '${Input.Strategy}: hook' (or auto).`
-    )
-  }
-  return undefined
-}
-
-function unpinnedMessage(request: BuilderRequest, name: string, presented: HostKey): string {
-  const line =
-    request.pinInput === Input.HostPublicKey
-      ? `${presented.type} ${presented.blob}`
-      : `${knownHostsName(request.host, request.port)} ${presented.type} ${presented.blob}`
-  return (
-    `Input '${request.pinInput}': builder ${name} has no pinned host key, and strict host-key checking is always ` +
-    `on. It presents ${presented.type} ${fingerprint(presented)}. Check that fingerprint on the builder ` +
-    `(ssh-keygen -lf /etc/ssh/ssh_host_${presented.type.replace(/^ssh-/, '').replace(/-sha2-.*/, '')}_key.pub), ` +
-    `then add this line to '${request.pinInput}':\n${line}`
-  )
-}
-
-function nixMissingMessage(request: BuilderRequest, name: string, facts: BuilderFacts): string {
-  const store =
-    request.protocol === 'ssh-ng' ? `${facts.program} --stdio` : `${facts.program} --serve --write`
-  if (request.remoteProgram !== undefined) {
-    const programName = facts.program.slice(facts.program.lastIndexOf('/') + 1)
-    return (
-      `Input '${Input.RemoteProgram}': builder ${name} has no executable ${facts.program}, and Nix runs \`${store}\` ` +
-      `there over SSH. Fix: set '${Input.RemoteProgram}' to the directory where \`command -v ${programName}\` finds ` +
-      `it in a login shell of ${request.user} on the builder (multi-user installs: /nix/var/nix/profiles/default/bin).`
-    )
-  }
-  return (
-    `Builder ${name}: ${facts.program} is not on the non-interactive PATH of ${request.user}, and Nix runs ` +
-    `\`${store}\` there over SSH. Fix from the workflow: set \`${Input.RemoteProgram}: ` +
-    `/nix/var/nix/profiles/default/bin\` (where \`command -v ${facts.program}\` finds it in a login shell on the ` +
-    `builder). Or fix on the builder: install Nix for that user, or make it reachable without a login ` +
-    `shell (multi-user installs put it in /nix/var/nix/profiles/default/bin, which only interactive shells add: ` +
-    `e.g. add that directory to PATH in ~${request.user}/.bashrc above its interactive check, or set ` +
-    `"SetEnv PATH=…" for that user in sshd_config).`
   )
 }
