@@ -170,104 +170,9 @@ export interface SettingsDefaults {
 }
 
 export function parseSettings(read: InputReader, defaults: SettingsDefaults): Settings {
-  const builders: BuilderRequest[] = []
-  const knownHosts: KnownHostsLine[] = []
-
-  const host = read(Input.Host).trim()
-  if (host !== '') {
-    const port = parsePort(Input.Port, read(Input.Port).trim() || '22')
-    const builder: BuilderRequest = {
-      protocol: parseProtocol(Input.Protocol, read(Input.Protocol).trim() || 'ssh-ng'),
-      host: parseHost(Input.Host, host),
-      port,
-      user: parseUser(Input.User, read(Input.User).trim()),
-      systems: orAuto(read(Input.Systems), value =>
-        parseList(Input.Systems, value, SYSTEM, 'a Nix system name like x86_64-linux')
-      ),
-      maxJobs: orAuto(read(Input.MaxJobs), value => parseCount(Input.MaxJobs, value.trim() || '1', 1)),
-      speedFactor: parseCount(Input.SpeedFactor, read(Input.SpeedFactor).trim() || '1', 1),
-      supportedFeatures: orAuto(read(Input.SupportedFeatures), value =>
-        parseList(Input.SupportedFeatures, value, FEATURE, 'a feature name')
-      ),
-      mandatoryFeatures: parseList(
-        Input.MandatoryFeatures,
-        read(Input.MandatoryFeatures),
-        FEATURE,
-        'a feature name'
-      ),
-      origin: `input '${Input.Host}'`,
-      pinInput: Input.HostPublicKey
-    }
-    if (builder.systems.length === 0) builder.systems = [defaults.system]
-    builders.push(builder)
-    // Without a pinned key the preflight fails and prints the builder's, so the user can check it and pin it.
-    const hostKey = parseHostPublicKey(read(Input.HostPublicKey))
-    if (hostKey !== undefined)
-      knownHosts.push({ hosts: knownHostsName(builder.host, builder.port), key: hostKey })
-  } else {
-    for (const input of [Input.User, Input.HostPublicKey]) {
-      if (read(input).trim() !== '') {
-        throw new InputError(
-          input,
-          `is set but '${Input.Host}' is not; set '${Input.Host}' to the builder's address`
-        )
-      }
-    }
-  }
-
-  for (const [index, line] of read(Input.KnownHosts).split('\n').entries()) {
-    if (line.trim() === '' || line.trim().startsWith('#')) continue
-    if (CONTROL.test(line.replace(/\r$/, '').replace(/\t/g, ' '))) {
-      throw new InputError(Input.KnownHosts, `line ${index + 1} contains a control character`)
-    }
-    const parsed = parseKnownHostsLine(line)
-    if (typeof parsed === 'string') throw new InputError(Input.KnownHosts, `line ${index + 1}: ${parsed}`)
-    knownHosts.push(parsed)
-  }
-
-  const { machines, notices } = parseMachines(read(Input.Builders), defaults.system)
-  for (const { hostKey, ...machine } of machines) {
-    // A host key in the line pins the builder beside any `known-hosts` line for it: ssh accepts either.
-    builders.push({ ...machine, pinInput: hostKey === undefined ? Input.KnownHosts : Input.Builders })
-    if (hostKey !== undefined)
-      knownHosts.push({ hosts: knownHostsName(machine.host, machine.port), key: hostKey })
-  }
-
-  placeRemotePrograms(builders, read(Input.RemoteProgram))
-
-  if (builders.length === 0) {
-    throw new InputError(
-      Input.Host,
-      `no builder is configured. Set '${Input.Host}', '${Input.User}', '${Input.SshPrivateKey}' and ` +
-        `'${Input.HostPublicKey}', or list builders in '${Input.Builders}'`
-    )
-  }
-
-  const rawKey = read(Input.SshPrivateKey)
-  const fallback = parseFallback(read(Input.Fallback))
-  const keyMissing = rawKey.trim() === '' && fallback === 'local'
-  if (rawKey.trim() === '' && !keyMissing) {
-    throw new InputError(
-      Input.SshPrivateKey,
-      'is required: give the private key (no passphrase) that the builder accepts, from a secret, e.g. ' +
-        '`ssh-private-key: ${{ secrets.NIX_BUILDER_SSH_KEY }}`'
-    )
-  }
-  const privateKey = keyMissing ? NO_KEY : parsePrivateKey(rawKey)
-  if (typeof privateKey === 'string') throw new InputError(Input.SshPrivateKey, privateKey)
-
-  const installables = parseInstallables(read(Input.Installables))
-  let args: string[]
-  try {
-    args = splitShellWords(read(Input.Args))
-  } catch (error) {
-    throw new InputError(Input.Args, `cannot be split into words: ${(error as Error).message}`)
-  }
-  const strategy = parseStrategy(read(Input.Strategy))
-  const mode = parseMode(read(Input.Mode))
-  const evaluate = parseEvaluate(read(Input.Evaluate))
-  if (evaluate === 'builder') checkBuilderEvaluation({ installables, args, strategy, mode })
-
+  const { builders, knownHosts, notices } = parseBuilderInputs(read, defaults)
+  const { privateKey, fallback, keyMissing } = parseKeyInputs(read)
+  const { installables, args, strategy, mode, evaluate } = parseBuildInputs(read)
   return {
     builders,
     privateKey,
@@ -292,20 +197,151 @@ export function parseSettings(read: InputReader, defaults: SettingsDefaults): Se
     fallback,
     keyMissing,
     notices,
-    canary: {
-      payloadMb: parseNumber(Input.CanaryPayloadMb, read(Input.CanaryPayloadMb), 8, 0, 4096),
-      maxConnectMs: parseNumber(Input.MaxConnectMs, read(Input.MaxConnectMs), 2000, 0, 600_000),
-      maxBuildSeconds: parseNumber(Input.MaxBuildSeconds, read(Input.MaxBuildSeconds), 300, 0, 86_400),
-      minFreeGb: parseNumber(Input.MinFreeGb, read(Input.MinFreeGb), 10, 0, 1_000_000),
-      trendFactor: parseNumber(Input.TrendFactor, read(Input.TrendFactor), 3, 1, 1000)
-    }
+    canary: parseCanaryThresholds(read)
   }
 }
 
-/** Whether the action runs `nix build` at all, or only configures the runner for later steps. */
+/** The builders from `host` and from `builders`, in that order, and the known_hosts lines that pin them. */
+function parseBuilderInputs(
+  read: InputReader,
+  defaults: SettingsDefaults
+): Pick<Settings, 'builders' | 'knownHosts' | 'notices'> {
+  const single = parseHostBuilder(read, defaults)
+  const builders: BuilderRequest[] = single === undefined ? [] : [single.builder]
+  const knownHosts: KnownHostsLine[] = single?.pin === undefined ? [] : [single.pin]
+  knownHosts.push(...parseKnownHosts(read(Input.KnownHosts)))
+
+  const { machines, notices } = parseMachines(read(Input.Builders), defaults.system)
+  for (const { hostKey, ...machine } of machines) {
+    // A host key in the line pins the builder beside any `known-hosts` line for it: ssh accepts either.
+    builders.push({ ...machine, pinInput: hostKey === undefined ? Input.KnownHosts : Input.Builders })
+    if (hostKey !== undefined)
+      knownHosts.push({ hosts: knownHostsName(machine.host, machine.port), key: hostKey })
+  }
+
+  placeRemotePrograms(builders, read(Input.RemoteProgram))
+
+  if (builders.length === 0) {
+    throw new InputError(
+      Input.Host,
+      `no builder is configured. Set '${Input.Host}', '${Input.User}', '${Input.SshPrivateKey}' and ` +
+        `'${Input.HostPublicKey}', or list builders in '${Input.Builders}'`
+    )
+  }
+  return { builders, knownHosts, notices }
+}
+
+/** The builder the single-builder inputs (`host`, `user`, …) describe, if `host` is set, and its pinned host key. */
+function parseHostBuilder(
+  read: InputReader,
+  defaults: SettingsDefaults
+): { builder: BuilderRequest; pin?: KnownHostsLine } | undefined {
+  const host = read(Input.Host).trim()
+  if (host === '') {
+    for (const input of [Input.User, Input.HostPublicKey]) {
+      if (read(input).trim() !== '') {
+        throw new InputError(
+          input,
+          `is set but '${Input.Host}' is not; set '${Input.Host}' to the builder's address`
+        )
+      }
+    }
+    return undefined
+  }
+  const port = parsePort(Input.Port, read(Input.Port).trim() || '22')
+  const builder: BuilderRequest = {
+    protocol: parseProtocol(Input.Protocol, read(Input.Protocol).trim() || 'ssh-ng'),
+    host: parseHost(Input.Host, host),
+    port,
+    user: parseUser(Input.User, read(Input.User).trim()),
+    systems: orAuto(read(Input.Systems), value =>
+      parseList(Input.Systems, value, SYSTEM, 'a Nix system name like x86_64-linux')
+    ),
+    maxJobs: orAuto(read(Input.MaxJobs), value => parseCount(Input.MaxJobs, value.trim() || '1', 1)),
+    speedFactor: parseCount(Input.SpeedFactor, read(Input.SpeedFactor).trim() || '1', 1),
+    supportedFeatures: orAuto(read(Input.SupportedFeatures), value =>
+      parseList(Input.SupportedFeatures, value, FEATURE, 'a feature name')
+    ),
+    mandatoryFeatures: parseList(
+      Input.MandatoryFeatures,
+      read(Input.MandatoryFeatures),
+      FEATURE,
+      'a feature name'
+    ),
+    origin: `input '${Input.Host}'`,
+    pinInput: Input.HostPublicKey
+  }
+  if (builder.systems.length === 0) builder.systems = [defaults.system]
+  // Without a pinned key the preflight fails and prints the builder's, so the user can check it and pin it.
+  const hostKey = parseHostPublicKey(read(Input.HostPublicKey))
+  if (hostKey === undefined) return { builder }
+  return { builder, pin: { hosts: knownHostsName(builder.host, builder.port), key: hostKey } }
+}
+
+/** The `known-hosts` input's lines, skipping blank lines and comments. */
+function parseKnownHosts(value: string): KnownHostsLine[] {
+  const lines: KnownHostsLine[] = []
+  for (const [index, line] of value.split('\n').entries()) {
+    if (line.trim() === '' || line.trim().startsWith('#')) continue
+    if (CONTROL.test(line.replace(/\r$/, '').replace(/\t/g, ' '))) {
+      throw new InputError(Input.KnownHosts, `line ${index + 1} contains a control character`)
+    }
+    const parsed = parseKnownHostsLine(line)
+    if (typeof parsed === 'string') throw new InputError(Input.KnownHosts, `line ${index + 1}: ${parsed}`)
+    lines.push(parsed)
+  }
+  return lines
+}
+
+/** The SSH key, or none when it is empty and `fallback: local` lets the run build on the runner without it. */
+function parseKeyInputs(read: InputReader): Pick<Settings, 'privateKey' | 'fallback' | 'keyMissing'> {
+  const rawKey = read(Input.SshPrivateKey)
+  const fallback = parseFallback(read(Input.Fallback))
+  const keyMissing = rawKey.trim() === '' && fallback === 'local'
+  if (rawKey.trim() === '' && !keyMissing) {
+    throw new InputError(
+      Input.SshPrivateKey,
+      'is required: give the private key (no passphrase) that the builder accepts, from a secret, e.g. ' +
+        '`ssh-private-key: ${{ secrets.NIX_BUILDER_SSH_KEY }}`'
+    )
+  }
+  const privateKey = keyMissing ? NO_KEY : parsePrivateKey(rawKey)
+  if (typeof privateKey === 'string') throw new InputError(Input.SshPrivateKey, privateKey)
+  return { privateKey, fallback, keyMissing }
+}
+
+/** What to build and how: the installables, the extra arguments, the strategy, the mode and where to evaluate. */
+function parseBuildInputs(
+  read: InputReader
+): Pick<Settings, 'installables' | 'args' | 'strategy' | 'mode' | 'evaluate'> {
+  const installables = parseInstallables(read(Input.Installables))
+  let args: string[]
+  try {
+    args = splitShellWords(read(Input.Args))
+  } catch (error) {
+    throw new InputError(Input.Args, `cannot be split into words: ${(error as Error).message}`)
+  }
+  const strategy = parseStrategy(read(Input.Strategy))
+  const mode = parseMode(read(Input.Mode))
+  const evaluate = parseEvaluate(read(Input.Evaluate))
+  if (evaluate === 'builder') checkBuilderEvaluation({ installables, args, strategy, mode })
+  return { installables, args, strategy, mode, evaluate }
+}
+
+function parseCanaryThresholds(read: InputReader): CanaryThresholds {
+  return {
+    payloadMb: parseNumber(Input.CanaryPayloadMb, read(Input.CanaryPayloadMb), 8, 0, 4096),
+    maxConnectMs: parseNumber(Input.MaxConnectMs, read(Input.MaxConnectMs), 2000, 0, 600_000),
+    maxBuildSeconds: parseNumber(Input.MaxBuildSeconds, read(Input.MaxBuildSeconds), 300, 0, 86_400),
+    minFreeGb: parseNumber(Input.MinFreeGb, read(Input.MinFreeGb), 10, 0, 1_000_000),
+    trendFactor: parseNumber(Input.TrendFactor, read(Input.TrendFactor), 3, 1, 1000)
+  }
+}
+
 /** The key of a run with `fallback: local` and an empty `ssh-private-key`: nothing is offloaded, nothing uses it. */
 const NO_KEY: PrivateKey = { text: '', type: 'none', publicLine: '' }
 
+/** Whether the action runs `nix build` at all, or only configures the runner for later steps. */
 export function wantsBuild(settings: Settings): boolean {
   return settings.installables.length > 0 || settings.args.length > 0
 }
