@@ -5,6 +5,7 @@ import type { HostKey, PrivateKey } from '../../../src/inputs/keys.js'
 import type { Observation } from '../../../src/builders/preflight.js'
 import { judge, type PreflightResult, preflightWarnings } from '../../../src/builders/preflight-verdict.js'
 import type { BuilderRequest } from '../../../src/inputs/settings.js'
+import { requestWith } from '../support/builders.js'
 import { settingsWith } from '../support/settings.js'
 
 const HOST_KEY: HostKey = {
@@ -13,19 +14,7 @@ const HOST_KEY: HostKey = {
 }
 const KEY: PrivateKey = { text: '', type: 'ssh-ed25519', publicLine: 'ssh-ed25519 AAAA runner' }
 
-const REQUEST: BuilderRequest = {
-  protocol: 'ssh-ng',
-  host: '127.0.0.1',
-  port: 2223,
-  user: 'nixbuilder',
-  systems: ['x86_64-linux'],
-  maxJobs: 4,
-  speedFactor: 1,
-  supportedFeatures: [],
-  mandatoryFeatures: [],
-  origin: "input 'host'",
-  pinInput: Input.HostPublicKey
-}
+const REQUEST = requestWith({ host: '127.0.0.1', port: 2223, maxJobs: 4 })
 
 function facts(trustedUsers: string[], nixVersion = '2.34.8'): BuilderFacts {
   return {

@@ -2,8 +2,9 @@ import ssh2 from 'ssh2'
 import { afterEach, describe, expect, it } from 'vitest'
 import { inspectBuilder } from '../../../src/builders/preflight.js'
 import type { BuilderRequest, KnownHostsLine, PrivateKey } from '../../../src/inputs/index.js'
-import { AUTO, Input } from '../../../src/inputs/index.js'
+import { AUTO } from '../../../src/inputs/index.js'
 import { parseKnownHostsLine, parsePrivateKey } from '../../../src/inputs/keys.js'
+import { requestWith } from '../support/builders.js'
 import { readableKeyPair } from '../support/ssh-keys.js'
 
 /**
@@ -107,19 +108,14 @@ async function startBuilder(maxSessions: number): Promise<Builder> {
 }
 
 function request(port: number): BuilderRequest {
-  return {
-    protocol: 'ssh-ng',
+  return requestWith({
     host: '127.0.0.1',
     port,
-    user: 'nixbuilder',
     systems: AUTO,
     maxJobs: AUTO,
-    speedFactor: 1,
     supportedFeatures: AUTO,
-    mandatoryFeatures: [],
-    origin: 'host',
-    pinInput: Input.HostPublicKey
-  }
+    origin: 'host'
+  })
 }
 
 /** The preflight of `builder`, as the action runs it, with its pinned host key and the client key it accepts. */

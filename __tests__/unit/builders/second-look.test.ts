@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest'
-import { Input } from '../../../src/inputs/constants.js'
 import type { Diagnosis } from '../../../src/diagnosis/diagnosis.js'
 import type { HostKey, PrivateKey } from '../../../src/inputs/keys.js'
 import type { Observation } from '../../../src/builders/preflight.js'
 import { judge, type PreflightResult } from '../../../src/builders/preflight-verdict.js'
 import type { ConfiguredBuilder } from '../../../src/runner/render.js'
 import { secondLook } from '../../../src/builders/second-look.js'
+import { configuredWith } from '../support/builders.js'
 
 const PINNED: HostKey = {
   type: 'ssh-ed25519',
@@ -18,21 +18,7 @@ const OTHER: HostKey = {
 const KEY: PrivateKey = { text: '', type: 'ssh-ed25519', publicLine: 'ssh-ed25519 AAAA runner' }
 
 function builder(index: number, port: number): ConfiguredBuilder {
-  return {
-    protocol: 'ssh-ng',
-    host: '127.0.0.1',
-    port,
-    user: 'nixbuilder',
-    systems: ['x86_64-linux'],
-    maxJobs: 4,
-    speedFactor: 1,
-    supportedFeatures: [],
-    mandatoryFeatures: [],
-    origin: "input 'host'",
-    pinInput: Input.HostPublicKey,
-    alias: `nix-offload-a1b2c3-${index}`,
-    storeUri: `ssh-ng://nixbuilder@nix-offload-a1b2c3-${index}`
-  }
+  return configuredWith(index, { host: '127.0.0.1', port, maxJobs: 4 })
 }
 const C = builder(1, 2223)
 const D = builder(2, 2224)

@@ -5,13 +5,13 @@ import { describe, expect, it } from 'vitest'
 import { Input } from '../../../src/inputs/constants.js'
 import { InputError } from '../../../src/inputs/errors.js'
 import {
-  type BuilderRequest,
   givenBuilders,
   type InputReader,
   type Settings,
   parseSettings,
   wantsBuild
 } from '../../../src/inputs/settings.js'
+import { requestWith } from '../support/builders.js'
 import { encryptedKeyPair, readableKeyPair } from '../support/ssh-keys.js'
 
 type Inputs = Partial<Record<`${Input}`, string>>
@@ -768,19 +768,14 @@ describe('parseSettings refusals', () => {
 })
 
 describe('givenBuilders', () => {
-  const request: BuilderRequest = {
-    protocol: 'ssh-ng',
+  const request = requestWith({
     host: 'b1.example.com',
-    port: 22,
     user: 'nix',
     systems: ['x86_64-linux', 'x86_64-linux', 'i686-linux'],
     maxJobs: 4,
-    speedFactor: 1,
     supportedFeatures: ['kvm'],
-    mandatoryFeatures: [],
-    origin: 'host',
-    pinInput: Input.HostPublicKey
-  }
+    origin: 'host'
+  })
 
   it('returns every builder as given (systems once each) when nothing is auto', () => {
     expect(givenBuilders([request, { ...request, host: 'b2.example.com' }])).toEqual([

@@ -7,9 +7,8 @@ import {
 } from '../../../src/nix/nix-cli.js'
 import { makePlan, settingsForRunner } from '../../../src/runner/plan.js'
 import { type RunnerFacts, runnerRelease } from '../../../src/runner/probe.js'
-import { Input } from '../../../src/inputs/constants.js'
-import type { Builder } from '../../../src/inputs/settings.js'
-import { settingsWith } from '../support/settings.js'
+import { runnerFactsWith } from '../support/runner.js'
+import { builderWith, settingsWith } from '../support/settings.js'
 
 const nix = (version: string): NixRelease => ({ implementation: 'nix', version })
 const lix = (version: string): NixRelease => ({ implementation: 'lix', version })
@@ -78,34 +77,9 @@ describe('describeRelease', () => {
   })
 })
 
-const BUILDER: Builder = {
-  protocol: 'ssh-ng',
-  host: 'builder.example.com',
-  port: 22,
-  user: 'nixbuilder',
-  systems: ['x86_64-linux'],
-  maxJobs: 2,
-  speedFactor: 1,
-  supportedFeatures: [],
-  mandatoryFeatures: [],
-  origin: "input 'host'",
-  pinInput: Input.HostPublicKey
-}
+const BUILDER = builderWith({ maxJobs: 2 })
 
-const RUNNER: RunnerFacts = {
-  nixVersion: '2.34.8',
-  nixImplementation: 'nix',
-  system: 'x86_64-linux',
-  store: 'daemon',
-  userName: 'runner',
-  isRoot: false,
-  trusted: true,
-  daemonBuilders: '',
-  daemonBuildersUseSubstitutes: false,
-  serviceManager: 'systemd',
-  sshHome: '/root',
-  nixPath: '/usr/bin/nix'
-}
+const RUNNER = runnerFactsWith()
 
 const DETERMINATE_3_19: RunnerFacts = { ...RUNNER, nixVersion: '2.34.6', determinateVersion: '3.19.0' }
 const NIX_2_15: RunnerFacts = { ...RUNNER, nixVersion: '2.15.3' }
