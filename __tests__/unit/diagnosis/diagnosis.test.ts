@@ -1,6 +1,4 @@
 import fc from 'fast-check'
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { Input } from '../../../src/inputs/constants.js'
 import {
@@ -14,8 +12,8 @@ import {
 } from '../../../src/diagnosis/diagnosis.js'
 import { NixLogReader } from '../../../src/nix/ledger.js'
 import { parseNixLine, stripAnsi } from '../../../src/nix/nix-log.js'
-
-const FIXTURES = join(import.meta.dirname, '..', '..', 'fixtures')
+import { offerWith } from '../support/builders.js'
+import { fixtureErrors, fixtureLines, readFixture } from '../support/fixtures.js'
 
 const URI_1 = 'ssh-ng://nixbuilder@nix-offload-a1b2c3-1'
 const LABEL_1 = 'nixbuilder@10.0.0.5:22'
@@ -24,24 +22,15 @@ const LABEL_2 = 'root@10.0.0.6:2222'
 const DRV = '/nix/store/0a9hbqzqh3jv1cvpbw3bbj8s7vxlg6yf-kvm-test.drv'
 const DRV_BASE = '0a9hbqzqh3jv1cvpbw3bbj8s7vxlg6yf-kvm-test.drv'
 
-const BUILDER_1: BuilderOffer = {
-  storeUri: URI_1,
-  label: LABEL_1,
-  systems: ['x86_64-linux'],
-  supportedFeatures: ['big-parallel'],
-  mandatoryFeatures: [],
-  origin: "input 'host'",
-  pinInput: 'host-public-key'
-}
-const BUILDER_2: BuilderOffer = {
+const BUILDER_1 = offerWith({ storeUri: URI_1, label: LABEL_1, supportedFeatures: ['big-parallel'] })
+const BUILDER_2 = offerWith({
   storeUri: URI_2,
   label: LABEL_2,
   systems: ['aarch64-linux'],
-  supportedFeatures: [],
   mandatoryFeatures: ['benchmark'],
   origin: "input 'builders' line 2",
   pinInput: 'known-hosts'
-}
+})
 
 function context(overrides: Partial<DiagnosisContext> = {}): DiagnosisContext {
   return { builders: [BUILDER_1, BUILDER_2], lastLogLines: () => [], runnerUser: 'runner', ...overrides }
@@ -53,14 +42,6 @@ function firstLine(diagnosis: Diagnosis | undefined): string {
 
 function causes(diagnoses: Diagnosis[]): Cause[] {
   return diagnoses.map(d => d.cause)
-}
-
-/** Level-0 messages of a captured log, colours stripped, as src/nix/build.ts collects them. */
-function errorMessages(name: string): string[] {
-  return readFileSync(join(FIXTURES, name), 'utf8')
-    .split('\n')
-    .map(parseNixLine)
-    .flatMap(event => (event?.action === 'msg' && event.level === 0 ? [stripAnsi(event.msg)] : []))
 }
 
 describe('builder-unreachable', () => {
@@ -505,7 +486,7 @@ describe('the real Nix 2.8 logs', () => {
 
   it('host-key-mismatch: the builder is unreachable, then nothing could build', () => {
     const diagnoses = diagnose(
-      errorMessages('host-key-mismatch-nix-2.8.log'),
+      fixtureErrors('host-key-mismatch-nix-2.8.log'),
       context({ builders: [labAbad] })
     )
     expect(causes(diagnoses)).toEqual(['builder-unreachable', 'no-local-slot'])
@@ -516,7 +497,7 @@ describe('the real Nix 2.8 logs', () => {
 
   it('remote-build-fails: the derivation failed on the builder', () => {
     const drv = '/nix/store/zsdq1lk5wfch6jy1k3j523lagya65j9y-lab-check-110815869.drv'
-    const diagnoses = diagnose(errorMessages('remote-build-fails-nix-2.8.log'), context({ builders: [labA] }))
+    const diagnoses = diagnose(fixtureErrors('remote-build-fails-nix-2.8.log'), context({ builders: [labA] }))
     expect(causes(diagnoses)).toEqual(['build-failed-on-builder'])
     expect(diagnoses[0]?.drvPath).toBe(drv)
     expect(diagnoses[0]?.machine).toBe('ssh-ng://nixbuilder@labA')
@@ -527,7 +508,7 @@ describe('the real Nix 2.8 logs', () => {
   })
 
   it('untrusted-user: Nix 2.8 dropped the builders silently', () => {
-    const diagnoses = diagnose(errorMessages('untrusted-user-nix-2.8.log'), context({ builders: [labA] }))
+    const diagnoses = diagnose(fixtureErrors('untrusted-user-nix-2.8.log'), context({ builders: [labA] }))
     expect(causes(diagnoses)).toEqual(['no-local-slot'])
     expect(diagnoses[0]?.message).toContain('runner is not a trusted user')
   })
@@ -537,7 +518,7 @@ describe('the real Nix 2.8 logs', () => {
     fixture: string,
     builders: BuilderOffer[]
   ): { messages: string[]; ctx: DiagnosisContext } {
-    const text = readFileSync(join(FIXTURES, fixture), 'utf8')
+    const text = readFixture(fixture)
     const messages = text
       .split('\n')
       .map(parseNixLine)
@@ -666,8 +647,8 @@ describe('the real Nix 2.8 logs', () => {
   })
 
   it('successful builds: nothing to say', () => {
-    expect(diagnose(errorMessages('remote-build-nix-2.8.log'), context())).toEqual([])
-    expect(diagnose(errorMessages('local-build-nix-2.8.log'), context())).toEqual([])
+    expect(diagnose(fixtureErrors('remote-build-nix-2.8.log'), context())).toEqual([])
+    expect(diagnose(fixtureErrors('local-build-nix-2.8.log'), context())).toEqual([])
   })
 })
 
@@ -676,15 +657,11 @@ describe.each([
   ['2.34', 2223]
 ])('the real Nix %s logs (runner and builder on that version)', (version, port) => {
   const builderLabel = `nixbuilder@127.0.0.1:${port}`
-  const labC: BuilderOffer = {
+  const labC = offerWith({
     storeUri: 'ssh-ng://nixbuilder@labC',
     label: builderLabel,
-    systems: ['x86_64-linux'],
-    supportedFeatures: ['benchmark', 'lab-c'],
-    mandatoryFeatures: [],
-    origin: "input 'host'",
-    pinInput: 'host-public-key'
-  }
+    supportedFeatures: ['benchmark', 'lab-c']
+  })
 
   /** The log read as the action reads it (src/nix/ledger.ts), and the context src/offload.ts gives the diagnosis. */
   function read(
@@ -696,7 +673,7 @@ describe.each([
       () => undefined,
       () => ++tick
     )
-    for (const line of readFileSync(join(FIXTURES, `${name}-nix-${version}.log`), 'utf8').split('\n')) {
+    for (const line of fixtureLines(`${name}-nix-${version}.log`)) {
       reader.readLine(line)
     }
     const builds = reader.ledger.records()

@@ -1,15 +1,14 @@
 import * as core from '@actions/core'
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { buildArguments, parseOutPaths, runNixBuild } from '../../../src/nix/build.js'
 import { failedDerivations } from '../../../src/nix/ledger.js'
-import { parseNixLine, stripAnsi } from '../../../src/nix/nix-log.js'
 import { NIX_FEATURES } from '../../../src/nix/nix-cli.js'
+import { fixtureErrors, fixtureLines, readFixture } from '../support/fixtures.js'
 import { settingsWith } from '../support/settings.js'
 
-const FIXTURES = join(import.meta.dirname, '..', '..', 'fixtures')
 const FAILING_DRV = '/nix/store/zsdq1lk5wfch6jy1k3j523lagya65j9y-lab-check-110815869.drv'
 
 const settings = settingsWith
@@ -18,14 +17,6 @@ vi.mock('@actions/core', async importOriginal => ({
   ...(await importOriginal<typeof import('@actions/core')>()),
   info: vi.fn()
 }))
-
-/** Level-0 messages of a captured log, colours stripped, as src/nix/build.ts collects them. */
-function errorMessages(name: string): string[] {
-  return readFileSync(join(FIXTURES, name), 'utf8')
-    .split('\n')
-    .map(parseNixLine)
-    .flatMap(event => (event?.action === 'msg' && event.level === 0 ? [stripAnsi(event.msg)] : []))
-}
 
 describe('buildArguments', () => {
   const BUILD = [...NIX_FEATURES, 'build']
@@ -93,7 +84,7 @@ describe('buildArguments', () => {
 
 describe('failedDerivations', () => {
   it('finds the derivation in the failing remote build of the captured Nix 2.8 log', () => {
-    const errors = errorMessages('remote-build-fails-nix-2.8.log')
+    const errors = fixtureErrors('remote-build-fails-nix-2.8.log')
     expect(errors).toHaveLength(2)
     for (const message of errors) expect([...new Set(failedDerivations(message))]).toEqual([FAILING_DRV])
   })
@@ -129,14 +120,14 @@ describe('failedDerivations', () => {
 
   it('finds none in messages about machines rather than derivations', () => {
     for (const name of ['host-key-mismatch-nix-2.8.log', 'untrusted-user-nix-2.8.log']) {
-      for (const message of errorMessages(name)) expect(failedDerivations(message), message).toEqual([])
+      for (const message of fixtureErrors(name)) expect(failedDerivations(message), message).toEqual([])
     }
   })
 })
 
 describe('parseOutPaths', () => {
   it('reads the out path of the captured nix build --json output', () => {
-    const stdout = readFileSync(join(FIXTURES, 'remote-build-nix-2.8.json'), 'utf8')
+    const stdout = readFixture('remote-build-nix-2.8.json')
     expect(parseOutPaths(stdout)).toEqual([
       '/nix/store/qdamdrwp07yldkzahs9znd4awiq282x2-lab-check-2154016889'
     ])
@@ -169,7 +160,7 @@ describe('parseOutPaths', () => {
 })
 
 describe('runNixBuild', () => {
-  const REMOTE_34 = readFileSync(join(FIXTURES, 'remote-build-nix-2.34.log'), 'utf8').split('\n')
+  const REMOTE_34 = fixtureLines('remote-build-nix-2.34.log')
   /** The 2.34 log up to the remote build's start, and the rest. */
   const started = REMOTE_34.findIndex(line => line.includes('"type":105}') && line.includes("on 'ssh-ng://"))
   const dirs: string[] = []

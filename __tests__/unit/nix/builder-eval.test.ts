@@ -13,6 +13,7 @@ import {
   splitInstallable
 } from '../../../src/nix/builder-eval.js'
 import { builtOn } from '../../../src/nix/ledger.js'
+import { buildLogLine, buildStartLine, stopLine } from '../support/nix-log.js'
 import { settingsWith } from '../support/settings.js'
 
 const STORE = 'ssh-ng://nixbuilder@nix-offload-abc123-1'
@@ -131,11 +132,7 @@ function fakes(options: { archiveCode?: number; buildCode?: number } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'nix-offload-builder-eval-'))
   dirs.push(dir)
   const now = Math.floor(Date.now() / 1000)
-  const log = [
-    `@nix {"action":"start","id":7,"level":3,"type":105,"text":"building '${DRV}'","fields":["${DRV}","",1,1]}`,
-    `@nix {"action":"result","id":7,"type":101,"fields":["heavy is building"]}`,
-    `@nix {"action":"stop","id":7}`
-  ]
+  const log = [buildStartLine(7, DRV, ''), buildLogLine(7, 'heavy is building'), stopLine(7)]
   const derivation = JSON.stringify({
     [DRV]: { system: 'x86_64-linux', env: {}, outputs: { out: { path: OUT } } }
   })

@@ -1,11 +1,10 @@
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { failedDerivations } from '../../../src/nix/ledger.js'
 import { BuildLedger } from '../../../src/nix/ledger.js'
 import { ActivityType, parseNixLine, ResultType, stripAnsi } from '../../../src/nix/nix-log.js'
+import { readFixture } from '../support/fixtures.js'
+import { buildLogLine, buildStartLine, stopLine } from '../support/nix-log.js'
 
-const FIXTURES = join(import.meta.dirname, '..', '..', 'fixtures')
 const REMOTE_DRV = '/nix/store/5lkjfcim9xsbc9lbjpisbj34055zlj7g-lab-check-2154016889.drv'
 const LOCAL_DRV = '/nix/store/fchjlghk56jaclf0ppl93kjh7q8vwflg-lab-check-1361520073.drv'
 const FAILING_DRV = '/nix/store/zsdq1lk5wfch6jy1k3j523lagya65j9y-lab-check-110815869.drv'
@@ -64,24 +63,8 @@ function replay(log: string): Replay {
 }
 
 function fixture(name: string): Replay {
-  return replay(readFileSync(join(FIXTURES, name), 'utf8'))
+  return replay(readFixture(name))
 }
-
-/** One synthetic `@nix` line. */
-function nix(event: object): string {
-  return `@nix ${JSON.stringify(event)}`
-}
-const buildStart = (id: number, drvPath: string, machine: string) =>
-  nix({
-    action: 'start',
-    fields: [drvPath, machine, 1, 1],
-    id,
-    level: 3,
-    text: `building '${drvPath}'`,
-    type: 105
-  })
-const stop = (id: number) => nix({ action: 'stop', id })
-const logLine = (id: number, text: string) => nix({ action: 'result', fields: [text], id, type: 101 })
 
 describe('BuildLedger on the captured Nix 2.8 logs', () => {
   it('proves the remote build: one record, built on labA, not a local build', () => {
@@ -164,7 +147,7 @@ describe('BuildLedger on synthetic logs', () => {
 
   it('counts a local fallback after a remote attempt as the final, local build', () => {
     const { ledger, relayed } = replay(
-      [buildStart(1, A, M1), stop(1), buildStart(2, A, ''), stop(2)].join('\n')
+      [buildStartLine(1, A, M1), stopLine(1), buildStartLine(2, A, ''), stopLine(2)].join('\n')
     )
     expect(ledger.records()).toEqual([
       { drvPath: A, name: 'a', machine: '', start: 3, end: 4, status: 'built', attempts: 2 }
@@ -173,7 +156,7 @@ describe('BuildLedger on synthetic logs', () => {
   })
 
   it('keeps a second attempt unfinished until it stops, even after the first one stopped', () => {
-    const { ledger } = replay([buildStart(1, A, M1), stop(1), buildStart(2, A, M2)].join('\n'))
+    const { ledger } = replay([buildStartLine(1, A, M1), stopLine(1), buildStartLine(2, A, M2)].join('\n'))
     expect(ledger.records()).toEqual([
       { drvPath: A, name: 'a', machine: M2, start: 3, status: 'unfinished', attempts: 2 }
     ])
@@ -182,16 +165,16 @@ describe('BuildLedger on synthetic logs', () => {
   it('tells apart two derivations built at once on two machines, each with its relayed activity', () => {
     const { ledger, logLines, relayed } = replay(
       [
-        buildStart(1, A, M1),
-        buildStart(2, B, M2),
-        buildStart(3, B, ''),
-        buildStart(4, A, ''),
-        logLine(3, 'from b'),
-        logLine(4, 'from a'),
-        stop(4),
-        stop(3),
-        stop(2),
-        stop(1)
+        buildStartLine(1, A, M1),
+        buildStartLine(2, B, M2),
+        buildStartLine(3, B, ''),
+        buildStartLine(4, A, ''),
+        buildLogLine(3, 'from b'),
+        buildLogLine(4, 'from a'),
+        stopLine(4),
+        stopLine(3),
+        stopLine(2),
+        stopLine(1)
       ].join('\n')
     )
     expect(ledger.records()).toEqual([
@@ -207,7 +190,7 @@ describe('BuildLedger on synthetic logs', () => {
 
   it('does not mistake a local build of another derivation for a relayed one', () => {
     const { ledger, relayed } = replay(
-      [buildStart(1, A, M1), buildStart(2, B, ''), stop(2), stop(1)].join('\n')
+      [buildStartLine(1, A, M1), buildStartLine(2, B, ''), stopLine(2), stopLine(1)].join('\n')
     )
     expect(ledger.records().map(r => [r.drvPath, r.machine, r.status])).toEqual([
       [A, M1, 'built'],

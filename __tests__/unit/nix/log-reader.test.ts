@@ -1,6 +1,4 @@
 import fc from 'fast-check'
-import { readdirSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { BuildLedger, CopyLedger, failedDerivations, NixLogReader } from '../../../src/nix/ledger.js'
 import {
@@ -12,8 +10,9 @@ import {
   ResultType,
   stripAnsi
 } from '../../../src/nix/nix-log.js'
+import { fixtureLines, fixtureLogs } from '../support/fixtures.js'
+import { nixLine, stopLine } from '../support/nix-log.js'
 
-const FIXTURES = join(import.meta.dirname, '..', '..', 'fixtures')
 const REMOTE_DRV = '/nix/store/5lkjfcim9xsbc9lbjpisbj34055zlj7g-lab-check-2154016889.drv'
 const FAILING_DRV = '/nix/store/zsdq1lk5wfch6jy1k3j523lagya65j9y-lab-check-110815869.drv'
 const LAB_A = 'ssh-ng://nixbuilder@labA'
@@ -108,18 +107,9 @@ function read(lines: string[]): Reading {
   }
 }
 
-function fixtureLines(name: string): string[] {
-  return readFileSync(join(FIXTURES, name), 'utf8').split('\n')
-}
-
-/** One synthetic `@nix` line, keys in Nix's order. */
-function nix(event: Record<string, unknown>): string {
-  return `@nix ${JSON.stringify(Object.fromEntries(Object.entries(event).sort(([a], [b]) => a.localeCompare(b))))}`
-}
-
 describe('NixLogReader on the captured Nix 2.8 logs', () => {
   it('leaves exactly what the plain reading leaves, for every captured log', () => {
-    for (const name of readdirSync(FIXTURES).filter(file => file.endsWith('.log'))) {
+    for (const name of fixtureLogs()) {
       expect(read(fixtureLines(name)), name).toEqual(readAsBuildDid(fixtureLines(name)))
     }
   })
@@ -149,7 +139,7 @@ describe('NixLogReader on generated logs', () => {
     fc.constantFrom(
       '"type":105}',
       '{"action":"result","fields":[0,1,1,0],"id":2,"type":105}',
-      '@nix {"action":"stop","id":1}',
+      stopLine(1),
       'größe ✓ 🚀',
       '\u001b[31mred\u001b[0m'
     )
@@ -159,7 +149,7 @@ describe('NixLogReader on generated logs', () => {
     fc
       .record({ id, drv: fc.constantFrom(...drvs), machine: fc.constantFrom('', LAB_A) })
       .map(({ id, drv, machine }) =>
-        nix({
+        nixLine({
           action: 'start',
           fields: [drv, machine, 1, 1],
           id,
@@ -171,18 +161,22 @@ describe('NixLogReader on generated logs', () => {
     fc
       .record({ id, drv: fc.constantFrom(...drvs) })
       .map(({ id, drv }) =>
-        nix({ action: 'start', fields: [drv, LAB_A, 'local'], id, level: 3, text: 'copying', type: 100 })
+        nixLine({ action: 'start', fields: [drv, LAB_A, 'local'], id, level: 3, text: 'copying', type: 100 })
       ),
-    fc.record({ id, text }).map(({ id, text }) => nix({ action: 'result', fields: [text], id, type: 101 })),
-    fc.record({ id, text }).map(({ id, text }) => nix({ action: 'result', fields: [text], id, type: 107 })),
+    fc
+      .record({ id, text })
+      .map(({ id, text }) => nixLine({ action: 'result', fields: [text], id, type: 101 })),
+    fc
+      .record({ id, text })
+      .map(({ id, text }) => nixLine({ action: 'result', fields: [text], id, type: 107 })),
     fc
       .record({ id, fields: fc.array(fc.nat(), { maxLength: 4 }), type: fc.constantFrom(104, 105, 106) })
-      .map(({ id, fields, type }) => nix({ action: 'result', fields, id, type })),
-    id.map(id => nix({ action: 'stop', id })),
+      .map(({ id, fields, type }) => nixLine({ action: 'result', fields, id, type })),
+    id.map(id => nixLine({ action: 'stop', id })),
     fc
       .record({ level: fc.nat(5), drv: fc.constantFrom(...drvs) })
       .map(({ level, drv }) =>
-        nix({ action: 'msg', level, msg: `error: builder for '${drv}' failed with exit code 1` })
+        nixLine({ action: 'msg', level, msg: `error: builder for '${drv}' failed with exit code 1` })
       ),
     text
   )
@@ -198,9 +192,9 @@ describe('NixLogReader on generated logs', () => {
 
   it('keeps only the last 10 log lines of a derivation', () => {
     const lines = [
-      nix({ action: 'start', fields: [drvs[0], '', 1, 1], id: 1, level: 3, text: 'building', type: 105 }),
+      nixLine({ action: 'start', fields: [drvs[0], '', 1, 1], id: 1, level: 3, text: 'building', type: 105 }),
       ...Array.from({ length: 25 }, (_, n) =>
-        nix({ action: 'result', fields: [`line ${n}`], id: 1, type: 101 })
+        nixLine({ action: 'result', fields: [`line ${n}`], id: 1, type: 101 })
       )
     ]
     expect(read(lines).lastLines.get(drvs[0] ?? '')).toEqual(

@@ -1,6 +1,4 @@
 import fc from 'fast-check'
-import { readdirSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import {
   ActivityType,
@@ -12,15 +10,9 @@ import {
   ResultType,
   stripAnsi
 } from '../../../src/nix/nix-log.js'
+import { fixtureLogs, nonBlankFixtureLines, readFixtureBytes } from '../support/fixtures.js'
 
-const FIXTURES = join(import.meta.dirname, '..', '..', 'fixtures')
 const DRV = '/nix/store/5lkjfcim9xsbc9lbjpisbj34055zlj7g-lab-check-2154016889.drv'
-
-function fixtureLines(name: string): string[] {
-  return readFileSync(join(FIXTURES, name), 'utf8')
-    .split('\n')
-    .filter(line => line !== '')
-}
 
 function split(chunks: Buffer[], finish = true): string[] {
   const lines: string[] = []
@@ -117,15 +109,16 @@ describe('parseNixLine', () => {
   })
 
   it('reads every line of every captured Nix 2.8 log as an event', () => {
-    const logs = readdirSync(FIXTURES).filter(name => name.endsWith('.log'))
+    const logs = fixtureLogs()
     expect(logs.length).toBeGreaterThanOrEqual(12)
     for (const name of logs) {
-      for (const line of fixtureLines(name)) expect(parseNixLine(line), `${name}: ${line}`).toBeDefined()
+      for (const line of nonBlankFixtureLines(name))
+        expect(parseNixLine(line), `${name}: ${line}`).toBeDefined()
     }
   })
 
   it('finds the two actBuild starts of the remote fixture: the remote one, then the relayed one', () => {
-    const starts = fixtureLines('remote-build-nix-2.8.log')
+    const starts = nonBlankFixtureLines('remote-build-nix-2.8.log')
       .map(parseNixLine)
       .filter(event => event?.action === 'start' && event.type === ActivityType.Build)
     expect(starts.map(event => (event?.action === 'start' ? event.fields.slice(0, 2) : []))).toEqual([
@@ -137,7 +130,7 @@ describe('parseNixLine', () => {
 
 describe('stripAnsi', () => {
   it('removes the colour codes Nix puts in its messages', () => {
-    const msg = fixtureLines('host-key-mismatch-nix-2.8.log')
+    const msg = nonBlankFixtureLines('host-key-mismatch-nix-2.8.log')
       .map(parseNixLine)
       .find(event => event?.action === 'msg' && event.msg.includes('cannot build on'))
     expect(msg?.action === 'msg' ? stripAnsi(msg.msg) : '').toBe(
@@ -206,9 +199,9 @@ describe('LineSplitter', () => {
   })
 
   it('splits a captured log fed one byte at a time exactly like the whole file', () => {
-    const bytes = readFileSync(join(FIXTURES, 'remote-build-fails-nix-2.8.log'))
+    const bytes = readFixtureBytes('remote-build-fails-nix-2.8.log')
     const byByte = split([...bytes].map(byte => Buffer.from([byte])))
-    expect(byByte).toEqual(fixtureLines('remote-build-fails-nix-2.8.log'))
+    expect(byByte).toEqual(nonBlankFixtureLines('remote-build-fails-nix-2.8.log'))
   })
 
   it('does not keep a reference to a chunk the caller reuses', () => {
@@ -397,9 +390,7 @@ describe('parseNixLine fast paths', () => {
 
 describe('isProgressLine', () => {
   it('accepts the progress and set-expected results of the captured logs, and nothing else in them', () => {
-    const lines = readdirSync(FIXTURES)
-      .filter(name => name.endsWith('.log'))
-      .flatMap(fixtureLines)
+    const lines = fixtureLogs().flatMap(nonBlankFixtureLines)
     const progress = lines.filter(isProgressLine)
     expect(progress.length).toBeGreaterThan(100)
     for (const line of lines) {
@@ -428,7 +419,7 @@ describe('isProgressLine', () => {
   })
 
   it('rejects the actBuild start, whose type is also 105', () => {
-    const start = fixtureLines('remote-build-nix-2.8.log').find(
+    const start = nonBlankFixtureLines('remote-build-nix-2.8.log').find(
       line => line.includes('"action":"start"') && line.endsWith('"type":105}')
     )
     expect(start).toBeDefined()

@@ -1,6 +1,4 @@
 import fc from 'fast-check'
-import { readdirSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { NixLogReader } from '../../../src/nix/ledger.js'
 import { parseNixLine } from '../../../src/nix/nix-log.js'
@@ -13,15 +11,10 @@ import {
   progressLine,
   ProgressTracker
 } from '../../../src/nix/progress.js'
+import { fixtureLogs, nonBlankFixtureLines } from '../support/fixtures.js'
+import { resultLine, startLine } from '../support/nix-log.js'
 
-const FIXTURES = join(import.meta.dirname, '..', '..', 'fixtures')
-const LOGS = readdirSync(FIXTURES).filter(name => name.endsWith('.log'))
-
-function fixture(name: string): string[] {
-  return readFileSync(join(FIXTURES, name), 'utf8')
-    .split('\n')
-    .filter(line => line !== '')
-}
+const LOGS = fixtureLogs()
 
 interface Printed {
   /** Seconds since the start of the log. */
@@ -82,7 +75,7 @@ const B2 = 'ssh-ng://nixbuilder@nix-offload-0a1b2c-2'
 describe('the progress tracker on recorded logs', () => {
   it('counts the build of Nix 2.34 against its "this derivation will be built", every 15 s, with the bytes copied', () => {
     // A line a second: the log lasts 93 s.
-    expect(follow(fixture('remote-build-nix-2.34.log')).printed).toEqual([
+    expect(follow(nonBlankFixtureLines('remote-build-nix-2.34.log')).printed).toEqual([
       { at: 15, line: 'progress: 0/1 derivations built' },
       { at: 30, line: 'progress: 0/1 derivations built (labC: 1 running)' },
       // Built when the builder's own build activity stops; the output then comes back.
@@ -93,19 +86,19 @@ describe('the progress tracker on recorded logs', () => {
   })
 
   it('counts a copy that ended as whole, though Nix 2.26 left out its last progress (121 of 128 bytes)', () => {
-    expect(finalLine(fixture('remote-build-nix-2.26.log'))).toBe(
+    expect(finalLine(nonBlankFixtureLines('remote-build-nix-2.26.log'))).toBe(
       'progress: 1/1 derivations built, 128 B copied'
     )
   })
 
   it('takes the total of Nix 2.8, which lists nothing, from its own build activity, not the relayed one', () => {
-    const lines = fixture('remote-build-nix-2.8.log')
+    const lines = nonBlankFixtureLines('remote-build-nix-2.8.log')
     expect(lines.join('\n')).not.toContain('will be built')
     // Two actBuilds activities expect one derivation each: the runner's and the builder's, relayed over ssh-ng.
     expect(lines.filter(line => /"type":104\}$/.test(line) && line.includes('"start"'))).toHaveLength(2)
     // 2.8 reports no bytes for its copies over ssh-ng: the line counts the paths instead.
     expect(finalLine(lines)).toBe('progress: 1/1 derivations built, 1 path copied')
-    expect(finalLine(fixture('local-build-nix-2.8.log'))).toBe('progress: 1/1 derivations built')
+    expect(finalLine(nonBlankFixtureLines('local-build-nix-2.8.log'))).toBe('progress: 1/1 derivations built')
   })
 
   it('sums "these 2 derivations will be built", a local build as the runner, a failure and the bytes sent', () => {
@@ -113,7 +106,7 @@ describe('the progress tracker on recorded logs', () => {
       'builder-user-untrusted-local-input-nix-2.26.log',
       'builder-user-untrusted-local-input-nix-2.34.log'
     ]) {
-      const lines = fixture(name)
+      const lines = nonBlankFixtureLines(name)
       expect(lines.join('\n')).toContain('these 2 derivations will be built')
       const { printed } = follow(lines, { interval: 0 })
       const said = printed.map(p => p.line)
@@ -128,13 +121,13 @@ describe('the progress tracker on recorded logs', () => {
     'remote-build-fails-nix-2.26.log',
     'remote-build-fails-nix-2.34.log'
   ])('ends a failed build of %s with it failed, not built', name => {
-    expect(finalLine(fixture(name))).toBe('progress: 0/1 derivations built, 1 failed')
+    expect(finalLine(nonBlankFixtureLines(name))).toBe('progress: 0/1 derivations built, 1 failed')
   })
 
   it('prints at most one line every 15 s, none before 15 s, and never the same twice, on every recorded log', () => {
     let lines = 0
     for (const name of LOGS) {
-      const { printed } = follow(fixture(name))
+      const { printed } = follow(nonBlankFixtureLines(name))
       let last = 0
       for (const { at, line } of printed) {
         expect(at - last, name).toBeGreaterThanOrEqual(PROGRESS_INTERVAL_MS / 1000)
@@ -149,19 +142,20 @@ describe('the progress tracker on recorded logs', () => {
 
   it('prints nothing for a build that ends within 15 s, on every recorded log', () => {
     // 100 ms a line: the longest log (93 lines) ends in under 10 s.
-    for (const name of LOGS) expect(follow(fixture(name), { stepMs: 100 }).printed, name).toEqual([])
+    for (const name of LOGS)
+      expect(follow(nonBlankFixtureLines(name), { stepMs: 100 }).printed, name).toEqual([])
   })
 
   it('says the same from parsed events as behind the reader, which skips progress lines unparsed', () => {
     for (const name of LOGS) {
       let now = 0
       const tracker = new ProgressTracker(() => now, {}, 0)
-      for (const line of fixture(name)) {
+      for (const line of nonBlankFixtureLines(name)) {
         const event = parseNixLine(line)
         if (event !== undefined) tracker.event(event)
       }
       now = 1
-      expect(tracker.line(), name).toBe(finalLine(fixture(name)))
+      expect(tracker.line(), name).toBe(finalLine(nonBlankFixtureLines(name)))
     }
   })
 
@@ -175,13 +169,11 @@ describe('the progress tracker on recorded logs', () => {
       fc.property(id, id, results, (copyId, buildsId, progress) => {
         fc.pre(Number(copyId) !== Number(buildsId))
         const lines = [
-          `@nix {"action":"start","fields":[],"id":${buildsId},"level":0,"text":"","type":104}`,
-          `@nix {"action":"start","fields":["/nix/store/x","local","${B1}"],"id":${copyId},"level":3,"text":"","type":100}`
+          startLine(buildsId, 104),
+          startLine(copyId, 100, { fields: ['/nix/store/x', 'local', B1], level: 3 })
         ]
         for (const [toCopy, fields] of progress) {
-          lines.push(
-            `@nix {"action":"result","fields":[${fields.join(',')}],"id":${toCopy ? copyId : buildsId},"type":105}`
-          )
+          lines.push(resultLine(toCopy ? copyId : buildsId, 105, fields))
         }
         let now = 0
         const parsed = new ProgressTracker(() => now, {}, 0)
@@ -196,7 +188,7 @@ describe('the progress tracker on recorded logs', () => {
   })
 
   it('names the builder of a remote-store build after it, not the runner', () => {
-    const lines = fixture('ifd-remote-store-nix-2.34.log')
+    const lines = nonBlankFixtureLines('ifd-remote-store-nix-2.34.log')
     const { printed } = follow(lines, { interval: 0, progress: { local: machineLabel(B2) } })
     expect(printed.map(p => p.line)).toContain(
       'progress: 0/1 derivations built (b2: 1 running), 408 B copied'
@@ -425,7 +417,7 @@ describe('buildTimes', () => {
       () => undefined,
       () => now
     )
-    for (const line of fixture('builder-user-untrusted-local-input-nix-2.34.log')) {
+    for (const line of nonBlankFixtureLines('builder-user-untrusted-local-input-nix-2.34.log')) {
       now++
       reader.readLine(line)
     }
