@@ -17,11 +17,10 @@ import {
   runMain,
   runOnHost,
   runPost,
-  snapshot,
   type StepResult,
-  visibleLog,
-  watched
+  visibleLog
 } from './harness.js'
+import { startBuilders, watchFiles } from './setup.js'
 
 const lab: Lab = loadLab()
 const a = builder(lab, 'a')
@@ -64,11 +63,11 @@ async function canary(
   env: Record<string, string> = {},
   dir?: string
 ): Promise<StepResult> {
-  const before = snapshot(watched(lab))
+  const filesKept = watchFiles(lab)
   const main = await runMain(lab, inputs, dir === undefined ? { env } : { env, dir })
   const post = await runPost(lab, main)
   expect(post.code).toBe(0)
-  expect(snapshot(watched(lab))).toEqual(before)
+  filesKept()
   return main
 }
 
@@ -77,9 +76,7 @@ async function gcRoots(): Promise<string> {
   return roots.stdout
 }
 
-afterEach(async () => {
-  for (const name of ['a', 'b']) await builderCtl(lab, 'start', name)
-})
+afterEach(() => startBuilders(lab, ['a', 'b']))
 
 describe('canary', () => {
   it('two healthy builders: each nonce derivation confirmed on its builder, transfer figures present', async () => {

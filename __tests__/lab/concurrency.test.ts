@@ -12,12 +12,11 @@ import {
   runMain,
   runPost,
   sshMasters,
-  snapshot,
   startMainUntil,
   type StepResult,
-  visibleLog,
-  watched
+  visibleLog
 } from './harness.js'
+import { watchFiles } from './setup.js'
 
 /**
  * Several jobs on one self-hosted runner at once, each a whole main + post, overlapping in every way: nested, crossing,
@@ -104,10 +103,10 @@ function expectConfirmed(job: Job, derivations: number): void {
 
 /** Runs `scenario`, then checks every watched file is as it was and no SSH master is left. */
 async function isolated(scenario: () => Promise<Job[]>): Promise<Job[]> {
-  const before = snapshot(watched(lab))
+  const filesKept = watchFiles(lab)
   const mastersBefore = await sshMasters(lab)
   const jobs = await scenario()
-  expect(snapshot(watched(lab))).toEqual(before)
+  filesKept()
   expect(await sshMasters(lab)).toBe(mastersBefore)
   // Each post step says the runner is as it was, or, when it saw another job's block in a shared file at the
   // moment it took its own away, that it left that block alone (posts that overlap may both say so).

@@ -8,17 +8,16 @@ import {
   reportOf,
   runMain,
   runPost,
-  snapshot,
-  visibleLog,
-  watched
+  visibleLog
 } from './harness.js'
+import { watchFiles } from './setup.js'
 
 const lab: Lab = loadLab()
 
 describe('fallback', () => {
   it('local, with an empty key (a fork’s pull request): builds on the runner, warns, and changes nothing', async () => {
     const drv = freshDerivation(lab)
-    const before = snapshot(watched(lab))
+    const filesKept = watchFiles(lab)
     const main = await runMain(lab, {
       ...builderInputs(lab, 'a'),
       'ssh-private-key': '',
@@ -33,13 +32,13 @@ describe('fallback', () => {
     expect(main.outputs).toMatchObject({ confirmed: 'false', 'local-builds': '1', 'remote-builds': '0' })
     expect(reportOf<{ fallback?: string }>(lab, main).fallback).toContain("'ssh-private-key' is empty")
     expect(main.summary).toContain('⚠️ **Built on the runner** (`fallback: local`)')
-    expect(snapshot(watched(lab))).toEqual(before)
+    filesKept()
     expect((await runPost(lab, main)).code).toBe(0)
-    expect(snapshot(watched(lab))).toEqual(before)
+    filesKept()
   })
 
   it('fail (the default), with an empty key: fails before changing anything, naming the input', async () => {
-    const before = snapshot(watched(lab))
+    const filesKept = watchFiles(lab)
     const main = await runMain(lab, {
       ...builderInputs(lab, 'a'),
       'ssh-private-key': '',
@@ -47,14 +46,14 @@ describe('fallback', () => {
     })
     expect(main.code).toBe(1)
     expect(visibleLog(main)).toMatch(/::error::Input 'ssh-private-key': is required/)
-    expect(snapshot(watched(lab))).toEqual(before)
+    filesKept()
   })
 
   it('local, when every builder fails its preflight: builds on the runner and says which builder and why', async () => {
     await builderCtl(lab, 'stop', 'a')
     try {
       const drv = freshDerivation(lab)
-      const before = snapshot(watched(lab))
+      const filesKept = watchFiles(lab)
       const main = await runMain(lab, {
         ...builderInputs(lab, 'a'),
         fallback: 'local',
@@ -67,7 +66,7 @@ describe('fallback', () => {
       )
       expect(main.outputs).toMatchObject({ confirmed: 'false', 'local-builds': '1' })
       expect((await runPost(lab, main)).code).toBe(0)
-      expect(snapshot(watched(lab))).toEqual(before)
+      filesKept()
     } finally {
       await builderCtl(lab, 'start', 'a')
     }

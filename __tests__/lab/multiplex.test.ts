@@ -8,13 +8,12 @@ import {
   loadLab,
   runMain,
   runPost,
-  snapshot,
   newMasters,
   sshMasters,
   visibleLog,
-  watched,
   numberedDerivations
 } from './harness.js'
+import { watchFiles, watchMasters } from './setup.js'
 
 const lab: Lab = loadLab()
 const a = builder(lab, 'a')
@@ -38,7 +37,7 @@ function severalDerivations(
 describe('multiplexed SSH', () => {
   it('opens one SSH connection per builder for a build of several derivations, and the post step closes it', async () => {
     const drvs = severalDerivations(6)
-    const before = snapshot(watched(lab))
+    const filesKept = watchFiles(lab)
     const mastersBefore = await sshMasters(lab)
     const loginsBefore = acceptedLogins(a.sshdLog)
     const main = await runMain(lab, {
@@ -55,12 +54,12 @@ describe('multiplexed SSH', () => {
     const post = await runPost(lab, main)
     expect(post.code).toBe(0)
     expect(newMasters(mastersBefore, await sshMasters(lab))).toBe('')
-    expect(snapshot(watched(lab))).toEqual(before)
+    filesKept()
   })
 
   it('without multiplexing, opens a connection per derivation (the baseline the option removes)', async () => {
     const drvs = severalDerivations(6)
-    const mastersBefore = await sshMasters(lab)
+    const noNewMasters = await watchMasters(lab)
     const loginsBefore = acceptedLogins(a.sshdLog)
     const main = await runMain(lab, {
       ...builderInputs(lab, 'a'),
@@ -72,7 +71,7 @@ describe('multiplexed SSH', () => {
     expect(main.code, visibleLog(main)).toBe(0)
     expect(acceptedLogins(a.sshdLog) - loginsBefore).toBeGreaterThanOrEqual(6 + 2)
     await runPost(lab, main)
-    expect(newMasters(mastersBefore, await sshMasters(lab))).toBe('')
+    await noNewMasters()
   })
 })
 
@@ -88,8 +87,8 @@ describe("the runner's own ssh configuration", () => {
       mkdirSync(sshDir, { recursive: true, mode: 0o700 })
       writeFileSync(`${sshDir}/config`, ROOT_CONFIG, { mode: 0o600 })
       try {
-        const before = snapshot(watched(lab))
-        const mastersBefore = await sshMasters(lab)
+        const filesKept = watchFiles(lab)
+        const noNewMasters = await watchMasters(lab)
         const drvs = severalDerivations(3)
         const main = await runMain(lab, {
           ...builderInputs(lab, 'a'),
@@ -101,8 +100,8 @@ describe("the runner's own ssh configuration", () => {
         expect(main.outputs).toMatchObject({ confirmed: 'true', 'remote-builds': '3' })
         const post = await runPost(lab, main)
         expect(post.code).toBe(0)
-        expect(snapshot(watched(lab))).toEqual(before)
-        expect(newMasters(mastersBefore, await sshMasters(lab))).toBe('')
+        filesKept()
+        await noNewMasters()
         // No master under root's own ControlPath either: the alias pinned its own (or none).
         const rootMasters = (await import('node:child_process'))
           .execFileSync('sh', ['-c', 'pgrep -af "[r]oot-cm-" || true'])

@@ -15,11 +15,10 @@ import {
   runMain,
   runPost,
   secretLines,
-  snapshot,
   type StepResult,
-  visibleLog,
-  watched
+  visibleLog
 } from './harness.js'
+import { watchFiles } from './setup.js'
 
 const lab: Lab = loadLab()
 const a = builder(lab, 'a')
@@ -54,12 +53,12 @@ async function offloadAndUndo(
   inputs: Record<string, string>,
   options: Parameters<typeof runMain>[2] = {}
 ): Promise<StepResult> {
-  const before = snapshot(watched(lab))
+  const filesKept = watchFiles(lab)
   const main = await runMain(lab, inputs, options)
   const post = await runPost(lab, main)
   expect(post.code, post.stdout + post.stderr).toBe(0)
   expect(post.stdout).not.toContain('::warning')
-  expect(snapshot(watched(lab))).toEqual(before)
+  filesKept()
   expectNoSecret(main)
   return main
 }
@@ -152,7 +151,7 @@ describe('offloading a fresh derivation', () => {
     const config =
       readFileSync(NIX_CONF, 'utf8').replace(/^trusted-users = .*$/m, 'trusted-users = root') + 'builders =\n'
     await withDaemonConfig(config, async () => {
-      const before = snapshot(watched(lab))
+      const filesKept = watchFiles(lab)
       const main = await runMain(lab, { ...builderInputs(lab, 'a'), installables: 'drv' })
       expect(main.code).toBe(1)
       const error =
@@ -163,7 +162,7 @@ describe('offloading a fresh derivation', () => {
       expect(error).toContain('neither systemd nor launchd')
       expect(error).toContain('trusted-users = root runner')
       expect(main.state).toEqual({})
-      expect(snapshot(watched(lab))).toEqual(before)
+      filesKept()
     })
   })
 
@@ -240,7 +239,7 @@ describe('secrets', () => {
 
 describe('configure only', () => {
   it('lets a later step’s plain nix build offload, with the NIX_CONFIG main exported', async () => {
-    const before = snapshot(watched(lab))
+    const filesKept = watchFiles(lab)
     const main = await runMain(lab, builderInputs(lab, 'a'))
     expect(main.code, visibleLog(main)).toBe(0)
     expect(main.outputs).toMatchObject({ confirmed: 'false', 'remote-builds': '0', 'local-builds': '0' })
@@ -269,7 +268,7 @@ describe('configure only', () => {
 
     const post = await runPost(lab, main)
     expect(post.code).toBe(0)
-    expect(snapshot(watched(lab))).toEqual(before)
+    filesKept()
     expectNoSecret(main)
   })
 })
@@ -326,13 +325,13 @@ describe('require-remote', () => {
   it.runIf(nixAtLeast(RUNNER_NIX, '2.34'))(
     'refuses rebuild before writing anything on a runner whose Nix never offloads a check build',
     async () => {
-      const before = snapshot(watched(lab))
+      const filesKept = watchFiles(lab)
       const main = await runMain(lab, { ...builderInputs(lab, 'a'), installables: 'drv', rebuild: 'true' })
       expect(main.code).toBe(1)
       expect(visibleLog(main)).toMatch(
         /::error::Input 'rebuild': the runner's Nix \d+\.\d+\.\d+ never sends a check build \(--rebuild\) to a builder/
       )
-      expect(snapshot(watched(lab))).toEqual(before)
+      filesKept()
       expect((await runPost(lab, main)).code).toBe(0)
     }
   )

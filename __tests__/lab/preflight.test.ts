@@ -18,16 +18,13 @@ import {
   runCommandAs,
   runMain,
   runPost,
-  snapshot,
-  newMasters,
-  sshMasters,
   startMainUntil,
   type StepResult,
   visibleLog,
-  watched,
   numberedDerivations,
   firstError
 } from './harness.js'
+import { startBuilders, watchFiles, watchMasters } from './setup.js'
 
 const lab: Lab = loadLab()
 const a = builder(lab, 'a')
@@ -43,12 +40,12 @@ async function builderCtl(command: string, name: string): Promise<void> {
  * runner is as it was when main ends, and the post step has nothing to undo.
  */
 async function expectUntouched(inputs: Record<string, string>): Promise<StepResult> {
-  const before = snapshot(watched(lab))
-  const mastersBefore = await sshMasters(lab)
+  const filesKept = watchFiles(lab)
+  const noNewMasters = await watchMasters(lab)
   const main = await runMain(lab, inputs)
   expect(main.code).toBe(1)
-  expect(snapshot(watched(lab))).toEqual(before)
-  expect(newMasters(mastersBefore, await sshMasters(lab))).toBe('')
+  filesKept()
+  await noNewMasters()
   const journal = main.state.journal
   if (journal !== undefined) expect(JSON.parse(journal)).toMatchObject({ undo: [] })
   const post = await runPost(lab, main)
@@ -61,9 +58,7 @@ function fingerprintOf(line: string): string {
   return execFileSync('ssh-keygen', ['-lf', '-'], { input: line }).toString().split(' ')[1] ?? ''
 }
 
-afterEach(async () => {
-  for (const name of ['a', 'b']) await builderCtl('start', name)
-})
+afterEach(() => startBuilders(lab, ['a', 'b']))
 
 describe('preflight faults, each named in the first error line', () => {
   it('1. builder down: unreachable, with host and port', async () => {
@@ -204,7 +199,7 @@ describe('preflight faults, each named in the first error line', () => {
 describe('build faults', () => {
   it('6. a derivation needing a feature no builder offers: what it needs and what each builder offers', async () => {
     const drv = freshDerivation(lab, { features: ['lab-c'] })
-    const before = snapshot(watched(lab))
+    const filesKept = watchFiles(lab)
     const main = await runMain(lab, {
       ...builderInputs(lab, 'a'),
       'supported-features': 'benchmark',
@@ -219,13 +214,13 @@ describe('build faults', () => {
     expect(error).toContain('benchmark')
     expect(error).not.toContain('unexpected end-of-file')
     await runPost(lab, main)
-    expect(snapshot(watched(lab))).toEqual(before)
+    filesKept()
   })
 })
 
 describe('a builder lost in the middle of a build', () => {
   it('8. sshd killed mid-build: a dropped connection for that derivation, no hang, and the post step restores', async () => {
-    const before = snapshot(watched(lab))
+    const filesKept = watchFiles(lab)
     // Far longer than the test may take: if the action waited for the build, the test would time out.
     const drv = freshDerivation(lab, { seconds: 600 })
     const { done } = await startMainUntil(
@@ -243,7 +238,7 @@ describe('a builder lost in the middle of a build', () => {
     expect(error).toContain(`nixbuilder@127.0.0.1:${a.port}`)
     const post = await runPost(lab, main)
     expect(post.code).toBe(0)
-    expect(snapshot(watched(lab))).toEqual(before)
+    filesKept()
   })
 })
 
@@ -369,7 +364,7 @@ describe('auto and several builders', () => {
     const config = JSON.parse(json) as Record<string, { value: unknown } | undefined>
     const cores = Number(coreCount.trim())
     const drv = freshDerivation(lab, { features: ['lab-a'] })
-    const before = snapshot(watched(lab))
+    const filesKept = watchFiles(lab)
     const main = await runMain(lab, {
       ...builderInputs(lab, 'a'),
       systems: 'auto',
@@ -393,7 +388,7 @@ describe('auto and several builders', () => {
     expect(main.summary).toContain('detected: systems x86_64-linux')
     expect(main.outputs.confirmed).toBe('true')
     await runPost(lab, main)
-    expect(snapshot(watched(lab))).toEqual(before)
+    filesKept()
   })
 
   const twoBuilders = {
@@ -414,19 +409,19 @@ describe('auto and several builders', () => {
 
   it('writes nothing before the preflight has passed when the configuration waits for it (auto)', async () => {
     await builderCtl('stop', 'a')
-    const before = snapshot(watched(lab))
+    const filesKept = watchFiles(lab)
     const main = await runMain(lab, { ...builderInputs(lab, 'a'), systems: 'auto', installables: 'drv' })
     expect(main.code).toBe(1)
     expect(firstError(main)).toContain(`Builder nixbuilder@127.0.0.1:${a.port} is unreachable`)
     expect(main.stdout).not.toContain('Configuring for')
     expect(main.state).toEqual({})
-    expect(snapshot(watched(lab))).toEqual(before)
+    filesKept()
   })
 
   it('builds on the healthy builder when the other is down and skip-unhealthy is true', async () => {
     await builderCtl('stop', 'a')
     const drv = freshDerivation(lab)
-    const before = snapshot(watched(lab))
+    const filesKept = watchFiles(lab)
     const main = await runMain(lab, {
       ...twoBuilders,
       'skip-unhealthy': 'true',
@@ -444,6 +439,6 @@ describe('auto and several builders', () => {
     expect(report.derivations[0]?.builder).toBe(`127.0.0.1:${b.port}`)
     expect(inStore(b.storeDir, main.outputs['out-paths'] ?? '')).toBe(true)
     await runPost(lab, main)
-    expect(snapshot(watched(lab))).toEqual(before)
+    filesKept()
   })
 })

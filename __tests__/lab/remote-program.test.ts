@@ -7,16 +7,13 @@ import {
   inStore,
   type Lab,
   loadLab,
-  newMasters,
   reportOf,
   runMain,
   runPost,
-  snapshot,
-  sshMasters,
   type StepResult,
-  visibleLog,
-  watched
+  visibleLog
 } from './harness.js'
+import { watchFiles, watchMasters } from './setup.js'
 
 const lab: Lab = loadLab()
 const a = builder(lab, 'a')
@@ -39,13 +36,13 @@ function noNixInputs(strategy: 'hook' | 'remote-store'): Record<string, string> 
 
 /** main, then post: post must succeed, the runner must be as before, and no SSH master may outlive the step. */
 async function offloadAndUndo(inputs: Record<string, string>): Promise<StepResult> {
-  const before = snapshot(watched(lab))
-  const mastersBefore = await sshMasters(lab)
+  const filesKept = watchFiles(lab)
+  const noNewMasters = await watchMasters(lab)
   const main = await runMain(lab, inputs)
   const post = await runPost(lab, main)
   expect(post.code, post.stdout).toBe(0)
-  expect(snapshot(watched(lab))).toEqual(before)
-  expect(newMasters(mastersBefore, await sshMasters(lab))).toBe('')
+  filesKept()
+  await noNewMasters()
   return main
 }
 
@@ -79,7 +76,7 @@ describe('remote-program: a builder user whose non-interactive PATH has no Nix',
   )
 
   it('without remote-program, fails the preflight before any write, its first error naming the input', async () => {
-    const before = snapshot(watched(lab))
+    const filesKept = watchFiles(lab)
     const main = await runMain(lab, {
       ...builderInputs(lab, 'a'),
       user: NO_NIX_USER,
@@ -93,7 +90,7 @@ describe('remote-program: a builder user whose non-interactive PATH has no Nix',
     expect(error).toContain('`remote-program: /nix/var/nix/profiles/default/bin`')
     const post = await runPost(lab, main)
     expect(post.code).toBe(0)
-    expect(snapshot(watched(lab))).toEqual(before)
+    filesKept()
   })
 
   it('with remote-program naming a directory without Nix, fails the preflight naming the input', async () => {

@@ -16,15 +16,12 @@ import {
   runOnHost,
   runMain,
   runPost,
-  snapshot,
   startMainUntil,
-  newMasters,
-  sshMasters,
   type StepResult,
   visibleLog,
-  watched,
   derivationFile
 } from './harness.js'
+import { watchFiles, watchMasters } from './setup.js'
 
 const lab: Lab = loadLab()
 const a = builder(lab, 'a')
@@ -85,11 +82,11 @@ async function mainAndPost(
   inputs: Record<string, string>,
   env: Record<string, string> = {}
 ): Promise<StepResult> {
-  const mastersBefore = await sshMasters(lab)
+  const noNewMasters = await watchMasters(lab)
   const main = await runMain(lab, inputs, { env })
   const post = await runPost(lab, main)
   expect(post.code, post.stdout).toBe(0)
-  expect(newMasters(mastersBefore, await sshMasters(lab))).toBe('')
+  await noNewMasters()
   return main
 }
 
@@ -97,8 +94,8 @@ describe('the remote-store strategy', () => {
   it('auto builds a fresh derivation in the builder’s store, proves it from that store, copies it back, and touches nothing of root’s nor calls sudo', async () => {
     const drv = freshDerivation(lab)
     const trap = sudoTrap()
-    const before = snapshot(watched(lab))
-    const mastersBefore = await sshMasters(lab)
+    const filesKept = watchFiles(lab)
+    const noNewMasters = await watchMasters(lab)
     const main = await runMain(
       lab,
       { ...autoInputs(), args: drv.args, installables: 'drv' },
@@ -106,8 +103,8 @@ describe('the remote-store strategy', () => {
     )
     expect(main.code, visibleLog(main)).toBe(0)
     // Before post: nothing of root's or in /etc/nix was ever written, and main closed its own SSH master.
-    expect(snapshot(watched(lab))).toEqual(before)
-    expect(newMasters(mastersBefore, await sshMasters(lab))).toBe('')
+    filesKept()
+    await noNewMasters()
     expect(visibleLog(main)).toMatch(/Strategy: remote-store: every installable goes whole to one builder/)
     expect(main.outputs).toMatchObject({ confirmed: 'true', 'remote-builds': '1', 'local-builds': '0' })
     const report = reportOf<Report>(lab, main)
@@ -123,8 +120,8 @@ describe('the remote-store strategy', () => {
     expect(main.summary).toMatch(/\| nixbuilder@127\.0\.0\.1:\d+ \| [\d.]+ (B|KiB) \| [\d.]+ (B|KiB) \|/)
     const post = await runPost(lab, main)
     expect(post.code).toBe(0)
-    expect(snapshot(watched(lab))).toEqual(before)
-    expect(newMasters(mastersBefore, await sshMasters(lab))).toBe('')
+    filesKept()
+    await noNewMasters()
     expect(trap.calls()).toBe('')
   })
 
@@ -316,7 +313,7 @@ describe('a copy back that fails', () => {
     // copy back brings unsigned paths to a store that now refuses them.
     const nixConf = hostPath(lab, '/etc/nix/nix.conf')
     const original = readFileSync(nixConf)
-    const before = snapshot(watched(lab))
+    const filesKept = watchFiles(lab)
     const drv = freshDerivation(lab, { seconds: 3 })
     const step = await startMainUntil(
       lab,
@@ -348,7 +345,7 @@ describe('a copy back that fails', () => {
     expect(readdirSync(a.storeDir).filter(output)).toHaveLength(1)
     expect(readdirSync(hostPath(lab, '/nix/store')).filter(output)).toEqual([])
     expect((await runPost(lab, main)).code).toBe(0)
-    expect(snapshot(watched(lab))).toEqual(before)
+    filesKept()
   })
 })
 
@@ -387,7 +384,7 @@ in {
 
   it('an explicit remote-store refuses it before writing anything, naming the cause', async () => {
     const drv = withIfd()
-    const before = snapshot(watched(lab))
+    const filesKept = watchFiles(lab)
     const main = await mainAndPost({
       ...autoInputs(),
       strategy: 'remote-store',
@@ -398,7 +395,7 @@ in {
     expect(visibleLog(main)).toContain(
       "::error::Input 'strategy: remote-store' cannot serve this run: evaluating them needs a derivation built first (import-from-derivation)"
     )
-    expect(snapshot(watched(lab))).toEqual(before)
+    filesKept()
   })
 })
 
@@ -412,13 +409,13 @@ describe('auto', () => {
   })
 
   it('refuses remote-store for a configure-only run before writing anything, naming the input', async () => {
-    const before = snapshot(watched(lab))
+    const filesKept = watchFiles(lab)
     const main = await runMain(lab, { ...autoInputs(), strategy: 'remote-store' })
     expect(main.code).toBe(1)
     expect(visibleLog(main)).toContain(
       "::error::Input 'strategy: remote-store' cannot serve this run: no build"
     )
-    expect(snapshot(watched(lab))).toEqual(before)
+    filesKept()
     expect((await runPost(lab, main)).code).toBe(0)
   })
 

@@ -10,13 +10,12 @@ import {
   runCommandAs,
   runPost,
   secretLines,
-  snapshot,
   startMainUntil,
   type StepResult,
   visibleLog,
-  watched,
   runMain
 } from './harness.js'
+import { watchFiles } from './setup.js'
 
 const lab: Lab = loadLab()
 const a = builder(lab, 'a')
@@ -51,7 +50,7 @@ function expectClean(main: StepResult): void {
 describe('the post step', () => {
   it('puts back ssh files that existed before, byte for byte, and keeps the user’s config working meanwhile', async () => {
     await seedUserFiles()
-    const before = snapshot(watched(lab))
+    const filesKept = watchFiles(lab)
     const drv = freshDerivation(lab)
     const main = await runMain(lab, { ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' })
     expect(main.code, visibleLog(main)).toBe(0)
@@ -67,14 +66,14 @@ describe('the post step', () => {
 
     const post = await runPost(lab, main)
     expect(post.code).toBe(0)
-    expect(snapshot(watched(lab))).toEqual(before)
+    filesKept()
     expect(readFileSync(ROOT_CONFIG, 'utf8')).toBe(USER_CONFIG)
     expectClean(main)
   })
 
   it('restores the runner after a main step whose build failed on the builder', async () => {
     await seedUserFiles()
-    const before = snapshot(watched(lab))
+    const filesKept = watchFiles(lab)
     const drv = freshDerivation(lab, { fail: true })
     const main = await runMain(lab, { ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' })
     expect(main.code).toBe(1)
@@ -91,12 +90,12 @@ describe('the post step', () => {
     expect(main.outputs).toMatchObject({ confirmed: 'false', 'failed-builds': '1', 'remote-builds': '0' })
     const post = await runPost(lab, main)
     expect(post.code).toBe(0)
-    expect(snapshot(watched(lab))).toEqual(before)
+    filesKept()
     expectClean(main)
   })
 
   it('restores the runner after a main step killed half-way through a build', async () => {
-    const before = snapshot(watched(lab))
+    const filesKept = watchFiles(lab)
     const drv = freshDerivation(lab, { seconds: 30 })
     const { child, done } = await startMainUntil(
       lab,
@@ -111,16 +110,16 @@ describe('the post step', () => {
     expect(readFileSync(ROOT_CONFIG, 'utf8')).toContain('# nix-offload')
     const post = await runPost(lab, main)
     expect(post.code).toBe(0)
-    expect(snapshot(watched(lab))).toEqual(before)
+    filesKept()
   })
 
   it('does nothing, and says so, after a main step that refused its inputs', async () => {
-    const before = snapshot(watched(lab))
+    const filesKept = watchFiles(lab)
     const main = await runMain(lab, { ...builderInputs(lab, 'a'), port: 'x' })
     expect(main.code).toBe(1)
     const post = await runPost(lab, main)
     expect(post.code).toBe(0)
     expect(post.stdout).toContain('nothing to undo')
-    expect(snapshot(watched(lab))).toEqual(before)
+    filesKept()
   })
 })
