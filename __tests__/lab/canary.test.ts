@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, symlinkSync, unlinkSync } from 'node:fs'
+import { mkdirSync, symlinkSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { saveHistory } from '../../src/canary/history-cache.js'
@@ -11,8 +11,9 @@ import {
   chownTree,
   hostPath,
   type Lab,
-  newStepDir,
   loadLab,
+  newStepDir,
+  reportOf,
   runCommandAs,
   runMain,
   runOnHost,
@@ -54,10 +55,6 @@ export const TWO_BUILDERS = {
   'min-free-gb': '1'
 }
 
-function reportOf(main: StepResult): CanaryReport {
-  return JSON.parse(readFileSync(hostPath(lab, main.outputs.report ?? ''), 'utf8')) as CanaryReport
-}
-
 async function canary(
   inputs: Record<string, string>,
   env: Record<string, string> = {},
@@ -83,7 +80,7 @@ describe('canary', () => {
     const main = await canary(TWO_BUILDERS)
     expect(main.code, visibleLog(main)).toBe(0)
     expect(main.outputs).toMatchObject({ healthy: 'true', 'builders-healthy': '2' })
-    const report = reportOf(main)
+    const report = reportOf<CanaryReport>(lab, main)
     expect(report.mode).toBe('canary')
     expect(report.builders.map(entry => entry.builder)).toEqual([
       `nixbuilder@127.0.0.1:${a.port}`,
@@ -128,7 +125,7 @@ describe('canary', () => {
     const main = await canary(TWO_BUILDERS)
     expect(main.code).toBe(1)
     expect(main.outputs).toMatchObject({ healthy: 'false', 'builders-healthy': '1' })
-    const [down, up] = reportOf(main).builders
+    const [down, up] = reportOf<CanaryReport>(lab, main).builders
     expect(down?.healthy).toBe(false)
     expect(down?.problems.join(' ')).toContain('is unreachable')
     expect(up?.healthy).toBe(true)
@@ -152,7 +149,7 @@ describe('canary', () => {
     })
     expect(main.code).toBe(1)
     expect(main.outputs.healthy).toBe('false')
-    const [entry] = reportOf(main).builders
+    const [entry] = reportOf<CanaryReport>(lab, main).builders
     expect(entry?.problems).toEqual([
       expect.stringMatching(/^connect took [\d.]+ ms, over max-connect-ms 0$/)
     ])
@@ -199,7 +196,7 @@ describe('canary', () => {
       expect(visibleLog(main)).toMatch(
         /::warning title=nix-offload canary%3A nixbuilder@127\.0\.0\.1%3A22\d1 slower::nixbuilder@127\.0\.0\.1:22\d1: build took [\d.]+ m?s, [\d.]+× its median of 1 ms over the last 5 runs \(trend-factor 3\)/
       )
-      expect(reportOf(main).builders[0]?.warnings.length).toBeGreaterThan(0)
+      expect(reportOf<CanaryReport>(lab, main).builders[0]?.warnings.length).toBeGreaterThan(0)
       // This run's figures were saved as the newest entry, for the next run.
       expect(server.entries().map(entry => entry.key)).toHaveLength(2)
     } finally {

@@ -8,17 +8,18 @@ import {
   inStore,
   type Lab,
   loadLab,
-  restartRunnerDaemon,
   nixAtLeast,
-  RUNNER_NIX,
+  reportOf,
+  restartRunnerDaemon,
   runCommandAs,
   runMain,
+  RUNNER_NIX,
   runPost,
   secretLines,
   type StepResult,
   visibleLog
 } from './harness.js'
-import { watchFiles } from './setup.js'
+import { derivationInputs, watchFiles } from './setup.js'
 
 const lab: Lab = loadLab()
 const a = builder(lab, 'a')
@@ -37,10 +38,6 @@ interface Report {
   }[]
   outPaths: string[]
   confirmed: boolean
-}
-
-function reportOf(result: StepResult): Report {
-  return JSON.parse(readFileSync(hostPath(lab, result.outputs.report ?? ''), 'utf8')) as Report
 }
 
 function expectNoSecret(result: StepResult): void {
@@ -83,7 +80,7 @@ async function restartDaemon(): Promise<void> {
 describe('offloading a fresh derivation', () => {
   it('builds it on the builder when the runner user is trusted, proves it, and undoes everything', async () => {
     const drv = freshDerivation(lab)
-    const main = await offloadAndUndo({ ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' })
+    const main = await offloadAndUndo(derivationInputs(lab, drv))
     expect(main.code, visibleLog(main)).toBe(0)
     expect(main.outputs).toMatchObject({ confirmed: 'true', 'remote-builds': '1', 'local-builds': '0' })
     const [outPath] = main.outputs['out-paths']?.split('\n') ?? []
@@ -92,7 +89,7 @@ describe('offloading a fresh derivation', () => {
     expect(inStore(builder(lab, 'a').storeDir, outPath ?? '')).toBe(true)
     expect(inStore(builder(lab, 'b').storeDir, outPath ?? '')).toBe(false)
 
-    const report = reportOf(main)
+    const report = reportOf<Report>(lab, main)
     expect(report.configPath).toBe('trusted-client')
     expect(report.derivations).toHaveLength(1)
     expect(report.derivations[0]).toMatchObject({
@@ -118,10 +115,10 @@ describe('offloading a fresh derivation', () => {
     const config = readFileSync(NIX_CONF, 'utf8').replace(/^trusted-users = .*$/m, 'trusted-users = root')
     await withDaemonConfig(config, async () => {
       const drv = freshDerivation(lab)
-      const main = await offloadAndUndo({ ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' })
+      const main = await offloadAndUndo(derivationInputs(lab, drv))
       expect(main.code, visibleLog(main)).toBe(0)
       expect(main.outputs.confirmed).toBe('true')
-      expect(reportOf(main).configPath).toBe('machines-file')
+      expect(reportOf<Report>(lab, main).configPath).toBe('machines-file')
       expect(main.env.NIX_CONFIG ?? '').toBe('')
       // No systemd here to restart the daemon: the optimisation is skipped with a warning, the build still offloads.
       expect(visibleLog(main)).toMatch(
@@ -138,7 +135,7 @@ describe('offloading a fresh derivation', () => {
       writeFileSync(hostPath(lab, '/etc/nix/machines'), original, { mode: 0o640 })
       try {
         const drv = freshDerivation(lab)
-        const main = await offloadAndUndo({ ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' })
+        const main = await offloadAndUndo(derivationInputs(lab, drv))
         expect(main.code, visibleLog(main)).toBe(0)
         expect(readFileSync(hostPath(lab, '/etc/nix/machines'), 'utf8')).toBe(original)
       } finally {
@@ -168,13 +165,13 @@ describe('offloading a fresh derivation', () => {
 
   it('builds on the builder with no daemon (single-user, as root), configuring root itself', async () => {
     const drv = freshDerivation(lab)
-    const main = await offloadAndUndo(
-      { ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' },
-      { runAs: 'root', env: { NIX_REMOTE: 'local' } }
-    )
+    const main = await offloadAndUndo(derivationInputs(lab, drv), {
+      runAs: 'root',
+      env: { NIX_REMOTE: 'local' }
+    })
     expect(main.code, visibleLog(main)).toBe(0)
     expect(main.outputs.confirmed).toBe('true')
-    expect(reportOf(main).configPath).toBe('single-user')
+    expect(reportOf<Report>(lab, main).configPath).toBe('single-user')
     expect(inStore(builder(lab, 'a').storeDir, main.outputs['out-paths'] ?? '')).toBe(true)
   })
 })
@@ -192,7 +189,7 @@ describe('builders', () => {
       installables: 'drv'
     })
     expect(main.code, visibleLog(main)).toBe(0)
-    const report = reportOf(main)
+    const report = reportOf<Report>(lab, main)
     expect(report.builders.map(entry => `${entry.host}:${entry.port}`)).toEqual([
       `127.0.0.1:${a.port}`,
       `127.0.0.1:${b.port}`
@@ -213,7 +210,9 @@ describe('builders', () => {
     })
     expect(main.code, visibleLog(main)).toBe(0)
     expect(main.outputs.confirmed).toBe('true')
-    expect(reportOf(main).derivations[0]?.machine).toMatch(/^ssh:\/\/nixbuilder@nix-offload-[0-9a-f]+-1$/)
+    expect(reportOf<Report>(lab, main).derivations[0]?.machine).toMatch(
+      /^ssh:\/\/nixbuilder@nix-offload-[0-9a-f]+-1$/
+    )
     expect(inStore(builder(lab, 'a').storeDir, main.outputs['out-paths'] ?? '')).toBe(true)
   })
 })
@@ -286,7 +285,11 @@ describe('require-remote', () => {
     })
     expect(main.code).toBe(1)
     expect(main.outputs).toMatchObject({ confirmed: 'false', 'remote-builds': '0', 'local-builds': '1' })
-    expect(reportOf(main).derivations[0]).toMatchObject({ name: drv.name, machine: 'local', status: 'built' })
+    expect(reportOf<Report>(lab, main).derivations[0]).toMatchObject({
+      name: drv.name,
+      machine: 'local',
+      status: 'built'
+    })
     const log = visibleLog(main)
     expect(log).toMatch(
       /::error title=nix-offload%3A local build::\/nix\/store\/\S+\.drv was built on the runner/
@@ -313,7 +316,7 @@ describe('require-remote', () => {
 
   it('says plainly that nothing was built when the outputs are already valid', async () => {
     const drv = freshDerivation(lab)
-    const inputs = { ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' }
+    const inputs = derivationInputs(lab, drv)
     expect((await offloadAndUndo(inputs)).outputs.confirmed).toBe('true')
     const again = await offloadAndUndo(inputs)
     expect(again.code).toBe(0)
@@ -340,7 +343,7 @@ describe('require-remote', () => {
     'sends the check build to the builder with rebuild, and warns what that does not prove',
     async () => {
       const drv = freshDerivation(lab)
-      const inputs = { ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' }
+      const inputs = derivationInputs(lab, drv)
       expect((await offloadAndUndo(inputs)).outputs.confirmed).toBe('true')
       const rebuilt = await offloadAndUndo({ ...inputs, rebuild: 'true' })
       expect(rebuilt.code, visibleLog(rebuilt)).toBe(0)

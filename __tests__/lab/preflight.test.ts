@@ -24,7 +24,7 @@ import {
   numberedDerivations,
   firstError
 } from './harness.js'
-import { startBuilders, watchFiles, watchMasters } from './setup.js'
+import { derivationInputs, startBuilders, watchFiles, watchMasters } from './setup.js'
 
 const lab: Lab = loadLab()
 const a = builder(lab, 'a')
@@ -144,7 +144,7 @@ describe('preflight faults, each named in the first error line', () => {
     async () => {
       await withUntrustedBuilderUser(async () => {
         const drv = freshDerivation(lab)
-        const main = await runMain(lab, { ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' })
+        const main = await runMain(lab, derivationInputs(lab, drv))
         expect(main.code, visibleLog(main)).toBe(0)
         expect(main.outputs).toMatchObject({ confirmed: 'true', 'remote-builds': '1' })
         expect(visibleLog(main)).toContain('user not trusted')
@@ -223,11 +223,7 @@ describe('a builder lost in the middle of a build', () => {
     const filesKept = watchFiles(lab)
     // Far longer than the test may take: if the action waited for the build, the test would time out.
     const drv = freshDerivation(lab, { seconds: 600 })
-    const { done } = await startMainUntil(
-      lab,
-      { ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' },
-      `${drv.name}> building`
-    )
+    const { done } = await startMainUntil(lab, derivationInputs(lab, drv), `${drv.name}> building`)
     await builderCtl('kill-sshd', 'a')
     const main = await done
     await runCommandAs(lab, 'root', ['pkill', '-KILL', '-f', drv.nonce])

@@ -10,6 +10,7 @@ import {
   visibleLog,
   numberedDerivations
 } from './harness.js'
+import { derivationInputs } from './setup.js'
 
 const lab: Lab = loadLab()
 const b = builder(lab, 'b')
@@ -71,7 +72,7 @@ describe('live progress', () => {
 
   it('prints none for a build that ends within 15 s', async () => {
     const drv = freshDerivation(lab)
-    const main = await runMain(lab, { ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' })
+    const main = await runMain(lab, derivationInputs(lab, drv))
     expect(main.code, visibleLog(main)).toBe(0)
     expect(progressLines(visibleLog(main))).toEqual([])
     await runPost(lab, main)

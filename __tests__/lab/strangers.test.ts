@@ -1,7 +1,6 @@
 import { lstatSync, readlinkSync } from 'node:fs'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
-  builderInputs,
   freshDerivation,
   hostPath,
   type Lab,
@@ -11,7 +10,7 @@ import {
   runPost,
   visibleLog
 } from './harness.js'
-import { watchFiles } from './setup.js'
+import { derivationInputs, watchFiles } from './setup.js'
 
 const lab: Lab = loadLab()
 
@@ -59,7 +58,7 @@ describe('a stranger on a shared runner', () => {
     expect(links.size).toBeGreaterThan(0)
     const filesKept = watchFiles(lab)
     const drv = freshDerivation(lab)
-    const main = await runMain(lab, { ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' })
+    const main = await runMain(lab, derivationInputs(lab, drv))
     expect(main.code, visibleLog(main)).toBe(0)
     expect(main.outputs.confirmed).toBe('true')
     const post = await runPost(lab, main)

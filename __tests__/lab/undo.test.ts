@@ -15,7 +15,7 @@ import {
   visibleLog,
   runMain
 } from './harness.js'
-import { watchFiles } from './setup.js'
+import { derivationInputs, watchFiles } from './setup.js'
 
 const lab: Lab = loadLab()
 const a = builder(lab, 'a')
@@ -52,7 +52,7 @@ describe('the post step', () => {
     await seedUserFiles()
     const filesKept = watchFiles(lab)
     const drv = freshDerivation(lab)
-    const main = await runMain(lab, { ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' })
+    const main = await runMain(lab, derivationInputs(lab, drv))
     expect(main.code, visibleLog(main)).toBe(0)
     expect(main.outputs.confirmed).toBe('true')
     // Our block goes first, so its pinned settings win over the user's `Host *  StrictHostKeyChecking no`.
@@ -75,7 +75,7 @@ describe('the post step', () => {
     await seedUserFiles()
     const filesKept = watchFiles(lab)
     const drv = freshDerivation(lab, { fail: true })
-    const main = await runMain(lab, { ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' })
+    const main = await runMain(lab, derivationInputs(lab, drv))
     expect(main.code).toBe(1)
     expect(visibleLog(main)).toMatch(
       new RegExp(
@@ -97,11 +97,7 @@ describe('the post step', () => {
   it('restores the runner after a main step killed half-way through a build', async () => {
     const filesKept = watchFiles(lab)
     const drv = freshDerivation(lab, { seconds: 30 })
-    const { child, done } = await startMainUntil(
-      lab,
-      { ...builderInputs(lab, 'a'), args: drv.args, installables: 'drv' },
-      `${drv.name}> building`
-    )
+    const { child, done } = await startMainUntil(lab, derivationInputs(lab, drv), `${drv.name}> building`)
     // As the runner does on cancellation: kill the step and everything it started.
     await runCommandAs(lab, 'root', ['pkill', '-KILL', '-f', drv.nonce])
     child.kill('SIGKILL')
