@@ -37,7 +37,7 @@ describe('the stages of src/', () => {
       .map(entry => entry.name)
     expect(folders.sort()).toEqual([...STAGES].sort())
     expect(violations()).toEqual([])
-  })
+  }, 30_000)
 
   it("are the README's map: each folder, in order, with the stages it may import", () => {
     const rows = readFileSync(join(ROOT, 'README.md'), 'utf8')
