@@ -1,12 +1,7 @@
-import { derivationName } from '../nix/index.js'
+import { derivationName, fits, type MachineNeed } from '../nix/index.js'
 import type { BuilderOffer, Diagnosis, DiagnosisContext, Finding } from './diagnosis-types.js'
 
 /** The messages the rules write: each names the cause, the builder where known, and the fix. */
-
-interface Need {
-  system: string | undefined
-  features: string[]
-}
 
 export function unreachable(printed: string, reason: string, context: DiagnosisContext): Diagnosis {
   const uri = configuredUri(printed, context)
@@ -238,12 +233,12 @@ export function untrusted(setting: string, context: DiagnosisContext): Diagnosis
 /** No builder took the derivation. If a configured builder offers what it needs, that builder was disabled instead. */
 export function noBuilderFor(
   drv: string,
-  need: Need,
+  need: MachineNeed,
   context: DiagnosisContext,
   nixTable: string[]
 ): Finding[] {
   const wanted = `${need.system ?? "the runner's system"} with features {${need.features.join(', ')}}`
-  const able = context.builders.filter(b => offers(b, need))
+  const able = context.builders.filter(b => fits(b, need))
   const lines =
     able.length > 0
       ? [
@@ -271,17 +266,7 @@ export function noBuilderFor(
   ]
 }
 
-/** Machine.allSupported + mandatoryMet in libstore/machines.cc. */
-function offers(b: BuilderOffer, need: Need): boolean {
-  const has = (f: string): boolean => b.supportedFeatures.includes(f) || b.mandatoryFeatures.includes(f)
-  return (
-    (need.system === undefined || b.systems.includes(need.system)) &&
-    need.features.every(has) &&
-    b.mandatoryFeatures.every(f => need.features.includes(f))
-  )
-}
-
-function whyNot(b: BuilderOffer, need: Need): string {
+function whyNot(b: BuilderOffer, need: MachineNeed): string {
   const where = b.origin === undefined ? '' : ` (${b.origin})`
   if (need.system !== undefined && !b.systems.includes(need.system)) return `no ${need.system}${where}`
   const missing = need.features.filter(
@@ -338,7 +323,7 @@ export function nixMachineTable(text: string): string[] {
   return header < 0 ? [] : lines.slice(header + 1).filter(line => line.startsWith('('))
 }
 
-export function need(match: RegExpMatchArray): Need {
+export function need(match: RegExpMatchArray): MachineNeed {
   return { system: group(match, 'system'), features: list(group(match, 'features')) }
 }
 

@@ -1,4 +1,5 @@
 import type { Builder } from '../inputs/index.js'
+import type { MachineOffer } from '../nix/index.js'
 
 /**
  * The vocabulary of a diagnosis: the causes, what a builder offers, what the rules get to look at, and the shape of a
@@ -31,13 +32,10 @@ export interface Diagnosis {
 }
 
 /** What one configured builder offers, as Nix compares it with a derivation's needs. */
-export interface BuilderOffer {
+export interface BuilderOffer extends MachineOffer {
   storeUri: string
   /** How the user knows it, e.g. nixbuilder@10.0.0.5:22 */
   label: string
-  systems: string[]
-  supportedFeatures: string[]
-  mandatoryFeatures: string[]
   /** Which input described it (e.g. `input 'host'`), to say where to fix it. */
   origin?: string
   /** The input that pins its host key (`host-public-key` or `known-hosts`). */

@@ -33,8 +33,11 @@ export { buildOnBuilder, chooseEvaluatingBuilder } from './builder-eval.js'
 export {
   type ChosenStrategy,
   chooseStrategy,
+  fits,
   type InstallableLookup,
   installableNeeds,
+  type MachineNeed,
+  type MachineOffer,
   type StoreOffer,
   type StoreRoute,
   type StrategyChoice

@@ -38,14 +38,11 @@ export interface RoutedDerivation extends SelectedOutputs {
 }
 
 /** What one healthy builder offers; `index` is its place in the builders the plan configures. */
-export interface StoreOffer {
+export interface StoreOffer extends MachineOffer {
   index: number
   label: string
   /** Only an ssh-ng builder's store can build: `nix-store --serve` (ssh) only copies and builds one derivation. */
   protocol: Protocol
-  systems: string[]
-  supportedFeatures: string[]
-  mandatoryFeatures: string[]
 }
 
 /** The installables one builder's store builds, in the order given; `storeUri` once the plan has named it. */
@@ -169,15 +166,32 @@ function routed({ drvPath, outputs }: InstallableNeed, order: number): RoutedDer
   return { drvPath, outputs, order }
 }
 
-/** Nix's own rule for sending a derivation to a machine (build-remote.cc): system, all required and mandatory features. */
-export function fits(builder: StoreOffer, need: Pick<InstallableNeed, 'system' | 'features'>): boolean {
+/** What Nix compares of a machine with what a derivation needs: the machines line's systems and features. */
+export interface MachineOffer {
+  systems: string[]
+  supportedFeatures: string[]
+  mandatoryFeatures: string[]
+}
+
+/** What a derivation needs of a machine; `system` is undefined where Nix's message did not name it. */
+export interface MachineNeed {
+  system: string | undefined
+  features: string[]
+}
+
+/**
+ * Nix's own rule for sending a derivation to a machine (build-remote.cc, Machine::systemSupported, allSupported and
+ * mandatoryMet in machines.cc): the system, all required features, and every mandatory feature required. A need whose
+ * system is unknown is not refused for it.
+ */
+export function fits(machine: MachineOffer, need: MachineNeed): boolean {
   return (
-    builder.systems.includes(need.system) &&
+    (need.system === undefined || machine.systems.includes(need.system)) &&
     // A mandatory feature counts as supported (Machine::allSupported).
     need.features.every(
-      feature => builder.supportedFeatures.includes(feature) || builder.mandatoryFeatures.includes(feature)
+      feature => machine.supportedFeatures.includes(feature) || machine.mandatoryFeatures.includes(feature)
     ) &&
-    builder.mandatoryFeatures.every(feature => need.features.includes(feature))
+    machine.mandatoryFeatures.every(feature => need.features.includes(feature))
   )
 }
 

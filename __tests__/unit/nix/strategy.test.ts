@@ -320,7 +320,7 @@ describe("fits: Nix's rule for sending a derivation to a machine", () => {
   })
 
   // Nix's Machine::allSupported (libstore/machines.cc) checks the required features against supportedFeatures *and*
-  // mandatoryFeatures, and so does src/diagnosis/diagnosis-messages.ts `offers`: a machine line whose only feature is
+  // mandatoryFeatures, and so does `fits`, which the diagnosis uses too: a machine line whose only feature is
   // a mandatory one ("- benchmark") takes derivations that require it.
   it('counts a mandatory feature as supported, as Nix does', () => {
     const benchmark = { ...builder, supportedFeatures: [], mandatoryFeatures: ['benchmark'] }
