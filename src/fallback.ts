@@ -23,7 +23,7 @@ export async function buildOnRunner(
       `'${Input.RequireRemote}' does not apply.`,
     { title: 'nix-offload: fallback to the runner' }
   )
-  const report = makeReport(undefined, [], [], { ...checks, runner: runnerEntry(facts) })
+  const report = makeReport({ builds: [], outPaths: [], checks: { ...checks, runner: runnerEntry(facts) } })
   if (settings.installables.length === 0 && settings.args.length === 0) {
     await publish({ ...report, fallback: reason }, settings, false)
     return
@@ -32,16 +32,13 @@ export async function buildOnRunner(
     'build',
     runBuild({ ...settings, localJobs: Math.max(1, cpus().length), rebuild: settings.rebuild }, process.env)
   )
-  const built = makeReport(
-    undefined,
-    outcome.builds,
-    outcome.outPaths,
+  const built = makeReport({
+    builds: outcome.builds,
+    outPaths: outcome.outPaths,
     checks,
-    undefined,
-    false,
-    undefined,
-    outcome.exitCode === 0
-  )
+    outputsOnBuilder: false,
+    succeeded: outcome.exitCode === 0
+  })
   await publish({ ...built, runner: runnerEntry(facts), fallback: reason }, settings, true)
   if (outcome.exitCode !== 0) {
     throw new Error(`nix build failed on the runner (exit code ${outcome.exitCode}): ${lastError(outcome)}`)

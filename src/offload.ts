@@ -69,7 +69,14 @@ export async function offload(
   // Decided now when it needs neither the builders nor the installables: an explicit remote-store that cannot serve
   // the run fails here, before anything is written.
   const decided = hookForSure
-    ? chooseStrategy(settings, wantsBuild(settings), trustOf(facts), [], undefined, settings.installables)
+    ? chooseStrategy({
+        settings,
+        wantsBuild: wantsBuild(settings),
+        runner: trustOf(facts),
+        builders: [],
+        needs: undefined,
+        installables: settings.installables
+      })
     : undefined
   if (decided !== undefined) checkRebuild(facts, settings, decided.strategy)
   // With `evaluate: builder` the runner evaluates nothing: the builder's own `nix build` does.
@@ -124,7 +131,7 @@ export async function offload(
       await buildOnRunner(facts, settings, `every builder failed its preflight (${first})`, checks)
       return
     }
-    await publish(makeReport(undefined, [], [], checks), settings, false)
+    await publish(makeReport({ builds: [], outPaths: [], checks }), settings, false)
     throw error
   }
 
@@ -136,15 +143,15 @@ export async function offload(
       decided ??
       (settings.evaluate === 'builder'
         ? chooseEvaluatingBuilder(settings, trustOf(facts), offers)
-        : chooseStrategy(
+        : chooseStrategy({
             settings,
-            true,
-            trustOf(facts),
-            offers,
-            lookup.needs,
-            settings.installables,
-            lookup.problem
-          ))
+            wantsBuild: true,
+            runner: trustOf(facts),
+            builders: offers,
+            needs: lookup.needs,
+            installables: settings.installables,
+            needsProblem: lookup.problem
+          }))
     logInfo(`Strategy: ${choice.strategy}: ${choice.reason}.`)
     if (decided === undefined) checkRebuild(facts, settings, choice.strategy)
   } catch (error) {
@@ -167,7 +174,7 @@ export async function offload(
   checks.stores = stores
   const unreachable = checks.stores.filter(store => !store.ok)
   if (unreachable.length > 0) {
-    await publish(makeReport(plan, [], [], checks), settings, false)
+    await publish(makeReport({ plan, builds: [], outPaths: [], checks }), settings, false)
     const who = plan.asRoot ? 'root (the account the nix-daemon connects as)' : facts.userName
     throw new SetupError(
       unreachable
@@ -181,7 +188,7 @@ export async function offload(
   }
 
   if (!wantsBuild(settings)) {
-    await publish(makeReport(plan, [], [], checks), settings, false)
+    await publish(makeReport({ plan, builds: [], outPaths: [], checks }), settings, false)
     logInfo(
       'No installables or args: the runner is configured, and later steps that run `nix build` offload.'
     )
@@ -216,16 +223,16 @@ export async function offload(
     nixEnvironment(plan, process.env),
     sizes
   )
-  const report = makeReport(
+  const report = makeReport({
     plan,
-    outcome.builds,
-    outcome.outPaths,
+    builds: outcome.builds,
+    outPaths: outcome.outPaths,
     checks,
-    proofs,
-    onBuilder,
+    storeProofs: proofs,
+    outputsOnBuilder: onBuilder,
     transfers,
-    outcome.exitCode === 0
-  )
+    succeeded: outcome.exitCode === 0
+  })
   if (onBuilder && outcome.exitCode === 0) {
     logInfo(
       `'${Input.CopyBack}: false': the outputs stay in the builder's store: ${outcome.outPaths.join(' ')}`

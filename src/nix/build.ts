@@ -321,3 +321,32 @@ export const forCopy = (args: readonly string[]): string[] => argsFor(args, ['bu
 
 /** What the `nix build` that only makes the out-links here, of outputs already here, takes. */
 export const forLinks = (args: readonly string[]): string[] => argsFor(args, ['result', 'common'])
+
+/** What Nix compares of a machine with what a derivation needs: the machines line's systems and features. */
+export interface MachineOffer {
+  systems: string[]
+  supportedFeatures: string[]
+  mandatoryFeatures: string[]
+}
+
+/** What a derivation needs of a machine; `system` is undefined where Nix's message did not name it. */
+export interface MachineNeed {
+  system: string | undefined
+  features: string[]
+}
+
+/**
+ * Nix's own rule for sending a derivation to a machine (build-remote.cc, Machine::systemSupported, allSupported and
+ * mandatoryMet in machines.cc): the system, all required features, and every mandatory feature required. A need whose
+ * system is unknown is not refused for it.
+ */
+export function fits(machine: MachineOffer, need: MachineNeed): boolean {
+  return (
+    (need.system === undefined || machine.systems.includes(need.system)) &&
+    // A mandatory feature counts as supported (Machine::allSupported).
+    need.features.every(
+      feature => machine.supportedFeatures.includes(feature) || machine.mandatoryFeatures.includes(feature)
+    ) &&
+    machine.mandatoryFeatures.every(feature => need.features.includes(feature))
+  )
+}

@@ -27,20 +27,20 @@ export {
   storeInfoArgs
 } from './nix-cli.js'
 export type { BuildRecord, BuildStatus, CopyRecord } from './ledger.js'
-export { type BuildOutcome, lastError, runBuild } from './build.js'
+export { type BuildOutcome, fits, lastError, type MachineNeed, type MachineOffer, runBuild } from './build.js'
 export { buildInStores, type StoreBuildOutcome, type StoreProof } from './store-build.js'
 export { buildOnBuilder, chooseEvaluatingBuilder } from './builder-eval.js'
 export {
   type ChosenStrategy,
   chooseStrategy,
-  fits,
   type InstallableLookup,
   installableNeeds,
-  type MachineNeed,
-  type MachineOffer,
+  remoteStoreObstacle,
+  type StoreObstacle,
   type StoreOffer,
   type StoreRoute,
-  type StrategyChoice
+  type StrategyChoice,
+  type StrategyQuestion
 } from './strategy.js'
 export { derivationName } from './nix-log.js'
 export { type Transfer, transferBytes } from './store-proof.js'

@@ -1,6 +1,6 @@
 import { isRecord, runCommand, safeLine } from '../base/index.js'
 import { type BuilderAccess, Input, type Protocol, SetupError, type Settings } from '../inputs/index.js'
-import { forEvaluation } from './build.js'
+import { fits, forEvaluation, type MachineOffer } from './build.js'
 import {
   compareVersions,
   derivationShowArgs,
@@ -71,128 +71,155 @@ export interface RunnerTrust {
   acceptsUnsignedPaths: boolean
 }
 
+/** What the strategy is chosen from. */
+export interface StrategyQuestion {
+  settings: Pick<Settings, 'strategy' | 'copyBack' | 'mode'>
+  wantsBuild: boolean
+  runner: RunnerTrust
+  builders: StoreOffer[]
+  /** Undefined when the installables were not looked at (no build, or `hook` asked for). */
+  needs: InstallableNeed[] | undefined
+  installables: string[]
+  /** Why `needs` is missing or empty, for the reason. */
+  needsProblem?: string
+}
+
 /**
- * Picks the strategy. `needs` is undefined when the installables were not looked at (no build, or `hook` asked for).
- * An explicit `remote-store` that cannot serve the run is an error that says why; `auto` falls back to `hook`.
+ * Picks the strategy. An explicit `remote-store` that cannot serve the run is an error that says why; `auto` falls
+ * back to `hook`.
  */
-export function chooseStrategy(
-  settings: Pick<Settings, 'strategy' | 'copyBack' | 'mode'>,
-  wantsBuild: boolean,
-  runner: RunnerTrust,
-  builders: StoreOffer[],
-  needs: InstallableNeed[] | undefined,
-  installables: string[],
-  needsProblem = 'the installables could not be looked at to route them to a builder'
-): StrategyChoice {
-  const hook = (reason: string): StrategyChoice => ({ strategy: 'hook', reason, routes: [] })
-  const refuse = (why: string): never => {
-    throw new SetupError(`Input '${Input.Strategy}: remote-store' cannot serve this run: ${why}`)
-  }
+export function chooseStrategy(question: StrategyQuestion): StrategyChoice {
+  const { settings, builders, needs, installables } = question
   const explicit = settings.strategy === 'remote-store'
-  if (settings.strategy === 'hook') return hook(`'${Input.Strategy}: hook' was asked for`)
-  if (settings.mode === 'canary') return hook('the canary checks each builder through the build hook')
-  if (!wantsBuild) {
-    if (explicit) {
-      refuse(
-        `no build was requested, and later steps' plain \`nix build\` can only offload through Nix's build hook. ` +
-          `Set '${Input.Strategy}: hook' (or auto) for a configure-only step.`
-      )
-    }
-    return hook("no build was requested: later steps' `nix build` offloads through Nix's build hook")
-  }
-  if (settings.copyBack && !runner.acceptsUnsignedPaths) {
-    const why =
-      "the runner's nix-daemon does not trust the runner user, so it would refuse the builder's unsigned outputs on " +
-      `the way back. Add the runner user to trusted-users, or set '${Input.CopyBack}: false' to leave them on the builder.`
-    if (explicit) refuse(why)
-    return hook(`remote-store does not fit: ${why}`)
-  }
-  if (needs === undefined || needs.length === 0) {
-    const why = needsProblem
-    if (explicit) refuse(why)
-    return hook(`remote-store does not fit: ${why}`)
-  }
-  const stores = builders.filter(builder => builder.protocol === 'ssh-ng')
-  if (stores.length === 0 && builders.length > 0) {
-    const why =
-      `it needs an ssh-ng builder (the builder's own nix-daemon builds the graph), and ${builders.map(b => b.label).join(', ')} ` +
-      `speak${builders.length === 1 ? 's' : ''} only Nix's ssh protocol (nix-store --serve). Set '${Input.Strategy}: hook' ` +
-      `(or auto), or '${Input.Protocol}: ssh-ng' where the builder runs nix-daemon`
-    if (explicit) refuse(why)
-    return hook(`remote-store does not fit: ${why}`)
-  }
-  const routes = new Map<number, StoreRoute>()
-  // With one builder every installable goes there (`needs` then comes from one evaluation of them all).
-  const only = stores.length === 1 && builders.length === 1 ? stores[0] : undefined
-  for (const [order, need] of needs.entries()) {
-    const builder = stores.find(candidate => fits(candidate, need))
-    if (builder === undefined) {
-      // The system and features are the evaluation's: any text at all.
-      const features = need.features.map(safeLine).join(', ')
-      const why =
-        `no single builder offers what ${safeLine(need.installable)} needs (system ${safeLine(need.system)}` +
-        `${features !== '' ? `, features ${features}` : ''}), so its graph cannot go whole to one builder`
-      if (explicit) refuse(why)
-      return hook(`remote-store does not fit: ${why}`)
-    }
-    if (only !== undefined) continue
-    const route = routes.get(builder.index) ?? {
-      index: builder.index,
-      label: builder.label,
-      storeUri: '',
-      installables: [],
-      derivations: []
-    }
-    if (!route.installables.includes(need.installable)) route.installables.push(need.installable)
-    route.derivations.push(routed(need, order))
-    routes.set(builder.index, route)
-  }
-  if (only !== undefined) {
-    const derivations = needs.map(routed)
-    routes.set(only.index, { index: only.index, label: only.label, storeUri: '', installables, derivations })
-  }
-  const where = [...routes.values()].map(route => route.label).join(', ')
+  const obstacle = remoteStoreObstacle(settings, {
+    wantsBuild: question.wantsBuild,
+    runner: question.runner,
+    lookup: { needs, problem: question.needsProblem ?? NO_LOOKUP },
+    builders
+  })
+  if (obstacle !== undefined) return declined(obstacle, explicit)
+  // Never empty here: the obstacle says so.
+  const routing = routeNeeds(needs ?? [], builders, installables)
+  if (!Array.isArray(routing)) return declined(routing, explicit)
+  const where = routing.map(route => route.label).join(', ')
   return {
     strategy: 'remote-store',
     reason: explicit
       ? `'${Input.Strategy}: remote-store' was asked for; building in the store of ${where}`
       : `every installable goes whole to one builder (${where}), so the build runs in that builder's store: one ` +
         'session per build, and only the requested outputs come back',
-    routes: [...routes.values()]
+    routes: routing
   }
+}
+
+const NO_LOOKUP = 'the installables could not be looked at to route them to a builder'
+
+/** Why remote-store cannot serve a run: the hook's reason for the log, and the error an explicit remote-store gets. */
+export interface StoreObstacle {
+  reason: string
+  /** Unset where asking for remote-store is no error (`strategy: hook`, the canary). */
+  refusal?: string
+}
+
+/** What is known of a run when asking whether remote-store may serve it; a fact not known yet refuses nothing. */
+export interface RunSoFar {
+  wantsBuild: boolean
+  runner?: RunnerTrust
+  lookup?: { needs: InstallableNeed[] | undefined; problem: string }
+  builders?: Pick<StoreOffer, 'label' | 'protocol'>[]
+}
+
+/**
+ * The one answer to "may remote-store serve this run?": undefined when it may, as far as `known` tells, else why not.
+ * Asked with the step's start (the speculative configuration), once the runner is probed, and by chooseStrategy.
+ */
+export function remoteStoreObstacle(
+  settings: Pick<Settings, 'strategy' | 'copyBack' | 'mode'>,
+  known: RunSoFar
+): StoreObstacle | undefined {
+  if (settings.strategy === 'hook') return { reason: `'${Input.Strategy}: hook' was asked for` }
+  if (settings.mode === 'canary') return { reason: 'the canary checks each builder through the build hook' }
+  if (!known.wantsBuild) {
+    return {
+      reason: "no build was requested: later steps' `nix build` offloads through Nix's build hook",
+      refusal:
+        `no build was requested, and later steps' plain \`nix build\` can only offload through Nix's build hook. ` +
+        `Set '${Input.Strategy}: hook' (or auto) for a configure-only step.`
+    }
+  }
+  if (known.runner !== undefined && settings.copyBack && !known.runner.acceptsUnsignedPaths) {
+    return doesNotFit(
+      "the runner's nix-daemon does not trust the runner user, so it would refuse the builder's unsigned outputs on " +
+        `the way back. Add the runner user to trusted-users, or set '${Input.CopyBack}: false' to leave them on the builder.`
+    )
+  }
+  const { lookup, builders = [] } = known
+  if (lookup !== undefined && (lookup.needs === undefined || lookup.needs.length === 0)) {
+    return doesNotFit(lookup.problem)
+  }
+  if (builders.length > 0 && !builders.some(builder => builder.protocol === 'ssh-ng')) {
+    return doesNotFit(
+      `it needs an ssh-ng builder (the builder's own nix-daemon builds the graph), and ${builders.map(b => b.label).join(', ')} ` +
+        `speak${builders.length === 1 ? 's' : ''} only Nix's ssh protocol (nix-store --serve). Set '${Input.Strategy}: hook' ` +
+        `(or auto), or '${Input.Protocol}: ssh-ng' where the builder runs nix-daemon`
+    )
+  }
+  return undefined
+}
+
+function doesNotFit(why: string): StoreObstacle {
+  return { reason: `remote-store does not fit: ${why}`, refusal: why }
+}
+
+/** The hook, for the obstacle's reason; or, when remote-store was asked for and the obstacle refuses it, the error. */
+function declined(obstacle: StoreObstacle, explicit: boolean): StrategyChoice {
+  if (explicit && obstacle.refusal !== undefined) {
+    throw new SetupError(`Input '${Input.Strategy}: remote-store' cannot serve this run: ${obstacle.refusal}`)
+  }
+  return { strategy: 'hook', reason: obstacle.reason, routes: [] }
+}
+
+/**
+ * Each installable's route: the first ssh-ng builder that fits what it needs. With one builder every installable goes
+ * there (`needs` then comes from one evaluation of them all). An obstacle when one fits no builder.
+ */
+function routeNeeds(
+  needs: InstallableNeed[],
+  builders: StoreOffer[],
+  installables: string[]
+): StoreRoute[] | StoreObstacle {
+  const stores = builders.filter(builder => builder.protocol === 'ssh-ng')
+  const routes = new Map<number, StoreRoute>()
+  const only = stores.length === 1 && builders.length === 1 ? stores[0] : undefined
+  for (const [order, need] of needs.entries()) {
+    const builder = stores.find(candidate => fits(candidate, need))
+    if (builder === undefined) return unroutable(need)
+    if (only !== undefined) continue
+    const route = routes.get(builder.index) ?? emptyRoute(builder, [])
+    if (!route.installables.includes(need.installable)) route.installables.push(need.installable)
+    route.derivations.push(routed(need, order))
+    routes.set(builder.index, route)
+  }
+  if (only !== undefined)
+    routes.set(only.index, { ...emptyRoute(only, installables), derivations: needs.map(routed) })
+  return [...routes.values()]
+}
+
+function emptyRoute(builder: StoreOffer, installables: string[]): StoreRoute {
+  return { index: builder.index, label: builder.label, storeUri: '', installables, derivations: [] }
+}
+
+function unroutable(need: InstallableNeed): StoreObstacle {
+  // The system and features are the evaluation's: any text at all.
+  const features = need.features.map(safeLine).join(', ')
+  return doesNotFit(
+    `no single builder offers what ${safeLine(need.installable)} needs (system ${safeLine(need.system)}` +
+      `${features !== '' ? `, features ${features}` : ''}), so its graph cannot go whole to one builder`
+  )
 }
 
 function routed({ drvPath, outputs }: InstallableNeed, order: number): RoutedDerivation {
   return { drvPath, outputs, order }
-}
-
-/** What Nix compares of a machine with what a derivation needs: the machines line's systems and features. */
-export interface MachineOffer {
-  systems: string[]
-  supportedFeatures: string[]
-  mandatoryFeatures: string[]
-}
-
-/** What a derivation needs of a machine; `system` is undefined where Nix's message did not name it. */
-export interface MachineNeed {
-  system: string | undefined
-  features: string[]
-}
-
-/**
- * Nix's own rule for sending a derivation to a machine (build-remote.cc, Machine::systemSupported, allSupported and
- * mandatoryMet in machines.cc): the system, all required features, and every mandatory feature required. A need whose
- * system is unknown is not refused for it.
- */
-export function fits(machine: MachineOffer, need: MachineNeed): boolean {
-  return (
-    (need.system === undefined || machine.systems.includes(need.system)) &&
-    // A mandatory feature counts as supported (Machine::allSupported).
-    need.features.every(
-      feature => machine.supportedFeatures.includes(feature) || machine.mandatoryFeatures.includes(feature)
-    ) &&
-    machine.mandatoryFeatures.every(feature => need.features.includes(feature))
-  )
 }
 
 /*

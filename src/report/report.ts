@@ -93,16 +93,33 @@ export interface Checks {
   stores: StoreReach[]
 }
 
-export function makeReport(
-  plan: Plan | undefined,
-  builds: BuildRecord[],
-  outPaths: string[],
-  checks: Checks = { preflight: [], stores: [] },
-  storeProofs?: ReadonlyMap<string, { log: boolean; store: boolean; problem?: string }>,
+/** What a report is made from; each part may be missing when the action stopped before it. */
+export interface ReportParts {
+  /** Absent when the action stopped before configuring anything. */
+  plan?: Plan
+  builds?: BuildRecord[]
+  outPaths?: string[]
+  checks?: Checks
+  /** remote-store: each derivation's proof, from the log and from the builder's store. */
+  storeProofs?: ReadonlyMap<string, { log: boolean; store: boolean; problem?: string }>
+  /** remote-store with `copy-back: false`. */
+  outputsOnBuilder?: boolean
+  /** NAR bytes moved, by builder store URI. */
+  transfers?: ReadonlyMap<string, { sent: number; received: number }>
+  /** Whether the build as a whole succeeded (a report without a build: true). */
+  succeeded?: boolean
+}
+
+export function makeReport({
+  plan,
+  builds = [],
+  outPaths = [],
+  checks = { preflight: [], stores: [] },
+  storeProofs,
   outputsOnBuilder = false,
-  transfers?: ReadonlyMap<string, { sent: number; received: number }>,
+  transfers,
   succeeded = true
-): BuildReport {
+}: ReportParts): BuildReport {
   const configured = plan?.builders ?? []
   const byUri = new Map(configured.map(builder => [builder.storeUri, builder]))
   const derivations = builds.map(build => {

@@ -89,24 +89,24 @@ describe('text from a hostile evaluation and builder, printed by the action', ()
       supportedFeatures: [],
       mandatoryFeatures: []
     }
-    const choice = chooseStrategy(
+    const choice = chooseStrategy({
       settings,
-      true,
-      { acceptsUnsignedPaths: true },
-      [builder],
-      lookup.needs,
-      settings.installables
-    )
+      wantsBuild: true,
+      runner: { acceptsUnsignedPaths: true },
+      builders: [builder],
+      needs: lookup.needs,
+      installables: settings.installables
+    })
     logInfo(`Strategy: ${choice.strategy}: ${choice.reason}.`)
     expect(() =>
-      chooseStrategy(
-        { ...settings, strategy: 'remote-store' },
-        true,
-        { acceptsUnsignedPaths: true },
-        [builder],
-        lookup.needs,
-        []
-      )
+      chooseStrategy({
+        settings: { ...settings, strategy: 'remote-store' },
+        wantsBuild: true,
+        runner: { acceptsUnsignedPaths: true },
+        builders: [builder],
+        needs: lookup.needs,
+        installables: []
+      })
     ).toThrow(/no single builder/)
     expect(written.join('')).toContain('x86_64-linux')
     expect(commandsRead()).toEqual([])

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { SetupError } from '../../../src/inputs/errors.js'
 import type { Settings } from '../../../src/inputs/settings.js'
+import { fits } from '../../../src/nix/build.js'
 import {
   chooseStrategy,
-  fits,
   type InstallableNeed,
   type RoutedDerivation,
   type RunnerTrust,
@@ -60,14 +60,14 @@ const ARM = '.#packages.aarch64-linux.hello'
 /** chooseStrategy for a run that fits remote-store unless the case overrides it. */
 function choose(run: Run = {}): StrategyChoice {
   const installables = run.installables ?? [HELLO]
-  return chooseStrategy(
-    settingsWith({ strategy: 'auto', ...run.settings }),
-    run.wantsBuild ?? true,
-    run.runner ?? TRUSTED,
-    run.builders ?? [offer(0)],
-    'needs' in run ? run.needs : installables.map(installable => need(installable)),
+  return chooseStrategy({
+    settings: settingsWith({ strategy: 'auto', ...run.settings }),
+    wantsBuild: run.wantsBuild ?? true,
+    runner: run.runner ?? TRUSTED,
+    builders: run.builders ?? [offer(0)],
+    needs: 'needs' in run ? run.needs : installables.map(installable => need(installable)),
     installables
-  )
+  })
 }
 
 function refusal(run: Run): SetupError {

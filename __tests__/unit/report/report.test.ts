@@ -73,7 +73,7 @@ function record(overrides: Partial<BuildRecord>): BuildRecord {
 
 describe('makeReport', () => {
   it('describes the builders, and each derivation with the builder it ran on', () => {
-    const report = makeReport(PLAN, [record({})], ['/nix/store/x-hello-2.12'])
+    const report = makeReport({ plan: PLAN, builds: [record({})], outPaths: ['/nix/store/x-hello-2.12'] })
     expect(report).toEqual({
       buildWallMs: 1500,
       busyMs: { [URI_1]: 1500 },
@@ -131,11 +131,11 @@ describe('makeReport', () => {
   })
 
   it('calls a build with an empty machine local and does not confirm the run', () => {
-    const report = makeReport(
-      PLAN,
-      [record({}), record({ drvPath: B, name: 'jq-1.7', machine: '', attempts: 2 })],
-      []
-    )
+    const report = makeReport({
+      plan: PLAN,
+      builds: [record({}), record({ drvPath: B, name: 'jq-1.7', machine: '', attempts: 2 })],
+      outPaths: []
+    })
     expect(report.derivations[1]).toEqual({
       drvPath: B,
       name: 'jq-1.7',
@@ -150,7 +150,7 @@ describe('makeReport', () => {
   })
 
   it('does not confirm a run that built nothing', () => {
-    const report = makeReport(PLAN, [], [])
+    const report = makeReport({ plan: PLAN, builds: [], outPaths: [] })
     expect([report.derivations, report.remoteBuilds, report.localBuilds, report.confirmed]).toEqual([
       [],
       0,
@@ -160,7 +160,11 @@ describe('makeReport', () => {
   })
 
   it('brackets an IPv6 builder and leaves out the end of an unfinished build', () => {
-    const report = makeReport(PLAN, [record({ machine: URI_2, end: undefined, status: 'unfinished' })], [])
+    const report = makeReport({
+      plan: PLAN,
+      builds: [record({ machine: URI_2, end: undefined, status: 'unfinished' })],
+      outPaths: []
+    })
     expect(report.derivations[0]).toEqual({
       drvPath: A,
       name: 'hello-2.12',
@@ -174,7 +178,11 @@ describe('makeReport', () => {
   })
 
   it('names a machine that is not one of the planned builders by its URI, without a builder address', () => {
-    const report = makeReport(PLAN, [record({ machine: 'ssh://someone@elsewhere' })], [])
+    const report = makeReport({
+      plan: PLAN,
+      builds: [record({ machine: 'ssh://someone@elsewhere' })],
+      outPaths: []
+    })
     expect(report.derivations[0]?.machine).toBe('ssh://someone@elsewhere')
     expect(report.derivations[0]?.builder).toBeUndefined()
     expect(report.remoteBuilds).toBe(1)
@@ -218,14 +226,17 @@ describe('renderSummary', () => {
         end: START + 100
       })
     ]
-    const summary = renderSummary(makeReport(PLAN, builds, []), true)
+    const summary = renderSummary(makeReport({ plan: PLAN, builds, outPaths: [] }), true)
     expect(summary).toContain('| nixbuilder@builder.example.com:2222 | 2 | 2.5 s |')
     expect(summary).toContain('| the runner | 1 | 100 ms |')
     expect(summary).toContain('Building took 2.5 s from the first')
   })
 
   it('confirms a run where every derivation was built on a builder', () => {
-    const summary = renderSummary(makeReport(PLAN, [record({})], ['/nix/store/x-hello-2.12']), true)
+    const summary = renderSummary(
+      makeReport({ plan: PLAN, builds: [record({})], outPaths: ['/nix/store/x-hello-2.12'] }),
+      true
+    )
     expect(summary).toBe(
       [
         '## nix-offload',
@@ -262,11 +273,14 @@ describe('renderSummary', () => {
   })
 
   it('counts local builds and shows the runner for them', () => {
-    const report = makeReport(
-      { ...PLAN, path: 'machines-file' },
-      [record({}), record({ drvPath: B, name: 'jq-1.7', machine: '', end: undefined, status: 'built' })],
-      []
-    )
+    const report = makeReport({
+      plan: { ...PLAN, path: 'machines-file' },
+      builds: [
+        record({}),
+        record({ drvPath: B, name: 'jq-1.7', machine: '', end: undefined, status: 'built' })
+      ],
+      outPaths: []
+    })
     const summary = renderSummary(report, true)
     expect(summary).toContain('⚠️ **1 of 2 derivation(s) were built on the runner**, 1 on a builder.\n')
     expect(summary).toContain('| `jq-1.7` | **the runner** | – | built |\n')
@@ -277,41 +291,38 @@ describe('renderSummary', () => {
   })
 
   it('counts a failed derivation as failed, not as built, and never confirms', () => {
-    const report = makeReport(
-      PLAN,
-      [record({ status: 'failed' })],
-      [],
-      undefined,
-      undefined,
-      false,
-      undefined,
-      false
-    )
+    const report = makeReport({
+      plan: PLAN,
+      builds: [record({ status: 'failed' })],
+      outPaths: [],
+      outputsOnBuilder: false,
+      succeeded: false
+    })
     expect(report).toMatchObject({ remoteBuilds: 0, localBuilds: 0, failedBuilds: 1, confirmed: false })
     expect(renderSummary(report, true)).toContain(
       '❌ **1 derivation(s) failed**; 0 built on a builder, 0 on the runner.'
     )
-    const succeededOnlyAfterAll = makeReport(
-      PLAN,
-      [record({})],
-      [],
-      undefined,
-      undefined,
-      false,
-      undefined,
-      false
-    )
+    const succeededOnlyAfterAll = makeReport({
+      plan: PLAN,
+      builds: [record({})],
+      outPaths: [],
+      outputsOnBuilder: false,
+      succeeded: false
+    })
     expect(succeededOnlyAfterAll.confirmed).toBe(false)
   })
 
   it('says that nothing built proves nothing', () => {
-    const summary = renderSummary(makeReport(PLAN, [], []), true)
+    const summary = renderSummary(makeReport({ plan: PLAN, builds: [], outPaths: [] }), true)
     expect(summary).toContain('**Nothing was built**: every output was already valid')
     expect(summary).not.toContain('| derivation |')
   })
 
   it('says the runner was only configured when nothing was asked to build', () => {
-    const summary = renderSummary(makeReport({ ...PLAN, path: 'single-user' }, [], []), false)
+    const summary = renderSummary(
+      makeReport({ plan: { ...PLAN, path: 'single-user' }, builds: [], outPaths: [] }),
+      false
+    )
     expect(summary).toContain(
       "Configured the runner only (no `installables` or `args`): later steps' `nix build` offload to:"
     )
@@ -321,7 +332,10 @@ describe('renderSummary', () => {
   })
 
   it('escapes | in table cells', () => {
-    const summary = renderSummary(makeReport(PLAN, [record({ name: 'a|b' })], []), true)
+    const summary = renderSummary(
+      makeReport({ plan: PLAN, builds: [record({ name: 'a|b' })], outPaths: [] }),
+      true
+    )
     expect(summary).toContain('| `a\\|b` |')
   })
 })
@@ -354,7 +368,7 @@ describe('the preflight table and a builder whose key runs only one of Nix progr
   }
 
   it('says what could not be asked, and that the inputs gave it', () => {
-    const text = renderSummary(makeReport(undefined, [], [], checks), false)
+    const text = renderSummary(makeReport({ builds: [], outPaths: [], checks }), false)
     expect(text).toContain(
       'key runs only nix-daemon --stdio: systems, features and max-jobs from the inputs; not asked: systems, ' +
         'features, cores (max-jobs), free space'
@@ -366,6 +380,8 @@ describe('the preflight table and a builder whose key runs only one of Nix progr
       ...checks,
       preflight: checks.preflight.map(result => ({ ...result, access: 'shell' as const }))
     }
-    expect(renderSummary(makeReport(undefined, [], [], shell), false)).not.toContain('key runs only')
+    expect(renderSummary(makeReport({ builds: [], outPaths: [], checks: shell }), false)).not.toContain(
+      'key runs only'
+    )
   })
 })

@@ -127,21 +127,27 @@ const CHECKS = {
 
 function hookReport(): BuildReport {
   const transfers = new Map([[BUILDER.storeUri, { sent: 2048, received: 1 }]])
-  return makeReport(
-    plan('trusted-client'),
-    BUILDS,
-    [hostile('out')],
-    CHECKS,
-    undefined,
-    false,
+  return makeReport({
+    plan: plan('trusted-client'),
+    builds: BUILDS,
+    outPaths: [hostile('out')],
+    checks: CHECKS,
+    outputsOnBuilder: false,
     transfers,
-    false
-  )
+    succeeded: false
+  })
 }
 
 function storeReport(): BuildReport {
   const proofs = new Map([[BUILDS[0]?.drvPath ?? '', { log: true, store: false, problem: PROBLEM }]])
-  return makeReport(plan('remote-store'), [build({})], [hostile('out')], CHECKS, proofs, true)
+  return makeReport({
+    plan: plan('remote-store'),
+    builds: [build({})],
+    outPaths: [hostile('out')],
+    checks: CHECKS,
+    storeProofs: proofs,
+    outputsOnBuilder: true
+  })
 }
 
 /** The structure every summary must keep, whatever its data. */
@@ -255,7 +261,10 @@ describe('the job summary, read by a GFM parser, with hostile data', () => {
   })
 
   it('shows the error text of a fallback to the runner as text', () => {
-    const report = { ...makeReport(undefined, [], [], CHECKS), fallback: hostile('reason') }
+    const report = {
+      ...makeReport({ builds: [], outPaths: [], checks: CHECKS }),
+      fallback: hostile('reason')
+    }
     const summary = readSummary(renderSummary(report, false))
     expectWellFormed(summary)
     const reason =
@@ -267,8 +276,11 @@ describe('the job summary, read by a GFM parser, with hostile data', () => {
 
   it('keeps its tables when it stops before configuring, and when it only configures', () => {
     for (const markdown of [
-      renderSummary(makeReport(undefined, [], [], CHECKS), true),
-      renderSummary(makeReport(plan('single-user'), [], [], CHECKS), false)
+      renderSummary(makeReport({ builds: [], outPaths: [], checks: CHECKS }), true),
+      renderSummary(
+        makeReport({ plan: plan('single-user'), builds: [], outPaths: [], checks: CHECKS }),
+        false
+      )
     ]) {
       expectWellFormed(readSummary(markdown))
     }
