@@ -45,7 +45,8 @@ export async function buildOnRunner(
   }
 }
 
-function runnerEntry(facts: RunnerFacts): NonNullable<Checks['runner']> {
+/** The runner's side of the checks, as the report shows it. */
+export function runnerEntry(facts: RunnerFacts): NonNullable<Checks['runner']> {
   return {
     nixVersion: facts.nixVersion,
     system: facts.system,

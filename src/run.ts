@@ -6,7 +6,7 @@ import { buildOnRunner } from './fallback.js'
 import { Input, parseSettings, type Settings, takeInputs } from './inputs/index.js'
 import { describeRelease } from './nix/index.js'
 import { offload } from './offload.js'
-import { startStoreEarly } from './store-early.js'
+import { SpeculativeConfiguration } from './speculative.js'
 import {
   childRecorder,
   newToken,
@@ -39,9 +39,9 @@ export async function run(): Promise<void> {
       : phase('preflight', preflight(early, runnerVersion))
     preflighting.catch(() => undefined)
     // This job's token names everything it writes. The remote-store configuration, whose store check opens the SSH
-    // master, starts now too when that strategy may serve the run (store-early.ts).
+    // master, starts now too when that strategy may serve the run (speculative.ts).
     const token = newToken()
-    const store = startStoreEarly(early, token)
+    const speculation = SpeculativeConfiguration.atStepStart(early, token)
     const facts = await probing
     const parsed = facts.system === guess ? early : parseSettings(read, { system: facts.system })
     describeRunner(facts, parsed)
@@ -62,7 +62,7 @@ export async function run(): Promise<void> {
       return
     }
     if (settings.mode === 'canary') await canary(facts, settings, await checking)
-    else await offload(facts, settings, checking, { token, store })
+    else await offload({ facts, settings, token, speculation }, checking)
   } catch (error) {
     core.setFailed(error instanceof Error ? error.message : String(error))
   }

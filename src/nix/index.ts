@@ -36,6 +36,7 @@ export {
   type InstallableLookup,
   installableNeeds,
   remoteStoreObstacle,
+  type RunnerTrust,
   type StoreObstacle,
   type StoreOffer,
   type StoreRoute,

@@ -1,0 +1,139 @@
+import { publish } from './publish.js'
+import type { Configured, OffloadStep } from './offload-setup.js'
+import { logInfo, phase } from './base/index.js'
+import { Input, label } from './inputs/index.js'
+import {
+  type BuildOutcome,
+  buildInStores,
+  buildOnBuilder,
+  runBuild,
+  type StoreBuildOutcome,
+  type StoreRoute,
+  type StrategyChoice,
+  transferBytes
+} from './nix/index.js'
+import { type BuildReport, type Checks, makeReport } from './report/index.js'
+import {
+  closeStoreMasters,
+  nixEnvironment,
+  type Journal,
+  type Plan,
+  runnerRelease,
+  saveJournal,
+  undoJournal
+} from './runner/index.js'
+
+/** What the build left: Nix's outcome and, in a builder's own store, the proofs, copies back and sizes it adds. */
+export type Built = BuildOutcome & Partial<Pick<StoreBuildOutcome, 'proofs' | 'copiedBack' | 'sizes'>>
+
+/** The build, through Nix's build hook or in a builder's own store. */
+export async function buildBuilt(options: {
+  step: OffloadStep
+  choice: StrategyChoice
+  plan: Plan
+}): Promise<Built> {
+  const { step, choice, plan } = options
+  if (choice.strategy === 'remote-store') return phase('build', buildInBuilderStore(options))
+  const labels = new Map(plan.builders.map(builder => [builder.storeUri, label(builder)]))
+  return phase('build', runBuild(step.settings, process.env, { labels }))
+}
+
+/** The build in a builder's own store: evaluated on the runner (buildInStores), or on the builder (buildOnBuilder). */
+function buildInBuilderStore(options: {
+  step: OffloadStep
+  choice: StrategyChoice
+  plan: Plan
+}): Promise<StoreBuildOutcome> {
+  const { step, choice, plan } = options
+  const { facts, settings } = step
+  const routes = choice.routes.map(route => storeRoute(route, plan.builders[route.index]))
+  const env = nixEnvironment(plan, process.env)
+  const [first] = routes
+  if (settings.evaluate === 'builder' && first !== undefined) {
+    return buildOnBuilder(settings, { release: runnerRelease(facts), route: first, env })
+  }
+  return buildInStores(
+    runnerRelease(facts),
+    settings,
+    routes,
+    storeUri => plan.builders.find(builder => builder.storeUri === storeUri)?.maxJobs ?? 1,
+    env,
+    plan.workDir
+  )
+}
+
+/** A route with its builder's store URI, and what its key may run there (for the proof). */
+function storeRoute(route: StoreRoute, builder: Plan['builders'][number] | undefined): StoreRoute {
+  const routed: StoreRoute = { ...route, storeUri: builder?.storeUri ?? '' }
+  if (builder?.access !== undefined) routed.access = builder.access
+  return routed
+}
+
+/**
+ * Nothing after the build uses the remote-store plan's files or SSH master (later steps are not configured, and a
+ * second look opens its own connection): they go now, beside the report, rather than linger until the post step.
+ */
+export function undoStorePlan(configured: Configured): Promise<void> | undefined {
+  return configured.plan.path === 'remote-store' ? undoNow(configured.journal) : undefined
+}
+
+/** Undoes the remote-store plan at the end of main, so the post step has nothing left to undo. */
+async function undoNow(journal: Journal): Promise<void> {
+  // Its masters are this process's children, ended by SIGTERM (or, when ssh made its own connection, by closing their
+  // input): `ssh -O stop` and the search for a master left over are only needed when one did not end by itself. No
+  // session leaves a master of its own (ControlPersist no).
+  const closed = await closeStoreMasters()
+  const undo = closed ? journal.undo.filter(entry => entry.kind !== 'close-ssh-masters') : journal.undo
+  const { failures } = await undoJournal({ ...journal, undo })
+  if (failures > 0) return
+  saveJournal({ asRoot: journal.asRoot, undo: [] })
+  logInfo(`Closed this step's SSH master and removed its files: nothing is left for the post step to undo.`)
+}
+
+/** Where each derivation ran, with the proof and the bytes moved per builder: the report, published. */
+export async function reportBuild(options: {
+  step: OffloadStep
+  choice: StrategyChoice
+  built: Built
+  plan: Plan
+  checks: Checks
+}): Promise<BuildReport> {
+  const { step, choice, built, plan, checks } = options
+  const onBuilder = choice.strategy === 'remote-store' && !step.settings.copyBack
+  const transfers = await transferBytes(
+    built.copies,
+    plan.builders.map(builder => builder.storeUri),
+    built.copiedBack ?? new Map(),
+    nixEnvironment(plan, process.env),
+    built.sizes ?? new Map()
+  )
+  const succeeded = built.exitCode === 0
+  const report = makeReport({
+    plan,
+    builds: built.builds,
+    outPaths: built.outPaths,
+    checks,
+    storeProofs: built.proofs,
+    outputsOnBuilder: onBuilder,
+    transfers,
+    succeeded
+  })
+  if (onBuilder && succeeded) {
+    logInfo(
+      `'${Input.CopyBack}: false': the outputs stay in the builder's store: ${built.outPaths.join(' ')}`
+    )
+  }
+  await publish(report, step.settings, true)
+  return report
+}
+
+/** A configure-only step: the report of what was configured, for later steps' `nix build` to offload through. */
+export async function reportConfigureOnly(options: {
+  step: OffloadStep
+  plan: Plan
+  checks: Checks
+}): Promise<void> {
+  const { step, plan, checks } = options
+  await publish(makeReport({ plan, checks }), step.settings, false)
+  logInfo('No installables or args: the runner is configured, and later steps that run `nix build` offload.')
+}
