@@ -18,121 +18,19 @@ const PATH_TEXT: Record<ConfigPath, string> = {
 
 /** The job summary, as Markdown. */
 export function renderSummary(report: BuildReport, built: boolean): string {
-  const lines = ['## nix-offload', '']
-  if (report.fallback !== undefined) {
-    lines.push(
-      `⚠️ **Built on the runner** (\`fallback: local\`): ${inline(report.fallback)}. Nothing was offloaded.`,
-      ''
-    )
-  } else if (report.configPath === undefined) {
-    lines.push('❌ **Stopped before configuring the runner**: a builder failed the preflight.', '')
-  } else if (!built) {
-    lines.push(
-      "Configured the runner only (no `installables` or `args`): later steps' `nix build` offload to:",
-      ''
-    )
-  } else if (report.derivations.length === 0) {
-    lines.push(
-      '**Nothing was built**: every output was already valid, so this run proves nothing about where builds run. ' +
-        'Build a derivation whose outputs exist nowhere yet (e.g. a nonce in an attribute) for a proof.',
-      ''
-    )
-  } else if (report.failedBuilds > 0) {
-    lines.push(
-      `❌ **${report.failedBuilds} derivation(s) failed**; ${report.remoteBuilds} built on a builder, ` +
-        `${report.localBuilds} on the runner.`,
-      ''
-    )
-  } else if (report.confirmed) {
-    lines.push(
-      `✅ **Confirmed**: all ${report.remoteBuilds} derivation(s) were built on a builder, as Nix's log shows.`,
-      ''
-    )
-  } else {
-    lines.push(
-      `⚠️ **${report.localBuilds} of ${report.derivations.length} derivation(s) were built on the runner**, ` +
-        `${report.remoteBuilds} on a builder.`,
-      ''
-    )
-  }
-  if (report.runner !== undefined) {
-    const { runner } = report
-    const daemon =
-      runner.store === 'daemon'
-        ? `the nix-daemon ${runner.trusted ? 'trusts' : 'does **not** trust'} ${inline(runner.user)}`
-        : `no nix-daemon (single-user, as ${inline(runner.user)})`
-    lines.push(`Runner: Nix ${inline(runner.nixVersion)} on ${inline(runner.system)}; ${daemon}.`, '')
-  }
+  const lines = ['## nix-offload', '', headline(report, built), '']
+  if (report.runner !== undefined) lines.push(runnerLine(report.runner), '')
   if (report.preflight.length > 0) lines.push(...renderPreflight(report.preflight), '')
-  if (report.builders.length > 0) {
-    lines.push(
-      '| builder | store URI | systems | max jobs | speed | features |',
-      '| --- | --- | --- | --- | --- | --- |'
-    )
-  }
-  for (const builder of report.builders) {
-    const features = [...builder.supportedFeatures, ...builder.mandatoryFeatures.map(f => `${f} (mandatory)`)]
-    lines.push(
-      `| ${inline(label(builder))} | ${code(builder.storeUri)} | ${inline(builder.systems.join(', '))} | ` +
-        `${builder.maxJobs} | ${builder.speedFactor} | ${inline(features.join(', ')) || '–'} |`
-    )
-  }
+  lines.push(...buildersTable(report))
   if (report.configPath !== undefined) {
     lines.push('', `Strategy: \`${report.strategy ?? 'hook'}\`. How: ${PATH_TEXT[report.configPath]}.`)
   }
   if (report.outputsOnBuilder === true) {
     lines.push('', "The outputs stay in the builder's store (`copy-back: false`).")
   }
-  if (report.derivations.length > 0 && report.builders.length > 0) {
-    lines.push('', '| builder | derivations | busy |', '| --- | --- | --- |')
-    for (const [where, share] of perBuilder(report)) {
-      lines.push(`| ${inline(where)} | ${share.count} | ${formatDuration(share.ms)} |`)
-    }
-    if (report.buildWallMs !== undefined) {
-      lines.push(
-        '',
-        `Building took ${formatDuration(report.buildWallMs)} from the first derivation's start to the last one's end; ` +
-          "a builder's busy time counts its parallel builds once."
-      )
-    }
-  }
-  const moved = report.builders.filter(builder => builder.bytesSent !== undefined)
-  if (built && moved.length > 0) {
-    lines.push('', '| builder | sent to it | received from it |', '| --- | --- | --- |')
-    for (const builder of moved) {
-      lines.push(
-        `| ${inline(label(builder))} | ${formatBytes(builder.bytesSent ?? 0)} | ${formatBytes(builder.bytesReceived ?? 0)} |`
-      )
-    }
-  }
-  if (report.derivations.length > 0) {
-    // In a builder's own store the proof has two sources: Nix's log, and that store's record of the outputs.
-    const withStore = report.strategy === 'remote-store'
-    lines.push(
-      '',
-      `| derivation | built on | duration | status |${withStore ? ' proof |' : ''}`,
-      `| --- | --- | --- | --- |${withStore ? ' --- |' : ''}`
-    )
-    for (const derivation of report.derivations) {
-      const where =
-        derivation.builder !== undefined
-          ? inline(derivation.builder)
-          : derivation.machine === 'local'
-            ? '**the runner**'
-            : inline(derivation.machine)
-      const duration = derivation.durationMs === undefined ? '–' : formatDuration(derivation.durationMs)
-      const proof = !withStore
-        ? ''
-        : derivation.proof?.store === true
-          ? ' log + builder store |'
-          : derivation.proof?.store === false
-            ? ` log only: ${inline(derivation.proof.problem ?? 'the store disagrees')} |`
-            : ' log |'
-      lines.push(
-        `| ${code(derivation.name)} | ${where} | ${duration} | ${inline(derivation.status)} |${proof}`
-      )
-    }
-  }
+  if (report.derivations.length > 0 && report.builders.length > 0) lines.push(...busyTable(report))
+  if (built) lines.push(...transfersTable(report))
+  if (report.derivations.length > 0) lines.push(...derivationsTable(report))
   if (report.outPaths.length > 0) {
     lines.push(
       '',
@@ -144,6 +42,124 @@ export function renderSummary(report: BuildReport, built: boolean): string {
     )
   }
   return lines.join('\n') + '\n'
+}
+
+/** The first line: what the step did, and whether it proves where the builds ran. */
+function headline(report: BuildReport, built: boolean): string {
+  if (report.fallback !== undefined) {
+    return `⚠️ **Built on the runner** (\`fallback: local\`): ${inline(report.fallback)}. Nothing was offloaded.`
+  }
+  if (report.configPath === undefined) {
+    return '❌ **Stopped before configuring the runner**: a builder failed the preflight.'
+  }
+  if (!built)
+    return "Configured the runner only (no `installables` or `args`): later steps' `nix build` offload to:"
+  if (report.derivations.length === 0) {
+    return (
+      '**Nothing was built**: every output was already valid, so this run proves nothing about where builds run. ' +
+      'Build a derivation whose outputs exist nowhere yet (e.g. a nonce in an attribute) for a proof.'
+    )
+  }
+  if (report.failedBuilds > 0) {
+    return (
+      `❌ **${report.failedBuilds} derivation(s) failed**; ${report.remoteBuilds} built on a builder, ` +
+      `${report.localBuilds} on the runner.`
+    )
+  }
+  if (report.confirmed) {
+    return `✅ **Confirmed**: all ${report.remoteBuilds} derivation(s) were built on a builder, as Nix's log shows.`
+  }
+  return (
+    `⚠️ **${report.localBuilds} of ${report.derivations.length} derivation(s) were built on the runner**, ` +
+    `${report.remoteBuilds} on a builder.`
+  )
+}
+
+function runnerLine(runner: NonNullable<BuildReport['runner']>): string {
+  const daemon =
+    runner.store === 'daemon'
+      ? `the nix-daemon ${runner.trusted ? 'trusts' : 'does **not** trust'} ${inline(runner.user)}`
+      : `no nix-daemon (single-user, as ${inline(runner.user)})`
+  return `Runner: Nix ${inline(runner.nixVersion)} on ${inline(runner.system)}; ${daemon}.`
+}
+
+/** The configured builders as Nix was given them. */
+function buildersTable(report: BuildReport): string[] {
+  if (report.builders.length === 0) return []
+  const lines = [
+    '| builder | store URI | systems | max jobs | speed | features |',
+    '| --- | --- | --- | --- | --- | --- |'
+  ]
+  for (const builder of report.builders) {
+    const features = [...builder.supportedFeatures, ...builder.mandatoryFeatures.map(f => `${f} (mandatory)`)]
+    lines.push(
+      `| ${inline(label(builder))} | ${code(builder.storeUri)} | ${inline(builder.systems.join(', '))} | ` +
+        `${builder.maxJobs} | ${builder.speedFactor} | ${inline(features.join(', ')) || '–'} |`
+    )
+  }
+  return lines
+}
+
+/** How many derivations each builder built and how long it was busy, and the build's wall time. */
+function busyTable(report: BuildReport): string[] {
+  const lines = ['', '| builder | derivations | busy |', '| --- | --- | --- |']
+  for (const [where, share] of perBuilder(report)) {
+    lines.push(`| ${inline(where)} | ${share.count} | ${formatDuration(share.ms)} |`)
+  }
+  if (report.buildWallMs !== undefined) {
+    lines.push(
+      '',
+      `Building took ${formatDuration(report.buildWallMs)} from the first derivation's start to the last one's end; ` +
+        "a builder's busy time counts its parallel builds once."
+    )
+  }
+  return lines
+}
+
+/** The NAR bytes sent to and received from each builder. */
+function transfersTable(report: BuildReport): string[] {
+  const moved = report.builders.filter(builder => builder.bytesSent !== undefined)
+  if (moved.length === 0) return []
+  const lines = ['', '| builder | sent to it | received from it |', '| --- | --- | --- |']
+  for (const builder of moved) {
+    lines.push(
+      `| ${inline(label(builder))} | ${formatBytes(builder.bytesSent ?? 0)} | ${formatBytes(builder.bytesReceived ?? 0)} |`
+    )
+  }
+  return lines
+}
+
+/** Each derivation: where it ran, for how long, and (in a builder's own store) its proof. */
+function derivationsTable(report: BuildReport): string[] {
+  // In a builder's own store the proof has two sources: Nix's log, and that store's record of the outputs.
+  const withStore = report.strategy === 'remote-store'
+  const lines = [
+    '',
+    `| derivation | built on | duration | status |${withStore ? ' proof |' : ''}`,
+    `| --- | --- | --- | --- |${withStore ? ' --- |' : ''}`
+  ]
+  for (const derivation of report.derivations) {
+    const where =
+      derivation.builder !== undefined
+        ? inline(derivation.builder)
+        : derivation.machine === 'local'
+          ? '**the runner**'
+          : inline(derivation.machine)
+    const duration = derivation.durationMs === undefined ? '–' : formatDuration(derivation.durationMs)
+    lines.push(
+      `| ${code(derivation.name)} | ${where} | ${duration} | ${inline(derivation.status)} |` +
+        (withStore ? proofCell(derivation) : '')
+    )
+  }
+  return lines
+}
+
+function proofCell(derivation: BuildReport['derivations'][number]): string {
+  if (derivation.proof?.store === true) return ' log + builder store |'
+  if (derivation.proof?.store === false) {
+    return ` log only: ${inline(derivation.proof.problem ?? 'the store disagrees')} |`
+  }
+  return ' log |'
 }
 
 /** How many derivations each builder (or the runner) built, and how long it was busy building them. */
