@@ -32,80 +32,111 @@ export async function canary(
   checked: PreflightOutcome
 ): Promise<void> {
   const thresholds = settings.canary
-  const token = newToken()
   const healthyIndexes = checked.results.flatMap((result, index) => (result.healthy ? [index] : []))
-  const nonce = randomBytes(6).toString('hex')
-  const runs = new Map<number, CanaryRun>()
-
-  const builds: BuildRecord[] = []
-  const copies: CopyRecord[] = []
-  let stores = new Map<string, StoreReach>()
-  let payloadPath: string | undefined
-  if (checked.builders.length > 0) {
-    const plan = makePlan(settings, checked.builders, facts, token)
-    const setup = await configureRunner(plan, facts)
-    exportNixConfig(plan)
-    stores = new Map(setup.stores.map(store => [store.storeUri, store]))
-    const targets: CanaryTarget[] = plan.builders.map((builder, index) => ({
-      attribute: `b${index + 1}`,
-      name: `nix-offload-canary-${nonce}-${index + 1}`,
-      system: checked.results[healthyIndexes[index] ?? -1]?.system ?? builder.systems[0] ?? facts.system
-    }))
-    const directory = mkdtempSync(join(process.env.RUNNER_TEMP || tmpdir(), 'nix-offload-canary-'))
-    const payloadFile = join(directory, `payload-${nonce}`)
-    writeFileSync(payloadFile, randomBytes(Math.round(thresholds.payloadMb * 1024 * 1024)))
-    const expression = join(directory, 'canary.nix')
-    writeFileSync(expression, renderCanaryExpression(targets, payloadFile, thresholds.payloadMb))
-    // One builder at a time, with the machines file naming only that builder: its canary can go nowhere else, and
-    // its figures are its own. The hook re-reads the machines file for every build (docs/nix.md, "Where builds are
-    // offloaded from").
-    const viaSudo = plan.asRoot && !facts.isRoot
-    const useMachines = async (chosen: typeof plan.builders): Promise<void> => {
-      const ops: FileOp[] = [machinesFileOp(plan, chosen)]
-      checkAll(ops, await fileOps(ops, { viaSudo, keepGoing: false }))
-    }
-    for (const [index, builder] of plan.builders.entries()) {
-      const target = targets[index]
-      const resultIndex = healthyIndexes[index]
-      if (target === undefined || resultIndex === undefined) continue
-      const run: CanaryRun = { storeUri: builder.storeUri, drvName: target.name, copies: [] }
-      runs.set(resultIndex, run)
-      if (stores.get(builder.storeUri)?.ok !== true) continue
-      await useMachines([builder])
-      const outcome = await runBuild(
-        {
-          ...settings,
-          installables: [target.attribute],
-          args: ['-f', expression],
-          localJobs: 0,
-          rebuild: false
-        },
-        process.env
-      )
-      builds.push(...outcome.builds)
-      copies.push(...outcome.copies)
-      // Only this builder is in the machines file for this build, so every copy in it is to or from this builder. The
-      // copy activity's own store names cannot say which: Nix 2.26 gives a bare "ssh-ng://" (docs/nix.md, "Proving
-      // where a derivation was built").
-      run.copies = outcome.copies
-    }
-    await useMachines(plan.builders)
-    payloadPath = copies.find(copy => copy.path.endsWith(`-payload-${nonce}`))?.path
-  }
-
+  const measured =
+    checked.builders.length > 0
+      ? await buildOnEach({ facts, settings, checked, healthyIndexes })
+      : { runs: new Map<number, CanaryRun>(), builds: [], stores: new Map<string, StoreReach>() }
   const entries: CanaryEntry[] = checked.results.map((result, index) => {
-    const run = runs.get(index)
+    const run = measured.runs.get(index)
     return judgeCanary(
       result,
-      run === undefined ? undefined : { ...run, payloadPath, store: stores.get(run.storeUri) },
-      builds,
+      run === undefined
+        ? undefined
+        : { ...run, payloadPath: measured.payloadPath, store: measured.stores.get(run.storeUri) },
+      measured.builds,
       thresholds.payloadMb,
       thresholds
     )
   })
-
   await followTrend(entries, settings)
   await publishCanary(entries, settings)
+  failOnUnhealthy(entries)
+}
+
+/** What the canary builds measured: each healthy builder's run (by its preflight result's index), and its store. */
+interface Measured {
+  runs: Map<number, CanaryRun>
+  builds: BuildRecord[]
+  stores: Map<string, StoreReach>
+  payloadPath?: string
+}
+
+/**
+ * Configures the runner for every healthy builder, then builds each one's canary on it alone: the machines file names
+ * only that builder for its build, so its canary can go nowhere else, and its figures are its own. The hook re-reads
+ * the machines file for every build (docs/nix.md, "Where builds are offloaded from").
+ */
+async function buildOnEach(options: {
+  facts: RunnerFacts
+  settings: Settings
+  checked: PreflightOutcome
+  healthyIndexes: number[]
+}): Promise<Measured> {
+  const { facts, settings, checked, healthyIndexes } = options
+  const nonce = randomBytes(6).toString('hex')
+  const plan = makePlan(settings, checked.builders, facts, newToken())
+  const setup = await configureRunner(plan, facts)
+  exportNixConfig(plan)
+  const measured: Measured = {
+    runs: new Map(),
+    builds: [],
+    stores: new Map(setup.stores.map(store => [store.storeUri, store]))
+  }
+  const targets: CanaryTarget[] = plan.builders.map((builder, index) => ({
+    attribute: `b${index + 1}`,
+    name: `nix-offload-canary-${nonce}-${index + 1}`,
+    system: checked.results[healthyIndexes[index] ?? -1]?.system ?? builder.systems[0] ?? facts.system
+  }))
+  const expression = writeCanaryFiles(targets, nonce, settings.canary.payloadMb)
+  const viaSudo = plan.asRoot && !facts.isRoot
+  const useMachines = async (chosen: typeof plan.builders): Promise<void> => {
+    const ops: FileOp[] = [machinesFileOp(plan, chosen)]
+    checkAll(ops, await fileOps(ops, { viaSudo, keepGoing: false }))
+  }
+  const copies: CopyRecord[] = []
+  for (const [index, builder] of plan.builders.entries()) {
+    const target = targets[index]
+    const resultIndex = healthyIndexes[index]
+    if (target === undefined || resultIndex === undefined) continue
+    const run: CanaryRun = { storeUri: builder.storeUri, drvName: target.name, copies: [] }
+    measured.runs.set(resultIndex, run)
+    if (measured.stores.get(builder.storeUri)?.ok !== true) continue
+    await useMachines([builder])
+    const outcome = await runBuild(
+      {
+        ...settings,
+        installables: [target.attribute],
+        args: ['-f', expression],
+        localJobs: 0,
+        rebuild: false
+      },
+      process.env
+    )
+    measured.builds.push(...outcome.builds)
+    copies.push(...outcome.copies)
+    // Only this builder is in the machines file for this build, so every copy in it is to or from this builder. The
+    // copy activity's own store names cannot say which: Nix 2.26 gives a bare "ssh-ng://" (docs/nix.md, "Proving
+    // where a derivation was built").
+    run.copies = outcome.copies
+  }
+  await useMachines(plan.builders)
+  measured.payloadPath = copies.find(copy => copy.path.endsWith(`-payload-${nonce}`))?.path
+  return measured
+}
+
+/** Writes the payload and the canary expression into a fresh directory; returns the expression's path. */
+function writeCanaryFiles(targets: CanaryTarget[], nonce: string, payloadMb: number): string {
+  const directory = mkdtempSync(join(process.env.RUNNER_TEMP || tmpdir(), 'nix-offload-canary-'))
+  const payloadFile = join(directory, `payload-${nonce}`)
+  writeFileSync(payloadFile, randomBytes(Math.round(payloadMb * 1024 * 1024)))
+  const expression = join(directory, 'canary.nix')
+  writeFileSync(expression, renderCanaryExpression(targets, payloadFile, payloadMb))
+  return expression
+}
+
+/** Each slower builder's warning; the step fails if any builder is unhealthy. */
+function failOnUnhealthy(entries: CanaryEntry[]): void {
   const unhealthy = entries.filter(entry => !entry.healthy)
   for (const entry of entries) {
     for (const warning of entry.warnings)
