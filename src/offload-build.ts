@@ -52,19 +52,15 @@ function buildInBuilderStore(options: {
   if (settings.evaluate === 'builder' && first !== undefined) {
     return buildOnBuilder(settings, { release: runnerRelease(facts), route: first, env })
   }
-  return buildInStores(
-    runnerRelease(facts),
-    settings,
-    routes,
-    storeUri => plan.builders.find(builder => builder.storeUri === storeUri)?.maxJobs ?? 1,
-    env,
-    plan.workDir
-  )
+  return buildInStores({ release: runnerRelease(facts), settings, routes, env, workDir: plan.workDir })
 }
 
-/** A route with its builder's store URI, and what its key may run there (for the proof). */
+/**
+ * A route bound to the builder the plan configured at its place: its store URI, its max-jobs, and what its key may
+ * run there (for the proof).
+ */
 function storeRoute(route: StoreRoute, builder: Plan['builders'][number] | undefined): StoreRoute {
-  const routed: StoreRoute = { ...route, storeUri: builder?.storeUri ?? '' }
+  const routed: StoreRoute = { ...route, storeUri: builder?.storeUri ?? '', maxJobs: builder?.maxJobs ?? 1 }
   if (builder?.access !== undefined) routed.access = builder.access
   return routed
 }

@@ -28,7 +28,12 @@ export {
 } from './nix-cli.js'
 export type { BuildRecord, BuildStatus, CopyRecord } from './ledger.js'
 export { type BuildOutcome, fits, lastError, type MachineNeed, type MachineOffer, runBuild } from './build.js'
-export { buildInStores, type StoreBuildOutcome, type StoreProof } from './store-build.js'
+export {
+  buildInStores,
+  type StoreBuildOptions,
+  type StoreBuildOutcome,
+  type StoreProof
+} from './store-build.js'
 export { buildOnBuilder, chooseEvaluatingBuilder } from './builder-eval.js'
 export {
   type ChosenStrategy,

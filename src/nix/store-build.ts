@@ -67,28 +67,32 @@ export function emptyOutcome(): StoreBuildOutcome {
   }
 }
 
-/**
- * Builds each route's derivations (the outputs its installables selected) in that builder's store, one builder after the other, then proves each derivation
- * from the builder's store and brings the requested outputs back (unless `copy-back` is false). Where the runner's
- * `nix copy` can name what it copied (copyLinksOutputs), one `nix copy --from` session builds and brings back;
- * otherwise `nix build --store`, then `nix copy --from`. `workDir` is the plan's own directory, for the links that
- * name the outputs.
- */
-export async function buildInStores(
-  release: NixRelease,
-  settings: Settings,
-  routes: StoreRoute[],
-  maxJobs: (storeUri: string) => number,
-  env: NodeJS.ProcessEnv,
+/** What a build in the builders' own stores is given: each route, bound to its builder's store URI and max-jobs. */
+export interface StoreBuildOptions {
+  release: NixRelease
+  settings: Settings
+  routes: StoreRoute[]
+  env: NodeJS.ProcessEnv
+  /** The plan's own directory, for the links that name the outputs. */
   workDir: string
-): Promise<StoreBuildOutcome> {
+}
+
+/**
+ * Builds each route's derivations (the outputs its installables selected) in that builder's store, one builder after
+ * the other, with that builder's max-jobs, then proves each derivation from the builder's store and brings the
+ * requested outputs back (unless `copy-back` is false). Where the runner's `nix copy` can name what it copied
+ * (copyLinksOutputs), one `nix copy --from` session builds and brings back; otherwise `nix build --store`, then
+ * `nix copy --from`.
+ */
+export async function buildInStores(options: StoreBuildOptions): Promise<StoreBuildOutcome> {
+  const { release, settings, routes, env, workDir } = options
   const outcome = emptyOutcome()
   // `nix copy` has no `--rebuild`: a check build goes through `nix build --store`.
   const rebuild = settings.rebuild || settings.args.includes('--rebuild')
   const oneSession = settings.copyBack && !rebuild && copyLinksOutputs(release)
   for (const route of routes) {
     const started = Date.now()
-    const jobs = maxJobs(route.storeUri)
+    const jobs = route.maxJobs ?? 1
     // The proof's `nix` on the builder starts with the build, and is asked once the builds are over (store-proof.ts).
     const how = pathInfoRoute(route.storeUri, env, { start: oneSession, access: route.access })
     const session = { storeUri: route.storeUri, targets: derivedPathArgs(release, route.derivations) }

@@ -55,6 +55,8 @@ export interface StoreRoute {
   derivations: RoutedDerivation[]
   /** What the builder's key may run there (the preflight's finding); unset: a shell. */
   access?: BuilderAccess
+  /** The builder's max-jobs, once the plan has named the route's builder: the `-j` its store builds with. */
+  maxJobs?: number
 }
 
 export interface StrategyChoice {
