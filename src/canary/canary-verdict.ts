@@ -76,38 +76,52 @@ export function judgeCanary(
   }
 
   const build = builds.find(record => record.name === run.drvName)
+  judgeCanaryBuild(entry, build, run, thresholds)
+  if (payloadMb > 0 && build?.status === 'built') judgeTransfers(entry, run, payloadMb)
+  entry.healthy = problems.length === 0
+  return entry
+}
+
+/** Whether the canary derivation built on this builder, and within max-build-seconds. */
+function judgeCanaryBuild(
+  entry: CanaryEntry,
+  build: BuildRecord | undefined,
+  run: CanaryRun,
+  thresholds: CanaryThresholds
+): void {
+  const problems = entry.problems
   if (build === undefined) {
     problems.push('the canary derivation was never started on it (see the errors above)')
-  } else {
-    entry.builtOn = build.machine === '' ? 'local' : build.machine
-    if (build.machine !== run.storeUri)
-      problems.push(`the canary derivation ran on ${entry.builtOn}, not on this builder`)
-    if (build.status !== 'built')
-      problems.push(`the canary build ${build.status === 'failed' ? 'failed' : 'did not finish'}`)
-    if (build.end !== undefined) {
-      entry.buildSeconds = round((build.end - build.start) / 1000)
-      if (entry.buildSeconds > thresholds.maxBuildSeconds) {
-        problems.push(
-          `the build took ${entry.buildSeconds} s, over max-build-seconds ${thresholds.maxBuildSeconds}`
-        )
-      }
+    return
+  }
+  entry.builtOn = build.machine === '' ? 'local' : build.machine
+  if (build.machine !== run.storeUri)
+    problems.push(`the canary derivation ran on ${entry.builtOn}, not on this builder`)
+  if (build.status !== 'built')
+    problems.push(`the canary build ${build.status === 'failed' ? 'failed' : 'did not finish'}`)
+  if (build.end !== undefined) {
+    entry.buildSeconds = round((build.end - build.start) / 1000)
+    if (entry.buildSeconds > thresholds.maxBuildSeconds) {
+      problems.push(
+        `the build took ${entry.buildSeconds} s, over max-build-seconds ${thresholds.maxBuildSeconds}`
+      )
     }
   }
+}
 
+/** The payload's upload and the output's download rates, from this builder's copies in the log. */
+function judgeTransfers(entry: CanaryEntry, run: CanaryRun, payloadMb: number): void {
+  const problems = entry.problems
   const megabytes = (payloadMb * 1024 * 1024) / 1e6
   // By path, within this builder's run: the copy activity's store names are not always the builder's URI (Nix 2.26
   // names a bare "ssh-ng://").
   const upload = run.copies.find(copy => copy.path === run.payloadPath)
   const download = run.copies.find(copy => copy.path.endsWith(`-${run.drvName}`))
-  if (payloadMb > 0 && build?.status === 'built') {
-    if (upload?.end === undefined) problems.push('the payload upload to the builder was not seen in the log')
-    else Object.assign(entry, rate('upload', upload.end - upload.start, megabytes))
-    if (download?.end === undefined)
-      problems.push('the output download from the builder was not seen in the log')
-    else Object.assign(entry, rate('download', download.end - download.start, megabytes))
-  }
-  entry.healthy = problems.length === 0
-  return entry
+  if (upload?.end === undefined) problems.push('the payload upload to the builder was not seen in the log')
+  else Object.assign(entry, rate('upload', upload.end - upload.start, megabytes))
+  if (download?.end === undefined)
+    problems.push('the output download from the builder was not seen in the log')
+  else Object.assign(entry, rate('download', download.end - download.start, megabytes))
 }
 
 function rate(
