@@ -46,6 +46,28 @@ export interface StoreBuildOutcome extends BuildOutcome {
   sizes: Map<string, number>
 }
 
+/**
+ * The proof of what one route built, from its builder's store (`asking`: asked already, or how to ask), and the sizes
+ * of what went up, into `outcome`. Independent of the copy back: over a shared connection they overlap.
+ */
+async function proveRoute(
+  route: {
+    storeUri: string
+    one: BuildOutcome
+    env: NodeJS.ProcessEnv
+    asking: Promise<StoreAnswer> | ((drvPaths: string[]) => Promise<StoreAnswer>)
+  },
+  outcome: StoreBuildOutcome
+): Promise<void> {
+  const { storeUri, one, env, asking } = route
+  const sent = copiesByBuilder(one.copies, [storeUri]).get(storeUri)?.sent ?? new Set<string>()
+  const sizing = narSizes([...sent], env)
+  const built = one.builds.filter(build => build.status === 'built').map(build => build.drvPath)
+  const answer = await (typeof asking === 'function' ? asking(built) : asking)
+  for (const [drv, proof] of storeProofs(storeUri, one.builds, answer)) outcome.proofs.set(drv, proof)
+  for (const [path, size] of [...answer.sizes, ...(await sizing)]) outcome.sizes.set(path, size)
+}
+
 /** One session with a builder's store: its URI, and the command-line tail naming what it builds. */
 export interface StoreSession {
   storeUri: string
@@ -117,20 +139,11 @@ export async function buildInStores(options: StoreBuildOptions): Promise<StoreBu
         outcome.exitCode = one.exitCode
         break
       }
-      // The proof, the copy back and the sizes of what went up are independent: over a shared connection they overlap.
       const copying =
         settings.copyBack && !oneSession && one.outPaths.length > 0
           ? phase('copy back', copyBack(route.storeUri, one.outPaths, env))
           : undefined
-      const sent =
-        copiesByBuilder(one.copies, [route.storeUri]).get(route.storeUri)?.sent ?? new Set<string>()
-      const sizing = narSizes([...sent], env)
-      const built = one.builds.filter(build => build.status === 'built').map(build => build.drvPath)
-      const answer = await (asking ?? ask(built))
-      const proofs = storeProofs(route.storeUri, one.builds, answer)
-      const sizes = answer.sizes
-      for (const [drv, proof] of proofs) outcome.proofs.set(drv, proof)
-      for (const [path, size] of [...sizes, ...(await sizing)]) outcome.sizes.set(path, size)
+      await proveRoute({ storeUri: route.storeUri, one, env, asking: asking ?? ask }, outcome)
       const copied = await copying
       if (copied !== undefined) {
         outcome.exitCode = 1
