@@ -1,7 +1,17 @@
 import { spawnSync } from 'node:child_process'
-import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import {
+  appendFileSync,
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import ts from 'typescript'
 import { afterAll, describe, expect, it } from 'vitest'
 
 const ROOT = join(import.meta.dirname, '..', '..')
@@ -63,6 +73,19 @@ describe('the stages of src/', () => {
         expect(lines, `${stage}/${file}`).toBeLessThanOrEqual(400)
       }
     }
+  })
+
+  it('keep every function short: none in src/ runs past 80 lines', () => {
+    expect(longFunctions(ROOT)).toEqual([])
+  })
+
+  it('measure a function by its lines (negative control: a long one is found)', () => {
+    const body = Array.from({ length: 81 }, (_, i) => `  const v${i} = ${i}`).join('\n')
+    const dir = mkdtempSync(join(tmpdir(), 'nix-offload-arch-'))
+    dirs.push(dir)
+    cpSync(join(ROOT, 'src', 'base'), join(dir, 'src', 'base'), { recursive: true })
+    writeFileSync(join(dir, 'src', 'base', 'long.ts'), `export function long(): void {\n${body}\n}\n`)
+    expect(longFunctions(dir)).toEqual(['src/base/long.ts:1 long (83 lines)'])
   })
 
   it('refuse an import from a stage above (negative control)', () => {
@@ -141,4 +164,32 @@ function realImports(): Set<string> {
     }
   }
   return edges
+}
+
+/** Every function, method and arrow function under `root`/src longer than 80 lines, as `file:line name (N lines)`. */
+function longFunctions(root: string): string[] {
+  const found: string[] = []
+  const files = readdirSync(join(root, 'src'), { recursive: true, encoding: 'utf8' }).filter(file =>
+    file.endsWith('.ts')
+  )
+  for (const file of files) {
+    const path = join('src', file)
+    const source = ts.createSourceFile(
+      path,
+      readFileSync(join(root, path), 'utf8'),
+      ts.ScriptTarget.Latest,
+      true
+    )
+    const visit = (node: ts.Node): void => {
+      if (ts.isFunctionLike(node) && 'body' in node && node.body !== undefined) {
+        const first = source.getLineAndCharacterOfPosition(node.getStart()).line
+        const lines = source.getLineAndCharacterOfPosition(node.getEnd()).line - first + 1
+        const name = ts.getNameOfDeclaration(node as ts.SignatureDeclaration)?.getText() ?? '(anonymous)'
+        if (lines > 80) found.push(`${path}:${first + 1} ${name} (${lines} lines)`)
+      }
+      ts.forEachChild(node, visit)
+    }
+    visit(source)
+  }
+  return found.sort()
 }
