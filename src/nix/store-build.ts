@@ -210,8 +210,8 @@ async function buildAndCopyBack(
   const links = await mkdtemp(join(workDir, 'out-'))
   const args = copyArguments(settings, route, maxJobs, join(links, OUT_LINK))
   // `nix copy` realises every installable before it copies: the first copy from the builder's store says the builds
-  // it started there are over, and all succeeded.
-  // (Nix names the builder's store by its URI, the runner's `daemon` or `local`; 2.26 names it `ssh-ng://` alone.)
+  // it started there are over, and all succeeded. Only a copy from that store: the builder's own substitutions (from
+  // its binary caches, `https://…`) come relayed as copies too, while its builds still run.
   const started = new Set<string>()
   const storeDir = storeDirOf(env)
   let over = false
@@ -220,7 +220,11 @@ async function buildAndCopyBack(
     const [first, from] = event.fields
     if (event.type === ActivityType.Build && typeof first === 'string' && isStorePath(first, storeDir))
       started.add(first)
-    if (event.type === ActivityType.CopyPath && typeof from === 'string' && /^[a-z-]+:\/\//.test(from)) {
+    if (
+      event.type === ActivityType.CopyPath &&
+      typeof from === 'string' &&
+      copiesFrom(from, route.storeUri)
+    ) {
       over = true
       buildsOver([...started])
     }
@@ -240,6 +244,16 @@ async function buildAndCopyBack(
     return outcome
   }
   return { ...outcome, outPaths: await readOutLinks(links, storeDir) }
+}
+
+/**
+ * Whether a copy whose source Nix names `from` comes from the builder's store at `storeUri`. Nix names that store by
+ * its URI (2.26 by its scheme alone, `ssh-ng://`), the runner's store `daemon` or `local`, and a binary cache by its
+ * URL: so the scheme decides.
+ */
+export function copiesFrom(from: string, storeUri: string): boolean {
+  const scheme = /^[a-z-]+:\/\//.exec(storeUri)?.[0]
+  return scheme !== undefined && from.startsWith(scheme)
 }
 
 /** buildAndCopyBack's command line: `nix copy` takes none of `nix build`'s result options, and its own link. */

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { readOutLinks } from '../../../src/nix/store-build.js'
+import { copiesFrom, readOutLinks } from '../../../src/nix/store-build.js'
 
 const dirs: string[] = []
 afterEach(() => {
@@ -32,5 +32,20 @@ describe('readOutLinks', () => {
       '/nix/store/cccccccccccccccccccccccccccccccc-third',
       '/nix/store/kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk-eleventh'
     ])
+  })
+})
+
+describe('copiesFrom: the copy that says the builds in the builder store are over', () => {
+  it('is a copy from the builder store, named by its URI or by its scheme alone', () => {
+    expect(copiesFrom('ssh-ng://nixbuilder@10.0.0.5', 'ssh-ng://nixbuilder@builder-alias')).toBe(true)
+    expect(copiesFrom('ssh-ng://', 'ssh-ng://nixbuilder@builder-alias')).toBe(true)
+    expect(copiesFrom('ssh://nixbuilder@10.0.0.5', 'ssh://nixbuilder@builder-alias')).toBe(true)
+  })
+
+  it("is not the builder's own substitution from a binary cache, nor an upload from the runner", () => {
+    expect(copiesFrom('https://cache.nixos.org', 'ssh-ng://nixbuilder@builder-alias')).toBe(false)
+    expect(copiesFrom('http://127.0.0.1:8080', 'ssh-ng://nixbuilder@builder-alias')).toBe(false)
+    expect(copiesFrom('daemon', 'ssh-ng://nixbuilder@builder-alias')).toBe(false)
+    expect(copiesFrom('local', 'ssh-ng://nixbuilder@builder-alias')).toBe(false)
   })
 })
