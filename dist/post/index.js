@@ -87,7 +87,7 @@ if ((journal === '' || /^\{"asRoot":(true|false),"undo":\[\]\}$/.test(journal)) 
     process.stdout.write(`${_inputs_constants_js__WEBPACK_IMPORTED_MODULE_0__/* .NOTHING_TO_UNDO */ .x_}\n`);
 }
 else {
-    const { cleanup } = await Promise.all(/* import() */[__nccwpck_require__.e(659), __nccwpck_require__.e(753)]).then(__nccwpck_require__.bind(__nccwpck_require__, 753));
+    const { cleanup } = await Promise.all(/* import() */[__nccwpck_require__.e(659), __nccwpck_require__.e(484)]).then(__nccwpck_require__.bind(__nccwpck_require__, 484));
     await cleanup();
 }
 
@@ -149,6 +149,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:crypto"
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+
+/***/ }),
+
+/***/ 30:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:net");
 
 /***/ }),
 

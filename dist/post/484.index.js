@@ -1,8 +1,8 @@
-export const id = 753;
-export const ids = [753];
+export const id = 484;
+export const ids = [484];
 export const modules = {
 
-/***/ 753:
+/***/ 484:
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
 
 
@@ -11,12 +11,10 @@ __webpack_require__.d(__webpack_exports__, {
   cleanup: () => (/* reexport */ cleanup)
 });
 
-// UNUSED EXPORTS: announcePlan, checkAll, childRecorder, closeStoreMasters, configureRunner, exportNixConfig, fileOps, isTrustedUser, machinesFileOp, makePlan, makeStorePlan, newToken, nixEnvironment, probeRunner, runnerRelease, saveJournal, settingsForRunner, undoJournal
+// UNUSED EXPORTS: announcePlan, checkAll, childRecorder, closeStoreMasters, configureRunner, exportNixConfig, fileOps, isTrustedUser, machinesFileOp, makePlan, makeStorePlan, newToken, nixEnvironment, probeRunner, runnerRelease, saveJournal, settingsForRunner, undoJournal, viaSudo
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 11 modules
 var lib_core = __webpack_require__(659);
-// EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __webpack_require__(24);
 ;// CONCATENATED MODULE: ./src/base/safe-text.ts
 
 /**
@@ -52,10 +50,12 @@ function safeText(text) {
  * `core.info` for everything the action prints outside the build's own log (which build.ts prints between
  * `::stop-commands::` and its resume token): any of it may hold text from outside.
  */
-function logInfo(text) {
+function safe_text_logInfo(text) {
     lib_core/* info */.pq(safeText(text));
 }
 
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __webpack_require__(24);
 // EXTERNAL MODULE: external "node:child_process"
 var external_node_child_process_ = __webpack_require__(421);
 ;// CONCATENATED MODULE: ./src/base/process.ts
@@ -72,7 +72,7 @@ const DRAIN_MS = 2_000;
  * Runs a command to its end: its exit, and its pipes drained (at most DRAIN_MS after). A command that cannot be
  * started (not found) rejects; any exit code resolves.
  */
-function runCommand(command, args, options = {}) {
+function process_runCommand(command, args, options = {}) {
     return new Promise((resolve, reject) => {
         const child = (0,external_node_child_process_.spawn)(command, args, {
             env: childEnvironment(options.env ?? process.env),
@@ -119,7 +119,7 @@ function runCommand(command, args, options = {}) {
  */
 function process_startCompanion(command, args, readyLine, options = {}) {
     const { transport } = options;
-    const child = spawn(command, args, {
+    const child = (0,external_node_child_process_.spawn)(command, args, {
         env: childEnvironment(options.env ?? process.env),
         stdio: transport === undefined ? ['pipe', 'pipe', 'pipe'] : [transport, transport, 'pipe']
     });
@@ -280,7 +280,7 @@ function process_stderrTail(stderr) {
 }
 /** Runs a command that must succeed; the error carries its stderr. */
 async function process_runChecked(command, args, options = {}) {
-    const result = await runCommand(command, args, options);
+    const result = await process_runCommand(command, args, options);
     if (result.code !== 0) {
         const detail = safeText(result.stderr.trim().split('\n').slice(-5).join('\n'));
         throw new Error(`\`${[command, ...args].join(' ')}\` exited with code ${result.code}${detail ? `: ${detail}` : ''}`);
@@ -304,7 +304,7 @@ function childEnvironment(env) {
 /** The runner's credentials for its own services (cache, OIDC): the action uses them in-process only. */
 const SECRET_VARIABLES = new Set(['ACTIONS_RUNTIME_TOKEN', 'ACTIONS_ID_TOKEN_REQUEST_TOKEN']);
 /** One word for a POSIX shell, single-quoted: what `ssh` and `sh -c` hand the builder's shell as a command line. */
-function shellQuote(word) {
+function process_shellQuote(word) {
     return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
@@ -315,7 +315,7 @@ function shellQuote(word) {
 async function processes_startTimeOf(pid) {
     if (process.platform === 'linux')
         return procEntry(String(pid))?.start;
-    const result = await runCommand('ps', ['-o', 'lstart=', '-p', String(pid)], { env: PS_ENV });
+    const result = await process_runCommand('ps', ['-o', 'lstart=', '-p', String(pid)], { env: PS_ENV });
     const start = result.stdout.toString().trim().replace(/\s+/g, ' ');
     return result.code === 0 && start !== '' ? start : undefined;
 }
@@ -373,7 +373,7 @@ async function processTable() {
             .map(procEntry)
             .filter(entry => entry !== undefined);
     }
-    const result = await runCommand('ps', ['-A', '-o', 'pid=,ppid=,uid=,lstart='], { env: PS_ENV });
+    const result = await process_runCommand('ps', ['-A', '-o', 'pid=,ppid=,uid=,lstart='], { env: PS_ENV });
     return result.stdout
         .toString()
         .split('\n')
@@ -405,60 +405,8 @@ function procEntry(pid) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/base/ssh-agent.ts
-
-/**
- * An ssh-agent of the step's own, listening on a socket in a 0700 directory, given a private key on stdin: nothing on
- * disk holds the key, and the agent makes itself untraceable, so processes of the same user can have the key used
- * (through the socket) but not read it.
- */
-/** The agents this process started, by socket. */
-const agents = new Map();
-/** A missing or broken ssh-agent answers at once; this only bounds one that never says it listens. */
-const AGENT_START_TIMEOUT_MS = 30_000;
-/**
- * Starts the agent in the foreground (`-D`: this process's child, which stopKeyAgent ends) and adds `key` to it. It
- * prints its socket's line once the socket listens (`-s`: in sh syntax whatever SHELL is). Once ready it does not keep
- * Node running, so it may outlive the step for later steps' builds; a later process empties it (emptyAgentCommand).
- */
-async function startKeyAgent(socket, key) {
-    const agent = startCompanion('ssh-agent', ['-D', '-s', '-a', socket], agentReadyLine(socket), {
-        timeoutMs: AGENT_START_TIMEOUT_MS,
-        track: 'ssh-agent'
-    });
-    const ended = await agent.ready;
-    if (ended !== undefined) {
-        throw new Error(`ssh-agent could not start on ${socket}: ${stderrTail(ended.stderr) || `exit code ${ended.code}`}`);
-    }
-    agents.set(socket, agent);
-    await runChecked('ssh-add', ['-q', '-'], { input: key, env: agentEnvironment(socket) });
-}
-/** Stops the agent this process started on `socket`, and its key with it: whether there was one. */
-async function stopKeyAgent(socket) {
-    const agent = agents.get(socket);
-    if (agent === undefined)
-        return false;
-    agents.delete(socket);
-    // It ignores its stdin: the SIGTERM that close sends after the wait ends it, and it removes its socket.
-    await agent.close(0);
-    return true;
-}
-/**
- * The command that empties an agent through its socket: for one this process did not start (the post step, after a
- * main step that ended without stopping its own).
- */
-function emptyAgentCommand(socket) {
-    return ['env', `SSH_AUTH_SOCK=${socket}`, 'ssh-add', '-D'];
-}
-function agentEnvironment(socket) {
-    return { ...process.env, SSH_AUTH_SOCK: socket };
-}
-function agentReadyLine(socket) {
-    return `SSH_AUTH_SOCK=${socket}; export SSH_AUTH_SOCK;`;
-}
-
 // EXTERNAL MODULE: ./src/inputs/constants.ts
-var constants = __webpack_require__(68);
+var inputs_constants = __webpack_require__(68);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __webpack_require__(760);
 // EXTERNAL MODULE: external "node:url"
@@ -910,7 +858,7 @@ const LOCK_WAIT_MS = 180_000;
  * Runs the operations as root through one `sudo -n node` of the agent's own bundle, or in this process when no sudo is
  * needed. `lockDir` is for tests; the agent keeps its locks in a directory of its user's own.
  */
-async function fileOps(ops, options) {
+async function file_agent_fileOps(ops, options) {
     if (ops.length === 0)
         return [];
     const request = {
@@ -959,7 +907,7 @@ function parseResults(text) {
     });
 }
 /** Throws the first failure of a batch that had to succeed whole. */
-function checkAll(ops, results) {
+function file_agent_checkAll(ops, results) {
     const failed = results.findIndex(result => !result.ok);
     if (failed >= 0 || results.length < ops.length) {
         const op = ops[failed >= 0 ? failed : results.length];
@@ -968,8 +916,7 @@ function checkAll(ops, results) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/runner/plan.ts
-
+;// CONCATENATED MODULE: ./src/runner/nix-config.ts
 
 
 
@@ -977,181 +924,50 @@ function checkAll(ops, results) {
 const NIX_CONF = '/etc/nix/nix.conf';
 /** The daemon's machines file when its nix.conf names none: shared by the jobs on the runner, one block each. */
 const SHARED_MACHINES = '/etc/nix/nix-offload.machines';
-/**
- * The settings this runner's Nix can take: `multiplex` turned off, with a notice saying why, when that Nix breaks on
- * SSH connection sharing (src/nix-cli.ts `multiplexHazard`). Every plan is made from what this returns.
- */
-function settingsForRunner(settings, facts) {
-    if (!settings.multiplex)
-        return { settings };
-    const release = runnerRelease(facts);
-    const hazard = multiplexHazard(release);
-    if (hazard === undefined)
-        return { settings };
-    return {
-        settings: { ...settings, multiplex: false },
-        notice: `'${Input.Multiplex}' is turned off for this run: the runner's ${describeRelease(release)} ${hazard.reason} ` +
-            `(${hazard.bug}, fixed in ${hazard.fixedIn}). Builds still offload, each over its own SSH connection. ` +
-            `Set '${Input.Multiplex}: false' to silence this notice.`
-    };
-}
-/** `builders` are the healthy ones from the preflight, with every `auto` value resolved. */
-function makePlan(settings, builders, facts, token) {
-    const sshDir = `${facts.sshHome.replace(/\/$/, '')}/.ssh`;
-    const workDir = `${sshDir}/${workDirName(token)}`;
-    const machinesFile = `${workDir}/machines`;
-    const configured = configure(builders, token);
-    // Without a daemon, the runner user's own nix connects.
-    const key = keyPlacement(settings, workDir, facts.store === 'local');
-    const files = {
-        ...key.files,
-        knownHostsFile: `${workDir}/known_hosts`,
-        // Inside the 0700 work directory, so only the connecting user reaches the sockets; %C keeps the path short.
-        ...(settings.multiplex ? { controlPath: controlPathIn(workDir) } : {})
-    };
-    const machines = renderMachines(configured);
-    const steps = [
-        {
-            kind: 'block',
-            path: `${sshDir}/config`,
-            mode: 0o600,
-            at: 'top',
-            content: renderSshConfig(token, configured, files)
-        },
-        { kind: 'mkdir', path: workDir },
-        ...key.steps,
-        {
-            kind: 'write',
-            path: files.knownHostsFile,
-            mode: 0o644,
-            content: renderKnownHosts(settings.knownHosts)
-        }
-    ];
-    if (settings.multiplex) {
-        steps.push({
-            kind: 'ssh-masters',
-            aliases: configured.map(builder => builder.alias),
-            controlDir: workDir
-        });
-    }
-    const warnings = [];
-    const wantsSubstitutes = settings.buildersUseSubstitutes;
-    let path;
-    let nixConfig = '';
-    let machinesPath = machinesFile;
+/** Nix's `builders` when nix.conf sets none: `@` and this file, in the configuration directory /etc/nix. */
+const DEFAULT_MACHINES = '/etc/nix/machines';
+/** `ownMachinesFile`: in the work directory, for a Nix that takes the client's `builders`. */
+function nixConfigFor(job) {
+    const { settings, facts, builders, ownMachinesFile } = job;
     if (facts.store === 'local' || facts.trusted) {
-        path = facts.store === 'local' ? 'single-user' : 'trusted-client';
-        steps.push({ kind: 'write', path: machinesFile, mode: 0o644, content: machines });
-        nixConfig = renderNixSettings(machinesFile, wantsSubstitutes);
+        return {
+            path: facts.store === 'local' ? 'single-user' : 'trusted-client',
+            steps: [{ kind: 'write', path: ownMachinesFile, mode: 0o644, content: renderMachines(builders) }],
+            machinesFile: ownMachinesFile,
+            nixConfig: renderNixSettings(ownMachinesFile, settings.buildersUseSubstitutes),
+            warnings: []
+        };
     }
-    else {
-        const daemonMachinesFile = /^@(\/\S+)$/.exec(facts.daemonBuilders.trim())?.[1];
-        const substitutesMissing = wantsSubstitutes && !facts.daemonBuildersUseSubstitutes;
-        machinesPath = daemonMachinesFile ?? SHARED_MACHINES;
-        steps.push(machinesBlock(machinesPath, token, configured));
-        if (daemonMachinesFile === undefined || (substitutesMissing && facts.serviceManager !== 'none')) {
-            if (facts.serviceManager === 'none') {
-                throw new SetupError(untrustedWithoutRestartMessage(facts));
-            }
-            path = 'daemon-config';
-            const settingsText = renderNixSettings(daemonMachinesFile === undefined ? SHARED_MACHINES : undefined, substitutesMissing);
-            steps.push({
-                kind: 'block',
-                path: NIX_CONF,
-                mode: 0o644,
-                at: 'end',
-                content: renderNixConfBlock(token, settingsText),
-                restart: facts.serviceManager
-            });
-        }
-        else {
-            path = 'machines-file';
-            if (substitutesMissing) {
-                warnings.push(`'${Input.BuildersUseSubstitutes}' is not applied: the nix-daemon does not trust ${facts.userName}, so only its ` +
-                    `own nix.conf counts, and it reads that only at start, but neither systemd nor launchd runs here to restart ` +
-                    `it. Builds still offload; the builders get their inputs from the runner. To apply it, add ` +
-                    `"builders-use-substitutes = true" to ${NIX_CONF} and restart the nix-daemon before this step, or add ` +
-                    `${facts.userName} to trusted-users.`);
-            }
-        }
+    return daemonConfigFor(job);
+}
+/** The daemon ignores this client's settings: a block in its machines file, and in its nix.conf if that must change. */
+function daemonConfigFor(job) {
+    const { settings, facts, token } = job;
+    const daemonMachinesFile = /^@(\/\S+)$/.exec(facts.daemonBuilders.trim())?.[1];
+    const substitutesMissing = settings.buildersUseSubstitutes && !facts.daemonBuildersUseSubstitutes;
+    const machinesFile = daemonMachinesFile ?? SHARED_MACHINES;
+    const machines = machinesBlock(machinesFile, token, job.builders);
+    const common = { machinesFile, nixConfig: '' };
+    if (daemonMachinesFile !== undefined && !(substitutesMissing && facts.serviceManager !== 'none')) {
+        const warnings = substitutesMissing ? [substitutesNotApplied(facts)] : [];
+        return { path: 'machines-file', steps: [machines], ...common, warnings };
     }
-    return {
-        token,
-        path,
-        asRoot: facts.store === 'daemon',
-        workDir,
-        machinesFile: machinesPath,
-        machinesShared: machinesPath !== machinesFile,
-        builders: configured,
-        steps,
-        nixConfig,
-        warnings
+    if (facts.serviceManager === 'none')
+        throw new SetupError(untrustedWithoutRestartMessage(facts));
+    const settingsText = renderNixSettings(daemonMachinesFile === undefined ? SHARED_MACHINES : undefined, substitutesMissing);
+    const nixConf = {
+        kind: 'block',
+        path: NIX_CONF,
+        mode: 0o644,
+        at: 'end',
+        content: renderNixConfBlock(token, settingsText),
+        restart: facts.serviceManager
     };
+    return { path: 'daemon-config', steps: [machines, nixConf], ...common, warnings: [] };
 }
-/**
- * The work directory's name: the token's first 6 hex digits, since the control sockets inside must fit a Unix socket
- * path (`<dir>/cm-<40 hex>.<16>`, 107 bytes at most; store-early.ts's `tempDirectory` counts on 6). A clash with a
- * directory that is there already fails the mkdir, whose undo is then not recorded.
- */
-function workDirName(token) {
-    return `nix-offload-${token.slice(0, 6)}`;
-}
-/**
- * The SSH masters' ControlPath in a plan's work directory (an `ssh-masters` step's `controlDir`): `%C`, a hash of the
- * connection, keeps the socket's path short.
- */
-function controlPathIn(dir) {
-    return `${dir}/cm-%C`;
-}
-/**
- * The remote-store plan: every file in a 0700 directory of the runner user's under `tempDir` (RUNNER_TEMP), no sudo.
- * Lix splits NIX_SSHOPTS on whitespace (docs/nix.md, "NIX_SSHOPTS splitting"), so the directory's path must have none.
- */
-function makeStorePlan(settings, builders, token, tempDir) {
-    if (/\s/.test(tempDir))
-        throw new SetupError(`The temporary directory "${tempDir}" has whitespace in its path.`);
-    const workDir = `${tempDir.replace(/\/$/, '')}/${workDirName(token)}`;
-    const configured = configure(builders, token);
-    const key = keyPlacement(settings, workDir, true);
-    const files = {
-        ...key.files,
-        knownHostsFile: `${workDir}/known_hosts`,
-        ...(settings.multiplex ? { controlPath: controlPathIn(workDir) } : {}),
-        ownMaster: true
-    };
-    const sshConfigFile = `${workDir}/ssh_config`;
-    const steps = [
-        { kind: 'mkdir', path: workDir },
-        ...key.steps,
-        {
-            kind: 'write',
-            path: files.knownHostsFile,
-            mode: 0o644,
-            content: renderKnownHosts(settings.knownHosts)
-        },
-        { kind: 'write', path: sshConfigFile, mode: 0o600, content: renderSshConfig(token, configured, files) }
-    ];
-    if (settings.multiplex) {
-        steps.push({
-            kind: 'ssh-masters',
-            aliases: configured.map(builder => builder.alias),
-            controlDir: workDir,
-            configFile: sshConfigFile
-        });
-    }
-    return {
-        token,
-        path: 'remote-store',
-        asRoot: false,
-        workDir,
-        machinesFile: '',
-        machinesShared: false,
-        builders: configured,
-        steps,
-        nixConfig: '',
-        sshConfigFile,
-        warnings: []
-    };
+/** This job's block in a machines file that other jobs share: Nix takes `#` to the end of a line as a comment. */
+function machinesBlock(path, token, builders) {
+    return { kind: 'block', path, mode: 0o644, at: 'end', content: renderMachinesBlock(token, builders) };
 }
 /**
  * Rewrites the plan's machines file to name `builders` only (the canary, one builder at a time): this job's block
@@ -1171,53 +987,72 @@ function machinesFileOp(plan, builders) {
         data: Buffer.from(renderMachines(builders)).toString('base64')
     };
 }
-/** The environment for the `nix` commands of this plan: NIX_SSHOPTS names the plan's ssh config (remote-store). */
-function nixEnvironment(plan, env) {
-    if (plan.sshConfigFile === undefined)
-        return env;
-    return { ...env, NIX_SSHOPTS: `-F ${plan.sshConfigFile}` };
+/**
+ * The Nix machines file. A port in the URI only works from Nix 2.31 and field 8 (base64 host key) is written without
+ * `[host]:port`, so the port and the pinned key live in the ssh Host alias instead (docs/nix.md, "The machines
+ * format").
+ */
+function renderMachines(builders) {
+    return builders.map(renderMachineLine).join('\n') + '\n';
+}
+/** The machines lines as this job's marked block, in a machines file other jobs share. */
+function renderMachinesBlock(token, builders) {
+    return markedBlock(token, renderMachines(builders));
+}
+function renderMachineLine(builder) {
+    const list = (items) => (items.length === 0 ? '-' : items.join(','));
+    return [
+        builder.storeUri,
+        list(builder.systems),
+        '-',
+        String(builder.maxJobs),
+        String(builder.speedFactor),
+        list(builder.supportedFeatures),
+        list(builder.mandatoryFeatures),
+        '-'
+    ].join(' ');
+}
+/** Settings the action gives Nix, as nix.conf / NIX_CONFIG lines. */
+function renderNixSettings(machinesFile, buildersUseSubstitutes) {
+    const lines = [];
+    if (machinesFile !== undefined)
+        lines.push(`builders = @${machinesFile}`);
+    if (buildersUseSubstitutes)
+        lines.push('builders-use-substitutes = true');
+    return lines.join('\n');
+}
+/** Appended to nix.conf: later lines override earlier ones there. */
+function renderNixConfBlock(token, settings) {
+    return markedBlock(token, `${settings}\n`);
+}
+/** Exports NIX_CONFIG with the plan's settings (trusted-client path) to this step's builds and to later steps. */
+function exportNixConfig(plan) {
+    if (plan.nixConfig === '')
+        return;
+    const existing = process.env.NIX_CONFIG ?? '';
+    core.exportVariable('NIX_CONFIG', existing === '' ? plan.nixConfig : `${existing}\n${plan.nixConfig}`);
 }
 /**
- * Where ssh finds the private key. A daemon connects as root, whose 0700 ~/.ssh keeps a key file from the runner user.
- * When the runner user's own nix connects (`viaAgent`), every `--impure` evaluation and build it runs can read that
- * user's files, and could send a key file out: the key then lives only in an ssh-agent of the step's, fed on stdin, and
- * the ssh config names the agent and the key's public half, which picks that key from it.
+ * The shared files a journal's blocks may be in: nix.conf, the action's own machines file, Nix's default one (the
+ * daemon reads `@/etc/nix/machines` when its nix.conf sets no `builders`), and each machines file nix.conf names now.
  */
-function keyPlacement(settings, workDir, viaAgent) {
-    if (!viaAgent) {
-        const identityFile = `${workDir}/key`;
-        return {
-            files: { identityFile },
-            steps: [{ kind: 'write', path: identityFile, mode: 0o600, content: settings.privateKey.text }]
-        };
+function sharedFiles() {
+    let conf = '';
+    try {
+        conf = (0,external_node_fs_.readFileSync)(NIX_CONF, 'utf8');
     }
-    const identityFile = `${workDir}/key.pub`;
-    const identityAgent = `${workDir}/agent`;
-    return {
-        files: { identityFile, identityAgent },
-        steps: [
-            { kind: 'write', path: identityFile, mode: 0o644, content: `${settings.privateKey.publicLine}\n` },
-            { kind: 'key-agent', socket: identityAgent, key: settings.privateKey.text }
-        ]
-    };
+    catch {
+        // No nix.conf to read: only the default machines file is the daemon's.
+    }
+    const named = [...conf.matchAll(/^\s*builders\s*=\s*@(\/\S+)\s*$/gm)].map(match => match[1] ?? '');
+    return { nixConf: NIX_CONF, machines: [SHARED_MACHINES, DEFAULT_MACHINES, ...named] };
 }
-function configure(builders, token) {
-    return builders.map((builder, index) => {
-        const alias = `nix-offload-${token}-${index + 1}`;
-        return { ...builder, alias, storeUri: storeUriOf(builder, alias) };
-    });
-}
-/**
- * The builder's store as Nix is given it everywhere (machines file, `--store`, `nix copy --from`), and as Nix names
- * the machine in its log: the `remote-program` setting rides in the query, which Nix keeps in that name.
- */
-function storeUriOf(builder, alias) {
-    const uri = `${builder.protocol}://${builder.user}@${alias}`;
-    return builder.remoteProgram === undefined ? uri : `${uri}?remote-program=${builder.remoteProgram}`;
-}
-/** This job's block in a machines file that other jobs share: Nix takes `#` to the end of a line as a comment. */
-function machinesBlock(path, token, builders) {
-    return { kind: 'block', path, mode: 0o644, at: 'end', content: renderMachinesBlock(token, builders) };
+function substitutesNotApplied(facts) {
+    return (`'${Input.BuildersUseSubstitutes}' is not applied: the nix-daemon does not trust ${facts.userName}, so only its ` +
+        `own nix.conf counts, and it reads that only at start, but neither systemd nor launchd runs here to restart ` +
+        `it. Builds still offload; the builders get their inputs from the runner. To apply it, add ` +
+        `"builders-use-substitutes = true" to ${NIX_CONF} and restart the nix-daemon before this step, or add ` +
+        `${facts.userName} to trusted-users.`);
 }
 function untrustedWithoutRestartMessage(facts) {
     return (`Cannot configure the builders: the nix-daemon does not trust the runner user ${facts.userName} (so it ignores ` +
@@ -1225,6 +1060,155 @@ function untrustedWithoutRestartMessage(facts) {
         `file, so the daemon's own configuration must change, which takes a restart, but neither systemd nor launchd runs ` +
         `here. Fix: add "trusted-users = root ${facts.userName}" to ${NIX_CONF} (or remove its "builders" line) and ` +
         `restart the nix-daemon before this step.`);
+}
+
+;// CONCATENATED MODULE: ./src/runner/probe.ts
+
+
+
+
+
+/**
+ * The probe asks the local Nix and the user database only: most of a minute without an answer is a hung daemon, not
+ * a slow one (the stop's grace and the pipes' drain keep the whole under a minute).
+ */
+const PROBE_TIMEOUT_MS = 50_000;
+async function probeRunner(env = process.env) {
+    const user = userInfo();
+    const isRoot = user.uid === 0;
+    const [nix, groups, rootHome] = await Promise.all([
+        askNix(env),
+        isRoot ? Promise.resolve([]) : groupsOf(user.username),
+        homeOf('root')
+    ]);
+    const { release, storeCheck, config } = nix;
+    const store = /^(daemon|unix:)/.test(storeCheck.url) ? 'daemon' : 'local';
+    const system = settingString(config, 'system');
+    let trusted = true;
+    if (store === 'daemon' && !isRoot) {
+        trusted = storeCheck.trusted ?? isTrustedUser(user.username, groups, settingList(config, 'trusted-users'));
+    }
+    const facts = {
+        nixVersion: release.version || 'unknown',
+        nixImplementation: release.implementation,
+        system,
+        store,
+        userName: user.username,
+        isRoot,
+        trusted,
+        daemonBuilders: settingString(config, 'builders'),
+        daemonBuildersUseSubstitutes: config['builders-use-substitutes'] === true,
+        serviceManager: detectServiceManager(),
+        sshHome: store === 'daemon' ? rootHome : user.homedir,
+        nixPath: findOnPath('nix', env.PATH ?? '') ?? 'nix'
+    };
+    if (release.determinate !== undefined)
+        facts.determinateVersion = release.determinate;
+    return facts;
+}
+/**
+ * Whether root's changes (a plan's or a journal's `asRoot`) go through sudo: unless this process is root already.
+ * The one place that decides it: the plan's batch, its store check and the post step's undo all ask it.
+ */
+function probe_viaSudo(owner) {
+    return owner.asRoot && process.getuid?.() !== 0;
+}
+/** The runner's Nix as the version rules in src/nix/nix-cli.ts take it. */
+function runnerRelease(facts) {
+    const release = { implementation: facts.nixImplementation, version: facts.nixVersion };
+    if (facts.determinateVersion !== undefined)
+        release.determinate = facts.determinateVersion;
+    return release;
+}
+/**
+ * `nix --version` first, because it decides how the other two questions are spelled (src/nix/nix-cli.ts); then the store
+ * check and the daemon's config at once. `--version` opens no store, so asking it first costs the probe little;
+ * asking the new spellings while it runs would cost Nix before 2.19 more, as both fail there and are asked again
+ * (bench/README.md, "Figures behind choices in the code").
+ */
+async function askNix(env) {
+    const release = parseNixVersion(await nixOutput(['--version'], env));
+    // The daemon reads /etc/nix/nix.conf only: leave out what this process alone sees (NIX_CONFIG, user config).
+    const daemonView = { ...env, NIX_USER_CONF_FILES: '' };
+    delete daemonView.NIX_CONFIG;
+    const checkArgs = storeInfoArgs(release);
+    const [check, configText] = await Promise.all([
+        runCommand('nix', [...NIX_FEATURES, ...checkArgs], { env, timeoutMs: PROBE_TIMEOUT_MS }),
+        nixOutput([...NIX_FEATURES, ...configShowArgs(release)], daemonView)
+    ]);
+    if (check.code !== 0) {
+        throw new SetupError(`Cannot reach the runner's Nix store (\`nix ${checkArgs.join(' ')}\` failed: ${lastLine(check.stderr)}). ` +
+            'Is Nix installed and, on a multi-user install, is the nix-daemon running?');
+    }
+    return {
+        release,
+        storeCheck: parseStoreInfo(check.stdout.toString(), check.stderr),
+        config: parseConfigShow(configText)
+    };
+}
+/** Nix's rule in `nix-daemon`: a user is trusted if named, if in a named @group, or if `*` is listed. */
+function isTrustedUser(user, groups, trustedUsers) {
+    return trustedUsers.some(entry => entry === '*' || entry === user || (entry.startsWith('@') && groups.includes(entry.slice(1))));
+}
+function settingString(config, name) {
+    const value = config[name];
+    return typeof value === 'string' ? value : Array.isArray(value) ? value.join(' ') : String(value ?? '');
+}
+function findOnPath(program, path) {
+    for (const directory of path.split(':')) {
+        if (directory === '')
+            continue;
+        const candidate = `${directory}/${program}`;
+        try {
+            accessSync(candidate, constants.X_OK);
+            return candidate;
+        }
+        catch {
+            // not here; try the next directory
+        }
+    }
+    return undefined;
+}
+function detectServiceManager() {
+    if (process.platform === 'darwin')
+        return 'launchd';
+    return existsSync('/run/systemd/system') ? 'systemd' : 'none';
+}
+async function nixOutput(args, env) {
+    let result;
+    try {
+        result = await runCommand('nix', args, { env, timeoutMs: PROBE_TIMEOUT_MS });
+    }
+    catch {
+        throw new SetupError('Nix is not installed on the runner (no `nix` on PATH): install it in an earlier step.');
+    }
+    if (result.code !== 0)
+        throw new SetupError(`\`nix ${args.join(' ')}\` failed: ${lastLine(result.stderr)}`);
+    return result.stdout.toString();
+}
+/** The output of a question to the system (the user database), or a SetupError saying which one hung. */
+async function askSystem(command, args, question) {
+    const { env = process.env, timeoutMs = PROBE_TIMEOUT_MS } = question;
+    const result = await runCommand(command, args, { env, timeoutMs });
+    if (result.timedOut === true) {
+        throw new SetupError(`\`${[command, ...args].join(' ')}\` hung: no answer within ${timeoutMs / 1000} s. The runner's user database ` +
+            '(NSS: LDAP, SSSD) is not answering; fix it or use a runner whose accounts are local.');
+    }
+    return result.stdout.toString();
+}
+async function groupsOf(user, question = {}) {
+    const groups = await askSystem('id', ['-Gn', user], question);
+    return groups.trim().split(/\s+/).filter(Boolean);
+}
+/** The home directory from the user database, which is what ssh reads its config from (not $HOME). */
+async function homeOf(user, question = {}) {
+    const home = (await askSystem('sh', ['-c', `echo ~${user}`], question)).trim();
+    if (!home.startsWith('/'))
+        throw new SetupError(`Cannot find the home directory of ${user}.`);
+    return home;
+}
+function lastLine(text) {
+    return text.trim().split('\n').pop() ?? '';
 }
 
 ;// CONCATENATED MODULE: ./src/base/json.ts
@@ -1239,12 +1223,12 @@ function isRecord(value) {
 
 
 /** The only commands the undo runs as root besides its file operations: one per service manager. */
-const RESTART_COMMANDS = {
+const state_RESTART_COMMANDS = {
     systemd: ['systemctl', 'restart', 'nix-daemon.service'],
     launchd: ['launchctl', 'kickstart', '-k', 'system/org.nixos.nix-daemon']
 };
 /** Saved after every change, so a main step that dies half-way still leaves the post step a complete record. */
-function saveJournal(journal) {
+function state_saveJournal(journal) {
     core.saveState(StateKey.Journal, JSON.stringify(journal));
 }
 /**
@@ -1252,7 +1236,7 @@ function saveJournal(journal) {
  * when the state is not a journal main could have written.
  */
 function loadJournal(sharedFiles) {
-    const text = lib_core/* getState */.Gu(constants/* StateKey */.zv.Journal);
+    const text = lib_core/* getState */.Gu(inputs_constants/* StateKey */.zv.Journal);
     if (text === '')
         return undefined;
     let parsed;
@@ -1341,8 +1325,8 @@ function cleanPath(path) {
     return path;
 }
 /**
- * A job's own directory, `<absolute dir>/nix-offload-<the token's first 6 hex digits>` (runner/plan.ts
- * `workDirName`: the full token would make its SSH control sockets' paths too long).
+ * A job's own directory, `<absolute dir>/nix-offload-<the token's first 6 hex digits>` (work-dir.ts
+ * `workDirIn`: the full token would make its SSH control sockets' paths too long).
  */
 function workDir(value, token) {
     const path = cleanPath(value);
@@ -1384,7 +1368,7 @@ function childRecorder() {
 }
 /** The processes main recorded as running, checked: throws, saying why, when the state is not such a record. */
 function loadChildren() {
-    const text = lib_core/* getState */.Gu(constants/* StateKey */.zv.Children);
+    const text = lib_core/* getState */.Gu(inputs_constants/* StateKey */.zv.Children);
     if (text === '')
         return [];
     let parsed;
@@ -1413,7 +1397,440 @@ function loadChildren() {
     });
 }
 
-;// CONCATENATED MODULE: ./src/runner/cleanup.ts
+;// CONCATENATED MODULE: ./src/runner/render.ts
+
+
+
+function configureBuilders(builders, token) {
+    return builders.map((builder, index) => {
+        const alias = `nix-offload-${token}-${index + 1}`;
+        return { ...builder, alias, storeUri: storeUriOf(builder, alias) };
+    });
+}
+/**
+ * The builder's store as Nix is given it everywhere (machines file, `--store`, `nix copy --from`), and as Nix names
+ * the machine in its log: the `remote-program` setting rides in the query, which Nix keeps in that name.
+ */
+function storeUriOf(builder, alias) {
+    const uri = `${builder.protocol}://${builder.user}@${alias}`;
+    return builder.remoteProgram === undefined ? uri : `${uri}?remote-program=${builder.remoteProgram}`;
+}
+/** The ssh config block, at the top of `sshDir`/config, for a daemon's root or a single-user install's user. */
+function sshConfigBlock(sshDir, token, builders, files) {
+    const content = renderSshConfig(token, builders, files);
+    return { kind: 'block', path: `${sshDir}/config`, mode: 0o600, at: 'top', content };
+}
+/** The ssh config as a file of the remote-store plan's own, given to its `nix` with NIX_SSHOPTS (nixEnvironment). */
+function sshConfigFile(path, token, builders, files) {
+    return { kind: 'write', path, mode: 0o600, content: renderSshConfig(token, builders, files) };
+}
+/** The known_hosts file the ssh config pins, in the work directory. */
+function knownHostsFile(settings, files) {
+    return {
+        kind: 'write',
+        path: files.knownHostsFile,
+        mode: 0o644,
+        content: renderKnownHosts(settings.knownHosts)
+    };
+}
+/**
+ * The block put at the top of the connecting user's ~/.ssh/config (ssh takes the first value it reads for each
+ * option, so the top is the only place the pinned settings are sure to win). It ends with `Host *` so that options the
+ * user had written before any Host line keep applying to every host.
+ */
+function renderSshConfig(token, builders, files) {
+    const lines = [beginMarker(token)];
+    for (const builder of builders) {
+        lines.push(`Host ${builder.alias}`, `  HostName ${builder.host}`, `  Port ${builder.port}`, `  User ${builder.user}`, `  IdentityFile "${files.identityFile}"`, ...(files.identityAgent === undefined ? [] : [`  IdentityAgent "${files.identityAgent}"`]), '  IdentitiesOnly yes', `  UserKnownHostsFile "${files.knownHostsFile}"`, '  StrictHostKeyChecking yes', '  BatchMode yes', '  ConnectTimeout 10', '  ServerAliveInterval 15', '  ServerAliveCountMax 4', ...multiplexLines(files));
+    }
+    lines.push('Host *', endMarker(token));
+    return lines.join('\n') + '\n';
+}
+/**
+ * Nix opens a connection per derivation and never shares one (docs/nix.md, "ControlMaster hazards"): the master
+ * does, for every session. Pinned either way: a `Host *` of the runner's own (ControlMaster yes, say) must not decide
+ * for the alias, or a master nobody closes outlives the job, and Nix meets "got 'started'" or hangs on `ssh -O check`.
+ */
+function multiplexLines(files) {
+    if (files.controlPath === undefined)
+        return ['  ControlMaster no', '  ControlPath none'];
+    const persist = files.ownMaster === true ? 'no' : '600';
+    return ['  ControlMaster auto', `  ControlPath "${files.controlPath}"`, `  ControlPersist ${persist}`];
+}
+function renderKnownHosts(lines) {
+    return lines.map(renderKnownHostsLine).join('\n') + '\n';
+}
+/** Lines between this job's markers, as a block of a shared file. */
+function render_markedBlock(token, lines) {
+    return `${beginMarker(token)}\n${lines}${endMarker(token)}\n`;
+}
+/**
+ * The file agent finds a job's block by these marker lines (agent/). No `;` in them: Nix splits a machines file on it
+ * before it drops comments.
+ */
+function beginMarker(token) {
+    return `# ${MARKER} ${token}: begin (added by the nix-offload action, whose post step removes it)`;
+}
+function endMarker(token) {
+    return `# ${MARKER} ${token}: end`;
+}
+/** A block's file operation, and its undo: this job's block out again, the daemon restarted as it was for it. */
+function render_blockChange(step, token) {
+    const restart = step.restart === undefined ? undefined : restartOf(step.restart);
+    const block = { path: step.path, token, at: step.at };
+    return {
+        op: {
+            op: 'add-block',
+            ...block,
+            text: step.content,
+            mode: step.mode,
+            ...(restart === undefined ? {} : { restart: [...RESTART_COMMANDS[restart]] })
+        },
+        undo: { kind: 'remove-block', ...block, ...(restart === undefined ? {} : { restart }) }
+    };
+}
+/** The file operation that takes a block back; it checks that none of this job's is left, and counts others'. */
+function blockUndoOp(undo) {
+    return {
+        op: 'remove-block',
+        path: undo.path,
+        token: undo.token,
+        at: undo.at,
+        ...(undo.restart === undefined ? {} : { restart: [...state_RESTART_COMMANDS[undo.restart]] })
+    };
+}
+/** The daemon reads nix.conf only when it starts: the file agent restarts it, as root, with this manager's command. */
+function restartOf(manager) {
+    if (manager === 'none')
+        throw new Error('no service manager to restart the nix-daemon with');
+    return manager;
+}
+
+// EXTERNAL MODULE: external "node:net"
+var external_node_net_ = __webpack_require__(30);
+;// CONCATENATED MODULE: ./src/runner/ssh-masters.ts
+
+
+
+
+/**
+ * The SSH masters' ControlPath in a plan's work directory (an `ssh-masters` step's `controlDir`): `%C`, a hash of the
+ * connection, keeps the socket's path short, and the 0700 work directory keeps the sockets the connecting user's.
+ */
+function ssh_masters_controlPathIn(dir) {
+    return `${dir}/cm-%C`;
+}
+/** The masters' step, with multiplexing only; `configFile`: the remote-store plan's own ssh config. */
+function mastersSteps(multiplex, builders, controlDir, configFile) {
+    if (!multiplex)
+        return [];
+    const aliases = builders.map(builder => builder.alias);
+    return [{ kind: 'ssh-masters', aliases, controlDir, ...(configFile === undefined ? {} : { configFile }) }];
+}
+/** The masters' undo, recorded whatever the batch does: closing a master that never opened is harmless. */
+function ssh_masters_mastersChange(step) {
+    return {
+        undo: {
+            kind: 'close-ssh-masters',
+            aliases: step.aliases,
+            path: step.controlDir,
+            ...(step.configFile === undefined ? {} : { configFile: step.configFile })
+        }
+    };
+}
+/**
+ * `ssh -O stop` through each alias (its config is still there): the master takes no new session and ends with the
+ * last one, at once when idle. A build of another job that the shared daemon sent through this alias (machines-file
+ * path) finishes instead of dying with it. A master that does not answer is killed by the control path its command
+ * line names (a stopped one no longer names it; [c]: not to match the agent's own command line).
+ */
+function mastersUndoOps(undo) {
+    const config = undo.configFile === undefined ? [] : ['-F', undo.configFile];
+    return [
+        ...undo.aliases.map((alias) => ({
+            op: 'attempt',
+            argv: ['ssh', ...config, '-O', 'stop', alias]
+        })),
+        { op: 'attempt', argv: ['pkill', '-f', '--', `${escapeRegex(undo.path)}/[c]m-`] }
+    ];
+}
+/** A path as an extended regular expression that matches only itself (pkill -f). */
+function escapeRegex(text) {
+    return text.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
+}
+/** What the master says once it is up: its control socket listens before its session opens, or its LocalCommand runs. */
+const MASTER_READY = 'nix-offload: master ready';
+/** The masters this process started (the remote-store plan's store checks), each kept until `close`. */
+class SshMasters {
+    #running = [];
+    /**
+     * Starts `ssh` with `command` and waits until it says it is ready: undefined then, with the master kept when `keep`
+     * (with multiplexing) and otherwise closed, since the connection was only the check. What ssh came to otherwise.
+     */
+    async open(command, how) {
+        const { keep, ...options } = how;
+        const master = process_startCompanion('ssh', command, MASTER_READY, { ...options, track: 'ssh master' });
+        const result = await master.ready;
+        if (result !== undefined)
+            return result;
+        if (keep)
+            this.#running.push(master);
+        else
+            await master.close(0);
+        return undefined;
+    }
+    /**
+     * Ends the masters, once nothing uses them: whether each ended by itself within two seconds (otherwise it was
+     * stopped, and `ssh -O stop` through its socket is still worth a try).
+     */
+    async close() {
+        const closing = this.#running.splice(0).map(master => master.close(2_000));
+        return (await Promise.all(closing)).every(Boolean);
+    }
+}
+/** How long the store check may take: the builder answered the preflight moments ago. */
+const ssh_masters_STORE_CHECK_TIMEOUT_MS = 60_000;
+/**
+ * The remote-store plan's check: `ssh -F <its config> <user@alias> true` as the runner user (the preflight has asked
+ * the builder's store already, over the action's own SSH client). Without the runner's `nix` and the builder's
+ * `nix-daemon --stdio` it is the shortest way to the master, on the path every small build waits on (bench/README.md,
+ * "Figures behind choices in the code"). With multiplexing (a `controlPath`), the check is the master: this process's
+ * own child, kept in `masters`.
+ */
+async function ssh_masters_sshCheck(target, masters, signal) {
+    const { configFile, builder, controlPath } = target;
+    const destination = sshDestination(builder.storeUri);
+    const started = Date.now();
+    const bound = { timeoutMs: ssh_masters_STORE_CHECK_TIMEOUT_MS, ...(signal === undefined ? {} : { signal }) };
+    // A builder whose key runs only nix-daemon would start it for any command, and it waits for its protocol: no
+    // command there at all (`-N`), and ssh says it is ready from this end (LocalCommand).
+    const shell = builder.access === undefined || builder.access === 'shell';
+    let result;
+    let command;
+    if (controlPath !== undefined || !shell) {
+        const socket = controlPath === undefined ? undefined : await connectNoDelay(builder, signal);
+        const fed = socket !== undefined;
+        command = companionCommand({ configFile, destination, controlPath, fed, shell });
+        // SHELL: LocalCommand's shell, whose stdout is the connection; /bin/sh reads no BASH_ENV that could print to it.
+        const env = fed ? { ...process.env, SHELL: '/bin/sh' } : process.env;
+        const keep = controlPath !== undefined;
+        result = await masters.open(command, { ...bound, keep, env, ...(fed ? { transport: socket } : {}) });
+    }
+    else {
+        command = ['-F', configFile, destination, 'true'];
+        result = await runCommand('ssh', command, bound);
+    }
+    return sshReach(builder, command, result, started);
+}
+function sshReach(builder, command, result, started) {
+    const reach = {
+        storeUri: builder.storeUri,
+        builder: label(builder),
+        // As a shell would take it: the master's remote command is one quoted word.
+        command: ['ssh', ...command.map(word => (/^[\w@%./:=+-]+$/.test(word) ? word : shellQuote(word)))].join(' '),
+        ok: result === undefined || result.code === 0,
+        ms: Date.now() - started
+    };
+    if (result !== undefined && !reach.ok)
+        reach.error = stderrTail(result.stderr) || `exit code ${result.code}`;
+    if (result?.timedOut === true)
+        reach.error = `it hung: no answer within ${ssh_masters_STORE_CHECK_TIMEOUT_MS / 1000} s`;
+    return reach;
+}
+/**
+ * A TCP connection to the builder's address and port, as its ssh config names them, with Nagle's algorithm off:
+ * OpenSSH turns it off itself only once the session is interactive, so its handshake would wait on the builder's
+ * delayed ACKs (bench/README.md, "The builder's own store").
+ * Undefined when it cannot connect: ssh then connects itself, and its error says why.
+ */
+function connectNoDelay(builder, signal) {
+    return new Promise(resolve => {
+        const socket = connect({ host: builder.host, port: builder.port, noDelay: true });
+        // Before it connects: what the server sends first (its version line) is for ssh, and Node must not read it.
+        socket.pause();
+        const abandon = () => settle(false);
+        const settle = (connected) => {
+            clearTimeout(timer);
+            signal?.removeEventListener('abort', abandon);
+            socket.removeAllListeners('error');
+            socket.on('error', () => undefined);
+            if (!connected)
+                socket.destroy();
+            resolve(connected ? socket : undefined);
+        };
+        const timer = setTimeout(() => settle(false), CONNECT_TIMEOUT_MS);
+        // No longer wanted (the preflight failed): ssh, started with the same signal, then ends at once.
+        signal?.addEventListener('abort', abandon, { once: true });
+        if (signal?.aborted === true)
+            abandon();
+        socket.once('connect', () => settle(true));
+        socket.once('error', () => settle(false));
+    });
+}
+/** The ssh that checks a builder and stays as its master (with a `controlPath`), as runs on the builder's key. */
+function companionCommand(how) {
+    const { configFile, destination, controlPath } = how;
+    const master = controlPath === undefined ? [] : ['-o', 'ControlMaster=yes'];
+    if (how.fed)
+        return ['-F', configFile, ...FED_MASTER, '-o', `ControlPath=${controlPath}`, '-N', destination];
+    if (how.shell)
+        return ['-F', configFile, ...master, destination, `echo ${MASTER_READY}; exec cat >/dev/null`];
+    return [
+        '-F',
+        configFile,
+        ...master,
+        '-o',
+        'PermitLocalCommand=yes',
+        '-o',
+        `LocalCommand=echo ${MASTER_READY}`,
+        '-N',
+        destination
+    ];
+}
+/** The ssh config's ConnectTimeout. */
+const CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * The master of a connection this process opened (connectNoDelay): ssh takes it as its stdin and stdout
+ * (`ProxyCommand -`, OpenSSH 6.5 and later), opens no session (`-N`), and says it is ready once its control socket
+ * listens, on stderr (LocalCommand runs after that; its stdout would be the connection).
+ */
+const FED_MASTER = [
+    '-o',
+    'ControlMaster=yes',
+    '-o',
+    'ProxyCommand=-',
+    '-o',
+    'PermitLocalCommand=yes',
+    '-o',
+    `LocalCommand=echo ${MASTER_READY} >&2`
+];
+
+;// CONCATENATED MODULE: ./src/base/ssh-agent.ts
+
+/**
+ * An ssh-agent of the step's own, listening on a socket in a 0700 directory, given a private key on stdin: nothing on
+ * disk holds the key, and the agent makes itself untraceable, so processes of the same user can have the key used
+ * (through the socket) but not read it.
+ */
+/** The agents this process started, by socket. */
+const agents = new Map();
+/** A missing or broken ssh-agent answers at once; this only bounds one that never says it listens. */
+const AGENT_START_TIMEOUT_MS = 30_000;
+/**
+ * Starts the agent in the foreground (`-D`: this process's child, which stopKeyAgent ends) and adds `key` to it. It
+ * prints its socket's line once the socket listens (`-s`: in sh syntax whatever SHELL is). Once ready it does not keep
+ * Node running, so it may outlive the step for later steps' builds; a later process empties it (emptyAgentCommand).
+ */
+async function ssh_agent_startKeyAgent(socket, key) {
+    const agent = startCompanion('ssh-agent', ['-D', '-s', '-a', socket], agentReadyLine(socket), {
+        timeoutMs: AGENT_START_TIMEOUT_MS,
+        track: 'ssh-agent'
+    });
+    const ended = await agent.ready;
+    if (ended !== undefined) {
+        throw new Error(`ssh-agent could not start on ${socket}: ${stderrTail(ended.stderr) || `exit code ${ended.code}`}`);
+    }
+    agents.set(socket, agent);
+    await runChecked('ssh-add', ['-q', '-'], { input: key, env: agentEnvironment(socket) });
+}
+/** Stops the agent this process started on `socket`, and its key with it: whether there was one. */
+async function stopKeyAgent(socket) {
+    const agent = agents.get(socket);
+    if (agent === undefined)
+        return false;
+    agents.delete(socket);
+    // It ignores its stdin: the SIGTERM that close sends after the wait ends it, and it removes its socket.
+    await agent.close(0);
+    return true;
+}
+/**
+ * The command that empties an agent through its socket: for one this process did not start (the post step, after a
+ * main step that ended without stopping its own).
+ */
+function emptyAgentCommand(socket) {
+    return ['env', `SSH_AUTH_SOCK=${socket}`, 'ssh-add', '-D'];
+}
+function agentEnvironment(socket) {
+    return { ...process.env, SSH_AUTH_SOCK: socket };
+}
+function agentReadyLine(socket) {
+    return `SSH_AUTH_SOCK=${socket}; export SSH_AUTH_SOCK;`;
+}
+
+;// CONCATENATED MODULE: ./src/runner/work-dir.ts
+
+/**
+ * The work directory of a plan under `parent`. Its name is the token's first 6 hex digits, since the control sockets
+ * inside must fit a Unix socket path (`<dir>/cm-<40 hex>.<16>`, 107 bytes at most; store-early.ts's `tempDirectory`
+ * counts on 6). A clash with a directory that is there already fails the mkdir, whose undo is then not recorded.
+ */
+function workDirIn(parent, token) {
+    return `${parent.replace(/\/$/, '')}/nix-offload-${token.slice(0, 6)}`;
+}
+/**
+ * The work directory and the key in it. A daemon connects as root, whose 0700 ~/.ssh keeps a key file from the runner
+ * user. When the runner user's own nix connects (`viaAgent`), every `--impure` evaluation and build it runs can read
+ * that user's files, and could send a key file out: the key then lives only in an ssh-agent of the step's, fed on
+ * stdin, and the ssh config names the agent and the key's public half, which picks that key from it.
+ */
+function workDirWithKey(settings, workDir, viaAgent) {
+    const mkdir = { kind: 'mkdir', path: workDir };
+    if (!viaAgent) {
+        const identityFile = `${workDir}/key`;
+        return {
+            files: { identityFile },
+            steps: [mkdir, { kind: 'write', path: identityFile, mode: 0o600, content: settings.privateKey.text }]
+        };
+    }
+    const identityFile = `${workDir}/key.pub`;
+    const identityAgent = `${workDir}/agent`;
+    return {
+        files: { identityFile, identityAgent },
+        steps: [
+            mkdir,
+            { kind: 'write', path: identityFile, mode: 0o644, content: `${settings.privateKey.publicLine}\n` },
+            { kind: 'key-agent', socket: identityAgent, key: settings.privateKey.text }
+        ]
+    };
+}
+/** A step's file operation and the undo it records; `ownDir` is the work directory once a step has made it. */
+function work_dir_workDirChange(step, ownDir) {
+    switch (step.kind) {
+        case 'mkdir':
+            return { op: { op: 'mkdir', path: step.path }, undo: { kind: 'remove-tree', path: step.path } };
+        case 'write': {
+            // A file of its own needs no undo of its own: its directory goes whole.
+            if (ownDir === undefined || !step.path.startsWith(`${ownDir}/`))
+                throw new Error(`the plan writes ${step.path} outside the action's own directory`);
+            const data = Buffer.from(step.content).toString('base64');
+            return { op: { op: 'create', path: step.path, data, mode: step.mode } };
+        }
+        case 'key-agent':
+            // Started once the batch has made the directory its socket lives in (startKeyAgents).
+            return { undo: { kind: 'stop-key-agent', socket: step.socket } };
+    }
+}
+/** Starts the plan's key agents, once the batch has made the work directory. */
+async function work_dir_startKeyAgents(agents) {
+    for (const agent of agents)
+        await startKeyAgent(agent.socket, agent.key);
+}
+/**
+ * Stops an agent that this process started. False when it did not (a main step that ended without stopping it): its
+ * undo's file operation then empties it.
+ */
+function stopOwnKeyAgent(undo) {
+    return stopKeyAgent(undo.socket);
+}
+/** The file operations that take the work directory back. */
+function workDirUndoOps(undo) {
+    if (undo.kind === 'remove-tree')
+        return [{ op: 'remove-tree', path: undo.path }];
+    // The agent of a main step that ended without stopping it: emptied, it holds nothing worth reaching.
+    return [{ op: 'attempt', argv: emptyAgentCommand(undo.socket) }];
+}
+
+;// CONCATENATED MODULE: ./src/runner/apply.ts
 
 
 
@@ -1421,6 +1838,188 @@ function loadChildren() {
 
 
 
+
+
+
+
+
+/**
+ * Changing the runner and taking it back: a plan's steps as one batch of file operations with the journal of their
+ * undos (applyPlan), and that journal undone newest first in one batch (undoJournal), each resource's change and undo
+ * coming from its own module; the store check that opens the SSH masters; and the post step.
+ */
+/** The masters this process's store checks open: one process, one set, closed together. */
+const storeMasters = new SshMasters();
+/**
+ * Configures the runner for the builders (the plan, applied and journaled) and pings every builder's store through
+ * the written config as the account that offloads (which opens the multiplexing masters, returned to be closed).
+ * Later steps see the builders only once `exportNixConfig` runs.
+ */
+async function configureRunner(plan, facts, options = { announce: true }) {
+    if (options.announce && facts !== undefined)
+        announcePlan(plan, facts);
+    const journal = await phase('configure', applyPlan(plan));
+    const stores = await phase('store check', pingStores(plan, facts, options.signal));
+    return { stores, journal, masters: storeMasters };
+}
+/** Ends the SSH masters the remote-store store checks started (SshMasters.close). */
+function closeStoreMasters() {
+    return storeMasters.close();
+}
+/** Says whom the runner is configured for and how, each builder's alias, and the plan's warnings. */
+function announcePlan(plan, facts) {
+    const who = plan.path === 'remote-store'
+        ? `${facts.userName} (its own nix opens the SSH connections, with ${plan.sshConfigFile ?? 'an ssh config'})`
+        : plan.asRoot
+            ? 'root (the nix-daemon opens the SSH connections)'
+            : facts.userName;
+    logInfo(`Configuring for ${who} (${plan.path}).`);
+    for (const builder of plan.builders) {
+        logInfo(`Builder ${builder.storeUri} → ${label(builder)} (${builder.systems.join(', ')})`);
+    }
+    for (const warning of plan.warnings)
+        core.warning(warning, { title: 'nix-offload' });
+}
+/**
+ * Carries out the plan on the runner in one batch of file operations. The journal of every change is saved to the
+ * action's state before the batch starts, so that a main step killed half-way leaves the post step a record: undoing
+ * what never happened is harmless (no block has this job's 128-bit token, no directory its name). Once the batch has
+ * answered, the journal keeps only the undos of the changes made: a directory or a block that was there already is
+ * not this job's to remove.
+ */
+async function applyPlan(plan) {
+    const { ops, undos, agents } = batchOf(plan);
+    saveJournal({ asRoot: plan.asRoot, token: plan.token, undo: undos.map(entry => entry.undo) });
+    const results = await fileOps(ops, { viaSudo: viaSudo(plan), keepGoing: false });
+    const made = undos.filter(entry => entry.op === undefined || results[entry.op]?.ok === true);
+    const journal = { asRoot: plan.asRoot, token: plan.token, undo: made.map(entry => entry.undo) };
+    saveJournal(journal);
+    checkAll(ops, results);
+    await startKeyAgents(agents);
+    return journal;
+}
+function batchOf(plan) {
+    const batch = { ops: [], undos: [], agents: [] };
+    let ownDir;
+    for (const step of plan.steps) {
+        const { op, undo } = changeOf(step, plan.token, ownDir);
+        if (step.kind === 'mkdir')
+            ownDir = step.path;
+        if (step.kind === 'key-agent')
+            batch.agents.push(step);
+        if (undo !== undefined)
+            batch.undos.push({ undo, ...(op === undefined ? {} : { op: batch.ops.length }) });
+        if (op !== undefined)
+            batch.ops.push(op);
+    }
+    return batch;
+}
+/** A step's change, from the module of the resource it changes. */
+function changeOf(step, token, ownDir) {
+    switch (step.kind) {
+        case 'block':
+            return blockChange(step, token);
+        case 'ssh-masters':
+            return mastersChange(step);
+        default:
+            return workDirChange(step, ownDir);
+    }
+}
+/**
+ * Undoes a journal, newest change first, in one batch of file operations: each block removal checks that none of
+ * this job's block is left, and counts other jobs' blocks. A failure is a warning, never an error.
+ */
+async function undoJournal(journal) {
+    // An agent this process started stops here; one that a main step left running is emptied by the file operations.
+    const left = [];
+    for (const undo of journal.undo)
+        if (undo.kind !== 'stop-key-agent' || !(await stopOwnKeyAgent(undo)))
+            left.push(undo);
+    const ops = left.reverse().flatMap(undoOpsOf);
+    const outcome = { failures: 0, othersLeft: new Map() };
+    try {
+        const results = await file_agent_fileOps(ops, { viaSudo: probe_viaSudo(journal), keepGoing: true });
+        ops.forEach((op, index) => {
+            const result = results[index];
+            if (op.op === 'attempt')
+                return;
+            const path = 'path' in op ? op.path : '';
+            if (result?.ok === true) {
+                if ((result.others ?? 0) > 0)
+                    outcome.othersLeft.set(path, result.others ?? 0);
+                return;
+            }
+            outcome.failures++;
+            lib_core/* warning */.$e(`nix-offload could not undo its change to ${path}: ${result?.error ?? 'no answer'}`);
+        });
+    }
+    catch (error) {
+        outcome.failures++;
+        lib_core/* warning */.$e(`nix-offload could not undo its changes: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    return outcome;
+}
+/** An undo's file operations, from the module of the resource it takes back. */
+function undoOpsOf(undo) {
+    switch (undo.kind) {
+        case 'remove-block':
+            return [blockUndoOp(undo)];
+        case 'close-ssh-masters':
+            return mastersUndoOps(undo);
+        default:
+            return workDirUndoOps(undo);
+    }
+}
+/**
+ * The seed's `sudo nix store ping --store ssh-ng://user@alias` check (spelled `nix store info` from Nix 2.19, see
+ * nix/), for every builder at once. It goes through the same ssh config, key file and known_hosts the daemon will
+ * use, as the same account, so it catches what the action's own SSH client cannot: permissions, an ssh config of
+ * root's that overrides ours, a sudo that does not work. Without `facts` (started before the runner probe ends, for
+ * the remote-store plan, which needs no sudo): `nix` from PATH, and the `store ping` form that every version accepts.
+ */
+async function pingStores(plan, facts, signal) {
+    const configFile = plan.sshConfigFile;
+    if (plan.path === 'remote-store' && configFile !== undefined) {
+        const masters = plan.steps.find(step => step.kind === 'ssh-masters');
+        const controlPath = masters === undefined ? undefined : controlPathIn(masters.controlDir);
+        return Promise.all(plan.builders.map(builder => sshCheck({ configFile, builder, controlPath }, storeMasters, signal)));
+    }
+    return Promise.all(plan.builders.map(builder => nixStoreCheck(plan, builder, facts, signal)));
+}
+async function nixStoreCheck(plan, builder, facts, signal) {
+    const check = storeInfoArgs({
+        implementation: facts?.nixImplementation ?? 'nix',
+        version: facts?.nixVersion ?? ''
+    });
+    const nixPath = facts?.nixPath ?? 'nix';
+    const args = [...NIX_FEATURES, ...check, '--store', builder.storeUri];
+    const started = Date.now();
+    // Bounded: a builder that stops answering after the preflight must not turn this into a six-hour job.
+    const bound = { timeoutMs: STORE_CHECK_TIMEOUT_MS, ...(signal === undefined ? {} : { signal }) };
+    const result = viaSudo(plan)
+        ? await runCommand('sudo', ['-n', nixPath, ...args], bound)
+        : await runCommand(nixPath, args, { ...bound, env: nixEnvironment(plan, process.env) });
+    const reach = {
+        storeUri: builder.storeUri,
+        builder: label(builder),
+        command: `nix ${check.join(' ')} --store ${builder.storeUri}`,
+        ok: result.code === 0,
+        ms: Date.now() - started
+    };
+    const { version, trusted } = parseStoreInfo(result.stdout.toString(), result.stderr);
+    if (version !== undefined)
+        reach.version = version;
+    if (trusted !== undefined)
+        reach.trusted = trusted;
+    if (!reach.ok)
+        reach.error = stderrTail(result.stderr);
+    if (result.timedOut === true) {
+        reach.error =
+            `it hung: no answer within ${STORE_CHECK_TIMEOUT_MS / 1000} s (the builder accepted the SSH connection ` +
+                'but its Nix did not answer: is its nix-daemon running and responsive?)';
+    }
+    return reach;
+}
 /**
  * The post step: stops what a killed main left running, then undoes, newest first, what main recorded, in one batch
  * of file operations. It warns instead of failing, so it never breaks a job.
@@ -1439,11 +2038,11 @@ async function cleanup() {
         return;
     }
     if (journal === undefined || journal.undo.length === 0) {
-        logInfo(constants/* NOTHING_TO_UNDO */.x_);
+        safe_text_logInfo(inputs_constants/* NOTHING_TO_UNDO */.x_);
         return;
     }
     const outcome = await undoJournal(journal);
-    logInfo(describeUndo(journal, outcome));
+    safe_text_logInfo(describeUndo(journal, outcome));
 }
 /** How long a process left running has to end after SIGTERM before it is killed. */
 const STOP_WAIT_MS = 3_000;
@@ -1465,7 +2064,7 @@ async function stopLeftRunning() {
     if (stopped.length === 0)
         return;
     const named = stopped.map(record => `${record.label} (pid ${record.pid})`).join(', ');
-    logInfo(`nix-offload: stopped ${stopped.length} process(es) main left running: ${named}.`);
+    safe_text_logInfo(`nix-offload: stopped ${stopped.length} process(es) main left running: ${named}.`);
 }
 function describeUndo(journal, outcome) {
     if (outcome.failures > 0)
@@ -1476,109 +2075,18 @@ function describeUndo(journal, outcome) {
         : `nix-offload: undid ${journal.undo.length} change(s); none of this job's configuration is left. Other jobs' ` +
             `blocks (${others.join(', ')}) are theirs, and were left alone.`;
 }
-/**
- * Undoes a journal, newest change first, in one batch of file operations: each block removal checks that none of
- * this job's block is left, and counts other jobs' blocks. A failure is a warning, never an error.
- */
-async function undoJournal(journal) {
-    const viaSudo = journal.asRoot && process.getuid?.() !== 0;
-    // An agent this process started stops here; one that a main step left running is emptied by the file operations.
-    const left = [];
-    for (const undo of journal.undo)
-        if (undo.kind !== 'stop-key-agent' || !(await stopKeyAgent(undo.socket)))
-            left.push(undo);
-    const ops = left.reverse().flatMap(undoOps);
-    const outcome = { failures: 0, othersLeft: new Map() };
-    try {
-        const results = await fileOps(ops, { viaSudo, keepGoing: true });
-        ops.forEach((op, index) => {
-            const result = results[index];
-            if (op.op === 'attempt')
-                return;
-            const path = 'path' in op ? op.path : '';
-            if (result?.ok === true) {
-                if ((result.others ?? 0) > 0)
-                    outcome.othersLeft.set(path, result.others ?? 0);
-                return;
-            }
-            outcome.failures++;
-            lib_core/* warning */.$e(`nix-offload could not undo its change to ${path}: ${result?.error ?? 'no answer'}`);
-        });
-    }
-    catch (error) {
-        outcome.failures++;
-        lib_core/* warning */.$e(`nix-offload could not undo its changes: ${error instanceof Error ? error.message : String(error)}`);
-    }
-    return outcome;
-}
-function undoOps(undo) {
-    switch (undo.kind) {
-        case 'remove-block':
-            return [
-                {
-                    op: 'remove-block',
-                    path: undo.path,
-                    token: undo.token,
-                    at: undo.at,
-                    ...(undo.restart === undefined ? {} : { restart: [...RESTART_COMMANDS[undo.restart]] })
-                }
-            ];
-        case 'remove-tree':
-            return [{ op: 'remove-tree', path: undo.path }];
-        case 'stop-key-agent':
-            // The agent of a main step that ended without stopping it: emptied, it holds nothing worth reaching.
-            return [{ op: 'attempt', argv: emptyAgentCommand(undo.socket) }];
-        case 'close-ssh-masters':
-            // `ssh -O stop` through each alias (its config is still there): the master takes no new session and ends with
-            // the last one, at once when idle. A build of another job that the shared daemon sent through this alias
-            // (machines-file path) finishes instead of dying with it. A master that does not answer is killed by the control
-            // path its command line names (a stopped one no longer names it; [c]: not to match the agent's own command line).
-            return [
-                ...undo.aliases.map((alias) => ({
-                    op: 'attempt',
-                    argv: [
-                        'ssh',
-                        ...(undo.configFile === undefined ? [] : ['-F', undo.configFile]),
-                        '-O',
-                        'stop',
-                        alias
-                    ]
-                })),
-                { op: 'attempt', argv: ['pkill', '-f', '--', `${escapeRegex(undo.path)}/[c]m-`] }
-            ];
-    }
-}
-/** A path as an extended regular expression that matches only itself (pkill -f). */
-/** Nix's `builders` when nix.conf sets none: `@` and this file, in the configuration directory /etc/nix. */
-const DEFAULT_MACHINES = '/etc/nix/machines';
-function escapeRegex(text) {
-    return text.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
-}
-/**
- * The shared files a journal's blocks may be in: nix.conf, the action's own machines file, Nix's default one (the
- * daemon reads `@/etc/nix/machines` when its nix.conf sets no `builders`), and each machines file nix.conf names now.
- */
-function sharedFiles() {
-    let conf = '';
-    try {
-        conf = (0,external_node_fs_.readFileSync)(NIX_CONF, 'utf8');
-    }
-    catch {
-        // No nix.conf to read: only the default machines file is the daemon's.
-    }
-    const named = [...conf.matchAll(/^\s*builders\s*=\s*@(\/\S+)\s*$/gm)].map(match => match[1] ?? '');
-    return { nixConf: NIX_CONF, machines: [SHARED_MACHINES, DEFAULT_MACHINES, ...named] };
-}
 
 ;// CONCATENATED MODULE: ./src/runner/index.ts
 /**
- * runner: the runner's side. The read-only probe of its Nix (probe.ts), the pure plan of every file to write and
- * command to run (plan.ts, rendering in render.ts), applying it with a journal of undo steps (apply.ts, through the
- * batched sudo file agent), the check that root's nix-daemon reaches each builder through what was written
- * (store-ping.ts), the state saved for the post step (state.ts), and the post step's undo (cleanup.ts).
+ * runner: the runner's side. The read-only probe of its Nix, and whether root's changes go through sudo (probe.ts);
+ * the pure plan of every change (plan.ts), made of one module per resource, each with its change and its undo side by
+ * side: the work directory and the key agent in it (work-dir.ts), the ssh config block and the configured builders'
+ * aliases (render.ts), the machines block and the nix.conf block (nix-config.ts), the SSH masters and the store check
+ * that opens them (ssh-masters.ts). Applying the plan with a journal of undo steps, undoing it, and the post step
+ * (apply.ts), through the batched sudo file agent (file-agent.ts); the journal saved for the post step, checked when
+ * read (state.ts).
  * May import: base, inputs, nix.
  */
-
 
 
 
