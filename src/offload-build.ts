@@ -8,7 +8,6 @@ import {
   buildOnBuilder,
   runBuild,
   type StoreBuildOutcome,
-  type StoreRoute,
   type StrategyChoice,
   transferBytes
 } from './nix/index.js'
@@ -46,23 +45,13 @@ function buildInBuilderStore(options: {
 }): Promise<StoreBuildOutcome> {
   const { step, choice, plan } = options
   const { facts, settings } = step
-  const routes = choice.routes.map(route => storeRoute(route, plan.builders[route.index]))
+  const routes = choice.routes
   const env = nixEnvironment(plan, process.env)
   const [first] = routes
   if (settings.evaluate === 'builder' && first !== undefined) {
     return buildOnBuilder(settings, { release: runnerRelease(facts), route: first, env })
   }
   return buildInStores({ release: runnerRelease(facts), settings, routes, env, workDir: plan.workDir })
-}
-
-/**
- * A route bound to the builder the plan configured at its place: its store URI, its max-jobs, and what its key may
- * run there (for the proof).
- */
-function storeRoute(route: StoreRoute, builder: Plan['builders'][number] | undefined): StoreRoute {
-  const routed: StoreRoute = { ...route, storeUri: builder?.storeUri ?? '', maxJobs: builder?.maxJobs ?? 1 }
-  if (builder?.access !== undefined) routed.access = builder.access
-  return routed
 }
 
 /**

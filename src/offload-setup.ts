@@ -4,7 +4,15 @@ import { buildOnRunner, runnerEntry } from './fallback.js'
 import { type SpeculativeConfiguration, tempDirectory } from './speculative.js'
 import { logInfo, phase } from './base/index.js'
 import { admitBuilders, type PreflightOutcome } from './builders/index.js'
-import { type Builder, Input, label, type Settings, SetupError, wantsBuild } from './inputs/index.js'
+import {
+  type ConfiguredBuilder,
+  configureBuilders,
+  Input,
+  label,
+  type Settings,
+  SetupError,
+  wantsBuild
+} from './inputs/index.js'
 import {
   checksOnlyLocally,
   chooseEvaluatingBuilder,
@@ -73,9 +81,9 @@ export async function startEarly(step: OffloadStep): Promise<EarlyStart> {
   return { decided, needing }
 }
 
-/** The builders the preflight admitted, and the checks every report shows. */
+/** The builders the preflight admitted, each configured once for this run, and the checks every report shows. */
 export interface Admitted {
-  builders: Builder[]
+  builders: ConfiguredBuilder[]
   checks: Checks
 }
 
@@ -102,14 +110,14 @@ export async function admit(options: {
     await publish(makeReport({ checks }), settings, false)
     throw error
   }
-  return { builders: checked.builders, checks }
+  return { builders: configureBuilders(checked.builders, options.step.token), checks }
 }
 
 /** The strategy, and where each installable builds; refused before anything of the run's own is left. */
 export async function choose(options: {
   step: OffloadStep
   early: EarlyStart
-  builders: Builder[]
+  builders: ConfiguredBuilder[]
 }): Promise<StrategyChoice> {
   const { facts, settings, speculation } = options.step
   const { decided } = options.early
@@ -148,7 +156,7 @@ export interface Configured {
 export async function configure(options: {
   step: OffloadStep
   choice: StrategyChoice
-  builders: Builder[]
+  builders: ConfiguredBuilder[]
   checks: Checks
 }): Promise<Configured> {
   const { facts, settings, token, speculation } = options.step

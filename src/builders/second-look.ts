@@ -1,6 +1,6 @@
 import type { Diagnosis } from '../diagnosis/index.js'
 import type { PreflightResult } from './preflight-verdict.js'
-import type { ConfiguredBuilder } from '../runner/index.js'
+import type { ConfiguredBuilder } from '../inputs/index.js'
 
 /**
  * A second look at the builders Nix could not reach during the build. Nix's log cannot say why: from Nix 2.16 it

@@ -43,9 +43,13 @@ export interface StoreOffer extends MachineOffer {
   label: string
   /** Only an ssh-ng builder's store can build: `nix-store --serve` (ssh) only copies and builds one derivation. */
   protocol: Protocol
+  /** Its store, max-jobs and what its key may run there, which its route is bound to (see StoreRoute). */
+  storeUri: string
+  maxJobs: number
+  access?: BuilderAccess
 }
 
-/** The installables one builder's store builds, in the order given; `storeUri` once the plan has named it. */
+/** The installables one builder's store builds, in the order given. */
 export interface StoreRoute {
   index: number
   label: string
@@ -55,7 +59,7 @@ export interface StoreRoute {
   derivations: RoutedDerivation[]
   /** What the builder's key may run there (the preflight's finding); unset: a shell. */
   access?: BuilderAccess
-  /** The builder's max-jobs, once the plan has named the route's builder: the `-j` its store builds with. */
+  /** The builder's max-jobs: the `-j` its store builds with. */
   maxJobs?: number
 }
 
@@ -207,8 +211,12 @@ function routeNeeds(
   return [...routes.values()]
 }
 
-function emptyRoute(builder: StoreOffer, installables: string[]): StoreRoute {
-  return { index: builder.index, label: builder.label, storeUri: '', installables, derivations: [] }
+/** The route to `builder`'s store, bound to it: its store URI, its max-jobs, and what its key may run there. */
+export function emptyRoute(builder: StoreOffer, installables: string[]): StoreRoute {
+  const { index, label, storeUri, maxJobs, access } = builder
+  const route: StoreRoute = { index, label, storeUri, maxJobs, installables, derivations: [] }
+  if (access !== undefined) route.access = access
+  return route
 }
 
 function unroutable(need: InstallableNeed): StoreObstacle {

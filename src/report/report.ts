@@ -6,7 +6,7 @@ import { hostPort } from '../inputs/index.js'
 import { type BuildRecord, type BuildStatus, buildTimes } from '../nix/index.js'
 import type { ConfigPath, Plan } from '../runner/index.js'
 import type { PreflightResult } from '../builders/index.js'
-import type { ConfiguredBuilder } from '../runner/index.js'
+import type { ConfiguredBuilder } from '../inputs/index.js'
 import type { StoreReach } from '../runner/index.js'
 
 /** The `report` output's JSON file: what was configured and, per derivation, where it ran. No secret is in it. */

@@ -6,7 +6,7 @@ import { checkAll, type FileOp, fileOps } from './file-agent.js'
 import { sharedFiles } from './nix-config.js'
 import { nixEnvironment, type Plan, type Step } from './plan.js'
 import { type RunnerFacts, viaSudo } from './probe.js'
-import { blockChange, blockUndoOp } from './render.js'
+import { blockChange, blockUndoOp } from './ssh-config.js'
 import {
   controlPathIn,
   mastersChange,

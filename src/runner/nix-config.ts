@@ -1,10 +1,10 @@
 import * as core from '@actions/core'
 import { readFileSync } from 'node:fs'
 import { Input, SetupError } from '../inputs/index.js'
-import type { Settings } from '../inputs/index.js'
+import type { ConfiguredBuilder, Settings } from '../inputs/index.js'
 import type { FileOp } from './file-agent.js'
 import type { RunnerFacts } from './probe.js'
-import { type BlockStep, type ConfiguredBuilder, markedBlock } from './render.js'
+import { type BlockStep, markedBlock } from './ssh-config.js'
 import type { SharedFiles } from './state.js'
 import type { WriteStep } from './work-dir.js'
 
