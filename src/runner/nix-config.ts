@@ -12,7 +12,7 @@ import type { WriteStep } from './work-dir.js'
  * How the offloading Nix learns of the builders, its two resources side by side: the machines lines (a file in the
  * work directory, or this job's block in the daemon's machines file, rewritten by the canary) and the settings that
  * name them (NIX_CONFIG, or this job's block at the end of nix.conf, with a daemon restart). Both blocks are marked
- * blocks (render.ts), taken back by the post step's block removal.
+ * blocks (ssh-config.ts), taken back by the post step's block removal.
  */
 
 /**
