@@ -1,6 +1,6 @@
 import { phase, runCommand, safeLine, shellQuote, stderrTail } from '../base/index.js'
 import { Input, SetupError, type Settings } from '../inputs/index.js'
-import { type BuildOutcome, lastError, runLoggedBuild } from './build.js'
+import { type BuildOutcome, copyBackRefused, lastError, runLoggedBuild } from './build.js'
 import { builtOn } from './ledger.js'
 import { builderNix, NIX_FEATURES, type NixRelease, sshDestination } from './nix-cli.js'
 import { isStorePath, storeDirOf } from './nix-log.js'
@@ -38,12 +38,8 @@ export function chooseEvaluatingBuilder(
   const refuse = (why: string): never => {
     throw new SetupError(`Input '${Input.Evaluate}: builder' cannot serve this run: ${why}`)
   }
-  if (settings.copyBack && !runner.acceptsUnsignedPaths) {
-    refuse(
-      "the runner's nix-daemon does not trust the runner user, so it would refuse the builder's unsigned outputs " +
-        `on the way back. Add the runner user to trusted-users, or set '${Input.CopyBack}: false'.`
-    )
-  }
+  const refused = copyBackRefused(settings, runner)
+  if (refused !== undefined) refuse(refused)
   const stores = builders.filter(builder => builder.protocol === 'ssh-ng')
   if (stores.length === 0) {
     refuse(

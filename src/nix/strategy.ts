@@ -1,6 +1,6 @@
 import { isRecord, runCommand, safeLine } from '../base/index.js'
 import { type BuilderAccess, Input, type Protocol, SetupError, type Settings } from '../inputs/index.js'
-import { fits, forEvaluation, type MachineOffer } from './build.js'
+import { copyBackRefused, fits, forEvaluation, type MachineOffer } from './build.js'
 import {
   compareVersions,
   derivationShowArgs,
@@ -153,12 +153,8 @@ export function remoteStoreObstacle(
         `Set '${Input.Strategy}: hook' (or auto) for a configure-only step.`
     }
   }
-  if (known.runner !== undefined && settings.copyBack && !known.runner.acceptsUnsignedPaths) {
-    return doesNotFit(
-      "the runner's nix-daemon does not trust the runner user, so it would refuse the builder's unsigned outputs on " +
-        `the way back. Add the runner user to trusted-users, or set '${Input.CopyBack}: false' to leave them on the builder.`
-    )
-  }
+  const refused = copyBackRefused(settings, known.runner)
+  if (refused !== undefined) return doesNotFit(refused)
   const { lookup, builders = [] } = known
   if (lookup !== undefined && (lookup.needs === undefined || lookup.needs.length === 0)) {
     return doesNotFit(lookup.problem)
