@@ -12,15 +12,7 @@ import {
   transferBytes
 } from './nix/index.js'
 import { type BuildReport, type Checks, makeReport } from './report/index.js'
-import {
-  closeStoreMasters,
-  nixEnvironment,
-  type Journal,
-  type Plan,
-  runnerRelease,
-  saveJournal,
-  undoJournal
-} from './runner/index.js'
+import { nixEnvironment, type Plan, runnerRelease, saveJournal, undoJournal } from './runner/index.js'
 
 /** What the build left: Nix's outcome and, in a builder's own store, the proofs, copies back and sizes it adds. */
 export type Built = BuildOutcome & Partial<Pick<StoreBuildOutcome, 'proofs' | 'copiedBack' | 'sizes'>>
@@ -59,15 +51,15 @@ function buildInBuilderStore(options: {
  * second look opens its own connection): they go now, beside the report, rather than linger until the post step.
  */
 export function undoStorePlan(configured: Configured): Promise<void> | undefined {
-  return configured.plan.path === 'remote-store' ? undoNow(configured.journal) : undefined
+  return configured.plan.path === 'remote-store' ? undoNow(configured) : undefined
 }
 
 /** Undoes the remote-store plan at the end of main, so the post step has nothing left to undo. */
-async function undoNow(journal: Journal): Promise<void> {
+async function undoNow({ journal, masters }: Configured): Promise<void> {
   // Its masters are this process's children, ended by SIGTERM (or, when ssh made its own connection, by closing their
   // input): `ssh -O stop` and the search for a master left over are only needed when one did not end by itself. No
   // session leaves a master of its own (ControlPersist no).
-  const closed = await closeStoreMasters()
+  const closed = await masters.close()
   const undo = closed ? journal.undo.filter(entry => entry.kind !== 'close-ssh-masters') : journal.undo
   const { failures } = await undoJournal({ ...journal, undo })
   if (failures > 0) return

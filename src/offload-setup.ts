@@ -32,7 +32,8 @@ import {
   makeStorePlan,
   type Plan,
   type RunnerFacts,
-  runnerRelease
+  runnerRelease,
+  type SshMasters
 } from './runner/index.js'
 
 /** What every phase of a build-mode run starts from. */
@@ -146,10 +147,11 @@ export async function choose(options: {
   }
 }
 
-/** The runner as configured for the build, and the journal that undoes it. */
+/** The runner as configured for the build, the journal that undoes it, and the SSH masters its store check opened. */
 export interface Configured {
   plan: Plan
   journal: Journal
+  masters: SshMasters
 }
 
 /** Configures the runner for the strategy (or keeps what was configured early), and checks every builder's store. */
@@ -165,7 +167,7 @@ export async function configure(options: {
     choice.strategy === 'remote-store'
       ? makeStorePlan(settings, builders, token, tempDirectory())
       : (speculation.hookPlan ?? makePlan(settings, builders, facts, token))
-  const { stores, journal } = await speculation.configure({ plan, choice, builders, facts })
+  const { stores, journal, masters } = await speculation.configure({ plan, choice, builders, facts })
   exportNixConfig(plan)
   checks.stores = stores
   const unreachable = stores.filter(store => !store.ok)
@@ -182,7 +184,7 @@ export async function configure(options: {
         .join('\n')
     )
   }
-  return { plan, journal }
+  return { plan, journal, masters }
 }
 
 /**

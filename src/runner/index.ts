@@ -14,5 +14,5 @@ export { makePlan, makeStorePlan, nixEnvironment, type Plan, settingsForRunner }
 export { type ConfigPath, exportNixConfig, machinesFileOp } from './nix-config.js'
 export { checkAll, type FileOp, fileOps, newToken } from './file-agent.js'
 export { childRecorder, type Journal, saveJournal } from './state.js'
-export { announcePlan, cleanup, closeStoreMasters, configureRunner, undoJournal } from './apply.js'
+export { announcePlan, cleanup, configureRunner, undoJournal } from './apply.js'
 export { type SshMasters, type StoreReach } from './ssh-masters.js'
