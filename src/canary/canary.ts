@@ -7,7 +7,7 @@ import { runBuild } from '../nix/index.js'
 import { type CanaryTarget, renderCanaryExpression } from './canary-plan.js'
 import { type CanaryEntry, type CanaryRun, judgeCanary, renderCanarySummary } from './canary-verdict.js'
 import { configureBuilders, Output } from '../inputs/index.js'
-import { checkAll, type FileOp, fileOps, newToken } from '../runner/index.js'
+import { checkAll, type FileOp, fileOps, newToken, viaSudo } from '../runner/index.js'
 import type { BuildRecord, CopyRecord } from '../nix/index.js'
 import { restoreHistory, saveHistory } from './history-cache.js'
 import { makePlan } from '../runner/index.js'
@@ -90,10 +90,9 @@ async function buildOnEach(options: {
     system: checked.results[healthyIndexes[index] ?? -1]?.system ?? builder.systems[0] ?? facts.system
   }))
   const expression = writeCanaryFiles(targets, nonce, settings.canary.payloadMb)
-  const viaSudo = plan.asRoot && !facts.isRoot
   const useMachines = async (chosen: typeof plan.builders): Promise<void> => {
     const ops: FileOp[] = [machinesFileOp(plan, chosen)]
-    checkAll(ops, await fileOps(ops, { viaSudo, keepGoing: false }))
+    checkAll(ops, await fileOps(ops, { viaSudo: viaSudo(plan), keepGoing: false }))
   }
   const copies: CopyRecord[] = []
   for (const [index, builder] of plan.builders.entries()) {
