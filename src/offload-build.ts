@@ -8,20 +8,11 @@ import {
   buildOnBuilder,
   runBuild,
   type StoreBuildOutcome,
-  type StoreRoute,
   type StrategyChoice,
   transferBytes
 } from './nix/index.js'
 import { type BuildReport, type Checks, makeReport } from './report/index.js'
-import {
-  closeStoreMasters,
-  nixEnvironment,
-  type Journal,
-  type Plan,
-  runnerRelease,
-  saveJournal,
-  undoJournal
-} from './runner/index.js'
+import { nixEnvironment, type Plan, runnerRelease, saveJournal, undoJournal } from './runner/index.js'
 
 /** What the build left: Nix's outcome and, in a builder's own store, the proofs, copies back and sizes it adds. */
 export type Built = BuildOutcome & Partial<Pick<StoreBuildOutcome, 'proofs' | 'copiedBack' | 'sizes'>>
@@ -46,7 +37,7 @@ function buildInBuilderStore(options: {
 }): Promise<StoreBuildOutcome> {
   const { step, choice, plan } = options
   const { facts, settings } = step
-  const routes = choice.routes.map(route => storeRoute(route, plan.builders[route.index]))
+  const routes = choice.routes
   const env = nixEnvironment(plan, process.env)
   const [first] = routes
   if (settings.evaluate === 'builder' && first !== undefined) {
@@ -56,29 +47,19 @@ function buildInBuilderStore(options: {
 }
 
 /**
- * A route bound to the builder the plan configured at its place: its store URI, its max-jobs, and what its key may
- * run there (for the proof).
- */
-function storeRoute(route: StoreRoute, builder: Plan['builders'][number] | undefined): StoreRoute {
-  const routed: StoreRoute = { ...route, storeUri: builder?.storeUri ?? '', maxJobs: builder?.maxJobs ?? 1 }
-  if (builder?.access !== undefined) routed.access = builder.access
-  return routed
-}
-
-/**
  * Nothing after the build uses the remote-store plan's files or SSH master (later steps are not configured, and a
  * second look opens its own connection): they go now, beside the report, rather than linger until the post step.
  */
 export function undoStorePlan(configured: Configured): Promise<void> | undefined {
-  return configured.plan.path === 'remote-store' ? undoNow(configured.journal) : undefined
+  return configured.plan.path === 'remote-store' ? undoNow(configured) : undefined
 }
 
 /** Undoes the remote-store plan at the end of main, so the post step has nothing left to undo. */
-async function undoNow(journal: Journal): Promise<void> {
+async function undoNow({ journal, masters }: Configured): Promise<void> {
   // Its masters are this process's children, ended by SIGTERM (or, when ssh made its own connection, by closing their
   // input): `ssh -O stop` and the search for a master left over are only needed when one did not end by itself. No
   // session leaves a master of its own (ControlPersist no).
-  const closed = await closeStoreMasters()
+  const closed = await masters.close()
   const undo = closed ? journal.undo.filter(entry => entry.kind !== 'close-ssh-masters') : journal.undo
   const { failures } = await undoJournal({ ...journal, undo })
   if (failures > 0) return

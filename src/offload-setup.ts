@@ -4,7 +4,15 @@ import { buildOnRunner, runnerEntry } from './fallback.js'
 import { type SpeculativeConfiguration, tempDirectory } from './speculative.js'
 import { logInfo, phase } from './base/index.js'
 import { admitBuilders, type PreflightOutcome } from './builders/index.js'
-import { type Builder, Input, label, type Settings, SetupError, wantsBuild } from './inputs/index.js'
+import {
+  type ConfiguredBuilder,
+  configureBuilders,
+  Input,
+  label,
+  type Settings,
+  SetupError,
+  wantsBuild
+} from './inputs/index.js'
 import {
   checksOnlyLocally,
   chooseEvaluatingBuilder,
@@ -24,7 +32,8 @@ import {
   makeStorePlan,
   type Plan,
   type RunnerFacts,
-  runnerRelease
+  runnerRelease,
+  type SshMasters
 } from './runner/index.js'
 
 /** What every phase of a build-mode run starts from. */
@@ -73,9 +82,9 @@ export async function startEarly(step: OffloadStep): Promise<EarlyStart> {
   return { decided, needing }
 }
 
-/** The builders the preflight admitted, and the checks every report shows. */
+/** The builders the preflight admitted, each configured once for this run, and the checks every report shows. */
 export interface Admitted {
-  builders: Builder[]
+  builders: ConfiguredBuilder[]
   checks: Checks
 }
 
@@ -102,14 +111,14 @@ export async function admit(options: {
     await publish(makeReport({ checks }), settings, false)
     throw error
   }
-  return { builders: checked.builders, checks }
+  return { builders: configureBuilders(checked.builders, options.step.token), checks }
 }
 
 /** The strategy, and where each installable builds; refused before anything of the run's own is left. */
 export async function choose(options: {
   step: OffloadStep
   early: EarlyStart
-  builders: Builder[]
+  builders: ConfiguredBuilder[]
 }): Promise<StrategyChoice> {
   const { facts, settings, speculation } = options.step
   const { decided } = options.early
@@ -138,17 +147,18 @@ export async function choose(options: {
   }
 }
 
-/** The runner as configured for the build, and the journal that undoes it. */
+/** The runner as configured for the build, the journal that undoes it, and the SSH masters its store check opened. */
 export interface Configured {
   plan: Plan
   journal: Journal
+  masters: SshMasters
 }
 
 /** Configures the runner for the strategy (or keeps what was configured early), and checks every builder's store. */
 export async function configure(options: {
   step: OffloadStep
   choice: StrategyChoice
-  builders: Builder[]
+  builders: ConfiguredBuilder[]
   checks: Checks
 }): Promise<Configured> {
   const { facts, settings, token, speculation } = options.step
@@ -157,7 +167,7 @@ export async function configure(options: {
     choice.strategy === 'remote-store'
       ? makeStorePlan(settings, builders, token, tempDirectory())
       : (speculation.hookPlan ?? makePlan(settings, builders, facts, token))
-  const { stores, journal } = await speculation.configure({ plan, choice, builders, facts })
+  const { stores, journal, masters } = await speculation.configure({ plan, choice, builders, facts })
   exportNixConfig(plan)
   checks.stores = stores
   const unreachable = stores.filter(store => !store.ok)
@@ -174,7 +184,7 @@ export async function configure(options: {
         .join('\n')
     )
   }
-  return { plan, journal }
+  return { plan, journal, masters }
 }
 
 /**

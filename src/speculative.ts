@@ -1,6 +1,6 @@
 import { tmpdir } from 'node:os'
 import { logInfo } from './base/index.js'
-import { type Builder, givenBuilders, type Settings, wantsBuild } from './inputs/index.js'
+import { type Builder, configureBuilders, givenBuilders, type Settings, wantsBuild } from './inputs/index.js'
 import { remoteStoreObstacle, type RunnerTrust, type StrategyChoice } from './nix/index.js'
 import {
   announcePlan,
@@ -127,7 +127,7 @@ function startStore(
   if (given === undefined || given.some(builder => builder.protocol !== 'ssh-ng')) return undefined
   let plan: Plan
   try {
-    plan = makeStorePlan(settings, given, token, tempDirectory())
+    plan = makeStorePlan(settings, configureBuilders(given, token), token, tempDirectory())
   } catch {
     // Said in its usual place, once the strategy is chosen.
     return undefined
@@ -148,7 +148,7 @@ function planWithoutRestart(
   token: string
 ): Plan | undefined {
   try {
-    const plan = makePlan(settings, builders, facts, token)
+    const plan = makePlan(settings, configureBuilders(builders, token), facts, token)
     return plan.path === 'daemon-config' ? undefined : plan
   } catch {
     return undefined

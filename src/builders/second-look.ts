@@ -1,6 +1,6 @@
 import type { Diagnosis } from '../diagnosis/index.js'
 import type { PreflightResult } from './preflight-verdict.js'
-import type { ConfiguredBuilder } from '../runner/index.js'
+import { builderNamed, type ConfiguredBuilder } from '../inputs/index.js'
 
 /**
  * A second look at the builders Nix could not reach during the build. Nix's log cannot say why: from Nix 2.16 it
@@ -32,7 +32,7 @@ export async function secondLook(
   const lost = new Map<string, ConfiguredBuilder>()
   for (const diagnosis of diagnoses) {
     if (diagnosis.cause !== 'builder-unreachable') continue
-    const builder = builders.find(b => b.storeUri === diagnosis.machine)
+    const builder = builderNamed(builders, diagnosis.machine)
     if (builder !== undefined) lost.set(builder.storeUri, builder)
   }
   if (lost.size === 0) return [...diagnoses]

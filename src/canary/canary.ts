@@ -6,8 +6,8 @@ import { join } from 'node:path'
 import { runBuild } from '../nix/index.js'
 import { type CanaryTarget, renderCanaryExpression } from './canary-plan.js'
 import { type CanaryEntry, type CanaryRun, judgeCanary, renderCanarySummary } from './canary-verdict.js'
-import { Output } from '../inputs/index.js'
-import { checkAll, type FileOp, fileOps, newToken } from '../runner/index.js'
+import { configureBuilders, Output } from '../inputs/index.js'
+import { checkAll, type FileOp, fileOps, newToken, viaSudo } from '../runner/index.js'
 import type { BuildRecord, CopyRecord } from '../nix/index.js'
 import { restoreHistory, saveHistory } from './history-cache.js'
 import { makePlan } from '../runner/index.js'
@@ -75,7 +75,8 @@ async function buildOnEach(options: {
 }): Promise<Measured> {
   const { facts, settings, checked, healthyIndexes } = options
   const nonce = randomBytes(6).toString('hex')
-  const plan = makePlan(settings, checked.builders, facts, newToken())
+  const token = newToken()
+  const plan = makePlan(settings, configureBuilders(checked.builders, token), facts, token)
   const setup = await configureRunner(plan, facts)
   exportNixConfig(plan)
   const measured: Measured = {
@@ -89,10 +90,9 @@ async function buildOnEach(options: {
     system: checked.results[healthyIndexes[index] ?? -1]?.system ?? builder.systems[0] ?? facts.system
   }))
   const expression = writeCanaryFiles(targets, nonce, settings.canary.payloadMb)
-  const viaSudo = plan.asRoot && !facts.isRoot
   const useMachines = async (chosen: typeof plan.builders): Promise<void> => {
     const ops: FileOp[] = [machinesFileOp(plan, chosen)]
-    checkAll(ops, await fileOps(ops, { viaSudo, keepGoing: false }))
+    checkAll(ops, await fileOps(ops, { viaSudo: viaSudo(plan), keepGoing: false }))
   }
   const copies: CopyRecord[] = []
   for (const [index, builder] of plan.builders.entries()) {

@@ -1,12 +1,14 @@
+import { builderNamed } from '../inputs/index.js'
 import { derivationName, fits, type MachineNeed } from '../nix/index.js'
 import type { BuilderOffer, Diagnosis, DiagnosisContext, Finding } from './diagnosis-types.js'
 
 /** The messages the rules write: each names the cause, the builder where known, and the fix. */
 
 export function unreachable(printed: string, reason: string, context: DiagnosisContext): Diagnosis {
-  const uri = configuredUri(printed, context)
-  const label = labelOf(uri, context)
-  const pinInput = context.builders.find(b => b.storeUri === uri)?.pinInput
+  const offer = builderNamed(context.builders, printed)
+  const uri = offer?.storeUri ?? printed
+  const label = offer?.label ?? uri
+  const pinInput = offer?.pinInput
   const pin = pinInput === undefined ? '`host-public-key` / `known-hosts`' : `\`${pinInput}\``
   const said = oneLine(reason)
   const lines = [
@@ -30,17 +32,6 @@ export function unreachable(printed: string, reason: string, context: DiagnosisC
     message: lines.join('\n'),
     machine: uri
   }
-}
-
-/**
- * The store URI of the configured builder that Nix named: its connection errors name the store without the URI's
- * settings (`?remote-program=…`), its build lines with them.
- */
-function configuredUri(printed: string, context: DiagnosisContext): string {
-  const withoutSettings = (uri: string): string => uri.replace(/\?.*$/, '')
-  return (
-    context.builders.find(b => withoutSettings(b.storeUri) === withoutSettings(printed))?.storeUri ?? printed
-  )
 }
 
 /** ssh's own words, when Nix passed them on (ssh:// stores drain ssh's stderr into the message in newer Nix). */
@@ -339,7 +330,7 @@ export function group(match: RegExpMatchArray, name: string): string {
 }
 
 export function labelOf(uri: string, context: DiagnosisContext): string {
-  return context.builders.find(b => b.storeUri === uri)?.label ?? uri
+  return builderNamed(context.builders, uri)?.label ?? uri
 }
 
 export function isSshUri(uri: string): boolean {

@@ -3,7 +3,7 @@
  * validated, immutable Settings object (settings.ts, with the single-value parsers in fields.ts and the `builders`
  * input's machines lines in machines.ts), the names of inputs, outputs and state keys (constants.ts), SSH key and
  * known_hosts parsing (keys.ts), shell-like word splitting, the errors a user can act on, and how a builder is named
- * everywhere (builder-label.ts). A new input starts here.
+ * everywhere and the one record of a configured builder that every later stage takes (builder.ts). A new input starts here.
  * May import: base.
  */
 
@@ -20,13 +20,8 @@ export {
 } from './keys.js'
 export {
   AUTO,
-  type Builder,
-  type BuilderAccess,
-  type BuilderRequest,
-  builderWith,
   type CanaryThresholds,
   type Evaluate,
-  givenBuilders,
   parseSettings,
   type Protocol,
   type Settings,
@@ -34,7 +29,18 @@ export {
   takeInputs,
   wantsBuild
 } from './settings.js'
-export { hostPort, label } from './builder-label.js'
+export {
+  type Builder,
+  type BuilderAccess,
+  type BuilderRequest,
+  builderNamed,
+  builderWith,
+  type ConfiguredBuilder,
+  configureBuilders,
+  givenBuilders,
+  hostPort,
+  label
+} from './builder.js'
 export { nixBeside } from './remote-program.js'
 
 /** What a Nix system type and a system feature may look like, for values a builder reports too. */

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net'
-import { label } from './builder-label.js'
+import { label } from './builder.js'
 import { Input } from './constants.js'
 import { InputError } from './errors.js'
 import { type HostKey, parseHostKey } from './keys.js'

@@ -11,8 +11,6 @@ import {
   parsePrivateKey
 } from './keys.js'
 import {
-  AUTO,
-  type Auto,
   checkBuilderEvaluation,
   CONTROL,
   type Evaluate,
@@ -31,9 +29,9 @@ import {
   parseProtocol,
   orAuto,
   parseUser,
-  type Protocol,
   SYSTEM
 } from './fields.js'
+import type { BuilderRequest } from './builder.js'
 import { parseMachines } from './machines.js'
 import { splitShellWords } from './shell-words.js'
 import { checkProgramFits, parseRemoteProgram, programFor } from './remote-program.js'
@@ -41,66 +39,13 @@ import { checkProgramFits, parseRemoteProgram, programFor } from './remote-progr
 export { AUTO, type Auto, type Protocol } from './fields.js'
 export type { Evaluate } from './fields.js'
 
-/**
- * What the action's SSH key may run on a builder: any command through the user's shell, or only one of Nix's own
- * programs, forced by the builder (sshd's ForceCommand, `command=` in authorized_keys, NixOS `nix.sshServe`).
- */
-export type BuilderAccess = 'shell' | 'nix-daemon' | 'nix-store --serve'
-
-/** One remote machine, with every value known; every field is safe to put in its file. */
-export interface Builder {
-  protocol: Protocol
-  /** DNS name or IP address (IPv6 without brackets) */
-  host: string
-  port: number
-  /** SSH user on the builder */
-  user: string
-  /** Nix systems it builds for, e.g. x86_64-linux */
-  systems: string[]
-  maxJobs: number
-  speedFactor: number
-  supportedFeatures: string[]
-  mandatoryFeatures: string[]
-  /** Which input described it, for error messages: `host` or `builders` line N. */
-  origin: string
-  /** The input that pins its host key: `host-public-key`, `known-hosts`, or `builders` (its column 8). */
-  pinInput: Input
-  /**
-   * Full path of the program Nix runs there: a `builders` line's `?remote-program=`, else from the `remote-program`
-   * input; unset: `nix-daemon` or `nix-store` from its PATH.
-   */
-  remoteProgram?: string
-  /** Found by the preflight; unset before it, or when it found a shell. */
-  access?: BuilderAccess
-}
-
-/** A builder as the inputs describe it: some values may be `auto`, detected by the preflight. */
-export interface BuilderRequest extends Omit<Builder, 'systems' | 'maxJobs' | 'supportedFeatures'> {
-  systems: string[] | Auto
-  maxJobs: number | Auto
-  supportedFeatures: string[] | Auto
-}
-
-/** The builders as given, when none leaves a value for the preflight to detect (`auto`); otherwise undefined. */
-export function givenBuilders(requests: BuilderRequest[]): Builder[] | undefined {
-  const builders: Builder[] = []
-  for (const request of requests) {
-    const { systems, maxJobs, supportedFeatures } = request
-    if (systems === AUTO || maxJobs === AUTO || supportedFeatures === AUTO) return undefined
-    builders.push(builderWith(request, systems, maxJobs, supportedFeatures))
-  }
-  return builders
-}
-
-/** The builder a request describes, with these values in place of `auto` (each system once). */
-export function builderWith(
-  request: BuilderRequest,
-  systems: string[],
-  maxJobs: number,
-  supportedFeatures: string[]
-): Builder {
-  return { ...request, systems: [...new Set(systems)], maxJobs, supportedFeatures }
-}
+export {
+  type Builder,
+  type BuilderAccess,
+  type BuilderRequest,
+  builderWith,
+  givenBuilders
+} from './builder.js'
 
 /** Everything the action was asked to do, validated before anything is written. */
 export interface Settings {

@@ -6,7 +6,7 @@ import { NIX_FEATURES } from './nix-cli.js'
 import { type ProgressOptions, ProgressTracker } from './progress.js'
 import { StorePathFilter, storeDirOf } from './nix-log.js'
 import { runCommand } from '../base/index.js'
-import type { Settings } from '../inputs/index.js'
+import { Input, type Settings } from '../inputs/index.js'
 
 export interface BuildOutcome {
   exitCode: number
@@ -348,5 +348,17 @@ export function fits(machine: MachineOffer, need: MachineNeed): boolean {
       feature => machine.supportedFeatures.includes(feature) || machine.mandatoryFeatures.includes(feature)
     ) &&
     machine.mandatoryFeatures.every(feature => need.features.includes(feature))
+  )
+}
+
+/** Why the runner's store would refuse the builder's outputs on their way back, when `runner` says it would. */
+export function copyBackRefused(
+  settings: Pick<Settings, 'copyBack'>,
+  runner?: { acceptsUnsignedPaths: boolean }
+): string | undefined {
+  if (runner === undefined || !settings.copyBack || runner.acceptsUnsignedPaths) return undefined
+  return (
+    "the runner's nix-daemon does not trust the runner user, so it would refuse the builder's unsigned outputs on " +
+    `the way back. Add the runner user to trusted-users, or set '${Input.CopyBack}: false' to leave them on the builder.`
   )
 }

@@ -1,13 +1,19 @@
 import { phase, runCommand, safeLine, shellQuote, stderrTail } from '../base/index.js'
-import { type BuilderAccess, Input, SetupError, type Settings } from '../inputs/index.js'
-import { type BuildOutcome, lastError, runLoggedBuild } from './build.js'
+import { Input, SetupError, type Settings } from '../inputs/index.js'
+import { type BuildOutcome, copyBackRefused, lastError, runLoggedBuild } from './build.js'
 import { builtOn } from './ledger.js'
 import { builderNix, NIX_FEATURES, type NixRelease, sshDestination } from './nix-cli.js'
 import { isStorePath, storeDirOf } from './nix-log.js'
 import { machineLabel } from './progress.js'
 import { copyBack, emptyOutcome, type StoreBuildOutcome } from './store-build.js'
 import { askBuilderStore, sshOptionsOf, storeProofs } from './store-proof.js'
-import type { RunnerTrust, StoreOffer, StoreRoute, StrategyChoice } from './strategy.js'
+import {
+  emptyRoute,
+  type RunnerTrust,
+  type StoreOffer,
+  type StoreRoute,
+  type StrategyChoice
+} from './strategy.js'
 
 /**
  * `evaluate: builder`, beside the remote-store strategy (store-build.ts), whose plan, proof and report it shares:
@@ -18,9 +24,7 @@ import type { RunnerTrust, StoreOffer, StoreRoute, StrategyChoice } from './stra
  */
 
 /** A builder that passed the preflight, with what its key may run there. */
-export interface EvaluatingOffer extends StoreOffer {
-  access?: BuilderAccess
-}
+export type EvaluatingOffer = StoreOffer
 
 /**
  * The one builder that evaluates and builds everything: the first that speaks ssh-ng and gives its key a shell.
@@ -34,12 +38,8 @@ export function chooseEvaluatingBuilder(
   const refuse = (why: string): never => {
     throw new SetupError(`Input '${Input.Evaluate}: builder' cannot serve this run: ${why}`)
   }
-  if (settings.copyBack && !runner.acceptsUnsignedPaths) {
-    refuse(
-      "the runner's nix-daemon does not trust the runner user, so it would refuse the builder's unsigned outputs " +
-        `on the way back. Add the runner user to trusted-users, or set '${Input.CopyBack}: false'.`
-    )
-  }
+  const refused = copyBackRefused(settings, runner)
+  if (refused !== undefined) refuse(refused)
   const stores = builders.filter(builder => builder.protocol === 'ssh-ng')
   if (stores.length === 0) {
     refuse(
@@ -61,15 +61,7 @@ export function chooseEvaluatingBuilder(
       `'${Input.Evaluate}: builder': the flake and its locked inputs go to ${chosen.label}, whose own \`nix build\` ` +
       'evaluates and builds them in its store; only the outputs come back',
     // The builder evaluates: the runner knows no derivation of the run.
-    routes: [
-      {
-        index: chosen.index,
-        label: chosen.label,
-        storeUri: '',
-        installables: settings.installables,
-        derivations: []
-      }
-    ]
+    routes: [emptyRoute(chosen, settings.installables)]
   }
 }
 

@@ -1,6 +1,6 @@
 import { isRecord, runCommand, safeLine } from '../base/index.js'
 import { type BuilderAccess, Input, type Protocol, SetupError, type Settings } from '../inputs/index.js'
-import { fits, forEvaluation, type MachineOffer } from './build.js'
+import { copyBackRefused, fits, forEvaluation, type MachineOffer } from './build.js'
 import {
   compareVersions,
   derivationShowArgs,
@@ -43,9 +43,13 @@ export interface StoreOffer extends MachineOffer {
   label: string
   /** Only an ssh-ng builder's store can build: `nix-store --serve` (ssh) only copies and builds one derivation. */
   protocol: Protocol
+  /** Its store, max-jobs and what its key may run there, which its route is bound to (see StoreRoute). */
+  storeUri: string
+  maxJobs: number
+  access?: BuilderAccess
 }
 
-/** The installables one builder's store builds, in the order given; `storeUri` once the plan has named it. */
+/** The installables one builder's store builds, in the order given. */
 export interface StoreRoute {
   index: number
   label: string
@@ -55,7 +59,7 @@ export interface StoreRoute {
   derivations: RoutedDerivation[]
   /** What the builder's key may run there (the preflight's finding); unset: a shell. */
   access?: BuilderAccess
-  /** The builder's max-jobs, once the plan has named the route's builder: the `-j` its store builds with. */
+  /** The builder's max-jobs: the `-j` its store builds with. */
   maxJobs?: number
 }
 
@@ -149,12 +153,8 @@ export function remoteStoreObstacle(
         `Set '${Input.Strategy}: hook' (or auto) for a configure-only step.`
     }
   }
-  if (known.runner !== undefined && settings.copyBack && !known.runner.acceptsUnsignedPaths) {
-    return doesNotFit(
-      "the runner's nix-daemon does not trust the runner user, so it would refuse the builder's unsigned outputs on " +
-        `the way back. Add the runner user to trusted-users, or set '${Input.CopyBack}: false' to leave them on the builder.`
-    )
-  }
+  const refused = copyBackRefused(settings, known.runner)
+  if (refused !== undefined) return doesNotFit(refused)
   const { lookup, builders = [] } = known
   if (lookup !== undefined && (lookup.needs === undefined || lookup.needs.length === 0)) {
     return doesNotFit(lookup.problem)
@@ -207,8 +207,12 @@ function routeNeeds(
   return [...routes.values()]
 }
 
-function emptyRoute(builder: StoreOffer, installables: string[]): StoreRoute {
-  return { index: builder.index, label: builder.label, storeUri: '', installables, derivations: [] }
+/** The route to `builder`'s store, bound to it: its store URI, its max-jobs, and what its key may run there. */
+export function emptyRoute(builder: StoreOffer, installables: string[]): StoreRoute {
+  const { index, label, storeUri, maxJobs, access } = builder
+  const route: StoreRoute = { index, label, storeUri, maxJobs, installables, derivations: [] }
+  if (access !== undefined) route.access = access
+  return route
 }
 
 function unroutable(need: InstallableNeed): StoreObstacle {

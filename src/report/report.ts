@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { hostPort } from '../inputs/index.js'
+import { builderNamed, hostPort } from '../inputs/index.js'
 import { type BuildRecord, type BuildStatus, buildTimes } from '../nix/index.js'
 import type { ConfigPath, Plan } from '../runner/index.js'
 import type { PreflightResult } from '../builders/index.js'
-import type { ConfiguredBuilder } from '../runner/index.js'
+import type { ConfiguredBuilder } from '../inputs/index.js'
 import type { StoreReach } from '../runner/index.js'
 
 /** The `report` output's JSON file: what was configured and, per derivation, where it ran. No secret is in it. */
@@ -121,9 +121,8 @@ export function makeReport({
   succeeded = true
 }: ReportParts): BuildReport {
   const configured = plan?.builders ?? []
-  const byUri = new Map(configured.map(builder => [builder.storeUri, builder]))
   const derivations = builds.map(build => {
-    const entry = derivationEntry(build, byUri.get(build.machine))
+    const entry = derivationEntry(build, builderNamed(configured, build.machine))
     if (build.machine !== '') entry.proof = storeProofs?.get(build.drvPath) ?? { log: true }
     return entry
   })

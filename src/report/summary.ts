@@ -1,4 +1,4 @@
-import { label } from '../inputs/index.js'
+import { builderNamed, label } from '../inputs/index.js'
 import { formatBytes } from '../nix/index.js'
 import type { PreflightResult } from '../builders/index.js'
 import type { ConfigPath } from '../runner/index.js'
@@ -167,7 +167,7 @@ function perBuilder(report: BuildReport): Map<string, { count: number; ms: numbe
   const shares = new Map<string, { count: number; ms: number }>()
   for (const builder of report.builders) shares.set(label(builder), { count: 0, ms: 0 })
   for (const derivation of report.derivations) {
-    const builder = report.builders.find(entry => entry.storeUri === derivation.machine)
+    const builder = builderNamed(report.builders, derivation.machine)
     // On a daemon shared by several jobs (machines-file path), Nix may send a derivation to another job's builder.
     const where =
       builder !== undefined

@@ -6,7 +6,7 @@ import { checkAll, type FileOp, fileOps } from './file-agent.js'
 import { sharedFiles } from './nix-config.js'
 import { nixEnvironment, type Plan, type Step } from './plan.js'
 import { type RunnerFacts, viaSudo } from './probe.js'
-import { blockChange, blockUndoOp } from './render.js'
+import { blockChange, blockUndoOp } from './ssh-config.js'
 import {
   controlPathIn,
   mastersChange,
@@ -31,12 +31,10 @@ import {
  * coming from its own module; the store check that opens the SSH masters; and the post step.
  */
 
-/** The masters this process's store checks open: one process, one set, closed together. */
-const storeMasters = new SshMasters()
-
 /**
  * Configures the runner for the builders (the plan, applied and journaled) and pings every builder's store through
- * the written config as the account that offloads (which opens the multiplexing masters, returned to be closed).
+ * the written config as the account that offloads (which opens the multiplexing masters, returned to be closed: each
+ * configuration its own).
  * Later steps see the builders only once `exportNixConfig` runs.
  */
 export async function configureRunner(
@@ -46,13 +44,9 @@ export async function configureRunner(
 ): Promise<{ stores: StoreReach[]; journal: Journal; masters: SshMasters }> {
   if (options.announce && facts !== undefined) announcePlan(plan, facts)
   const journal = await phase('configure', applyPlan(plan))
-  const stores = await phase('store check', pingStores(plan, facts, options.signal))
-  return { stores, journal, masters: storeMasters }
-}
-
-/** Ends the SSH masters the remote-store store checks started (SshMasters.close). */
-export function closeStoreMasters(): Promise<boolean> {
-  return storeMasters.close()
+  const masters = new SshMasters()
+  const stores = await phase('store check', pingStores(plan, facts, { masters, signal: options.signal }))
+  return { stores, journal, masters }
 }
 
 /** Says whom the runner is configured for and how, each builder's alias, and the plan's warnings. */
@@ -185,14 +179,15 @@ function undoOpsOf(undo: Undo): FileOp[] {
 export async function pingStores(
   plan: Plan,
   facts: RunnerFacts | undefined,
-  signal?: AbortSignal
+  options: { masters?: SshMasters; signal?: AbortSignal | undefined } = {}
 ): Promise<StoreReach[]> {
+  const { masters: opened = new SshMasters(), signal } = options
   const configFile = plan.sshConfigFile
   if (plan.path === 'remote-store' && configFile !== undefined) {
     const masters = plan.steps.find(step => step.kind === 'ssh-masters')
     const controlPath = masters === undefined ? undefined : controlPathIn(masters.controlDir)
     return Promise.all(
-      plan.builders.map(builder => sshCheck({ configFile, builder, controlPath }, storeMasters, signal))
+      plan.builders.map(builder => sshCheck({ configFile, builder, controlPath }, opened, signal))
     )
   }
   return Promise.all(plan.builders.map(builder => nixStoreCheck(plan, builder, facts, signal)))

@@ -1,10 +1,10 @@
 import * as core from '@actions/core'
 import { readFileSync } from 'node:fs'
 import { Input, SetupError } from '../inputs/index.js'
-import type { Settings } from '../inputs/index.js'
+import type { ConfiguredBuilder, Settings } from '../inputs/index.js'
 import type { FileOp } from './file-agent.js'
 import type { RunnerFacts } from './probe.js'
-import { type BlockStep, type ConfiguredBuilder, markedBlock } from './render.js'
+import { type BlockStep, markedBlock } from './ssh-config.js'
 import type { SharedFiles } from './state.js'
 import type { WriteStep } from './work-dir.js'
 
@@ -12,7 +12,7 @@ import type { WriteStep } from './work-dir.js'
  * How the offloading Nix learns of the builders, its two resources side by side: the machines lines (a file in the
  * work directory, or this job's block in the daemon's machines file, rewritten by the canary) and the settings that
  * name them (NIX_CONFIG, or this job's block at the end of nix.conf, with a daemon restart). Both blocks are marked
- * blocks (render.ts), taken back by the post step's block removal.
+ * blocks (ssh-config.ts), taken back by the post step's block removal.
  */
 
 /**

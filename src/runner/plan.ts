@@ -1,17 +1,9 @@
 import { Input, SetupError } from '../inputs/index.js'
-import type { Builder, Settings } from '../inputs/index.js'
+import type { ConfiguredBuilder, Settings } from '../inputs/index.js'
 import { describeRelease, multiplexHazard } from '../nix/index.js'
 import { type ConfigPath, nixConfigFor } from './nix-config.js'
 import { type RunnerFacts, runnerRelease } from './probe.js'
-import {
-  type BlockStep,
-  type ConfiguredBuilder,
-  configureBuilders,
-  knownHostsFile,
-  sshConfigBlock,
-  sshConfigFile,
-  type SshFiles
-} from './render.js'
+import { type BlockStep, knownHostsFile, sshConfigBlock, sshConfigFile, type SshFiles } from './ssh-config.js'
 import { controlPathIn, mastersSteps, type MastersStep } from './ssh-masters.js'
 import { type KeyFiles, type WorkDirStep, workDirIn, workDirWithKey } from './work-dir.js'
 
@@ -65,15 +57,19 @@ export function settingsForRunner(
  * ~/.ssh/config, the work directory beside it, the masters, and what makes their Nix use the builders. `builders` are
  * the healthy ones from the preflight, with every `auto` value resolved.
  */
-export function makePlan(settings: Settings, builders: Builder[], facts: RunnerFacts, token: string): Plan {
+export function makePlan(
+  settings: Settings,
+  builders: ConfiguredBuilder[],
+  facts: RunnerFacts,
+  token: string
+): Plan {
   const sshDir = `${facts.sshHome.replace(/\/$/, '')}/.ssh`
   const workDir = workDirIn(sshDir, token)
-  const configured = configureBuilders(builders, token)
   // Without a daemon, the runner user's own nix connects.
   const key = workDirWithKey(settings, workDir, facts.store === 'local')
   const files = sshFilesIn(workDir, key.files, settings.multiplex)
   const ownMachinesFile = `${workDir}/machines`
-  const nix = nixConfigFor({ settings, facts, token, builders: configured, ownMachinesFile })
+  const nix = nixConfigFor({ settings, facts, token, builders, ownMachinesFile })
   return {
     token,
     path: nix.path,
@@ -81,12 +77,12 @@ export function makePlan(settings: Settings, builders: Builder[], facts: RunnerF
     workDir,
     machinesFile: nix.machinesFile,
     machinesShared: nix.machinesFile !== ownMachinesFile,
-    builders: configured,
+    builders,
     steps: [
-      sshConfigBlock(sshDir, token, configured, files),
+      sshConfigBlock(sshDir, token, builders, files),
       ...key.steps,
       knownHostsFile(settings, files),
-      ...mastersSteps(settings.multiplex, configured, workDir),
+      ...mastersSteps(settings.multiplex, builders, workDir),
       ...nix.steps
     ],
     nixConfig: nix.nixConfig,
@@ -98,11 +94,15 @@ export function makePlan(settings: Settings, builders: Builder[], facts: RunnerF
  * The remote-store plan: every file in a 0700 directory of the runner user's under `tempDir` (RUNNER_TEMP), no sudo.
  * Lix splits NIX_SSHOPTS on whitespace (docs/nix.md, "NIX_SSHOPTS splitting"), so the directory's path must have none.
  */
-export function makeStorePlan(settings: Settings, builders: Builder[], token: string, tempDir: string): Plan {
+export function makeStorePlan(
+  settings: Settings,
+  builders: ConfiguredBuilder[],
+  token: string,
+  tempDir: string
+): Plan {
   if (/\s/.test(tempDir))
     throw new SetupError(`The temporary directory "${tempDir}" has whitespace in its path.`)
   const workDir = workDirIn(tempDir, token)
-  const configured = configureBuilders(builders, token)
   const key = workDirWithKey(settings, workDir, true)
   const files: SshFiles = { ...sshFilesIn(workDir, key.files, settings.multiplex), ownMaster: true }
   const configFile = `${workDir}/ssh_config`
@@ -113,12 +113,12 @@ export function makeStorePlan(settings: Settings, builders: Builder[], token: st
     workDir,
     machinesFile: '',
     machinesShared: false,
-    builders: configured,
+    builders,
     steps: [
       ...key.steps,
       knownHostsFile(settings, files),
-      sshConfigFile(configFile, token, configured, files),
-      ...mastersSteps(settings.multiplex, configured, workDir, configFile)
+      sshConfigFile(configFile, token, builders, files),
+      ...mastersSteps(settings.multiplex, builders, workDir, configFile)
     ],
     nixConfig: '',
     sshConfigFile: configFile,

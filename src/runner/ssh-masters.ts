@@ -7,10 +7,9 @@ import {
   startCompanion,
   stderrTail
 } from '../base/index.js'
-import { label } from '../inputs/index.js'
+import { type ConfiguredBuilder, label } from '../inputs/index.js'
 import { sshDestination } from '../nix/index.js'
 import type { FileOp } from './file-agent.js'
-import type { ConfiguredBuilder } from './render.js'
 import type { Undo } from './state.js'
 
 /**

@@ -38,7 +38,7 @@ type WorkDirUndo = Extract<Undo, { kind: 'remove-tree' | 'stop-key-agent' }>
 
 /**
  * The work directory of a plan under `parent`. Its name is the token's first 6 hex digits, since the control sockets
- * inside must fit a Unix socket path (`<dir>/cm-<40 hex>.<16>`, 107 bytes at most; store-early.ts's `tempDirectory`
+ * inside must fit a Unix socket path (`<dir>/cm-<40 hex>.<16>`, 107 bytes at most; speculative.ts's `tempDirectory`
  * counts on 6). A clash with a directory that is there already fails the mkdir, whose undo is then not recorded.
  */
 export function workDirIn(parent: string, token: string): string {

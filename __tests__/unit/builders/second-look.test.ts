@@ -3,7 +3,7 @@ import type { Diagnosis } from '../../../src/diagnosis/diagnosis.js'
 import type { HostKey, PrivateKey } from '../../../src/inputs/keys.js'
 import type { Observation } from '../../../src/builders/preflight.js'
 import { judge, type PreflightResult } from '../../../src/builders/preflight-verdict.js'
-import type { ConfiguredBuilder } from '../../../src/runner/render.js'
+import type { ConfiguredBuilder } from '../../../src/inputs/index.js'
 import { secondLook } from '../../../src/builders/second-look.js'
 import { configuredWith } from '../support/builders.js'
 

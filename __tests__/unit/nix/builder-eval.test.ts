@@ -32,6 +32,8 @@ function offer(overrides: Partial<EvaluatingOffer> = {}): EvaluatingOffer {
     index: 0,
     label: 'nixbuilder@builder:22',
     protocol: 'ssh-ng',
+    storeUri: 'ssh-ng://nixbuilder@nix-offload-a1b2c3-1',
+    maxJobs: 1,
     systems: ['x86_64-linux'],
     supportedFeatures: [],
     mandatoryFeatures: [],
@@ -51,7 +53,15 @@ describe('chooseEvaluatingBuilder', () => {
     ])
     expect(choice.strategy).toBe('remote-store')
     expect(choice.routes).toEqual([
-      { index: 2, label: 'shell', storeUri: '', installables: ['.#a', '.#b'], derivations: [] }
+      {
+        index: 2,
+        label: 'shell',
+        storeUri: 'ssh-ng://nixbuilder@nix-offload-a1b2c3-1',
+        installables: ['.#a', '.#b'],
+        derivations: [],
+        maxJobs: 1,
+        access: 'shell'
+      }
     ])
     expect(choice.reason).toContain("'evaluate: builder'")
   })

@@ -87,7 +87,9 @@ describe('text from a hostile evaluation and builder, printed by the action', ()
       protocol: 'ssh-ng' as const,
       systems: ['x86_64-linux'],
       supportedFeatures: [],
-      mandatoryFeatures: []
+      mandatoryFeatures: [],
+      storeUri: 'ssh-ng://nixbuilder@nix-offload-a1b2c3-1',
+      maxJobs: 1
     }
     const choice = chooseStrategy({
       settings,

@@ -5,6 +5,7 @@ import {
   type NixRelease,
   parseNixVersion
 } from '../../../src/nix/nix-cli.js'
+import { configureBuilders } from '../../../src/inputs/index.js'
 import { makePlan, settingsForRunner } from '../../../src/runner/plan.js'
 import { type RunnerFacts, runnerRelease } from '../../../src/runner/probe.js'
 import { runnerFactsWith } from '../support/runner.js'
@@ -86,7 +87,7 @@ const NIX_2_15: RunnerFacts = { ...RUNNER, nixVersion: '2.15.3' }
 
 function sshConfigOf(facts: RunnerFacts, multiplex: boolean): string {
   const { settings } = settingsForRunner(settingsWith({ builders: [BUILDER], multiplex }), facts)
-  const plan = makePlan(settings, [BUILDER], facts, 'a1b2c3')
+  const plan = makePlan(settings, configureBuilders([BUILDER], 'a1b2c3'), facts, 'a1b2c3')
   const step = plan.steps.find(candidate => candidate.kind === 'block')
   if (step === undefined || step.kind !== 'block') throw new Error('the plan writes no ssh config')
   return step.content
@@ -136,7 +137,7 @@ describe('settingsForRunner', () => {
       expect(config).not.toMatch(/ControlMaster auto|ControlPersist/)
       expect(config).toContain('  ControlMaster no\n  ControlPath none')
       const { settings } = settingsForRunner(settingsWith({ builders: [BUILDER] }), facts)
-      const plan = makePlan(settings, [BUILDER], facts, 'a1b2c3')
+      const plan = makePlan(settings, configureBuilders([BUILDER], 'a1b2c3'), facts, 'a1b2c3')
       expect(plan.steps.some(step => step.kind === 'ssh-masters')).toBe(false)
     }
   })

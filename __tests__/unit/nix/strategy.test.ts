@@ -15,11 +15,18 @@ import { settingsWith } from '../support/settings.js'
 const TRUSTED: RunnerTrust = { acceptsUnsignedPaths: true }
 const UNTRUSTED: RunnerTrust = { acceptsUnsignedPaths: false }
 
+/** The store URI of the builder configured at `index`, which its route is bound to. */
+function storeUriAt(index: number): string {
+  return `ssh-ng://nixbuilder@nix-offload-a1b2c3-${index + 1}`
+}
+
 function offer(index: number, overrides: Partial<StoreOffer> = {}): StoreOffer {
   return {
     index,
     label: `builder-${index + 1}`,
     protocol: 'ssh-ng',
+    storeUri: storeUriAt(index),
+    maxJobs: 1,
     systems: ['x86_64-linux'],
     supportedFeatures: [],
     mandatoryFeatures: [],
@@ -136,7 +143,14 @@ describe('chooseStrategy and the way back to an untrusted runner', () => {
     const choice = choose({ runner: UNTRUSTED, settings: { copyBack: false } })
     expect(choice.strategy).toBe('remote-store')
     expect(choice.routes).toEqual([
-      { index: 0, label: 'builder-1', storeUri: '', installables: [HELLO], derivations: [routed(HELLO, 0)] }
+      {
+        index: 0,
+        label: 'builder-1',
+        storeUri: storeUriAt(0),
+        maxJobs: 1,
+        installables: [HELLO],
+        derivations: [routed(HELLO, 0)]
+      }
     ])
   })
 })
@@ -171,7 +185,9 @@ describe('chooseStrategy with one builder', () => {
     })
     expect(choice.strategy).toBe('remote-store')
     const derivations = ['/nix/store/a-hello.drv', '/nix/store/b-vm.drv', '/nix/store/c-b.drv'].map(routed)
-    expect(choice.routes).toEqual([{ index: 0, label: 'builder-1', storeUri: '', installables, derivations }])
+    expect(choice.routes).toEqual([
+      { index: 0, label: 'builder-1', storeUri: storeUriAt(0), maxJobs: 1, installables, derivations }
+    ])
     expect(choice.reason).toContain('every installable goes whole to one builder (builder-1)')
     expect(choice.reason).toContain('only the requested outputs come back')
   })
@@ -225,12 +241,27 @@ describe('chooseStrategy with several builders', () => {
       {
         index: 0,
         label: 'x86',
-        storeUri: '',
+        storeUri: storeUriAt(0),
+        maxJobs: 1,
         installables: [HELLO, '.#other'],
         derivations: [routed(HELLO, 0), routed('.#other', 3)]
       },
-      { index: 1, label: 'arm', storeUri: '', installables: [ARM], derivations: [routed(ARM, 1)] },
-      { index: 2, label: 'kvm', storeUri: '', installables: [VM_TEST], derivations: [routed(VM_TEST, 2)] }
+      {
+        index: 1,
+        label: 'arm',
+        storeUri: storeUriAt(1),
+        maxJobs: 1,
+        installables: [ARM],
+        derivations: [routed(ARM, 1)]
+      },
+      {
+        index: 2,
+        label: 'kvm',
+        storeUri: storeUriAt(2),
+        maxJobs: 1,
+        installables: [VM_TEST],
+        derivations: [routed(VM_TEST, 2)]
+      }
     ])
     expect(choice.reason).toContain('(x86, arm, kvm)')
   })
@@ -242,7 +273,14 @@ describe('chooseStrategy with several builders', () => {
       needs: [need(ARM, { system: 'aarch64-linux' })]
     })
     expect(routes).toEqual([
-      { index: 1, label: 'arm', storeUri: '', installables: [ARM], derivations: [routed(ARM, 0)] }
+      {
+        index: 1,
+        label: 'arm',
+        storeUri: storeUriAt(1),
+        maxJobs: 1,
+        installables: [ARM],
+        derivations: [routed(ARM, 0)]
+      }
     ])
   })
 
@@ -259,11 +297,19 @@ describe('chooseStrategy with several builders', () => {
       needs: [need(HELLO), need('.#chromium', { features: ['big-parallel'] })]
     })
     expect(choice.routes).toEqual([
-      { index: 1, label: 'light', storeUri: '', installables: [HELLO], derivations: [routed(HELLO, 0)] },
+      {
+        index: 1,
+        label: 'light',
+        storeUri: storeUriAt(1),
+        maxJobs: 1,
+        installables: [HELLO],
+        derivations: [routed(HELLO, 0)]
+      },
       {
         index: 0,
         label: 'heavy',
-        storeUri: '',
+        storeUri: storeUriAt(0),
+        maxJobs: 1,
         installables: ['.#chromium'],
         derivations: [routed('.#chromium', 1)]
       }

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { Input } from '../../../src/inputs/constants.js'
-import { hostPort, label } from '../../../src/inputs/builder-label.js'
+import { hostPort, label } from '../../../src/inputs/builder.js'
 import type { PreflightResult } from '../../../src/builders/preflight-verdict.js'
 import type { BuildRecord } from '../../../src/nix/ledger.js'
 import { type BuildReport, makeReport } from '../../../src/report/report.js'
 import { renderSummary } from '../../../src/report/summary.js'
 import { code, inline } from '../../../src/report/markdown.js'
 import type { Plan } from '../../../src/runner/plan.js'
-import type { ConfiguredBuilder } from '../../../src/runner/render.js'
+import type { ConfiguredBuilder } from '../../../src/inputs/index.js'
 import { plainText, readSummary, shown, type ReadSummary, type Table } from '../support/markdown.js'
 
 /**

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parsePrivateKey } from '../../../src/inputs/keys.js'
 import type { Builder } from '../../../src/inputs/settings.js'
+import { configureBuilders } from '../../../src/inputs/index.js'
 import { applyPlan } from '../../../src/runner/apply.js'
 import { undoJournal } from '../../../src/runner/apply.js'
 import { makeStorePlan } from '../../../src/runner/plan.js'
@@ -98,7 +99,12 @@ describe.runIf(process.platform === 'linux')(
     it('holds the key that no file of the work directory holds, and stops with the undo', async () => {
       const privateKey = parsePrivateKey(keyText)
       if (typeof privateKey === 'string') throw new Error(privateKey)
-      const plan = makeStorePlan(settingsWith({ builders: [BUILDER], privateKey }), [BUILDER], 'abc123', temp)
+      const plan = makeStorePlan(
+        settingsWith({ builders: [BUILDER], privateKey }),
+        configureBuilders([BUILDER], 'abc123'),
+        'abc123',
+        temp
+      )
       const socket = join(plan.workDir, 'agent')
       const journal = await applyPlan(plan)
       try {

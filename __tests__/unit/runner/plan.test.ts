@@ -1,10 +1,17 @@
 import { describe, expect, it } from 'vitest'
 import { SetupError } from '../../../src/inputs/errors.js'
-import { type Plan, type Step, makePlan, makeStorePlan, nixEnvironment } from '../../../src/runner/plan.js'
+import {
+  type Plan,
+  type Step,
+  makePlan,
+  makeStorePlan as makeConfiguredStorePlan,
+  nixEnvironment
+} from '../../../src/runner/plan.js'
 import { controlPathIn } from '../../../src/runner/ssh-masters.js'
 import type { RunnerFacts } from '../../../src/runner/probe.js'
 import { Input } from '../../../src/inputs/constants.js'
 import type { Builder, Settings } from '../../../src/inputs/settings.js'
+import { configureBuilders } from '../../../src/inputs/index.js'
 import { settingsWith } from '../support/settings.js'
 
 const TOKEN = 'a1b2c3'
@@ -55,7 +62,12 @@ const TRUSTED_DAEMON: RunnerFacts = {
 /** The plan for settings whose builders are all concrete, as the preflight hands them on. */
 function planOf(chosen: Settings, runner: RunnerFacts, token: string): Plan {
   const builders = chosen.builders.map(builder => ({ ...BUILDER, ...builder }) as Builder)
-  return makePlan(chosen, builders, runner, token)
+  return makePlan(chosen, configureBuilders(builders, token), runner, token)
+}
+
+/** The remote-store plan for these builders, configured for the run `token`. */
+function makeStorePlan(chosen: Settings, builders: Builder[], token: string, tempDir: string): Plan {
+  return makeConfiguredStorePlan(chosen, configureBuilders(builders, token), token, tempDir)
 }
 
 function facts(overrides: Partial<RunnerFacts>): RunnerFacts {

@@ -8,7 +8,8 @@ import {
   renderNixConfBlock,
   renderNixSettings
 } from '../../../src/runner/nix-config.js'
-import { type ConfiguredBuilder, renderKnownHosts, renderSshConfig } from '../../../src/runner/render.js'
+import type { ConfiguredBuilder } from '../../../src/inputs/index.js'
+import { renderKnownHosts, renderSshConfig } from '../../../src/runner/ssh-config.js'
 
 const KEY_BLOB = 'AAAAC3NzaC1lZDI1NTE5AAAAIK9FOpMsDI5XMSC1L3hqFU0cUvMIhEbq6uCOU+4YkSag'
 

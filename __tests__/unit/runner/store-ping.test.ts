@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { Builder } from '../../../src/inputs/index.js'
+import { type Builder, configureBuilders } from '../../../src/inputs/index.js'
 import { makeStorePlan } from '../../../src/runner/plan.js'
 import { pingStores } from '../../../src/runner/apply.js'
 import { builderWith, settingsWith } from '../support/settings.js'
@@ -45,7 +45,12 @@ function args(): string[] {
 
 describe('pingStores for the remote-store plan, without multiplexing', () => {
   it('runs `true` through the shell of a builder that has one', async () => {
-    const plan = makeStorePlan(settingsWith({ multiplex: false }), [builder()], 'abc123', dir)
+    const plan = makeStorePlan(
+      settingsWith({ multiplex: false }),
+      configureBuilders([builder()], 'abc123'),
+      'abc123',
+      dir
+    )
     const [reach] = await pingStores(plan, undefined)
     expect(reach?.ok).toBe(true)
     expect(args().at(-1)).toBe('true')
@@ -54,7 +59,7 @@ describe('pingStores for the remote-store plan, without multiplexing', () => {
   it('runs no command on a builder whose key runs only nix-daemon: -N, ready from this end', async () => {
     const plan = makeStorePlan(
       settingsWith({ multiplex: false }),
-      [builder({ access: 'nix-daemon' })],
+      configureBuilders([builder({ access: 'nix-daemon' })], 'abc123'),
       'abc123',
       dir
     )

@@ -1,6 +1,6 @@
 import type { BuilderOffer } from '../../../src/diagnosis/diagnosis.js'
 import type { BuilderRequest } from '../../../src/inputs/settings.js'
-import type { ConfiguredBuilder } from '../../../src/runner/render.js'
+import type { ConfiguredBuilder } from '../../../src/inputs/index.js'
 import { builderWith } from './settings.js'
 
 // The builder in each shape a stage hands it on, from builderWith's defaults (nixbuilder@builder.example.com:22, ssh-ng,

@@ -1,28 +1,20 @@
-import { MARKER } from '../inputs/index.js'
-import { type KnownHostsLine, renderKnownHostsLine } from '../inputs/index.js'
-import type { Builder, Settings } from '../inputs/index.js'
+import {
+  type ConfiguredBuilder,
+  type KnownHostsLine,
+  MARKER,
+  renderKnownHostsLine,
+  type Settings
+} from '../inputs/index.js'
 import type { FileOp } from './file-agent.js'
 import type { ServiceManager } from './probe.js'
 import { type Restart, RESTART_COMMANDS, type Undo } from './state.js'
 import type { KeyFiles, WriteStep } from './work-dir.js'
 
 /**
- * The ssh config: each builder's Host alias (a ConfiguredBuilder), the block at the top of the connecting user's
- * ~/.ssh/config (or the remote-store plan's own file) that defines it, and the known_hosts file it pins. Also the
- * marked block, the one way the action changes a file that other jobs share: this ssh config, the machines file and
+ * The ssh config: the block at the top of the connecting user's ~/.ssh/config (or the remote-store plan's own file)
+ * that defines each configured builder's Host alias, and the known_hosts file it pins. Also the marked block, the one way the action changes a file that other jobs share: this ssh config, the machines file and
  * nix.conf (nix-config.ts) each hold one.
  */
-
-/** A builder as configured on the runner: reached through its own ssh Host alias. */
-export interface ConfiguredBuilder extends Builder {
-  /** The ssh config Host alias, also the host part of the store URI Nix prints in its log. */
-  alias: string
-  /**
-   * e.g. ssh-ng://nixbuilder@nix-offload-1a2b3c-1, with `?remote-program=…` when that input is set: what Nix names
-   * the machine in `building … on '…'`.
-   */
-  storeUri: string
-}
 
 export interface SshFiles extends KeyFiles {
   knownHostsFile: string
@@ -50,22 +42,6 @@ export interface BlockStep {
 }
 
 type BlockUndo = Extract<Undo, { kind: 'remove-block' }>
-
-export function configureBuilders(builders: Builder[], token: string): ConfiguredBuilder[] {
-  return builders.map((builder, index): ConfiguredBuilder => {
-    const alias = `nix-offload-${token}-${index + 1}`
-    return { ...builder, alias, storeUri: storeUriOf(builder, alias) }
-  })
-}
-
-/**
- * The builder's store as Nix is given it everywhere (machines file, `--store`, `nix copy --from`), and as Nix names
- * the machine in its log: the `remote-program` setting rides in the query, which Nix keeps in that name.
- */
-function storeUriOf(builder: Builder, alias: string): string {
-  const uri = `${builder.protocol}://${builder.user}@${alias}`
-  return builder.remoteProgram === undefined ? uri : `${uri}?remote-program=${builder.remoteProgram}`
-}
 
 /** The ssh config block, at the top of `sshDir`/config, for a daemon's root or a single-user install's user. */
 export function sshConfigBlock(
