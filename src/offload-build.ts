@@ -1,8 +1,11 @@
+import { hookWithFailover, liveTools, machinesRewriter, storeWithFailover } from './failover.js'
 import { publish } from './publish.js'
 import type { Configured, OffloadStep } from './offload-setup.js'
 import { logInfo, phase } from './base/index.js'
 import { Input, label } from './inputs/index.js'
+import type { FailoverEntry } from './report/index.js'
 import {
+  asksForOutLinks,
   type BuildOutcome,
   buildInStores,
   buildOnBuilder,
@@ -15,7 +18,8 @@ import { type BuildReport, type Checks, makeReport } from './report/index.js'
 import { nixEnvironment, type Plan, runnerRelease, saveJournal, undoJournal } from './runner/index.js'
 
 /** What the build left: Nix's outcome and, in a builder's own store, the proofs, copies back and sizes it adds. */
-export type Built = BuildOutcome & Partial<Pick<StoreBuildOutcome, 'proofs' | 'copiedBack' | 'sizes'>>
+export type Built = BuildOutcome &
+  Partial<Pick<StoreBuildOutcome, 'proofs' | 'copiedBack' | 'sizes'>> & { failovers?: FailoverEntry[] }
 
 /** The build, through Nix's build hook or in a builder's own store. */
 export async function buildBuilt(options: {
@@ -26,7 +30,13 @@ export async function buildBuilt(options: {
   const { step, choice, plan } = options
   if (choice.strategy === 'remote-store') return phase('build', buildInBuilderStore(options))
   const labels = new Map(plan.builders.map(builder => [builder.storeUri, label(builder)]))
-  return phase('build', runBuild(step.settings, process.env, { labels }))
+  const tools = {
+    ...liveTools(step.settings, step.facts),
+    build: (settings: typeof step.settings) => runBuild(settings, process.env, { labels }),
+    useMachines: machinesRewriter(plan)
+  }
+  const job = { settings: step.settings, builders: plan.builders, runnerUser: step.facts.userName }
+  return phase('build', hookWithFailover({ ...job, tools }))
 }
 
 /** The build in a builder's own store: evaluated on the runner (buildInStores), or on the builder (buildOnBuilder). */
@@ -43,7 +53,21 @@ function buildInBuilderStore(options: {
   if (settings.evaluate === 'builder' && first !== undefined) {
     return buildOnBuilder(settings, { release: runnerRelease(facts), route: first, env })
   }
-  return buildInStores({ release: runnerRelease(facts), settings, routes, env, workDir: plan.workDir })
+  const release = runnerRelease(facts)
+  // Route by route, so that a lost builder's route can move: with several routes, out-links made per route would
+  // overwrite one another, so such a build keeps the one call.
+  if (routes.length > 1 && asksForOutLinks(settings.args)) {
+    return buildInStores({ release, settings, routes, env, workDir: plan.workDir })
+  }
+  const tools = {
+    ...liveTools(settings, facts),
+    build: (some: StoreRoute[]) =>
+      buildInStores({ release, settings, routes: some, env, workDir: plan.workDir }),
+    buildOnRunner: (route: StoreRoute, local: typeof settings) =>
+      runBuild({ ...local, installables: route.installables }, env)
+  }
+  const job = { settings, builders: plan.builders, runnerUser: facts.userName }
+  return storeWithFailover({ ...job, routes, tools })
 }
 
 /**
@@ -85,7 +109,7 @@ export async function reportBuild(options: {
     built.sizes ?? new Map()
   )
   const succeeded = built.exitCode === 0
-  const report = makeReport({
+  const report: BuildReport = makeReport({
     plan,
     builds: built.builds,
     outPaths: built.outPaths,
@@ -95,6 +119,7 @@ export async function reportBuild(options: {
     transfers,
     succeeded
   })
+  if (built.failovers !== undefined && built.failovers.length > 0) report.failovers = built.failovers
   if (onBuilder && succeeded) {
     logInfo(
       `'${Input.CopyBack}: false': the outputs stay in the builder's store: ${built.outPaths.join(' ')}`

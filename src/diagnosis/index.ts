@@ -6,3 +6,4 @@
  */
 
 export { builderOffer, diagnose, type Diagnosis, orderDiagnoses } from './diagnosis.js'
+export { outcomeContext, type RetryDecision, retryDecision, TRANSIENT } from './retry.js'

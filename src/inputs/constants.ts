@@ -32,7 +32,8 @@ export enum Input {
   Strategy = 'strategy',
   CopyBack = 'copy-back',
   Evaluate = 'evaluate',
-  Fallback = 'fallback'
+  Fallback = 'fallback',
+  Retries = 'retries'
 }
 
 export enum Output {

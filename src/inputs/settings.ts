@@ -86,6 +86,8 @@ export interface Settings {
   evaluate: Evaluate
   /** What to do when no builder can be used: fail the step, or build on the runner (with a warning). */
   fallback: 'fail' | 'local'
+  /** Attempts after the first when a builder is lost mid-build (transient failures only, never a failed builder). */
+  retries: number
   /** `ssh-private-key` is empty and `fallback: local` allows it (a pull request from a fork gets no secrets). */
   keyMissing: boolean
   /** What the inputs said that the action replaced or filled in (a key path in `builders`): for the log. */
@@ -140,6 +142,7 @@ export function parseSettings(read: InputReader, defaults: SettingsDefaults): Se
     copyBack: parseBoolean(Input.CopyBack, read(Input.CopyBack), true),
     evaluate,
     fallback,
+    retries: parseCount(Input.Retries, read(Input.Retries).trim() || '1', 0),
     keyMissing,
     notices,
     canary: parseCanaryThresholds(read)

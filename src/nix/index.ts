@@ -27,7 +27,15 @@ export {
   storeInfoArgs
 } from './nix-cli.js'
 export type { BuildRecord, BuildStatus, CopyRecord } from './ledger.js'
-export { type BuildOutcome, fits, lastError, type MachineNeed, type MachineOffer, runBuild } from './build.js'
+export {
+  asksForOutLinks,
+  type BuildOutcome,
+  fits,
+  lastError,
+  type MachineNeed,
+  type MachineOffer,
+  runBuild
+} from './build.js'
 export {
   buildInStores,
   type StoreBuildOptions,

@@ -5,5 +5,12 @@
  */
 
 export { code, inline } from './markdown.js'
-export { type BuildReport, type Checks, makeReport, type ReportParts, writeReportFile } from './report.js'
+export {
+  type BuildReport,
+  type Checks,
+  type FailoverEntry,
+  makeReport,
+  type ReportParts,
+  writeReportFile
+} from './report.js'
 export { renderSummary } from './summary.js'

@@ -52,6 +52,24 @@ export interface BuildReport {
   outputsOnBuilder?: boolean
   /** `fallback: local` built on the runner, and why. */
   fallback?: string
+  /** Builders lost during the build, and where their unfinished work went. */
+  failovers?: FailoverEntry[]
+}
+
+/** A builder lost mid-build (`retries`): when, why, and where its unfinished work went. */
+export interface FailoverEntry {
+  /** The lost builder's store URI. */
+  builder: string
+  /** When the attempt that lost it ended. */
+  at: string
+  /** The diagnosis cause, e.g. `connection-dropped`. */
+  cause: string
+  /** The first line of what Nix or the second look said. */
+  reason: string
+  /** Store URIs its work went to, 'local' for the runner, the same builder once it answered again; empty: nowhere. */
+  movedTo: string[]
+  /** The derivations it had not finished. */
+  derivations: string[]
 }
 
 export interface BuilderEntry {

@@ -28,6 +28,7 @@ export function renderSummary(report: BuildReport, built: boolean): string {
   if (report.outputsOnBuilder === true) {
     lines.push('', "The outputs stay in the builder's store (`copy-back: false`).")
   }
+  if (report.failovers !== undefined && report.failovers.length > 0) lines.push(...failoverTable(report))
   if (report.derivations.length > 0 && report.builders.length > 0) lines.push(...busyTable(report))
   if (built) lines.push(...transfersTable(report))
   if (report.derivations.length > 0) lines.push(...derivationsTable(report))
@@ -42,6 +43,24 @@ export function renderSummary(report: BuildReport, built: boolean): string {
     )
   }
   return lines.join('\n') + '\n'
+}
+
+/** Each builder lost during the build: when, why, and where its unfinished work went. */
+function failoverTable(report: BuildReport): string[] {
+  const where = (movedTo: string[]): string =>
+    movedTo.length === 0 ? 'nowhere: no builder that fits was left' : movedTo.map(to => inline(to)).join(', ')
+  return [
+    '',
+    '### Failover',
+    '',
+    '| lost builder | when | cause | its work went to | unfinished |',
+    '| --- | --- | --- | --- | --- |',
+    ...(report.failovers ?? []).map(
+      entry =>
+        `| ${inline(entry.builder)} | ${entry.at} | ${inline(entry.cause)}: ${inline(entry.reason)} | ` +
+        `${where(entry.movedTo)} | ${entry.derivations.length} |`
+    )
+  ]
 }
 
 /** The first line: what the step did, and whether it proves where the builds ran. */

@@ -113,6 +113,7 @@ describe('parseSettings with one builder from host', () => {
       copyBack: true,
       evaluate: 'runner',
       fallback: 'fail',
+      retries: 1,
       keyMissing: false,
       notices: []
     })

@@ -22,6 +22,7 @@ export function settingsWith(overrides: Partial<Settings> = {}): Settings {
     copyBack: true,
     evaluate: 'runner',
     fallback: 'fail',
+    retries: 1,
     keyMissing: false,
     notices: [],
     ...overrides
