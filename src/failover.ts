@@ -1,20 +1,12 @@
 import * as core from '@actions/core'
 import { cpus } from 'node:os'
-import { Input, label, type Settings } from './inputs/index.js'
+import { type ConfiguredBuilder, Input, label, type Settings } from './inputs/index.js'
 import { builderOffer, diagnose, type Diagnosis, outcomeContext, retryDecision } from './diagnosis/index.js'
 import type { BuildOutcome, BuildRecord, StoreBuildOutcome, StoreRoute } from './nix/index.js'
 import { checkAgain, type PreflightResult } from './builders/index.js'
 import { logInfo } from './base/index.js'
 import type { FailoverEntry } from './report/index.js'
-import {
-  checkAll,
-  type ConfiguredBuilder,
-  fileOps,
-  machinesFileOp,
-  type Plan,
-  type RunnerFacts,
-  viaSudo
-} from './runner/index.js'
+import { checkAll, fileOps, machinesFileOp, type Plan, type RunnerFacts, viaSudo } from './runner/index.js'
 
 /**
  * Keeps building when a builder is lost after the preflight (`retries`). Nix's hook already skips a machine it cannot

@@ -11,6 +11,7 @@ import {
   buildOnBuilder,
   runBuild,
   type StoreBuildOutcome,
+  type StoreRoute,
   type StrategyChoice,
   transferBytes
 } from './nix/index.js'

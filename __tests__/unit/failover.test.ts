@@ -8,10 +8,9 @@ import {
   storeWithFailover,
   type StoreTools
 } from '../../src/failover.js'
-import type { Settings } from '../../src/inputs/index.js'
+import type { ConfiguredBuilder, Settings } from '../../src/inputs/index.js'
 import type { BuildOutcome, BuildRecord, StoreBuildOutcome, StoreRoute } from '../../src/nix/index.js'
 import { machinesFileOp } from '../../src/runner/index.js'
-import type { ConfiguredBuilder } from '../../src/runner/index.js'
 import { configuredWith } from './support/builders.js'
 import { settingsWith } from './support/settings.js'
 
