@@ -3,7 +3,7 @@ import { logInfo, phase, trackChildren } from './base/index.js'
 import { preflight, type PreflightOutcome } from './builders/index.js'
 import { canary } from './canary/index.js'
 import { buildOnRunner } from './fallback.js'
-import { Input, parseSettings, type Settings, takeInputs } from './inputs/index.js'
+import { Input, parseSettings, type Settings, takeInputs, withRunnerSystem } from './inputs/index.js'
 import { describeRelease } from './nix/index.js'
 import { offload } from './offload.js'
 import { SpeculativeConfiguration } from './speculative.js'
@@ -43,7 +43,7 @@ export async function run(): Promise<void> {
     const token = newToken()
     const speculation = SpeculativeConfiguration.atStepStart(early, token)
     const facts = await probing
-    const parsed = facts.system === guess ? early : parseSettings(read, { system: facts.system })
+    const parsed = facts.system === guess ? early : withRunnerSystem(early, facts.system)
     describeRunner(facts, parsed)
     for (const notice of parsed.notices) core.notice(notice, { title: 'nix-offload: inputs' })
     const { settings, notice } = settingsForRunner(parsed, facts)

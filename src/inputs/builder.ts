@@ -44,6 +44,8 @@ export interface BuilderRequest extends Omit<Builder, 'systems' | 'maxJobs' | 's
   systems: string[] | Auto
   maxJobs: number | Auto
   supportedFeatures: string[] | Auto
+  /** Its systems were not given: it took the runner's, which the runner probe may correct (withRunnerSystem). */
+  systemDefaulted?: boolean
 }
 
 /** The builders as given, when none leaves a value for the preflight to detect (`auto`); otherwise undefined. */

@@ -23,6 +23,7 @@ export {
   type CanaryThresholds,
   type Evaluate,
   parseSettings,
+  withRunnerSystem,
   type Protocol,
   type Settings,
   type Strategy,

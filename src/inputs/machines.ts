@@ -32,6 +32,8 @@ export interface MachineLine {
   port: number
   /** `remote-program=` from the URI: the command that serves the store on the builder. */
   remoteProgram?: string
+  /** Its systems column was `-` or missing: it took the runner's system. */
+  systemDefaulted?: boolean
   systems: string[] | Auto
   maxJobs: number | Auto
   speedFactor: number
@@ -119,6 +121,7 @@ function parseMachineLine(entry: Entry, defaultSystem: string, notices: string[]
     systems: given(systems, [defaultSystem], value =>
       orAuto(value, list => parseList(input, list, SYSTEM, 'a Nix system', at(2, 'systems')))
     ),
+    ...(systems === '-' ? { systemDefaulted: true } : {}),
     maxJobs: given(maxJobs, 1, value =>
       orAuto(value, count => parseCount(input, count, 1, at(4, 'max-jobs')))
     ),

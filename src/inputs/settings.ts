@@ -219,7 +219,10 @@ function parseHostBuilder(
     origin: `input '${Input.Host}'`,
     pinInput: Input.HostPublicKey
   }
-  if (builder.systems.length === 0) builder.systems = [defaults.system]
+  if (builder.systems.length === 0) {
+    builder.systems = [defaults.system]
+    builder.systemDefaulted = true
+  }
   // Without a pinned key the preflight fails and prints the builder's, so the user can check it and pin it.
   const hostKey = parseHostPublicKey(read(Input.HostPublicKey))
   if (hostKey === undefined) return { builder }
@@ -338,4 +341,17 @@ export function takeInputs(): InputReader {
     if (/^INPUT_/i.test(variable)) Reflect.deleteProperty(process.env, variable)
   }
   return name => values.get(name) ?? ''
+}
+
+/**
+ * `settings` for a runner whose Nix names its system `system`: inputs are parsed before the runner probe ends, with
+ * the system Node reports, and the builders whose systems were not given take the one Nix reports instead.
+ */
+export function withRunnerSystem(settings: Settings, system: string): Settings {
+  return {
+    ...settings,
+    builders: settings.builders.map(builder =>
+      builder.systemDefaulted === true ? { ...builder, systems: [system] } : builder
+    )
+  }
 }

@@ -9,7 +9,8 @@ import {
   type InputReader,
   type Settings,
   parseSettings,
-  wantsBuild
+  wantsBuild,
+  withRunnerSystem
 } from '../../../src/inputs/settings.js'
 import { requestWith } from '../support/builders.js'
 import { encryptedKeyPair, readableKeyPair } from '../support/ssh-keys.js'
@@ -84,6 +85,7 @@ describe('parseSettings with one builder from host', () => {
           port: 22,
           user: 'nixbuilder',
           systems: ['x86_64-linux'],
+          systemDefaulted: true,
           maxJobs: 1,
           speedFactor: 1,
           supportedFeatures: [],
@@ -262,6 +264,7 @@ describe('parseSettings with builders lines', () => {
       host: 'b.example.com',
       port: 22,
       systems: ['x86_64-linux'],
+      systemDefaulted: true,
       maxJobs: 1,
       speedFactor: 1,
       supportedFeatures: [],
@@ -791,4 +794,32 @@ describe('givenBuilders', () => {
       expect(givenBuilders([request, { ...request, [field]: 'auto' }])).toBeUndefined()
     }
   )
+})
+
+describe('withRunnerSystem: the system the runner probe reports, after parsing with a guess', () => {
+  const inputs: Inputs = {
+    ...MINIMAL,
+    builders:
+      'ssh-ng://nixbuilder@second.example.com - - 2\n' +
+      'ssh-ng://nixbuilder@third.example.com aarch64-linux - 2\n' +
+      'ssh-ng://nixbuilder@fourth.example.com'
+  }
+
+  it('gives it to every builder that took the default, as parsing with it would', () => {
+    const guessed = parseSettings(reader(inputs), { system: 'x86_64-darwin' })
+    const probed = parseSettings(reader(inputs), { system: 'x86_64-linux' })
+    const corrected = withRunnerSystem(guessed, 'x86_64-linux')
+    expect(corrected.builders.map(builder => builder.systems)).toEqual([
+      ['x86_64-linux'],
+      ['x86_64-linux'],
+      ['aarch64-linux'],
+      ['x86_64-linux']
+    ])
+    expect(corrected).toEqual(probed)
+  })
+
+  it('leaves a builder whose systems were given', () => {
+    const given = parseSettings(reader({ ...MINIMAL, systems: 'i686-linux' }), { system: 'x86_64-darwin' })
+    expect(withRunnerSystem(given, 'x86_64-linux').builders[0]?.systems).toEqual(['i686-linux'])
+  })
 })
