@@ -45,6 +45,7 @@ var Input;
     Input["CopyBack"] = "copy-back";
     Input["Evaluate"] = "evaluate";
     Input["Fallback"] = "fallback";
+    Input["Retries"] = "retries";
 })(Input || (Input = {}));
 var Output;
 (function (Output) {
@@ -87,7 +88,7 @@ if ((journal === '' || /^\{"asRoot":(true|false),"undo":\[\]\}$/.test(journal)) 
     process.stdout.write(`${_inputs_constants_js__WEBPACK_IMPORTED_MODULE_0__/* .NOTHING_TO_UNDO */ .x_}\n`);
 }
 else {
-    const { cleanup } = await Promise.all(/* import() */[__nccwpck_require__.e(659), __nccwpck_require__.e(484)]).then(__nccwpck_require__.bind(__nccwpck_require__, 484));
+    const { cleanup } = await Promise.all(/* import() */[__nccwpck_require__.e(659), __nccwpck_require__.e(518)]).then(__nccwpck_require__.bind(__nccwpck_require__, 518));
     await cleanup();
 }
 

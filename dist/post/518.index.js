@@ -1,8 +1,8 @@
-export const id = 484;
-export const ids = [484];
+export const id = 518;
+export const ids = [518];
 export const modules = {
 
-/***/ 484:
+/***/ 518:
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
 
 
@@ -11,7 +11,7 @@ __webpack_require__.d(__webpack_exports__, {
   cleanup: () => (/* reexport */ cleanup)
 });
 
-// UNUSED EXPORTS: announcePlan, checkAll, childRecorder, closeStoreMasters, configureRunner, exportNixConfig, fileOps, isTrustedUser, machinesFileOp, makePlan, makeStorePlan, newToken, nixEnvironment, probeRunner, runnerRelease, saveJournal, settingsForRunner, undoJournal, viaSudo
+// UNUSED EXPORTS: announcePlan, checkAll, childRecorder, configureRunner, exportNixConfig, fileOps, isTrustedUser, machinesFileOp, makePlan, makeStorePlan, newToken, nixEnvironment, probeRunner, runnerRelease, saveJournal, settingsForRunner, undoJournal, viaSudo
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 11 modules
 var lib_core = __webpack_require__(659);
@@ -119,7 +119,7 @@ function process_runCommand(command, args, options = {}) {
  */
 function process_startCompanion(command, args, readyLine, options = {}) {
     const { transport } = options;
-    const child = (0,external_node_child_process_.spawn)(command, args, {
+    const child = spawn(command, args, {
         env: childEnvironment(options.env ?? process.env),
         stdio: transport === undefined ? ['pipe', 'pipe', 'pipe'] : [transport, transport, 'pipe']
     });
@@ -1397,24 +1397,9 @@ function loadChildren() {
     });
 }
 
-;// CONCATENATED MODULE: ./src/runner/render.ts
+;// CONCATENATED MODULE: ./src/runner/ssh-config.ts
 
 
-
-function configureBuilders(builders, token) {
-    return builders.map((builder, index) => {
-        const alias = `nix-offload-${token}-${index + 1}`;
-        return { ...builder, alias, storeUri: storeUriOf(builder, alias) };
-    });
-}
-/**
- * The builder's store as Nix is given it everywhere (machines file, `--store`, `nix copy --from`), and as Nix names
- * the machine in its log: the `remote-program` setting rides in the query, which Nix keeps in that name.
- */
-function storeUriOf(builder, alias) {
-    const uri = `${builder.protocol}://${builder.user}@${alias}`;
-    return builder.remoteProgram === undefined ? uri : `${uri}?remote-program=${builder.remoteProgram}`;
-}
 /** The ssh config block, at the top of `sshDir`/config, for a daemon's root or a single-user install's user. */
 function sshConfigBlock(sshDir, token, builders, files) {
     const content = renderSshConfig(token, builders, files);
@@ -1461,7 +1446,7 @@ function renderKnownHosts(lines) {
     return lines.map(renderKnownHostsLine).join('\n') + '\n';
 }
 /** Lines between this job's markers, as a block of a shared file. */
-function render_markedBlock(token, lines) {
+function ssh_config_markedBlock(token, lines) {
     return `${beginMarker(token)}\n${lines}${endMarker(token)}\n`;
 }
 /**
@@ -1475,7 +1460,7 @@ function endMarker(token) {
     return `# ${MARKER} ${token}: end`;
 }
 /** A block's file operation, and its undo: this job's block out again, the daemon restarted as it was for it. */
-function render_blockChange(step, token) {
+function ssh_config_blockChange(step, token) {
     const restart = step.restart === undefined ? undefined : restartOf(step.restart);
     const block = { path: step.path, token, at: step.at };
     return {
@@ -1561,7 +1546,7 @@ function escapeRegex(text) {
 /** What the master says once it is up: its control socket listens before its session opens, or its LocalCommand runs. */
 const MASTER_READY = 'nix-offload: master ready';
 /** The masters this process started (the remote-store plan's store checks), each kept until `close`. */
-class SshMasters {
+class ssh_masters_SshMasters {
     #running = [];
     /**
      * Starts `ssh` with `command` and waits until it says it is ready: undefined then, with the master kept when `keep`
@@ -1569,7 +1554,7 @@ class SshMasters {
      */
     async open(command, how) {
         const { keep, ...options } = how;
-        const master = process_startCompanion('ssh', command, MASTER_READY, { ...options, track: 'ssh master' });
+        const master = startCompanion('ssh', command, MASTER_READY, { ...options, track: 'ssh master' });
         const result = await master.ready;
         if (result !== undefined)
             return result;
@@ -1761,7 +1746,7 @@ function agentReadyLine(socket) {
 
 /**
  * The work directory of a plan under `parent`. Its name is the token's first 6 hex digits, since the control sockets
- * inside must fit a Unix socket path (`<dir>/cm-<40 hex>.<16>`, 107 bytes at most; store-early.ts's `tempDirectory`
+ * inside must fit a Unix socket path (`<dir>/cm-<40 hex>.<16>`, 107 bytes at most; speculative.ts's `tempDirectory`
  * counts on 6). A clash with a directory that is there already fails the mkdir, whose undo is then not recorded.
  */
 function workDirIn(parent, token) {
@@ -1848,23 +1833,19 @@ function workDirUndoOps(undo) {
  * undos (applyPlan), and that journal undone newest first in one batch (undoJournal), each resource's change and undo
  * coming from its own module; the store check that opens the SSH masters; and the post step.
  */
-/** The masters this process's store checks open: one process, one set, closed together. */
-const storeMasters = new SshMasters();
 /**
  * Configures the runner for the builders (the plan, applied and journaled) and pings every builder's store through
- * the written config as the account that offloads (which opens the multiplexing masters, returned to be closed).
+ * the written config as the account that offloads (which opens the multiplexing masters, returned to be closed: each
+ * configuration its own).
  * Later steps see the builders only once `exportNixConfig` runs.
  */
 async function configureRunner(plan, facts, options = { announce: true }) {
     if (options.announce && facts !== undefined)
         announcePlan(plan, facts);
     const journal = await phase('configure', applyPlan(plan));
-    const stores = await phase('store check', pingStores(plan, facts, options.signal));
-    return { stores, journal, masters: storeMasters };
-}
-/** Ends the SSH masters the remote-store store checks started (SshMasters.close). */
-function closeStoreMasters() {
-    return storeMasters.close();
+    const masters = new SshMasters();
+    const stores = await phase('store check', pingStores(plan, facts, { masters, signal: options.signal }));
+    return { stores, journal, masters };
 }
 /** Says whom the runner is configured for and how, each builder's alias, and the plan's warnings. */
 function announcePlan(plan, facts) {
@@ -1977,12 +1958,13 @@ function undoOpsOf(undo) {
  * root's that overrides ours, a sudo that does not work. Without `facts` (started before the runner probe ends, for
  * the remote-store plan, which needs no sudo): `nix` from PATH, and the `store ping` form that every version accepts.
  */
-async function pingStores(plan, facts, signal) {
+async function pingStores(plan, facts, options = {}) {
+    const { masters: opened = new SshMasters(), signal } = options;
     const configFile = plan.sshConfigFile;
     if (plan.path === 'remote-store' && configFile !== undefined) {
         const masters = plan.steps.find(step => step.kind === 'ssh-masters');
         const controlPath = masters === undefined ? undefined : controlPathIn(masters.controlDir);
-        return Promise.all(plan.builders.map(builder => sshCheck({ configFile, builder, controlPath }, storeMasters, signal)));
+        return Promise.all(plan.builders.map(builder => sshCheck({ configFile, builder, controlPath }, opened, signal)));
     }
     return Promise.all(plan.builders.map(builder => nixStoreCheck(plan, builder, facts, signal)));
 }
@@ -2080,8 +2062,8 @@ function describeUndo(journal, outcome) {
 /**
  * runner: the runner's side. The read-only probe of its Nix, and whether root's changes go through sudo (probe.ts);
  * the pure plan of every change (plan.ts), made of one module per resource, each with its change and its undo side by
- * side: the work directory and the key agent in it (work-dir.ts), the ssh config block and the configured builders'
- * aliases (render.ts), the machines block and the nix.conf block (nix-config.ts), the SSH masters and the store check
+ * side: the work directory and the key agent in it (work-dir.ts), the ssh config block that defines the
+ * configured builders' aliases (ssh-config.ts), the machines block and the nix.conf block (nix-config.ts), the SSH masters and the store check
  * that opens them (ssh-masters.ts). Applying the plan with a journal of undo steps, undoing it, and the post step
  * (apply.ts), through the batched sudo file agent (file-agent.ts); the journal saved for the post step, checked when
  * read (state.ts).
