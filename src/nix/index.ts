@@ -26,7 +26,7 @@ export {
   type StoreInfo,
   storeInfoArgs
 } from './nix-cli.js'
-export type { BuildRecord, BuildStatus, CopyRecord } from './ledger.js'
+export type { BuildRecord, BuildStatus, CopyPhase, CopyRecord, HookPhases, LogSpan } from './ledger.js'
 export {
   asksForOutLinks,
   type BuildOutcome,

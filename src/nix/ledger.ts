@@ -25,7 +25,33 @@ export interface BuildRecord {
   status: BuildStatus
   /** More than 1 when Nix retried, e.g. after a builder failed and it fell back to another machine. */
   attempts: number
+  /** A remote build's phases as the build hook logged them (docs/nix.md, "Time per derivation"). */
+  phases?: HookPhases
 }
+
+/** A span of the log, stamped by the reader; `end` absent while it runs or when the log was cut. */
+export interface LogSpan {
+  start: number
+  end?: number
+}
+
+/** A copy phase of the hook's: its span, and the NAR bytes its copies reported (none on Nix 2.8: unknown). */
+export interface CopyPhase extends LogSpan {
+  bytes?: number
+}
+
+export interface HookPhases {
+  /** "copying dependencies to 'M'": the inputs the builder lacked, sent to it. */
+  upload?: CopyPhase
+  /** The builder's own actBuild relayed over ssh-ng: the build proper, without the copies. */
+  remote?: LogSpan
+  /** "copying outputs from 'M'": the outputs brought back. */
+  download?: CopyPhase
+  /** Phases that ran while another build on the same machine was at the same step: not this build's alone. */
+  shared: HookPhaseKind[]
+}
+
+export type HookPhaseKind = 'upload' | 'download'
 
 /** An actBuild activity: the derivation it builds, or whose log lines it relays. */
 export interface BuildActivity {
@@ -44,6 +70,10 @@ export interface BuildActivity {
 export class BuildLedger {
   private readonly builds = new Map<string, BuildRecord>()
   private readonly activities = new Map<number, BuildActivity>()
+  /** Hook phases running: activity id → the phase it times. */
+  private readonly openPhases = new Map<number, { phase: CopyPhase; kind: HookPhaseKind; machine: string }>()
+  /** Copies inside an open phase: id → its phase and the bytes it reported so far. */
+  private readonly copies = new Map<number, { phase: CopyPhase; bytes: number | undefined }>()
 
   /** Returns whether the activity is the builder's relayed one rather than a build of its own. */
   startBuild(id: number, drvPath: string, machine: string, time: number): boolean {
@@ -52,6 +82,7 @@ export class BuildLedger {
     const name = current?.name ?? derivationName(drvPath)
     if (machine === '' && remoteRunning) {
       this.activities.set(id, { drvPath, name, relayed: true })
+      this.phasesOf(current).remote = { start: time }
       return true
     }
     this.activities.set(id, { drvPath, name, relayed: false })
@@ -76,6 +107,8 @@ export class BuildLedger {
     if (activity === undefined) return
     const build = this.builds.get(activity.drvPath)
     if (build === undefined || build.end !== undefined) return
+    const remote = build.phases?.remote
+    if (activity.relayed && remote !== undefined) remote.end = time
     build.end = time
     if (build.status === 'unfinished') build.status = 'built'
   }
@@ -98,6 +131,92 @@ export class BuildLedger {
   records(): BuildRecord[] {
     return [...this.builds.values()]
   }
+
+  /**
+   * A hook phase on `machine` started. It is the build's on that machine that is at that step: uploading (started,
+   * not yet building there) or downloading (its build there stopped). With several at the step, the hook's log does not
+   * say whose it is (its activities hang off the whole build's, not the derivation's): each of them is marked shared.
+   */
+  startPhase(id: number, kind: HookPhaseKind, machine: string, time: number): void {
+    const candidates = [...this.builds.values()].filter(build => atStep(build, kind, machine))
+    if (candidates.length > 1) for (const build of candidates) addShared(this.phasesOf(build), kind)
+    const [build] = candidates
+    if (build === undefined || candidates.length > 1) return
+    const phase: CopyPhase = { start: time, bytes: 0 }
+    this.phasesOf(build)[kind] = phase
+    this.openPhases.set(id, { phase, kind, machine })
+  }
+
+  /** A copy (actCopyPath) started: its bytes count towards the open phase of its direction and builder, if one. */
+  startCopy(id: number, from: string, to: string): void {
+    const open = [...this.openPhases.values()].filter(({ kind, machine }) =>
+      kind === 'upload' ? sameStore(to, machine) : sameStore(from, machine)
+    )
+    const [only] = open
+    if (only !== undefined && open.length === 1) this.copies.set(id, { phase: only.phase, bytes: undefined })
+  }
+
+  /** Whether a progress result could be a copy's that a phase counts: only then is it worth parsing. */
+  copying(): boolean {
+    return this.copies.size > 0
+  }
+
+  /** A progress result `[done, expected, …]`; Nix 2.26 may leave out the last one, so the expected size counts. */
+  progress(id: number, done: number, expected: number): void {
+    const copy = this.copies.get(id)
+    if (copy !== undefined) copy.bytes = Math.max(copy.bytes ?? 0, done, expected)
+  }
+
+  /** Ends a phase or a copy with this id, if it is one. */
+  stopPhase(id: number, time: number): void {
+    const copy = this.copies.get(id)
+    if (copy !== undefined) {
+      this.copies.delete(id)
+      const phase = copy.phase
+      // Nix 2.8 reports no progress on copies: one copy without bytes leaves its phase's bytes unknown.
+      phase.bytes =
+        copy.bytes === undefined || phase.bytes === undefined ? undefined : phase.bytes + copy.bytes
+    }
+    const open = this.openPhases.get(id)
+    if (open === undefined) return
+    open.phase.end = time
+    this.openPhases.delete(id)
+  }
+
+  private phasesOf(build: BuildRecord): HookPhases {
+    build.phases ??= { shared: [] }
+    return build.phases
+  }
+}
+
+/** Whether `build` is on `machine` and at the step a new `kind` phase belongs to. */
+function atStep(build: BuildRecord, kind: HookPhaseKind, machine: string): boolean {
+  if (build.machine === '' || !sameStore(machine, build.machine) || build.phases?.[kind] !== undefined)
+    return false
+  if (kind === 'upload') return build.phases?.remote === undefined && build.end === undefined
+  // Without a relayed build (ssh://) nothing marks the build there done: any build past its upload may be downloading.
+  return (
+    build.end !== undefined || (build.phases?.remote === undefined && build.phases?.upload?.end !== undefined)
+  )
+}
+
+function addShared(phases: HookPhases, kind: HookPhaseKind): void {
+  if (!phases.shared.includes(kind)) phases.shared.push(kind)
+}
+
+/** Whether a store the log names is `machine`: Nix 2.26 names a copy's SSH end only by its scheme, "ssh-ng://". */
+function sameStore(logged: string, machine: string): boolean {
+  return logged === machine || (logged.endsWith('://') && machine.startsWith(logged))
+}
+
+/** The hook's own activities (build-remote.cc; type 0, so known by their text) that time a remote build's copies. */
+const HOOK_PHASE = /^(copying dependencies to|copying outputs from) '([^']+)'$/
+
+/** The phase an untyped activity's text names, and its machine. */
+export function hookPhase(text: string): { kind: HookPhaseKind; machine: string } | undefined {
+  const match = HOOK_PHASE.exec(text)
+  if (match === null) return undefined
+  return { kind: match[1] === 'copying dependencies to' ? 'upload' : 'download', machine: match[2] ?? '' }
 }
 
 /**
@@ -175,6 +294,7 @@ export class NixLogReader {
     // Most of a big log: skipped before any parsing.
     if (isProgressLine(line)) {
       this.observer?.progressLine(line)
+      if (this.ledger.copying()) this.copyProgress(line)
       return
     }
     const event = parseNixLine(line)
@@ -197,13 +317,17 @@ export class NixLogReader {
           const [path, from, to] = event.fields
           if (typeof path === 'string' && this.paths.admit(path))
             this.copyLedger.startCopy(event.id, path, String(from ?? ''), String(to ?? ''), now)
+          this.ledger.startCopy(event.id, String(from ?? ''), String(to ?? ''))
         }
+        const phase = event.type === ActivityType.Unknown ? hookPhase(event.text) : undefined
+        if (phase !== undefined) this.ledger.startPhase(event.id, phase.kind, phase.machine, now)
         if (!relayed && event.level <= LEVEL_INFO && event.text !== '') this.print(event.text)
         return
       }
       case 'stop': {
         const now = this.clock()
         this.ledger.stop(event.id, now)
+        this.ledger.stopPhase(event.id, now)
         this.copyLedger.stop(event.id, now)
         return
       }
@@ -230,6 +354,13 @@ export class NixLogReader {
         }
         return
     }
+  }
+
+  private copyProgress(line: string): void {
+    const event = parseNixLine(line)
+    if (event?.action !== 'result' || event.type !== ResultType.Progress) return
+    const [done, expected] = event.fields
+    this.ledger.progress(event.id, Number(done ?? 0), Number(expected ?? 0))
   }
 
   private keepLine(drvPath: string, line: string): void {

@@ -7,6 +7,7 @@ import { safeLine } from '../base/index.js'
 
 /** Activity types (libutil/logging.hh). */
 export enum ActivityType {
+  Unknown = 0,
   CopyPath = 100,
   FileTransfer = 101,
   Realise = 102,

@@ -1,5 +1,5 @@
 /**
- * report: what the step tells the user about a build: the JSON report and the outputs' values (report.ts), the job summary (summary.ts), and
+ * report: what the step tells the user about a build: the JSON report and the outputs' values (report.ts), the job summary (summary.ts), the time per derivation (timing.ts), and
  * the Markdown escaping every summary's values go through (markdown.ts).
  * May import: base, inputs, nix, runner, builders.
  */
@@ -14,3 +14,4 @@ export {
   writeReportFile
 } from './report.js'
 export { renderSummary } from './summary.js'
+export { type DerivationTiming, type OffloadOverhead } from './timing.js'

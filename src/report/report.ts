@@ -8,6 +8,7 @@ import type { ConfigPath, Plan } from '../runner/index.js'
 import type { PreflightResult } from '../builders/index.js'
 import type { ConfiguredBuilder } from '../inputs/index.js'
 import type { StoreReach } from '../runner/index.js'
+import { derivationTiming, type DerivationTiming, offloadOverhead, type OffloadOverhead } from './timing.js'
 
 /** The `report` output's JSON file: what was configured and, per derivation, where it ran. No secret is in it. */
 /** The runner side of the preflight. */
@@ -46,6 +47,8 @@ export interface BuildReport {
    * building, in ms (parallel builds counted once).
    */
   busyMs?: Record<string, number>
+  /** What the offload added over the derivations' building, summed over them (timing.ts says why not critical path). */
+  overhead?: OffloadOverhead
   /** `hook` (Nix's distributed builds) or `remote-store` (the build ran in a builder's own store). */
   strategy?: 'hook' | 'remote-store'
   /** remote-store with `copy-back: false`: the outputs are on the builder only. */
@@ -101,6 +104,8 @@ export interface DerivationEntry {
   durationMs?: number
   status: BuildStatus
   attempts: number
+  /** Upload, wait, build and download of this derivation, as far as the log tells them. */
+  timing: DerivationTiming
   /** Where the proof comes from: Nix's log, and (remote-store) the builder's own store. */
   proof?: { log: boolean; store?: boolean; problem?: string }
 }
@@ -139,8 +144,9 @@ export function makeReport({
   succeeded = true
 }: ReportParts): BuildReport {
   const configured = plan?.builders ?? []
+  const remoteStore = plan?.path === 'remote-store'
   const derivations = builds.map(build => {
-    const entry = derivationEntry(build, builderNamed(configured, build.machine))
+    const entry = derivationEntry(build, builderNamed(configured, build.machine), remoteStore)
     if (build.machine !== '') entry.proof = storeProofs?.get(build.drvPath) ?? { log: true }
     return entry
   })
@@ -167,6 +173,7 @@ export function makeReport({
   if (builds.length > 0) {
     const times = buildTimes(builds)
     report.buildWallMs = times.wallMs
+    report.overhead = offloadOverhead(derivations.map(entry => entry.timing))
     report.busyMs = Object.fromEntries(
       [...times.busyMs].map(([machine, ms]) => [reportedMachine(machine), ms])
     )
@@ -195,14 +202,19 @@ function builderEntry(builder: ConfiguredBuilder): BuilderEntry {
   }
 }
 
-function derivationEntry(build: BuildRecord, builder: ConfiguredBuilder | undefined): DerivationEntry {
+function derivationEntry(
+  build: BuildRecord,
+  builder: ConfiguredBuilder | undefined,
+  remoteStore: boolean
+): DerivationEntry {
   const entry: DerivationEntry = {
     drvPath: build.drvPath,
     name: build.name,
     machine: reportedMachine(build.machine),
     start: new Date(build.start).toISOString(),
     status: build.status,
-    attempts: build.attempts
+    attempts: build.attempts,
+    timing: derivationTiming(build, remoteStore)
   }
   if (builder !== undefined) entry.builder = hostPort(builder)
   if (build.end !== undefined) {

@@ -19,6 +19,8 @@ const PATH_TEXT: Record<ConfigPath, string> = {
 /** The job summary, as Markdown. */
 export function renderSummary(report: BuildReport, built: boolean): string {
   const lines = ['## nix-offload', '', headline(report, built), '']
+  const overhead = overheadLine(report)
+  if (overhead !== undefined) lines.push(overhead, '')
   if (report.runner !== undefined) lines.push(runnerLine(report.runner), '')
   if (report.preflight.length > 0) lines.push(...renderPreflight(report.preflight), '')
   lines.push(...buildersTable(report))
@@ -148,29 +150,72 @@ function transfersTable(report: BuildReport): string[] {
   return lines
 }
 
-/** Each derivation: where it ran, for how long, and (in a builder's own store) its proof. */
+/** Each derivation: where it ran, for how long, its upload, wait, build and download, and (in a builder's store) its proof. */
 function derivationsTable(report: BuildReport): string[] {
   // In a builder's own store the proof has two sources: Nix's log, and that store's record of the outputs.
   const withStore = report.strategy === 'remote-store'
   const lines = [
     '',
-    `| derivation | built on | duration | status |${withStore ? ' proof |' : ''}`,
-    `| --- | --- | --- | --- |${withStore ? ' --- |' : ''}`
+    `| derivation | built on | duration | status | upload | wait | build | download |${withStore ? ' proof |' : ''}`,
+    `| --- | --- | --- | --- | --- | --- | --- | --- |${withStore ? ' --- |' : ''}`
   ]
   for (const derivation of report.derivations) {
-    const where =
-      derivation.builder !== undefined
-        ? inline(derivation.builder)
-        : derivation.machine === 'local'
-          ? '**the runner**'
-          : inline(derivation.machine)
+    const where = whereBuilt(derivation)
     const duration = derivation.durationMs === undefined ? '–' : formatDuration(derivation.durationMs)
     lines.push(
       `| ${code(derivation.name)} | ${where} | ${duration} | ${inline(derivation.status)} |` +
+        timingCells(derivation.timing) +
         (withStore ? proofCell(derivation) : '')
     )
   }
   return lines
+}
+
+/**
+ * What the offload added over the building, summed over the derivations (the log names no inputs, so there is no
+ * critical path to follow); in a builder's store, the copies were one each way for the whole build.
+ */
+function overheadLine(report: BuildReport): string | undefined {
+  const sums = report.overhead
+  if (sums === undefined || report.derivations.length === 0) return undefined
+  if (report.strategy === 'remote-store') {
+    return (
+      "The offload's upload and download were one copy each way for the whole build, shared by all derivations: " +
+      'their time is not split per derivation (bytes per builder below).'
+    )
+  }
+  if (sums.uncounted === report.derivations.length) {
+    return "The offload's overhead is unknown: the log gives no derivation's upload, wait, build and download."
+  }
+  const added = sums.uploadMs + sums.waitMs + sums.downloadMs
+  const left =
+    sums.uncounted === 0
+      ? ''
+      : ` ${sums.uncounted} derivation(s) left out: their figures are unknown or shared.`
+  return (
+    `Offload added ${formatDuration(added)} over ${formatDuration(sums.buildMs)} of building (upload ${formatDuration(sums.uploadMs)}, ` +
+    `waiting ${formatDuration(sums.waitMs)}, download ${formatDuration(sums.downloadMs)}), summed over the ` +
+    `derivations.${left}`
+  )
+}
+
+/** A derivation's upload, wait, build and download: "unknown" where the log does not say, "shared" where not split. */
+function timingCells(timing: BuildReport['derivations'][number]['timing']): string {
+  const shared = timing.shared ?? []
+  const time = (ms?: number): string => (ms === undefined ? 'unknown' : formatDuration(ms))
+  const copy = (kind: 'upload' | 'download', ms?: number, bytes?: number): string => {
+    if (shared.includes(kind)) return 'shared'
+    return ms === undefined || bytes === undefined ? time(ms) : `${formatDuration(ms)}, ${formatBytes(bytes)}`
+  }
+  return (
+    ` ${copy('upload', timing.uploadMs, timing.uploadBytes)} | ${time(timing.waitMs)} | ${time(timing.buildMs)} | ` +
+    `${copy('download', timing.downloadMs, timing.downloadBytes)} |`
+  )
+}
+
+function whereBuilt(derivation: BuildReport['derivations'][number]): string {
+  if (derivation.builder !== undefined) return inline(derivation.builder)
+  return derivation.machine === 'local' ? '**the runner**' : inline(derivation.machine)
 }
 
 function proofCell(derivation: BuildReport['derivations'][number]): string {

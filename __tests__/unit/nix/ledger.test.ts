@@ -79,7 +79,9 @@ describe('BuildLedger on the captured Nix 2.8 logs', () => {
         start: 13,
         end: 43,
         status: 'built',
-        attempts: 1
+        attempts: 1,
+        // The relayed activity, line 33 to 43: the build on the builder, without the copies.
+        phases: { remote: { start: 33, end: 43 }, shared: [] }
       }
     ])
     expect(relayed).toEqual([17755394801677])
@@ -120,7 +122,8 @@ describe('BuildLedger on the captured Nix 2.8 logs', () => {
         start: 13,
         end: 43,
         status: 'failed',
-        attempts: 1
+        attempts: 1,
+        phases: { remote: { start: 33, end: 43 }, shared: [] }
       }
     ])
     expect(logLines).toEqual([{ drvPath: FAILING_DRV, text: 'failing 110815869' }])
@@ -178,8 +181,26 @@ describe('BuildLedger on synthetic logs', () => {
       ].join('\n')
     )
     expect(ledger.records()).toEqual([
-      { drvPath: A, name: 'a', machine: M1, start: 1, end: 7, status: 'built', attempts: 1 },
-      { drvPath: B, name: 'b', machine: M2, start: 2, end: 8, status: 'built', attempts: 1 }
+      {
+        drvPath: A,
+        name: 'a',
+        machine: M1,
+        start: 1,
+        end: 7,
+        status: 'built',
+        attempts: 1,
+        phases: { remote: { start: 4, end: 7 }, shared: [] }
+      },
+      {
+        drvPath: B,
+        name: 'b',
+        machine: M2,
+        start: 2,
+        end: 8,
+        status: 'built',
+        attempts: 1,
+        phases: { remote: { start: 3, end: 8 }, shared: [] }
+      }
     ])
     expect(relayed).toEqual([3, 4])
     expect(logLines).toEqual([

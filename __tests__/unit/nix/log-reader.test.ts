@@ -1,6 +1,12 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { BuildLedger, CopyLedger, failedDerivations, NixLogReader } from '../../../src/nix/ledger.js'
+import {
+  BuildLedger,
+  CopyLedger,
+  failedDerivations,
+  hookPhase,
+  NixLogReader
+} from '../../../src/nix/ledger.js'
 import {
   ActivityType,
   derivationName,
@@ -53,15 +59,21 @@ function readAsBuildDid(lines: string[]): Reading {
           const [path, from, to] = event.fields
           if (typeof path === 'string')
             copyLedger.startCopy(event.id, path, String(from ?? ''), String(to ?? ''), now)
+          ledger.startCopy(event.id, String(from ?? ''), String(to ?? ''))
         }
+        const phase = event.type === ActivityType.Unknown ? hookPhase(event.text) : undefined
+        if (phase !== undefined) ledger.startPhase(event.id, phase.kind, phase.machine, now)
         if (!relayed && event.level <= LEVEL_INFO && event.text !== '') reading.printed.push(event.text)
         break
       }
       case 'stop':
         ledger.stop(event.id, now)
+        ledger.stopPhase(event.id, now)
         copyLedger.stop(event.id, now)
         break
       case 'result':
+        if (event.type === ResultType.Progress)
+          ledger.progress(event.id, Number(event.fields[0] ?? 0), Number(event.fields[1] ?? 0))
         if (event.type === ResultType.BuildLogLine || event.type === ResultType.PostBuildLogLine) {
           const drvPath = ledger.derivationOf(event.id)
           const text = String(event.fields[0] ?? '')

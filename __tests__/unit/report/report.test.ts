@@ -67,8 +67,24 @@ function record(overrides: Partial<BuildRecord>): BuildRecord {
     end: START + 1500,
     status: 'built',
     attempts: 1,
+    // 200 ms up, 150 ms until the builder starts it, 850 ms of building, 200 ms down.
+    phases: {
+      upload: { start: START, end: START + 200, bytes: 2048 },
+      remote: { start: START + 350, end: START + 1200 },
+      download: { start: START + 1300, end: START + 1500, bytes: 4096 },
+      shared: []
+    },
     ...overrides
   }
+}
+
+const TIMED = {
+  uploadMs: 200,
+  uploadBytes: 2048,
+  waitMs: 150,
+  buildMs: 850,
+  downloadMs: 200,
+  downloadBytes: 4096
 }
 
 describe('makeReport', () => {
@@ -118,9 +134,11 @@ describe('makeReport', () => {
           durationMs: 1500,
           status: 'built',
           attempts: 1,
+          timing: TIMED,
           proof: { log: true }
         }
       ],
+      overhead: { uploadMs: 200, waitMs: 150, downloadMs: 200, buildMs: 850, uncounted: 0 },
       outPaths: ['/nix/store/x-hello-2.12'],
       remoteBuilds: 1,
       localBuilds: 0,
@@ -144,7 +162,8 @@ describe('makeReport', () => {
       end: '2024-01-02T03:04:06.500Z',
       durationMs: 1500,
       status: 'built',
-      attempts: 2
+      attempts: 2,
+      timing: { uploadMs: 0, uploadBytes: 0, waitMs: 0, buildMs: 1500, downloadMs: 0, downloadBytes: 0 }
     })
     expect([report.remoteBuilds, report.localBuilds, report.confirmed]).toEqual([1, 1, false])
   })
@@ -162,7 +181,18 @@ describe('makeReport', () => {
   it('brackets an IPv6 builder and leaves out the end of an unfinished build', () => {
     const report = makeReport({
       plan: PLAN,
-      builds: [record({ machine: URI_2, end: undefined, status: 'unfinished' })],
+      builds: [
+        record({
+          machine: URI_2,
+          end: undefined,
+          status: 'unfinished',
+          phases: {
+            upload: { start: START, end: START + 200, bytes: 0 },
+            remote: { start: START + 300 },
+            shared: []
+          }
+        })
+      ],
       outPaths: []
     })
     expect(report.derivations[0]).toEqual({
@@ -173,6 +203,7 @@ describe('makeReport', () => {
       start: '2024-01-02T03:04:05.000Z',
       status: 'unfinished',
       attempts: 1,
+      timing: { uploadMs: 200, uploadBytes: 0, waitMs: 100 },
       proof: { log: true }
     })
   })
@@ -243,6 +274,9 @@ describe('renderSummary', () => {
         '',
         "✅ **Confirmed**: all 1 derivation(s) were built on a builder, as Nix's log shows.",
         '',
+        'Offload added 550 ms over 850 ms of building (upload 200 ms, waiting 150 ms, download 200 ms), summed over ' +
+          'the derivations.',
+        '',
         '| builder | store URI | systems | max jobs | speed | features |',
         '| --- | --- | --- | --- | --- | --- |',
         `| nixbuilder@builder.example.com:2222 | \`${URI_1}\` | x86_64-linux | 2 | 1 | kvm, benchmark (mandatory) |`,
@@ -258,9 +292,9 @@ describe('renderSummary', () => {
         "Building took 1.5 s from the first derivation's start to the last one's end; a builder's busy time counts its " +
           'parallel builds once.',
         '',
-        '| derivation | built on | duration | status |',
-        '| --- | --- | --- | --- |',
-        '| `hello-2.12` | builder.example.com:2222 | 1.5 s | built |',
+        '| derivation | built on | duration | status | upload | wait | build | download |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- |',
+        '| `hello-2.12` | builder.example.com:2222 | 1.5 s | built | 200 ms, 2.0 KiB | 150 ms | 850 ms | 200 ms, 4.0 KiB |',
         '',
         '<details><summary>Out paths</summary>',
         '',
@@ -283,7 +317,10 @@ describe('renderSummary', () => {
     })
     const summary = renderSummary(report, true)
     expect(summary).toContain('⚠️ **1 of 2 derivation(s) were built on the runner**, 1 on a builder.\n')
-    expect(summary).toContain('| `jq-1.7` | **the runner** | – | built |\n')
+    expect(summary).toContain(
+      '| `jq-1.7` | **the runner** | – | built | 0 ms, 0 B | 0 ms | unknown | 0 ms, 0 B |\n'
+    )
+    expect(summary).toContain('1 derivation(s) left out: their figures are unknown or shared.')
     expect(summary).toContain(
       "How: the runner user is not trusted: builders written to the daemon's machines file."
     )

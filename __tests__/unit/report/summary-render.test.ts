@@ -182,6 +182,9 @@ function table(summary: ReadSummary, firstHeader: string): Table {
   return found
 }
 
+/** A build on a builder whose record has no hook phases: the log gave none of its figures. */
+const UNTIMED = ['unknown', 'unknown', 'unknown', 'unknown']
+
 describe('the job summary, read by a GFM parser, with hostile data', () => {
   it('keeps every table and shows each value as the text it is (hook build, preflight, transfers)', () => {
     const summary = readSummary(renderSummary(hookReport(), true))
@@ -228,9 +231,9 @@ describe('the job summary, read by a GFM parser, with hostile data', () => {
 
     const derivations = table(summary, 'derivation')
     expect(derivations.rows).toEqual([
-      [shown(NAME), shown(HOST_PORT), '1.5 s', 'built'],
-      [shown(hostile('local')), 'the runner', '1.5 s', 'built'],
-      [shown(hostile('elsewhere')), shown(MACHINE), '1.5 s', 'failed']
+      [shown(NAME), shown(HOST_PORT), '1.5 s', 'built', ...UNTIMED],
+      [shown(hostile('local')), 'the runner', '1.5 s', 'built', '0 ms, 0 B', '0 ms', '1.5 s', '0 ms, 0 B'],
+      [shown(hostile('elsewhere')), shown(MACHINE), '1.5 s', 'failed', ...UNTIMED]
     ])
   })
 
@@ -253,10 +256,22 @@ describe('the job summary, read by a GFM parser, with hostile data', () => {
   })
 
   it('keeps the proof column of a remote-store build', () => {
-    const summary = readSummary(renderSummary(storeReport(), true))
+    const rendered = renderSummary(storeReport(), true)
+    expect(rendered).toContain("The offload's upload and download were one copy each way for the whole build")
+    const summary = readSummary(rendered)
     expectWellFormed(summary)
     expect(table(summary, 'derivation').rows).toEqual([
-      [shown(NAME), shown(HOST_PORT), '1.5 s', 'built', `log only: ${shown(PROBLEM)}`]
+      [
+        shown(NAME),
+        shown(HOST_PORT),
+        '1.5 s',
+        'built',
+        'shared',
+        'unknown',
+        '1.5 s',
+        'shared',
+        `log only: ${shown(PROBLEM)}`
+      ]
     ])
   })
 

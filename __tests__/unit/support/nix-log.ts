@@ -35,3 +35,20 @@ export function buildStartLine(id: number, drvPath: string, machine: string): st
 export function buildLogLine(id: number, text: string): string {
   return resultLine(id, 101, [text])
 }
+
+/** The build hook's untyped activity around a remote build's upload or download, as Nix 2.8 to 2.34 log it. */
+export function hookPhaseLine(id: number, phase: 'upload' | 'download', machine: string): string {
+  const text =
+    phase === 'upload' ? `copying dependencies to '${machine}'` : `copying outputs from '${machine}'`
+  return startLine(id, 0, { level: 4, text })
+}
+
+/** The copy of one store path (actCopyPath, 100) between two stores, 'local' being the runner's. */
+export function copyPathLine(id: number, path: string, from: string, to: string): string {
+  return startLine(id, 100, { fields: [path, from, to], level: 3, text: `copying path '${path}'` })
+}
+
+/** A progress result of a copy: `done` of `expected` bytes. */
+export function copyProgressLine(id: number, done: number, expected: number): string {
+  return resultLine(id, 105, [done, expected, 0, 0])
+}
