@@ -75,6 +75,8 @@ describe('push-to and push-key', () => {
 
   it('names the store without its query', () => {
     expect(pushPlace('s3://bucket?region=x&secret-key=/k')).toBe('s3://bucket')
+    expect(pushPlace('https://ci:hunter2@cache.example.org/nix')).toBe('https://cache.example.org/nix')
+    expect(pushPlace('ssh-ng://cache@host')).toBe('ssh-ng://cache@host')
   })
 
   it.each([

@@ -282,9 +282,12 @@ export function parsePushTarget(uriValue: string, keyValue: string): PushTarget 
   return { uri, keyPath }
 }
 
-/** The URI without its query, where settings (and any credentials) go: what the log, summary and report name. */
+/**
+ * The URI without its query, where settings (and any credentials) go, and without a password in its user part: what
+ * the log, summary and report name.
+ */
 export function pushPlace(uri: string): string {
-  return uri.replace(/\?.*$/, '')
+  return uri.replace(/\?.*$/, '').replace(/^([a-z][a-z0-9+-]*:\/\/)[^@/]*:[^@/]*@/, '$1')
 }
 
 /** What `push-to` cannot serve, refused before anything is written: it pushes a remote-store build's outputs. */
