@@ -290,6 +290,7 @@ function appendRoute(total: StoreBuildOutcome, one: StoreBuildOutcome): StoreBui
     copies: [...total.copies, ...one.copies],
     proofs: new Map([...total.proofs, ...one.proofs]),
     copiedBack: new Map([...total.copiedBack, ...one.copiedBack]),
+    builtIn: new Map([...total.builtIn, ...one.builtIn]),
     sizes: new Map([...total.sizes, ...one.sizes])
   }
 }

@@ -2,8 +2,9 @@ import { hookWithFailover, liveTools, machinesRewriter, storeWithFailover } from
 import { publish } from './publish.js'
 import type { Configured, OffloadStep } from './offload-setup.js'
 import { logInfo, phase } from './base/index.js'
-import { Input, label } from './inputs/index.js'
-import type { FailoverEntry } from './report/index.js'
+import { Input, label, type Settings } from './inputs/index.js'
+import { pushOutputs } from './store-push.js'
+import type { FailoverEntry, PushEntry } from './report/index.js'
 import {
   asksForOutLinks,
   type BuildOutcome,
@@ -20,7 +21,10 @@ import { nixEnvironment, type Plan, runnerRelease, saveJournal, undoJournal } fr
 
 /** What the build left: Nix's outcome and, in a builder's own store, the proofs, copies back and sizes it adds. */
 export type Built = BuildOutcome &
-  Partial<Pick<StoreBuildOutcome, 'proofs' | 'copiedBack' | 'sizes'>> & { failovers?: FailoverEntry[] }
+  Partial<Pick<StoreBuildOutcome, 'proofs' | 'copiedBack' | 'builtIn' | 'sizes'>> & {
+    failovers?: FailoverEntry[]
+    pushes?: PushEntry[]
+  }
 
 /** The build, through Nix's build hook or in a builder's own store. */
 export async function buildBuilt(options: {
@@ -29,7 +33,10 @@ export async function buildBuilt(options: {
   plan: Plan
 }): Promise<Built> {
   const { step, choice, plan } = options
-  if (choice.strategy === 'remote-store') return phase('build', buildInBuilderStore(options))
+  if (choice.strategy === 'remote-store') {
+    const built: Built = await phase('build', buildInBuilderStore(options))
+    return pushBuilt(step.settings, built, nixEnvironment(plan, process.env))
+  }
   const labels = new Map(plan.builders.map(builder => [builder.storeUri, label(builder)]))
   const tools = {
     ...liveTools(step.settings, step.facts),
@@ -38,6 +45,17 @@ export async function buildBuilt(options: {
   }
   const job = { settings: step.settings, builders: plan.builders, runnerUser: step.facts.userName }
   return phase('build', hookWithFailover({ ...job, tools }))
+}
+
+/**
+ * `push-to`: once every route built and came back, each builder copies its outputs to that store from its own; a
+ * failed push fails the build, with its line for the diagnosis.
+ */
+async function pushBuilt(settings: Settings, built: Built, env: NodeJS.ProcessEnv): Promise<Built> {
+  if (settings.pushTo === undefined || built.exitCode !== 0 || built.builtIn === undefined) return built
+  const { pushes, failure } = await pushOutputs(settings, built.builtIn, env)
+  if (failure === undefined) return { ...built, pushes }
+  return { ...built, pushes, exitCode: 1, messages: [...built.messages, failure] }
 }
 
 /** The build in a builder's own store: evaluated on the runner (buildInStores), or on the builder (buildOnBuilder). */
@@ -121,6 +139,7 @@ export async function reportBuild(options: {
     succeeded
   })
   if (built.failovers !== undefined && built.failovers.length > 0) report.failovers = built.failovers
+  if (built.pushes !== undefined) report.pushes = built.pushes
   if (onBuilder && succeeded) {
     logInfo(
       `'${Input.CopyBack}: false': the outputs stay in the builder's store: ${built.outPaths.join(' ')}`

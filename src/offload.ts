@@ -3,6 +3,7 @@ import { admit, choose, configure, type OffloadStep, startEarly } from './offloa
 import { judgeBuild } from './offload-verdict.js'
 import type { PreflightOutcome } from './builders/index.js'
 import { wantsBuild } from './inputs/index.js'
+import { refusePush } from './store-push.js'
 
 /**
  * Build mode: start early, admit the builders, choose a strategy, configure the runner, build, prove and report where
@@ -17,6 +18,7 @@ export async function offload(step: OffloadStep, checking: Promise<PreflightOutc
   const admitted = await admit({ step, checking })
   if (admitted === undefined) return
   const choice = await choose({ step, early, builders: admitted.builders })
+  refusePush(step.settings, choice)
   const configured = await configure({ step, choice, ...admitted })
   if (!wantsBuild(step.settings))
     return reportConfigureOnly({ step, plan: configured.plan, checks: admitted.checks })

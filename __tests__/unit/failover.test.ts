@@ -35,6 +35,7 @@ function outcome(overrides: Partial<BuildOutcome> = {}): StoreBuildOutcome {
     copies: [],
     proofs: new Map(),
     copiedBack: new Map(),
+    builtIn: new Map(),
     sizes: new Map(),
     ...overrides
   }

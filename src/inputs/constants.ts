@@ -33,7 +33,9 @@ export enum Input {
   CopyBack = 'copy-back',
   Evaluate = 'evaluate',
   Fallback = 'fallback',
-  Retries = 'retries'
+  Retries = 'retries',
+  PushTo = 'push-to',
+  PushKey = 'push-key'
 }
 
 export enum Output {

@@ -216,3 +216,97 @@ export function checkBuilderEvaluation(request: EvaluationRequest): void {
     )
   }
 }
+
+/** Where the builder copies the outputs after a remote-store build (`push-to`), and the key that signs them there. */
+export interface PushTarget {
+  /** The store URI as given, which goes to `nix copy --to` on the builder. */
+  uri: string
+  /** A secret key file on the builder (`push-key`); without it the builder's own `secret-key-files` signs. */
+  keyPath?: string
+}
+
+// The schemes of stores that can take a copy (Nix's store implementations; `gs://` and the like are not among them).
+const PUSH_SCHEMES = ['file', 'http', 'https', 's3', 'ssh', 'ssh-ng']
+// A URI's own characters, without `'`, `$`, `` ` ``, `;`, `(`, `)`, `*`, `!` or `#`: quoting keeps the builder's shell
+// from reading any of them, and no store URI needs them.
+const PUSH_URI = /^([a-z][a-z0-9+-]*):\/\/([A-Za-z0-9._~:/?@&+,=%[\]-]*)$/
+const KEY_PATH = /^\/[A-Za-z0-9._/+-]+$/
+
+/**
+ * `push-to` and `push-key`: a store URI with a scheme that takes a copy, and an absolute path on the builder. The URI
+ * reaches the builder's shell (quoted), so whitespace, control characters and shell metacharacters are refused.
+ */
+export function parsePushTarget(uriValue: string, keyValue: string): PushTarget | undefined {
+  const uri = uriValue.trim()
+  const keyPath = keyValue.trim()
+  if (uri === '') {
+    if (keyPath !== '')
+      throw new InputError(Input.PushKey, `is set without '${Input.PushTo}': set both, or neither`)
+    return undefined
+  }
+  const match = PUSH_URI.exec(uri)
+  if (match === null || CONTROL.test(uri)) {
+    throw new InputError(
+      Input.PushTo,
+      `"${printable(uri)}" is not a store URI: write scheme://…, e.g. s3://bucket?region=eu-west-1 or ` +
+        'file:///var/cache/nix, with no spaces, quotes or any of $ ` ; ( ) * ! #'
+    )
+  }
+  const [, scheme = '', rest = ''] = match
+  if (!PUSH_SCHEMES.includes(scheme)) {
+    throw new InputError(
+      Input.PushTo,
+      `"${printable(scheme)}://" is not a store Nix copies to; use one of ${PUSH_SCHEMES.map(s => `${s}://`).join(', ')}`
+    )
+  }
+  const where = rest.replace(/\?.*$/, '')
+  if (where === '' || (scheme === 'file' && !where.startsWith('/'))) {
+    throw new InputError(
+      Input.PushTo,
+      `"${printable(uri)}" names no place: e.g. file:///var/cache/nix (three slashes)`
+    )
+  }
+  if (/[?&]secret-key=/.test(uri)) {
+    throw new InputError(
+      Input.PushTo,
+      `has a secret-key setting: give the key's path on the builder in '${Input.PushKey}'`
+    )
+  }
+  if (keyPath === '') return { uri }
+  if (!KEY_PATH.test(keyPath) || keyPath.split('/').includes('..')) {
+    throw new InputError(
+      Input.PushKey,
+      `"${printable(keyPath)}" is not an absolute path on the builder (letters, digits, ".", "_", "+", "-" and "/")`
+    )
+  }
+  return { uri, keyPath }
+}
+
+/**
+ * The URI without its query, where settings (and any credentials) go, and without a password in its user part: what
+ * the log, summary and report name.
+ */
+export function pushPlace(uri: string): string {
+  return uri.replace(/\?.*$/, '').replace(/^([a-z][a-z0-9+-]*:\/\/)[^@/]*:[^@/]*@/, '$1')
+}
+
+/** What `push-to` cannot serve, refused before anything is written: it pushes a remote-store build's outputs. */
+export function checkPushRequest(request: EvaluationRequest): void {
+  const refuse = (why: string): never => {
+    throw new InputError(Input.PushTo, why)
+  }
+  if (request.mode === 'canary')
+    refuse('is for build mode: the canary pushes nothing. Take it out for the canary.')
+  if (request.strategy === 'hook') {
+    refuse(
+      `has the builder copy the outputs to the store from its own store, and '${Input.Strategy}: hook' builds ` +
+        `through Nix's build hook, whose outputs all come to the runner. Set '${Input.Strategy}: remote-store' ` +
+        '(or auto), or push from the runner in a later step.'
+    )
+  }
+  if (request.installables.length === 0 && request.args.length === 0) {
+    refuse(
+      `needs a build ('${Input.Installables}' or '${Input.Args}'): a configure-only step builds nothing to push.`
+    )
+  }
+}

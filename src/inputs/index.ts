@@ -25,6 +25,7 @@ export {
   parseSettings,
   withRunnerSystem,
   type Protocol,
+  type PushTarget,
   type Settings,
   type Strategy,
   takeInputs,
@@ -46,3 +47,4 @@ export { nixBeside } from './remote-program.js'
 
 /** What a Nix system type and a system feature may look like, for values a builder reports too. */
 export { FEATURE, SYSTEM } from './fields.js'
+export { pushPlace } from './fields.js'

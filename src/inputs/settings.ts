@@ -12,6 +12,7 @@ import {
 } from './keys.js'
 import {
   checkBuilderEvaluation,
+  checkPushRequest,
   CONTROL,
   type Evaluate,
   FEATURE,
@@ -27,6 +28,8 @@ import {
   parseNumber,
   parsePort,
   parseProtocol,
+  parsePushTarget,
+  type PushTarget,
   orAuto,
   parseUser,
   SYSTEM
@@ -37,7 +40,7 @@ import { splitShellWords } from './shell-words.js'
 import { checkProgramFits, parseRemoteProgram, programFor } from './remote-program.js'
 
 export { AUTO, type Auto, type Protocol } from './fields.js'
-export type { Evaluate } from './fields.js'
+export type { Evaluate, PushTarget } from './fields.js'
 
 export {
   type Builder,
@@ -84,6 +87,8 @@ export interface Settings {
    * the builder's store, whose own `nix build` evaluates and builds them there (builder-eval.ts in nix/).
    */
   evaluate: Evaluate
+  /** remote-store: the store the builder copies the outputs to after the build (`push-to`, `push-key`). */
+  pushTo?: PushTarget
   /** What to do when no builder can be used: fail the step, or build on the runner (with a warning). */
   fallback: 'fail' | 'local'
   /** Attempts after the first when a builder is lost mid-build (transient failures only, never a failed builder). */
@@ -119,8 +124,8 @@ export interface SettingsDefaults {
 export function parseSettings(read: InputReader, defaults: SettingsDefaults): Settings {
   const { builders, knownHosts, notices } = parseBuilderInputs(read, defaults)
   const { privateKey, fallback, keyMissing } = parseKeyInputs(read)
-  const { installables, args, strategy, mode, evaluate } = parseBuildInputs(read)
-  return {
+  const { installables, args, strategy, mode, evaluate, pushTo } = parseBuildInputs(read)
+  const settings: Settings = {
     builders,
     privateKey,
     knownHosts,
@@ -147,6 +152,8 @@ export function parseSettings(read: InputReader, defaults: SettingsDefaults): Se
     notices,
     canary: parseCanaryThresholds(read)
   }
+  if (pushTo !== undefined) settings.pushTo = pushTo
+  return settings
 }
 
 /** The builders from `host` and from `builders`, in that order, and the known_hosts lines that pin them. */
@@ -264,7 +271,7 @@ function parseKeyInputs(read: InputReader): Pick<Settings, 'privateKey' | 'fallb
 /** What to build and how: the installables, the extra arguments, the strategy, the mode and where to evaluate. */
 function parseBuildInputs(
   read: InputReader
-): Pick<Settings, 'installables' | 'args' | 'strategy' | 'mode' | 'evaluate'> {
+): Pick<Settings, 'installables' | 'args' | 'strategy' | 'mode' | 'evaluate' | 'pushTo'> {
   const installables = parseInstallables(read(Input.Installables))
   let args: string[]
   try {
@@ -276,7 +283,10 @@ function parseBuildInputs(
   const mode = parseMode(read(Input.Mode))
   const evaluate = parseEvaluate(read(Input.Evaluate))
   if (evaluate === 'builder') checkBuilderEvaluation({ installables, args, strategy, mode })
-  return { installables, args, strategy, mode, evaluate }
+  const pushTo = parsePushTarget(read(Input.PushTo), read(Input.PushKey))
+  if (pushTo === undefined) return { installables, args, strategy, mode, evaluate }
+  checkPushRequest({ installables, args, strategy, mode })
+  return { installables, args, strategy, mode, evaluate, pushTo }
 }
 
 function parseCanaryThresholds(read: InputReader): CanaryThresholds {

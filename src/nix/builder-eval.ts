@@ -146,6 +146,7 @@ export async function buildOnBuilder(settings: Settings, how: BuilderEvaluation)
   const built = await phase('nix build on the builder', buildThere(settings, route, sources, env))
   Object.assign(outcome, built)
   if (built.exitCode !== 0) return outcome
+  outcome.builtIn.set(route.storeUri, built.outPaths)
   const drvPaths = built.builds.filter(build => build.status === 'built').map(build => build.drvPath)
   const copying =
     settings.copyBack && built.outPaths.length > 0

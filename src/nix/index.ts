@@ -9,6 +9,7 @@
  */
 
 export {
+  builderNix,
   checksOnlyLocally,
   compareVersions,
   CONFIG_SHOW_SHELL,
@@ -20,6 +21,8 @@ export {
   type NixRelease,
   parseConfigShow,
   parseNixVersion,
+  parsePathInfo,
+  type PathInfo,
   parseStoreInfo,
   settingList,
   sshDestination,
@@ -56,6 +59,6 @@ export {
   type StrategyChoice,
   type StrategyQuestion
 } from './strategy.js'
-export { derivationName } from './nix-log.js'
-export { type Transfer, transferBytes } from './store-proof.js'
+export { derivationName, isStorePath, storeDirOf } from './nix-log.js'
+export { sshOptionsOf, type Transfer, transferBytes } from './store-proof.js'
 export { type BuildTimes, buildTimes, formatBytes, type ProgressOptions } from './progress.js'

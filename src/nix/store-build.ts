@@ -42,6 +42,8 @@ export interface StoreBuildOutcome extends BuildOutcome {
   proofs: Map<string, StoreProof>
   /** The requested outputs copied back to the runner, by builder store URI. */
   copiedBack: Map<string, string[]>
+  /** The requested outputs valid in each builder's store once its builds succeeded, by store URI. */
+  builtIn: Map<string, string[]>
   /** NAR sizes learnt on the way (the builder's store about its outputs, the runner's about what went up). */
   sizes: Map<string, number>
 }
@@ -85,6 +87,7 @@ export function emptyOutcome(): StoreBuildOutcome {
     copies: [],
     proofs: new Map(),
     copiedBack: new Map(),
+    builtIn: new Map(),
     sizes: new Map()
   }
 }
@@ -139,6 +142,7 @@ export async function buildInStores(options: StoreBuildOptions): Promise<StoreBu
         outcome.exitCode = one.exitCode
         break
       }
+      outcome.builtIn.set(route.storeUri, one.outPaths)
       const copying =
         settings.copyBack && !oneSession && one.outPaths.length > 0
           ? phase('copy back', copyBack(route.storeUri, one.outPaths, env))

@@ -10,6 +10,7 @@ export {
   type Checks,
   type FailoverEntry,
   makeReport,
+  type PushEntry,
   type ReportParts,
   writeReportFile
 } from './report.js'

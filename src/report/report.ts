@@ -57,6 +57,24 @@ export interface BuildReport {
   fallback?: string
   /** Builders lost during the build, and where their unfinished work went. */
   failovers?: FailoverEntry[]
+  /** `push-to`: what each builder copied to that store after the build. */
+  pushes?: PushEntry[]
+}
+
+/** One builder's push of its outputs (`push-to`), run on the builder. */
+export interface PushEntry {
+  /** The builder's store URI. */
+  builder: string
+  /** The store pushed to, without its query (its settings, and any credentials in them). */
+  to: string
+  /** The secret key file on the builder that signed the copy (`push-key`), or the builder's own setting. */
+  signedWith: string
+  /** The outputs pushed, with their closure. */
+  paths: string[]
+  /** Paths in the outputs' closure, every one offered to the store (it skips those it has). */
+  closurePaths: number
+  /** Their NAR bytes, as the builder's store gives them. */
+  narBytes: number
 }
 
 /** A builder lost mid-build (`retries`): when, why, and where its unfinished work went. */

@@ -3,7 +3,7 @@ import { formatBytes } from '../nix/index.js'
 import type { PreflightResult } from '../builders/index.js'
 import type { ConfigPath } from '../runner/index.js'
 import { code, inline } from './markdown.js'
-import type { BuildReport } from './report.js'
+import type { BuildReport, PushEntry } from './report.js'
 
 /** The job summary of a build: what ran where, with the proof, as GitHub-Flavored Markdown. */
 
@@ -33,6 +33,7 @@ export function renderSummary(report: BuildReport, built: boolean): string {
   if (report.failovers !== undefined && report.failovers.length > 0) lines.push(...failoverTable(report))
   if (report.derivations.length > 0 && report.builders.length > 0) lines.push(...busyTable(report))
   if (built) lines.push(...transfersTable(report))
+  if (report.pushes !== undefined && report.pushes.length > 0) lines.push(...pushTable(report.pushes))
   if (report.derivations.length > 0) lines.push(...derivationsTable(report))
   if (report.outPaths.length > 0) {
     lines.push(
@@ -145,6 +146,25 @@ function transfersTable(report: BuildReport): string[] {
   for (const builder of moved) {
     lines.push(
       `| ${inline(label(builder))} | ${formatBytes(builder.bytesSent ?? 0)} | ${formatBytes(builder.bytesReceived ?? 0)} |`
+    )
+  }
+  return lines
+}
+
+/** What each builder pushed (`push-to`), from its own store: the runner carried none of it. */
+function pushTable(pushes: PushEntry[]): string[] {
+  const lines = [
+    '',
+    '### Pushed (`push-to`)',
+    '',
+    '| from builder | to | outputs | closure | NAR bytes | signed with |',
+    '| --- | --- | --- | --- | --- | --- |'
+  ]
+  for (const push of pushes) {
+    const outputs = push.paths.map(path => code(path)).join('<br>')
+    lines.push(
+      `| ${inline(push.builder)} | ${inline(push.to)} | ${outputs} | ${push.closurePaths} paths | ` +
+        `${formatBytes(push.narBytes)} | ${inline(push.signedWith)} |`
     )
   }
   return lines
