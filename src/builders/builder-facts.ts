@@ -29,6 +29,10 @@ export interface BuilderFacts {
   trustedUsers?: string[]
   /** Free bytes in the filesystem of the builder's /nix/store, where `df` can tell. */
   storeFreeBytes?: number
+  /** The 1-minute load average (Linux /proc/loadavg, macOS `sysctl vm.loadavg`). */
+  loadAverage?: number
+  /** Build users with a process running (docs/nix.md, "Builders chosen by load"). */
+  runningBuilds?: number
   /**
    * Whether the builder user's store (its nix-daemon, on a multi-user builder) answered `nix store ping`, and if not,
    * why (its last line, or that it did not answer before the preflight gave up); undefined when the check could not
@@ -60,7 +64,11 @@ export function factsCommands(protocol: Protocol, path?: string): [about: string
     `echo "${MARK} groups $(id -Gn)"`,
     `echo "${MARK} cores $(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null)"`,
     // POSIX df: the 4th column of the last line is the space available, in 1024-byte blocks.
-    `echo "${MARK} free $(df -Pk /nix/store 2>/dev/null | tail -n 1 | awk '{print $4}')"`
+    `echo "${MARK} free $(df -Pk /nix/store 2>/dev/null | tail -n 1 | awk '{print $4}')"`,
+    `echo "${MARK} loadavg $(cat /proc/loadavg 2>/dev/null || sysctl -n vm.loadavg 2>/dev/null)"`,
+    // Each build holds one build user (nixbld1…, _nixbld1… on macOS) while it runs. No figure when `ps` fails:
+    // unknown, not idle.
+    `echo "${MARK} builds $(u=$(ps -A -o user= 2>/dev/null) && printf '%s\\n' "$u" | grep -E '^_?nixbld[0-9]+$' | sort -u | wc -l | tr -d ' ')"`
   ]
   const config = [`echo "${MARK} config"`, CONFIG_SHOW_SHELL, 'echo']
   // The store that `nix-daemon --stdio` (or `nix-store --serve`) will serve. A daemon that accepts connections but
@@ -125,6 +133,8 @@ export function parseFacts(protocol: Protocol, output: string, path?: string): B
     if (key === 'groups') facts.groups = value.split(/\s+/).filter(Boolean)
     if (key === 'cores' && /^\d+$/.test(value)) facts.cores = Number(value)
     if (key === 'free' && /^\d+$/.test(value)) facts.storeFreeBytes = Number(value) * 1024
+    if (key === 'loadavg') setLoadAverage(facts, value)
+    if (key === 'builds' && /^\d{1,6}$/.test(value)) facts.runningBuilds = Number(value)
   }
   const jsonStart = config.indexOf('{')
   if (jsonStart >= 0) {
@@ -143,8 +153,14 @@ export function parseFacts(protocol: Protocol, output: string, path?: string): B
   return facts
 }
 
+/** The first figure of Linux's `0.52 0.58 0.59 1/467 12345` or macOS's `{ 1.23 1.45 1.67 }`; anything else: unknown. */
+function setLoadAverage(facts: BuilderFacts, value: string): void {
+  const first = /^\{?\s*(\d{1,6}(?:[.,]\d{1,6})?)(?:\s|$)/.exec(value)?.[1]
+  if (first !== undefined) facts.loadAverage = Number(first.replace(',', '.'))
+}
+
 /** What a key that runs only nix-daemon or nix-store --serve cannot be asked: everything a shell command would tell. */
-const UNASKED = ['systems', 'features', 'cores (max-jobs)', 'trusted-users', 'free space']
+const UNASKED = ['systems', 'features', 'cores (max-jobs)', 'trusted-users', 'free space', 'load']
 
 /**
  * The facts of a builder whose key runs only `nix-daemon --stdio`, from its handshake and its store's answer (or
