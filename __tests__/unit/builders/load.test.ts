@@ -24,40 +24,54 @@ import { builderWith, settingsWith } from '../support/settings.js'
 
 const GIB = 2 ** 30
 
-/** A shell's answer to factsCommands with the load lines as given. */
-function answer(lines: string[]): string {
+/** A shell's answer to factsCommands with the load lines as given, from a daemon whose build users are `group`'s. */
+function answer(lines: string[], group = 'nixbld'): string {
+  const config = JSON.stringify({ 'build-users-group': { value: group } })
   return [
     '@@nix-offload found yes',
     '@@nix-offload cores 4',
     ...lines,
     '@@nix-offload config',
-    '{}',
+    config,
     ''
   ].join('\n')
 }
 
 describe('parseFacts: how busy a builder is', () => {
-  it('reads Linux /proc/loadavg and the build users with a process', () => {
-    const facts = parseFacts(
-      'ssh-ng',
-      answer(['@@nix-offload loadavg 3.52 1.58 0.59 5/467 12345', '@@nix-offload builds 2'])
-    )
-    expect(facts).toMatchObject({ cores: 4, loadAverage: 3.52, runningBuilds: 2 })
+  it("reads Linux /proc/loadavg and counts its daemon's build users that own a process", () => {
+    const users = '@@nix-offload psusers nixbld1 nixbld12 nixbldx root sshd nixbuilder '
+    expect(
+      parseFacts('ssh-ng', answer(['@@nix-offload loadavg 3.52 1.58 0.59 5/467 12345', users]))
+    ).toMatchObject({
+      cores: 4,
+      loadAverage: 3.52,
+      runningBuilds: 2
+    })
   })
 
-  it("reads macOS's `sysctl -n vm.loadavg`, with a decimal comma too", () => {
-    expect(parseFacts('ssh-ng', answer(['@@nix-offload loadavg { 1.23 1.45 1.67 }'])).loadAverage).toBe(1.23)
+  it("counts only this daemon's build users: another store's on the same machine are not its builds", () => {
+    const users = '@@nix-offload psusers nixbld-a-1 nixbld-a-2 nixbld-b-3 root'
+    expect(parseFacts('ssh-ng', answer([users], 'nixbld-b')).runningBuilds).toBe(1)
+    expect(parseFacts('ssh-ng', answer([users], 'nixbld-a')).runningBuilds).toBe(2)
+  })
+
+  it("reads macOS's `sysctl -n vm.loadavg` and its _nixbld users, with a decimal comma too", () => {
+    const facts = parseFacts(
+      'ssh-ng',
+      answer(['@@nix-offload loadavg { 1.23 1.45 1.67 }', '@@nix-offload psusers _nixbld3 root'])
+    )
+    expect(facts).toMatchObject({ loadAverage: 1.23, runningBuilds: 1 })
     expect(parseFacts('ssh-ng', answer(['@@nix-offload loadavg { 1,50 1,45 1,67 }'])).loadAverage).toBe(1.5)
   })
 
-  it('leaves garbage, an empty answer and a failed `ps` unknown, never an error', () => {
-    for (const lines of [
-      ['@@nix-offload loadavg ', '@@nix-offload builds '],
-      ['@@nix-offload loadavg cat: /proc/loadavg: No such file', '@@nix-offload builds two'],
-      ['@@nix-offload loadavg -1 2 3', '@@nix-offload builds -3'],
-      ['@@nix-offload loadavg 1e308', '@@nix-offload builds 99999999']
-    ]) {
-      const facts = parseFacts('ssh-ng', answer(lines))
+  it('leaves garbage, an empty answer, a failed `ps` and a daemon without build users unknown, never an error', () => {
+    for (const [lines, group] of [
+      [['@@nix-offload loadavg ', '@@nix-offload psusers '], 'nixbld'],
+      [['@@nix-offload loadavg cat: /proc/loadavg: No such file', '@@nix-offload psusers nixbld1'], ''],
+      [['@@nix-offload loadavg -1 2 3', '@@nix-offload psusers nixbld1'], 'nix bld'],
+      [['@@nix-offload loadavg 1e308'], 'nixbld']
+    ] as const) {
+      const facts = parseFacts('ssh-ng', answer([...lines], group))
       expect(facts.loadAverage, lines[0]).toBeUndefined()
       expect(facts.runningBuilds, lines[1]).toBeUndefined()
     }
