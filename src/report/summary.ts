@@ -268,7 +268,8 @@ function loadText({ load }: PreflightResult): string {
   const parts: string[] = []
   if (load?.loadAverage !== undefined) parts.push(`load ${load.loadAverage}`)
   if (load?.cores !== undefined) parts.push(`${load.cores} cores`)
-  if (load?.runningBuilds !== undefined) parts.push(`${load.runningBuilds} builds running`)
+  if (load?.runningBuilds !== undefined)
+    parts.push(`${load.runningBuilds} running build${load.runningBuilds === 1 ? '' : 's'}`)
   return parts.length === 0 ? '' : ` (${parts.join(', ')})`
 }
 

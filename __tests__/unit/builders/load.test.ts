@@ -269,7 +269,7 @@ describe('the summary says why', () => {
     )
     expect(summary).toContain(
       'Builders by free capacity, cores / (1 + load), most first: nixbuilder@b.example.com:22 2.0 (load 0.02, 2 ' +
-        'cores, 0 builds running), nixbuilder@a.example.com:22 0.3 (load 5.9, 2 cores, 1 builds running).'
+        'cores, 0 running builds), nixbuilder@a.example.com:22 0.3 (load 5.9, 2 cores, 1 running build).'
     )
   })
 
