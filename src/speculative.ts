@@ -55,8 +55,7 @@ export class SpeculativeConfiguration {
     runner: RunnerTrust
   }): Promise<void> {
     const { facts, settings, token } = options
-    const given =
-      settings.skipUnhealthy || !options.hookForSure ? undefined : givenBuilders(settings.builders)
+    const given = options.hookForSure && admitsAll(settings) ? givenBuilders(settings.builders) : undefined
     this.hookPlan = given === undefined ? undefined : planWithoutRestart(settings, given, facts, token)
     this.hook =
       this.hookPlan === undefined
@@ -64,7 +63,7 @@ export class SpeculativeConfiguration {
         : configureRunner(this.hookPlan, facts, { announce: true, signal: this.check.signal })
     this.hook?.catch(() => undefined)
     const storeLikely =
-      !settings.skipUnhealthy &&
+      admitsAll(settings) &&
       remoteStoreObstacle(settings, { wantsBuild: wantsBuild(settings), runner: options.runner }) ===
         undefined
     const keep = storeLikely && this.store?.settings === settings
@@ -119,7 +118,7 @@ function startStore(
   settings: Settings,
   token: string
 ): { settings: Settings; configuring: Configuring } | undefined {
-  if (settings.keyMissing || settings.skipUnhealthy) return undefined
+  if (settings.keyMissing || !admitsAll(settings)) return undefined
   if (remoteStoreObstacle(settings, { wantsBuild: wantsBuild(settings) }) !== undefined) return undefined
   const given = givenBuilders(settings.builders)
   // Only an ssh-ng builder's store builds: with another among them, remote-store is refused or routed around it, so
@@ -138,7 +137,16 @@ function startStore(
 }
 
 /**
- * The plan, when the runner can be configured before the preflight's verdict: it needs no daemon restart. A plan that
+ * Whether the builders configured are the ones given, whatever the preflight finds of them: `skip-unhealthy` and
+ * `min-free-gib` leave some out.
+ */
+function admitsAll(settings: Settings): boolean {
+  return !settings.skipUnhealthy && settings.minFreeGib === 0
+}
+
+/**
+ * The plan, when the runner can be configured before the preflight's verdict: it needs no daemon restart, and has one
+ * builder. A plan that
  * cannot be made says so after the preflight, in its usual place.
  */
 function planWithoutRestart(
@@ -148,6 +156,8 @@ function planWithoutRestart(
   token: string
 ): Plan | undefined {
   try {
+    // With several builders the machines file's speed-factors follow the load the preflight finds.
+    if (builders.length > 1) return undefined
     const plan = makePlan(settings, configureBuilders(builders, token), facts, token)
     return plan.path === 'daemon-config' ? undefined : plan
   } catch {

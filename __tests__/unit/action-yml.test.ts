@@ -261,8 +261,8 @@ describe('each input in action.yml, against the code', () => {
         expect(settingsWith({ [name]: String(value) }), `${name}: ${value}`).toBeInstanceOf(Error)
       if (atLeast !== null) expect(settingsWith({ [name]: `${low}.5` }), name).toBeInstanceOf(Error)
     }
-    // port, max-jobs, speed-factor, local-jobs, retries and the five canary thresholds.
-    expect(checked).toBe(10)
+    // port, max-jobs, speed-factor, local-jobs, retries, min-free-gib and the five canary thresholds.
+    expect(checked).toBe(11)
   })
 
   it("says when the builder user must be trusted: the preflight's rule (Nix 2.16 on both ends) and local-jobs", () => {

@@ -29,6 +29,10 @@ export interface BuilderFacts {
   trustedUsers?: string[]
   /** Free bytes in the filesystem of the builder's /nix/store, where `df` can tell. */
   storeFreeBytes?: number
+  /** The 1-minute load average (Linux /proc/loadavg, macOS `sysctl vm.loadavg`). */
+  loadAverage?: number
+  /** Build users of its daemon with a process running (docs/nix.md, "Builders chosen by load"). */
+  runningBuilds?: number
   /**
    * Whether the builder user's store (its nix-daemon, on a multi-user builder) answered `nix store ping`, and if not,
    * why (its last line, or that it did not answer before the preflight gave up); undefined when the check could not
@@ -60,7 +64,11 @@ export function factsCommands(protocol: Protocol, path?: string): [about: string
     `echo "${MARK} groups $(id -Gn)"`,
     `echo "${MARK} cores $(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null)"`,
     // POSIX df: the 4th column of the last line is the space available, in 1024-byte blocks.
-    `echo "${MARK} free $(df -Pk /nix/store 2>/dev/null | tail -n 1 | awk '{print $4}')"`
+    `echo "${MARK} free $(df -Pk /nix/store 2>/dev/null | tail -n 1 | awk '{print $4}')"`,
+    `echo "${MARK} loadavg $(cat /proc/loadavg 2>/dev/null || sysctl -n vm.loadavg 2>/dev/null)"`,
+    // The users that own a process; parseFacts counts the build users of this builder's daemon among them. procps
+    // prints a name longer than 8 characters as its uid unless given a width; BSD ps takes no width.
+    `echo "${MARK} psusers $( (ps -A -o user:64= 2>/dev/null || ps -A -o user= 2>/dev/null) | sort -u | head -n 2000 | tr '\\n' ' ')"`
   ]
   const config = [`echo "${MARK} config"`, CONFIG_SHOW_SHELL, 'echo']
   // The store that `nix-daemon --stdio` (or `nix-store --serve`) will serve. A daemon that accepts connections but
@@ -115,6 +123,7 @@ export function parseFacts(protocol: Protocol, output: string, path?: string): B
     facts.storeAnswers = answer[1] === '0'
     if (!facts.storeAnswers) facts.storeError = (answer[2] ?? '').trim() || `exit code ${answer[1] ?? '?'}`
   }
+  let processUsers: string[] | undefined
   for (const line of head.split('\n')) {
     if (!line.startsWith(`${MARK} `)) continue
     const [key = '', ...rest] = line.slice(MARK.length + 1).split(' ')
@@ -125,6 +134,8 @@ export function parseFacts(protocol: Protocol, output: string, path?: string): B
     if (key === 'groups') facts.groups = value.split(/\s+/).filter(Boolean)
     if (key === 'cores' && /^\d+$/.test(value)) facts.cores = Number(value)
     if (key === 'free' && /^\d+$/.test(value)) facts.storeFreeBytes = Number(value) * 1024
+    if (key === 'loadavg') setLoadAverage(facts, value)
+    if (key === 'psusers' && value !== '') processUsers = value.split(/\s+/)
   }
   const jsonStart = config.indexOf('{')
   if (jsonStart >= 0) {
@@ -136,6 +147,8 @@ export function parseFacts(protocol: Protocol, output: string, path?: string): B
       facts.extraPlatforms = list('extra-platforms').filter(system => SYSTEM.test(system))
       facts.systemFeatures = list('system-features').filter(feature => FEATURE.test(feature))
       facts.trustedUsers = list('trusted-users')
+      const buildUsers = buildUsersOf(settings['build-users-group'], processUsers)
+      if (buildUsers !== undefined) facts.runningBuilds = buildUsers
     } catch {
       // A builder whose Nix cannot print its config as JSON: `auto` and the trust check have nothing to go on.
     }
@@ -143,8 +156,27 @@ export function parseFacts(protocol: Protocol, output: string, path?: string): B
   return facts
 }
 
+/**
+ * How many of the users that own a process are build users of the daemon's `build-users-group`: named after it with
+ * a number (nixbld1, _nixbld1 on macOS, nixbld-a-1), as every installer names them. Undefined without such a group
+ * (single-user Nix, `auto-allocate-uids`) or without an answer from `ps`.
+ */
+function buildUsersOf(group: unknown, users: string[] | undefined): number | undefined {
+  if (typeof group !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(group) || users === undefined)
+    return undefined
+  const escaped = group.replace(/[.]/g, '\\.')
+  const member = new RegExp(`^_?${escaped}[-_]?\\d+$`)
+  return users.filter(user => member.test(user)).length
+}
+
+/** The first figure of Linux's `0.52 0.58 0.59 1/467 12345` or macOS's `{ 1.23 1.45 1.67 }`; anything else: unknown. */
+function setLoadAverage(facts: BuilderFacts, value: string): void {
+  const first = /^\{?\s*(\d{1,6}(?:[.,]\d{1,6})?)(?:\s|$)/.exec(value)?.[1]
+  if (first !== undefined) facts.loadAverage = Number(first.replace(',', '.'))
+}
+
 /** What a key that runs only nix-daemon or nix-store --serve cannot be asked: everything a shell command would tell. */
-const UNASKED = ['systems', 'features', 'cores (max-jobs)', 'trusted-users', 'free space']
+const UNASKED = ['systems', 'features', 'cores (max-jobs)', 'trusted-users', 'free space', 'load']
 
 /**
  * The facts of a builder whose key runs only `nix-daemon --stdio`, from its handshake and its store's answer (or

@@ -1,5 +1,5 @@
 import * as core from '@actions/core'
-import { Input } from '../inputs/index.js'
+import { Input, label } from '../inputs/index.js'
 import { SetupError } from '../inputs/index.js'
 import { inspectBuilder } from './preflight.js'
 import { judge, type PreflightResult, type PreflightWarning, preflightWarnings } from './preflight-verdict.js'
@@ -38,9 +38,45 @@ export async function preflight(
   })
   const results = judged.map(entry => entry.result)
   for (const result of results) logInfo(describe(result))
-  const builders = judged.flatMap(entry => (entry.builder === undefined ? [] : [entry.builder]))
-  const warnings = preflightWarnings(settings.builders, results, settings)
+  const healthy = judged.flatMap(entry => (entry.builder === undefined ? [] : [entry.builder]))
+  const { builders, passedOver } = passOverLowOnDisk(healthy, results, settings.minFreeGib)
+  const warnings = [...preflightWarnings(settings.builders, results, settings), ...passedOver]
   return { results, builders, warnings }
+}
+
+const GIB = 2 ** 30
+
+/**
+ * Leaves out the healthy builders with less than `min-free-gib` free in their store's filesystem, each with a warning
+ * and a note on its result for the summary. A builder whose free space is unknown is kept. When none would be left,
+ * the step fails before anything is changed, naming the input (admitBuilders).
+ */
+export function passOverLowOnDisk(
+  healthy: Builder[],
+  results: PreflightResult[],
+  minFreeGib: number
+): { builders: Builder[]; passedOver: PreflightWarning[] } {
+  const builders: Builder[] = []
+  const passedOver: PreflightWarning[] = []
+  for (const builder of healthy) {
+    const free = builder.load?.storeFreeBytes
+    if (minFreeGib === 0 || free === undefined || free >= minFreeGib * GIB) {
+      builders.push(builder)
+      continue
+    }
+    const name = label(builder)
+    const why = `${(free / GIB).toFixed(1)} GiB free in its /nix/store, under '${Input.MinFreeGib}: ${minFreeGib}'`
+    const result = results.find(entry => entry.builder === name)
+    if (result !== undefined) result.passedOver = why
+    passedOver.push({
+      builder: name,
+      title: 'low on disk',
+      message:
+        `Builder ${name} was passed over: ${why}. Fix: free space there (nix-collect-garbage), or lower ` +
+        `'${Input.MinFreeGib}'.`
+    })
+  }
+  return { builders, passedOver }
 }
 
 /** The preflight's check of one builder, run again (after Nix lost it): the same SSH handshake, the same verdict. */
@@ -59,6 +95,8 @@ export function admitBuilders(outcome: PreflightOutcome, settings: Settings): vo
     core.warning(warning.message, { title: `nix-offload: ${warning.builder} ${warning.title}` })
   }
   const unhealthy = outcome.results.filter(result => !result.healthy)
+  if (unhealthy.length === 0 && outcome.builders.length === 0)
+    throw new SetupError(allLowMessage(outcome, settings))
   if (unhealthy.length === 0) return
   const skip = settings.skipUnhealthy && outcome.builders.length > 0
   for (const result of unhealthy) {
@@ -77,6 +115,14 @@ export function admitBuilders(outcome: PreflightOutcome, settings: Settings): vo
       ? `\nSet '${Input.SkipUnhealthy}: true' to build on the ${outcome.builders.length} healthy builder(s) anyway.`
       : ''
   throw new SetupError(`${first}${more}${hint}`)
+}
+
+function allLowMessage(outcome: PreflightOutcome, settings: Settings): string {
+  const low = outcome.results.map(result => `${result.builder} (${result.passedOver ?? 'passed over'})`)
+  return (
+    `Input '${Input.MinFreeGib}: ${settings.minFreeGib}' passed over every builder: ${low.join('; ')}. Fix: free ` +
+    `space on a builder (nix-collect-garbage), or lower '${Input.MinFreeGib}'.`
+  )
 }
 
 function describe(result: PreflightResult): string {

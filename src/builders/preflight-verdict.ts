@@ -18,6 +18,7 @@ import { type BuilderAccess, label, type Strategy } from '../inputs/index.js'
 import {
   AUTO,
   type Builder,
+  type BuilderLoad,
   type BuilderRequest,
   builderWith,
   type Settings,
@@ -60,6 +61,10 @@ export interface PreflightResult {
   system?: string
   /** Free space in the filesystem of the builder's /nix/store, in GB (10^9 bytes). */
   storeFreeGb?: number
+  /** How busy it was, where its shell could tell. */
+  load?: BuilderLoad
+  /** Why a healthy builder was left out of this run (`min-free-gib`), for the summary. */
+  passedOver?: string
   durationMs: number
 }
 
@@ -118,6 +123,7 @@ export function judge(
     return failed(result, { cause: 'auto-undetectable', message: `Builder ${name}: ${resolved}` })
   }
   recordDetected(judging, resolved)
+  if (resolved.load !== undefined) result.load = resolved.load
   result.healthy = true
   return { result, builder: resolved }
 }
@@ -303,7 +309,19 @@ export function resolve(request: BuilderRequest, facts: BuilderFacts): Builder |
     request.supportedFeatures === AUTO ? facts.systemFeatures : request.supportedFeatures
   const builder = builderWith(request, systems, maxJobs, supportedFeatures)
   if (facts.access !== 'shell') builder.access = facts.access
+  const load = loadOf(facts)
+  if (load !== undefined) builder.load = load
   return builder
+}
+
+/** The load figures a shell told; undefined when it told none. */
+function loadOf(facts: BuilderFacts): BuilderLoad | undefined {
+  const load: BuilderLoad = {}
+  if (facts.cores !== undefined) load.cores = facts.cores
+  if (facts.loadAverage !== undefined) load.loadAverage = facts.loadAverage
+  if (facts.runningBuilds !== undefined) load.runningBuilds = facts.runningBuilds
+  if (facts.storeFreeBytes !== undefined) load.storeFreeBytes = facts.storeFreeBytes
+  return Object.keys(load).length === 0 ? undefined : load
 }
 
 /**

@@ -37,6 +37,74 @@ export interface Builder {
   remoteProgram?: string
   /** Found by the preflight; unset before it, or when it found a shell. */
   access?: BuilderAccess
+  /** How busy the preflight found it; unset before it, or when its key runs no shell command. */
+  load?: BuilderLoad
+}
+
+/** How busy a builder is, as its shell told the preflight; each figure unset where it could not be read. */
+export interface BuilderLoad {
+  cores?: number
+  /** The 1-minute load average. */
+  loadAverage?: number
+  /** Build users with a process running: one per build its nix-daemon runs (docs/nix.md, "Builders chosen by load"). */
+  runningBuilds?: number
+  /** Free bytes in the filesystem of its /nix/store. */
+  storeFreeBytes?: number
+}
+
+/**
+ * A builder's free capacity: cores / (1 + busy), where busy is the load average, or the running builds when more (a
+ * build just started has not raised the load average yet). Undefined when the cores or both figures are unknown.
+ */
+export function freeCapacity(load: BuilderLoad | undefined): number | undefined {
+  if (load?.cores === undefined) return undefined
+  const { loadAverage, runningBuilds } = load
+  if (loadAverage === undefined && runningBuilds === undefined) return undefined
+  return load.cores / (1 + Math.max(loadAverage ?? 0, runningBuilds ?? 0))
+}
+
+/**
+ * Each builder's free capacity, a builder whose load is unknown taking the mean of the known ones: it is neither
+ * preferred nor passed over. Undefined when no builder's load is known.
+ */
+export function capacities(builders: readonly Pick<Builder, 'load'>[]): number[] | undefined {
+  const known = builders.map(builder => freeCapacity(builder.load))
+  const figures = known.filter(value => value !== undefined)
+  if (figures.length === 0) return undefined
+  const neutral = figures.reduce((sum, value) => sum + value, 0) / figures.length
+  return known.map(value => value ?? neutral)
+}
+
+/**
+ * The speed-factors the machines file gives the builders, so that Nix's scheduler (which prefers the machine with the
+ * least of its own jobs per speed-factor) prefers a builder with more free capacity: each configured speed-factor
+ * times ten times its builder's free capacity, as a whole number of at least 1 (what every Nix parses). As configured
+ * with one builder, or when no builder's load is known.
+ */
+export function loadedSpeedFactors(builders: readonly Pick<Builder, 'load' | 'speedFactor'>[]): number[] {
+  const free = builders.length > 1 ? capacities(builders) : undefined
+  return builders.map((builder, index) => {
+    const capacity = free?.[index]
+    return capacity === undefined
+      ? builder.speedFactor
+      : Math.max(1, Math.round(builder.speedFactor * 10 * capacity))
+  })
+}
+
+/**
+ * The builders in the order they should be tried, the one with the most free capacity first (in tenths, as the
+ * machines file has it: a difference the load average's noise makes keeps the given order).
+ */
+export function byFreeCapacity<Candidate extends Pick<Builder, 'load'>>(
+  builders: readonly Candidate[]
+): Candidate[] {
+  const free = capacities(builders)
+  if (free === undefined) return [...builders]
+  const tenths = free.map(value => Math.round(value * 10))
+  return builders
+    .map((builder, index) => ({ builder, rank: tenths[index] ?? 0 }))
+    .sort((a, b) => b.rank - a.rank)
+    .map(entry => entry.builder)
 }
 
 /** A builder as the inputs describe it: some values may be `auto`, detected by the preflight. */

@@ -27,6 +27,7 @@ export enum Input {
   MaxConnectMs = 'max-connect-ms',
   MaxBuildSeconds = 'max-build-seconds',
   MinFreeGb = 'min-free-gb',
+  MinFreeGib = 'min-free-gib',
   TrendFactor = 'trend-factor',
   Multiplex = 'multiplex',
   Strategy = 'strategy',

@@ -34,14 +34,19 @@ export {
 export {
   type Builder,
   type BuilderAccess,
+  type BuilderLoad,
   type BuilderRequest,
   builderNamed,
   builderWith,
+  byFreeCapacity,
+  capacities,
   type ConfiguredBuilder,
   configureBuilders,
+  freeCapacity,
   givenBuilders,
   hostPort,
-  label
+  label,
+  loadedSpeedFactors
 } from './builder.js'
 export { nixBeside } from './remote-program.js'
 

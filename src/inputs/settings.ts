@@ -93,6 +93,8 @@ export interface Settings {
   fallback: 'fail' | 'local'
   /** Attempts after the first when a builder is lost mid-build (transient failures only, never a failed builder). */
   retries: number
+  /** Build mode: a builder with less free space in its store's filesystem, in GiB, is passed over; 0: none is. */
+  minFreeGib: number
   /** `ssh-private-key` is empty and `fallback: local` allows it (a pull request from a fork gets no secrets). */
   keyMissing: boolean
   /** What the inputs said that the action replaced or filled in (a key path in `builders`): for the log. */
@@ -148,6 +150,7 @@ export function parseSettings(read: InputReader, defaults: SettingsDefaults): Se
     evaluate,
     fallback,
     retries: parseCount(Input.Retries, read(Input.Retries).trim() || '1', 0),
+    minFreeGib: parseCount(Input.MinFreeGib, read(Input.MinFreeGib).trim() || '0', 0),
     keyMissing,
     notices,
     canary: parseCanaryThresholds(read)

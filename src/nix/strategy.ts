@@ -1,5 +1,6 @@
 import { isRecord, runCommand, safeLine } from '../base/index.js'
-import { type BuilderAccess, Input, type Protocol, SetupError, type Settings } from '../inputs/index.js'
+import { type BuilderAccess, type BuilderLoad, Input, type Protocol } from '../inputs/index.js'
+import { byFreeCapacity, SetupError, type Settings } from '../inputs/index.js'
 import { copyBackRefused, fits, forEvaluation, type MachineOffer } from './build.js'
 import {
   compareVersions,
@@ -47,6 +48,8 @@ export interface StoreOffer extends MachineOffer {
   storeUri: string
   maxJobs: number
   access?: BuilderAccess
+  /** How busy the preflight found it: the one with the most free capacity is tried first. */
+  load?: BuilderLoad
 }
 
 /** The installables one builder's store builds, in the order given. */
@@ -182,15 +185,16 @@ function declined(obstacle: StoreObstacle, explicit: boolean): StrategyChoice {
 }
 
 /**
- * Each installable's route: the first ssh-ng builder that fits what it needs. With one builder every installable goes
- * there (`needs` then comes from one evaluation of them all). An obstacle when one fits no builder.
+ * Each installable's route: of the ssh-ng builders that fit what it needs, the one with the most free capacity, the
+ * given order deciding a tie. With one builder every installable goes there (`needs` then comes from one evaluation
+ * of them all). An obstacle when one fits no builder.
  */
 function routeNeeds(
   needs: InstallableNeed[],
   builders: StoreOffer[],
   installables: string[]
 ): StoreRoute[] | StoreObstacle {
-  const stores = builders.filter(builder => builder.protocol === 'ssh-ng')
+  const stores = byFreeCapacity(builders.filter(builder => builder.protocol === 'ssh-ng'))
   const routes = new Map<number, StoreRoute>()
   const only = stores.length === 1 && builders.length === 1 ? stores[0] : undefined
   for (const [order, need] of needs.entries()) {

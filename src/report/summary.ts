@@ -1,4 +1,4 @@
-import { builderNamed, label } from '../inputs/index.js'
+import { builderNamed, byFreeCapacity, freeCapacity, label } from '../inputs/index.js'
 import { formatBytes } from '../nix/index.js'
 import type { PreflightResult } from '../builders/index.js'
 import type { ConfigPath } from '../runner/index.js'
@@ -290,6 +290,7 @@ function renderPreflight(results: PreflightResult[]): string[] {
     const note = accessNote(result)
     if (note !== undefined) lines.push('', `> **${inline(result.builder)}**: ${inline(note)}`)
   }
+  lines.push(...loadNotes(results))
   const problems = results.filter(result => !result.healthy && result.message !== undefined)
   for (const result of problems)
     lines.push(
@@ -305,6 +306,36 @@ export function accessNote(result: PreflightResult): string | undefined {
   const program = result.access === 'nix-daemon' ? 'nix-daemon --stdio' : 'nix-store --serve'
   const unasked = result.unasked?.length ? `; not asked: ${result.unasked.join(', ')}` : ''
   return `key runs only ${program}: systems, features and max-jobs from the inputs${unasked}`
+}
+
+/** The builders passed over for disk space, and the order load put the others in, which the routing followed. */
+function loadNotes(results: PreflightResult[]): string[] {
+  const lines: string[] = []
+  for (const result of results) {
+    if (result.passedOver !== undefined)
+      lines.push('', `> **${inline(result.builder)}**: ⚠️ passed over: ${inline(result.passedOver)}`)
+  }
+  const admitted = results.filter(result => result.healthy && result.passedOver === undefined)
+  if (admitted.length < 2 || admitted.every(result => freeCapacity(result.load) === undefined)) return lines
+  const order = byFreeCapacity(admitted).map(result => {
+    const free = freeCapacity(result.load)
+    return `${inline(result.builder)} ${free === undefined ? 'unknown (counted as average)' : free.toFixed(1)}${loadText(result)}`
+  })
+  lines.push(
+    '',
+    `> Builders by free capacity, cores / (1 + load), most first: ${order.join(', ')}. \`remote-store\` sends each ` +
+      "installable to the first that fits it; the hook's machines file scales each speed-factor by it."
+  )
+  return lines
+}
+
+function loadText({ load }: PreflightResult): string {
+  const parts: string[] = []
+  if (load?.loadAverage !== undefined) parts.push(`load ${load.loadAverage}`)
+  if (load?.cores !== undefined) parts.push(`${load.cores} cores`)
+  if (load?.runningBuilds !== undefined)
+    parts.push(`${load.runningBuilds} running build${load.runningBuilds === 1 ? '' : 's'}`)
+  return parts.length === 0 ? '' : ` (${parts.join(', ')})`
 }
 
 function detectedText(detected: NonNullable<PreflightResult['detected']>): string {

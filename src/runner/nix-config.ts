@@ -1,6 +1,6 @@
 import * as core from '@actions/core'
 import { readFileSync } from 'node:fs'
-import { Input, SetupError } from '../inputs/index.js'
+import { Input, loadedSpeedFactors, SetupError } from '../inputs/index.js'
 import type { ConfiguredBuilder, Settings } from '../inputs/index.js'
 import type { FileOp } from './file-agent.js'
 import type { RunnerFacts } from './probe.js'
@@ -131,7 +131,12 @@ export function machinesFileOp(
  * format").
  */
 export function renderMachines(builders: ConfiguredBuilder[]): string {
-  return builders.map(renderMachineLine).join('\n') + '\n'
+  const speedFactors = loadedSpeedFactors(builders)
+  return (
+    builders
+      .map((builder, index) => renderMachineLine({ ...builder, speedFactor: speedFactors[index] ?? 1 }))
+      .join('\n') + '\n'
+  )
 }
 
 /** The machines lines as this job's marked block, in a machines file other jobs share. */

@@ -116,6 +116,7 @@ describe('parseSettings with one builder from host', () => {
       evaluate: 'runner',
       fallback: 'fail',
       retries: 1,
+      minFreeGib: 0,
       keyMissing: false,
       notices: []
     })
@@ -191,6 +192,11 @@ describe('parseSettings with one builder from host', () => {
   it('reads local-jobs, 0 included', () => {
     expect(parse({ 'local-jobs': '0' }).localJobs).toBe(0)
     expect(parse({ 'local-jobs': '3' }).localJobs).toBe(3)
+  })
+
+  it('reads min-free-gib, off (0) when unset', () => {
+    expect(parse({}).minFreeGib).toBe(0)
+    expect(parse({ 'min-free-gib': ' 20 ' }).minFreeGib).toBe(20)
   })
 
   it('reads one installable per line, skipping blank and # lines', () => {
@@ -470,6 +476,18 @@ const REFUSALS: Refusal[] = [
     inputs: { 'speed-factor': '0' },
     input: 'speed-factor',
     detail: '"0" is not a whole number of at least 1'
+  },
+  {
+    what: 'min-free-gib negative',
+    inputs: { 'min-free-gib': '-1' },
+    input: 'min-free-gib',
+    detail: '"-1" is not a whole number of at least 0'
+  },
+  {
+    what: 'min-free-gib a fraction',
+    inputs: { 'min-free-gib': '2.5' },
+    input: 'min-free-gib',
+    detail: '"2.5" is not a whole number of at least 0'
   },
   {
     what: 'local-jobs not a number',

@@ -23,6 +23,7 @@ export function settingsWith(overrides: Partial<Settings> = {}): Settings {
     evaluate: 'runner',
     fallback: 'fail',
     retries: 1,
+    minFreeGib: 0,
     keyMissing: false,
     notices: [],
     ...overrides
