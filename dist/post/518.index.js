@@ -993,7 +993,10 @@ function machinesFileOp(plan, builders) {
  * format").
  */
 function renderMachines(builders) {
-    return builders.map(renderMachineLine).join('\n') + '\n';
+    const speedFactors = loadedSpeedFactors(builders);
+    return (builders
+        .map((builder, index) => renderMachineLine({ ...builder, speedFactor: speedFactors[index] ?? 1 }))
+        .join('\n') + '\n');
 }
 /** The machines lines as this job's marked block, in a machines file other jobs share. */
 function renderMachinesBlock(token, builders) {

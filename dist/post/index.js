@@ -39,6 +39,7 @@ var Input;
     Input["MaxConnectMs"] = "max-connect-ms";
     Input["MaxBuildSeconds"] = "max-build-seconds";
     Input["MinFreeGb"] = "min-free-gb";
+    Input["MinFreeGib"] = "min-free-gib";
     Input["TrendFactor"] = "trend-factor";
     Input["Multiplex"] = "multiplex";
     Input["Strategy"] = "strategy";
@@ -46,6 +47,8 @@ var Input;
     Input["Evaluate"] = "evaluate";
     Input["Fallback"] = "fallback";
     Input["Retries"] = "retries";
+    Input["PushTo"] = "push-to";
+    Input["PushKey"] = "push-key";
 })(Input || (Input = {}));
 var Output;
 (function (Output) {
