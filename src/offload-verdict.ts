@@ -95,7 +95,9 @@ function judgeLocalBuilds(report: BuildReport, settings: Settings): void {
   const local = report.derivations.filter(derivation => derivation.machine === 'local')
   if (local.length === 0) return
   const names = local.map(derivation => derivation.name).join(', ')
-  if (!settings.requireRemote) {
+  // A failover that left no builder handed the rest to the runner, as `fallback: local` asks; it has said so.
+  const fellBack = (report.failovers ?? []).some(failover => failover.movedTo.includes('local'))
+  if (!settings.requireRemote || (fellBack && settings.fallback === 'local')) {
     core.warning(`${local.length} derivation(s) were built on the runner, not on a builder: ${names}.`, {
       title: 'nix-offload: local fallback'
     })
