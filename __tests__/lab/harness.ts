@@ -36,6 +36,8 @@ export interface LabBuilder {
   sshdLog: string
   /** The builder's own nix.conf (its /etc/nix inside its namespace). */
   nixConf: string
+  /** Its daemon's `max-jobs` (lab/up.sh writes it in that nix.conf). */
+  maxJobs: number
 }
 
 /** The runner the tests drive: the host's own Nix, or 2.26 or 2.34 in a root filesystem (lab/runner.sh). */

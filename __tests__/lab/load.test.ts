@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   builder,
@@ -40,17 +39,15 @@ function twoBuilders(strategy: 'hook' | 'remote-store'): Record<string, string> 
 
 /**
  * The lab's builders share the host's kernel, so their load averages are one and the same: `a` is made busy with
- * builds in its own store instead, which its daemon runs as its own build users (counted per builder), more of them
- * than the host's load average, so that they decide `a`'s busyness.
+ * builds in its own store instead, which its daemon runs as its own build users (counted per builder). Its daemon
+ * runs at most its own `max-jobs` at once, so that many: while the host's load average stays below it, they decide
+ * `a`'s busyness.
  */
-const busyBuilds = Math.min(
-  8,
-  Math.max(3, Math.ceil(Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0])) + 3)
-)
+const busyBuilds = a.maxJobs
 let busy: { done: Promise<StepResult> } | undefined
 
 beforeAll(async () => {
-  const slow = numberedDerivations(lab, busyBuilds, { seconds: 240 })
+  const slow = numberedDerivations(lab, busyBuilds, { seconds: 60 })
   const step = await startMainUntil(
     lab,
     {
