@@ -11,6 +11,7 @@ import {
 import type { ConfiguredBuilder, Settings } from '../../src/inputs/index.js'
 import type { BuildOutcome, BuildRecord, StoreBuildOutcome, StoreRoute } from '../../src/nix/index.js'
 import { machinesFileOp } from '../../src/runner/index.js'
+import { emptyOutcome } from '../../src/nix/store-build.js'
 import { configuredWith } from './support/builders.js'
 import { settingsWith } from './support/settings.js'
 
@@ -26,19 +27,7 @@ function record(drvPath: string, machine: string, status: BuildRecord['status'])
 }
 
 function outcome(overrides: Partial<BuildOutcome> = {}): StoreBuildOutcome {
-  return {
-    exitCode: 0,
-    builds: [],
-    outPaths: [],
-    messages: [],
-    lastLines: new Map(),
-    copies: [],
-    proofs: new Map(),
-    copiedBack: new Map(),
-    builtIn: new Map(),
-    sizes: new Map(),
-    ...overrides
-  }
+  return { ...emptyOutcome(), ...overrides }
 }
 
 /** An attempt that lost `builder` mid-build, after it had built DONE. */

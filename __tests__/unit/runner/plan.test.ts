@@ -12,6 +12,7 @@ import type { RunnerFacts } from '../../../src/runner/probe.js'
 import { Input } from '../../../src/inputs/constants.js'
 import type { Builder, Settings } from '../../../src/inputs/settings.js'
 import { configureBuilders } from '../../../src/inputs/index.js'
+import { runnerFactsWith } from '../support/runner.js'
 import { settingsWith } from '../support/settings.js'
 
 const TOKEN = 'a1b2c3'
@@ -44,20 +45,7 @@ function settings(overrides: Partial<Settings> = {}): Settings {
   })
 }
 
-const TRUSTED_DAEMON: RunnerFacts = {
-  nixVersion: '2.8.0',
-  nixImplementation: 'nix',
-  system: 'x86_64-linux',
-  store: 'daemon',
-  userName: 'runner',
-  isRoot: false,
-  trusted: true,
-  daemonBuilders: '',
-  daemonBuildersUseSubstitutes: false,
-  serviceManager: 'systemd',
-  sshHome: '/root',
-  nixPath: '/usr/bin/nix'
-}
+const TRUSTED_DAEMON: RunnerFacts = runnerFactsWith({ nixVersion: '2.8.0' })
 
 /** The plan for settings whose builders are all concrete, as the preflight hands them on. */
 function planOf(chosen: Settings, runner: RunnerFacts, token: string): Plan {
