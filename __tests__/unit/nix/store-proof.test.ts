@@ -192,12 +192,17 @@ describe('pathInfoRoute', () => {
     expect(pathInfoRoute(STORE, run.env, { start: true, access: 'nix-daemon' })).toEqual({ shell: false })
   })
 
-  it('starts the early path-info on a builder with a shell, when asked to', () => {
+  it('starts the early path-info on a builder with a shell, when asked to', async () => {
     const run = fakes({ code: 0, stdout: INFO }, { code: 0, stdout: INFO })
     const how = pathInfoRoute(STORE, run.env, { start: true, access: undefined })
     expect(how.shell).toBe(true)
     expect(how.early).toBeDefined()
     how.early?.cancel()
+    // Its stand-in ssh must have ended before afterEach removes the directory it writes into.
+    await how.early?.ask([])
+    expect(run.args('ssh')).toContain(
+      `'nix' '--extra-experimental-features' 'nix-command' 'path-info' '--json' '--stdin'`
+    )
     expect(pathInfoRoute(STORE, run.env, { start: false, access: 'shell' })).toEqual({ shell: true })
   })
 })
