@@ -50,17 +50,42 @@ export async function hookWithFailover(
   let outcome = await tools.build(settings)
   let merged = outcome
   const failovers: FailoverEntry[] = []
+  const rebuilt: string[] = []
+  const ranOn = new Map<string, BuildRecord[]>()
   for (let attempts = 1; outcome.exitCode !== 0; attempts++) {
     const diagnoses = diagnoseAttempt(outcome, { ...job, builders })
+    const recorded = failovers.length
     const next = await nextHookAttempt({ ...job, builders, diagnoses, attempts, outcome, failovers })
+    for (const entry of failovers.slice(recorded))
+      ranOn.set(
+        entry.builder,
+        outcome.builds.filter(build => build.machine === entry.builder)
+      )
     if (next === undefined) break
     if (next.builders.length !== builders.length) await tools.useMachines(next.builders)
     builders = next.builders
     outcome = await tools.build(next.onRunner ? onRunner(settings) : settings)
     merged = mergeAttempts(merged, outcome)
+    rebuilt.push(...outcome.builds.map(build => build.drvPath))
     if (next.onRunner) break
   }
-  return { ...merged, failovers }
+  return { ...merged, failovers: movedWork(failovers, ranOn, rebuilt) }
+}
+
+/**
+ * Each lost builder's derivations that a later attempt built again: its unfinished work (a build cut off there looks
+ * done in Nix's log). Without a later build, the entry keeps what the log left unfinished.
+ */
+function movedWork(
+  failovers: readonly FailoverEntry[],
+  ranOn: ReadonlyMap<string, readonly BuildRecord[]>,
+  rebuilt: readonly string[]
+): FailoverEntry[] {
+  const again = new Set(rebuilt)
+  return failovers.map(entry => {
+    const moved = (ranOn.get(entry.builder) ?? []).map(build => build.drvPath).filter(drv => again.has(drv))
+    return moved.length > 0 ? { ...entry, derivations: moved } : entry
+  })
 }
 
 /**
@@ -83,7 +108,7 @@ async function nextHookAttempt(
     const runner = failovers.length > 0 && noneFits && settings.fallback === 'local'
     return runner ? { builders: [...builders], onRunner: true } : undefined
   }
-  const lost = await stillLost(decision.lost, options)
+  const lost = await stillLost(suspects(decision.lost, options.outcome), options)
   const left = builders.filter(builder => !lost.has(builder.storeUri))
   const runner = left.length === 0 && settings.fallback === 'local'
   const movedTo = runner ? ['local'] : left.map(builder => builder.storeUri)
@@ -96,27 +121,49 @@ async function nextHookAttempt(
   return { builders: left, onRunner: runner }
 }
 
-/** The lost builders the second look still finds unhealthy, with why; one that answers again keeps its work. */
+/**
+ * The builders a failed attempt may have lost: those its errors name, and every builder it built on (a build cut off
+ * by a dropped connection ends in Nix's log as if it were done, so "unfinished" cannot tell). A dropped connection that names no derivation is put on the last remote build, which with several
+ * builders may be a healthy one, so the second look, not that guess, tells which builder is gone.
+ */
+function suspects(named: readonly string[], outcome: BuildOutcome): string[] {
+  const remote = outcome.builds.filter(build => build.machine !== '')
+  return [...new Set([...named, ...remote.map(build => build.machine)])]
+}
+
+/**
+ * The suspected builders the second look still finds unhealthy, with why. A builder that answers again keeps its
+ * work; that it answers is said only when no suspect is still lost, since otherwise it was only suspected.
+ */
 async function stillLost(
   uris: readonly string[],
   options: { builders: readonly ConfiguredBuilder[]; tools: FailoverTools }
 ): Promise<Map<string, string>> {
   const lost = new Map<string, string>()
+  const answered: ConfiguredBuilder[] = []
   await Promise.all(
     uris.map(async uri => {
       const builder = options.builders.find(b => b.storeUri === uri)
       if (builder === undefined) return
       const result = await options.tools.check(builder).catch((error: unknown) => String(error))
       if (typeof result !== 'string' && result.healthy) {
-        options.tools.info(`Builder ${label(builder)} answers again after it was lost: building on it again.`)
+        answered.push(builder)
         return
       }
       const why = typeof result === 'string' ? result : (result.message ?? result.cause ?? 'unhealthy')
-      options.tools.info(`Builder ${label(builder)} is still lost: ${why.split('\n')[0] ?? ''}.`)
+      options.tools.info(`Builder ${label(builder)} is still lost: ${sentence(why.split('\n')[0] ?? '')}`)
       lost.set(uri, why)
     })
   )
+  if (lost.size === 0)
+    for (const builder of answered)
+      options.tools.info(`Builder ${label(builder)} answers again after it was lost: building on it again.`)
   return lost
+}
+
+/** `text` ending in a full stop, unless it ends a sentence already. */
+function sentence(text: string): string {
+  return /[.!?]$/.test(text) ? text : `${text}.`
 }
 
 /** The failover record of one lost builder, from the attempt that lost it. */

@@ -118,6 +118,29 @@ describe('hookWithFailover', () => {
     expect(builds).toHaveLength(2)
   })
 
+  it('finds the lost builder by the second look when the dropped connection names no derivation', async () => {
+    // Nix 2.8's hook dies with a bare `unexpected end-of-file`: the diagnosis guesses the last remote build, here on
+    // B2, the healthy one, while B1 is the builder that went away. B1's cut-off build ends in the log as if done.
+    const dropped = outcome({
+      exitCode: 1,
+      builds: [
+        { ...record(DRV, B1.storeUri, 'built'), start: 1 },
+        { ...record(DONE, B2.storeUri, 'unfinished'), start: 2 }
+      ],
+      messages: ['error: unexpected end-of-file']
+    })
+    const again = outcome({ builds: [record(DRV, B2.storeUri, 'built'), record(DONE, B2.storeUri, 'built')] })
+    const said: string[] = []
+    const { tools, machines } = hookTools([dropped, again], b => b.storeUri === B2.storeUri)
+    const built = await hookWithFailover({ ...job(), tools: { ...tools, info: line => said.push(line) } })
+    expect(built.exitCode).toBe(0)
+    expect(machines).toEqual([[B2.storeUri]])
+    expect(built.failovers.map(f => [f.builder, f.movedTo, f.derivations])).toEqual([
+      [B1.storeUri, [B2.storeUri], [DRV]]
+    ])
+    expect(said.join('\n')).not.toContain('answers again')
+  })
+
   it('never builds a failed builder script again', async () => {
     const { tools, builds } = hookTools([scriptFailedOn(B1)])
     const built = await hookWithFailover({ ...job({ retries: 3 }), tools })
