@@ -11,6 +11,7 @@ import {
   buildInStores,
   buildOnBuilder,
   runBuild,
+  type StoreBuildOptions,
   type StoreBuildOutcome,
   type StoreRoute,
   type StrategyChoice,
@@ -34,8 +35,14 @@ export async function buildBuilt(options: {
 }): Promise<Built> {
   const { step, choice, plan } = options
   if (choice.strategy === 'remote-store') {
-    const built: Built = await phase('build', buildInBuilderStore(options))
-    return pushBuilt(step.settings, built, nixEnvironment(plan, process.env))
+    const pusher = builderPusher(step.settings, nixEnvironment(plan, process.env))
+    const built: Built = await phase(
+      'build',
+      buildInBuilderStore({ ...options, beforeCopyBack: pusher.push })
+    )
+    if (step.settings.evaluate === 'builder')
+      return pushBuilt(step.settings, built, nixEnvironment(plan, process.env))
+    return step.settings.pushTo === undefined ? built : { ...built, pushes: pusher.pushes }
   }
   const labels = new Map(plan.builders.map(builder => [builder.storeUri, label(builder)]))
   const tools = {
@@ -48,8 +55,31 @@ export async function buildBuilt(options: {
 }
 
 /**
- * `push-to`: once every route built and came back, each builder copies its outputs to that store from its own; a
- * failed push fails the build, with its line for the diagnosis.
+ * `push-to` for builds evaluated on the runner: as each route's build is done, and before its outputs come back, its
+ * builder copies them to that store from its own. A failed push fails the build, with its line for the diagnosis.
+ */
+function builderPusher(
+  settings: Settings,
+  env: NodeJS.ProcessEnv
+): {
+  push?: (storeUri: string, outPaths: readonly string[]) => Promise<string | undefined>
+  pushes: PushEntry[]
+} {
+  const pushes: PushEntry[] = []
+  if (settings.pushTo === undefined) return { pushes }
+  return {
+    pushes,
+    push: async (storeUri, outPaths) => {
+      const pushed = await pushOutputs(settings, new Map([[storeUri, outPaths]]), env)
+      pushes.push(...pushed.pushes)
+      return pushed.failure
+    }
+  }
+}
+
+/**
+ * `push-to` for a build evaluated on the builder (`evaluate: builder`), which brings its outputs back in the same
+ * command: once it is over, the builder copies them to that store from its own; a failed push fails the build.
  */
 async function pushBuilt(settings: Settings, built: Built, env: NodeJS.ProcessEnv): Promise<Built> {
   if (settings.pushTo === undefined || built.exitCode !== 0 || built.builtIn === undefined) return built
@@ -63,6 +93,7 @@ function buildInBuilderStore(options: {
   step: OffloadStep
   choice: StrategyChoice
   plan: Plan
+  beforeCopyBack?: StoreBuildOptions['beforeCopyBack']
 }): Promise<StoreBuildOutcome> {
   const { step, choice, plan } = options
   const { facts, settings } = step
@@ -73,15 +104,16 @@ function buildInBuilderStore(options: {
     return buildOnBuilder(settings, { release: runnerRelease(facts), route: first, env })
   }
   const release = runnerRelease(facts)
+  const hooks = options.beforeCopyBack === undefined ? {} : { beforeCopyBack: options.beforeCopyBack }
   // Route by route, so that a lost builder's route can move: with several routes, out-links made per route would
   // overwrite one another, so such a build keeps the one call.
   if (routes.length > 1 && asksForOutLinks(settings.args)) {
-    return buildInStores({ release, settings, routes, env, workDir: plan.workDir })
+    return buildInStores({ release, settings, routes, env, workDir: plan.workDir, ...hooks })
   }
   const tools = {
     ...liveTools(settings, facts),
     build: (some: StoreRoute[]) =>
-      buildInStores({ release, settings, routes: some, env, workDir: plan.workDir }),
+      buildInStores({ release, settings, routes: some, env, workDir: plan.workDir, ...hooks }),
     buildOnRunner: (route: StoreRoute, local: typeof settings) =>
       runBuild({ ...local, installables: route.installables }, env)
   }

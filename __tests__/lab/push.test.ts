@@ -107,6 +107,10 @@ describe('push-to', () => {
       }
     ])
     expect(report.pushes?.[0]?.narBytes).toBeGreaterThan(0)
+    // The push is over before the copy back starts: the runner never waits on the outputs to send them on.
+    const pushed = main.stdout.indexOf('::debug::push: ')
+    expect(pushed).toBeGreaterThan(-1)
+    expect(pushed).toBeLessThan(main.stdout.indexOf('::debug::copy back: '))
     expect(main.summary).toContain('### Pushed (`push-to`)')
     expect(main.summary).not.toContain('compression=none')
     // The builder wrote the cache: its narinfo is there, under the output's hash.

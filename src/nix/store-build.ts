@@ -100,6 +100,11 @@ export interface StoreBuildOptions {
   env: NodeJS.ProcessEnv
   /** The plan's own directory, for the links that name the outputs. */
   workDir: string
+  /**
+   * Run on each route's builder once its build is done and before anything comes back (`push-to`): a line for the
+   * diagnosis fails the build. The build and the copy back are then two commands, never one session.
+   */
+  beforeCopyBack?: (storeUri: string, outPaths: readonly string[]) => Promise<string | undefined>
 }
 
 /**
@@ -114,7 +119,8 @@ export async function buildInStores(options: StoreBuildOptions): Promise<StoreBu
   const outcome = emptyOutcome()
   // `nix copy` has no `--rebuild`: a check build goes through `nix build --store`.
   const rebuild = settings.rebuild || settings.args.includes('--rebuild')
-  const oneSession = settings.copyBack && !rebuild && copyLinksOutputs(release)
+  const oneSession =
+    settings.copyBack && !rebuild && copyLinksOutputs(release) && options.beforeCopyBack === undefined
   for (const route of routes) {
     const started = Date.now()
     const jobs = route.maxJobs ?? 1
@@ -143,6 +149,13 @@ export async function buildInStores(options: StoreBuildOptions): Promise<StoreBu
         break
       }
       outcome.builtIn.set(route.storeUri, one.outPaths)
+      const refused =
+        one.outPaths.length > 0 ? await options.beforeCopyBack?.(route.storeUri, one.outPaths) : undefined
+      if (refused !== undefined) {
+        outcome.exitCode = 1
+        outcome.messages.push(refused)
+        break
+      }
       const copying =
         settings.copyBack && !oneSession && one.outPaths.length > 0
           ? phase('copy back', copyBack(route.storeUri, one.outPaths, env))
