@@ -6,7 +6,7 @@
 //
 // RESULTS_DIR/host.txt (written by scripts/matrix.sh) names the host's own Nix and the host: "2.8 Debian bookworm",
 // "2.18 Ubuntu 24.04". The README's table is written from a run on the Debian 12 lab. --check compares the whole table
-// when this run's host Nix is one the README's table has (as on that lab); on another host (CI on Ubuntu 24.04), only
+// when this run's host Nix is one the README's table has (as on that lab); on another host (Ubuntu 24.04), only
 // the rows both have must match: the README's rows of its host's Nix are not run there, and this run's rows of its
 // host's Nix are printed, not compared.
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'

@@ -29,6 +29,7 @@ interface Step {
 }
 
 interface Job {
+  container?: unknown
   needs?: string | string[]
   if?: string
   outputs?: Record<string, string>
@@ -94,13 +95,36 @@ describe('.github/workflows/', () => {
     }
   )
 
-  it("ci.yml runs the README's test command as root", () => {
+  it("ci.yml runs the README's test command as root, in a privileged Debian 12 container", () => {
     expect(readFileSync(join(ROOT, 'README.md'), 'utf8')).toContain('bash scripts/test-all.sh')
-    const runs = steps('ci.yml').map(step => step.run ?? '')
-    expect(runs.some(run => /^sudo\b.*\bbash scripts\/test-all\.sh$/.test(run.trim()))).toBe(true)
+    const testAll = jobs('ci.yml')['test-all']
+    expect(testAll?.container).toEqual({ image: 'debian:12', options: '--privileged' })
+    const runs = testAll?.steps.map(step => step.run?.trim()) ?? []
+    expect(runs.at(-1)).toBe('bash scripts/test-all.sh')
+    // actions/checkout makes a git clone only where git is installed before it runs.
+    const checkout = testAll?.steps.findIndex(step => step.uses?.startsWith('actions/checkout@')) ?? -1
+    const git = testAll?.steps.findIndex(step => /apt-get install .*\bgit\b/.test(step.run ?? '')) ?? -1
+    expect(git).toBeGreaterThanOrEqual(0)
+    expect(git).toBeLessThan(checkout)
+    expect(runs).toContain('git config --system --add safe.directory "$GITHUB_WORKSPACE"')
+    const checks = steps('ci.yml').map(step => step.run ?? '')
     for (const command of ['npm ci', 'npm run typecheck', 'npm run lint', 'npm run test:unit']) {
-      expect(runs).toContain(command)
+      expect(checks).toContain(command)
     }
+  })
+
+  it("ci.yml's smoke job runs the action on the installer's Nix against its own builder, and checks the proof", () => {
+    const smoke = jobs('ci.yml').smoke
+    const uses = smoke?.steps.map(step => step.uses?.split('@')[0]) ?? []
+    expect(uses).toEqual(expect.arrayContaining(['actions/checkout', 'cachix/install-nix-action', './']))
+    const action = smoke?.steps.find(step => step.uses === './')
+    const declared = declaredInputs()
+    for (const input of Object.keys(action?.with ?? {})) expect(declared).toContain(input)
+    expect(action?.with?.host).toBe('${{ steps.builder.outputs.host }}')
+    expect(smoke?.steps.find(step => step.id === 'builder')?.run).toContain('.github/smoke-builder.sh')
+    const check = smoke?.steps.at(-1)
+    expect(check?.env?.CONFIRMED).toBe('${{ steps.offload.outputs.confirmed }}')
+    expect(check?.run).toContain('test "$CONFIRMED" = true')
   })
 
   it('check-dist.yml rebuilds dist/, fails on a difference and uploads the expected dist/ on failure', () => {
