@@ -280,22 +280,25 @@ function inputVariables(inputs: Record<string, string>): Record<string, string> 
 }
 
 /**
- * Starts the main step and returns once its log shows `marker` (e.g. a derivation's first build line), so a test can
- * break something half-way; `done` settles when the step ends.
+ * Starts the main step and returns once its log shows `marker` (e.g. a derivation's first build line), or once
+ * `marker` holds for the log so far, so a test can break something half-way; `done` settles when the step ends.
  */
 export async function startMainUntil(
   lab: Lab,
   inputs: Record<string, string>,
-  marker: string
+  marker: string | ((seen: string) => boolean)
 ): Promise<{ child: ChildProcess; done: Promise<StepResult>; dir: string; seen: string }> {
   const step = startStep(lab, 'main', inputVariables(inputs))
+  const reached = typeof marker === 'string' ? (seen: string) => seen.includes(marker) : marker
   let seen = ''
   await new Promise<void>((resolve, reject) => {
     step.child.stdout?.on('data', chunk => {
       seen += String(chunk)
-      if (seen.includes(marker)) resolve()
+      if (reached(seen)) resolve()
     })
-    step.child.on('close', () => reject(new Error(`main ended before "${marker}" appeared:\n${seen}`)))
+    step.child.on('close', () =>
+      reject(new Error(`main ended before "${String(marker)}" appeared:\n${seen}`))
+    )
   })
   return { ...step, seen }
 }
