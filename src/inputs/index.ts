@@ -22,11 +22,13 @@ export {
   AUTO,
   type CanaryThresholds,
   type Evaluate,
+  type InputReader,
   parseSettings,
   withRunnerSystem,
   type Protocol,
   type PushTarget,
   type Settings,
+  type SettingsDefaults,
   type Strategy,
   takeInputs,
   wantsBuild

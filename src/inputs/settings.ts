@@ -360,7 +360,7 @@ export function takeInputs(): InputReader {
  * `settings` for a runner whose Nix names its system `system`: inputs are parsed before the runner probe ends, with
  * the system Node reports, and the builders whose systems were not given take the one Nix reports instead.
  */
-export function withRunnerSystem(settings: Settings, system: string): Settings {
+export function withRunnerSystem<S extends Settings>(settings: S, system: string): S {
   return {
     ...settings,
     builders: settings.builders.map(builder =>
