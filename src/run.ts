@@ -6,10 +6,12 @@ import { buildOnRunner } from './fallback.js'
 import {
   Input,
   type InputReader,
+  parseCanarySettings,
   parseSettings,
   type Settings,
   type SettingsDefaults,
-  takeInputs,
+  takeBuildInputs,
+  takeCanaryInputs,
   withRunnerSystem
 } from './inputs/index.js'
 import { describeRelease } from './nix/index.js'
@@ -27,10 +29,10 @@ import {
 /** What the preflight finds when it has nothing to check. */
 const NO_PREFLIGHT: PreflightOutcome = { results: [], builders: [], warnings: [] }
 
-/** The main step: validate, then build (or run the canary). Errors fail the step. */
+/** The main action's step: validate, then build. Errors fail the step. */
 export async function run(): Promise<void> {
   await failOnError(async () => {
-    const started = startStep(takeInputs(), parseSettings)
+    const started = startStep(takeBuildInputs(), parseSettings)
     // This job's token names everything it writes. The remote-store configuration, whose store check opens the SSH
     // master, starts now too when that strategy may serve the run (speculative.ts).
     const token = newToken()
@@ -45,8 +47,15 @@ export async function run(): Promise<void> {
       )
       return
     }
-    if (settings.mode === 'canary') await canary(facts, settings, await checking)
-    else await offload({ facts, settings, token, speculation }, checking)
+    await offload({ facts, settings, token, speculation }, checking)
+  })
+}
+
+/** The canary action's step: validate, then check every builder (canary/). Errors fail the step. */
+export async function runCanary(): Promise<void> {
+  await failOnError(async () => {
+    const { facts, settings, checking } = await probed(startStep(takeCanaryInputs(), parseCanarySettings))
+    await canary(facts, settings, await checking)
   })
 }
 

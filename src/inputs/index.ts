@@ -20,9 +20,11 @@ export {
 } from './keys.js'
 export {
   AUTO,
+  type CanarySettings,
   type CanaryThresholds,
   type Evaluate,
   type InputReader,
+  parseCanarySettings,
   parseSettings,
   withRunnerSystem,
   type Protocol,
@@ -30,7 +32,8 @@ export {
   type Settings,
   type SettingsDefaults,
   type Strategy,
-  takeInputs,
+  takeBuildInputs,
+  takeCanaryInputs,
   wantsBuild
 } from './settings.js'
 export {
