@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# npm run bundle: src/ → dist/ with ncc, one bundle per entry point (main, post, and the agent), with the licence files.
+# npm run bundle: src/ → dist/ with ncc, one bundle per entry point (main, the canary action's, post, and the agent),
+# with the licence files.
 #
 # ssh2 ships pagent.exe, a Windows program that its Pageant agent support starts, and ncc copies it beside every
 # bundle that contains ssh2's agent code. The action runs only on Linux and macOS runners, where that code never
@@ -15,7 +16,8 @@ ncc=node_modules/.bin/ncc
 
 rm -rf dist
 "$ncc" build src/main.ts -o dist/main --license licenses.txt
+"$ncc" build src/canary-main.ts -o dist/canary --license licenses.txt
 "$ncc" build src/post.ts -o dist/post --license licenses.txt
 "$ncc" build src/agent/main.ts -o dist/agent --license licenses.txt
-node scripts/licenses.mjs dist/main/licenses.txt
+node scripts/licenses.mjs dist/canary/licenses.txt
 rm -f dist/*/pagent.exe

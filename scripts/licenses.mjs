@@ -1,8 +1,9 @@
 // Writes the third-party licence file of a bundle that ncc split into chunks. ncc's own `--license` file lists only
-// the packages of the last chunk it emitted, so the main bundle's file is written here instead: every package that
-// production code can load (package-lock.json entries not marked dev), in ncc's format (name, licence, text).
+// the packages of the last chunk it emitted, so the canary bundle's file (its @actions/cache is a chunk of its own) is
+// written here instead: every package that production code can load (package-lock.json entries not marked dev), in
+// ncc's format (name, licence, text).
 //
-//   node scripts/licenses.mjs dist/main/licenses.txt
+//   node scripts/licenses.mjs dist/canary/licenses.txt
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import process from 'node:process'

@@ -195,7 +195,7 @@ export async function configure(options: {
  */
 function checkRebuild(facts: RunnerFacts, settings: Settings, strategy: ChosenStrategy): void {
   // In the builder's own store the check build runs there: nothing to refuse or warn about.
-  if (!settings.rebuild || settings.mode !== 'build' || strategy === 'remote-store') return
+  if (!settings.rebuild || strategy === 'remote-store') return
   if (checksOnlyLocally(runnerRelease(facts))) {
     throw new SetupError(
       `Input '${Input.Rebuild}': the runner's Nix ${facts.nixVersion} never sends a check build (--rebuild) to a ` +

@@ -3,7 +3,17 @@ import { logInfo, phase, trackChildren } from './base/index.js'
 import { preflight, type PreflightOutcome } from './builders/index.js'
 import { canary } from './canary/index.js'
 import { buildOnRunner } from './fallback.js'
-import { Input, parseSettings, type Settings, takeInputs, withRunnerSystem } from './inputs/index.js'
+import {
+  Input,
+  type InputReader,
+  parseCanarySettings,
+  parseSettings,
+  type Settings,
+  type SettingsDefaults,
+  takeBuildInputs,
+  takeCanaryInputs,
+  withRunnerSystem
+} from './inputs/index.js'
 import { describeRelease } from './nix/index.js'
 import { offload } from './offload.js'
 import { SpeculativeConfiguration } from './speculative.js'
@@ -19,39 +29,15 @@ import {
 /** What the preflight finds when it has nothing to check. */
 const NO_PREFLIGHT: PreflightOutcome = { results: [], builders: [], warnings: [] }
 
-/** The main step: validate, then build (or run the canary). Errors fail the step. */
+/** The main action's step: validate, then build. Errors fail the step. */
 export async function run(): Promise<void> {
-  // The build and the SSH masters, recorded while they run: the post step stops them if this step is killed.
-  trackChildren(childRecorder())
-  try {
-    const read = takeInputs()
-    maskPrivateKey(read(Input.SshPrivateKey))
-    // The runner probe (several `nix` starts) and the builders' SSH handshakes are independent: run them at once.
-    // Inputs are validated first, with the system Node reports standing in for Nix's until the probe says.
-    const probing = phase('runner probe', probeRunner())
-    probing.catch(() => undefined)
-    const guess = nodeSystem()
-    const early = parseSettings(read, { system: guess })
-    const runnerVersion = probing.then(found => found.nixVersion)
-    // Without a key (`fallback: local`) there is nothing to check: the build stays on the runner.
-    const preflighting = early.keyMissing
-      ? Promise.resolve(NO_PREFLIGHT)
-      : phase('preflight', preflight(early, runnerVersion))
-    preflighting.catch(() => undefined)
+  await failOnError(async () => {
+    const started = startStep(takeBuildInputs(), parseSettings)
     // This job's token names everything it writes. The remote-store configuration, whose store check opens the SSH
     // master, starts now too when that strategy may serve the run (speculative.ts).
     const token = newToken()
-    const speculation = SpeculativeConfiguration.atStepStart(early, token)
-    const facts = await probing
-    const parsed = facts.system === guess ? early : withRunnerSystem(early, facts.system)
-    describeRunner(facts, parsed)
-    for (const notice of parsed.notices) core.notice(notice, { title: 'nix-offload: inputs' })
-    const { settings, notice } = settingsForRunner(parsed, facts)
-    if (notice !== undefined) core.notice(notice, { title: 'nix-offload: multiplexing off' })
-    const checking =
-      parsed === early || parsed.keyMissing
-        ? preflighting
-        : phase('preflight', preflight(parsed, runnerVersion))
+    const speculation = SpeculativeConfiguration.atStepStart(started.early, token)
+    const { facts, settings, checking } = await probed(started)
     if (settings.keyMissing) {
       await buildOnRunner(
         facts,
@@ -61,11 +47,85 @@ export async function run(): Promise<void> {
       )
       return
     }
-    if (settings.mode === 'canary') await canary(facts, settings, await checking)
-    else await offload({ facts, settings, token, speculation }, checking)
+    await offload({ facts, settings, token, speculation }, checking)
+  })
+}
+
+/** The canary action's step: validate, then check every builder (canary/). Errors fail the step. */
+export async function runCanary(): Promise<void> {
+  await failOnError(async () => {
+    const { facts, settings, checking } = await probed(startStep(takeCanaryInputs(), parseCanarySettings))
+    await canary(facts, settings, await checking)
+  })
+}
+
+/** Runs a step's body with its processes recorded (the post step stops them if it is killed); errors fail the step. */
+async function failOnError(body: () => Promise<void>): Promise<void> {
+  trackChildren(childRecorder())
+  try {
+    await body()
   } catch (error) {
     core.setFailed(error instanceof Error ? error.message : String(error))
   }
+}
+
+/** A step as it starts: its inputs validated, the runner probe and the builders' preflight under way. */
+interface StartedStep<S extends Settings> {
+  /** The settings parsed with the system Node reports, before the probe names the runner's Nix system. */
+  early: S
+  /** The system Node reports, which `early` took for the runner's. */
+  guess: string
+  probing: Promise<RunnerFacts>
+  preflighting: Promise<PreflightOutcome>
+}
+
+/**
+ * Masks the key, validates the inputs, and starts the runner probe (several `nix` starts) and the builders' SSH
+ * handshakes at once: they are independent. The inputs are parsed with the system Node reports standing in for Nix's
+ * until the probe says.
+ */
+function startStep<S extends Settings>(
+  read: InputReader,
+  parse: (read: InputReader, defaults: SettingsDefaults) => S
+): StartedStep<S> {
+  maskPrivateKey(read(Input.SshPrivateKey))
+  const probing = phase('runner probe', probeRunner())
+  probing.catch(() => undefined)
+  const guess = nodeSystem()
+  const early = parse(read, { system: guess })
+  // Without a key (`fallback: local`) there is nothing to check: the build stays on the runner.
+  const preflighting = early.keyMissing
+    ? Promise.resolve(NO_PREFLIGHT)
+    : phase(
+        'preflight',
+        preflight(
+          early,
+          probing.then(found => found.nixVersion)
+        )
+      )
+  preflighting.catch(() => undefined)
+  return { early, guess, probing, preflighting }
+}
+
+/**
+ * Once the runner is probed: the settings for its Nix system and its Nix's quirks, and the preflight, run again when
+ * the runner's system changed which systems a builder was given.
+ */
+async function probed<S extends Settings>(
+  started: StartedStep<S>
+): Promise<{ facts: RunnerFacts; settings: S; checking: Promise<PreflightOutcome> }> {
+  const { early, guess, probing, preflighting } = started
+  const facts = await probing
+  const parsed = facts.system === guess ? early : withRunnerSystem(early, facts.system)
+  describeRunner(facts, parsed)
+  for (const notice of parsed.notices) core.notice(notice, { title: 'nix-offload: inputs' })
+  const { settings, notice } = settingsForRunner(parsed, facts)
+  if (notice !== undefined) core.notice(notice, { title: 'nix-offload: multiplexing off' })
+  const checking =
+    parsed === early || parsed.keyMissing
+      ? preflighting
+      : phase('preflight', preflight(parsed, Promise.resolve(facts.nixVersion)))
+  return { facts, settings, checking }
 }
 
 /** The Nix system name for the machine Node runs on, e.g. x86_64-linux; the probe has the final word. */

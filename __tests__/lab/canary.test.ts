@@ -9,11 +9,13 @@ import {
   builderCtl,
   builderInputs,
   chownTree,
+  firstError,
   hostPath,
   type Lab,
   loadLab,
   newStepDir,
   reportOf,
+  runCanary,
   runCommandAs,
   runMain,
   runOnHost,
@@ -50,18 +52,18 @@ export const TWO_BUILDERS = {
   ...builderInputs(lab, 'a'),
   builders: `ssh-ng://${b.user}@${b.host}:${b.port}`,
   'known-hosts': `[${b.host}]:${b.port} ${b.hostPublicKey}`,
-  mode: 'canary',
   'canary-payload-mb': '2',
   'min-free-gb': '1'
 }
 
+/** The canary action's step, then the post step, which must succeed and leave the runner's files as they were. */
 async function canary(
   inputs: Record<string, string>,
   env: Record<string, string> = {},
   dir?: string
 ): Promise<StepResult> {
   const filesKept = watchFiles(lab)
-  const main = await runMain(lab, inputs, dir === undefined ? { env } : { env, dir })
+  const main = await runCanary(lab, inputs, dir === undefined ? { env } : { env, dir })
   const post = await runPost(lab, main)
   expect(post.code).toBe(0)
   filesKept()
@@ -139,10 +141,21 @@ describe('canary', () => {
     expect(main.summary).toContain('❌ **1 of 2 builder(s) unhealthy.**')
   })
 
+  it('the main action refuses `mode: canary`, naming the canary action, before it changes anything', async () => {
+    const filesKept = watchFiles(lab)
+    const main = await runMain(lab, { ...TWO_BUILDERS, mode: 'canary' })
+    expect(main.code).toBe(1)
+    expect(firstError(main)).toMatch(
+      /^::error::Input 'mode': "canary" is not a mode of this action, which only builds: the canary is its own action\. Use `uses: nix-offload\/nix-offload\/canary@v0`/
+    )
+    expect(main.state).toEqual({})
+    expect((await runPost(lab, main)).code).toBe(0)
+    filesKept()
+  })
+
   it('an impossible threshold (max-connect-ms: 0) makes the builder unhealthy, with the figure', async () => {
     const main = await canary({
       ...builderInputs(lab, 'a'),
-      mode: 'canary',
       'canary-payload-mb': '1',
       'min-free-gb': '1',
       'max-connect-ms': '0'
@@ -186,7 +199,6 @@ describe('canary', () => {
 
       const inputs = {
         ...builderInputs(lab, 'a'),
-        mode: 'canary',
         'canary-payload-mb': '1',
         'min-free-gb': '1'
       }

@@ -1,7 +1,8 @@
 /**
  * Runs the bundled action the way the Actions runner does: inputs as INPUT_* variables, the GITHUB_OUTPUT, GITHUB_STATE,
- * GITHUB_ENV and GITHUB_STEP_SUMMARY files, `dist/main` as the non-root runner user, then `dist/post` with the saved
- * state as STATE_* variables. Everything here talks to the real lab (lab/up.sh): nix-daemon, sshd, builders.
+ * GITHUB_ENV and GITHUB_STEP_SUMMARY files, `dist/main` (or the canary action's `dist/canary`) as the non-root runner
+ * user, then `dist/post` with the saved state as STATE_* variables. Everything here talks to the real lab
+ * (lab/up.sh): nix-daemon, sshd, builders.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
@@ -219,10 +220,13 @@ export function newStepDir(lab: Lab, runAs: RunAs): string {
   return dir
 }
 
-/** Starts `dist/main` (or `dist/post`) and returns the child and its result, so a test can kill it half-way. */
+/**
+ * Starts `dist/main` (or `dist/post`, or `dist/canary`: the canary action's main) and returns the child and its result,
+ * so a test can kill it half-way.
+ */
 export function startStep(
   lab: Lab,
-  entry: 'main' | 'post',
+  entry: 'main' | 'post' | 'canary',
   variables: Record<string, string>,
   options: StepOptions & { dir?: string } = {}
 ): { child: ChildProcess; done: Promise<StepResult>; dir: string } {
@@ -270,6 +274,15 @@ export async function runMain(
   options: StepOptions = {}
 ): Promise<StepResult> {
   return startStep(lab, 'main', inputVariables(inputs), options).done
+}
+
+/** The canary action's main step (canary/action.yml, `dist/canary`); its post step is the build's, runPost. */
+export async function runCanary(
+  lab: Lab,
+  inputs: Record<string, string>,
+  options: StepOptions = {}
+): Promise<StepResult> {
+  return startStep(lab, 'canary', inputVariables(inputs), options).done
 }
 
 /** Inputs as the runner passes them: INPUT_<NAME>, with the name's dashes kept. */

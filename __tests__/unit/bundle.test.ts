@@ -1,9 +1,59 @@
-import { readdirSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { dirname, join, normalize } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { parse } from 'yaml'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const read = (...parts: string[]): string => readFileSync(join(ROOT, ...parts), 'utf8')
+
+/** The files an action.yml runs (`runs.main`, `runs.post`), as paths from the repository's root. */
+function entriesOf(actionYml: string): string[] {
+  const { runs } = parse(read(actionYml)) as { runs: Record<string, unknown> }
+  return ['main', 'post'].flatMap(key =>
+    typeof runs[key] === 'string' ? [normalize(join(dirname(actionYml), runs[key]))] : []
+  )
+}
+
+/** The bundles scripts/bundle.sh makes: each `ncc build <source> -o <dist folder>`. */
+function bundled(): { source: string; output: string }[] {
+  return [...read('scripts', 'bundle.sh').matchAll(/^"\$ncc" build (\S+) -o (\S+) /gm)].map(
+    ([, source = '', output = '']) => ({ source, output })
+  )
+}
+
+/**
+ * Each action.yml names files in dist/: a workflow that uses the action runs them as committed, and nothing builds
+ * them there. So each must be a bundle that `npm run bundle` makes from a source in src/, and be in dist/ (the
+ * check-dist workflow then keeps it the bundle of today's source), as an ES module bundle like the others.
+ */
+describe('the entries the actions run', () => {
+  const actions = ['action.yml', 'canary/action.yml']
+  const named = [...new Set(actions.flatMap(entriesOf))].sort()
+
+  it('are main and post for the build, the canary bundle and the same post for the canary', () => {
+    expect(entriesOf('action.yml')).toEqual(['dist/main/index.js', 'dist/post/index.js'])
+    expect(entriesOf('canary/action.yml')).toEqual(['dist/canary/index.js', 'dist/post/index.js'])
+    expect(bundled().map(({ output }) => output)).toEqual([
+      'dist/main',
+      'dist/canary',
+      'dist/post',
+      'dist/agent'
+    ])
+  })
+
+  it.each(named)('%s is made by npm run bundle from a source in src/, and is in dist/', entry => {
+    const made = bundled().find(({ output }) => join(output, 'index.js') === entry)
+    expect(made, `scripts/bundle.sh makes no ${entry}`).toBeDefined()
+    expect(existsSync(join(ROOT, made?.source ?? '')), made?.source).toBe(true)
+    expect(existsSync(join(ROOT, entry)), `${entry}: run npm run bundle`).toBe(true)
+    expect(JSON.parse(read(dirname(entry), 'package.json'))).toEqual({ type: 'module' })
+  })
+
+  it("are each an entry of package.json's sideEffects, so that no bundler drops their top-level code as unused", () => {
+    const { sideEffects } = JSON.parse(read('package.json')) as { sideEffects: string[] }
+    for (const { source } of bundled()) expect(sideEffects).toContain(`./${source}`)
+  })
+})
 
 /**
  * @actions/core imports its HTTP client (and with it undici, about a megabyte) only for OIDC tokens; package.json's
@@ -11,17 +61,19 @@ const read = (...parts: string[]): string => readFileSync(join(ROOT, ...parts), 
  * loaded only when the canary reads its history, keeps the real client.
  */
 describe('the bundles', () => {
-  it('load no HTTP client in main or post', () => {
-    for (const entry of ['main', 'post']) {
+  it('load no HTTP client in main, post, or the canary before it reads its history', () => {
+    for (const entry of ['main', 'post', 'canary']) {
       const bundle = read('dist', entry, 'index.js')
       expect(bundle, entry).not.toMatch(/undici/i)
     }
   })
 
-  it('keep the real client in the chunk that @actions/cache loads', () => {
-    const chunks = readdirSync(join(ROOT, 'dist', 'main')).filter(name => /^\d+\.index\.js$/.test(name))
-    expect(chunks).toHaveLength(1)
-    const chunk = read('dist', 'main', chunks[0] ?? '')
+  it("keep the real client in the canary's chunk that @actions/cache loads, and the build has no such chunk", () => {
+    const chunks = (entry: string): string[] =>
+      readdirSync(join(ROOT, 'dist', entry)).filter(name => /^\d+\.index\.js$/.test(name))
+    expect(chunks('main')).toEqual([])
+    expect(chunks('canary')).toHaveLength(1)
+    const chunk = read('dist', 'canary', chunks('canary')[0] ?? '')
     expect(chunk).toMatch(/undici/)
   })
 

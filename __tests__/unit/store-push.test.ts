@@ -14,7 +14,7 @@ import type { StoreRoute } from '../../src/nix/index.js'
 import { settingsWith } from './support/settings.js'
 
 const OUT = '/nix/store/0123456789abcdfghijklmnpqrsvwxyz-hello'
-const BUILD: EvaluationRequest = { installables: ['.#hello'], args: [], strategy: 'auto', mode: 'build' }
+const BUILD: EvaluationRequest = { installables: ['.#hello'], args: [], strategy: 'auto' }
 
 function route(overrides: Partial<StoreRoute> = {}): StoreRoute {
   return {
@@ -81,7 +81,6 @@ describe('push-to and push-key', () => {
 
   it.each([
     [{ ...BUILD, strategy: 'hook' }, /strategy: remote-store/],
-    [{ ...BUILD, mode: 'canary' }, /build mode/],
     [{ ...BUILD, installables: [] }, /configure-only/]
   ])('refuses what it cannot serve (%j)', (request, message) => {
     expect(() => checkPushRequest(request)).toThrow(message)

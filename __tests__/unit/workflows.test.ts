@@ -52,8 +52,9 @@ function steps(name: string): Step[] {
   return Object.values(jobs(name)).flatMap(job => job.steps)
 }
 
-function declaredInputs(): string[] {
-  const action: unknown = parse(readFileSync(join(ROOT, 'action.yml'), 'utf8'))
+/** The inputs the action in `dir` (the main one at the top, the canary in canary/) declares in its action.yml. */
+function declaredInputs(dir = ''): string[] {
+  const action: unknown = parse(readFileSync(join(ROOT, dir, 'action.yml'), 'utf8'))
   return isRecord(action) && isRecord(action.inputs) ? Object.keys(action.inputs) : []
 }
 
@@ -89,7 +90,7 @@ describe('.github/workflows/', () => {
         .filter(value => value !== undefined)
       expect(uses.length).toBeGreaterThan(0)
       for (const value of uses) {
-        if (value === './') continue
+        if (value === './' || value === './canary') continue
         expect(value).toMatch(/^[\w.-]+\/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+){0,2}$/)
       }
     }
@@ -158,22 +159,27 @@ describe('.github/workflows/', () => {
 
   describe('self-test.yml', () => {
     const all = jobs('self-test.yml')
-    const declared = declaredInputs()
-    const actionSteps = Object.values(all).flatMap(job => job.steps.filter(step => step.uses === './'))
+    const stepsOf = (uses: string): Step[] =>
+      Object.values(all).flatMap(job => job.steps.filter(step => step.uses === uses))
+    const actionSteps = stepsOf('./')
+    const canarySteps = stepsOf('./canary')
 
-    it('gives the action only inputs that action.yml declares', () => {
-      expect(actionSteps.length).toBeGreaterThan(0)
-      for (const step of actionSteps)
-        for (const input of Object.keys(step.with ?? {})) expect(declared).toContain(input)
+    it('gives each action only inputs that its action.yml declares', () => {
+      for (const [steps, declared] of [
+        [actionSteps, declaredInputs()],
+        [canarySteps, declaredInputs('canary')]
+      ] as const) {
+        expect(steps.length).toBeGreaterThan(0)
+        for (const step of steps)
+          for (const input of Object.keys(step.with ?? {})) expect(declared).toContain(input)
+      }
     })
 
-    it('runs build mode (both strategies), configure-only mode, canary mode and the fallback', () => {
+    it('runs build mode (both strategies), configure-only mode, the canary action and the fallback', () => {
       const withs = actionSteps.map(step => step.with ?? {})
-      expect(withs.some(w => w.mode === undefined && w.installables !== undefined)).toBe(true)
-      expect(
-        withs.some(w => w.mode === undefined && w.installables === undefined && w.args === undefined)
-      ).toBe(true)
-      expect(withs.some(w => w.mode === 'canary')).toBe(true)
+      expect(withs.some(w => w.installables !== undefined)).toBe(true)
+      expect(withs.some(w => w.installables === undefined && w.args === undefined)).toBe(true)
+      expect(canarySteps).toHaveLength(1)
       expect(withs.some(w => w.fallback === 'local' && w['ssh-private-key'] === '')).toBe(true)
       expect(read('self-test.yml')).toMatch(/strategy: \[hook, remote-store\]/)
     })

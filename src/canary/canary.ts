@@ -16,19 +16,19 @@ import type { RunnerFacts } from '../runner/index.js'
 import { machinesFileOp } from '../runner/index.js'
 import { writeReportFile } from '../report/index.js'
 import { configureRunner, exportNixConfig } from '../runner/index.js'
-import type { Settings } from '../inputs/index.js'
+import type { CanarySettings } from '../inputs/index.js'
 import type { StoreReach } from '../runner/index.js'
 import { appendHistory, type CanarySample, historyId, trendWarnings } from './trend.js'
 import { logInfo } from '../base/index.js'
 
 /**
- * Canary mode: for each builder separately, preflight it, build a derivation no store can hold yet on it and on it
- * only, move a payload there and back, read its free space, and judge every figure against the thresholds. One
+ * The canary action: for each builder separately, preflight it, build a derivation no store can hold yet on it and on
+ * it only, move a payload there and back, read its free space, and judge every figure against the thresholds. One
  * builder's failure never hides another's figures; the step fails if any builder is unhealthy.
  */
 export async function canary(
   facts: RunnerFacts,
-  settings: Settings,
+  settings: CanarySettings,
   checked: PreflightOutcome
 ): Promise<void> {
   const thresholds = settings.canary
@@ -69,7 +69,7 @@ interface Measured {
  */
 async function buildOnEach(options: {
   facts: RunnerFacts
-  settings: Settings
+  settings: CanarySettings
   checked: PreflightOutcome
   healthyIndexes: number[]
 }): Promise<Measured> {
@@ -152,7 +152,7 @@ function failOnUnhealthy(entries: CanaryEntry[]): void {
 }
 
 /** Compares this run with the saved recent runs (a warning, never a failure), then saves the history. */
-async function followTrend(entries: CanaryEntry[], settings: Settings): Promise<void> {
+async function followTrend(entries: CanaryEntry[], settings: CanarySettings): Promise<void> {
   const id = historyId(entries.map(entry => entry.builder))
   // A fixed path: @actions/cache ties an entry to the path it was saved from (RUNNER_TEMP is emptied every job).
   const directory = join(process.env.RUNNER_TEMP || tmpdir(), 'nix-offload-canary-history')
@@ -173,7 +173,7 @@ async function followTrend(entries: CanaryEntry[], settings: Settings): Promise<
   await saveHistory(id, directory, appendHistory(history, current), runId)
 }
 
-async function publishCanary(entries: CanaryEntry[], settings: Settings): Promise<void> {
+async function publishCanary(entries: CanaryEntry[], settings: CanarySettings): Promise<void> {
   const healthy = entries.filter(entry => entry.healthy).length
   core.setOutput(Output.Healthy, String(healthy === entries.length))
   core.setOutput(Output.BuildersHealthy, String(healthy))

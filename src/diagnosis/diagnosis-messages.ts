@@ -170,8 +170,8 @@ export function builderStoreFull(uri: string, context: DiagnosisContext): Findin
     machine: uri,
     message: [
       `The store of builder ${label} is full: the build runs there (strategy remote-store), and it ran out of space.`,
-      'Fix: free space on the builder (`nix-collect-garbage`, or a larger disk for /nix); the canary (`mode: canary`, ' +
-        '`min-free-gb`) warns before it happens.'
+      'Fix: free space on the builder (`nix-collect-garbage`, or a larger disk for /nix); the canary action ' +
+        '(`nix-offload/nix-offload/canary`, `min-free-gb`) warns before it happens.'
     ].join('\n')
   }
 }

@@ -1,4 +1,4 @@
-/** Input names, exactly as action.yml spells them: other tools depend on them. */
+/** Input names, exactly as action.yml and canary/action.yml spell them: other tools depend on them. */
 export enum Input {
   Host = 'host',
   Port = 'port',
@@ -22,7 +22,6 @@ export enum Input {
   Rebuild = 'rebuild',
   Summary = 'summary',
   SkipUnhealthy = 'skip-unhealthy',
-  Mode = 'mode',
   CanaryPayloadMb = 'canary-payload-mb',
   MaxConnectMs = 'max-connect-ms',
   MaxBuildSeconds = 'max-build-seconds',
@@ -38,6 +37,54 @@ export enum Input {
   PushTo = 'push-to',
   PushKey = 'push-key'
 }
+
+/** The canary's own inputs: its thresholds, which the build has no use for. */
+const CANARY_THRESHOLDS: readonly Input[] = [
+  Input.CanaryPayloadMb,
+  Input.MaxConnectMs,
+  Input.MaxBuildSeconds,
+  Input.MinFreeGb,
+  Input.TrendFactor
+]
+
+/** The main action's inputs (action.yml): all but the canary's thresholds. */
+export const BUILD_INPUTS: readonly Input[] = Object.values(Input).filter(
+  name => !CANARY_THRESHOLDS.includes(name)
+)
+
+/**
+ * The canary action's inputs (canary/action.yml): the builders and how to reach them, as the build takes them, what
+ * the step shows, and its thresholds. The build's other inputs read as empty there, so their defaults apply.
+ */
+export const CANARY_INPUTS: readonly Input[] = [
+  Input.Host,
+  Input.Port,
+  Input.User,
+  Input.SshPrivateKey,
+  Input.HostPublicKey,
+  Input.Protocol,
+  Input.RemoteProgram,
+  Input.Systems,
+  Input.MaxJobs,
+  Input.SpeedFactor,
+  Input.SupportedFeatures,
+  Input.MandatoryFeatures,
+  Input.Builders,
+  Input.KnownHosts,
+  Input.BuildersUseSubstitutes,
+  Input.Summary,
+  Input.Multiplex,
+  ...CANARY_THRESHOLDS
+]
+
+/**
+ * `mode`, an input of neither action: a workflow that sets `mode: canary` on the main action is told to use the canary
+ * action (CANARY_ACTION) instead of running a build it did not ask for.
+ */
+export const MODE = 'mode'
+
+/** How a workflow names the canary action. */
+export const CANARY_ACTION = 'nix-offload/nix-offload/canary@v0'
 
 export enum Output {
   OutPaths = 'out-paths',

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net'
-import { Input } from './constants.js'
+import { CANARY_ACTION, Input, MODE } from './constants.js'
 import { InputError } from './errors.js'
 
 /**
@@ -87,10 +87,19 @@ export function parseFallback(value: string): 'fail' | 'local' {
   )
 }
 
-export function parseMode(value: string): 'build' | 'canary' {
-  const mode = value.trim() || 'build'
-  if (mode === 'build' || mode === 'canary') return mode
-  throw new InputError(Input.Mode, `"${printable(value)}" is not a mode; use build (the default) or canary`)
+/**
+ * The `mode` a workflow may still give the main action, which has no such input: `build`, what it does anyway, passes;
+ * any other value, `canary` above all, is refused with the way to the canary action.
+ */
+export function refuseMode(value: string): void {
+  const mode = value.trim()
+  if (mode === '' || mode === 'build') return
+  throw new InputError(
+    MODE,
+    `"${printable(mode)}" is not a mode of this action, which only builds: the canary is its own action. Use ` +
+      `\`uses: ${CANARY_ACTION}\` for it, with the same builder inputs and the canary's thresholds, and take ` +
+      `'${MODE}' out of this step.`
+  )
 }
 
 export function parseNumber(
@@ -164,7 +173,6 @@ export interface EvaluationRequest {
   installables: string[]
   args: string[]
   strategy: string
-  mode: string
 }
 
 const RUNNER = `'${Input.Evaluate}: runner'`
@@ -177,9 +185,6 @@ const RUNNER = `'${Input.Evaluate}: runner'`
 export function checkBuilderEvaluation(request: EvaluationRequest): void {
   const refuse = (why: string): never => {
     throw new InputError(Input.Evaluate, `'builder' ${why}`)
-  }
-  if (request.mode === 'canary') {
-    refuse(`is for build mode: the canary builds its own derivation on each builder. Set ${RUNNER}.`)
   }
   if (request.strategy === 'hook') {
     refuse(
@@ -295,8 +300,6 @@ export function checkPushRequest(request: EvaluationRequest): void {
   const refuse = (why: string): never => {
     throw new InputError(Input.PushTo, why)
   }
-  if (request.mode === 'canary')
-    refuse('is for build mode: the canary pushes nothing. Take it out for the canary.')
   if (request.strategy === 'hook') {
     refuse(
       `has the builder copy the outputs to the store from its own store, and '${Input.Strategy}: hook' builds ` +

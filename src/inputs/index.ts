@@ -20,15 +20,20 @@ export {
 } from './keys.js'
 export {
   AUTO,
+  type CanarySettings,
   type CanaryThresholds,
   type Evaluate,
+  type InputReader,
+  parseCanarySettings,
   parseSettings,
   withRunnerSystem,
   type Protocol,
   type PushTarget,
   type Settings,
+  type SettingsDefaults,
   type Strategy,
-  takeInputs,
+  takeBuildInputs,
+  takeCanaryInputs,
   wantsBuild
 } from './settings.js'
 export {

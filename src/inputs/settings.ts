@@ -1,5 +1,5 @@
 import * as core from '@actions/core'
-import { Input } from './constants.js'
+import { BUILD_INPUTS, CANARY_INPUTS, Input, MODE } from './constants.js'
 import { InputError } from './errors.js'
 import {
   type HostKey,
@@ -23,7 +23,6 @@ import {
   parseList,
   parseFallback,
   parseEvaluate,
-  parseMode,
   parseStrategy,
   parseNumber,
   parsePort,
@@ -32,6 +31,7 @@ import {
   type PushTarget,
   orAuto,
   parseUser,
+  refuseMode,
   SYSTEM
 } from './fields.js'
 import type { BuilderRequest } from './builder.js'
@@ -69,9 +69,6 @@ export interface Settings {
   summary: boolean
   /** With several builders, build on the healthy ones when some fail the preflight. */
   skipUnhealthy: boolean
-  /** `build` (offload the requested build) or `canary` (check every builder's health, with figures). */
-  mode: 'build' | 'canary'
-  canary: CanaryThresholds
   /** Share one SSH connection per builder between all of Nix's sessions (ControlMaster). */
   multiplex: boolean
   /**
@@ -103,6 +100,11 @@ export interface Settings {
 
 export type Strategy = 'hook' | 'remote-store' | 'auto'
 
+/** What the canary action was asked to do: the builders as the build reads them, and the thresholds. */
+export interface CanarySettings extends Settings {
+  canary: CanaryThresholds
+}
+
 /** What the canary measures each builder against. */
 export interface CanaryThresholds {
   /** Size of the input sent to each builder and of the output it sends back. */
@@ -126,7 +128,7 @@ export interface SettingsDefaults {
 export function parseSettings(read: InputReader, defaults: SettingsDefaults): Settings {
   const { builders, knownHosts, notices } = parseBuilderInputs(read, defaults)
   const { privateKey, fallback, keyMissing } = parseKeyInputs(read)
-  const { installables, args, strategy, mode, evaluate, pushTo } = parseBuildInputs(read)
+  const { installables, args, strategy, evaluate, pushTo } = parseBuildInputs(read)
   const settings: Settings = {
     builders,
     privateKey,
@@ -143,7 +145,6 @@ export function parseSettings(read: InputReader, defaults: SettingsDefaults): Se
     rebuild: parseBoolean(Input.Rebuild, read(Input.Rebuild), false),
     summary: parseBoolean(Input.Summary, read(Input.Summary), true),
     skipUnhealthy: parseBoolean(Input.SkipUnhealthy, read(Input.SkipUnhealthy), false),
-    mode,
     multiplex: parseBoolean(Input.Multiplex, read(Input.Multiplex), true),
     strategy,
     copyBack: parseBoolean(Input.CopyBack, read(Input.CopyBack), true),
@@ -152,11 +153,19 @@ export function parseSettings(read: InputReader, defaults: SettingsDefaults): Se
     retries: parseCount(Input.Retries, read(Input.Retries).trim() || '1', 0),
     minFreeGib: parseCount(Input.MinFreeGib, read(Input.MinFreeGib).trim() || '0', 0),
     keyMissing,
-    notices,
-    canary: parseCanaryThresholds(read)
+    notices
   }
   if (pushTo !== undefined) settings.pushTo = pushTo
   return settings
+}
+
+/**
+ * The canary action's settings: its own inputs read as the build reads them, the build's others at their defaults
+ * (`strategy: hook`: the canary builds through Nix's build hook, one builder at a time), and the thresholds.
+ */
+export function parseCanarySettings(read: InputReader, defaults: SettingsDefaults): CanarySettings {
+  const own: InputReader = name => (CANARY_INPUTS.includes(name) ? read(name) : '')
+  return { ...parseSettings(own, defaults), strategy: 'hook', canary: parseCanaryThresholds(own) }
 }
 
 /** The builders from `host` and from `builders`, in that order, and the known_hosts lines that pin them. */
@@ -271,10 +280,10 @@ function parseKeyInputs(read: InputReader): Pick<Settings, 'privateKey' | 'fallb
   return { privateKey, fallback, keyMissing }
 }
 
-/** What to build and how: the installables, the extra arguments, the strategy, the mode and where to evaluate. */
+/** What to build and how: the installables, the extra arguments, the strategy, where to evaluate and push. */
 function parseBuildInputs(
   read: InputReader
-): Pick<Settings, 'installables' | 'args' | 'strategy' | 'mode' | 'evaluate' | 'pushTo'> {
+): Pick<Settings, 'installables' | 'args' | 'strategy' | 'evaluate' | 'pushTo'> {
   const installables = parseInstallables(read(Input.Installables))
   let args: string[]
   try {
@@ -283,13 +292,12 @@ function parseBuildInputs(
     throw new InputError(Input.Args, `cannot be split into words: ${(error as Error).message}`)
   }
   const strategy = parseStrategy(read(Input.Strategy))
-  const mode = parseMode(read(Input.Mode))
   const evaluate = parseEvaluate(read(Input.Evaluate))
-  if (evaluate === 'builder') checkBuilderEvaluation({ installables, args, strategy, mode })
+  if (evaluate === 'builder') checkBuilderEvaluation({ installables, args, strategy })
   const pushTo = parsePushTarget(read(Input.PushTo), read(Input.PushKey))
-  if (pushTo === undefined) return { installables, args, strategy, mode, evaluate }
-  checkPushRequest({ installables, args, strategy, mode })
-  return { installables, args, strategy, mode, evaluate, pushTo }
+  if (pushTo === undefined) return { installables, args, strategy, evaluate }
+  checkPushRequest({ installables, args, strategy })
+  return { installables, args, strategy, evaluate, pushTo }
 }
 
 function parseCanaryThresholds(read: InputReader): CanaryThresholds {
@@ -344,23 +352,37 @@ function placeRemotePrograms(builders: BuilderRequest[], value: string): void {
 }
 
 /**
- * Reads every input once, as @actions/core does, then takes every INPUT_* variable out of this process's environment:
- * a library that starts processes with the whole environment (@actions/cache runs tar and zstd) would otherwise hand
- * them the private key. The settings are read from the answer, as often as they are parsed.
+ * Reads the inputs `names` once, as @actions/core does, then takes every INPUT_* variable out of this process's
+ * environment: a library that starts processes with the whole environment (@actions/cache runs tar and zstd) would
+ * otherwise hand them the private key. The settings are read from the answer, as often as they are parsed; an input
+ * not in `names` reads as empty.
  */
-export function takeInputs(): InputReader {
-  const values = new Map<Input, string>(Object.values(Input).map(name => [name, core.getInput(name)]))
+export function takeInputs(names: readonly Input[]): InputReader {
+  const values = new Map<Input, string>(names.map(name => [name, core.getInput(name)]))
   for (const variable of Object.keys(process.env)) {
     if (/^INPUT_/i.test(variable)) Reflect.deleteProperty(process.env, variable)
   }
   return name => values.get(name) ?? ''
 }
 
+/** The main action's inputs (takeInputs); `mode: canary` is refused with the way to the canary action. */
+export function takeBuildInputs(): InputReader {
+  const mode = core.getInput(MODE)
+  const read = takeInputs(BUILD_INPUTS)
+  refuseMode(mode)
+  return read
+}
+
+/** The canary action's inputs (takeInputs). */
+export function takeCanaryInputs(): InputReader {
+  return takeInputs(CANARY_INPUTS)
+}
+
 /**
  * `settings` for a runner whose Nix names its system `system`: inputs are parsed before the runner probe ends, with
  * the system Node reports, and the builders whose systems were not given take the one Nix reports instead.
  */
-export function withRunnerSystem(settings: Settings, system: string): Settings {
+export function withRunnerSystem<S extends Settings>(settings: S, system: string): S {
   return {
     ...settings,
     builders: settings.builders.map(builder =>

@@ -82,7 +82,7 @@ export interface RunnerTrust {
 
 /** What the strategy is chosen from. */
 export interface StrategyQuestion {
-  settings: Pick<Settings, 'strategy' | 'copyBack' | 'mode'>
+  settings: Pick<Settings, 'strategy' | 'copyBack'>
   wantsBuild: boolean
   runner: RunnerTrust
   builders: StoreOffer[]
@@ -126,7 +126,7 @@ const NO_LOOKUP = 'the installables could not be looked at to route them to a bu
 /** Why remote-store cannot serve a run: the hook's reason for the log, and the error an explicit remote-store gets. */
 export interface StoreObstacle {
   reason: string
-  /** Unset where asking for remote-store is no error (`strategy: hook`, the canary). */
+  /** Unset where asking for remote-store is no error (`strategy: hook`). */
   refusal?: string
 }
 
@@ -143,11 +143,10 @@ export interface RunSoFar {
  * Asked with the step's start (the speculative configuration), once the runner is probed, and by chooseStrategy.
  */
 export function remoteStoreObstacle(
-  settings: Pick<Settings, 'strategy' | 'copyBack' | 'mode'>,
+  settings: Pick<Settings, 'strategy' | 'copyBack'>,
   known: RunSoFar
 ): StoreObstacle | undefined {
   if (settings.strategy === 'hook') return { reason: `'${Input.Strategy}: hook' was asked for` }
-  if (settings.mode === 'canary') return { reason: 'the canary checks each builder through the build hook' }
   if (!known.wantsBuild) {
     return {
       reason: "no build was requested: later steps' `nix build` offloads through Nix's build hook",

@@ -35,10 +35,10 @@ export interface Plan {
  * The settings this runner's Nix can take: `multiplex` turned off, with a notice saying why, when that Nix breaks on
  * SSH connection sharing (src/nix/nix-cli.ts `multiplexHazard`). Every plan is made from what this returns.
  */
-export function settingsForRunner(
-  settings: Settings,
+export function settingsForRunner<S extends Settings>(
+  settings: S,
   facts: RunnerFacts
-): { settings: Settings; notice?: string } {
+): { settings: S; notice?: string } {
   if (!settings.multiplex) return { settings }
   const release = runnerRelease(facts)
   const hazard = multiplexHazard(release)

@@ -95,8 +95,4 @@ describe('evaluate: builder refuses, before anything is written, what it cannot 
       expect(error.message, args).toContain("'out-paths' output")
     }
   })
-
-  it('canary mode', () => {
-    expect(refusal({ mode: 'canary' }).message).toMatch(/^Input 'evaluate': 'builder' is for build mode/)
-  })
 })

@@ -108,8 +108,6 @@ describe('parseSettings with one builder from host', () => {
       rebuild: false,
       summary: true,
       skipUnhealthy: false,
-      mode: 'build',
-      canary: { payloadMb: 8, maxConnectMs: 2000, maxBuildSeconds: 300, minFreeGb: 10, trendFactor: 3 },
       multiplex: true,
       strategy: 'auto',
       copyBack: true,

@@ -95,15 +95,6 @@ describe('chooseStrategy: the hook, whatever else fits', () => {
       routes: []
     })
   })
-
-  it('uses the hook for the canary, with auto and with an explicit remote-store', () => {
-    for (const strategy of ['auto', 'remote-store'] as const) {
-      const choice = choose({ settings: { strategy, mode: 'canary' } })
-      expect(choice.strategy).toBe('hook')
-      expect(choice.reason).toContain('canary')
-      expect(choice.routes).toEqual([])
-    }
-  })
 })
 
 describe('chooseStrategy for a configure-only step (no build)', () => {

@@ -15,8 +15,6 @@ export function settingsWith(overrides: Partial<Settings> = {}): Settings {
     rebuild: false,
     summary: true,
     skipUnhealthy: false,
-    mode: 'build',
-    canary: { payloadMb: 8, maxConnectMs: 2000, maxBuildSeconds: 300, minFreeGb: 10, trendFactor: 3 },
     multiplex: true,
     strategy: 'hook',
     copyBack: true,

@@ -1,0 +1,4 @@
+import './cjs-globals.js'
+import { runCanary } from './run.js'
+
+await runCanary()
