@@ -1,5 +1,5 @@
 import * as core from '@actions/core'
-import { logInfo, phase, trackChildren } from './base/index.js'
+import { failStep, logInfo, phase, trackChildren } from './base/index.js'
 import { preflight, type PreflightOutcome } from './builders/index.js'
 import { canary } from './canary/index.js'
 import { buildOnRunner } from './fallback.js'
@@ -19,7 +19,7 @@ import {
 /** What the preflight finds when it has nothing to check. */
 const NO_PREFLIGHT: PreflightOutcome = { results: [], builders: [], warnings: [] }
 
-/** The main step: validate, then build (or run the canary). Errors fail the step. */
+/** The main step: validate, then build (or run the canary). An error fails the step, annotated once. */
 export async function run(): Promise<void> {
   // The build and the SSH masters, recorded while they run: the post step stops them if this step is killed.
   trackChildren(childRecorder())
@@ -64,7 +64,7 @@ export async function run(): Promise<void> {
     if (settings.mode === 'canary') await canary(facts, settings, await checking)
     else await offload({ facts, settings, token, speculation }, checking)
   } catch (error) {
-    core.setFailed(error instanceof Error ? error.message : String(error))
+    failStep(error)
   }
 }
 

@@ -134,7 +134,7 @@ describe('canary', () => {
       expect(figure).toBeGreaterThan(0)
     }
     expect(visibleLog(main)).toMatch(
-      /::error::Canary: 1 of 2 builder\(s\) unhealthy: nixbuilder@127\.0\.0\.1:22\d1: preflight: Builder nixbuilder@127\.0\.0\.1:22\d1 is unreachable/
+      /::error title=nix-offload canary%3A unhealthy::Canary: 1 of 2 builder\(s\) unhealthy: nixbuilder@127\.0\.0\.1:22\d1: preflight: Builder nixbuilder@127\.0\.0\.1:22\d1 is unreachable/
     )
     expect(main.summary).toContain('❌ **1 of 2 builder(s) unhealthy.**')
   })
@@ -154,7 +154,7 @@ describe('canary', () => {
       expect.stringMatching(/^connect took [\d.]+ ms, over max-connect-ms 0$/)
     ])
     expect(visibleLog(main)).toMatch(
-      /::error::Canary: 1 of 1 builder\(s\) unhealthy: nixbuilder@127\.0\.0\.1:22\d1: connect took [\d.]+ ms, over max-connect-ms 0/
+      /::error title=nix-offload canary%3A unhealthy::Canary: 1 of 1 builder\(s\) unhealthy: nixbuilder@127\.0\.0\.1:22\d1: connect took [\d.]+ ms, over max-connect-ms 0/
     )
   })
 
