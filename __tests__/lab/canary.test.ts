@@ -109,7 +109,7 @@ describe('canary', () => {
     expect(visibleLog(main)).not.toMatch(/deprecat/i)
     expect(main.summary).toContain('✅ **All 2 builder(s) healthy.**')
     expect(main.summary).toMatch(
-      /\| nixbuilder@127\.0\.0\.1:22\d1 \| x86_64-linux \| [\d.]+ ms \| [\d.]+ s \| [\d.]+ MB\/s \| [\d.]+ MB\/s \| [\d.]+ GB \| ✅ healthy/
+      /\| `nixbuilder@127\.0\.0\.1:22\d1` \| `x86_64-linux` \| [\d.]+ ms \| [\d.]+ s \| [\d.]+ MB\/s \| [\d.]+ MB\/s \| [\d.]+ GB \| ✅ healthy/
     )
     expect(await gcRoots()).not.toContain('nix-offload-canary')
     const storeListingA = (await runOnHost(['ls', a.storeDir])).stdout

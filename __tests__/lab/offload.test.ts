@@ -108,7 +108,7 @@ describe('offloading a fresh derivation', () => {
     // Each Nix command the action runs is the current form on this runner's Nix (e.g. `store info` on 2.34).
     expect(log).not.toMatch(/deprecat/i)
     expect(main.summary).toContain('Confirmed')
-    expect(main.summary).toContain(`| \`${drv.name}\` | 127.0.0.1:${a.port} |`)
+    expect(main.summary).toContain(`| \`${drv.name}\` | \`127.0.0.1:${a.port}\` |`)
   })
 
   it('builds on the builder when the runner user is not trusted, through the daemon machines file', async () => {

@@ -72,7 +72,7 @@ describe('preflight faults, each named in the first error line', () => {
       preflight: { cause: string }[]
     }
     expect(report.preflight[0]?.cause).toBe('unreachable')
-    expect(main.summary).toContain('❌ unreachable')
+    expect(main.summary).toContain('❌ `unreachable`')
   })
 
   it('2. wrong pinned host key: both fingerprints', async () => {
@@ -381,7 +381,7 @@ describe('auto and several builders', () => {
     }
     expect(report.preflight[0]?.detected).toEqual(expected)
     expect(report.builders[0]).toMatchObject(expected)
-    expect(main.summary).toContain('detected: systems x86_64-linux')
+    expect(main.summary).toContain('detected: systems `x86_64-linux`')
     expect(main.outputs.confirmed).toBe('true')
     await runPost(lab, main)
     filesKept()

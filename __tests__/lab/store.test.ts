@@ -117,7 +117,7 @@ describe('the remote-store strategy', () => {
     // Bytes from Nix's copy activities: the derivation went up, the output came back.
     expect(report.builders[0]?.bytesSent).toBeGreaterThan(0)
     expect(report.builders[0]?.bytesReceived).toBeGreaterThan(0)
-    expect(main.summary).toMatch(/\| nixbuilder@127\.0\.0\.1:\d+ \| [\d.]+ (B|KiB) \| [\d.]+ (B|KiB) \|/)
+    expect(main.summary).toMatch(/\| `nixbuilder@127\.0\.0\.1:\d+` \| [\d.]+ (B|KiB) \| [\d.]+ (B|KiB) \|/)
     const post = await runPost(lab, main)
     expect(post.code).toBe(0)
     filesKept()
