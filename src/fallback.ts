@@ -1,6 +1,6 @@
 import * as core from '@actions/core'
 import { cpus } from 'node:os'
-import { phase } from './base/index.js'
+import { phase, StepError } from './base/index.js'
 import { Input, type Settings } from './inputs/index.js'
 import { lastError, runBuild } from './nix/index.js'
 import { publish } from './publish.js'
@@ -41,7 +41,10 @@ export async function buildOnRunner(
   })
   await publish({ ...built, runner: runnerEntry(facts), fallback: reason }, settings, true)
   if (outcome.exitCode !== 0) {
-    throw new Error(`nix build failed on the runner (exit code ${outcome.exitCode}): ${lastError(outcome)}`)
+    throw new StepError(
+      `nix build failed on the runner (exit code ${outcome.exitCode}): ${lastError(outcome)}`,
+      'nix-offload: build failed'
+    )
   }
 }
 

@@ -181,7 +181,8 @@ export async function configure(options: {
             `Builder ${store.builder} passed the preflight, but \`${store.command}\` as ${who} ` +
             `failed: ${store.error ?? 'no output'}`
         )
-        .join('\n')
+        .join('\n'),
+      'builder store'
     )
   }
   return { plan, journal, masters }
@@ -201,7 +202,8 @@ function checkRebuild(facts: RunnerFacts, settings: Settings, strategy: ChosenSt
       `Input '${Input.Rebuild}': the runner's Nix ${facts.nixVersion} never sends a check build (--rebuild) to a ` +
         'builder: from Nix 2.34 it always checks outputs on the runner itself. For a proof that builds run on the ' +
         `builder, build a derivation whose outputs exist nowhere yet (e.g. a nonce in an attribute), and set ` +
-        `'${Input.Rebuild}: false'.`
+        `'${Input.Rebuild}: false'.`,
+      `input ${Input.Rebuild}`
     )
   }
   core.warning(

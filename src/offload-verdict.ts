@@ -1,7 +1,7 @@
 import * as core from '@actions/core'
 import type { Built } from './offload-build.js'
 import type { OffloadStep } from './offload-setup.js'
-import { logInfo, phase } from './base/index.js'
+import { AnnotatedFailure, logInfo, phase, StepError } from './base/index.js'
 import { checkAgain, secondLook } from './builders/index.js'
 import { Input, type Settings } from './inputs/index.js'
 import { lastError } from './nix/index.js'
@@ -9,27 +9,33 @@ import { builderOffer, diagnose, type Diagnosis, orderDiagnoses } from './diagno
 import type { BuildReport } from './report/index.js'
 import type { Plan } from './runner/index.js'
 
+/** What of the step the verdict reads. */
+type Judged = Pick<OffloadStep, 'facts' | 'settings'>
+
 /**
  * The build's verdict: why it failed (the diagnosis, revised by a second look at a builder Nix lost), each other
  * finding as an annotation, and whether every derivation is proven to have run on a builder.
  */
 export async function judgeBuild(options: {
-  step: OffloadStep
+  step: Judged
   built: Built
   report: BuildReport
   plan: Plan
 }): Promise<void> {
   const { built, report } = options
   const diagnoses = await diagnoseBuild(options)
-  // The cause that fails the step is its own error line; every other finding becomes an annotation.
-  const first = built.exitCode === 0 ? undefined : diagnoses.find(diagnosis => diagnosis.severity === 'error')
+  // Each finding is one annotation; the first error among them is why the step fails, and is not written again.
   for (const diagnosis of diagnoses) {
-    if (diagnosis === first) continue
     const annotate = diagnosis.severity === 'error' ? core.error : core.warning
     annotate(diagnosis.message, { title: `nix-offload: ${diagnosis.title}` })
   }
   if (built.exitCode !== 0) {
-    throw new Error(first?.message ?? `nix build failed (exit code ${built.exitCode}): ${lastError(built)}`)
+    const cause = diagnoses.find(diagnosis => diagnosis.severity === 'error')
+    if (cause !== undefined) throw new AnnotatedFailure(cause.message)
+    throw new StepError(
+      `nix build failed (exit code ${built.exitCode}): ${lastError(built)}`,
+      'nix-offload: build failed'
+    )
   }
   if (report.derivations.length === 0) {
     core.warning(
@@ -43,7 +49,7 @@ export async function judgeBuild(options: {
 }
 
 /** What Nix's messages say went wrong, with each builder Nix could not reach checked again. */
-async function diagnoseBuild(options: { step: OffloadStep; built: Built; plan: Plan }): Promise<Diagnosis[]> {
+async function diagnoseBuild(options: { step: Judged; built: Built; plan: Plan }): Promise<Diagnosis[]> {
   const { step, built, plan } = options
   const machines = new Map(built.builds.map(build => [build.drvPath, build.machine]))
   const found = orderDiagnoses(
@@ -74,16 +80,17 @@ async function diagnoseBuild(options: { step: OffloadStep; built: Built; plan: P
 /** A derivation whose builder's store disagrees with Nix's log: an error under `require-remote`, else a warning. */
 function judgeStoreProofs(report: BuildReport, settings: Settings): void {
   const unproven = report.derivations.filter(derivation => derivation.proof?.store === false)
+  const annotate = settings.requireRemote ? core.error : core.warning
+  const consequence = settings.requireRemote ? `\n'${Input.RequireRemote}' is true, so the step fails.` : ''
   for (const derivation of unproven) {
-    const annotate = settings.requireRemote ? core.error : core.warning
     annotate(
       `${derivation.drvPath}: Nix's log shows it built in the builder's store, but that store disagrees: ` +
-        `${derivation.proof?.problem ?? 'no proof'}.`,
+        `${derivation.proof?.problem ?? 'no proof'}.${consequence}`,
       { title: 'nix-offload: proof' }
     )
   }
   if (settings.requireRemote && unproven.length > 0) {
-    throw new Error(
+    throw new AnnotatedFailure(
       `${unproven.length} derivation(s) have no proof from the builder's store although '${Input.RequireRemote}' is ` +
         `true: ${unproven.map(derivation => derivation.name).join(', ')}.`
     )
@@ -104,13 +111,14 @@ function judgeLocalBuilds(report: BuildReport, settings: Settings): void {
     return
   }
   for (const derivation of local) {
-    core.error(`${derivation.drvPath} was built on the runner, not on a builder.`, {
-      title: 'nix-offload: local build'
-    })
+    core.error(
+      `${derivation.drvPath} was built on the runner, not on a builder, although '${Input.RequireRemote}' is ` +
+        `true. Check that a builder offers its system and features, or set '${Input.LocalJobs}: 0' so nothing ` +
+        'can build locally.',
+      { title: 'nix-offload: local build' }
+    )
   }
-  throw new Error(
-    `${local.length} derivation(s) were built on the runner although '${Input.RequireRemote}' is true: ` +
-      `${names}. Check that a builder offers their system and features, or set '${Input.LocalJobs}: 0' so ` +
-      'nothing can build locally.'
+  throw new AnnotatedFailure(
+    `${local.length} derivation(s) were built on the runner although '${Input.RequireRemote}' is true: ${names}.`
   )
 }

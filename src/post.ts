@@ -10,6 +10,9 @@ if (
 ) {
   process.stdout.write(`${NOTHING_TO_UNDO}\n`)
 } else {
-  const { cleanup } = await import('./runner/index.js')
-  await cleanup()
+  const [{ cleanup }, { failStep }] = await Promise.all([
+    import('./runner/index.js'),
+    import('./base/index.js')
+  ])
+  await cleanup().catch(failStep)
 }

@@ -1,5 +1,5 @@
 import * as core from '@actions/core'
-import { logInfo, phase, trackChildren } from './base/index.js'
+import { failStep, logInfo, phase, trackChildren } from './base/index.js'
 import { preflight, type PreflightOutcome } from './builders/index.js'
 import { canary } from './canary/index.js'
 import { buildOnRunner } from './fallback.js'
@@ -29,7 +29,7 @@ import {
 /** What the preflight finds when it has nothing to check. */
 const NO_PREFLIGHT: PreflightOutcome = { results: [], builders: [], warnings: [] }
 
-/** The main action's step: validate, then build. Errors fail the step. */
+/** The main action's step: validate, then build. An error fails the step, annotated once. */
 export async function run(): Promise<void> {
   await failOnError(async () => {
     const started = startStep(takeBuildInputs(), parseSettings)
@@ -65,7 +65,7 @@ async function failOnError(body: () => Promise<void>): Promise<void> {
   try {
     await body()
   } catch (error) {
-    core.setFailed(error instanceof Error ? error.message : String(error))
+    failStep(error)
   }
 }
 

@@ -27,7 +27,8 @@ export function refusePush(settings: Settings, choice: Pick<StrategyChoice, 'str
     throw new SetupError(
       `Input '${Input.PushTo}': the builder copies the outputs to the store from its own store, and this run builds ` +
         `through Nix's build hook (chosen by '${Input.Strategy}: ${settings.strategy}'), whose outputs come to the ` +
-        `runner. Set '${Input.Strategy}: remote-store', or push from the runner in a later step.`
+        `runner. Set '${Input.Strategy}: remote-store', or push from the runner in a later step.`,
+      `input ${Input.PushTo}`
     )
   }
   const forced = choice.routes.find(route => route.access !== undefined && route.access !== 'shell')
@@ -35,7 +36,8 @@ export function refusePush(settings: Settings, choice: Pick<StrategyChoice, 'str
     throw new SetupError(
       `Input '${Input.PushTo}': builder ${forced.label}'s key runs only nix-daemon (a forced command), so it cannot ` +
         `run \`nix copy --to\` there. Let that key run a shell on the builder, or take '${Input.PushTo}' out and ` +
-        'push from the runner in a later step.'
+        'push from the runner in a later step.',
+      `input ${Input.PushTo}`
     )
   }
 }

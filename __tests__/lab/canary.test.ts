@@ -111,7 +111,7 @@ describe('canary', () => {
     expect(visibleLog(main)).not.toMatch(/deprecat/i)
     expect(main.summary).toContain('✅ **All 2 builder(s) healthy.**')
     expect(main.summary).toMatch(
-      /\| nixbuilder@127\.0\.0\.1:22\d1 \| x86_64-linux \| [\d.]+ ms \| [\d.]+ s \| [\d.]+ MB\/s \| [\d.]+ MB\/s \| [\d.]+ GB \| ✅ healthy/
+      /\| `nixbuilder@127\.0\.0\.1:22\d1` \| `x86_64-linux` \| [\d.]+ ms \| [\d.]+ s \| [\d.]+ MB\/s \| [\d.]+ MB\/s \| [\d.]+ GB \| ✅ healthy/
     )
     expect(await gcRoots()).not.toContain('nix-offload-canary')
     const storeListingA = (await runOnHost(['ls', a.storeDir])).stdout
@@ -136,7 +136,7 @@ describe('canary', () => {
       expect(figure).toBeGreaterThan(0)
     }
     expect(visibleLog(main)).toMatch(
-      /::error::Canary: 1 of 2 builder\(s\) unhealthy: nixbuilder@127\.0\.0\.1:22\d1: preflight: Builder nixbuilder@127\.0\.0\.1:22\d1 is unreachable/
+      /::error title=nix-offload canary%3A unhealthy::Canary: 1 of 2 builder\(s\) unhealthy: nixbuilder@127\.0\.0\.1:22\d1: preflight: Builder nixbuilder@127\.0\.0\.1:22\d1 is unreachable/
     )
     expect(main.summary).toContain('❌ **1 of 2 builder(s) unhealthy.**')
   })
@@ -167,7 +167,7 @@ describe('canary', () => {
       expect.stringMatching(/^connect took [\d.]+ ms, over max-connect-ms 0$/)
     ])
     expect(visibleLog(main)).toMatch(
-      /::error::Canary: 1 of 1 builder\(s\) unhealthy: nixbuilder@127\.0\.0\.1:22\d1: connect took [\d.]+ ms, over max-connect-ms 0/
+      /::error title=nix-offload canary%3A unhealthy::Canary: 1 of 1 builder\(s\) unhealthy: nixbuilder@127\.0\.0\.1:22\d1: connect took [\d.]+ ms, over max-connect-ms 0/
     )
   })
 

@@ -45,7 +45,9 @@ describe('fallback', () => {
       installables: 'drv'
     })
     expect(main.code).toBe(1)
-    expect(visibleLog(main)).toMatch(/::error::Input 'ssh-private-key': is required/)
+    expect(visibleLog(main)).toMatch(
+      /::error title=nix-offload%3A input ssh-private-key::Input 'ssh-private-key': is required/
+    )
     filesKept()
   })
 

@@ -69,7 +69,7 @@ describe('bad inputs', () => {
       .split('\n')
       .filter(line => line.startsWith('::error'))
     expect(errors).toHaveLength(1)
-    expect(errors[0]).toMatch(new RegExp(`^::error::Input '${input}'`))
+    expect(errors[0]).toMatch(new RegExp(`^::error title=nix-offload%3A input ${input}::Input '${input}'`))
     expect(main.state).toEqual({})
     expect(main.outputs).toEqual({})
     expect(main.env).toEqual({})

@@ -85,7 +85,7 @@ async function buildBeside(strategy: 'hook' | 'remote-store'): Promise<void> {
     ])
     expect(main.summary).toMatch(
       new RegExp(
-        `Builders by free capacity, cores / \\(1 \\+ load\\), most first: ${LABEL_B.replace(/[.]/g, '\\.')} `
+        `Builders by free capacity, cores / \\(1 \\+ load\\), most first: \`${LABEL_B.replace(/[.]/g, '\\.')}\` `
       )
     )
   } finally {

@@ -142,8 +142,8 @@ describe('several builders', () => {
       [d4 ?? '']: `127.0.0.1:${b.port}`,
       [d5 ?? '']: `127.0.0.1:${a.port}`
     })
-    expect(main.summary).toMatch(/\| nixbuilder@127\.0\.0\.1:22\d1 \| 3 \| /)
-    expect(main.summary).toMatch(/\| nixbuilder@127\.0\.0\.1:22\d2 \| 2 \| /)
+    expect(main.summary).toMatch(/\| `nixbuilder@127\.0\.0\.1:22\d1` \| 3 \| /)
+    expect(main.summary).toMatch(/\| `nixbuilder@127\.0\.0\.1:22\d2` \| 2 \| /)
     await runPost(lab, main)
   })
 })

@@ -108,7 +108,7 @@ describe('offloading a fresh derivation', () => {
     // Each Nix command the action runs is the current form on this runner's Nix (e.g. `store info` on 2.34).
     expect(log).not.toMatch(/deprecat/i)
     expect(main.summary).toContain('Confirmed')
-    expect(main.summary).toContain(`| \`${drv.name}\` | 127.0.0.1:${a.port} |`)
+    expect(main.summary).toContain(`| \`${drv.name}\` | \`127.0.0.1:${a.port}\` |`)
   })
 
   it('builds on the builder when the runner user is not trusted, through the daemon machines file', async () => {
@@ -154,7 +154,7 @@ describe('offloading a fresh derivation', () => {
       const error =
         visibleLog(main)
           .split('\n')
-          .find(line => line.startsWith('::error::')) ?? ''
+          .find(line => line.startsWith('::error')) ?? ''
       expect(error).toContain('does not trust the runner user runner')
       expect(error).toContain('neither systemd nor launchd')
       expect(error).toContain('trusted-users = root runner')
@@ -291,11 +291,11 @@ describe('require-remote', () => {
       status: 'built'
     })
     const log = visibleLog(main)
-    expect(log).toMatch(
-      /::error title=nix-offload%3A local build::\/nix\/store\/\S+\.drv was built on the runner/
-    )
-    expect(log).toContain(
-      `::error::1 derivation(s) were built on the runner although 'require-remote' is true: ${drv.name}`
+    // One error, the derivation's, with the fix: the step fails with no second copy of it.
+    const errors = log.split('\n').filter(line => line.startsWith('::error'))
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toMatch(
+      /^::error title=nix-offload%3A local build::\/nix\/store\/\S+\.drv was built on the runner, not on a builder, although 'require-remote' is true\. Check that/
     )
     expect(main.summary).toContain('**the runner**')
   })
@@ -332,7 +332,7 @@ describe('require-remote', () => {
       const main = await runMain(lab, { ...builderInputs(lab, 'a'), installables: 'drv', rebuild: 'true' })
       expect(main.code).toBe(1)
       expect(visibleLog(main)).toMatch(
-        /::error::Input 'rebuild': the runner's Nix \d+\.\d+\.\d+ never sends a check build \(--rebuild\) to a builder/
+        /::error title=nix-offload%3A input rebuild::Input 'rebuild': the runner's Nix \d+\.\d+\.\d+ never sends a check build \(--rebuild\) to a builder/
       )
       filesKept()
       expect((await runPost(lab, main)).code).toBe(0)

@@ -72,7 +72,7 @@ describe('preflight faults, each named in the first error line', () => {
       preflight: { cause: string }[]
     }
     expect(report.preflight[0]?.cause).toBe('unreachable')
-    expect(main.summary).toContain('❌ unreachable')
+    expect(main.summary).toContain('❌ `unreachable`')
   })
 
   it('2. wrong pinned host key: both fingerprints', async () => {
@@ -254,7 +254,7 @@ describe('a builder whose Nix stops answering', () => {
         expect(seconds).toBeLessThan(60)
         const stepError = visibleLog(main)
           .split('\n')
-          .find(line => line.startsWith('::error::'))
+          .find(line => line.startsWith('::error'))
         expect(stepError).toContain(
           `Builder nixbuilder@127.0.0.1:${a.port}: its Nix store does not answer: \`nix store ping\` as nixbuilder ` +
             'there: no answer within 30 s.'
@@ -332,8 +332,8 @@ describe('a builder that changes after the preflight: a second look names the ca
       expect(log).toContain(
         `Second look at builder nixbuilder@127.0.0.1:${a.port}, which Nix could not connect to during the build: ${found}.`
       )
-      // The step's own error (untitled; the findings before it are annotations) is the second look's.
-      const stepError = log.split('\n').find(line => line.startsWith('::error::')) ?? ''
+      // The step's own error, the first error annotation (the diagnosis puts errors first), is the second look's.
+      const stepError = log.split('\n').find(line => line.startsWith('::error')) ?? ''
       expect(stepError, log).toContain(firstLine)
       expect((await runPost(lab, main)).code).toBe(0)
     })
@@ -381,7 +381,7 @@ describe('auto and several builders', () => {
     }
     expect(report.preflight[0]?.detected).toEqual(expected)
     expect(report.builders[0]).toMatchObject(expected)
-    expect(main.summary).toContain('detected: systems x86_64-linux')
+    expect(main.summary).toContain('detected: systems `x86_64-linux`')
     expect(main.outputs.confirmed).toBe('true')
     await runPost(lab, main)
     filesKept()

@@ -117,7 +117,7 @@ describe('the remote-store strategy', () => {
     // Bytes from Nix's copy activities: the derivation went up, the output came back.
     expect(report.builders[0]?.bytesSent).toBeGreaterThan(0)
     expect(report.builders[0]?.bytesReceived).toBeGreaterThan(0)
-    expect(main.summary).toMatch(/\| nixbuilder@127\.0\.0\.1:\d+ \| [\d.]+ (B|KiB) \| [\d.]+ (B|KiB) \|/)
+    expect(main.summary).toMatch(/\| `nixbuilder@127\.0\.0\.1:\d+` \| [\d.]+ (B|KiB) \| [\d.]+ (B|KiB) \|/)
     const post = await runPost(lab, main)
     expect(post.code).toBe(0)
     filesKept()
@@ -297,7 +297,7 @@ describe('a builder whose store is full', () => {
       expect(main.code, visibleLog(main)).toBe(1)
       const error = visibleLog(main)
         .split('\n')
-        .find(line => line.startsWith('::error::The store of builder '))
+        .find(line => /^::error title=[^:]*::The store of builder /.test(line))
       expect(error, visibleLog(main)).toBeDefined()
       expect(error).toContain(`The store of builder nixbuilder@127.0.0.1:${c.port} is full`)
       expect(main.outputs.confirmed).toBe('false')
@@ -332,9 +332,9 @@ describe('a copy back that fails', () => {
     expect(main.code, visibleLog(main)).toBe(1)
     const error = visibleLog(main)
       .split('\n')
-      .find(line => line.startsWith('::error::'))
+      .find(line => line.startsWith('::error'))
     expect(error, visibleLog(main)).toContain(
-      `::error::The build in the store of builder nixbuilder@127.0.0.1:${a.port} succeeded, but copying its ` +
+      `::The build in the store of builder nixbuilder@127.0.0.1:${a.port} succeeded, but copying its ` +
         'outputs back to the runner failed: '
     )
     expect(error).toContain(
@@ -393,7 +393,7 @@ in {
     })
     expect(main.code).toBe(1)
     expect(visibleLog(main)).toContain(
-      "::error::Input 'strategy: remote-store' cannot serve this run: evaluating them needs a derivation built first (import-from-derivation)"
+      "::error title=nix-offload%3A input strategy::Input 'strategy: remote-store' cannot serve this run: evaluating them needs a derivation built first (import-from-derivation)"
     )
     filesKept()
   })
@@ -413,7 +413,7 @@ describe('auto', () => {
     const main = await runMain(lab, { ...autoInputs(), strategy: 'remote-store' })
     expect(main.code).toBe(1)
     expect(visibleLog(main)).toContain(
-      "::error::Input 'strategy: remote-store' cannot serve this run: no build"
+      "::error title=nix-offload%3A input strategy::Input 'strategy: remote-store' cannot serve this run: no build"
     )
     filesKept()
     expect((await runPost(lab, main)).code).toBe(0)

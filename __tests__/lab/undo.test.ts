@@ -79,7 +79,7 @@ describe('the post step', () => {
     expect(main.code).toBe(1)
     expect(visibleLog(main)).toMatch(
       new RegExp(
-        `::error::Derivation ${drv.name} failed with exit code 3 on builder nixbuilder@127\\.0\\.0\\.1:${a.port}\\.`
+        `::error title=nix-offload%3A Build failed on [^:]*::Derivation ${drv.name} failed with exit code 3 on builder nixbuilder@127\\.0\\.0\\.1:${a.port}\\.`
       )
     )
     const report = JSON.parse(readFileSync(hostPath(lab, main.outputs.report ?? ''), 'utf8')) as {

@@ -161,7 +161,7 @@ describe('the report and summary of a push', () => {
     const summary = renderSummary(report, true)
     expect(summary).toContain('### Pushed (`push-to`)')
     expect(summary).toMatch(
-      /\| ssh-ng:\/\/builder@b \| s3:\/\/bucket \| `\/nix\/store\/[^|]*-hello` \| 3 paths \| 2\.0 KiB \|/
+      /\| `ssh-ng:\/\/builder@b` \| `s3:\/\/bucket` \| `\/nix\/store\/[^|]*-hello` \| 3 paths \| 2\.0 KiB \| `\/etc\/nix\/key\.sec` \|/
     )
     expect(JSON.parse(JSON.stringify(report)).pushes[0].narBytes).toBe(2048)
   })

@@ -4,7 +4,7 @@ import { SetupError } from '../inputs/index.js'
 import { inspectBuilder } from './preflight.js'
 import { judge, type PreflightResult, type PreflightWarning, preflightWarnings } from './preflight-verdict.js'
 import type { Builder, Settings } from '../inputs/index.js'
-import { logInfo } from '../base/index.js'
+import { AnnotatedFailure, logInfo } from '../base/index.js'
 
 const OPTIONS = { connectTimeoutMs: 10_000, timeoutMs: 30_000 }
 
@@ -89,20 +89,29 @@ export async function checkAgain(
   return judge(builder, observation, settings.privateKey, runnerNixVersion, settings.strategy).result
 }
 
-/** Fails on an unhealthy builder, unless `skip-unhealthy` lets the healthy ones carry on. */
+/**
+ * Fails on an unhealthy builder, unless `skip-unhealthy` lets the healthy ones carry on. Each unhealthy builder is
+ * its own annotation, with what to do next, and the step fails with no other.
+ */
 export function admitBuilders(outcome: PreflightOutcome, settings: Settings): void {
   for (const warning of outcome.warnings) {
     core.warning(warning.message, { title: `nix-offload: ${warning.builder} ${warning.title}` })
   }
   const unhealthy = outcome.results.filter(result => !result.healthy)
   if (unhealthy.length === 0 && outcome.builders.length === 0)
-    throw new SetupError(allLowMessage(outcome, settings))
+    throw new SetupError(allLowMessage(outcome, settings), `input ${Input.MinFreeGib}`)
   if (unhealthy.length === 0) return
   const skip = settings.skipUnhealthy && outcome.builders.length > 0
+  const next = skip
+    ? `\nSkipped ('${Input.SkipUnhealthy}' is true).`
+    : outcome.builders.length > 0
+      ? `\nSet '${Input.SkipUnhealthy}: true' to build on the ${outcome.builders.length} healthy builder(s) anyway.`
+      : ''
+  const annotate = skip ? core.warning : core.error
   for (const result of unhealthy) {
-    const title = `nix-offload: ${result.builder} ${result.cause ?? 'unhealthy'}`
-    if (skip) core.warning(`${result.message ?? ''}\nSkipped ('${Input.SkipUnhealthy}' is true).`, { title })
-    else core.error(result.message ?? '', { title })
+    annotate(`${result.message ?? ''}${next}`, {
+      title: `nix-offload: ${result.builder} ${result.cause ?? 'unhealthy'}`
+    })
   }
   if (skip) return
   const first = unhealthy[0]?.message ?? 'a builder failed the preflight'
@@ -110,11 +119,7 @@ export function admitBuilders(outcome: PreflightOutcome, settings: Settings): vo
     unhealthy.length > 1
       ? `\n(${unhealthy.length} of ${outcome.results.length} builders failed the preflight.)`
       : ''
-  const hint =
-    outcome.builders.length > 0 && !settings.skipUnhealthy
-      ? `\nSet '${Input.SkipUnhealthy}: true' to build on the ${outcome.builders.length} healthy builder(s) anyway.`
-      : ''
-  throw new SetupError(`${first}${more}${hint}`)
+  throw new AnnotatedFailure(`${first}${more}`)
 }
 
 function allLowMessage(outcome: PreflightOutcome, settings: Settings): string {

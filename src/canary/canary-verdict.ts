@@ -1,7 +1,7 @@
 import type { BuildRecord, CopyRecord } from '../nix/index.js'
 import type { PreflightResult } from '../builders/index.js'
 import type { CanaryThresholds } from '../inputs/index.js'
-import { inline } from '../report/index.js'
+import { code } from '../report/index.js'
 import type { StoreReach } from '../runner/index.js'
 
 /** Everything the canary measured about one builder, and its verdict. */
@@ -159,9 +159,9 @@ export function renderCanarySummary(entries: CanaryEntry[], thresholds: CanaryTh
   for (const entry of entries) {
     const verdict = entry.healthy
       ? `✅ healthy${entry.warnings.length > 0 ? ' ⚠️ slower than usual' : ''}`
-      : `❌ ${inline(entry.problems.join('; '))}`
+      : `❌ ${entry.problems.map(problem => code(problem)).join('; ')}`
     lines.push(
-      `| ${inline(entry.builder)} | ${inline(entry.system ?? '–')} | ${show(entry.connectMs, 'ms')} | ${show(entry.buildSeconds, 's')} | ` +
+      `| ${code(entry.builder)} | ${entry.system === undefined ? '–' : code(entry.system)} | ${show(entry.connectMs, 'ms')} | ${show(entry.buildSeconds, 's')} | ` +
         `${show(entry.uploadMBps, 'MB/s')} | ${show(entry.downloadMBps, 'MB/s')} | ${show(entry.freeGb, 'GB')} | ` +
         `${verdict} |`
     )
@@ -172,6 +172,7 @@ export function renderCanarySummary(entries: CanaryEntry[], thresholds: CanaryTh
       `free ≥ ${thresholds.minFreeGb} GB; trend warning above ${thresholds.trendFactor}× the recent median. ` +
       `Payload: ${thresholds.payloadMb} MiB each way.`
   )
-  for (const entry of entries) for (const warning of entry.warnings) lines.push('', `> ⚠️ ${inline(warning)}`)
+  for (const entry of entries)
+    for (const warning of entry.warnings) lines.push('', `> ⚠️ ${code(warning, false)}`)
   return lines.join('\n') + '\n'
 }

@@ -19,7 +19,7 @@ import { configureRunner, exportNixConfig } from '../runner/index.js'
 import type { CanarySettings } from '../inputs/index.js'
 import type { StoreReach } from '../runner/index.js'
 import { appendHistory, type CanarySample, historyId, trendWarnings } from './trend.js'
-import { logInfo } from '../base/index.js'
+import { logInfo, StepError } from '../base/index.js'
 
 /**
  * The canary action: for each builder separately, preflight it, build a derivation no store can hold yet on it and on
@@ -143,9 +143,10 @@ function failOnUnhealthy(entries: CanaryEntry[]): void {
       core.warning(warning, { title: `nix-offload canary: ${entry.builder} slower` })
   }
   if (unhealthy.length > 0) {
-    throw new Error(
+    throw new StepError(
       `Canary: ${unhealthy.length} of ${entries.length} builder(s) unhealthy: ` +
-        unhealthy.map(entry => `${entry.builder}: ${entry.problems.join('; ')}`).join(' | ')
+        unhealthy.map(entry => `${entry.builder}: ${entry.problems.join('; ')}`).join(' | '),
+      'nix-offload canary: unhealthy'
     )
   }
   logInfo(`Canary: all ${entries.length} builder(s) healthy.`)

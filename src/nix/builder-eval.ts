@@ -36,7 +36,10 @@ export function chooseEvaluatingBuilder(
   builders: EvaluatingOffer[]
 ): StrategyChoice {
   const refuse = (why: string): never => {
-    throw new SetupError(`Input '${Input.Evaluate}: builder' cannot serve this run: ${why}`)
+    throw new SetupError(
+      `Input '${Input.Evaluate}: builder' cannot serve this run: ${why}`,
+      `input ${Input.Evaluate}`
+    )
   }
   const refused = copyBackRefused(settings, runner)
   if (refused !== undefined) refuse(refused)

@@ -178,7 +178,10 @@ function doesNotFit(why: string): StoreObstacle {
 /** The hook, for the obstacle's reason; or, when remote-store was asked for and the obstacle refuses it, the error. */
 function declined(obstacle: StoreObstacle, explicit: boolean): StrategyChoice {
   if (explicit && obstacle.refusal !== undefined) {
-    throw new SetupError(`Input '${Input.Strategy}: remote-store' cannot serve this run: ${obstacle.refusal}`)
+    throw new SetupError(
+      `Input '${Input.Strategy}: remote-store' cannot serve this run: ${obstacle.refusal}`,
+      `input ${Input.Strategy}`
+    )
   }
   return { strategy: 'hook', reason: obstacle.reason, routes: [] }
 }

@@ -7,6 +7,17 @@ import type { BuildReport, PushEntry } from './report.js'
 
 /** The job summary of a build: what ran where, with the proof, as GitHub-Flavored Markdown. */
 
+/** Where the runner's own builds are counted, beside the builders' labels. */
+const THE_RUNNER = 'the runner'
+
+/** Values in a table cell, each its own code span: the empty ones left out. */
+function codes(values: readonly string[], separator = ', '): string {
+  return values
+    .filter(value => value !== '')
+    .map(value => code(value))
+    .join(separator)
+}
+
 const PATH_TEXT: Record<ConfigPath, string> = {
   'trusted-client': 'the runner user is trusted by the nix-daemon: builders passed through NIX_CONFIG',
   'machines-file': "the runner user is not trusted: builders written to the daemon's machines file",
@@ -51,7 +62,7 @@ export function renderSummary(report: BuildReport, built: boolean): string {
 /** Each builder lost during the build: when, why, and where its unfinished work went. */
 function failoverTable(report: BuildReport): string[] {
   const where = (movedTo: string[]): string =>
-    movedTo.length === 0 ? 'nowhere: no builder that fits was left' : movedTo.map(to => inline(to)).join(', ')
+    movedTo.length === 0 ? 'nowhere: no builder that fits was left' : movedTo.map(to => code(to)).join(', ')
   return [
     '',
     '### Failover',
@@ -60,7 +71,7 @@ function failoverTable(report: BuildReport): string[] {
     '| --- | --- | --- | --- | --- |',
     ...(report.failovers ?? []).map(
       entry =>
-        `| ${inline(entry.builder)} | ${entry.at} | ${inline(entry.cause)}: ${inline(entry.reason)} | ` +
+        `| ${code(entry.builder)} | ${entry.at} | ${code(entry.cause)}: ${code(entry.reason)} | ` +
         `${where(entry.movedTo)} | ${entry.derivations.length} |`
     )
   ]
@@ -69,7 +80,7 @@ function failoverTable(report: BuildReport): string[] {
 /** The first line: what the step did, and whether it proves where the builds ran. */
 function headline(report: BuildReport, built: boolean): string {
   if (report.fallback !== undefined) {
-    return `⚠️ **Built on the runner** (\`fallback: local\`): ${inline(report.fallback)}. Nothing was offloaded.`
+    return `⚠️ **Built on the runner** (\`fallback: local\`): ${code(report.fallback, false)}. Nothing was offloaded.`
   }
   if (report.configPath === undefined) {
     return '❌ **Stopped before configuring the runner**: a builder failed the preflight.'
@@ -100,9 +111,9 @@ function headline(report: BuildReport, built: boolean): string {
 function runnerLine(runner: NonNullable<BuildReport['runner']>): string {
   const daemon =
     runner.store === 'daemon'
-      ? `the nix-daemon ${runner.trusted ? 'trusts' : 'does **not** trust'} ${inline(runner.user)}`
-      : `no nix-daemon (single-user, as ${inline(runner.user)})`
-  return `Runner: Nix ${inline(runner.nixVersion)} on ${inline(runner.system)}; ${daemon}.`
+      ? `the nix-daemon ${runner.trusted ? 'trusts' : 'does **not** trust'} ${code(runner.user, false)}`
+      : `no nix-daemon (single-user, as ${code(runner.user, false)})`
+  return `Runner: Nix ${code(runner.nixVersion, false)} on ${code(runner.system, false)}; ${daemon}.`
 }
 
 /** The configured builders as Nix was given them. */
@@ -113,10 +124,13 @@ function buildersTable(report: BuildReport): string[] {
     '| --- | --- | --- | --- | --- | --- |'
   ]
   for (const builder of report.builders) {
-    const features = [...builder.supportedFeatures, ...builder.mandatoryFeatures.map(f => `${f} (mandatory)`)]
+    const features = [
+      ...builder.supportedFeatures.map(feature => code(feature)),
+      ...builder.mandatoryFeatures.map(feature => `${code(feature)} (mandatory)`)
+    ]
     lines.push(
-      `| ${inline(label(builder))} | ${code(builder.storeUri)} | ${inline(builder.systems.join(', '))} | ` +
-        `${builder.maxJobs} | ${builder.speedFactor} | ${inline(features.join(', ')) || '–'} |`
+      `| ${code(label(builder))} | ${code(builder.storeUri)} | ${codes(builder.systems)} | ` +
+        `${builder.maxJobs} | ${builder.speedFactor} | ${features.join(', ') || '–'} |`
     )
   }
   return lines
@@ -126,7 +140,9 @@ function buildersTable(report: BuildReport): string[] {
 function busyTable(report: BuildReport): string[] {
   const lines = ['', '| builder | derivations | busy |', '| --- | --- | --- |']
   for (const [where, share] of perBuilder(report)) {
-    lines.push(`| ${inline(where)} | ${share.count} | ${formatDuration(share.ms)} |`)
+    lines.push(
+      `| ${where === THE_RUNNER ? where : code(where)} | ${share.count} | ${formatDuration(share.ms)} |`
+    )
   }
   if (report.buildWallMs !== undefined) {
     lines.push(
@@ -145,7 +161,7 @@ function transfersTable(report: BuildReport): string[] {
   const lines = ['', '| builder | sent to it | received from it |', '| --- | --- | --- |']
   for (const builder of moved) {
     lines.push(
-      `| ${inline(label(builder))} | ${formatBytes(builder.bytesSent ?? 0)} | ${formatBytes(builder.bytesReceived ?? 0)} |`
+      `| ${code(label(builder))} | ${formatBytes(builder.bytesSent ?? 0)} | ${formatBytes(builder.bytesReceived ?? 0)} |`
     )
   }
   return lines
@@ -163,8 +179,8 @@ function pushTable(pushes: PushEntry[]): string[] {
   for (const push of pushes) {
     const outputs = push.paths.map(path => code(path)).join('<br>')
     lines.push(
-      `| ${inline(push.builder)} | ${inline(push.to)} | ${outputs} | ${push.closurePaths} paths | ` +
-        `${formatBytes(push.narBytes)} | ${inline(push.signedWith)} |`
+      `| ${code(push.builder)} | ${code(push.to)} | ${outputs} | ${push.closurePaths} paths | ` +
+        `${formatBytes(push.narBytes)} | ${code(push.signedWith)} |`
     )
   }
   return lines
@@ -234,14 +250,15 @@ function timingCells(timing: BuildReport['derivations'][number]['timing']): stri
 }
 
 function whereBuilt(derivation: BuildReport['derivations'][number]): string {
-  if (derivation.builder !== undefined) return inline(derivation.builder)
-  return derivation.machine === 'local' ? '**the runner**' : inline(derivation.machine)
+  if (derivation.builder !== undefined) return code(derivation.builder)
+  return derivation.machine === 'local' ? '**the runner**' : code(derivation.machine)
 }
 
 function proofCell(derivation: BuildReport['derivations'][number]): string {
   if (derivation.proof?.store === true) return ' log + builder store |'
   if (derivation.proof?.store === false) {
-    return ` log only: ${inline(derivation.proof.problem ?? 'the store disagrees')} |`
+    const problem = derivation.proof.problem
+    return ` log only: ${problem === undefined ? 'the store disagrees' : code(problem)} |`
   }
   return ' log |'
 }
@@ -257,7 +274,7 @@ function perBuilder(report: BuildReport): Map<string, { count: number; ms: numbe
       builder !== undefined
         ? label(builder)
         : derivation.machine === 'local'
-          ? 'the runner'
+          ? THE_RUNNER
           : derivation.machine
     const share = shares.get(where) ?? { count: 0, ms: 0 }
     share.count += 1
@@ -276,26 +293,28 @@ function renderPreflight(results: PreflightResult[]): string[] {
   for (const result of results) {
     const trust =
       result.builderUserTrusted === undefined ? '–' : result.builderUserTrusted ? 'trusted' : 'not trusted'
-    const detected =
-      result.detected === undefined ? '' : ` (detected: ${inline(detectedText(result.detected))})`
-    const verdict = result.healthy ? `✅ healthy${detected}` : `❌ ${inline(result.cause ?? 'unhealthy')}`
+    const detected = result.detected === undefined ? '' : ` (detected: ${detectedText(result.detected)})`
+    const verdict = result.healthy
+      ? `✅ healthy${detected}`
+      : `❌ ${result.cause === undefined ? 'unhealthy' : code(result.cause)}`
+    const nix = result.nixVersion ? codes([result.remoteProgram ?? '', result.nixVersion], ' ') : '–'
     lines.push(
-      `| ${inline(result.builder)} | ${result.connectMs === undefined ? '–' : `${result.connectMs} ms`} | ` +
+      `| ${code(result.builder)} | ${result.connectMs === undefined ? '–' : `${result.connectMs} ms`} | ` +
         `${result.hostKey === undefined ? '–' : `${code(result.hostKey.presented)}${result.hostKey.matches ? ' ✓' : ' ✗'}`} | ` +
-        `${result.authenticated === undefined ? '–' : `${inline(result.keyType)} ${result.authenticated ? '✓' : '✗'}`} | ` +
-        `${result.nixVersion ? inline(`${result.remoteProgram ?? ''} ${result.nixVersion}`) : '–'} | ${trust} | ${verdict} |`
+        `${result.authenticated === undefined ? '–' : `${code(result.keyType)} ${result.authenticated ? '✓' : '✗'}`} | ` +
+        `${nix} | ${trust} | ${verdict} |`
     )
   }
   for (const result of results) {
     const note = accessNote(result)
-    if (note !== undefined) lines.push('', `> **${inline(result.builder)}**: ${inline(note)}`)
+    if (note !== undefined) lines.push('', `> **${code(result.builder, false)}**: ${inline(note)}`)
   }
   lines.push(...loadNotes(results))
   const problems = results.filter(result => !result.healthy && result.message !== undefined)
   for (const result of problems)
     lines.push(
       '',
-      `> **${inline(result.builder)}**: ${inline((result.message ?? '').split(/\r\n|\r|\n/)[0] ?? '')}`
+      `> **${code(result.builder, false)}**: ${code((result.message ?? '').split(/\r\n|\r|\n/)[0] ?? '', false)}`
     )
   return lines
 }
@@ -313,13 +332,13 @@ function loadNotes(results: PreflightResult[]): string[] {
   const lines: string[] = []
   for (const result of results) {
     if (result.passedOver !== undefined)
-      lines.push('', `> **${inline(result.builder)}**: ⚠️ passed over: ${inline(result.passedOver)}`)
+      lines.push('', `> **${code(result.builder, false)}**: ⚠️ passed over: ${inline(result.passedOver)}`)
   }
   const admitted = results.filter(result => result.healthy && result.passedOver === undefined)
   if (admitted.length < 2 || admitted.every(result => freeCapacity(result.load) === undefined)) return lines
   const order = byFreeCapacity(admitted).map(result => {
     const free = freeCapacity(result.load)
-    return `${inline(result.builder)} ${free === undefined ? 'unknown (counted as average)' : free.toFixed(1)}${loadText(result)}`
+    return `${code(result.builder, false)} ${free === undefined ? 'unknown (counted as average)' : free.toFixed(1)}${loadText(result)}`
   })
   lines.push(
     '',
@@ -340,9 +359,9 @@ function loadText({ load }: PreflightResult): string {
 
 function detectedText(detected: NonNullable<PreflightResult['detected']>): string {
   const parts: string[] = []
-  if (detected.systems !== undefined) parts.push(`systems ${detected.systems.join(', ')}`)
+  if (detected.systems !== undefined) parts.push(`systems ${codes(detected.systems)}`)
   if (detected.supportedFeatures !== undefined)
-    parts.push(`features ${detected.supportedFeatures.join(', ') || 'none'}`)
+    parts.push(`features ${codes(detected.supportedFeatures) || 'none'}`)
   if (detected.maxJobs !== undefined) parts.push(`max-jobs ${detected.maxJobs}`)
   return parts.join('; ')
 }

@@ -82,7 +82,7 @@ function daemonConfigFor(job: {
     const warnings = substitutesMissing ? [substitutesNotApplied(facts)] : []
     return { path: 'machines-file', steps: [machines], ...common, warnings }
   }
-  if (facts.serviceManager === 'none') throw new SetupError(untrustedWithoutRestartMessage(facts))
+  if (facts.serviceManager === 'none') throw new SetupError(untrustedWithoutRestartMessage(facts), 'runner')
   const settingsText = renderNixSettings(
     daemonMachinesFile === undefined ? SHARED_MACHINES : undefined,
     substitutesMissing

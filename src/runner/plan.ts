@@ -101,7 +101,7 @@ export function makeStorePlan(
   tempDir: string
 ): Plan {
   if (/\s/.test(tempDir))
-    throw new SetupError(`The temporary directory "${tempDir}" has whitespace in its path.`)
+    throw new SetupError(`The temporary directory "${tempDir}" has whitespace in its path.`, 'runner')
   const workDir = workDirIn(tempDir, token)
   const key = workDirWithKey(settings, workDir, true)
   const files: SshFiles = { ...sshFilesIn(workDir, key.files, settings.multiplex), ownMaster: true }

@@ -120,7 +120,8 @@ async function askNix(
   if (check.code !== 0) {
     throw new SetupError(
       `Cannot reach the runner's Nix store (\`nix ${checkArgs.join(' ')}\` failed: ${lastLine(check.stderr)}). ` +
-        'Is Nix installed and, on a multi-user install, is the nix-daemon running?'
+        'Is Nix installed and, on a multi-user install, is the nix-daemon running?',
+      'runner'
     )
   }
   return {
@@ -167,10 +168,12 @@ async function nixOutput(args: string[], env: NodeJS.ProcessEnv): Promise<string
     result = await runCommand('nix', args, { env, timeoutMs: PROBE_TIMEOUT_MS })
   } catch {
     throw new SetupError(
-      'Nix is not installed on the runner (no `nix` on PATH): install it in an earlier step.'
+      'Nix is not installed on the runner (no `nix` on PATH): install it in an earlier step.',
+      'runner'
     )
   }
-  if (result.code !== 0) throw new SetupError(`\`nix ${args.join(' ')}\` failed: ${lastLine(result.stderr)}`)
+  if (result.code !== 0)
+    throw new SetupError(`\`nix ${args.join(' ')}\` failed: ${lastLine(result.stderr)}`, 'runner')
   return result.stdout.toString()
 }
 
@@ -187,7 +190,8 @@ async function askSystem(command: string, args: string[], question: SystemQuesti
   if (result.timedOut === true) {
     throw new SetupError(
       `\`${[command, ...args].join(' ')}\` hung: no answer within ${timeoutMs / 1000} s. The runner's user database ` +
-        '(NSS: LDAP, SSSD) is not answering; fix it or use a runner whose accounts are local.'
+        '(NSS: LDAP, SSSD) is not answering; fix it or use a runner whose accounts are local.',
+      'runner'
     )
   }
   return result.stdout.toString()
@@ -201,7 +205,7 @@ export async function groupsOf(user: string, question: SystemQuestion = {}): Pro
 /** The home directory from the user database, which is what ssh reads its config from (not $HOME). */
 export async function homeOf(user: string, question: SystemQuestion = {}): Promise<string> {
   const home = (await askSystem('sh', ['-c', `echo ~${user}`], question)).trim()
-  if (!home.startsWith('/')) throw new SetupError(`Cannot find the home directory of ${user}.`)
+  if (!home.startsWith('/')) throw new SetupError(`Cannot find the home directory of ${user}.`, 'runner')
   return home
 }
 

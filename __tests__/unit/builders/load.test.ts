@@ -240,7 +240,7 @@ describe('min-free-gib: a builder low on disk is passed over', () => {
     expect(results[0]?.passedOver).toBe("3.0 GiB free in its /nix/store, under 'min-free-gib: 10'")
     const summary = renderSummary(makeReport({ checks: { preflight: results, stores: [] } }), false)
     expect(summary).toContain(
-      '**nixbuilder@a.example.com:22**: ⚠️ passed over: 3.0 GiB free in its /nix/store'
+      '**`nixbuilder@a.example.com:22`**: ⚠️ passed over: 3.0 GiB free in its /nix/store'
     )
   })
 
@@ -268,8 +268,8 @@ describe('the summary says why', () => {
       false
     )
     expect(summary).toContain(
-      'Builders by free capacity, cores / (1 + load), most first: nixbuilder@b.example.com:22 2.0 (load 0.02, 2 ' +
-        'cores, 0 running builds), nixbuilder@a.example.com:22 0.3 (load 5.9, 2 cores, 1 running build).'
+      'Builders by free capacity, cores / (1 + load), most first: `nixbuilder@b.example.com:22` 2.0 (load 0.02, 2 ' +
+        'cores, 0 running builds), `nixbuilder@a.example.com:22` 0.3 (load 5.9, 2 cores, 1 running build).'
     )
   })
 

@@ -52,6 +52,7 @@ describe("the canary's job summary, read by a GFM parser, with hostile data", ()
     expect(summary.rendered).not.toMatch(/<(script|img|a|h1)\b/i)
     expect(summary.tags).toEqual([
       'blockquote',
+      'code',
       'h2',
       'p',
       'strong',

@@ -258,7 +258,7 @@ describe('renderSummary', () => {
       })
     ]
     const summary = renderSummary(makeReport({ plan: PLAN, builds, outPaths: [] }), true)
-    expect(summary).toContain('| nixbuilder@builder.example.com:2222 | 2 | 2.5 s |')
+    expect(summary).toContain('| `nixbuilder@builder.example.com:2222` | 2 | 2.5 s |')
     expect(summary).toContain('| the runner | 1 | 100 ms |')
     expect(summary).toContain('Building took 2.5 s from the first')
   })
@@ -279,22 +279,22 @@ describe('renderSummary', () => {
         '',
         '| builder | store URI | systems | max jobs | speed | features |',
         '| --- | --- | --- | --- | --- | --- |',
-        `| nixbuilder@builder.example.com:2222 | \`${URI_1}\` | x86_64-linux | 2 | 1 | kvm, benchmark (mandatory) |`,
-        `| root@\\[2001:db8::7\\]:22 | \`${URI_2}\` | aarch64-linux, x86_64-linux | 2 | 1 | – |`,
+        `| \`nixbuilder@builder.example.com:2222\` | \`${URI_1}\` | \`x86_64-linux\` | 2 | 1 | \`kvm\`, \`benchmark\` (mandatory) |`,
+        `| \`root@[2001:db8::7]:22\` | \`${URI_2}\` | \`aarch64-linux\`, \`x86_64-linux\` | 2 | 1 | – |`,
         '',
         'Strategy: `hook`. How: the runner user is trusted by the nix-daemon: builders passed through NIX_CONFIG.',
         '',
         '| builder | derivations | busy |',
         '| --- | --- | --- |',
-        '| nixbuilder@builder.example.com:2222 | 1 | 1.5 s |',
-        '| root@\\[2001:db8::7\\]:22 | 0 | 0 ms |',
+        '| `nixbuilder@builder.example.com:2222` | 1 | 1.5 s |',
+        '| `root@[2001:db8::7]:22` | 0 | 0 ms |',
         '',
         "Building took 1.5 s from the first derivation's start to the last one's end; a builder's busy time counts its " +
           'parallel builds once.',
         '',
         '| derivation | built on | duration | status | upload | wait | build | download |',
         '| --- | --- | --- | --- | --- | --- | --- | --- |',
-        '| `hello-2.12` | builder.example.com:2222 | 1.5 s | built | 200 ms, 2.0 KiB | 150 ms | 850 ms | 200 ms, 4.0 KiB |',
+        '| `hello-2.12` | `builder.example.com:2222` | 1.5 s | built | 200 ms, 2.0 KiB | 150 ms | 850 ms | 200 ms, 4.0 KiB |',
         '',
         '<details><summary>Out paths</summary>',
         '',
