@@ -1,15 +1,17 @@
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /******/ var __webpack_modules__ = ({
 
-/***/ 68:
+/***/ 1068:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   pd: () => (/* binding */ Input),
+/* harmony export */   tl: () => (/* binding */ MARKER),
 /* harmony export */   x_: () => (/* binding */ NOTHING_TO_UNDO),
 /* harmony export */   zv: () => (/* binding */ StateKey)
 /* harmony export */ });
-/* unused harmony exports Input, Output, MARKER */
-/** Input names, exactly as action.yml spells them: other tools depend on them. */
+/* unused harmony exports BUILD_INPUTS, CANARY_INPUTS, MODE, CANARY_ACTION, Output */
+/** Input names, exactly as action.yml and canary/action.yml spell them: other tools depend on them. */
 var Input;
 (function (Input) {
     Input["Host"] = "host";
@@ -34,7 +36,6 @@ var Input;
     Input["Rebuild"] = "rebuild";
     Input["Summary"] = "summary";
     Input["SkipUnhealthy"] = "skip-unhealthy";
-    Input["Mode"] = "mode";
     Input["CanaryPayloadMb"] = "canary-payload-mb";
     Input["MaxConnectMs"] = "max-connect-ms";
     Input["MaxBuildSeconds"] = "max-build-seconds";
@@ -50,6 +51,47 @@ var Input;
     Input["PushTo"] = "push-to";
     Input["PushKey"] = "push-key";
 })(Input || (Input = {}));
+/** The canary's own inputs: its thresholds, which the build has no use for. */
+const CANARY_THRESHOLDS = [
+    Input.CanaryPayloadMb,
+    Input.MaxConnectMs,
+    Input.MaxBuildSeconds,
+    Input.MinFreeGb,
+    Input.TrendFactor
+];
+/** The main action's inputs (action.yml): all but the canary's thresholds. */
+const BUILD_INPUTS = Object.values(Input).filter(name => !CANARY_THRESHOLDS.includes(name));
+/**
+ * The canary action's inputs (canary/action.yml): the builders and how to reach them, as the build takes them, what
+ * the step shows, and its thresholds. The build's other inputs read as empty there, so their defaults apply.
+ */
+const CANARY_INPUTS = [
+    Input.Host,
+    Input.Port,
+    Input.User,
+    Input.SshPrivateKey,
+    Input.HostPublicKey,
+    Input.Protocol,
+    Input.RemoteProgram,
+    Input.Systems,
+    Input.MaxJobs,
+    Input.SpeedFactor,
+    Input.SupportedFeatures,
+    Input.MandatoryFeatures,
+    Input.Builders,
+    Input.KnownHosts,
+    Input.BuildersUseSubstitutes,
+    Input.Summary,
+    Input.Multiplex,
+    ...CANARY_THRESHOLDS
+];
+/**
+ * `mode`, an input of neither action: a workflow that sets `mode: canary` on the main action is told to use the canary
+ * action (CANARY_ACTION) instead of running a build it did not ask for.
+ */
+const MODE = 'mode';
+/** How a workflow names the canary action. */
+const CANARY_ACTION = 'nix-offload/nix-offload/canary@v0';
 var Output;
 (function (Output) {
     Output["OutPaths"] = "out-paths";
@@ -76,11 +118,11 @@ const MARKER = 'nix-offload';
 
 /***/ }),
 
-/***/ 661:
+/***/ 6661:
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _inputs_constants_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(68);
+/* harmony import */ var _inputs_constants_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1068);
 
 // Most post steps have nothing left to undo (main undid its remote-store files itself, or changed nothing, and its
 // processes ended): say so without loading the undo code. A journal with changes in it, or a process, loads it.
@@ -91,8 +133,11 @@ if ((journal === '' || /^\{"asRoot":(true|false),"undo":\[\]\}$/.test(journal)) 
     process.stdout.write(`${_inputs_constants_js__WEBPACK_IMPORTED_MODULE_0__/* .NOTHING_TO_UNDO */ .x_}\n`);
 }
 else {
-    const { cleanup } = await Promise.all(/* import() */[__nccwpck_require__.e(659), __nccwpck_require__.e(518)]).then(__nccwpck_require__.bind(__nccwpck_require__, 518));
-    await cleanup();
+    const [{ cleanup }, { failStep }] = await Promise.all([
+        Promise.all(/* import() */[__nccwpck_require__.e(659), __nccwpck_require__.e(472), __nccwpck_require__.e(354), __nccwpck_require__.e(155)]).then(__nccwpck_require__.bind(__nccwpck_require__, 155)),
+        Promise.all(/* import() */[__nccwpck_require__.e(659), __nccwpck_require__.e(354), __nccwpck_require__.e(781)]).then(__nccwpck_require__.bind(__nccwpck_require__, 4781))
+    ]);
+    await cleanup().catch(failStep);
 }
 
 __webpack_async_result__();
@@ -100,84 +145,119 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 613:
+/***/ 2613:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("assert");
 
 /***/ }),
 
-/***/ 317:
+/***/ 181:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("buffer");
+
+/***/ }),
+
+/***/ 5317:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("child_process");
 
 /***/ }),
 
-/***/ 982:
+/***/ 6982:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("crypto");
 
 /***/ }),
 
-/***/ 434:
+/***/ 2250:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("dns");
+
+/***/ }),
+
+/***/ 4434:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("events");
 
 /***/ }),
 
-/***/ 896:
+/***/ 9896:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("fs");
 
 /***/ }),
 
-/***/ 421:
+/***/ 8611:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("http");
+
+/***/ }),
+
+/***/ 5692:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("https");
+
+/***/ }),
+
+/***/ 9278:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("net");
+
+/***/ }),
+
+/***/ 1421:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 
 /***/ }),
 
-/***/ 598:
+/***/ 7598:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:crypto");
 
 /***/ }),
 
-/***/ 24:
+/***/ 3024:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 
 /***/ }),
 
-/***/ 30:
+/***/ 7030:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:net");
 
 /***/ }),
 
-/***/ 161:
+/***/ 8161:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 
 /***/ }),
 
-/***/ 760:
+/***/ 6760:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 
 /***/ }),
 
-/***/ 136:
+/***/ 3136:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:url");
@@ -191,24 +271,52 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
 
 /***/ }),
 
-/***/ 928:
+/***/ 6928:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("path");
 
 /***/ }),
 
-/***/ 193:
+/***/ 2203:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("stream");
+
+/***/ }),
+
+/***/ 3193:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("string_decoder");
 
 /***/ }),
 
-/***/ 557:
+/***/ 3557:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("timers");
+
+/***/ }),
+
+/***/ 4756:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("tls");
+
+/***/ }),
+
+/***/ 9023:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
+
+/***/ }),
+
+/***/ 3106:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 
 /***/ })
 
@@ -320,6 +428,18 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("timers");
 /******/ 	};
 /******/ })();
 /******/ 
+/******/ /* webpack/runtime/compat get default export */
+/******/ (() => {
+/******/ 	// getDefaultExport function for compatibility with non-harmony modules
+/******/ 	__nccwpck_require__.n = (module) => {
+/******/ 		var getter = module && module.__esModule ?
+/******/ 			() => (module['default']) :
+/******/ 			() => (module);
+/******/ 		__nccwpck_require__.d(getter, { a: getter });
+/******/ 		return getter;
+/******/ 	};
+/******/ })();
+/******/ 
 /******/ /* webpack/runtime/define property getters */
 /******/ (() => {
 /******/ 	// define getter functions for harmony exports
@@ -357,6 +477,17 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("timers");
 /******/ /* webpack/runtime/hasOwnProperty shorthand */
 /******/ (() => {
 /******/ 	__nccwpck_require__.o = (obj, prop) => (Object.prototype.hasOwnProperty.call(obj, prop))
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/make namespace object */
+/******/ (() => {
+/******/ 	// define __esModule on exports
+/******/ 	__nccwpck_require__.r = (exports) => {
+/******/ 		if(typeof Symbol !== 'undefined' && Symbol.toStringTag) {
+/******/ 			Object.defineProperty(exports, Symbol.toStringTag, { value: 'Module' });
+/******/ 		}
+/******/ 		Object.defineProperty(exports, '__esModule', { value: true });
+/******/ 	};
 /******/ })();
 /******/ 
 /******/ /* webpack/runtime/import chunk loading */
@@ -427,6 +558,6 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("timers");
 /******/ // startup
 /******/ // Load entry module and return exports
 /******/ // This entry module used 'module' so it can't be inlined
-/******/ var __webpack_exports__ = __nccwpck_require__(661);
+/******/ var __webpack_exports__ = __nccwpck_require__(6661);
 /******/ __webpack_exports__ = await __webpack_exports__;
 /******/ 
