@@ -1,3 +1,4 @@
+import './cjs-globals.js'
 import { NOTHING_TO_UNDO, StateKey } from './inputs/constants.js'
 
 // Most post steps have nothing left to undo (main undid its remote-store files itself, or changed nothing, and its

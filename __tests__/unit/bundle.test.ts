@@ -1,4 +1,6 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { dirname, join, normalize } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
@@ -75,6 +77,28 @@ describe('the bundles', () => {
     expect(chunks('canary')).toHaveLength(1)
     const chunk = read('dist', 'canary', chunks('canary')[0] ?? '')
     expect(chunk).toMatch(/undici/)
+  })
+
+  it('post loads its undo code, the SSH client included, as an ES module without CommonJS globals', () => {
+    // A journal that is not this job's: post loads the whole undo path (and ssh2's asm.js, which reads `__dirname`),
+    // then refuses to touch anything, with a warning and exit code 0.
+    const dir = mkdtempSync(join(tmpdir(), 'nix-offload-post-'))
+    try {
+      const ran = spawnSync(process.execPath, [join(ROOT, 'dist', 'post', 'index.js')], {
+        cwd: dir,
+        env: {
+          PATH: process.env.PATH,
+          RUNNER_TEMP: dir,
+          STATE_journal: '{"asRoot":false,"undo":[{"kind":"x"}]}'
+        },
+        encoding: 'utf8'
+      })
+      expect(ran.stderr).not.toMatch(/ReferenceError/)
+      expect(ran.status, ran.stderr).toBe(0)
+      expect(ran.stdout).toMatch(/^::warning::nix-offload did not undo anything/m)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('carry no Windows binary: the action runs on Linux and macOS runners only', () => {

@@ -1,6 +1,22 @@
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /******/ var __webpack_modules__ = ({
 
+/***/ 7628:
+/***/ ((__unused_webpack_module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
+
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_url__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3136);
+/* harmony import */ var node_url__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_url__WEBPACK_IMPORTED_MODULE_1__);
+
+
+// ssh2's bundled poly1305 (emscripten) reads `__dirname`, which an ES module lacks. Imported first by the entry files.
+const globals = globalThis;
+globals.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_0__.dirname)((0,node_url__WEBPACK_IMPORTED_MODULE_1__.fileURLToPath)(import.meta.url));
+
+
+/***/ }),
+
 /***/ 1068:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
@@ -122,15 +138,17 @@ const MARKER = 'nix-offload';
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _inputs_constants_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1068);
+/* harmony import */ var _cjs_globals_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7628);
+/* harmony import */ var _inputs_constants_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1068);
+
 
 // Most post steps have nothing left to undo (main undid its remote-store files itself, or changed nothing, and its
 // processes ended): say so without loading the undo code. A journal with changes in it, or a process, loads it.
-const journal = process.env[`STATE_${_inputs_constants_js__WEBPACK_IMPORTED_MODULE_0__/* .StateKey */ .zv.Journal}`] ?? '';
-const children = process.env[`STATE_${_inputs_constants_js__WEBPACK_IMPORTED_MODULE_0__/* .StateKey */ .zv.Children}`] ?? '';
+const journal = process.env[`STATE_${_inputs_constants_js__WEBPACK_IMPORTED_MODULE_1__/* .StateKey */ .zv.Journal}`] ?? '';
+const children = process.env[`STATE_${_inputs_constants_js__WEBPACK_IMPORTED_MODULE_1__/* .StateKey */ .zv.Children}`] ?? '';
 if ((journal === '' || /^\{"asRoot":(true|false),"undo":\[\]\}$/.test(journal)) &&
     (children === '' || children === '[]')) {
-    process.stdout.write(`${_inputs_constants_js__WEBPACK_IMPORTED_MODULE_0__/* .NOTHING_TO_UNDO */ .x_}\n`);
+    process.stdout.write(`${_inputs_constants_js__WEBPACK_IMPORTED_MODULE_1__/* .NOTHING_TO_UNDO */ .x_}\n`);
 }
 else {
     const [{ cleanup }, { failStep }] = await Promise.all([
