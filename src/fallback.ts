@@ -1,6 +1,5 @@
-import * as core from '@actions/core'
 import { cpus } from 'node:os'
-import { phase, StepError } from './base/index.js'
+import { logWarning, phase, StepError } from './base/index.js'
 import { Input, type Settings } from './inputs/index.js'
 import { lastError, runBuild } from './nix/index.js'
 import { publish } from './publish.js'
@@ -18,7 +17,7 @@ export async function buildOnRunner(
   reason: string,
   checks: Checks
 ): Promise<void> {
-  core.warning(
+  logWarning(
     `Building on the runner: ${reason}. '${Input.Fallback}: local' is set, so nothing is offloaded and ` +
       `'${Input.RequireRemote}' does not apply.`,
     { title: 'nix-offload: fallback to the runner' }

@@ -1,5 +1,5 @@
 import * as core from '@actions/core'
-import { failStep, logInfo, phase, trackChildren } from './base/index.js'
+import { failStep, logInfo, logNotice, phase, trackChildren } from './base/index.js'
 import { preflight, type PreflightOutcome } from './builders/index.js'
 import { canary } from './canary/index.js'
 import { buildOnRunner } from './fallback.js'
@@ -118,9 +118,9 @@ async function probed<S extends Settings>(
   const facts = await probing
   const parsed = facts.system === guess ? early : withRunnerSystem(early, facts.system)
   describeRunner(facts, parsed)
-  for (const notice of parsed.notices) core.notice(notice, { title: 'nix-offload: inputs' })
+  for (const notice of parsed.notices) logNotice(notice, { title: 'nix-offload: inputs' })
   const { settings, notice } = settingsForRunner(parsed, facts)
-  if (notice !== undefined) core.notice(notice, { title: 'nix-offload: multiplexing off' })
+  if (notice !== undefined) logNotice(notice, { title: 'nix-offload: multiplexing off' })
   const checking =
     parsed === early || parsed.keyMissing
       ? preflighting

@@ -19,7 +19,7 @@ import { configureRunner, exportNixConfig } from '../runner/index.js'
 import type { CanarySettings } from '../inputs/index.js'
 import type { StoreReach } from '../runner/index.js'
 import { appendHistory, type CanarySample, historyId, trendWarnings } from './trend.js'
-import { logInfo, StepError } from '../base/index.js'
+import { logInfo, logWarning, StepError, writeSummary } from '../base/index.js'
 
 /**
  * The canary action: for each builder separately, preflight it, build a derivation no store can hold yet on it and on
@@ -140,7 +140,7 @@ function failOnUnhealthy(entries: CanaryEntry[]): void {
   const unhealthy = entries.filter(entry => !entry.healthy)
   for (const entry of entries) {
     for (const warning of entry.warnings)
-      core.warning(warning, { title: `nix-offload canary: ${entry.builder} slower` })
+      logWarning(warning, { title: `nix-offload canary: ${entry.builder} slower` })
   }
   if (unhealthy.length > 0) {
     throw new StepError(
@@ -183,6 +183,6 @@ async function publishCanary(entries: CanaryEntry[], settings: CanarySettings): 
     writeReportFile({ mode: 'canary', thresholds: settings.canary, builders: entries })
   )
   if (settings.summary && process.env.GITHUB_STEP_SUMMARY) {
-    await core.summary.addRaw(renderCanarySummary(entries, settings.canary)).write()
+    await writeSummary(renderCanarySummary(entries, settings.canary))
   }
 }

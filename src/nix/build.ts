@@ -1,11 +1,9 @@
-import * as core from '@actions/core'
-import { randomBytes } from 'node:crypto'
 import { type BuildRecord, type CopyRecord, type LogObserver, NixLogReader } from './ledger.js'
 import { LineSplitter, type NixEvent } from './nix-log.js'
 import { NIX_FEATURES } from './nix-cli.js'
 import { type ProgressOptions, ProgressTracker } from './progress.js'
 import { StorePathFilter, storeDirOf } from './nix-log.js'
-import { runCommand } from '../base/index.js'
+import { logLine, logWarning, runCommand, stopCommands } from '../base/index.js'
 import { Input, type Settings } from '../inputs/index.js'
 
 export interface BuildOutcome {
@@ -97,15 +95,14 @@ export async function runLoggedBuild(
     progressLine: line => tracker.progressLine(line)
   }
   const storeDir = storeDirOf(env)
-  const reader = new NixLogReader(line => core.info(line), Date.now, observer, new StorePathFilter(storeDir))
+  const reader = new NixLogReader(line => logLine(line), Date.now, observer, new StorePathFilter(storeDir))
   const splitter = new LineSplitter(line => reader.readLine(line))
   // Build logs come from the builder: keep a line like "::add-mask::" or "::error::" in them from acting on the runner.
-  const resumeToken = randomBytes(16).toString('hex')
-  core.info(`::stop-commands::${resumeToken}`)
+  const resume = stopCommands()
   // A timer rather than the log: a long build may print nothing for minutes while its figures have changed.
   const ticker = setInterval(() => {
     const line = tracker.line()
-    if (line !== undefined) core.info(line)
+    if (line !== undefined) logLine(line)
   }, PROGRESS_POLL_MS)
   let result
   try {
@@ -119,11 +116,11 @@ export async function runLoggedBuild(
     splitter.end()
   } finally {
     clearInterval(ticker)
-    core.info(`::${resumeToken}::`)
+    resume()
   }
   const outPaths = reader.paths.keep(parseOutPaths(result.stdout.toString()))
   const refused = reader.paths.warning("Nix's log of the build")
-  if (refused !== undefined) core.warning(refused, { title: 'nix-offload: not a store path' })
+  if (refused !== undefined) logWarning(refused, { title: 'nix-offload: not a store path' })
   return {
     exitCode: result.code,
     builds: reader.ledger.records(),

@@ -1,7 +1,6 @@
 import { mkdtemp, readdir, readlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import * as core from '@actions/core'
-import { phase, runCommand, safeLine, stderrTail } from '../base/index.js'
+import { logWarning, phase, runCommand, safeLine, stderrTail } from '../base/index.js'
 import type { Settings } from '../inputs/index.js'
 import {
   asksForOutLinks,
@@ -346,7 +345,7 @@ async function linkOutputs(
 ): Promise<void> {
   if (!asksForOutLinks(settings.args)) return
   if (!settings.copyBack) {
-    core.warning(
+    logWarning(
       "The out-links 'args' asks for were not made: with 'copy-back: false' the outputs stay in the builder's store."
     )
     return
@@ -368,7 +367,7 @@ async function linkOutputs(
   )
   if (result.code !== 0) {
     const last = safeLine(result.stderr.trim().split('\n').at(-1) ?? `exit code ${result.code}`)
-    core.warning(`The out-links 'args' asks for could not be made: ${last}`)
+    logWarning(`The out-links 'args' asks for could not be made: ${last}`)
   }
 }
 
