@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { runBuild } from '../nix/index.js'
 import { type CanaryTarget, renderCanaryExpression } from './canary-plan.js'
 import { type CanaryEntry, type CanaryRun, judgeCanary, renderCanarySummary } from './canary-verdict.js'
-import { configureBuilders, Output } from '../inputs/index.js'
+import { configureBuilders, label, Output } from '../inputs/index.js'
 import { checkAll, type FileOp, fileOps, newToken, viaSudo } from '../runner/index.js'
 import type { BuildRecord, CopyRecord } from '../nix/index.js'
 import { restoreHistory, saveHistory } from './history-cache.js'
@@ -111,7 +111,8 @@ async function buildOnEach(options: {
         localJobs: 0,
         rebuild: false
       },
-      process.env
+      process.env,
+      { labels: new Map([[builder.storeUri, label(builder)]]) }
     )
     measured.builds.push(...outcome.builds)
     copies.push(...outcome.copies)

@@ -4,7 +4,6 @@ import { type BuildOutcome, copyBackRefused, lastError, runLoggedBuild } from '.
 import { builtOn } from './ledger.js'
 import { builderNix, NIX_FEATURES, type NixRelease, sshDestination } from './nix-cli.js'
 import { isStorePath, storeDirOf } from './nix-log.js'
-import { machineLabel } from './progress.js'
 import { copyBack, emptyOutcome, type StoreBuildOutcome } from './store-build.js'
 import { askBuilderStore, sshOptionsOf, storeProofs } from './store-proof.js'
 import {
@@ -217,7 +216,7 @@ async function buildThere(
       track: 'ssh nix build'
     },
     env,
-    { local: machineLabel(route.storeUri) }
+    { local: route.label }
   )
   // Copies in that log are the builder's own (substitutions into its store): none went to or from the runner.
   const there: BuildOutcome = { ...outcome, builds: builtOn(route.storeUri, outcome.builds), copies: [] }

@@ -14,7 +14,6 @@ import {
 } from './build.js'
 import type { BuildRecord } from './ledger.js'
 import { ActivityType, type NixEvent } from './nix-log.js'
-import { machineLabel } from './progress.js'
 import { copyLinksOutputs, NIX_FEATURES, type NixRelease } from './nix-cli.js'
 import {
   askBuilderStore,
@@ -69,9 +68,13 @@ async function proveRoute(
   for (const [path, size] of [...answer.sizes, ...(await sizing)]) outcome.sizes.set(path, size)
 }
 
-/** One session with a builder's store: its URI, and the command-line tail naming what it builds. */
+/**
+ * One session with a builder's store: its URI, how the step names that builder, and the command-line tail naming what
+ * it builds.
+ */
 export interface StoreSession {
   storeUri: string
+  label: string
   targets: string[]
 }
 
@@ -125,7 +128,8 @@ export async function buildInStores(options: StoreBuildOptions): Promise<StoreBu
     const jobs = route.maxJobs ?? 1
     // The proof's `nix` on the builder starts with the build, and is asked once the builds are over (store-proof.ts).
     const how = pathInfoRoute(route.storeUri, env, { start: oneSession, access: route.access })
-    const session = { storeUri: route.storeUri, targets: derivedPathArgs(release, route.derivations) }
+    const targets = derivedPathArgs(release, route.derivations)
+    const session = { storeUri: route.storeUri, label: route.label, targets }
     try {
       const ask = (drvPaths: string[]): Promise<StoreAnswer> =>
         phase('proof from the store', askBuilderStore(release, route.storeUri, drvPaths, started, env, how))
@@ -190,10 +194,7 @@ async function buildInStore(
   env: NodeJS.ProcessEnv
 ): Promise<BuildOutcome> {
   const args = storeBuildArguments(settings, session, maxJobs)
-  return inBuilderStore(
-    session.storeUri,
-    await runNixBuild(args, env, { local: machineLabel(session.storeUri) })
-  )
+  return inBuilderStore(session.storeUri, await runNixBuild(args, env, { local: session.label }))
 }
 
 /** buildInStore's command line: only the build's options of `args`, and the derivations, not the installables. */
@@ -245,10 +246,7 @@ async function buildAndCopyBack(
       buildsOver([...started])
     }
   }
-  const outcome = inBuilderStore(
-    route.storeUri,
-    await runNixBuild(args, env, { local: machineLabel(route.storeUri) }, watch)
-  )
+  const outcome = inBuilderStore(route.storeUri, await runNixBuild(args, env, { local: route.label }, watch))
   if (outcome.exitCode !== 0) {
     // Built there, failed on the way back: said as the copy back's failure, which the diagnosis reads first.
     const back = copiesByBuilder(outcome.copies, [route.storeUri]).get(route.storeUri)?.received.size ?? 0
