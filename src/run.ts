@@ -1,5 +1,14 @@
 import * as core from '@actions/core'
-import { failStep, logInfo, logNotice, phase, trackChildren } from './base/index.js'
+import {
+  endGroup,
+  failStep,
+  logInfo,
+  logNotice,
+  Phase,
+  phase,
+  startGroup,
+  trackChildren
+} from './base/index.js'
 import { preflight, type PreflightOutcome } from './builders/index.js'
 import { canary } from './canary/index.js'
 import { buildOnRunner } from './fallback.js'
@@ -59,13 +68,18 @@ export async function runCanary(): Promise<void> {
   })
 }
 
-/** Runs a step's body with its processes recorded (the post step stops them if it is killed); errors fail the step. */
+/**
+ * Runs a step's body with its processes recorded (the post step stops them if it is killed); errors fail the step,
+ * their error line after the last phase's group has ended.
+ */
 async function failOnError(body: () => Promise<void>): Promise<void> {
   trackChildren(childRecorder())
   try {
     await body()
   } catch (error) {
     failStep(error)
+  } finally {
+    endGroup()
   }
 }
 
@@ -89,6 +103,8 @@ function startStep<S extends Settings>(
   parse: (read: InputReader, defaults: SettingsDefaults) => S
 ): StartedStep<S> {
   maskPrivateKey(read(Input.SshPrivateKey))
+  // The runner probe and the builders' checks, up to the builders' admission (offload.ts, canary.ts).
+  startGroup(Phase.Preflight)
   const probing = phase('runner probe', probeRunner())
   probing.catch(() => undefined)
   const guess = nodeSystem()

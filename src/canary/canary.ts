@@ -19,7 +19,7 @@ import { configureRunner, exportNixConfig } from '../runner/index.js'
 import type { CanarySettings } from '../inputs/index.js'
 import type { StoreReach } from '../runner/index.js'
 import { appendHistory, type CanarySample, historyId, trendWarnings } from './trend.js'
-import { logInfo, logWarning, StepError, writeSummary } from '../base/index.js'
+import { inGroup, logInfo, logWarning, Phase, startGroup, StepError, writeSummary } from '../base/index.js'
 
 /**
  * The canary action: for each builder separately, preflight it, build a derivation no store can hold yet on it and on
@@ -35,7 +35,7 @@ export async function canary(
   const healthyIndexes = checked.results.flatMap((result, index) => (result.healthy ? [index] : []))
   const measured =
     checked.builders.length > 0
-      ? await buildOnEach({ facts, settings, checked, healthyIndexes })
+      ? await inGroup(Phase.Configure, () => buildOnEach({ facts, settings, checked, healthyIndexes }))
       : { runs: new Map<number, CanaryRun>(), builds: [], stores: new Map<string, StoreReach>() }
   const entries: CanaryEntry[] = checked.results.map((result, index) => {
     const run = measured.runs.get(index)
@@ -49,7 +49,7 @@ export async function canary(
       thresholds
     )
   })
-  await followTrend(entries, settings)
+  await inGroup(Phase.Verdict, () => followTrend(entries, settings))
   await publishCanary(entries, settings)
   failOnUnhealthy(entries)
 }
@@ -63,9 +63,9 @@ interface Measured {
 }
 
 /**
- * Configures the runner for every healthy builder, then builds each one's canary on it alone: the machines file names
- * only that builder for its build, so its canary can go nowhere else, and its figures are its own. The hook re-reads
- * the machines file for every build (docs/nix.md, "Where builds are offloaded from").
+ * Configures the runner for every healthy builder, then builds each one's canary on it alone, each build in a group of
+ * its own: the machines file names only that builder for its build, so its canary can go nowhere else, and its figures
+ * are its own. The hook re-reads the machines file for every build (docs/nix.md, "Where builds are offloaded from").
  */
 async function buildOnEach(options: {
   facts: RunnerFacts
@@ -102,6 +102,7 @@ async function buildOnEach(options: {
     const run: CanaryRun = { storeUri: builder.storeUri, drvName: target.name, copies: [] }
     measured.runs.set(resultIndex, run)
     if (measured.stores.get(builder.storeUri)?.ok !== true) continue
+    startGroup(`${Phase.Build} on ${label(builder)}`)
     await useMachines([builder])
     const outcome = await runBuild(
       {

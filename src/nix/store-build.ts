@@ -1,6 +1,7 @@
 import { mkdtemp, readdir, readlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import { logWarning, phase, runCommand, safeLine, stderrTail } from '../base/index.js'
+import { phase, runCommand, safeLine, stderrTail } from '../base/index.js'
+import { logInfo, logWarning, Phase, startGroup } from '../base/index.js'
 import type { Settings } from '../inputs/index.js'
 import {
   asksForOutLinks,
@@ -68,10 +69,7 @@ async function proveRoute(
   for (const [path, size] of [...answer.sizes, ...(await sizing)]) outcome.sizes.set(path, size)
 }
 
-/**
- * One session with a builder's store: its URI, how the step names that builder, and the command-line tail naming what
- * it builds.
- */
+/** One session with a builder's store: its URI, the step's name for it, and the command-line tail naming its build. */
 export interface StoreSession {
   storeUri: string
   label: string
@@ -130,6 +128,7 @@ export async function buildInStores(options: StoreBuildOptions): Promise<StoreBu
     const how = pathInfoRoute(route.storeUri, env, { start: oneSession, access: route.access })
     const targets = derivedPathArgs(release, route.derivations)
     const session = { storeUri: route.storeUri, label: route.label, targets }
+    startGroup(`${Phase.Build} on ${route.label}`)
     try {
       const ask = (drvPaths: string[]): Promise<StoreAnswer> =>
         phase('proof from the store', askBuilderStore(release, route.storeUri, drvPaths, started, env, how))
@@ -161,7 +160,7 @@ export async function buildInStores(options: StoreBuildOptions): Promise<StoreBu
       }
       const copying =
         settings.copyBack && !oneSession && one.outPaths.length > 0
-          ? phase('copy back', copyBack(route.storeUri, one.outPaths, env))
+          ? copyBack(route, one.outPaths, env)
           : undefined
       await proveRoute({ storeUri: route.storeUri, one, env, asking: asking ?? ask }, outcome)
       const copied = await copying
@@ -369,27 +368,32 @@ async function linkOutputs(
   }
 }
 
-/** Brings the requested outputs back; the builder did not sign them, so the runner's store must take them unsigned. */
+/**
+ * Brings the requested outputs back, a phase in its own group: in a builder's store, unless one `nix copy` builds and
+ * brings back, they come back after the build, beside the proof. The builder did not sign them, so the runner's store
+ * must take them unsigned.
+ */
 export async function copyBack(
-  storeUri: string,
+  route: { storeUri: string; label: string },
   paths: string[],
   env: NodeJS.ProcessEnv
 ): Promise<string | undefined> {
-  const result = await runCommand(
-    'nix',
-    [
-      ...NIX_FEATURES,
-      'copy',
-      '--from',
-      storeUri,
-      '--no-check-sigs',
-      '--',
-      ...paths.filter(path => isStorePath(path, storeDirOf(env)))
-    ],
+  startGroup(`${Phase.CopyBack} from ${route.label}`)
+  logInfo(`Copying ${paths.length} output(s) back from ${route.label}: ${paths.join(' ')}`)
+  const wanted = paths.filter(path => isStorePath(path, storeDirOf(env)))
+  const result = await phase(
+    'copy back',
     // The copy of the build's outputs scales with them, as the build does: the job's timeout bounds it.
-    { env, track: 'nix copy', timeoutMs: 'none' }
+    runCommand(
+      'nix',
+      [...NIX_FEATURES, 'copy', '--from', route.storeUri, '--no-check-sigs', '--', ...wanted],
+      {
+        env,
+        track: 'nix copy',
+        timeoutMs: 'none'
+      }
+    )
   )
   if (result.code === 0) return undefined
-  const last = stderrTail(result.stderr)
-  return `error: copying the outputs back from '${storeUri}' failed: ${last}`
+  return `error: copying the outputs back from '${route.storeUri}' failed: ${stderrTail(result.stderr)}`
 }

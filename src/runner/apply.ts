@@ -1,4 +1,13 @@
-import { logInfo, logWarning, phase, runCommand, stderrTail, stopProcesses } from '../base/index.js'
+import {
+  inGroup,
+  logInfo,
+  logWarning,
+  Phase,
+  phase,
+  runCommand,
+  stderrTail,
+  stopProcesses
+} from '../base/index.js'
 import { label, NOTHING_TO_UNDO } from '../inputs/index.js'
 import { NIX_FEATURES, parseStoreInfo, storeInfoArgs } from '../nix/index.js'
 import { checkAll, type FileOp, fileOps } from './file-agent.js'
@@ -231,9 +240,13 @@ async function nixStoreCheck(
 
 /**
  * The post step: stops what a killed main left running, then undoes, newest first, what main recorded, in one batch
- * of file operations. It warns instead of failing, so it never breaks a job.
+ * of file operations, in the log's Undo group. It warns instead of failing, so it never breaks a job.
  */
-export async function cleanup(): Promise<void> {
+export function cleanup(): Promise<void> {
+  return inGroup(Phase.Undo, undoAll)
+}
+
+async function undoAll(): Promise<void> {
   await stopLeftRunning()
   let journal
   try {

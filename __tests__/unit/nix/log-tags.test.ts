@@ -2,17 +2,19 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { endGroup, Phase, startGroup } from '../../../src/base/index.js'
 import { machineTag, runNixBuild } from '../../../src/nix/build.js'
 import { buildInStores } from '../../../src/nix/store-build.js'
 import type { StoreRoute } from '../../../src/nix/strategy.js'
 import { readFixture } from '../support/fixtures.js'
 import { buildLogLine, buildStartLine, stopLine } from '../support/nix-log.js'
 import { settingsWith } from '../support/settings.js'
-import { captureStdout } from '../support/step-log.js'
+import { captureStdout, readLayout } from '../support/step-log.js'
 
 const DRV_A = '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello.drv'
 const DRV_B = '/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-world.drv'
 const DRV_C = '/nix/store/cccccccccccccccccccccccccccccccc-stray.drv'
+const OUT_A = '/nix/store/dddddddddddddddddddddddddddddddd-hello'
 const B1 = 'ssh-ng://nixbuilder@nix-offload-0123456789abcdef-1'
 const LABEL = 'nixbuilder@10.0.0.5:22'
 
@@ -117,7 +119,8 @@ describe("a build in a builder's own store, tagged with the builder its route we
   // The builder's daemon builds in its own store: its builds come back with an empty machine name.
   const log = [buildStartLine(7, DRV_A, ''), buildLogLine(7, 'compiling hello'), stopLine(7)].join('\n')
 
-  it("tags its builds with the route's builder", async () => {
+  it("tags its builds with the route's builder, in the group of the route's build", async () => {
+    startGroup(Phase.Build)
     const outcome = await buildInStores({
       release: { implementation: 'nix', version: '2.18.1' },
       settings: settingsWith({ strategy: 'remote-store', copyBack: false }),
@@ -125,7 +128,28 @@ describe("a build in a builder's own store, tagged with the builder its route we
       env: fakeNix(`${log}\n`),
       workDir: tmpdir()
     })
+    endGroup()
     expect(outcome.builds.map(build => build.machine)).toEqual([B1])
     expect(relayed()).toContain(`[${LABEL}] hello> compiling hello`)
+    const layout = readLayout(stdout.text())
+    expect(layout.groups.map(group => group.title)).toEqual([`Build on ${LABEL}`])
+  })
+
+  it('copies back in a group of its own after the build, when the build and the copy are two commands', async () => {
+    startGroup(Phase.Build)
+    const env = fakeNix(`${log}\n`, JSON.stringify([{ drvPath: DRV_A, outputs: { out: OUT_A } }]))
+    const outcome = await buildInStores({
+      release: { implementation: 'nix', version: '2.18.1' },
+      settings: settingsWith({ strategy: 'remote-store', copyBack: true }),
+      routes: [route],
+      env,
+      workDir: tmpdir()
+    })
+    endGroup()
+    expect(outcome.exitCode).toBe(0)
+    expect(outcome.copiedBack.get(B1)).toEqual([OUT_A])
+    const layout = readLayout(stdout.text())
+    expect(layout.groups.map(group => group.title)).toEqual([`Build on ${LABEL}`, `Copy back from ${LABEL}`])
+    expect(layout.groups[1]?.lines[0]).toBe(`Copying 1 output(s) back from ${LABEL}: ${OUT_A}`)
   })
 })
