@@ -12,6 +12,29 @@ export default tseslint.config(
     languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } }
   },
   {
+    // The step's log is printed in one place, which keeps each phase's lines in its group, annotations outside them,
+    // and no workflow command where a relayed build log has stopped them.
+    files: ['src/**/*.ts'],
+    ignores: ['src/base/step-log.ts'],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        ...[
+          'info',
+          'debug',
+          'notice',
+          'warning',
+          'error',
+          'setFailed',
+          'startGroup',
+          'endGroup',
+          'group',
+          'summary'
+        ].map(property => ({ object: 'core', property, message: 'Print through src/base/step-log.ts.' }))
+      ]
+    }
+  },
+  {
     rules: {
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/no-non-null-assertion': 'error'

@@ -1,10 +1,9 @@
-import * as core from '@actions/core'
 import { cpus } from 'node:os'
 import { type ConfiguredBuilder, Input, label, type Settings } from './inputs/index.js'
 import { builderOffer, diagnose, type Diagnosis, outcomeContext, retryDecision } from './diagnosis/index.js'
 import type { BuildOutcome, BuildRecord, StoreBuildOutcome, StoreRoute } from './nix/index.js'
 import { checkAgain, type PreflightResult } from './builders/index.js'
-import { logInfo } from './base/index.js'
+import { logInfo, logWarning } from './base/index.js'
 import type { FailoverEntry } from './report/index.js'
 import { checkAll, fileOps, machinesFileOp, type Plan, type RunnerFacts, viaSudo } from './runner/index.js'
 
@@ -202,7 +201,7 @@ function diagnoseAttempt(outcome: BuildOutcome, job: FailoverJob & { buildStore?
 
 /** The settings for the runner's own share of the build: every core, as `fallback: local` builds. */
 function onRunner(settings: Settings): Settings {
-  core.warning(
+  logWarning(
     `Building the rest on the runner: no builder that fits is left, and '${Input.Fallback}: local' is set. ` +
       `'confirmed' is false for this run.`,
     { title: 'nix-offload: failover to the runner' }

@@ -1,6 +1,5 @@
-import * as core from '@actions/core'
 import { cpus } from 'node:os'
-import { phase, StepError } from './base/index.js'
+import { inGroup, logWarning, Phase, phase, StepError } from './base/index.js'
 import { Input, type Settings } from './inputs/index.js'
 import { lastError, runBuild } from './nix/index.js'
 import { publish } from './publish.js'
@@ -18,7 +17,7 @@ export async function buildOnRunner(
   reason: string,
   checks: Checks
 ): Promise<void> {
-  core.warning(
+  logWarning(
     `Building on the runner: ${reason}. '${Input.Fallback}: local' is set, so nothing is offloaded and ` +
       `'${Input.RequireRemote}' does not apply.`,
     { title: 'nix-offload: fallback to the runner' }
@@ -28,10 +27,8 @@ export async function buildOnRunner(
     await publish({ ...report, fallback: reason }, settings, false)
     return
   }
-  const outcome = await phase(
-    'build',
-    runBuild({ ...settings, localJobs: Math.max(1, cpus().length), rebuild: settings.rebuild }, process.env)
-  )
+  const local = { ...settings, localJobs: Math.max(1, cpus().length), rebuild: settings.rebuild }
+  const outcome = await inGroup(Phase.Build, () => phase('build', runBuild(local, process.env)))
   const built = makeReport({
     builds: outcome.builds,
     outPaths: outcome.outPaths,

@@ -1,7 +1,7 @@
 import { hookWithFailover, liveTools, machinesRewriter, storeWithFailover } from './failover.js'
 import { publish } from './publish.js'
 import type { Configured, OffloadStep } from './offload-setup.js'
-import { logInfo, phase } from './base/index.js'
+import { endGroup, logInfo, Phase, phase, startGroup } from './base/index.js'
 import { Input, label, type Settings } from './inputs/index.js'
 import { pushOutputs } from './store-push.js'
 import type { FailoverEntry, PushEntry } from './report/index.js'
@@ -17,7 +17,7 @@ import {
   type StrategyChoice,
   transferBytes
 } from './nix/index.js'
-import { type BuildReport, type Checks, makeReport } from './report/index.js'
+import { type BuildReport, type Checks, makeReport, proofLine } from './report/index.js'
 import { nixEnvironment, type Plan, runnerRelease, saveJournal, undoJournal } from './runner/index.js'
 
 /** What the build left: Nix's outcome and, in a builder's own store, the proofs, copies back and sizes it adds. */
@@ -124,22 +124,32 @@ function buildInBuilderStore(options: {
 /**
  * Nothing after the build uses the remote-store plan's files or SSH master (later steps are not configured, and a
  * second look opens its own connection): they go now, beside the report, rather than linger until the post step.
+ * What it says waits for sayUndone, so that it does not land in the middle of the proof's group.
  */
-export function undoStorePlan(configured: Configured): Promise<void> | undefined {
+export function undoStorePlan(configured: Configured): Promise<string | undefined> | undefined {
   return configured.plan.path === 'remote-store' ? undoNow(configured) : undefined
 }
 
+/** The end of the remote-store plan's undo, and what it says, in a group of its own. */
+export async function sayUndone(undoing: Promise<string | undefined> | undefined): Promise<void> {
+  const said = await undoing
+  if (said === undefined) return
+  startGroup(Phase.Undo)
+  logInfo(said)
+  endGroup()
+}
+
 /** Undoes the remote-store plan at the end of main, so the post step has nothing left to undo. */
-async function undoNow({ journal, masters }: Configured): Promise<void> {
+async function undoNow({ journal, masters }: Configured): Promise<string | undefined> {
   // Its masters are this process's children, ended by SIGTERM (or, when ssh made its own connection, by closing their
   // input): `ssh -O stop` and the search for a master left over are only needed when one did not end by itself. No
   // session leaves a master of its own (ControlPersist no).
   const closed = await masters.close()
   const undo = closed ? journal.undo.filter(entry => entry.kind !== 'close-ssh-masters') : journal.undo
   const { failures } = await undoJournal({ ...journal, undo })
-  if (failures > 0) return
+  if (failures > 0) return undefined
   saveJournal({ asRoot: journal.asRoot, undo: [] })
-  logInfo(`Closed this step's SSH master and removed its files: nothing is left for the post step to undo.`)
+  return `Closed this step's SSH master and removed its files: nothing is left for the post step to undo.`
 }
 
 /** Where each derivation ran, with the proof and the bytes moved per builder: the report, published. */
@@ -172,6 +182,7 @@ export async function reportBuild(options: {
   })
   if (built.failovers !== undefined && built.failovers.length > 0) report.failovers = built.failovers
   if (built.pushes !== undefined) report.pushes = built.pushes
+  logInfo(proofLine(report))
   if (onBuilder && succeeded) {
     logInfo(
       `'${Input.CopyBack}: false': the outputs stay in the builder's store: ${built.outPaths.join(' ')}`

@@ -1,8 +1,7 @@
-import * as core from '@actions/core'
 import { publish } from './publish.js'
 import { buildOnRunner, runnerEntry } from './fallback.js'
 import { type SpeculativeConfiguration, tempDirectory } from './speculative.js'
-import { logInfo, phase } from './base/index.js'
+import { logInfo, logWarning, phase } from './base/index.js'
 import { admitBuilders, type PreflightOutcome } from './builders/index.js'
 import {
   type ConfiguredBuilder,
@@ -206,7 +205,7 @@ function checkRebuild(facts: RunnerFacts, settings: Settings, strategy: ChosenSt
       `input ${Input.Rebuild}`
     )
   }
-  core.warning(
+  logWarning(
     `'${Input.Rebuild}: true' sends Nix's check build (--rebuild) to the builder, but a builder that already has ` +
       'the outputs returns them without building them again (NixOS/nix#8789), and a runner on Nix 2.34 or later ' +
       'never sends it at all. For a proof, build a derivation whose outputs exist nowhere yet.',

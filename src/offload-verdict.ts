@@ -1,7 +1,6 @@
-import * as core from '@actions/core'
 import type { Built } from './offload-build.js'
 import type { OffloadStep } from './offload-setup.js'
-import { AnnotatedFailure, logInfo, phase, StepError } from './base/index.js'
+import { AnnotatedFailure, logError, logInfo, logWarning, phase, StepError } from './base/index.js'
 import { checkAgain, secondLook } from './builders/index.js'
 import { Input, type Settings } from './inputs/index.js'
 import { lastError } from './nix/index.js'
@@ -26,7 +25,7 @@ export async function judgeBuild(options: {
   const diagnoses = await diagnoseBuild(options)
   // Each finding is one annotation; the first error among them is why the step fails, and is not written again.
   for (const diagnosis of diagnoses) {
-    const annotate = diagnosis.severity === 'error' ? core.error : core.warning
+    const annotate = diagnosis.severity === 'error' ? logError : logWarning
     annotate(diagnosis.message, { title: `nix-offload: ${diagnosis.title}` })
   }
   if (built.exitCode !== 0) {
@@ -38,7 +37,7 @@ export async function judgeBuild(options: {
     )
   }
   if (report.derivations.length === 0) {
-    core.warning(
+    logWarning(
       'Nothing was built: every output was already valid, so this run does not prove that builds run on the builder. ' +
         'Build a derivation whose outputs exist nowhere yet (e.g. a nonce in an attribute) for a proof.',
       { title: 'nix-offload: nothing built' }
@@ -80,7 +79,7 @@ async function diagnoseBuild(options: { step: Judged; built: Built; plan: Plan }
 /** A derivation whose builder's store disagrees with Nix's log: an error under `require-remote`, else a warning. */
 function judgeStoreProofs(report: BuildReport, settings: Settings): void {
   const unproven = report.derivations.filter(derivation => derivation.proof?.store === false)
-  const annotate = settings.requireRemote ? core.error : core.warning
+  const annotate = settings.requireRemote ? logError : logWarning
   const consequence = settings.requireRemote ? `\n'${Input.RequireRemote}' is true, so the step fails.` : ''
   for (const derivation of unproven) {
     annotate(
@@ -105,13 +104,13 @@ function judgeLocalBuilds(report: BuildReport, settings: Settings): void {
   // A failover that left no builder handed the rest to the runner, as `fallback: local` asks; it has said so.
   const fellBack = (report.failovers ?? []).some(failover => failover.movedTo.includes('local'))
   if (!settings.requireRemote || (fellBack && settings.fallback === 'local')) {
-    core.warning(`${local.length} derivation(s) were built on the runner, not on a builder: ${names}.`, {
+    logWarning(`${local.length} derivation(s) were built on the runner, not on a builder: ${names}.`, {
       title: 'nix-offload: local fallback'
     })
     return
   }
   for (const derivation of local) {
-    core.error(
+    logError(
       `${derivation.drvPath} was built on the runner, not on a builder, although '${Input.RequireRemote}' is ` +
         `true. Check that a builder offers its system and features, or set '${Input.LocalJobs}: 0' so nothing ` +
         'can build locally.',

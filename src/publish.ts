@@ -1,4 +1,5 @@
 import * as core from '@actions/core'
+import { writeSummary } from './base/index.js'
 import { Output, type Settings } from './inputs/index.js'
 import { type BuildReport, renderSummary, writeReportFile } from './report/index.js'
 
@@ -13,6 +14,6 @@ export async function publish(report: BuildReport, settings: Settings, built: bo
   core.setOutput(Output.BuildersHealthy, String(report.buildersHealthy))
   core.setOutput(Output.Report, reportFile)
   if (settings.summary && process.env.GITHUB_STEP_SUMMARY) {
-    await core.summary.addRaw(renderSummary(report, built)).write()
+    await writeSummary(renderSummary(report, built))
   }
 }

@@ -1,5 +1,14 @@
 import * as core from '@actions/core'
-import { failStep, logInfo, phase, trackChildren } from './base/index.js'
+import {
+  endGroup,
+  failStep,
+  logInfo,
+  logNotice,
+  Phase,
+  phase,
+  startGroup,
+  trackChildren
+} from './base/index.js'
 import { preflight, type PreflightOutcome } from './builders/index.js'
 import { canary } from './canary/index.js'
 import { buildOnRunner } from './fallback.js'
@@ -59,13 +68,18 @@ export async function runCanary(): Promise<void> {
   })
 }
 
-/** Runs a step's body with its processes recorded (the post step stops them if it is killed); errors fail the step. */
+/**
+ * Runs a step's body with its processes recorded (the post step stops them if it is killed); errors fail the step,
+ * their error line after the last phase's group has ended.
+ */
 async function failOnError(body: () => Promise<void>): Promise<void> {
   trackChildren(childRecorder())
   try {
     await body()
   } catch (error) {
     failStep(error)
+  } finally {
+    endGroup()
   }
 }
 
@@ -89,6 +103,8 @@ function startStep<S extends Settings>(
   parse: (read: InputReader, defaults: SettingsDefaults) => S
 ): StartedStep<S> {
   maskPrivateKey(read(Input.SshPrivateKey))
+  // The runner probe and the builders' checks, up to the builders' admission (offload.ts, canary.ts).
+  startGroup(Phase.Preflight)
   const probing = phase('runner probe', probeRunner())
   probing.catch(() => undefined)
   const guess = nodeSystem()
@@ -118,9 +134,9 @@ async function probed<S extends Settings>(
   const facts = await probing
   const parsed = facts.system === guess ? early : withRunnerSystem(early, facts.system)
   describeRunner(facts, parsed)
-  for (const notice of parsed.notices) core.notice(notice, { title: 'nix-offload: inputs' })
+  for (const notice of parsed.notices) logNotice(notice, { title: 'nix-offload: inputs' })
   const { settings, notice } = settingsForRunner(parsed, facts)
-  if (notice !== undefined) core.notice(notice, { title: 'nix-offload: multiplexing off' })
+  if (notice !== undefined) logNotice(notice, { title: 'nix-offload: multiplexing off' })
   const checking =
     parsed === early || parsed.keyMissing
       ? preflighting

@@ -1,4 +1,4 @@
-import { logInfo, phase, runCommand, shellQuote, stderrTail } from './base/index.js'
+import { logInfo, Phase, phase, runCommand, shellQuote, startGroup, stderrTail } from './base/index.js'
 import { Input, pushPlace, type PushTarget, SetupError, type Settings } from './inputs/index.js'
 import {
   builderNix,
@@ -104,6 +104,7 @@ export async function pushOutputs(
   const target = settings.pushTo
   const pushes: PushEntry[] = []
   if (target === undefined) return { pushes }
+  startGroup(Phase.Push)
   for (const [storeUri, paths] of builtIn) {
     if (paths.length === 0) continue
     const pushed = await phase('push', pushFromBuilder({ storeUri, target, paths, env }))

@@ -1,5 +1,5 @@
 import * as core from '@actions/core'
-import { logInfo } from './safe-text.js'
+import { endGroup, logError, logInfo } from './step-log.js'
 
 /**
  * How a step fails: with exactly one error annotation per error. `core.setFailed` is not used, because it writes an
@@ -33,15 +33,17 @@ const UNEXPECTED_TITLE = 'nix-offload'
 
 /**
  * Fails the step for `error`: its one annotation, unless it was written already, and the failing exit code. An error
- * the action did not expect (a bug) also has its stack in the log, for the report of it.
+ * the action did not expect (a bug) also has its stack in the log, for the report of it. Both come after the last
+ * phase's group has ended.
  */
 export function failStep(error: unknown): void {
   process.exitCode = core.ExitCode.Failure
+  endGroup()
   if (error instanceof AnnotatedFailure) return
   if (error instanceof StepError) {
-    core.error(error.message, { title: error.title })
+    logError(error.message, { title: error.title })
     return
   }
   if (error instanceof Error && error.stack !== undefined) logInfo(error.stack)
-  core.error(error instanceof Error ? error.message : String(error), { title: UNEXPECTED_TITLE })
+  logError(error instanceof Error ? error.message : String(error), { title: UNEXPECTED_TITLE })
 }

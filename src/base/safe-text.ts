@@ -1,5 +1,3 @@
-import * as core from '@actions/core'
-
 /**
  * Text from outside the action (a builder, the evaluation, Nix's log, saved state) made harmless to print on the
  * runner's log. The runner reads a workflow command from any line that starts with `::` once leading blanks are
@@ -36,12 +34,4 @@ export function safeLine(text: string): string {
 /** Outside text of several lines (an error's tail, a message): its `\n` and tabs kept, every other control escaped. */
 export function safeText(text: string): string {
   return breakCommands(text.replace(CONTROL_BUT_LINES, visible))
-}
-
-/**
- * `core.info` for everything the action prints outside the build's own log (which build.ts prints between
- * `::stop-commands::` and its resume token): any of it may hold text from outside.
- */
-export function logInfo(text: string): void {
-  core.info(safeText(text))
 }

@@ -1,4 +1,4 @@
-import * as core from '@actions/core'
+import { logDebug } from './step-log.js'
 
 /**
  * Awaits one phase of the step and logs how long it took, and when it ended since Node started, as a debug line
@@ -10,6 +10,6 @@ export async function phase<T>(name: string, work: Promise<T>): Promise<T> {
     return await work
   } finally {
     const now = performance.now()
-    core.debug(`${name}: ${Math.round(now - started)} ms (ended ${Math.round(now)} ms after Node started)`)
+    logDebug(`${name}: ${Math.round(now - started)} ms (ended ${Math.round(now)} ms after Node started)`)
   }
 }

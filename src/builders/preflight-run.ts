@@ -1,10 +1,9 @@
-import * as core from '@actions/core'
 import { Input, label } from '../inputs/index.js'
 import { SetupError } from '../inputs/index.js'
 import { inspectBuilder } from './preflight.js'
 import { judge, type PreflightResult, type PreflightWarning, preflightWarnings } from './preflight-verdict.js'
 import type { Builder, Settings } from '../inputs/index.js'
-import { AnnotatedFailure, logInfo } from '../base/index.js'
+import { AnnotatedFailure, logError, logInfo, logWarning } from '../base/index.js'
 
 const OPTIONS = { connectTimeoutMs: 10_000, timeoutMs: 30_000 }
 
@@ -95,7 +94,7 @@ export async function checkAgain(
  */
 export function admitBuilders(outcome: PreflightOutcome, settings: Settings): void {
   for (const warning of outcome.warnings) {
-    core.warning(warning.message, { title: `nix-offload: ${warning.builder} ${warning.title}` })
+    logWarning(warning.message, { title: `nix-offload: ${warning.builder} ${warning.title}` })
   }
   const unhealthy = outcome.results.filter(result => !result.healthy)
   if (unhealthy.length === 0 && outcome.builders.length === 0)
@@ -107,7 +106,7 @@ export function admitBuilders(outcome: PreflightOutcome, settings: Settings): vo
     : outcome.builders.length > 0
       ? `\nSet '${Input.SkipUnhealthy}: true' to build on the ${outcome.builders.length} healthy builder(s) anyway.`
       : ''
-  const annotate = skip ? core.warning : core.error
+  const annotate = skip ? logWarning : logError
   for (const result of unhealthy) {
     annotate(`${result.message ?? ''}${next}`, {
       title: `nix-offload: ${result.builder} ${result.cause ?? 'unhealthy'}`

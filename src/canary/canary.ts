@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { runBuild } from '../nix/index.js'
 import { type CanaryTarget, renderCanaryExpression } from './canary-plan.js'
 import { type CanaryEntry, type CanaryRun, judgeCanary, renderCanarySummary } from './canary-verdict.js'
-import { configureBuilders, Output } from '../inputs/index.js'
+import { configureBuilders, label, Output } from '../inputs/index.js'
 import { checkAll, type FileOp, fileOps, newToken, viaSudo } from '../runner/index.js'
 import type { BuildRecord, CopyRecord } from '../nix/index.js'
 import { restoreHistory, saveHistory } from './history-cache.js'
@@ -19,7 +19,7 @@ import { configureRunner, exportNixConfig } from '../runner/index.js'
 import type { CanarySettings } from '../inputs/index.js'
 import type { StoreReach } from '../runner/index.js'
 import { appendHistory, type CanarySample, historyId, trendWarnings } from './trend.js'
-import { logInfo, StepError } from '../base/index.js'
+import { inGroup, logInfo, logWarning, Phase, startGroup, StepError, writeSummary } from '../base/index.js'
 
 /**
  * The canary action: for each builder separately, preflight it, build a derivation no store can hold yet on it and on
@@ -35,7 +35,7 @@ export async function canary(
   const healthyIndexes = checked.results.flatMap((result, index) => (result.healthy ? [index] : []))
   const measured =
     checked.builders.length > 0
-      ? await buildOnEach({ facts, settings, checked, healthyIndexes })
+      ? await inGroup(Phase.Configure, () => buildOnEach({ facts, settings, checked, healthyIndexes }))
       : { runs: new Map<number, CanaryRun>(), builds: [], stores: new Map<string, StoreReach>() }
   const entries: CanaryEntry[] = checked.results.map((result, index) => {
     const run = measured.runs.get(index)
@@ -49,7 +49,7 @@ export async function canary(
       thresholds
     )
   })
-  await followTrend(entries, settings)
+  await inGroup(Phase.Verdict, () => followTrend(entries, settings))
   await publishCanary(entries, settings)
   failOnUnhealthy(entries)
 }
@@ -63,9 +63,9 @@ interface Measured {
 }
 
 /**
- * Configures the runner for every healthy builder, then builds each one's canary on it alone: the machines file names
- * only that builder for its build, so its canary can go nowhere else, and its figures are its own. The hook re-reads
- * the machines file for every build (docs/nix.md, "Where builds are offloaded from").
+ * Configures the runner for every healthy builder, then builds each one's canary on it alone, each build in a group of
+ * its own: the machines file names only that builder for its build, so its canary can go nowhere else, and its figures
+ * are its own. The hook re-reads the machines file for every build (docs/nix.md, "Where builds are offloaded from").
  */
 async function buildOnEach(options: {
   facts: RunnerFacts
@@ -102,6 +102,7 @@ async function buildOnEach(options: {
     const run: CanaryRun = { storeUri: builder.storeUri, drvName: target.name, copies: [] }
     measured.runs.set(resultIndex, run)
     if (measured.stores.get(builder.storeUri)?.ok !== true) continue
+    startGroup(`${Phase.Build} on ${label(builder)}`)
     await useMachines([builder])
     const outcome = await runBuild(
       {
@@ -111,7 +112,8 @@ async function buildOnEach(options: {
         localJobs: 0,
         rebuild: false
       },
-      process.env
+      process.env,
+      { labels: new Map([[builder.storeUri, label(builder)]]) }
     )
     measured.builds.push(...outcome.builds)
     copies.push(...outcome.copies)
@@ -140,7 +142,7 @@ function failOnUnhealthy(entries: CanaryEntry[]): void {
   const unhealthy = entries.filter(entry => !entry.healthy)
   for (const entry of entries) {
     for (const warning of entry.warnings)
-      core.warning(warning, { title: `nix-offload canary: ${entry.builder} slower` })
+      logWarning(warning, { title: `nix-offload canary: ${entry.builder} slower` })
   }
   if (unhealthy.length > 0) {
     throw new StepError(
@@ -183,6 +185,6 @@ async function publishCanary(entries: CanaryEntry[], settings: CanarySettings): 
     writeReportFile({ mode: 'canary', thresholds: settings.canary, builders: entries })
   )
   if (settings.summary && process.env.GITHUB_STEP_SUMMARY) {
-    await core.summary.addRaw(renderCanarySummary(entries, settings.canary)).write()
+    await writeSummary(renderCanarySummary(entries, settings.canary))
   }
 }

@@ -1,8 +1,7 @@
-import * as core from '@actions/core'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type CanarySample, parseHistory } from './trend.js'
-import { logInfo } from '../base/index.js'
+import { logInfo, logWarning } from '../base/index.js'
 
 const HISTORY_FILE = 'history.json'
 
@@ -36,7 +35,7 @@ export async function restoreHistory(
 ): Promise<{ samples: CanarySample[]; key?: string }> {
   const cache = await cacheModule()
   if (!cache.isFeatureAvailable()) {
-    core.warning(
+    logWarning(
       'trend-factor: the GitHub Actions cache service is not available to this job (ACTIONS_RESULTS_URL is not ' +
         'set), so the canary cannot compare this run with earlier ones; run it on a GitHub-hosted or ' +
         'self-hosted runner of github.com to follow trends.'
@@ -55,7 +54,7 @@ export async function restoreHistory(
     logInfo(`Canary history: ${samples.length} sample(s) restored from ${key}.`)
     return { samples, key }
   } catch (error) {
-    core.warning(
+    logWarning(
       `trend-factor: could not restore the canary history (${describe(error)}); trends start afresh.`
     )
     return { samples: [] }
@@ -84,7 +83,7 @@ export async function saveHistory(
     // saveCache reports its own failures (reservation refused, upload failed) and returns -1.
     const cacheId = await cache.saveCache([historyPath(directory)], key)
     if (cacheId === -1) {
-      core.warning(
+      logWarning(
         `trend-factor: the canary history was not saved under ${key} (see the cache messages above).`
       )
       return ''
@@ -92,7 +91,7 @@ export async function saveHistory(
     logInfo(`Canary history: ${samples.length} sample(s) saved under ${key}.`)
     return key
   } catch (error) {
-    core.warning(`trend-factor: could not save the canary history under ${key} (${describe(error)}).`)
+    logWarning(`trend-factor: could not save the canary history under ${key} (${describe(error)}).`)
     return ''
   }
 }

@@ -1,11 +1,9 @@
-import * as core from '@actions/core'
-import { randomBytes } from 'node:crypto'
 import { type BuildRecord, type CopyRecord, type LogObserver, NixLogReader } from './ledger.js'
 import { LineSplitter, type NixEvent } from './nix-log.js'
 import { NIX_FEATURES } from './nix-cli.js'
-import { type ProgressOptions, ProgressTracker } from './progress.js'
+import { type BuilderNames, ProgressTracker } from './progress.js'
 import { StorePathFilter, storeDirOf } from './nix-log.js'
-import { runCommand } from '../base/index.js'
+import { logLine, logWarning, runCommand, stopCommands } from '../base/index.js'
 import { Input, type Settings } from '../inputs/index.js'
 
 export interface BuildOutcome {
@@ -41,15 +39,28 @@ export function asksForOutLinks(args: string[]): boolean {
 }
 
 /**
- * Runs the build, streaming each derivation's log lines live as `name> line`, and keeps the ledger. `progress` names
- * the builders in the live progress lines (by default `b<N>` for the action's Nth builder, see machineLabel).
+ * Runs the build, streaming each derivation's log lines live as `[builder] name> line`, and keeps the ledger.
+ * `names` names the builders in the live progress lines and in those tags.
  */
 export async function runBuild(
   settings: Settings,
   env: NodeJS.ProcessEnv,
-  progress: ProgressOptions = {}
+  names: BuilderNames = {}
 ): Promise<BuildOutcome> {
-  return runNixBuild(buildArguments(settings), env, progress)
+  return runNixBuild(buildArguments(settings), env, names)
+}
+
+/** The tag of a log line of a build on a machine that the step's names do not name. */
+const OTHER_MACHINE = 'another machine'
+
+/**
+ * The tag before a derivation's log line: the builder it is built on, as the step names it (`[nixbuilder@b1:22] `),
+ * and none for the runner. The name comes from the step's own list of builders, never from the log, which a builder
+ * writes: a machine the list does not name is tagged `[another machine]`.
+ */
+export function machineTag(machine: string, names: BuilderNames): string {
+  const name = machine === '' ? names.local : (names.labels?.get(machine) ?? OTHER_MACHINE)
+  return name === undefined ? '' : `[${name}] `
 }
 
 /** How often the live progress is asked for a line; it prints one at most every PROGRESS_INTERVAL_MS. */
@@ -63,11 +74,11 @@ const PROGRESS_POLL_MS = 1_000
 export async function runNixBuild(
   args: string[],
   env: NodeJS.ProcessEnv,
-  progress: ProgressOptions = {},
+  names: BuilderNames = {},
   watch?: (event: NixEvent) => void
 ): Promise<BuildOutcome> {
   const track = `nix ${args[NIX_FEATURES.length] ?? 'build'}`
-  return runLoggedBuild({ program: 'nix', args, track }, env, progress, watch)
+  return runLoggedBuild({ program: 'nix', args, track }, env, names, watch)
 }
 
 /**
@@ -85,10 +96,10 @@ export interface LoggedBuild {
 export async function runLoggedBuild(
   command: LoggedBuild,
   env: NodeJS.ProcessEnv,
-  progress: ProgressOptions = {},
+  names: BuilderNames = {},
   watch?: (event: NixEvent) => void
 ): Promise<BuildOutcome> {
-  const tracker = new ProgressTracker(Date.now, progress)
+  const tracker = new ProgressTracker(Date.now, names)
   const observer: LogObserver = {
     event: event => {
       tracker.event(event)
@@ -97,15 +108,16 @@ export async function runLoggedBuild(
     progressLine: line => tracker.progressLine(line)
   }
   const storeDir = storeDirOf(env)
-  const reader = new NixLogReader(line => core.info(line), Date.now, observer, new StorePathFilter(storeDir))
+  const print = (line: string, machine?: string): void =>
+    logLine(machine === undefined ? line : `${machineTag(machine, names)}${line}`)
+  const reader = new NixLogReader(print, Date.now, observer, new StorePathFilter(storeDir))
   const splitter = new LineSplitter(line => reader.readLine(line))
   // Build logs come from the builder: keep a line like "::add-mask::" or "::error::" in them from acting on the runner.
-  const resumeToken = randomBytes(16).toString('hex')
-  core.info(`::stop-commands::${resumeToken}`)
+  const resume = stopCommands()
   // A timer rather than the log: a long build may print nothing for minutes while its figures have changed.
   const ticker = setInterval(() => {
     const line = tracker.line()
-    if (line !== undefined) core.info(line)
+    if (line !== undefined) logLine(line)
   }, PROGRESS_POLL_MS)
   let result
   try {
@@ -119,11 +131,11 @@ export async function runLoggedBuild(
     splitter.end()
   } finally {
     clearInterval(ticker)
-    core.info(`::${resumeToken}::`)
+    resume()
   }
   const outPaths = reader.paths.keep(parseOutPaths(result.stdout.toString()))
   const refused = reader.paths.warning("Nix's log of the build")
-  if (refused !== undefined) core.warning(refused, { title: 'nix-offload: not a store path' })
+  if (refused !== undefined) logWarning(refused, { title: 'nix-offload: not a store path' })
   return {
     exitCode: result.code,
     builds: reader.ledger.records(),

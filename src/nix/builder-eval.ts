@@ -1,10 +1,9 @@
-import { phase, runCommand, safeLine, shellQuote, stderrTail } from '../base/index.js'
+import { Phase, phase, runCommand, safeLine, shellQuote, startGroup, stderrTail } from '../base/index.js'
 import { Input, SetupError, type Settings } from '../inputs/index.js'
 import { type BuildOutcome, copyBackRefused, lastError, runLoggedBuild } from './build.js'
 import { builtOn } from './ledger.js'
 import { builderNix, NIX_FEATURES, type NixRelease, sshDestination } from './nix-cli.js'
 import { isStorePath, storeDirOf } from './nix-log.js'
-import { machineLabel } from './progress.js'
 import { copyBack, emptyOutcome, type StoreBuildOutcome } from './store-build.js'
 import { askBuilderStore, sshOptionsOf, storeProofs } from './store-proof.js'
 import {
@@ -144,6 +143,7 @@ export async function buildOnBuilder(settings: Settings, how: BuilderEvaluation)
   const { route, env } = how
   const outcome = emptyOutcome()
   const started = Date.now()
+  startGroup(`${Phase.Build} on ${route.label}`)
   const sources = await phase('nix flake archive', archiveFlakes(route, env))
   if (typeof sources === 'string') return { ...outcome, exitCode: 1, messages: [sources] }
   const built = await phase('nix build on the builder', buildThere(settings, route, sources, env))
@@ -152,9 +152,7 @@ export async function buildOnBuilder(settings: Settings, how: BuilderEvaluation)
   outcome.builtIn.set(route.storeUri, built.outPaths)
   const drvPaths = built.builds.filter(build => build.status === 'built').map(build => build.drvPath)
   const copying =
-    settings.copyBack && built.outPaths.length > 0
-      ? phase('copy back', copyBack(route.storeUri, built.outPaths, env))
-      : undefined
+    settings.copyBack && built.outPaths.length > 0 ? copyBack(route, built.outPaths, env) : undefined
   const answer = await phase(
     'proof from the store',
     askBuilderStore(how.release, route.storeUri, drvPaths, started, env, {
@@ -217,7 +215,7 @@ async function buildThere(
       track: 'ssh nix build'
     },
     env,
-    { local: machineLabel(route.storeUri) }
+    { local: route.label }
   )
   // Copies in that log are the builder's own (substitutions into its store): none went to or from the runner.
   const there: BuildOutcome = { ...outcome, builds: builtOn(route.storeUri, outcome.builds), copies: [] }

@@ -61,4 +61,4 @@ export {
 } from './strategy.js'
 export { derivationName, isStorePath, storeDirOf } from './nix-log.js'
 export { sshOptionsOf, type Transfer, transferBytes } from './store-proof.js'
-export { type BuildTimes, buildTimes, formatBytes, type ProgressOptions } from './progress.js'
+export { type BuildTimes, buildTimes, formatBytes, type BuilderNames } from './progress.js'

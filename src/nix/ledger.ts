@@ -60,6 +60,8 @@ export interface BuildActivity {
   readonly name: string
   /** The builder's own build activity relayed back over ssh-ng: it carries the log lines but is not a build. */
   readonly relayed: boolean
+  /** The machine the derivation is built on (its build's, for a relayed activity): empty for the runner. */
+  readonly machine: string
 }
 
 /**
@@ -81,11 +83,11 @@ export class BuildLedger {
     const remoteRunning = current !== undefined && current.machine !== '' && current.end === undefined
     const name = current?.name ?? derivationName(drvPath)
     if (machine === '' && remoteRunning) {
-      this.activities.set(id, { drvPath, name, relayed: true })
+      this.activities.set(id, { drvPath, name, relayed: true, machine: current.machine })
       this.phasesOf(current).remote = { start: time }
       return true
     }
-    this.activities.set(id, { drvPath, name, relayed: false })
+    this.activities.set(id, { drvPath, name, relayed: false, machine })
     this.builds.set(drvPath, {
       drvPath,
       name,
@@ -254,8 +256,11 @@ export class CopyLedger {
   }
 }
 
-/** Where the log reader sends what a user should see: `core.info` in the action, nothing in the benchmark. */
-export type LogPrinter = (line: string) => void
+/**
+ * Where the log reader sends what a user should see: the step's log in the action, nothing in the benchmark. A
+ * derivation's own log line comes with the machine it is built on (empty for the runner), for its tag.
+ */
+export type LogPrinter = (line: string, machine?: string) => void
 
 /** Something else that follows the log as the reader reads it: the live progress (progress.ts). */
 export interface LogObserver {
@@ -269,7 +274,8 @@ const KEPT_LOG_LINES = 10
 
 /**
  * Reads `nix build --log-format internal-json` stderr, one line at a time: keeps the build and copy ledgers, Nix's
- * error and warning messages and each derivation's last log lines, and prints each derivation's log as `name> line`.
+ * error and warning messages and each derivation's last log lines, and prints each derivation's log as `name> line`,
+ * with the machine it is built on for the printer's tag.
  */
 export class NixLogReader {
   readonly ledger = new BuildLedger()
@@ -338,7 +344,7 @@ export class NixLogReader {
           if (activity === undefined) {
             this.print(text)
           } else {
-            this.print(`${activity.name}> ${text}`)
+            this.print(`${activity.name}> ${text}`, activity.machine)
             this.keepLine(activity.drvPath, text)
           }
         }

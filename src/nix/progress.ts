@@ -10,13 +10,14 @@ import { ActivityType, type NixEvent, ResultType, stripAnsi } from './nix-log.js
 /** No more than one progress line this often, and none before a build has run this long. */
 export const PROGRESS_INTERVAL_MS = 15_000
 
-/** How each builder is named in the line. */
-export interface ProgressOptions {
+/** How the step names each builder: in the progress line, and in the tag of each log line of a build there. */
+export interface BuilderNames {
   /** Store URI → how the step names that builder (e.g. user@host:port); other URIs get machineLabel's short name. */
   labels?: ReadonlyMap<string, string>
   /**
-   * What an empty machine name means: the runner, where the build hook leaves a build (the default), or the builder
-   * whose store a remote-store build runs in (its daemon's builds come back with an empty machine name).
+   * What an empty machine name means: the runner, where the build hook leaves a build (the default: its log lines
+   * carry no tag), or the builder whose store a remote-store build runs in (its daemon's builds come back with an
+   * empty machine name).
    */
   local?: string
 }
@@ -78,7 +79,7 @@ export class ProgressTracker implements LogObserver {
 
   constructor(
     private readonly clock: () => number,
-    private readonly options: ProgressOptions = {},
+    private readonly options: BuilderNames = {},
     private readonly interval = PROGRESS_INTERVAL_MS
   ) {
     this.lastAt = clock()

@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, readlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import * as core from '@actions/core'
 import { phase, runCommand, safeLine, stderrTail } from '../base/index.js'
+import { logInfo, logWarning, Phase, startGroup } from '../base/index.js'
 import type { Settings } from '../inputs/index.js'
 import {
   asksForOutLinks,
@@ -15,7 +15,6 @@ import {
 } from './build.js'
 import type { BuildRecord } from './ledger.js'
 import { ActivityType, type NixEvent } from './nix-log.js'
-import { machineLabel } from './progress.js'
 import { copyLinksOutputs, NIX_FEATURES, type NixRelease } from './nix-cli.js'
 import {
   askBuilderStore,
@@ -70,9 +69,10 @@ async function proveRoute(
   for (const [path, size] of [...answer.sizes, ...(await sizing)]) outcome.sizes.set(path, size)
 }
 
-/** One session with a builder's store: its URI, and the command-line tail naming what it builds. */
+/** One session with a builder's store: its URI, the step's name for it, and the command-line tail naming its build. */
 export interface StoreSession {
   storeUri: string
+  label: string
   targets: string[]
 }
 
@@ -126,7 +126,9 @@ export async function buildInStores(options: StoreBuildOptions): Promise<StoreBu
     const jobs = route.maxJobs ?? 1
     // The proof's `nix` on the builder starts with the build, and is asked once the builds are over (store-proof.ts).
     const how = pathInfoRoute(route.storeUri, env, { start: oneSession, access: route.access })
-    const session = { storeUri: route.storeUri, targets: derivedPathArgs(release, route.derivations) }
+    const targets = derivedPathArgs(release, route.derivations)
+    const session = { storeUri: route.storeUri, label: route.label, targets }
+    startGroup(`${Phase.Build} on ${route.label}`)
     try {
       const ask = (drvPaths: string[]): Promise<StoreAnswer> =>
         phase('proof from the store', askBuilderStore(release, route.storeUri, drvPaths, started, env, how))
@@ -158,7 +160,7 @@ export async function buildInStores(options: StoreBuildOptions): Promise<StoreBu
       }
       const copying =
         settings.copyBack && !oneSession && one.outPaths.length > 0
-          ? phase('copy back', copyBack(route.storeUri, one.outPaths, env))
+          ? copyBack(route, one.outPaths, env)
           : undefined
       await proveRoute({ storeUri: route.storeUri, one, env, asking: asking ?? ask }, outcome)
       const copied = await copying
@@ -191,10 +193,7 @@ async function buildInStore(
   env: NodeJS.ProcessEnv
 ): Promise<BuildOutcome> {
   const args = storeBuildArguments(settings, session, maxJobs)
-  return inBuilderStore(
-    session.storeUri,
-    await runNixBuild(args, env, { local: machineLabel(session.storeUri) })
-  )
+  return inBuilderStore(session.storeUri, await runNixBuild(args, env, { local: session.label }))
 }
 
 /** buildInStore's command line: only the build's options of `args`, and the derivations, not the installables. */
@@ -246,10 +245,7 @@ async function buildAndCopyBack(
       buildsOver([...started])
     }
   }
-  const outcome = inBuilderStore(
-    route.storeUri,
-    await runNixBuild(args, env, { local: machineLabel(route.storeUri) }, watch)
-  )
+  const outcome = inBuilderStore(route.storeUri, await runNixBuild(args, env, { local: route.label }, watch))
   if (outcome.exitCode !== 0) {
     // Built there, failed on the way back: said as the copy back's failure, which the diagnosis reads first.
     const back = copiesByBuilder(outcome.copies, [route.storeUri]).get(route.storeUri)?.received.size ?? 0
@@ -346,7 +342,7 @@ async function linkOutputs(
 ): Promise<void> {
   if (!asksForOutLinks(settings.args)) return
   if (!settings.copyBack) {
-    core.warning(
+    logWarning(
       "The out-links 'args' asks for were not made: with 'copy-back: false' the outputs stay in the builder's store."
     )
     return
@@ -368,31 +364,36 @@ async function linkOutputs(
   )
   if (result.code !== 0) {
     const last = safeLine(result.stderr.trim().split('\n').at(-1) ?? `exit code ${result.code}`)
-    core.warning(`The out-links 'args' asks for could not be made: ${last}`)
+    logWarning(`The out-links 'args' asks for could not be made: ${last}`)
   }
 }
 
-/** Brings the requested outputs back; the builder did not sign them, so the runner's store must take them unsigned. */
+/**
+ * Brings the requested outputs back, a phase in its own group: in a builder's store, unless one `nix copy` builds and
+ * brings back, they come back after the build, beside the proof. The builder did not sign them, so the runner's store
+ * must take them unsigned.
+ */
 export async function copyBack(
-  storeUri: string,
+  route: { storeUri: string; label: string },
   paths: string[],
   env: NodeJS.ProcessEnv
 ): Promise<string | undefined> {
-  const result = await runCommand(
-    'nix',
-    [
-      ...NIX_FEATURES,
-      'copy',
-      '--from',
-      storeUri,
-      '--no-check-sigs',
-      '--',
-      ...paths.filter(path => isStorePath(path, storeDirOf(env)))
-    ],
+  startGroup(`${Phase.CopyBack} from ${route.label}`)
+  logInfo(`Copying ${paths.length} output(s) back from ${route.label}: ${paths.join(' ')}`)
+  const wanted = paths.filter(path => isStorePath(path, storeDirOf(env)))
+  const result = await phase(
+    'copy back',
     // The copy of the build's outputs scales with them, as the build does: the job's timeout bounds it.
-    { env, track: 'nix copy', timeoutMs: 'none' }
+    runCommand(
+      'nix',
+      [...NIX_FEATURES, 'copy', '--from', route.storeUri, '--no-check-sigs', '--', ...wanted],
+      {
+        env,
+        track: 'nix copy',
+        timeoutMs: 'none'
+      }
+    )
   )
   if (result.code === 0) return undefined
-  const last = stderrTail(result.stderr)
-  return `error: copying the outputs back from '${storeUri}' failed: ${last}`
+  return `error: copying the outputs back from '${route.storeUri}' failed: ${stderrTail(result.stderr)}`
 }

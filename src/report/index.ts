@@ -10,6 +10,7 @@ export {
   type Checks,
   type FailoverEntry,
   makeReport,
+  proofLine,
   type PushEntry,
   type ReportParts,
   writeReportFile

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { builderNamed, hostPort } from '../inputs/index.js'
+import { builderNamed, hostPort, label } from '../inputs/index.js'
 import { type BuildRecord, type BuildStatus, buildTimes } from '../nix/index.js'
 import type { ConfigPath, Plan } from '../runner/index.js'
 import type { PreflightResult } from '../builders/index.js'
@@ -245,6 +245,32 @@ function derivationEntry(
 /** A machine as the report names it: the ledger's empty name (a build on the runner) is 'local'. */
 function reportedMachine(machine: string): string {
   return machine === '' ? 'local' : machine
+}
+
+/**
+ * The proof in one line, for the log: how many derivations Nix's log shows built on each builder (named as the step
+ * names it, never as the log does) and on the runner, how many failed, and how many a builder's own store confirms.
+ */
+export function proofLine(report: BuildReport): string {
+  const names = new Map(report.builders.map(builder => [builder.storeUri, label(builder)]))
+  const counts = new Map<string, number>()
+  for (const derivation of report.derivations) {
+    if (derivation.status !== 'built') continue
+    const where =
+      derivation.machine === 'local' ? 'the runner' : (names.get(derivation.machine) ?? 'another machine')
+    counts.set(where, (counts.get(where) ?? 0) + 1)
+  }
+  const places = [...counts].map(([where, count], index) =>
+    index === 0 ? `${count} derivation(s) built on ${where}` : `${count} on ${where}`
+  )
+  let line = `Proof: Nix's log shows ${places.length > 0 ? places.join(', ') : 'no derivation built'}`
+  if (report.failedBuilds > 0) line += `; ${report.failedBuilds} failed`
+  const asked = report.derivations.filter(derivation => derivation.proof?.store !== undefined)
+  if (asked.length > 0) {
+    const confirmed = asked.filter(derivation => derivation.proof?.store === true).length
+    line += `; the builder's store confirms ${confirmed} of ${asked.length}`
+  }
+  return `${line}.`
 }
 
 /** Writes the `report` output's JSON file under RUNNER_TEMP and returns its path. */

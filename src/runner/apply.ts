@@ -1,5 +1,13 @@
-import * as core from '@actions/core'
-import { logInfo, phase, runCommand, stderrTail, stopProcesses } from '../base/index.js'
+import {
+  inGroup,
+  logInfo,
+  logWarning,
+  Phase,
+  phase,
+  runCommand,
+  stderrTail,
+  stopProcesses
+} from '../base/index.js'
 import { label, NOTHING_TO_UNDO } from '../inputs/index.js'
 import { NIX_FEATURES, parseStoreInfo, storeInfoArgs } from '../nix/index.js'
 import { checkAll, type FileOp, fileOps } from './file-agent.js'
@@ -61,7 +69,7 @@ export function announcePlan(plan: Plan, facts: RunnerFacts): void {
   for (const builder of plan.builders) {
     logInfo(`Builder ${builder.storeUri} → ${label(builder)} (${builder.systems.join(', ')})`)
   }
-  for (const warning of plan.warnings) core.warning(warning, { title: 'nix-offload' })
+  for (const warning of plan.warnings) logWarning(warning, { title: 'nix-offload' })
 }
 
 /** The plan as one batch of file operations, and each undo with the operation whose change it takes back. */
@@ -146,11 +154,11 @@ export async function undoJournal(journal: Journal): Promise<UndoOutcome> {
         return
       }
       outcome.failures++
-      core.warning(`nix-offload could not undo its change to ${path}: ${result?.error ?? 'no answer'}`)
+      logWarning(`nix-offload could not undo its change to ${path}: ${result?.error ?? 'no answer'}`)
     })
   } catch (error) {
     outcome.failures++
-    core.warning(
+    logWarning(
       `nix-offload could not undo its changes: ${error instanceof Error ? error.message : String(error)}`
     )
   }
@@ -232,15 +240,19 @@ async function nixStoreCheck(
 
 /**
  * The post step: stops what a killed main left running, then undoes, newest first, what main recorded, in one batch
- * of file operations. It warns instead of failing, so it never breaks a job.
+ * of file operations, in the log's Undo group. It warns instead of failing, so it never breaks a job.
  */
-export async function cleanup(): Promise<void> {
+export function cleanup(): Promise<void> {
+  return inGroup(Phase.Undo, undoAll)
+}
+
+async function undoAll(): Promise<void> {
   await stopLeftRunning()
   let journal
   try {
     journal = loadJournal(sharedFiles())
   } catch (error) {
-    core.warning(
+    logWarning(
       `nix-offload did not undo anything: the state its main step saved is not a journal it could have written ` +
         `(${error instanceof Error ? error.message : String(error)}), so nothing was touched. A process of the job ` +
         `may have written to GITHUB_STATE; remove any nix-offload-<token> directory and "# nix-offload <token>" ` +
@@ -268,7 +280,7 @@ async function stopLeftRunning(): Promise<void> {
   try {
     records = loadChildren()
   } catch (error) {
-    core.warning(
+    logWarning(
       `nix-offload stopped no process: the record of what its main step started is not one it could have written ` +
         `(${error instanceof Error ? error.message : String(error)}).`
     )

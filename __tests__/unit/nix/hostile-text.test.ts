@@ -163,7 +163,7 @@ describe('text from a hostile evaluation and builder, printed by the action', ()
 })
 
 describe('the choke point', () => {
-  it("is how every module prints a line, but the build's log between its stop and resume", () => {
+  it('is base/step-log.ts: every module prints a line through it', () => {
     const src = join(import.meta.dirname, '..', '..', '..', 'src')
     const files = (dir: string): string[] =>
       readdirSync(dir).flatMap(name => {
@@ -175,6 +175,6 @@ describe('the choke point', () => {
       .map(path => path.slice(src.length + 1))
       .sort()
     // agent/main.ts answers its parent in JSON on a pipe, which never reaches the log.
-    expect(printing).toEqual(['agent/main.ts', 'base/safe-text.ts', 'nix/build.ts', 'post.ts'])
+    expect(printing).toEqual(['agent/main.ts', 'base/step-log.ts', 'post.ts'])
   })
 })

@@ -7,7 +7,7 @@ import {
   formatBytes,
   machineLabel,
   PROGRESS_INTERVAL_MS,
-  type ProgressOptions,
+  type BuilderNames,
   progressLine,
   ProgressTracker
 } from '../../../src/nix/progress.js'
@@ -28,7 +28,7 @@ interface Printed {
  */
 function follow(
   lines: readonly string[],
-  options: { stepMs?: number; interval?: number; progress?: ProgressOptions } = {}
+  options: { stepMs?: number; interval?: number; progress?: BuilderNames } = {}
 ): { printed: Printed[]; tracker: ProgressTracker; now: () => number } {
   let now = 0
   const clock = (): number => now
@@ -45,7 +45,7 @@ function follow(
 }
 
 /** The line for the whole log: the tracker asked once, after the last line, with no interval to wait. */
-function finalLine(lines: readonly string[], progress?: ProgressOptions): string | undefined {
+function finalLine(lines: readonly string[], progress?: BuilderNames): string | undefined {
   let now = 0
   const tracker = new ProgressTracker(() => now, progress, 0)
   const reader = new NixLogReader(

@@ -119,7 +119,7 @@ describe('the evaluation for remote-store, once', () => {
 })
 
 describe('the build in a builder store, from the derivations', () => {
-  const session = { storeUri: STORE, targets: [`${A}^out`] }
+  const session = { storeUri: STORE, label: 'nixbuilder@b1:22', targets: [`${A}^out`] }
 
   it('runs `nix build --store` with only the build and result options of args', () => {
     expect(storeBuildArguments(settingsWith({ args: ARGS }), session, 3)).toEqual([

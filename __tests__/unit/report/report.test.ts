@@ -4,7 +4,7 @@ import type { BuildRecord } from '../../../src/nix/ledger.js'
 import type { Plan } from '../../../src/runner/plan.js'
 import type { ConfiguredBuilder } from '../../../src/inputs/index.js'
 import { hostPort } from '../../../src/inputs/builder.js'
-import { makeReport } from '../../../src/report/report.js'
+import { makeReport, proofLine } from '../../../src/report/report.js'
 import { formatDuration, renderSummary } from '../../../src/report/summary.js'
 
 const A = '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-2.12.drv'
@@ -217,6 +217,32 @@ describe('makeReport', () => {
     expect(report.derivations[0]?.machine).toBe('ssh://someone@elsewhere')
     expect(report.derivations[0]?.builder).toBeUndefined()
     expect(report.remoteBuilds).toBe(1)
+  })
+})
+
+describe('proofLine', () => {
+  it("counts the derivations Nix's log shows built on each builder and on the runner, by the step's names", () => {
+    const builds = [
+      record({}),
+      record({ drvPath: B, name: 'jq-1.7' }),
+      record({ drvPath: `${A}x`, machine: URI_2 }),
+      record({ drvPath: `${B}x`, machine: '' }),
+      record({ drvPath: `${B}y`, machine: URI_2, status: 'failed' })
+    ]
+    expect(proofLine(makeReport({ plan: PLAN, builds }))).toBe(
+      "Proof: Nix's log shows 2 derivation(s) built on nixbuilder@builder.example.com:2222, 1 on " +
+        'root@[2001:db8::7]:22, 1 on the runner; 1 failed.'
+    )
+  })
+
+  it("names a machine the step did not configure by no name from the log, and adds the builder's store's word", () => {
+    const builds = [record({}), record({ drvPath: B, machine: 'ssh-ng://x]::error::forged' })]
+    const storeProofs = new Map([[A, { log: true, store: false, problem: 'not valid there' }]])
+    expect(proofLine(makeReport({ plan: PLAN, builds, storeProofs }))).toBe(
+      "Proof: Nix's log shows 1 derivation(s) built on nixbuilder@builder.example.com:2222, 1 on another " +
+        "machine; the builder's store confirms 0 of 1."
+    )
+    expect(proofLine(makeReport({ plan: PLAN }))).toBe("Proof: Nix's log shows no derivation built.")
   })
 })
 
