@@ -23542,7 +23542,7 @@ nacl.setPRNG = function(fn) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _cjs_globals_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7628);
-/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(996);
+/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9213);
 
 
 await (0,_run_js__WEBPACK_IMPORTED_MODULE_1__/* .runCanary */ .i)();
@@ -23568,7 +23568,7 @@ globals.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_0__.dirname)((0,node
 
 /***/ }),
 
-/***/ 996:
+/***/ 9213:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -23584,7 +23584,6 @@ var lib_core = __nccwpck_require__(3838);
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 ;// CONCATENATED MODULE: ./src/base/safe-text.ts
-
 /**
  * Text from outside the action (a builder, the evaluation, Nix's log, saved state) made harmless to print on the
  * runner's log. The runner reads a workflow command from any line that starts with `::` once leading blanks are
@@ -23613,13 +23612,6 @@ function safeLine(text) {
 /** Outside text of several lines (an error's tail, a message): its `\n` and tabs kept, every other control escaped. */
 function safeText(text) {
     return breakCommands(text.replace(CONTROL_BUT_LINES, visible));
-}
-/**
- * `core.info` for everything the action prints outside the build's own log (which build.ts prints between
- * `::stop-commands::` and its resume token): any of it may hold text from outside.
- */
-function safe_text_logInfo(text) {
-    lib_core/* info */.pq(safeText(text));
 }
 
 ;// CONCATENATED MODULE: ./src/base/process.ts
@@ -23872,6 +23864,193 @@ function shellQuote(word) {
     return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: ./src/base/step-log.ts
+
+
+
+/**
+ * The step's log, folded: each phase's lines in a group of its own, the groups one after the other, since GitHub
+ * does not nest them. A group opens with its phase's first line, so a phase that prints nothing leaves no empty fold.
+ * Annotations stay outside every group, so that a folded log still shows them: one ends the open group, and the
+ * phase's next line opens it again, marked continued. While a build's log is relayed, workflow commands are stopped
+ * (stopCommands), and a group or an annotation printed then would be read as text: it waits for the resume. Everything
+ * the action prints goes through here.
+ */
+/** The phases of a step, each a group of that title; a title may name a builder (`Build on nixbuilder@b1:22`). */
+var step_log_Phase;
+(function (Phase) {
+    Phase["Preflight"] = "Preflight";
+    Phase["Configure"] = "Configure";
+    Phase["Build"] = "Build";
+    Phase["CopyBack"] = "Copy back";
+    Phase["Push"] = "Push";
+    Phase["Proof"] = "Proof";
+    Phase["Verdict"] = "Verdict";
+    Phase["Undo"] = "Undo";
+})(step_log_Phase || (step_log_Phase = {}));
+/** What a group opened again after an annotation adds to its title. */
+const CONTINUED = ' (continued)';
+/** The folded log of one step (one process): what group is open, and whether commands are stopped. */
+class StepLog {
+    /** The phase printing now; its group opens with its next line. */
+    title;
+    open = false;
+    /** An annotation ended the phase's group: it opens again as continued. */
+    interrupted = false;
+    /** While a build's log is relayed: the resume token, and how many relays share it. */
+    relay;
+    /** Group changes and annotations that came while commands were stopped. */
+    held = [];
+    /** The phase from now on, ending the one before: its lines go into a group of `title`. */
+    begin(title) {
+        this.whenCommandsRun(() => {
+            this.close();
+            this.title = safeLine(title);
+            this.interrupted = false;
+        });
+    }
+    /** The end of the phase: its group, if open, ends, and later lines are in none. */
+    end() {
+        this.whenCommandsRun(() => {
+            this.close();
+            this.title = undefined;
+        });
+    }
+    /** One phase, whose group ends whether `work` succeeds or throws. */
+    async within(title, work) {
+        this.begin(title);
+        try {
+            return await work();
+        }
+        finally {
+            this.end();
+        }
+    }
+    /** A line that is safe to print as it is (the relayed log, or text made safe), in the phase's group. */
+    line(text) {
+        if (this.relay === undefined && this.title !== undefined && !this.open) {
+            lib_core/* startGroup */.Oh(this.interrupted ? `${this.title}${CONTINUED}` : this.title);
+            this.open = true;
+        }
+        lib_core/* info */.pq(text);
+    }
+    /** An annotation, outside every group. */
+    annotate(kind, message, properties) {
+        this.whenCommandsRun(() => {
+            this.interrupt();
+            if (kind === 'error')
+                lib_core/* error */.z3(message, properties);
+            else if (kind === 'warning')
+                lib_core/* warning */.$e(message, properties);
+            else
+                lib_core/* notice */.lm(message, properties);
+        });
+    }
+    /** The job summary, written once the open group ended. */
+    async summary(markdown) {
+        this.whenCommandsRun(() => this.interrupt());
+        await lib_core/* summary */.z.addRaw(markdown).write();
+    }
+    /** A debug line (shown with ACTIONS_STEP_DEBUG), a workflow command too. */
+    debug(text) {
+        this.whenCommandsRun(() => lib_core/* debug */.Yz(text));
+    }
+    /**
+     * Stops workflow commands, for a log from outside (a builder's build log may hold `::add-mask::` or `::error::`):
+     * the phase's group opens first, as nothing can open it until the returned function resumes them.
+     */
+    stopCommands() {
+        if (this.relay === undefined) {
+            const token = (0,external_node_crypto_.randomBytes)(16).toString('hex');
+            this.line(`::stop-commands::${token}`);
+            this.relay = { token, count: 1 };
+        }
+        else {
+            this.relay.count += 1;
+        }
+        let resumed = false;
+        return () => {
+            const relay = this.relay;
+            if (resumed || relay === undefined)
+                return;
+            resumed = true;
+            relay.count -= 1;
+            if (relay.count > 0)
+                return;
+            lib_core/* info */.pq(`::${relay.token}::`);
+            this.relay = undefined;
+            for (const held of this.held.splice(0))
+                held();
+        };
+    }
+    whenCommandsRun(command) {
+        if (this.relay === undefined)
+            command();
+        else
+            this.held.push(command);
+    }
+    interrupt() {
+        if (!this.open)
+            return;
+        this.close();
+        this.interrupted = true;
+    }
+    close() {
+        if (!this.open)
+            return;
+        lib_core/* endGroup */.N4();
+        this.open = false;
+    }
+}
+/** The step's own log: the one StepLog of this process. */
+const stepLog = new StepLog();
+/** From now on the lines go into `title`'s group; the group before ends. */
+function startGroup(title) {
+    stepLog.begin(title);
+}
+/** Ends the phase's group: later lines are in none. */
+function endGroup() {
+    stepLog.end();
+}
+/** One phase in a group of its own, which ends even when the phase throws. */
+function step_log_inGroup(title, work) {
+    return stepLog.within(title, work);
+}
+/** A line that is safe as it is: a relayed build log line, or one made by safeLine or safeText. */
+function logLine(line) {
+    stepLog.line(line);
+}
+/** Text that may hold text from outside (a builder, the evaluation, Nix's log, saved state), made safe to print. */
+function step_log_logInfo(text) {
+    stepLog.line(safeText(text));
+}
+/** An error annotation, outside every group (`core.error` escapes its message). */
+function step_log_logError(message, properties) {
+    stepLog.annotate('error', message, properties);
+}
+/** A warning annotation, outside every group. */
+function step_log_logWarning(message, properties) {
+    stepLog.annotate('warning', message, properties);
+}
+/** A notice annotation, outside every group. */
+function logNotice(message, properties) {
+    stepLog.annotate('notice', message, properties);
+}
+/** A debug line, for a phase's timing. */
+function logDebug(text) {
+    stepLog.debug(text);
+}
+/** Writes the job summary, once the open group ended. */
+function writeSummary(markdown) {
+    return stepLog.summary(markdown);
+}
+/** Stops workflow commands while a log from outside is relayed; call what it returns to resume them. */
+function stopCommands() {
+    return stepLog.stopCommands();
+}
+
 ;// CONCATENATED MODULE: ./src/base/failure.ts
 
 
@@ -23902,19 +24081,21 @@ class failure_AnnotatedFailure extends Error {
 const UNEXPECTED_TITLE = 'nix-offload';
 /**
  * Fails the step for `error`: its one annotation, unless it was written already, and the failing exit code. An error
- * the action did not expect (a bug) also has its stack in the log, for the report of it.
+ * the action did not expect (a bug) also has its stack in the log, for the report of it. Both come after the last
+ * phase's group has ended.
  */
 function failStep(error) {
     process.exitCode = lib_core/* ExitCode */.yU.Failure;
+    endGroup();
     if (error instanceof failure_AnnotatedFailure)
         return;
     if (error instanceof StepError) {
-        lib_core/* error */.z3(error.message, { title: error.title });
+        step_log_logError(error.message, { title: error.title });
         return;
     }
     if (error instanceof Error && error.stack !== undefined)
-        safe_text_logInfo(error.stack);
-    lib_core/* error */.z3(error instanceof Error ? error.message : String(error), { title: UNEXPECTED_TITLE });
+        step_log_logInfo(error.stack);
+    step_log_logError(error instanceof Error ? error.message : String(error), { title: UNEXPECTED_TITLE });
 }
 
 ;// CONCATENATED MODULE: ./src/base/timing.ts
@@ -23930,7 +24111,7 @@ async function phase(name, work) {
     }
     finally {
         const now = performance.now();
-        lib_core/* debug */.Yz(`${name}: ${Math.round(now - started)} ms (ended ${Math.round(now)} ms after Node started)`);
+        logDebug(`${name}: ${Math.round(now - started)} ms (ended ${Math.round(now)} ms after Node started)`);
     }
 }
 
@@ -24009,7 +24190,7 @@ function builder_hostPort(builder) {
     return builder.host.includes(':') ? `[${builder.host}]:${builder.port}` : `${builder.host}:${builder.port}`;
 }
 /** How users know a builder: user@host:port. */
-function label(builder) {
+function builder_label(builder) {
     return `${builder.user}@${builder_hostPort(builder)}`;
 }
 /** The records of the run `token`'s builders, in order: the `index`th is reached as `nix-offload-<token>-<index+1>`. */
@@ -25289,8 +25470,6 @@ function openChannel(client, command, hello, recognise, asking) {
     });
 }
 
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./src/inputs/keys.ts
 
 
@@ -26036,7 +26215,7 @@ function addressNotices(machine, where, ignored) {
     return notices;
 }
 function ignoredKeyNotice(machine, where, path) {
-    return (`Input '${constants_Input.Builders}' ${where}: builder ${label(machine)} is reached with ${KEY_SOURCE}; the key path ` +
+    return (`Input '${constants_Input.Builders}' ${where}: builder ${builder_label(machine)} is reached with ${KEY_SOURCE}; the key path ` +
         `${path} is ignored (it names a file the runner does not have).`);
 }
 
@@ -26363,7 +26542,7 @@ const TRUST_NOT_NEEDED_FROM = '2.16';
  * `runnerNixVersion` is the runner's Nix, which decides with the builder's whether its user must be trusted.
  */
 function preflight_verdict_judge(request, observation, key, runnerNixVersion = '', strategy = 'hook') {
-    const name = label(request);
+    const name = builder_label(request);
     const result = {
         builder: name,
         origin: request.origin,
@@ -26592,7 +26771,6 @@ function autoWithoutShell(request, access) {
 
 
 
-
 const OPTIONS = { connectTimeoutMs: 10_000, timeoutMs: 30_000 };
 /**
  * Inspects every builder at once, prints what it found, and decides which builders the action goes on with.
@@ -26610,7 +26788,7 @@ async function preflight(settings, runnerNixVersion) {
     });
     const results = judged.map(entry => entry.result);
     for (const result of results)
-        safe_text_logInfo(describe(result));
+        step_log_logInfo(describe(result));
     const healthy = judged.flatMap(entry => (entry.builder === undefined ? [] : [entry.builder]));
     const { builders, passedOver } = passOverLowOnDisk(healthy, results, settings.minFreeGib);
     const warnings = [...preflightWarnings(settings.builders, results, settings), ...passedOver];
@@ -26631,7 +26809,7 @@ function passOverLowOnDisk(healthy, results, minFreeGib) {
             builders.push(builder);
             continue;
         }
-        const name = label(builder);
+        const name = builder_label(builder);
         const why = `${(free / GIB).toFixed(1)} GiB free in its /nix/store, under '${constants_Input.MinFreeGib}: ${minFreeGib}'`;
         const result = results.find(entry => entry.builder === name);
         if (result !== undefined)
@@ -26656,7 +26834,7 @@ async function checkAgain(builder, settings, runnerNixVersion) {
  */
 function admitBuilders(outcome, settings) {
     for (const warning of outcome.warnings) {
-        core.warning(warning.message, { title: `nix-offload: ${warning.builder} ${warning.title}` });
+        logWarning(warning.message, { title: `nix-offload: ${warning.builder} ${warning.title}` });
     }
     const unhealthy = outcome.results.filter(result => !result.healthy);
     if (unhealthy.length === 0 && outcome.builders.length === 0)
@@ -26669,7 +26847,7 @@ function admitBuilders(outcome, settings) {
         : outcome.builders.length > 0
             ? `\nSet '${Input.SkipUnhealthy}: true' to build on the ${outcome.builders.length} healthy builder(s) anyway.`
             : '';
-    const annotate = skip ? core.warning : core.error;
+    const annotate = skip ? logWarning : logError;
     for (const result of unhealthy) {
         annotate(`${result.message ?? ''}${next}`, {
             title: `nix-offload: ${result.builder} ${result.cause ?? 'unhealthy'}`
@@ -27010,11 +27188,11 @@ class BuildLedger {
         const remoteRunning = current !== undefined && current.machine !== '' && current.end === undefined;
         const name = current?.name ?? derivationName(drvPath);
         if (machine === '' && remoteRunning) {
-            this.activities.set(id, { drvPath, name, relayed: true });
+            this.activities.set(id, { drvPath, name, relayed: true, machine: current.machine });
             this.phasesOf(current).remote = { start: time };
             return true;
         }
-        this.activities.set(id, { drvPath, name, relayed: false });
+        this.activities.set(id, { drvPath, name, relayed: false, machine });
         this.builds.set(drvPath, {
             drvPath,
             name,
@@ -27166,7 +27344,8 @@ class CopyLedger {
 const KEPT_LOG_LINES = 10;
 /**
  * Reads `nix build --log-format internal-json` stderr, one line at a time: keeps the build and copy ledgers, Nix's
- * error and warning messages and each derivation's last log lines, and prints each derivation's log as `name> line`.
+ * error and warning messages and each derivation's last log lines, and prints each derivation's log as `name> line`,
+ * with the machine it is built on for the printer's tag.
  */
 class NixLogReader {
     print;
@@ -27242,7 +27421,7 @@ class NixLogReader {
                         this.print(text);
                     }
                     else {
-                        this.print(`${activity.name}> ${text}`);
+                        this.print(`${activity.name}> ${text}`, activity.machine);
                         this.keepLine(activity.drvPath, text);
                     }
                 }
@@ -27658,8 +27837,6 @@ function unionLength(intervals) {
 
 
 
-
-
 /**
  * The `nix build` command line: internal-json for the proof, `--json` for the out paths (2.8 lacks --print-out-paths).
  * Its `--json` stays valid and silent on 2.34: the "'--json' without '--json-format' is deprecated" warning belongs to
@@ -27681,11 +27858,22 @@ function asksForOutLinks(args) {
     return args.some(arg => /^(-o|--out-link)$/.test(arg) || arg.startsWith('--out-link='));
 }
 /**
- * Runs the build, streaming each derivation's log lines live as `name> line`, and keeps the ledger. `progress` names
- * the builders in the live progress lines (by default `b<N>` for the action's Nth builder, see machineLabel).
+ * Runs the build, streaming each derivation's log lines live as `[builder] name> line`, and keeps the ledger.
+ * `names` names the builders in the live progress lines and in those tags.
  */
-async function runBuild(settings, env, progress = {}) {
-    return runNixBuild(buildArguments(settings), env, progress);
+async function runBuild(settings, env, names = {}) {
+    return runNixBuild(buildArguments(settings), env, names);
+}
+/** The tag of a log line of a build on a machine that the step's names do not name. */
+const OTHER_MACHINE = 'another machine';
+/**
+ * The tag before a derivation's log line: the builder it is built on, as the step names it (`[nixbuilder@b1:22] `),
+ * and none for the runner. The name comes from the step's own list of builders, never from the log, which a builder
+ * writes: a machine the list does not name is tagged `[another machine]`.
+ */
+function machineTag(machine, names) {
+    const name = machine === '' ? names.local : (names.labels?.get(machine) ?? OTHER_MACHINE);
+    return name === undefined ? '' : `[${name}] `;
 }
 /** How often the live progress is asked for a line; it prints one at most every PROGRESS_INTERVAL_MS. */
 const PROGRESS_POLL_MS = 1_000;
@@ -27694,13 +27882,13 @@ const PROGRESS_POLL_MS = 1_000;
  * reading it into the ledger: the one place both strategies build through. While it runs, a progress line (progress.ts)
  * now and then says how far it has come.
  */
-async function runNixBuild(args, env, progress = {}, watch) {
+async function runNixBuild(args, env, names = {}, watch) {
     const track = `nix ${args[NIX_FEATURES.length] ?? 'build'}`;
-    return runLoggedBuild({ program: 'nix', args, track }, env, progress, watch);
+    return runLoggedBuild({ program: 'nix', args, track }, env, names, watch);
 }
 /** Runs a LoggedBuild as runNixBuild runs `nix build`. */
-async function runLoggedBuild(command, env, progress = {}, watch) {
-    const tracker = new ProgressTracker(Date.now, progress);
+async function runLoggedBuild(command, env, names = {}, watch) {
+    const tracker = new ProgressTracker(Date.now, names);
     const observer = {
         event: event => {
             tracker.event(event);
@@ -27709,16 +27897,16 @@ async function runLoggedBuild(command, env, progress = {}, watch) {
         progressLine: line => tracker.progressLine(line)
     };
     const storeDir = storeDirOf(env);
-    const reader = new NixLogReader(line => lib_core/* info */.pq(line), Date.now, observer, new StorePathFilter(storeDir));
+    const print = (line, machine) => logLine(machine === undefined ? line : `${machineTag(machine, names)}${line}`);
+    const reader = new NixLogReader(print, Date.now, observer, new StorePathFilter(storeDir));
     const splitter = new LineSplitter(line => reader.readLine(line));
     // Build logs come from the builder: keep a line like "::add-mask::" or "::error::" in them from acting on the runner.
-    const resumeToken = (0,external_node_crypto_.randomBytes)(16).toString('hex');
-    lib_core/* info */.pq(`::stop-commands::${resumeToken}`);
+    const resume = stopCommands();
     // A timer rather than the log: a long build may print nothing for minutes while its figures have changed.
     const ticker = setInterval(() => {
         const line = tracker.line();
         if (line !== undefined)
-            lib_core/* info */.pq(line);
+            logLine(line);
     }, PROGRESS_POLL_MS);
     let result;
     try {
@@ -27733,12 +27921,12 @@ async function runLoggedBuild(command, env, progress = {}, watch) {
     }
     finally {
         clearInterval(ticker);
-        lib_core/* info */.pq(`::${resumeToken}::`);
+        resume();
     }
     const outPaths = reader.paths.keep(parseOutPaths(result.stdout.toString()));
     const refused = reader.paths.warning("Nix's log of the build");
     if (refused !== undefined)
-        lib_core/* warning */.$e(refused, { title: 'nix-offload: not a store path' });
+        step_log_logWarning(refused, { title: 'nix-offload: not a store path' });
     return {
         exitCode: result.code,
         builds: reader.ledger.records(),
@@ -28752,7 +28940,6 @@ function historyId(builders) {
 
 
 
-
 const HISTORY_FILE = 'history.json';
 /**
  * @actions/cache (with the Azure storage client under it) is most of the bundle and of main's load time
@@ -28779,7 +28966,7 @@ function historyKeyPrefix(id) {
 async function restoreHistory(id, directory) {
     const cache = await cacheModule();
     if (!cache.isFeatureAvailable()) {
-        lib_core/* warning */.$e('trend-factor: the GitHub Actions cache service is not available to this job (ACTIONS_RESULTS_URL is not ' +
+        step_log_logWarning('trend-factor: the GitHub Actions cache service is not available to this job (ACTIONS_RESULTS_URL is not ' +
             'set), so the canary cannot compare this run with earlier ones; run it on a GitHub-hosted or ' +
             'self-hosted runner of github.com to follow trends.');
         return { samples: [] };
@@ -28789,15 +28976,15 @@ async function restoreHistory(id, directory) {
         // The primary key is the prefix too: there is no exact key to hope for, only the newest earlier run.
         const key = await cache.restoreCache([historyPath(directory)], prefix, [prefix]);
         if (key === undefined) {
-            safe_text_logInfo(`Canary history: none saved yet under ${prefix}*; trends start with this run.`);
+            step_log_logInfo(`Canary history: none saved yet under ${prefix}*; trends start with this run.`);
             return { samples: [] };
         }
         const samples = parseHistory(await (0,promises_namespaceObject.readFile)(historyPath(directory), 'utf8'));
-        safe_text_logInfo(`Canary history: ${samples.length} sample(s) restored from ${key}.`);
+        step_log_logInfo(`Canary history: ${samples.length} sample(s) restored from ${key}.`);
         return { samples, key };
     }
     catch (error) {
-        lib_core/* warning */.$e(`trend-factor: could not restore the canary history (${history_cache_describe(error)}); trends start afresh.`);
+        step_log_logWarning(`trend-factor: could not restore the canary history (${history_cache_describe(error)}); trends start afresh.`);
         return { samples: [] };
     }
 }
@@ -28808,7 +28995,7 @@ async function restoreHistory(id, directory) {
 async function saveHistory(id, directory, samples, runId) {
     const cache = await cacheModule();
     if (!cache.isFeatureAvailable()) {
-        safe_text_logInfo('Canary history not saved: the GitHub Actions cache service is not available to this job.');
+        step_log_logInfo('Canary history not saved: the GitHub Actions cache service is not available to this job.');
         return '';
     }
     const key = `${historyKeyPrefix(id)}${runId}`;
@@ -28818,14 +29005,14 @@ async function saveHistory(id, directory, samples, runId) {
         // saveCache reports its own failures (reservation refused, upload failed) and returns -1.
         const cacheId = await cache.saveCache([historyPath(directory)], key);
         if (cacheId === -1) {
-            lib_core/* warning */.$e(`trend-factor: the canary history was not saved under ${key} (see the cache messages above).`);
+            step_log_logWarning(`trend-factor: the canary history was not saved under ${key} (see the cache messages above).`);
             return '';
         }
-        safe_text_logInfo(`Canary history: ${samples.length} sample(s) saved under ${key}.`);
+        step_log_logInfo(`Canary history: ${samples.length} sample(s) saved under ${key}.`);
         return key;
     }
     catch (error) {
-        lib_core/* warning */.$e(`trend-factor: could not save the canary history under ${key} (${history_cache_describe(error)}).`);
+        step_log_logWarning(`trend-factor: could not save the canary history under ${key} (${history_cache_describe(error)}).`);
         return '';
     }
 }
@@ -29473,7 +29660,7 @@ async function sshCheck(target, masters, signal) {
 function sshReach(builder, command, result, started) {
     const reach = {
         storeUri: builder.storeUri,
-        builder: label(builder),
+        builder: builder_label(builder),
         // As a shell would take it: the master's remote command is one quoted word.
         command: ['ssh', ...command.map(word => (/^[\w@%./:=+-]+$/.test(word) ? word : shellQuote(word)))].join(' '),
         ok: result === undefined || result.code === 0,
@@ -29871,6 +30058,30 @@ function derivationEntry(build, builder, remoteStore) {
 function reportedMachine(machine) {
     return machine === '' ? 'local' : machine;
 }
+/**
+ * The proof in one line, for the log: how many derivations Nix's log shows built on each builder (named as the step
+ * names it, never as the log does) and on the runner, how many failed, and how many a builder's own store confirms.
+ */
+function proofLine(report) {
+    const names = new Map(report.builders.map(builder => [builder.storeUri, label(builder)]));
+    const counts = new Map();
+    for (const derivation of report.derivations) {
+        if (derivation.status !== 'built')
+            continue;
+        const where = derivation.machine === 'local' ? 'the runner' : (names.get(derivation.machine) ?? 'another machine');
+        counts.set(where, (counts.get(where) ?? 0) + 1);
+    }
+    const places = [...counts].map(([where, count], index) => index === 0 ? `${count} derivation(s) built on ${where}` : `${count} on ${where}`);
+    let line = `Proof: Nix's log shows ${places.length > 0 ? places.join(', ') : 'no derivation built'}`;
+    if (report.failedBuilds > 0)
+        line += `; ${report.failedBuilds} failed`;
+    const asked = report.derivations.filter(derivation => derivation.proof?.store !== undefined);
+    if (asked.length > 0) {
+        const confirmed = asked.filter(derivation => derivation.proof?.store === true).length;
+        line += `; the builder's store confirms ${confirmed} of ${asked.length}`;
+    }
+    return `${line}.`;
+}
 /** Writes the `report` output's JSON file under RUNNER_TEMP and returns its path. */
 function writeReportFile(report) {
     const directory = (0,external_node_path_.join)(process.env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), `nix-offload-${(0,external_node_crypto_.randomBytes)(4).toString('hex')}`);
@@ -29881,7 +30092,6 @@ function writeReportFile(report) {
 }
 
 ;// CONCATENATED MODULE: ./src/runner/apply.ts
-
 
 
 
@@ -29919,12 +30129,12 @@ function announcePlan(plan, facts) {
         : plan.asRoot
             ? 'root (the nix-daemon opens the SSH connections)'
             : facts.userName;
-    safe_text_logInfo(`Configuring for ${who} (${plan.path}).`);
+    step_log_logInfo(`Configuring for ${who} (${plan.path}).`);
     for (const builder of plan.builders) {
-        safe_text_logInfo(`Builder ${builder.storeUri} → ${label(builder)} (${builder.systems.join(', ')})`);
+        step_log_logInfo(`Builder ${builder.storeUri} → ${builder_label(builder)} (${builder.systems.join(', ')})`);
     }
     for (const warning of plan.warnings)
-        lib_core/* warning */.$e(warning, { title: 'nix-offload' });
+        step_log_logWarning(warning, { title: 'nix-offload' });
 }
 /**
  * Carries out the plan on the runner in one batch of file operations. The journal of every change is saved to the
@@ -29996,12 +30206,12 @@ async function undoJournal(journal) {
                 return;
             }
             outcome.failures++;
-            core.warning(`nix-offload could not undo its change to ${path}: ${result?.error ?? 'no answer'}`);
+            logWarning(`nix-offload could not undo its change to ${path}: ${result?.error ?? 'no answer'}`);
         });
     }
     catch (error) {
         outcome.failures++;
-        core.warning(`nix-offload could not undo its changes: ${error instanceof Error ? error.message : String(error)}`);
+        logWarning(`nix-offload could not undo its changes: ${error instanceof Error ? error.message : String(error)}`);
     }
     return outcome;
 }
@@ -30048,7 +30258,7 @@ async function nixStoreCheck(plan, builder, facts, signal) {
         : await process_runCommand(nixPath, args, { ...bound, env: nixEnvironment(plan, process.env) });
     const reach = {
         storeUri: builder.storeUri,
-        builder: label(builder),
+        builder: builder_label(builder),
         command: `nix ${check.join(' ')} --store ${builder.storeUri}`,
         ok: result.code === 0,
         ms: Date.now() - started
@@ -30069,16 +30279,19 @@ async function nixStoreCheck(plan, builder, facts, signal) {
 }
 /**
  * The post step: stops what a killed main left running, then undoes, newest first, what main recorded, in one batch
- * of file operations. It warns instead of failing, so it never breaks a job.
+ * of file operations, in the log's Undo group. It warns instead of failing, so it never breaks a job.
  */
-async function cleanup() {
+function cleanup() {
+    return inGroup(Phase.Undo, undoAll);
+}
+async function undoAll() {
     await stopLeftRunning();
     let journal;
     try {
         journal = loadJournal(sharedFiles());
     }
     catch (error) {
-        core.warning(`nix-offload did not undo anything: the state its main step saved is not a journal it could have written ` +
+        logWarning(`nix-offload did not undo anything: the state its main step saved is not a journal it could have written ` +
             `(${error instanceof Error ? error.message : String(error)}), so nothing was touched. A process of the job ` +
             `may have written to GITHUB_STATE; remove any nix-offload-<token> directory and "# nix-offload <token>" ` +
             `block it left by hand.`);
@@ -30103,7 +30316,7 @@ async function stopLeftRunning() {
         records = loadChildren();
     }
     catch (error) {
-        core.warning(`nix-offload stopped no process: the record of what its main step started is not one it could have written ` +
+        logWarning(`nix-offload stopped no process: the record of what its main step started is not one it could have written ` +
             `(${error instanceof Error ? error.message : String(error)}).`);
         return;
     }
@@ -30150,7 +30363,7 @@ async function canary(facts, settings, checked) {
     const thresholds = settings.canary;
     const healthyIndexes = checked.results.flatMap((result, index) => (result.healthy ? [index] : []));
     const measured = checked.builders.length > 0
-        ? await buildOnEach({ facts, settings, checked, healthyIndexes })
+        ? await step_log_inGroup(step_log_Phase.Configure, () => buildOnEach({ facts, settings, checked, healthyIndexes }))
         : { runs: new Map(), builds: [], stores: new Map() };
     const entries = checked.results.map((result, index) => {
         const run = measured.runs.get(index);
@@ -30158,14 +30371,14 @@ async function canary(facts, settings, checked) {
             ? undefined
             : { ...run, payloadPath: measured.payloadPath, store: measured.stores.get(run.storeUri) }, measured.builds, thresholds.payloadMb, thresholds);
     });
-    await followTrend(entries, settings);
+    await step_log_inGroup(step_log_Phase.Verdict, () => followTrend(entries, settings));
     await publishCanary(entries, settings);
     failOnUnhealthy(entries);
 }
 /**
- * Configures the runner for every healthy builder, then builds each one's canary on it alone: the machines file names
- * only that builder for its build, so its canary can go nowhere else, and its figures are its own. The hook re-reads
- * the machines file for every build (docs/nix.md, "Where builds are offloaded from").
+ * Configures the runner for every healthy builder, then builds each one's canary on it alone, each build in a group of
+ * its own: the machines file names only that builder for its build, so its canary can go nowhere else, and its figures
+ * are its own. The hook re-reads the machines file for every build (docs/nix.md, "Where builds are offloaded from").
  */
 async function buildOnEach(options) {
     const { facts, settings, checked, healthyIndexes } = options;
@@ -30199,6 +30412,7 @@ async function buildOnEach(options) {
         measured.runs.set(resultIndex, run);
         if (measured.stores.get(builder.storeUri)?.ok !== true)
             continue;
+        startGroup(`${step_log_Phase.Build} on ${builder_label(builder)}`);
         await useMachines([builder]);
         const outcome = await runBuild({
             ...settings,
@@ -30206,7 +30420,7 @@ async function buildOnEach(options) {
             args: ['-f', expression],
             localJobs: 0,
             rebuild: false
-        }, process.env);
+        }, process.env, { labels: new Map([[builder.storeUri, builder_label(builder)]]) });
         measured.builds.push(...outcome.builds);
         copies.push(...outcome.copies);
         // Only this builder is in the machines file for this build, so every copy in it is to or from this builder. The
@@ -30232,13 +30446,13 @@ function failOnUnhealthy(entries) {
     const unhealthy = entries.filter(entry => !entry.healthy);
     for (const entry of entries) {
         for (const warning of entry.warnings)
-            lib_core/* warning */.$e(warning, { title: `nix-offload canary: ${entry.builder} slower` });
+            step_log_logWarning(warning, { title: `nix-offload canary: ${entry.builder} slower` });
     }
     if (unhealthy.length > 0) {
         throw new StepError(`Canary: ${unhealthy.length} of ${entries.length} builder(s) unhealthy: ` +
             unhealthy.map(entry => `${entry.builder}: ${entry.problems.join('; ')}`).join(' | '), 'nix-offload canary: unhealthy');
     }
-    safe_text_logInfo(`Canary: all ${entries.length} builder(s) healthy.`);
+    step_log_logInfo(`Canary: all ${entries.length} builder(s) healthy.`);
 }
 /** Compares this run with the saved recent runs (a warning, never a failure), then saves the history. */
 async function followTrend(entries, settings) {
@@ -30271,7 +30485,7 @@ async function publishCanary(entries, settings) {
     lib_core/* setOutput */.uH(Output.BuildersHealthy, String(healthy));
     lib_core/* setOutput */.uH(Output.Report, writeReportFile({ mode: 'canary', thresholds: settings.canary, builders: entries }));
     if (settings.summary && process.env.GITHUB_STEP_SUMMARY) {
-        await lib_core/* summary */.z.addRaw(renderCanarySummary(entries, settings.canary)).write();
+        await writeSummary(renderCanarySummary(entries, settings.canary));
     }
 }
 
@@ -30311,7 +30525,10 @@ async function runCanary() {
         await canary(facts, settings, await checking);
     });
 }
-/** Runs a step's body with its processes recorded (the post step stops them if it is killed); errors fail the step. */
+/**
+ * Runs a step's body with its processes recorded (the post step stops them if it is killed); errors fail the step,
+ * their error line after the last phase's group has ended.
+ */
 async function failOnError(body) {
     trackChildren(childRecorder());
     try {
@@ -30319,6 +30536,9 @@ async function failOnError(body) {
     }
     catch (error) {
         failStep(error);
+    }
+    finally {
+        endGroup();
     }
 }
 /**
@@ -30328,6 +30548,8 @@ async function failOnError(body) {
  */
 function startStep(read, parse) {
     maskPrivateKey(read(constants_Input.SshPrivateKey));
+    // The runner probe and the builders' checks, up to the builders' admission (offload.ts, canary.ts).
+    startGroup(step_log_Phase.Preflight);
     const probing = phase('runner probe', probeRunner());
     probing.catch(() => undefined);
     const guess = nodeSystem();
@@ -30349,10 +30571,10 @@ async function probed(started) {
     const parsed = facts.system === guess ? early : withRunnerSystem(early, facts.system);
     describeRunner(facts, parsed);
     for (const notice of parsed.notices)
-        lib_core/* notice */.lm(notice, { title: 'nix-offload: inputs' });
+        logNotice(notice, { title: 'nix-offload: inputs' });
     const { settings, notice } = settingsForRunner(parsed, facts);
     if (notice !== undefined)
-        lib_core/* notice */.lm(notice, { title: 'nix-offload: multiplexing off' });
+        logNotice(notice, { title: 'nix-offload: multiplexing off' });
     const checking = parsed === early || parsed.keyMissing
         ? preflighting
         : phase('preflight', preflight(parsed, Promise.resolve(facts.nixVersion)));
@@ -30384,8 +30606,8 @@ function describeRunner(facts, settings) {
     const daemon = facts.store === 'daemon'
         ? `nix-daemon, which ${facts.trusted ? 'trusts' : 'does not trust'} ${facts.userName}`
         : `no daemon (single-user, as ${facts.userName})`;
-    safe_text_logInfo(`Runner: ${describeRelease(runnerRelease(facts))} on ${facts.system}, ${daemon}.`);
-    safe_text_logInfo(`Client key: ${settings.privateKey.type}, public half: ${settings.privateKey.publicLine}`);
+    step_log_logInfo(`Runner: ${describeRelease(runnerRelease(facts))} on ${facts.system}, ${daemon}.`);
+    step_log_logInfo(`Client key: ${settings.privateKey.type}, public half: ${settings.privateKey.publicLine}`);
 }
 
 
@@ -30730,6 +30952,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 __nccwpck_require__.d(__webpack_exports__, {
   yU: () => (/* binding */ ExitCode),
   Yz: () => (/* binding */ core_debug),
+  N4: () => (/* binding */ endGroup),
   z3: () => (/* binding */ error),
   dN: () => (/* binding */ exportVariable),
   V4: () => (/* binding */ getInput),
@@ -30739,11 +30962,12 @@ __nccwpck_require__.d(__webpack_exports__, {
   LZ: () => (/* binding */ saveState),
   uH: () => (/* binding */ setOutput),
   Pq: () => (/* binding */ core_setSecret),
+  Oh: () => (/* binding */ startGroup),
   z: () => (/* reexport */ summary),
   $e: () => (/* binding */ warning)
 });
 
-// UNUSED EXPORTS: addPath, endGroup, getBooleanInput, getIDToken, getMultilineInput, getState, group, markdownSummary, platform, setCommandEcho, setFailed, startGroup, toPlatformPath, toPosixPath, toWin32Path
+// UNUSED EXPORTS: addPath, getBooleanInput, getIDToken, getMultilineInput, getState, group, markdownSummary, platform, setCommandEcho, setFailed, toPlatformPath, toPosixPath, toWin32Path
 
 // EXTERNAL MODULE: external "os"
 var external_os_ = __nccwpck_require__(857);
@@ -31613,13 +31837,13 @@ function info(message) {
  * @param name The name of the output group
  */
 function startGroup(name) {
-    issue('group', name);
+    command_issue('group', name);
 }
 /**
  * End an output group.
  */
 function endGroup() {
-    issue('endgroup');
+    command_issue('endgroup');
 }
 /**
  * Wrap an asynchronous function call in a group.

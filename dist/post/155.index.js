@@ -2067,10 +2067,9 @@ function checkAll(ops, results) {
 
 // EXTERNAL MODULE: ./src/base/timing.ts
 var timing = __webpack_require__(2035);
-// EXTERNAL MODULE: ./src/base/safe-text.ts
-var safe_text = __webpack_require__(5870);
+// EXTERNAL MODULE: ./src/base/step-log.ts
+var step_log = __webpack_require__(880);
 ;// CONCATENATED MODULE: ./src/runner/apply.ts
-
 
 
 
@@ -2108,12 +2107,12 @@ function announcePlan(plan, facts) {
         : plan.asRoot
             ? 'root (the nix-daemon opens the SSH connections)'
             : facts.userName;
-    (0,safe_text/* logInfo */.fH)(`Configuring for ${who} (${plan.path}).`);
+    (0,step_log/* logInfo */.fH)(`Configuring for ${who} (${plan.path}).`);
     for (const builder of plan.builders) {
-        (0,safe_text/* logInfo */.fH)(`Builder ${builder.storeUri} → ${label(builder)} (${builder.systems.join(', ')})`);
+        (0,step_log/* logInfo */.fH)(`Builder ${builder.storeUri} → ${label(builder)} (${builder.systems.join(', ')})`);
     }
     for (const warning of plan.warnings)
-        core/* warning */.$e(warning, { title: 'nix-offload' });
+        (0,step_log/* logWarning */.FF)(warning, { title: 'nix-offload' });
 }
 /**
  * Carries out the plan on the runner in one batch of file operations. The journal of every change is saved to the
@@ -2185,12 +2184,12 @@ async function undoJournal(journal) {
                 return;
             }
             outcome.failures++;
-            core/* warning */.$e(`nix-offload could not undo its change to ${path}: ${result?.error ?? 'no answer'}`);
+            (0,step_log/* logWarning */.FF)(`nix-offload could not undo its change to ${path}: ${result?.error ?? 'no answer'}`);
         });
     }
     catch (error) {
         outcome.failures++;
-        core/* warning */.$e(`nix-offload could not undo its changes: ${error instanceof Error ? error.message : String(error)}`);
+        (0,step_log/* logWarning */.FF)(`nix-offload could not undo its changes: ${error instanceof Error ? error.message : String(error)}`);
     }
     return outcome;
 }
@@ -2258,27 +2257,30 @@ async function nixStoreCheck(plan, builder, facts, signal) {
 }
 /**
  * The post step: stops what a killed main left running, then undoes, newest first, what main recorded, in one batch
- * of file operations. It warns instead of failing, so it never breaks a job.
+ * of file operations, in the log's Undo group. It warns instead of failing, so it never breaks a job.
  */
-async function cleanup() {
+function cleanup() {
+    return (0,step_log/* inGroup */.HB)(step_log/* Phase */.a0.Undo, undoAll);
+}
+async function undoAll() {
     await stopLeftRunning();
     let journal;
     try {
         journal = loadJournal(sharedFiles());
     }
     catch (error) {
-        core/* warning */.$e(`nix-offload did not undo anything: the state its main step saved is not a journal it could have written ` +
+        (0,step_log/* logWarning */.FF)(`nix-offload did not undo anything: the state its main step saved is not a journal it could have written ` +
             `(${error instanceof Error ? error.message : String(error)}), so nothing was touched. A process of the job ` +
             `may have written to GITHUB_STATE; remove any nix-offload-<token> directory and "# nix-offload <token>" ` +
             `block it left by hand.`);
         return;
     }
     if (journal === undefined || journal.undo.length === 0) {
-        (0,safe_text/* logInfo */.fH)(constants/* NOTHING_TO_UNDO */.x_);
+        (0,step_log/* logInfo */.fH)(constants/* NOTHING_TO_UNDO */.x_);
         return;
     }
     const outcome = await undoJournal(journal);
-    (0,safe_text/* logInfo */.fH)(describeUndo(journal, outcome));
+    (0,step_log/* logInfo */.fH)(describeUndo(journal, outcome));
 }
 /** How long a process left running has to end after SIGTERM before it is killed. */
 const STOP_WAIT_MS = 3_000;
@@ -2292,7 +2294,7 @@ async function stopLeftRunning() {
         records = loadChildren();
     }
     catch (error) {
-        core/* warning */.$e(`nix-offload stopped no process: the record of what its main step started is not one it could have written ` +
+        (0,step_log/* logWarning */.FF)(`nix-offload stopped no process: the record of what its main step started is not one it could have written ` +
             `(${error instanceof Error ? error.message : String(error)}).`);
         return;
     }
@@ -2300,7 +2302,7 @@ async function stopLeftRunning() {
     if (stopped.length === 0)
         return;
     const named = stopped.map(record => `${record.label} (pid ${record.pid})`).join(', ');
-    (0,safe_text/* logInfo */.fH)(`nix-offload: stopped ${stopped.length} process(es) main left running: ${named}.`);
+    (0,step_log/* logInfo */.fH)(`nix-offload: stopped ${stopped.length} process(es) main left running: ${named}.`);
 }
 function describeUndo(journal, outcome) {
     if (outcome.failures > 0)

@@ -11,7 +11,7 @@ export const modules = {
 /* harmony export */   zg: () => (/* binding */ StepError)
 /* harmony export */ });
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(1659);
-/* harmony import */ var _safe_text_js__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(5870);
+/* harmony import */ var _step_log_js__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(880);
 
 
 /**
@@ -41,19 +41,21 @@ class AnnotatedFailure extends Error {
 const UNEXPECTED_TITLE = 'nix-offload';
 /**
  * Fails the step for `error`: its one annotation, unless it was written already, and the failing exit code. An error
- * the action did not expect (a bug) also has its stack in the log, for the report of it.
+ * the action did not expect (a bug) also has its stack in the log, for the report of it. Both come after the last
+ * phase's group has ended.
  */
 function failStep(error) {
     process.exitCode = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .ExitCode */ .yU.Failure;
+    (0,_step_log_js__WEBPACK_IMPORTED_MODULE_1__/* .endGroup */ .N4)();
     if (error instanceof AnnotatedFailure)
         return;
     if (error instanceof StepError) {
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .error */ .z3(error.message, { title: error.title });
+        (0,_step_log_js__WEBPACK_IMPORTED_MODULE_1__/* .logError */ .vV)(error.message, { title: error.title });
         return;
     }
     if (error instanceof Error && error.stack !== undefined)
-        (0,_safe_text_js__WEBPACK_IMPORTED_MODULE_1__/* .logInfo */ .fH)(error.stack);
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .error */ .z3(error instanceof Error ? error.message : String(error), { title: UNEXPECTED_TITLE });
+        (0,_step_log_js__WEBPACK_IMPORTED_MODULE_1__/* .logInfo */ .fH)(error.stack);
+    (0,_step_log_js__WEBPACK_IMPORTED_MODULE_1__/* .logError */ .vV)(error instanceof Error ? error.message : String(error), { title: UNEXPECTED_TITLE });
 }
 
 
@@ -305,14 +307,14 @@ function stderrTail(stderr) {
         .trim()
         .split('\n')
         .slice(-3)
-        .map(line => (0,_safe_text_js__WEBPACK_IMPORTED_MODULE_1__/* .safeLine */ .om)(line))
+        .map(line => (0,_safe_text_js__WEBPACK_IMPORTED_MODULE_1__/* .safeLine */ .o)(line))
         .join(' / ');
 }
 /** Runs a command that must succeed; the error carries its stderr. */
 async function runChecked(command, args, options = {}) {
     const result = await runCommand(command, args, options);
     if (result.code !== 0) {
-        const detail = (0,_safe_text_js__WEBPACK_IMPORTED_MODULE_1__/* .safeText */ .Hk)(result.stderr.trim().split('\n').slice(-5).join('\n'));
+        const detail = (0,_safe_text_js__WEBPACK_IMPORTED_MODULE_1__/* .safeText */ .H)(result.stderr.trim().split('\n').slice(-5).join('\n'));
         throw new Error(`\`${[command, ...args].join(' ')}\` exited with code ${result.code}${detail ? `: ${detail}` : ''}`);
     }
     return result.stdout;
@@ -454,12 +456,9 @@ function procEntry(pid) {
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
 
 /* harmony export */ __webpack_require__.d(__webpack_exports__, {
-/* harmony export */   Hk: () => (/* binding */ safeText),
-/* harmony export */   fH: () => (/* binding */ logInfo),
-/* harmony export */   om: () => (/* binding */ safeLine)
+/* harmony export */   H: () => (/* binding */ safeText),
+/* harmony export */   o: () => (/* binding */ safeLine)
 /* harmony export */ });
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(1659);
-
 /**
  * Text from outside the action (a builder, the evaluation, Nix's log, saved state) made harmless to print on the
  * runner's log. The runner reads a workflow command from any line that starts with `::` once leading blanks are
@@ -488,13 +487,6 @@ function safeLine(text) {
 /** Outside text of several lines (an error's tail, a message): its `\n` and tabs kept, every other control escaped. */
 function safeText(text) {
     return breakCommands(text.replace(CONTROL_BUT_LINES, visible));
-}
-/**
- * `core.info` for everything the action prints outside the build's own log (which build.ts prints between
- * `::stop-commands::` and its resume token): any of it may hold text from outside.
- */
-function logInfo(text) {
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(safeText(text));
 }
 
 
@@ -563,13 +555,222 @@ function agentReadyLine(socket) {
 
 /***/ }),
 
+/***/ 880:
+/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
+
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   BP: () => (/* binding */ logLine),
+/* harmony export */   FF: () => (/* binding */ logWarning),
+/* harmony export */   FN: () => (/* binding */ stopCommands),
+/* harmony export */   HB: () => (/* binding */ inGroup),
+/* harmony export */   MD: () => (/* binding */ logDebug),
+/* harmony export */   N4: () => (/* binding */ endGroup),
+/* harmony export */   Oh: () => (/* binding */ startGroup),
+/* harmony export */   Sy: () => (/* binding */ writeSummary),
+/* harmony export */   a0: () => (/* binding */ Phase),
+/* harmony export */   fH: () => (/* binding */ logInfo),
+/* harmony export */   n$: () => (/* binding */ logNotice),
+/* harmony export */   vV: () => (/* binding */ logError)
+/* harmony export */ });
+/* unused harmony exports CONTINUED, StepLog */
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(1659);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(7598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__webpack_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _safe_text_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(5870);
+
+
+
+/**
+ * The step's log, folded: each phase's lines in a group of its own, the groups one after the other, since GitHub
+ * does not nest them. A group opens with its phase's first line, so a phase that prints nothing leaves no empty fold.
+ * Annotations stay outside every group, so that a folded log still shows them: one ends the open group, and the
+ * phase's next line opens it again, marked continued. While a build's log is relayed, workflow commands are stopped
+ * (stopCommands), and a group or an annotation printed then would be read as text: it waits for the resume. Everything
+ * the action prints goes through here.
+ */
+/** The phases of a step, each a group of that title; a title may name a builder (`Build on nixbuilder@b1:22`). */
+var Phase;
+(function (Phase) {
+    Phase["Preflight"] = "Preflight";
+    Phase["Configure"] = "Configure";
+    Phase["Build"] = "Build";
+    Phase["CopyBack"] = "Copy back";
+    Phase["Push"] = "Push";
+    Phase["Proof"] = "Proof";
+    Phase["Verdict"] = "Verdict";
+    Phase["Undo"] = "Undo";
+})(Phase || (Phase = {}));
+/** What a group opened again after an annotation adds to its title. */
+const CONTINUED = ' (continued)';
+/** The folded log of one step (one process): what group is open, and whether commands are stopped. */
+class StepLog {
+    /** The phase printing now; its group opens with its next line. */
+    title;
+    open = false;
+    /** An annotation ended the phase's group: it opens again as continued. */
+    interrupted = false;
+    /** While a build's log is relayed: the resume token, and how many relays share it. */
+    relay;
+    /** Group changes and annotations that came while commands were stopped. */
+    held = [];
+    /** The phase from now on, ending the one before: its lines go into a group of `title`. */
+    begin(title) {
+        this.whenCommandsRun(() => {
+            this.close();
+            this.title = (0,_safe_text_js__WEBPACK_IMPORTED_MODULE_2__/* .safeLine */ .o)(title);
+            this.interrupted = false;
+        });
+    }
+    /** The end of the phase: its group, if open, ends, and later lines are in none. */
+    end() {
+        this.whenCommandsRun(() => {
+            this.close();
+            this.title = undefined;
+        });
+    }
+    /** One phase, whose group ends whether `work` succeeds or throws. */
+    async within(title, work) {
+        this.begin(title);
+        try {
+            return await work();
+        }
+        finally {
+            this.end();
+        }
+    }
+    /** A line that is safe to print as it is (the relayed log, or text made safe), in the phase's group. */
+    line(text) {
+        if (this.relay === undefined && this.title !== undefined && !this.open) {
+            _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .startGroup */ .Oh(this.interrupted ? `${this.title}${CONTINUED}` : this.title);
+            this.open = true;
+        }
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(text);
+    }
+    /** An annotation, outside every group. */
+    annotate(kind, message, properties) {
+        this.whenCommandsRun(() => {
+            this.interrupt();
+            if (kind === 'error')
+                _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .error */ .z3(message, properties);
+            else if (kind === 'warning')
+                _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(message, properties);
+            else
+                _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .notice */ .lm(message, properties);
+        });
+    }
+    /** The job summary, written once the open group ended. */
+    async summary(markdown) {
+        this.whenCommandsRun(() => this.interrupt());
+        await _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .summary */ .z.addRaw(markdown).write();
+    }
+    /** A debug line (shown with ACTIONS_STEP_DEBUG), a workflow command too. */
+    debug(text) {
+        this.whenCommandsRun(() => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .debug */ .Yz(text));
+    }
+    /**
+     * Stops workflow commands, for a log from outside (a builder's build log may hold `::add-mask::` or `::error::`):
+     * the phase's group opens first, as nothing can open it until the returned function resumes them.
+     */
+    stopCommands() {
+        if (this.relay === undefined) {
+            const token = (0,node_crypto__WEBPACK_IMPORTED_MODULE_1__.randomBytes)(16).toString('hex');
+            this.line(`::stop-commands::${token}`);
+            this.relay = { token, count: 1 };
+        }
+        else {
+            this.relay.count += 1;
+        }
+        let resumed = false;
+        return () => {
+            const relay = this.relay;
+            if (resumed || relay === undefined)
+                return;
+            resumed = true;
+            relay.count -= 1;
+            if (relay.count > 0)
+                return;
+            _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`::${relay.token}::`);
+            this.relay = undefined;
+            for (const held of this.held.splice(0))
+                held();
+        };
+    }
+    whenCommandsRun(command) {
+        if (this.relay === undefined)
+            command();
+        else
+            this.held.push(command);
+    }
+    interrupt() {
+        if (!this.open)
+            return;
+        this.close();
+        this.interrupted = true;
+    }
+    close() {
+        if (!this.open)
+            return;
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .endGroup */ .N4();
+        this.open = false;
+    }
+}
+/** The step's own log: the one StepLog of this process. */
+const stepLog = new StepLog();
+/** From now on the lines go into `title`'s group; the group before ends. */
+function startGroup(title) {
+    stepLog.begin(title);
+}
+/** Ends the phase's group: later lines are in none. */
+function endGroup() {
+    stepLog.end();
+}
+/** One phase in a group of its own, which ends even when the phase throws. */
+function inGroup(title, work) {
+    return stepLog.within(title, work);
+}
+/** A line that is safe as it is: a relayed build log line, or one made by safeLine or safeText. */
+function logLine(line) {
+    stepLog.line(line);
+}
+/** Text that may hold text from outside (a builder, the evaluation, Nix's log, saved state), made safe to print. */
+function logInfo(text) {
+    stepLog.line((0,_safe_text_js__WEBPACK_IMPORTED_MODULE_2__/* .safeText */ .H)(text));
+}
+/** An error annotation, outside every group (`core.error` escapes its message). */
+function logError(message, properties) {
+    stepLog.annotate('error', message, properties);
+}
+/** A warning annotation, outside every group. */
+function logWarning(message, properties) {
+    stepLog.annotate('warning', message, properties);
+}
+/** A notice annotation, outside every group. */
+function logNotice(message, properties) {
+    stepLog.annotate('notice', message, properties);
+}
+/** A debug line, for a phase's timing. */
+function logDebug(text) {
+    stepLog.debug(text);
+}
+/** Writes the job summary, once the open group ended. */
+function writeSummary(markdown) {
+    return stepLog.summary(markdown);
+}
+/** Stops workflow commands while a log from outside is relayed; call what it returns to resume them. */
+function stopCommands() {
+    return stepLog.stopCommands();
+}
+
+
+/***/ }),
+
 /***/ 2035:
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
 
 /* harmony export */ __webpack_require__.d(__webpack_exports__, {
 /* harmony export */   O: () => (/* binding */ phase)
 /* harmony export */ });
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(1659);
+/* harmony import */ var _step_log_js__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(880);
 
 /**
  * Awaits one phase of the step and logs how long it took, and when it ended since Node started, as a debug line
@@ -582,7 +783,7 @@ async function phase(name, work) {
     }
     finally {
         const now = performance.now();
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .debug */ .Yz(`${name}: ${Math.round(now - started)} ms (ended ${Math.round(now)} ms after Node started)`);
+        (0,_step_log_js__WEBPACK_IMPORTED_MODULE_0__/* .logDebug */ .MD)(`${name}: ${Math.round(now - started)} ms (ended ${Math.round(now)} ms after Node started)`);
     }
 }
 
