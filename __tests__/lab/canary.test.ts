@@ -146,7 +146,7 @@ describe('canary', () => {
     const main = await runMain(lab, { ...TWO_BUILDERS, mode: 'canary' })
     expect(main.code).toBe(1)
     expect(firstError(main)).toMatch(
-      /^::error::Input 'mode': "canary" is not a mode of this action, which only builds: the canary is its own action\. Use `uses: nix-offload\/nix-offload\/canary@v0`/
+      /^::error title=nix-offload%3A input mode::Input 'mode': "canary" is not a mode of this action, which only builds: the canary is its own action\. Use `uses: nix-offload\/nix-offload\/canary@v0`/
     )
     expect(main.state).toEqual({})
     expect((await runPost(lab, main)).code).toBe(0)
