@@ -5,10 +5,9 @@
  *   LAB_RUNNER_NIX=2.34 LAB_BUILDER_NIX=2.34 npx tsx bench/failover.ts …
  *
  * Two builders, b and c (max-jobs 4 each), build `--derivations` fresh independent derivations that each sleep
- * `--seconds`. Four variants, each the whole action (main, then post) as the runner runs it, with fresh derivations:
+ * `--seconds`. Three variants, each the whole action (main, then post) as the runner runs it, with fresh derivations:
  *
  * - healthy: nothing fails.
- * - c alone from the start: what the build costs on the capacity left once b is gone.
  * - failover: builder b is stopped (lab/builder.sh stop: its sshd, its nix-daemon and every session end at once) when
  *   half the derivations have started building; `retries` is its default, 1, so b's unfinished work goes to c.
  * - fail, then rerun: the same stop with `retries: 0`, so the step fails, as it would without failover; then the step
@@ -123,7 +122,6 @@ function check(main: StepResult, options: { failedOver: boolean; some?: boolean 
 const HEALTHY = 'healthy'
 const FAILOVER = 'failover (retries 1)'
 const RERUN = 'fail (retries 0), then rerun on c'
-const ALONE = 'c alone from the start'
 const name = (strategy: Strategy, variant: string): string => `${strategy}: ${variant}`
 type Variant = [name: string, measure: () => Promise<number>]
 
@@ -146,10 +144,6 @@ const variants: Variant[] = strategies.flatMap((strategy): Variant[] => {
     [
       name(strategy, HEALTHY),
       timed(async () => check(await step(strategy, work(), [LOST, KEPT]), { failedOver: false }))
-    ],
-    [
-      name(strategy, ALONE),
-      timed(async () => check(await step(strategy, work(), [KEPT]), { failedOver: false }))
     ],
     [
       name(strategy, FAILOVER),
@@ -199,12 +193,10 @@ for (const strategy of strategies) {
   const healthy = ms(name(strategy, HEALTHY))
   const failover = ms(name(strategy, FAILOVER))
   const rerun = ms(name(strategy, RERUN))
-  const alone = ms(name(strategy, ALONE))
   console.log(
     `  ${strategy}: failover loses ${((failover - healthy) / 1000).toFixed(1)} s ` +
       `(${(failover / healthy).toFixed(2)}× healthy); fail-then-rerun loses ${((rerun - healthy) / 1000).toFixed(1)} s ` +
-      `(${(rerun / healthy).toFixed(2)}× healthy); rerun / failover ${(rerun / failover).toFixed(2)}×; ` +
-      `c alone / failover ${(alone / failover).toFixed(2)}×`
+      `(${(rerun / healthy).toFixed(2)}× healthy); rerun / failover ${(rerun / failover).toFixed(2)}×`
   )
 }
 printFailures(failures)
