@@ -231,6 +231,10 @@ wait_until() { # wait_until TENTHS_OF_SECONDS CMD... -> 0 once CMD succeeds
 builder_pids() {
   local want="/nix-offload-lab/builders/$1/nix" self path ns pid
   self=$(readlink /proc/self/ns/mnt)
+  # Only this PID namespace's processes: a lab in a container on this machine (scripts/ci-in-container.sh) has
+  # builders at the same paths, and stopping one here must not stop its namesake there.
+  local self_pid_ns
+  self_pid_ns=$(readlink /proc/self/ns/pid)
   local -A verdict=()
   # One find for all pids: forking a readlink per process is slow here.
   while read -r path ns; do
@@ -238,6 +242,12 @@ builder_pids() {
     pid=${pid%%/*}
     [[ -z $ns || $ns == "$self" ]] && continue # kernel threads have no link
     if [[ -z ${verdict[$ns]+x} ]]; then
+      local pid_ns
+      pid_ns=$(readlink "/proc/$pid/ns/pid" 2>/dev/null) || continue
+      if [[ $pid_ns != "$self_pid_ns" ]]; then
+        verdict[$ns]=0
+        continue
+      fi
       # Field 4 is the mount's root inside its filesystem, field 5 its mount point.
       # A builder of a newer Nix has it on its root filesystem's /nix, which
       # its chrooted processes see as /nix and its holder by the full path.
