@@ -79,7 +79,8 @@ async function buildBeside(strategy: 'hook' | 'remote-store'): Promise<void> {
     const loadOf = (label: string): Report['preflight'][number]['load'] =>
       report.preflight.find(entry => entry.builder === label)?.load
     expect(loadOf(LABEL_A)?.runningBuilds).toBeGreaterThanOrEqual(busyBuilds)
-    expect(loadOf(LABEL_B)?.runningBuilds).toBe(0)
+    // Less busy than a, not idle: a build another test's post step is still stopping on b may be counted too.
+    expect(loadOf(LABEL_B)?.runningBuilds).toBeLessThan(loadOf(LABEL_A)?.runningBuilds ?? 0)
     expect(report.derivations).toEqual([
       expect.objectContaining({ name: drv.name, status: 'built', machine: expect.stringMatching(/-2$/) })
     ])
