@@ -310,11 +310,12 @@ describe('a builder whose store is full', () => {
 describe('a copy back that fails', () => {
   it('fails naming the builder and the copy, after the build there succeeded, and leaves the runner as it was', async () => {
     // The runner's nix-daemon stops trusting the runner user while the build runs in the builder's store, so the
-    // copy back brings unsigned paths to a store that now refuses them.
+    // copy back brings unsigned paths to a store that now refuses them. The build outlasts the daemon's restart even on
+    // a slow machine: a copy back that finds no daemon at all fails before it starts, another case.
     const nixConf = hostPath(lab, '/etc/nix/nix.conf')
     const original = readFileSync(nixConf)
     const filesKept = watchFiles(lab)
-    const drv = freshDerivation(lab, { seconds: 3 })
+    const drv = freshDerivation(lab, { seconds: 10 })
     const step = await startMainUntil(
       lab,
       { ...autoInputs(), strategy: 'remote-store', args: drv.args, installables: 'drv' },
