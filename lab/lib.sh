@@ -280,6 +280,9 @@ ensure_packages() {
   [[ -x /usr/sbin/sshd ]] || missing+=(openssh-server)
   command -v sudo >/dev/null 2>&1 || missing+=(sudo)
   command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
+  # @actions/cache keys an entry to its compression too: the canary test seeds a history from the host that a runner
+  # in a root filesystem (which has zstd, as GitHub's runners do) must find.
+  command -v zstd >/dev/null 2>&1 || missing+=(zstd)
   if [[ $LAB_HOST_OS != debian && ! -f /usr/share/keyrings/debian-archive-keyring.gpg ]]; then
     missing+=(debian-archive-keyring)
   fi
