@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Every check and every test, on a fresh Debian 12 or Ubuntu 24.04 machine, as root: installs what it needs (npm
-# packages; nix-bin, openssh-server, sudo, mmdebstrap and zstd for the lab, and debian-archive-keyring on Ubuntu), starts the
-# lab (runners and builders on the host's own Nix, 2.8 on Debian 12 or 2.18 on Ubuntu 24.04, and on 2.26 and 2.34,
-# builders behind sshd on 127.0.0.1), checks types, lint and that dist/ matches src/, then runs the unit tests and
-# the lab tests on every pair of Nix versions in scripts/matrix.sh.
+# packages; nix-bin, openssh-server, sudo, mmdebstrap and zstd for the lab, and debian-archive-keyring on Ubuntu),
+# starts the lab (runners and builders on the host's own Nix, 2.8 on Debian 12 or 2.18 on Ubuntu 24.04, and on 2.26
+# and 2.34, builders behind sshd on 127.0.0.1), checks types, lint and that dist/ matches src/, then runs the unit
+# tests and the lab tests on every pair of Nix versions in scripts/matrix.sh.
 #
 #   bash scripts/test-all.sh            keeps the lab's users, keys and stores from an earlier run, but starts every
 #                                       daemon anew with this checkout's scripts
