@@ -35,13 +35,13 @@ export async function buildBuilt(options: {
 }): Promise<Built> {
   const { step, choice, plan } = options
   if (choice.strategy === 'remote-store') {
-    const pusher = builderPusher(step.settings, nixEnvironment(plan, process.env))
+    const env = nixEnvironment(plan, process.env)
+    const pusher = builderPusher(step.settings, env)
     const built: Built = await phase(
       'build',
       buildInBuilderStore({ ...options, beforeCopyBack: pusher.push })
     )
-    if (step.settings.evaluate === 'builder')
-      return pushBuilt(step.settings, built, nixEnvironment(plan, process.env))
+    if (step.settings.evaluate === 'builder') return pushBuilt(step.settings, built, env)
     return step.settings.pushTo === undefined ? built : { ...built, pushes: pusher.pushes }
   }
   const labels = new Map(plan.builders.map(builder => [builder.storeUri, label(builder)]))
