@@ -14,7 +14,8 @@ import {
   sshMasters,
   startMainUntil,
   type StepResult,
-  visibleLog
+  visibleLog,
+  withinTime
 } from './harness.js'
 import { watchFiles } from './setup.js'
 
@@ -181,18 +182,26 @@ const paths: { name: string; untrusted: boolean }[] = [
   { name: "untrusted runner user (the daemon's machines file, shared)", untrusted: true }
 ]
 
+/**
+ * Each scenario runs within a bound of its own, and vitest's timeout leaves a minute beyond it for the post steps and
+ * the clean-up that follow when the bound stops its jobs (see withinTime). A scenario repeated to shake out races is
+ * one test per round, so that each round's time is bounded, not the sum of three on a slow machine.
+ */
+const CLEAN_UP_MS = 60_000
+const ROUNDS = [1, 2, 3]
+
 describe.each(paths)('jobs sharing one runner: $name', ({ untrusted }) => {
-  /** The scenario on this path, checked for files and SSH masters left behind. */
-  const run = (scenario: () => Promise<Job[]>) => async (): Promise<void> => {
+  /** The scenario on this path, within `ms`, checked for files and SSH masters left behind. */
+  const run = (ms: number, scenario: () => Promise<Job[]>) => async (): Promise<void> => {
     if (!untrusted) {
-      await isolated(scenario)
+      await withinTime(ms, () => isolated(scenario))
       return
     }
     const original = readFileSync(NIX_CONF)
     writeFileSync(NIX_CONF, original.toString().replace(/^trusted-users = .*$/m, 'trusted-users = root'))
     await restartRunnerDaemon(lab)
     try {
-      const jobs = await isolated(scenario)
+      const jobs = await withinTime(ms, () => isolated(scenario))
       for (const job of jobs) expect(job.main.stdout).toContain('(machines-file)')
     } finally {
       writeFileSync(NIX_CONF, original)
@@ -200,12 +209,33 @@ describe.each(paths)('jobs sharing one runner: $name', ({ untrusted }) => {
     }
   }
 
-  it('nested: B starts and ends while A builds', run(nested), 120_000)
-  it("crossing: A ends while B still builds, and A's post leaves B's block alone", run(crossing), 120_000)
-  it('two jobs started at the same instant, three times over', async () => {
-    for (let round = 0; round < 3; round++) await run(() => together(2))()
-  }, 240_000)
-  it('four jobs with random start times and durations, three times over', async () => {
-    for (let round = 0; round < 3; round++) await run(() => random(4))()
-  }, 300_000)
+  it('nested: B starts and ends while A builds', run(120_000, nested), 120_000 + CLEAN_UP_MS)
+  it(
+    "crossing: A ends while B still builds, and A's post leaves B's block alone",
+    run(120_000, crossing),
+    120_000 + CLEAN_UP_MS
+  )
+  it.each(ROUNDS)(
+    'two jobs started at the same instant, round %i of 3',
+    async () => run(150_000, () => together(2))(),
+    150_000 + CLEAN_UP_MS
+  )
+  it.each(ROUNDS)(
+    'four jobs with random start times and durations, round %i of 3',
+    async () => run(200_000, () => random(4))(),
+    200_000 + CLEAN_UP_MS
+  )
+})
+
+describe('a scenario that runs past its bound', () => {
+  it('has its jobs stopped, and their post steps leave the runner as it was', async () => {
+    const now = clock()
+    const work = chain(1, 90)
+    const scenario = async (): Promise<Job[]> => [
+      await finish(stamped(runMain(lab, inputsFor(work)), now), now)
+    ]
+    await expect(withinTime(25_000, () => isolated(scenario))).rejects.toThrow(
+      /^the scenario ran past 25 s: its main steps were stopped, and their post steps ran$/
+    )
+  }, 120_000)
 })

@@ -220,6 +220,9 @@ export function newStepDir(lab: Lab, runAs: RunAs): string {
   return dir
 }
 
+/** Main steps (the build's or the canary's) still running, for withinTime to stop. */
+const runningMains = new Set<ChildProcess>()
+
 /**
  * Starts `dist/main` (or `dist/post`, or `dist/canary`: the canary action's main) and returns the child and its result,
  * so a test can kill it half-way.
@@ -255,6 +258,10 @@ export function startStep(
     env,
     stdio: ['ignore', 'pipe', 'pipe']
   })
+  if (entry !== 'post') {
+    runningMains.add(child)
+    child.on('close', () => runningMains.delete(child))
+  }
   let stdout = ''
   let stderr = ''
   child.stdout?.on('data', chunk => (stdout += String(chunk)))
@@ -266,6 +273,46 @@ export function startStep(
     )
   })
   return { child, done, dir }
+}
+
+/**
+ * Runs `body`, a test's scenario that runs main and post steps, within `ms`. When it is still running then, every
+ * main step still running is stopped as the Actions runner cancels a step (SIGTERM, SIGKILL 15 s later); the scenario
+ * then goes on to their post steps, which undo what they did, and to its own clean-up, and the test fails naming the
+ * bound. A test that ran out of vitest's own timeout would instead go on in the background, its jobs and its changes to
+ * the lab still live while the next tests run.
+ */
+export async function withinTime<T>(ms: number, body: () => Promise<T>): Promise<T> {
+  let expired = false
+  // The child is sudo (or the command that enters the runner's root), which passes SIGTERM on; SIGKILL it cannot, so
+  // that goes to its children too.
+  const stop = (signal: NodeJS.Signals): void => {
+    for (const child of runningMains) {
+      if (signal === 'SIGKILL' && child.pid !== undefined)
+        void runOnHost(['pkill', '-KILL', '-P', String(child.pid)])
+      child.kill(signal)
+    }
+  }
+  const kill = { timer: undefined as NodeJS.Timeout | undefined }
+  const term = setTimeout(() => {
+    expired = true
+    stop('SIGTERM')
+    kill.timer = setTimeout(() => stop('SIGKILL'), 15_000)
+  }, ms)
+  const outOfTime = (): Error =>
+    new Error(`the scenario ran past ${ms / 1000} s: its main steps were stopped, and their post steps ran`)
+  let result: T
+  try {
+    result = await body()
+  } catch (error) {
+    if (expired) throw new Error(`${outOfTime().message}; then: ${String(error)}`, { cause: error })
+    throw error
+  } finally {
+    clearTimeout(term)
+    clearTimeout(kill.timer)
+  }
+  if (expired) throw outOfTime()
+  return result
 }
 
 export async function runMain(
