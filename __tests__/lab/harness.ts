@@ -220,8 +220,8 @@ export function newStepDir(lab: Lab, runAs: RunAs): string {
   return dir
 }
 
-/** Main steps (the build's or the canary's) still running, for withinTime to stop. */
-const runningMains = new Set<ChildProcess>()
+/** Main steps (the build's or the canary's) still running, each with its log so far, for withinTime to stop. */
+const runningMains = new Map<ChildProcess, () => string>()
 
 /**
  * Starts `dist/main` (or `dist/post`, or `dist/canary`: the canary action's main) and returns the child and its result,
@@ -258,12 +258,12 @@ export function startStep(
     env,
     stdio: ['ignore', 'pipe', 'pipe']
   })
-  if (entry !== 'post') {
-    runningMains.add(child)
-    child.on('close', () => runningMains.delete(child))
-  }
   let stdout = ''
   let stderr = ''
+  if (entry !== 'post') {
+    runningMains.set(child, () => stdout)
+    child.on('close', () => runningMains.delete(child))
+  }
   child.stdout?.on('data', chunk => (stdout += String(chunk)))
   child.stderr?.on('data', chunk => (stderr += String(chunk)))
   const done = new Promise<StepResult>((resolvePromise, reject) => {
@@ -287,25 +287,31 @@ export async function withinTime<T>(ms: number, body: () => Promise<T>): Promise
   // The child is sudo (or the command that enters the runner's root), which passes SIGTERM on; SIGKILL it cannot, so
   // that goes to its children too.
   const stop = (signal: NodeJS.Signals): void => {
-    for (const child of runningMains) {
+    for (const child of runningMains.keys()) {
       if (signal === 'SIGKILL' && child.pid !== undefined)
         void runOnHost(['pkill', '-KILL', '-P', String(child.pid)])
       child.kill(signal)
     }
   }
   const kill = { timer: undefined as NodeJS.Timeout | undefined }
+  // Where each stopped step was, so that the failure says what it waited for.
+  let lastLines = ''
   const term = setTimeout(() => {
     expired = true
+    for (const log of runningMains.values())
+      lastLines += `\n--- a stopped main step's last lines:\n${log().split('\n').slice(-12).join('\n')}`
     stop('SIGTERM')
     kill.timer = setTimeout(() => stop('SIGKILL'), 15_000)
   }, ms)
   const outOfTime = (): Error =>
-    new Error(`the scenario ran past ${ms / 1000} s: its main steps were stopped, and their post steps ran`)
+    new Error(
+      `the scenario ran past ${ms / 1000} s: its main steps were stopped, and their post steps ran${lastLines}`
+    )
   let result: T
   try {
     result = await body()
   } catch (error) {
-    if (expired) throw new Error(`${outOfTime().message}; then: ${String(error)}`, { cause: error })
+    if (expired) throw new Error(`${outOfTime().message}\n--- then: ${String(error)}`, { cause: error })
     throw error
   } finally {
     clearTimeout(term)
