@@ -234,6 +234,7 @@ describe('a scenario that runs past its bound', () => {
     const scenario = async (): Promise<Job[]> => [
       await finish(stamped(runMain(lab, inputsFor(work)), now), now)
     ]
+    const started = Date.now()
     await expect(withinTime(25_000, () => isolated(scenario))).rejects.toThrow(
       /^the scenario ran past 25 s: its main steps were stopped, and their post steps ran\n--- a stopped main step.s last lines:\n(?![^]*--- then:)/
     )
