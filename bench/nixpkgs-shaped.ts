@@ -32,6 +32,7 @@ import {
 import { bundleId, runAction } from './action.js'
 import { type CacheFiles, fillCache, startCacheServer } from './binary-cache.js'
 import { type Phase, printPhase, type RunFigures, type Usage } from './nixpkgs-figures.js'
+import { measureParts, type PartTimes, printParts } from './nixpkgs-parts.js'
 import {
   appNames,
   DEFAULT_SHAPE,
@@ -72,13 +73,18 @@ const lab = loadLab()
 const bundle = bundleId(lab)
 const runs = Number(option('--runs', '5'))
 const links = option('--links', 'direct,throttled').split(',')
-const states = option('--phases', 'warm,cold').split(',')
+/** `--phases none` runs no variant, for `--parts` alone. */
+const states = option('--phases', 'warm,cold')
+  .split(',')
+  .filter(state => state !== 'none')
 /**
  * `--tuned` adds a variant: `auto` with the substitution settings a trusted builder user may raise for its session
  * (docs/nix.md): more HTTP connections and, from Nix 2.16, more parallel substitutions; before 2.16 a substitution
  * takes a build slot, so there it raises `max-jobs`.
  */
 const tuned = process.argv.includes('--tuned')
+/** `--parts` times the pieces of a cold run alone after the phases, on the direct link (bench/nixpkgs-parts.ts). */
+const parts = process.argv.includes('--parts')
 const throttled: Link = {
   bytesPerSecond: Number(option('--rate-mb', '50')) * 1e6,
   delayMs: Number(option('--delay-ms', '20'))
@@ -263,14 +269,19 @@ async function measure(build: Build, cold: boolean): Promise<RunFigures> {
     return { ms, ...readUsage(usageFiles), ...(await moved(expr.nonce, before, source)) }
   } finally {
     rmSync(usageDir, { recursive: true, force: true })
-    // Each run's source is new (the nonce is in its default.nix): kept, they would only fill both stores.
-    source ??= await flakeSource(expr.nonce).catch(() => undefined)
-    if (source !== undefined) {
-      await deletePathsFromRunner(lab, await pathsAmong(runnerDatabase(lab), [source]))
-      await deletePathsFromBuilder(lab, b, await pathsAmong(builderDatabase(b), [source]))
-    }
-    rmSync(hostPath(lab, runDir(expr.nonce)), { recursive: true, force: true })
+    await removeRun(expr.nonce, source)
   }
+}
+
+/** Removes run `id`'s directory and its flake's source from both stores. */
+async function removeRun(id: string, source?: string): Promise<void> {
+  // Each run's source is new (the nonce is in its default.nix): kept, they would only fill both stores.
+  source ??= await flakeSource(id).catch(() => undefined)
+  if (source !== undefined) {
+    await deletePathsFromRunner(lab, await pathsAmong(runnerDatabase(lab), [source]))
+    await deletePathsFromBuilder(lab, b, await pathsAmong(builderDatabase(b), [source]))
+  }
+  rmSync(hostPath(lab, runDir(id)), { recursive: true, force: true })
 }
 
 /**
@@ -316,6 +327,7 @@ async function moved(
 
 const phases: Phase[] = links.flatMap(link => states.map(state => ({ link, state, results: new Map() })))
 const failures = new Map<string, string[]>()
+const partRuns: PartTimes[] = []
 // An interrupted run must not leave builder c substituting from a cache that is gone.
 for (const signal of ['SIGINT', 'SIGTERM'] as const)
   process.once(signal, () => {
@@ -352,6 +364,13 @@ try {
       )
     }
   }
+  proxy.setLink(undefined)
+  const context = { lab, b, alias: seed.seed, graphId, expression: runExpression, cleanUp: removeRun }
+  for (let run = 0; parts && run < runs + 1; run++) {
+    const times = await retried('parts', () => measureParts(context), failures)
+    // The first is a warm-up, as for the variants.
+    if (run > 0) partRuns.push(times)
+  }
 } finally {
   writeFileSync(b.nixConf, originalConf)
   await builderCtl(lab, 'restart', b.name)
@@ -379,6 +398,7 @@ for (const phase of phases)
     variants.map(([name]) => name),
     { seed: SEED, auto: AUTO, evaluate: EVALUATE }
   )
+if (partRuns.length > 0) printParts(partRuns)
 console.log(`  the cache is kept in ${cacheDir} for the next invocation of this shape (rm -rf it to rebuild)`)
 printFailures(failures)
 if (bundleId(lab) !== bundle)

@@ -7,7 +7,14 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { hostPath, type Lab, type LabBuilder, runCommandAs, runOnHost } from '../__tests__/lab/harness.js'
+import {
+  type CommandResult,
+  hostPath,
+  type Lab,
+  type LabBuilder,
+  runCommandAs,
+  runOnHost
+} from '../__tests__/lab/harness.js'
 
 export interface StorePath {
   path: string
@@ -151,7 +158,19 @@ async function referrersFirst(database: string, paths: StorePath[]): Promise<Sto
 }
 
 async function deleteOnBuilder(lab: Lab, b: LabBuilder, dir: string, paths: StorePath[]): Promise<void> {
-  const result = await runOnHost([
+  const result = await onBuilder(lab, b, dir, ['nix-store', '--delete', ...paths.map(p => p.path)])
+  if (result.code !== 0)
+    process.stderr.write(
+      `warning: could not clean builder ${b.id}'s store: ${result.stderr.split('\n').at(-2)}\n`
+    )
+}
+
+/**
+ * Runs `argv` on builder `b` as its user over ssh from the host, with the lab's client key and `b`'s host key pinned
+ * in `dir/known_hosts` (made by the caller).
+ */
+export function onBuilder(lab: Lab, b: LabBuilder, dir: string, argv: string[]): Promise<CommandResult> {
+  return runOnHost([
     'ssh',
     '-F',
     '/dev/null',
@@ -168,12 +187,6 @@ async function deleteOnBuilder(lab: Lab, b: LabBuilder, dir: string, paths: Stor
     '-p',
     String(b.port),
     `${b.user}@${b.host}`,
-    'nix-store',
-    '--delete',
-    ...paths.map(p => p.path)
+    ...argv
   ])
-  if (result.code !== 0)
-    process.stderr.write(
-      `warning: could not clean builder ${b.id}'s store: ${result.stderr.split('\n').at(-2)}\n`
-    )
 }
