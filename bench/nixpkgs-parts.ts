@@ -10,6 +10,7 @@
  * - .drv up: the graph's `.drv` closure goes up to the cold builder (`nix copy --derivation`); `auto` pays it, since a
  *   build in the builder's store needs the derivations there.
  * - builder substitutes: the builder substitutes the apps' inputs itself (`nix-store --realise` there); `auto` pays it.
+ * - .drv up, ssh://: the same `.drv` upload over the legacy protocol (`nix-store --serve`), measured as another design.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -30,6 +31,7 @@ export const PARTS = [
   'runner substitutes',
   'inputs up',
   '.drv up',
+  '.drv up, ssh://',
   'builder substitutes'
 ] as const
 export type Part = (typeof PARTS)[number]
@@ -91,6 +93,11 @@ export async function measureParts(context: PartsContext): Promise<PartTimes> {
       runCommandAs(lab, 'root', [...NIX, 'copy', '--derivation', '--to', store, ...drvs])
     )
     await time('builder substitutes', () => onBuilder(lab, b, known, ['nix-store', '--realise', ...inputs]))
+    // The same upload over the legacy protocol (nix-store --serve), a design that might send it faster.
+    await deleteFromBuilder(lab, b, [graphId, id])
+    await time('.drv up, ssh://', () =>
+      runCommandAs(lab, 'root', [...NIX, 'copy', '--derivation', '--to', `ssh://${b.user}@${alias}`, ...drvs])
+    )
     return times as PartTimes
   } finally {
     rmSync(known, { recursive: true, force: true })
