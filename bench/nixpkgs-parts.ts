@@ -12,9 +12,6 @@
  * - builder substitutes: the builder substitutes the apps' inputs itself (`nix-store --realise` there); `auto` pays it.
  * - .drv up, ssh://: the same `.drv` upload over the legacy protocol (`nix-store --serve`), measured as another design.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { type Lab, type LabBuilder, runCommandAs } from '../__tests__/lab/harness.js'
 import { type Expression, median, NIX, nonce } from './seed.js'
 import {
@@ -58,8 +55,6 @@ export async function measureParts(context: PartsContext): Promise<PartTimes> {
   await deleteFromBuilder(lab, b, [graphId])
   const id = nonce()
   const expr = await context.expression(id)
-  const known = mkdtempSync(join(tmpdir(), 'nix-offload-bench-parts-'))
-  writeFileSync(join(known, 'known_hosts'), `[${b.host}]:${b.port} ${b.hostPublicKey}\n`)
   const store = `ssh-ng://${b.user}@${alias}`
   const times: Partial<PartTimes> = {}
   const time = async (
@@ -92,7 +87,7 @@ export async function measureParts(context: PartsContext): Promise<PartTimes> {
     await time('.drv up', () =>
       runCommandAs(lab, 'root', [...NIX, 'copy', '--derivation', '--to', store, ...drvs])
     )
-    await time('builder substitutes', () => onBuilder(lab, b, known, ['nix-store', '--realise', ...inputs]))
+    await time('builder substitutes', () => onBuilder(lab, b, ['nix-store', '--realise', ...inputs]))
     // The same upload over the legacy protocol (nix-store --serve), a design that might send it faster.
     await deleteFromBuilder(lab, b, [graphId, id])
     await time('.drv up, ssh://', () =>
@@ -100,7 +95,6 @@ export async function measureParts(context: PartsContext): Promise<PartTimes> {
     )
     return times as PartTimes
   } finally {
-    rmSync(known, { recursive: true, force: true })
     await context.cleanUp(id)
     await deleteFromRunner(lab, [graphId])
     await deleteFromBuilder(lab, b, [graphId])

@@ -109,17 +109,11 @@ export async function deleteFromBuilder(lab: Lab, b: LabBuilder, nonces: string[
 /** Deletes `paths` (newest first) from builder `b`'s store, as deleteFromBuilder does. */
 export async function deletePathsFromBuilder(lab: Lab, b: LabBuilder, paths: StorePath[]): Promise<void> {
   if (paths.length === 0) return
-  const dir = mkdtempSync(join(tmpdir(), 'nix-offload-bench-clean-'))
-  writeFileSync(join(dir, 'known_hosts'), `[${b.host}]:${b.port} ${b.hostPublicKey}\n`)
-  try {
-    // The remote command is one argument of the builder's shell, which the kernel caps at 128 KiB. Referrers first,
-    // so that no chunk deletes a path that a later one still refers to (a copy need not register paths in order).
-    const ordered = await referrersFirst(builderDatabase(b), paths)
-    for (let start = 0; start < ordered.length; start += 500)
-      await deleteOnBuilder(lab, b, dir, ordered.slice(start, start + 500))
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
+  // The remote command is one argument of the builder's shell, which the kernel caps at 128 KiB. Referrers first,
+  // so that no chunk deletes a path that a later one still refers to (a copy need not register paths in order).
+  const ordered = await referrersFirst(builderDatabase(b), paths)
+  for (let start = 0; start < ordered.length; start += 500)
+    await deleteOnBuilder(lab, b, ordered.slice(start, start + 500))
 }
 
 /** `paths` ordered so that each comes before every path it refers to, from the store's Refs table. */
@@ -157,36 +151,39 @@ async function referrersFirst(database: string, paths: StorePath[]): Promise<Sto
   return ordered.length === paths.length ? ordered : paths
 }
 
-async function deleteOnBuilder(lab: Lab, b: LabBuilder, dir: string, paths: StorePath[]): Promise<void> {
-  const result = await onBuilder(lab, b, dir, ['nix-store', '--delete', ...paths.map(p => p.path)])
+async function deleteOnBuilder(lab: Lab, b: LabBuilder, paths: StorePath[]): Promise<void> {
+  const result = await onBuilder(lab, b, ['nix-store', '--delete', ...paths.map(p => p.path)])
   if (result.code !== 0)
     process.stderr.write(
       `warning: could not clean builder ${b.id}'s store: ${result.stderr.split('\n').at(-2)}\n`
     )
 }
 
-/**
- * Runs `argv` on builder `b` as its user over ssh from the host, with the lab's client key and `b`'s host key pinned
- * in `dir/known_hosts` (made by the caller).
- */
-export function onBuilder(lab: Lab, b: LabBuilder, dir: string, argv: string[]): Promise<CommandResult> {
-  return runOnHost([
-    'ssh',
-    '-F',
-    '/dev/null',
-    '-i',
-    lab.clientKey,
-    '-o',
-    'IdentitiesOnly=yes',
-    '-o',
-    `UserKnownHostsFile=${join(dir, 'known_hosts')}`,
-    '-o',
-    'StrictHostKeyChecking=yes',
-    '-o',
-    'BatchMode=yes',
-    '-p',
-    String(b.port),
-    `${b.user}@${b.host}`,
-    ...argv
-  ])
+/** Runs `argv` on builder `b` as its user over ssh from the host, with the lab's client key and `b`'s host key pinned. */
+export async function onBuilder(lab: Lab, b: LabBuilder, argv: string[]): Promise<CommandResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'nix-offload-bench-ssh-'))
+  writeFileSync(join(dir, 'known_hosts'), `[${b.host}]:${b.port} ${b.hostPublicKey}\n`)
+  try {
+    return await runOnHost([
+      'ssh',
+      '-F',
+      '/dev/null',
+      '-i',
+      lab.clientKey,
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      `UserKnownHostsFile=${join(dir, 'known_hosts')}`,
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      'BatchMode=yes',
+      '-p',
+      String(b.port),
+      `${b.user}@${b.host}`,
+      ...argv
+    ])
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 }

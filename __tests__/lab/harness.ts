@@ -293,7 +293,7 @@ export async function withinTime<T>(ms: number, body: () => Promise<T>): Promise
       child.kill(signal)
     }
   }
-  const kill = { timer: undefined as NodeJS.Timeout | undefined }
+  let killTimer: NodeJS.Timeout | undefined
   // Where each stopped step was, so that the failure says what it waited for.
   let lastLines = ''
   const term = setTimeout(() => {
@@ -301,7 +301,7 @@ export async function withinTime<T>(ms: number, body: () => Promise<T>): Promise
     for (const log of runningMains.values())
       lastLines += `\n--- a stopped main step's last lines:\n${log().split('\n').slice(-12).join('\n')}`
     stop('SIGTERM')
-    kill.timer = setTimeout(() => stop('SIGKILL'), 15_000)
+    killTimer = setTimeout(() => stop('SIGKILL'), 15_000)
   }, ms)
   const outOfTime = (): Error =>
     new Error(
@@ -315,7 +315,7 @@ export async function withinTime<T>(ms: number, body: () => Promise<T>): Promise
     throw error
   } finally {
     clearTimeout(term)
-    clearTimeout(kill.timer)
+    clearTimeout(killTimer)
   }
   if (expired) throw outOfTime()
   return result
